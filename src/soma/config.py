@@ -1,0 +1,80 @@
+"""Settings read once from SOMA_* environment variables and `.env`; the only reader of os.environ."""
+
+from __future__ import annotations
+
+import functools
+import os
+from pathlib import Path
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+def _default_data_dir() -> Path:
+    base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return Path(base) / "soma"
+
+
+class Settings(BaseSettings):
+    """Process settings. Agent behaviour (system prompt, …) lives in the database, not here."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="SOMA_", env_file=".env", env_file_encoding="utf-8", extra="ignore"
+    )
+
+    database_url: str | None = Field(
+        None, description="PostgreSQL URL; without it Soma runs an embedded server in SOMA_DATA_DIR."
+    )
+    data_dir: Path = Field(default_factory=_default_data_dir, description="Where Soma keeps its files.")
+    host: str = Field("127.0.0.1", description="Address the gateway listens on.")
+    port: int = Field(8080, ge=0, le=65535, description="Port the gateway listens on.")
+
+    slm_base_url: str | None = Field(
+        None, description="OpenAI-compatible base URL including /v1; `soma up` starts the local SLM without it."
+    )
+    slm_model: str = Field("gemma-3-270m-it", description="Model name sent to the SLM.")
+    slm_api_key: SecretStr | None = Field(None, description="API key sent to the SLM as a Bearer token.")
+    slm_connect_timeout: float = Field(5.0, gt=0, description="Seconds to open a connection to the SLM.")
+    slm_read_timeout: float = Field(30.0, gt=0, description="Seconds the SLM may stay silent mid-answer.")
+    slm_max_attempts: int = Field(4, ge=1, le=10, description="Attempts per turn on 429, 5xx or a dropped stream.")
+    slm_backoff_seconds: float = Field(0.5, ge=0, description="First retry delay; doubles each attempt.")
+
+    worker_concurrency: int = Field(8, ge=1, description="Turns one worker runs at once (different sessions).")
+    worker_drain_seconds: float = Field(
+        25.0, ge=0, description="On SIGTERM, how long running turns may take to finish."
+    )
+    worker_heartbeat_seconds: float = Field(2.0, gt=0, description="How often a worker proves it is alive.")
+    worker_stalled_seconds: float = Field(
+        15.0, gt=0, description="A worker silent this long is dead; its turns are run again."
+    )
+
+    max_message_chars: int = Field(16000, ge=1, description="Longest user message accepted (413 beyond).")
+    history_messages: int = Field(40, ge=1, description="How many earlier messages go into the prompt.")
+    sse_keepalive_seconds: float = Field(15.0, gt=0, description="Idle SSE streams get a comment this often.")
+    log_level: str = Field("INFO", description="Python log level.")
+
+    @property
+    def embedded(self) -> bool:
+        """True when Soma must run its own PostgreSQL under data_dir."""
+        return not self.database_url
+
+
+ENV_PREFIX = "SOMA_"
+
+
+def env_names(*fields: str) -> str:
+    """The environment variable names of some settings, for `--help` texts."""
+    return ", ".join(ENV_PREFIX + f.upper() for f in fields)
+
+
+@functools.cache
+def get() -> Settings:
+    """The settings of this process, read once."""
+    return Settings()
+
+
+def child_environment(**overrides: str) -> dict[str, str]:
+    """The environment for a child process of Soma's, with SOMA_* overrides."""
+    env = dict(os.environ)
+    env.update({ENV_PREFIX + k.upper(): v for k, v in overrides.items()})
+    return env

@@ -1,0 +1,1 @@
+"""The conversation domain: sessions, messages, the event log and one turn. No HTTP, no queue runner."""

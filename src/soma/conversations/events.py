@@ -1,0 +1,63 @@
+"""The per-session event log: append-only, ids that only grow, committed in id order."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from soma.db import tables
+
+MESSAGE_CREATED = "message.created"
+TURN_STARTED = "turn.started"
+ASSISTANT_DELTA = "assistant.delta"
+ASSISTANT_MESSAGE = "assistant.message"
+TURN_FAILED = "turn.failed"
+
+# Bumping the session's counter row-locks the session until commit, so a reader that has
+# seen event N can never later find an N-1 committing behind it.
+_APPEND = sa.text(
+    """
+    WITH next AS (
+        UPDATE chat_sessions SET last_event_id = last_event_id + 1
+         WHERE id = :session_id
+     RETURNING last_event_id
+    )
+    INSERT INTO session_events (session_id, id, type, data)
+    SELECT :session_id, last_event_id, :type, CAST(:data AS jsonb) FROM next
+    RETURNING id
+    """
+)
+
+
+@dataclass(frozen=True)
+class Event:
+    """One entry of a session's event log."""
+
+    id: int
+    type: str
+    data: dict[str, Any]
+    created_at: datetime
+
+
+async def append(conn: AsyncConnection, session_id: uuid.UUID, type_: str, data: dict[str, Any]) -> int:
+    """Append an event in the caller's transaction; returns its id."""
+    result = await conn.execute(_APPEND, {"session_id": session_id, "type": type_, "data": json.dumps(data)})
+    return result.scalar_one()
+
+
+async def after(conn: AsyncConnection, session_id: uuid.UUID, after_id: int, limit: int = 500) -> list[Event]:
+    """Events of a session with ids above after_id, oldest first."""
+    t = tables.session_events
+    rows = await conn.execute(
+        sa.select(t.c.id, t.c.type, t.c.data, t.c.created_at)
+        .where(t.c.session_id == session_id, t.c.id > after_id)
+        .order_by(t.c.id)
+        .limit(limit)
+    )
+    return [Event(r.id, r.type, r.data, r.created_at) for r in rows]

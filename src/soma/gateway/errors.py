@@ -1,0 +1,53 @@
+"""The API's one JSON error shape: {"error": {"code", "message"}}; the only place errors become HTTP."""
+
+from __future__ import annotations
+
+import logging
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException
+
+from soma import errors
+
+log = logging.getLogger(__name__)
+
+
+def body(code: str, message: str, **extra: object) -> dict[str, object]:
+    """The error document every failing API call returns."""
+    return {"error": {"code": code, "message": message, **extra}}
+
+
+async def _soma_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, errors.SomaError)
+    if exc.status_code >= 500:
+        log.error("%s %s failed: %s", request.method, request.url.path, exc.message)
+    return JSONResponse(body(exc.code, exc.message), status_code=exc.status_code)
+
+
+async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RequestValidationError)
+    problems = [_describe(e) for e in exc.errors()]
+    message = "The request is not valid: " + "; ".join(problems) + ". Fix the request and send it again."
+    return JSONResponse(body("invalid_request", message), status_code=422)
+
+
+def _describe(error: dict) -> str:
+    where = ".".join(str(p) for p in error.get("loc", ()) if p != "body") or "body"
+    if error.get("type") == "json_invalid":
+        return "the body is not valid JSON"
+    return f"{where}: {error.get('msg', 'invalid')}"
+
+
+async def _http_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, HTTPException)
+    code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
+    return JSONResponse(body(code, str(exc.detail)), status_code=exc.status_code, headers=exc.headers)
+
+
+def install(app: FastAPI) -> None:
+    """Route every error through the one shape."""
+    app.add_exception_handler(errors.SomaError, _soma_error)
+    app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(HTTPException, _http_error)

@@ -1,0 +1,56 @@
+"""GET /v1/sessions/{id}/events: the session's event log as Server-Sent Events, resumable."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator
+
+from fastapi import APIRouter, Header, Query, Request
+from fastapi.responses import StreamingResponse
+
+from soma.conversations import events, sessions
+from soma.gateway import sse
+from soma.gateway.notifier import Subscription
+
+router = APIRouter(prefix="/v1/sessions", tags=["events"])
+
+BATCH = 500  # events read per query while catching up
+
+
+@router.get("/{session_id}/events")
+async def stream_events(
+    request: Request,
+    session_id: uuid.UUID,
+    after: int | None = Query(None, ge=0, description="Start after this event id (0: from the start)."),
+    last_event_id: str | None = Header(None),
+) -> StreamingResponse:
+    """Every event after the starting point, then new ones as they are written."""
+    state = request.app.state
+    async with state.engine.connect() as conn:
+        await sessions.get(conn, session_id)
+    subscription = state.notifier.subscribe(str(session_id))
+    cursor = sse.start_after(after, last_event_id)
+    body = _follow(request, subscription, session_id, cursor, state.settings.sse_keepalive_seconds)
+    return StreamingResponse(body, media_type="text/event-stream", headers=sse.HEADERS)
+
+
+async def _follow(
+    request: Request, subscription: Subscription, session_id: uuid.UUID, cursor: int, keepalive: float
+) -> AsyncIterator[bytes]:
+    engine = request.app.state.engine
+    try:
+        yield b"retry: 1000\n\n"
+        while True:
+            async with engine.connect() as conn:
+                batch = await events.after(conn, session_id, cursor, BATCH)
+            for event in batch:
+                yield sse.frame(event)
+                cursor = event.id
+            if len(batch) == BATCH:
+                continue  # still catching up
+            if not await subscription.wait(keepalive):
+                if await request.is_disconnected():
+                    return
+                yield sse.KEEPALIVE
+    finally:
+        subscription.close()

@@ -1,0 +1,26 @@
+"""Server-Sent Events framing."""
+
+from __future__ import annotations
+
+import json
+
+from soma.conversations.events import Event
+
+KEEPALIVE = b": keep-alive\n\n"
+HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no", "Connection": "keep-alive"}
+
+
+def frame(event: Event) -> bytes:
+    """One event as `id:`, `event:` and a JSON `data:` line."""
+    data = json.dumps(event.data, separators=(",", ":"), ensure_ascii=False)
+    return f"id: {event.id}\nevent: {event.type}\ndata: {data}\n\n".encode()
+
+
+def start_after(after: int | None, last_event_id: str | None) -> int:
+    """Where a stream starts: after `Last-Event-ID`, else after `?after=`, else from the beginning.
+
+    Last-Event-ID wins because a reconnecting EventSource sends it while keeping its first URL.
+    """
+    if last_event_id and last_event_id.strip().isdigit():
+        return int(last_event_id.strip())
+    return after or 0

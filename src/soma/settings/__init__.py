@@ -1,0 +1,1 @@
+"""The agent's settings, stored in PostgreSQL and read on every turn."""

@@ -1,0 +1,135 @@
+"""An OpenAI-compatible `/v1/chat/completions` client that streams, times out and retries."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+
+import httpx
+
+from soma import errors
+
+log = logging.getLogger(__name__)
+
+
+class Restart:
+    """Yielded by `stream` when a stream broke mid-answer and is being asked again from the start."""
+
+    def __init__(self, attempt: int) -> None:
+        self.attempt = attempt
+
+
+@dataclass(frozen=True)
+class SLMConfig:
+    """Where the SLM is and how patient to be with it."""
+
+    base_url: str
+    model: str
+    api_key: str | None = None
+    connect_timeout: float = 5.0
+    read_timeout: float = 30.0
+    max_attempts: int = 4
+    backoff_seconds: float = 0.5
+
+
+class SLMClient:
+    """One HTTP connection pool to the SLM, shared by a process's turns."""
+
+    def __init__(self, config: SLMConfig) -> None:
+        self.config = config
+        timeout = httpx.Timeout(config.read_timeout, connect=config.connect_timeout)
+        self._http = httpx.AsyncClient(base_url=config.base_url.rstrip("/") + "/", timeout=timeout)
+
+    async def aclose(self) -> None:
+        """Close the connection pool."""
+        await self._http.aclose()
+
+    async def stream(self, messages: list[dict[str, str]], temperature: float | None = None) -> AsyncIterator[str | Restart]:
+        """Yield the answer's text pieces; retries 429, 5xx and broken streams with backoff, never 401/403."""
+        attempt = 1
+        while True:
+            started = False
+            try:
+                async for piece in self._stream_once(messages, temperature):
+                    started = True
+                    yield piece
+                return
+            except errors.SLMError as exc:
+                if not exc.retryable or attempt >= self.config.max_attempts:
+                    raise
+                delay = exc.retry_after if exc.retry_after is not None else self._backoff(attempt)
+                log.warning("SLM attempt %d failed (%s); retrying in %.2fs", attempt, exc.code, delay)
+                await asyncio.sleep(delay)
+                attempt += 1
+                if started:
+                    yield Restart(attempt)
+
+    def _backoff(self, attempt: int) -> float:
+        return self.config.backoff_seconds * 2 ** (attempt - 1)
+
+    def _headers(self) -> dict[str, str]:
+        headers = {"Accept": "text/event-stream"}
+        if self.config.api_key:
+            headers["Authorization"] = f"Bearer {self.config.api_key}"
+        return headers
+
+    async def _stream_once(self, messages: list[dict[str, str]], temperature: float | None) -> AsyncIterator[str]:
+        body: dict[str, object] = {"model": self.config.model, "messages": messages, "stream": True}
+        if temperature is not None:
+            body["temperature"] = temperature
+        try:
+            async with self._http.stream("POST", "chat/completions", json=body, headers=self._headers()) as response:
+                if response.status_code != 200:
+                    await response.aread()
+                    raise _status_error(response)
+                async for piece in _pieces(response):
+                    yield piece
+        except httpx.TimeoutException as exc:
+            raise errors.SLMTimeout(f"{type(exc).__name__} after {self.config.read_timeout}s.") from exc
+        except httpx.TransportError as exc:
+            raise errors.SLMUnavailable(f"{type(exc).__name__}: {exc}.") from exc
+
+
+async def _pieces(response: httpx.Response) -> AsyncIterator[str]:
+    """The content deltas of an OpenAI streaming response (`data: {...}` lines, then `data: [DONE]`)."""
+    async for line in response.aiter_lines():
+        if not line.startswith("data:"):
+            continue
+        payload = line[5:].strip()
+        if payload == "[DONE]":
+            return
+        try:
+            chunk = json.loads(payload)
+        except json.JSONDecodeError as exc:
+            raise errors.SLMUnavailable(f"The SLM sent a line that is not JSON: {payload[:200]!r}.") from exc
+        if "error" in chunk:
+            raise errors.SLMUnavailable(f"The SLM reported an error mid-stream: {chunk['error']!r}.")
+        for choice in chunk.get("choices") or []:
+            text = (choice.get("delta") or {}).get("content")
+            if text:
+                yield text
+    # A stream that ends without [DONE] was cut off.
+    raise errors.SLMUnavailable("The SLM closed the stream before [DONE].")
+
+
+def _status_error(response: httpx.Response) -> errors.SLMError:
+    status = response.status_code
+    snippet = response.text[:300]
+    if status in (401, 403):
+        return errors.SLMAuthFailed(f"The SLM answered HTTP {status} ({snippet!r}).")
+    if status == 429:
+        return errors.SLMRateLimited(f"HTTP 429 ({snippet!r}).", retry_after=_retry_after(response))
+    if status >= 500:
+        return errors.SLMUnavailable(f"HTTP {status} ({snippet!r}).", retry_after=_retry_after(response))
+    return errors.SLMBadRequest(f"HTTP {status} ({snippet!r}).")
+
+
+def _retry_after(response: httpx.Response) -> float | None:
+    value = response.headers.get("Retry-After")
+    try:
+        return min(float(value), 30.0) if value else None  # cap: a turn must not wait minutes
+    except ValueError:
+        return None

@@ -1,0 +1,1 @@
+"""The conversation worker: runs turn jobs from the procrastinate queue."""

@@ -1,0 +1,68 @@
+"""The worker process: schema check, turn jobs, stalled-turn recovery, drain on SIGTERM."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+
+from soma import config, errors
+from soma.conversations import queue, turn
+from soma.db import engine as db_engine
+from soma.db import migrate
+from soma.slm import client as slm
+from soma.worker import recovery, tasks
+
+log = logging.getLogger(__name__)
+
+
+def slm_config(settings: config.Settings) -> slm.SLMConfig:
+    """The SLM client's settings; SLMNotConfigured when no SLM is set."""
+    if not settings.slm_base_url:
+        raise errors.SLMNotConfigured()
+    key = settings.slm_api_key.get_secret_value() if settings.slm_api_key else None
+    return slm.SLMConfig(
+        base_url=settings.slm_base_url,
+        model=settings.slm_model,
+        api_key=key,
+        connect_timeout=settings.slm_connect_timeout,
+        read_timeout=settings.slm_read_timeout,
+        max_attempts=settings.slm_max_attempts,
+        backoff_seconds=settings.slm_backoff_seconds,
+    )
+
+
+async def serve(settings: config.Settings, database_url: str) -> None:
+    """Run turns until SIGTERM/SIGINT, then finish running turns within the drain timeout."""
+    model_config = slm_config(settings)
+    engine = db_engine.create(database_url, pool_size=settings.worker_concurrency + 2)
+    model = slm.SLMClient(model_config)
+    app = tasks.build_app(database_url)
+    try:
+        await migrate.check(engine)
+        async with app.open_async():
+            interval = settings.worker_heartbeat_seconds
+            recovering = asyncio.create_task(recovery.run(app, settings.worker_stalled_seconds, interval))
+            log.info("worker ready: queue %r, concurrency %d", queue.QUEUE, settings.worker_concurrency)
+            try:
+                await app.run_worker_async(
+                    queues=[queue.QUEUE],
+                    concurrency=settings.worker_concurrency,
+                    shutdown_graceful_timeout=settings.worker_drain_seconds,
+                    update_heartbeat_interval=settings.worker_heartbeat_seconds,
+                    stalled_worker_timeout=settings.worker_stalled_seconds,
+                    delete_jobs="successful",
+                    additional_context={
+                        "engine": engine,
+                        "slm": model,
+                        "limits": turn.TurnLimits(history_messages=settings.history_messages),
+                    },
+                )
+            finally:
+                recovering.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await recovering
+    finally:
+        await model.aclose()
+        await engine.dispose()
+    log.info("worker stopped")

@@ -1,0 +1,26 @@
+"""The procrastinate app and the turn task it runs."""
+
+from __future__ import annotations
+
+import procrastinate
+from procrastinate import JobContext
+
+from soma.conversations import queue, turn
+from soma.db import url as db_url
+
+# Unexpected failures (a database restart mid-turn, a shutdown past the drain timeout) run the turn
+# again; the turn itself is idempotent. SLM failures never get here: they end as `turn.failed`.
+TURN_RETRY = procrastinate.RetryStrategy(max_attempts=5, wait=2)
+
+
+def build_app(database_url: str) -> procrastinate.App:
+    """A procrastinate app on Soma's database with the turn task registered."""
+    app = procrastinate.App(connector=procrastinate.PsycopgConnector(conninfo=db_url.for_libpq(database_url)))
+    app.task(name=queue.TASK_NAME, queue=queue.QUEUE, pass_context=True, retry=TURN_RETRY)(run_turn)
+    return app
+
+
+async def run_turn(context: JobContext, session_id: str, message_id: int) -> str:
+    """Answer one user message; the engine and SLM client come from the worker's context."""
+    extra = context.additional_context
+    return await turn.run(extra["engine"], extra["slm"], message_id, extra["limits"])

@@ -1,0 +1,74 @@
+"""A running stack for acceptance tests: real `soma gateway` and `soma worker` processes."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import httpx
+import pytest
+
+from tests import procs
+
+
+@dataclass
+class Stack:
+    """A gateway process's URL and the means to start more processes against the same database."""
+
+    url: str
+    database_url: str
+    slm: procs.ScriptedSLM
+    launcher: procs.Launcher
+    client: httpx.Client
+
+    def env(self, **overrides: object) -> dict[str, str]:
+        defaults = {
+            "slm_base_url": self.slm.base_url,
+            "slm_api_key": "test-key",
+            "slm_model": "scripted",
+            "slm_backoff_seconds": "0.05",
+            "slm_read_timeout": "3",
+            "worker_heartbeat_seconds": "1",
+            "worker_stalled_seconds": "4",
+            "sse_keepalive_seconds": "1",
+        }
+        defaults.update({k: str(v) for k, v in overrides.items()})
+        return procs.soma_env(self.database_url, **defaults)
+
+    def worker(self, **overrides: object) -> procs.Proc:
+        proc = self.launcher.soma("worker", self.env(**overrides))
+        procs.wait_until(lambda: "worker ready" in proc.output() or not proc.alive(), 30, "the worker to start")
+        assert proc.alive(), proc.output()
+        return proc
+
+    def gateway(self, **overrides: object) -> tuple[str, procs.Proc]:
+        port = procs.free_port()
+        proc = self.launcher.soma("gateway", self.env(port=port, **overrides))
+        url = f"http://127.0.0.1:{port}"
+        procs.wait_healthy(url, proc)
+        return url, proc
+
+    def new_session(self) -> str:
+        response = self.client.post(self.url + "/v1/sessions", json={})
+        assert response.status_code == 201, response.text
+        return response.json()["id"]
+
+    def send(self, session_id: str, content: str) -> dict:
+        response = self.client.post(f"{self.url}/v1/sessions/{session_id}/messages", json={"content": content})
+        assert response.status_code == 202, response.text
+        return response.json()
+
+    def messages(self, session_id: str) -> list[dict]:
+        return self.client.get(f"{self.url}/v1/sessions/{session_id}/messages").json()["messages"]
+
+    def events(self, session_id: str, until, after: int = 0, timeout: float = 30) -> list[dict]:
+        url = f"{self.url}/v1/sessions/{session_id}/events?after={after}"
+        return procs.read_events(self.client, url, until, timeout=timeout)
+
+
+@pytest.fixture
+def stack(database_url: str, slm: procs.ScriptedSLM, launcher: procs.Launcher) -> Stack:
+    """A gateway process on this test's database (start workers with stack.worker())."""
+    with httpx.Client(timeout=30) as client:
+        s = Stack("", database_url, slm, launcher, client)
+        s.url, _ = s.gateway()
+        yield s

@@ -1,0 +1,28 @@
+"""A chat through real processes: gateway, worker, scripted SLM."""
+
+from __future__ import annotations
+
+from tests.procs import has_event
+
+
+def test_a_posted_message_comes_back_as_a_streamed_persisted_reply(stack) -> None:
+    stack.worker()
+    session = stack.new_session()
+    user = stack.send(session, "Hi there")
+
+    events = stack.events(session, has_event("assistant.message"))
+
+    kinds = [e["event"] for e in events]
+    assert kinds == ["message.created", "turn.started"] + ["assistant.delta"] * 5 + ["assistant.message"]
+    assert [e["id"] for e in events] == list(range(1, 9))
+    assert "".join(e["data"]["text"] for e in events if e["event"] == "assistant.delta") == "Hello from the scripted SLM."
+    reply = events[-1]["data"]["message"]
+    assert reply["role"] == "assistant" and reply["content"] == "Hello from the scripted SLM."
+    assert reply["reply_to"] == user["id"]
+    stored = stack.messages(session)
+    assert [(m["role"], m["content"]) for m in stored] == [("user", "Hi there"), ("assistant", "Hello from the scripted SLM.")]
+    sent = stack.slm.requests()[0]
+    assert sent["authorization"] == "Bearer test-key"
+    assert sent["body"]["stream"] is True
+    assert sent["body"]["messages"][-1] == {"role": "user", "content": "Hi there"}
+    assert sent["body"]["messages"][0]["role"] == "system"

@@ -1,0 +1,97 @@
+"""Real services, started once per test session: embedded PostgreSQL (with pgvector) and the scripted SLM.
+
+Each test gets its own database copied from a migrated template (CREATE DATABASE … TEMPLATE).
+"""
+
+from __future__ import annotations
+
+import itertools
+import sys
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import httpx
+import psycopg
+import pytest
+from httpx import ASGITransport
+
+from soma import config
+from soma.db import embedded, migrate
+from soma.gateway import app as gateway_app
+from tests import procs
+
+TEMPLATE = "soma_template"
+_numbers = itertools.count(1)
+
+
+def _database_url(server_url: str, name: str) -> str:
+    return server_url.replace(f"/{embedded.DATABASE}?", f"/{name}?")
+
+
+@pytest.fixture(scope="session")
+def postgres(tmp_path_factory: pytest.TempPathFactory) -> Iterator[embedded.EmbeddedServer]:
+    """One embedded PostgreSQL server for the whole test session, with a migrated template database."""
+    server = embedded.ensure(tmp_path_factory.mktemp("soma-data"))
+    with psycopg.connect(_database_url(server.url, "postgres"), autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{TEMPLATE}"')
+    migrate.upgrade(_database_url(server.url, TEMPLATE))
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def database_url(postgres: embedded.EmbeddedServer) -> str:
+    """A fresh, migrated database of this test's own."""
+    name = f"test_{next(_numbers)}"
+    with psycopg.connect(_database_url(postgres.url, "postgres"), autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}" TEMPLATE "{TEMPLATE}"')
+    return _database_url(postgres.url, name)
+
+
+@pytest.fixture(scope="session")
+def _scripted_slm_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[procs.ScriptedSLM]:
+    launcher = procs.Launcher(tmp_path_factory.mktemp("slm"))
+    port = procs.free_port()
+    proc = launcher.start("scripted-slm", [sys.executable, str(Path(__file__).parent / "scripted_slm.py"), str(port)], {})
+    slm = procs.ScriptedSLM(port)
+
+    def up() -> bool:
+        assert proc.alive(), proc.output()
+        try:
+            return httpx.get(slm.base_url + "/models", timeout=1).status_code == 200
+        except httpx.HTTPError:
+            return False
+
+    procs.wait_until(up, 20, "the scripted SLM")
+    yield slm
+    launcher.stop_all()
+
+
+@pytest.fixture
+def slm(_scripted_slm_server: procs.ScriptedSLM) -> procs.ScriptedSLM:
+    """The scripted SLM, with an empty script and no recorded requests."""
+    _scripted_slm_server.reset()
+    return _scripted_slm_server
+
+
+@pytest.fixture
+def launcher(tmp_path: Path) -> Iterator[procs.Launcher]:
+    """Starts real processes for this test; stops them all when it ends."""
+    launch = procs.Launcher(tmp_path)
+    yield launch
+    launch.stop_all()
+
+
+@pytest.fixture
+def settings(tmp_path: Path) -> config.Settings:
+    """Settings for an in-process gateway, independent of the developer's environment and .env."""
+    return config.Settings(_env_file=None, data_dir=tmp_path, database_url=None)
+
+
+@pytest.fixture
+async def api(settings: config.Settings, database_url: str) -> AsyncIterator[httpx.AsyncClient]:
+    """The gateway in-process, through ASGITransport, with its lifespan running."""
+    app = gateway_app.create(settings, database_url)
+    async with app.router.lifespan_context(app):
+        async with httpx.AsyncClient(transport=ASGITransport(app=app), base_url="http://soma") as client:
+            yield client

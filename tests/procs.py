@@ -1,0 +1,156 @@
+"""Starting real `soma` processes and the scripted SLM for tests, and reading SSE streams."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def wait_until(check, timeout: float, what: str, interval: float = 0.1):
+    """Poll check() until it returns something truthy; fail naming `what` after timeout seconds."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        result = check()
+        if result:
+            return result
+        time.sleep(interval)
+    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+
+
+@dataclass
+class Proc:
+    """A child process whose output goes to a log file for the failure report."""
+
+    name: str
+    popen: subprocess.Popen[bytes]
+    log_path: Path
+
+    def output(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+    def alive(self) -> bool:
+        return self.popen.poll() is None
+
+    def signal(self, signum: int) -> None:
+        self.popen.send_signal(signum)
+
+    def wait(self, timeout: float) -> int:
+        return self.popen.wait(timeout)
+
+    def stop(self) -> None:
+        if self.alive():
+            self.popen.send_signal(signal.SIGTERM)
+            try:
+                self.popen.wait(30)
+            except subprocess.TimeoutExpired:
+                self.popen.kill()
+                self.popen.wait()
+
+
+@dataclass
+class Launcher:
+    """Starts processes for one test and stops them all at its end."""
+
+    log_dir: Path
+    procs: list[Proc] = field(default_factory=list)
+
+    def start(self, name: str, argv: list[str], env: dict[str, str]) -> Proc:
+        log_path = self.log_dir / f"{name}-{len(self.procs)}.log"
+        with log_path.open("wb") as log:
+            popen = subprocess.Popen(argv, env=env, stdout=log, stderr=subprocess.STDOUT, cwd=self.log_dir)
+        proc = Proc(name, popen, log_path)
+        self.procs.append(proc)
+        return proc
+
+    def soma(self, command: str, env: dict[str, str]) -> Proc:
+        return self.start(command, [sys.executable, "-m", "soma", command], env)
+
+    def stop_all(self) -> None:
+        for proc in reversed(self.procs):
+            proc.stop()
+
+
+def soma_env(database_url: str, **overrides: str) -> dict[str, str]:
+    """A child environment with only the SOMA_* settings a test chooses."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SOMA_")}
+    env.update(SOMA_DATABASE_URL=database_url, SOMA_LOG_LEVEL="INFO")
+    env.update({f"SOMA_{k.upper()}": str(v) for k, v in overrides.items()})
+    return env
+
+
+def wait_healthy(base_url: str, proc: Proc, timeout: float = 30) -> None:
+    def up() -> bool:
+        assert proc.alive(), f"{proc.name} exited:\n{proc.output()}"
+        try:
+            return httpx.get(base_url + "/health", timeout=1).status_code == 200
+        except httpx.HTTPError:
+            return False
+
+    wait_until(up, timeout, f"{proc.name} to answer /health")
+
+
+def read_events(client: httpx.Client, url: str, until, headers: dict | None = None, timeout: float = 30) -> list[dict]:
+    """Read SSE events from url until until(events) is true; each event is {id, event, data}."""
+    found: list[dict] = []
+    current: dict = {}
+    deadline = time.monotonic() + timeout
+    with client.stream("GET", url, headers=headers or {}, timeout=timeout) as response:
+        assert response.status_code == 200, response.read()
+        for line in response.iter_lines():
+            if time.monotonic() > deadline:
+                raise AssertionError(f"timed out reading events; got {found}")
+            if line == "":
+                if "event" in current:
+                    found.append(current)
+                    if until(found):
+                        return found
+                current = {}
+            elif line.startswith("id: "):
+                current["id"] = int(line[4:])
+            elif line.startswith("event: "):
+                current["event"] = line[7:]
+            elif line.startswith("data: "):
+                current["data"] = json.loads(line[6:])
+    raise AssertionError(f"stream ended early; got {found}")
+
+
+def has_event(kind: str, count: int = 1):
+    """A stop condition for read_events: `count` events of type `kind` seen."""
+    return lambda events: sum(e["event"] == kind for e in events) >= count
+
+
+class ScriptedSLM:
+    """Client for tests/scripted_slm.py running as a real server."""
+
+    def __init__(self, port: int) -> None:
+        self.base_url = f"http://127.0.0.1:{port}/v1"
+        self._control = f"http://127.0.0.1:{port}"
+
+    def script(self, *steps: dict, default: dict | None = None) -> None:
+        payload: dict = {"steps": list(steps)}
+        if default is not None:
+            payload["default"] = default
+        httpx.post(self._control + "/_script", json=payload).raise_for_status()
+
+    def reset(self) -> None:
+        httpx.post(self._control + "/_reset").raise_for_status()
+
+    def requests(self) -> list[dict]:
+        return httpx.get(self._control + "/_requests").json()["requests"]

@@ -1,0 +1,99 @@
+"""A scripted OpenAI-compatible SLM: a real HTTP server that streams chosen chunks or misbehaves on cue.
+
+Run: python tests/scripted_slm.py PORT. Control it over HTTP:
+  POST /_script   {"steps": [step, ...]}  queue behaviours, one per chat request
+  POST /_reset    forget the script and the recorded requests
+  GET  /_requests the chat requests received (body and Authorization header)
+A step: {"status": 200, "chunks": [...], "delay": seconds between chunks, "stall_after": n
+(stop sending after n chunks), "drop_after": n (close the connection after n chunks),
+"retry_after": seconds (header on errors), "key": the only API key accepted}.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+import time
+
+import uvicorn
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, StreamingResponse
+from starlette.routing import Route
+
+DEFAULT_CHUNKS = ["Hello", " from", " the", " scripted", " SLM."]
+
+state: dict = {"steps": [], "requests": [], "default": {"chunks": DEFAULT_CHUNKS, "delay": 0.0}}
+
+
+class Drop(Exception):
+    """Raised inside a stream to cut the connection without a clean end."""
+
+
+async def chat(request: Request) -> JSONResponse | StreamingResponse:
+    body = await request.json()
+    auth = request.headers.get("authorization")
+    state["requests"].append({"body": body, "authorization": auth, "at": time.time()})
+    step = state["steps"].pop(0) if state["steps"] else state["default"]
+    key = step.get("key", state["default"].get("key"))
+    if key is not None and auth != f"Bearer {key}":
+        return JSONResponse({"error": {"message": "Incorrect API key provided", "type": "invalid_request_error"}}, 401)
+    status = step.get("status", 200)
+    if status != 200:
+        headers = {"Retry-After": str(step["retry_after"])} if "retry_after" in step else {}
+        return JSONResponse({"error": {"message": f"scripted {status}"}}, status, headers=headers)
+    return StreamingResponse(_chunks(step, body.get("model", "scripted")), media_type="text/event-stream")
+
+
+async def _chunks(step: dict, model: str):
+    chunks = step.get("chunks", DEFAULT_CHUNKS)
+    for i, text in enumerate(chunks):
+        if step.get("stall_after") == i:
+            await asyncio.sleep(3600)
+        if step.get("drop_after") == i:
+            raise Drop()
+        if step.get("delay"):
+            await asyncio.sleep(step["delay"])
+        chunk = {"id": "chatcmpl-1", "object": "chat.completion.chunk", "model": model,
+                 "choices": [{"index": 0, "delta": {"content": text}, "finish_reason": None}]}
+        yield f"data: {json.dumps(chunk)}\n\n"
+    done = {"id": "chatcmpl-1", "object": "chat.completion.chunk", "model": model,
+            "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]}
+    yield f"data: {json.dumps(done)}\n\ndata: [DONE]\n\n"
+
+
+async def models(request: Request) -> JSONResponse:
+    key = state["default"].get("key")
+    if key is not None and request.headers.get("authorization") != f"Bearer {key}":
+        return JSONResponse({"error": {"message": "Incorrect API key provided"}}, 401)
+    return JSONResponse({"object": "list", "data": [{"id": "scripted", "object": "model"}]})
+
+
+async def script(request: Request) -> JSONResponse:
+    payload = await request.json()
+    state["steps"].extend(payload.get("steps", []))
+    if "default" in payload:
+        state["default"] = payload["default"]
+    return JSONResponse({"queued": len(state["steps"])})
+
+
+async def reset(request: Request) -> JSONResponse:
+    state.update(steps=[], requests=[], default={"chunks": DEFAULT_CHUNKS, "delay": 0.0})
+    return JSONResponse({"ok": True})
+
+
+async def requests(request: Request) -> JSONResponse:
+    return JSONResponse({"requests": state["requests"]})
+
+
+app = Starlette(routes=[
+    Route("/v1/chat/completions", chat, methods=["POST"]),
+    Route("/v1/models", models),
+    Route("/_script", script, methods=["POST"]),
+    Route("/_reset", reset, methods=["POST"]),
+    Route("/_requests", requests),
+])
+
+if __name__ == "__main__":
+    uvicorn.run(app, host="127.0.0.1", port=int(sys.argv[1]), log_level="warning")
