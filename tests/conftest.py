@@ -6,6 +6,8 @@ Each test gets its own database copied from a migrated template (CREATE DATABASE
 from __future__ import annotations
 
 import itertools
+import shutil
+import tempfile
 import sys
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -31,12 +33,16 @@ def _database_url(server_url: str, name: str) -> str:
 @pytest.fixture(scope="session")
 def postgres(tmp_path_factory: pytest.TempPathFactory) -> Iterator[embedded.EmbeddedServer]:
     """One embedded PostgreSQL server for the whole test session, with a migrated template database."""
-    server = embedded.ensure(tmp_path_factory.mktemp("soma-data"))
+    # Not under pytest's 0700 temp tree: the server runs as another user that must reach its files.
+    data_dir = Path(tempfile.mkdtemp(prefix="soma-test-pg-"))
+    data_dir.chmod(0o755)
+    server = embedded.ensure(data_dir)
     with psycopg.connect(_database_url(server.url, "postgres"), autocommit=True) as conn:
         conn.execute(f'CREATE DATABASE "{TEMPLATE}"')
     migrate.upgrade(_database_url(server.url, TEMPLATE))
     yield server
     server.stop()
+    shutil.rmtree(data_dir, ignore_errors=True)
 
 
 @pytest.fixture

@@ -64,11 +64,16 @@ async def reply_exists(conn: AsyncConnection, user_message_id: int) -> bool:
 
 
 async def history(conn: AsyncConnection, session_id: uuid.UUID, up_to: int, limit: int) -> list[dict[str, Any]]:
-    """The last `limit` messages of a session up to and including message `up_to`, oldest first."""
+    """The last `limit` messages of the conversation up to user message `up_to`, oldest first.
+
+    Conversation order puts each answer right after its question, even when the user sent
+    the next message before the answer was written.
+    """
+    turn = sa.func.coalesce(_m.c.reply_to, _m.c.id)
     rows = await conn.execute(
         sa.select(*_COLUMNS)
-        .where(_m.c.session_id == session_id, _m.c.id <= up_to)
-        .order_by(_m.c.id.desc())
+        .where(_m.c.session_id == session_id, turn <= up_to)
+        .order_by(turn.desc(), _m.c.role)  # newest first; reversed below, so a question precedes its answer
         .limit(limit)
     )
     return [as_dict(r) for r in reversed(rows.all())]

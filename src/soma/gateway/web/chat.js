@@ -1,0 +1,327 @@
+// The Chats page: the chat list on the left, the open chat on the right.
+//
+// A chat is rendered from its event log alone: the stream opens with ?after=0, replays the
+// whole conversation (including failed turns, which GET /messages does not return), then
+// follows new events. See events.js for resuming without duplicates and transcript.js for
+// how events become messages.
+
+import * as api from "./api.js";
+import { h } from "./dom.js";
+import { SessionStream } from "./events.js";
+import { Transcript } from "./transcript.js";
+
+const STATUS_TEXT = {
+  connecting: "Connecting…",
+  live: "Live",
+  reconnecting: "Reconnecting…",
+  offline: "Offline, retrying…",
+};
+const DEFAULT_TITLE = "New chat";
+const NEAR_BOTTOM_PX = 80;
+const MAX_INPUT_PX = 220;
+
+export function createChatsPage(outlet, ctx) {
+  return new ChatsPage(outlet, ctx);
+}
+
+class ChatsPage {
+  constructor(outlet, { navigate }) {
+    this.navigate = navigate;
+    this.chatId = undefined; // undefined: nothing opened yet; null: no chat selected
+    this.session = null;
+    this.sessions = [];
+    this.stream = null;
+    this.transcript = null;
+    this.generation = 0; // bumped on every open(); late answers for an older chat are dropped
+    this.sending = false;
+    this.refreshTimer = null;
+    this.build(outlet);
+    this.refreshSessions();
+  }
+
+  // ---- page interface (router.js) ----
+
+  update({ chatId }) {
+    if (chatId !== this.chatId) this.open(chatId);
+  }
+
+  destroy() {
+    this.generation++;
+    clearTimeout(this.refreshTimer);
+    if (this.stream) this.stream.close();
+    this.stream = null;
+  }
+
+  // ---- layout ----
+
+  build(outlet) {
+    this.newChatButton = h("button", { type: "button", class: "button primary new-chat", dataset: { testid: "new-chat" }, onclick: () => this.newChat() }, "New chat");
+    this.chatList = h("ul", { class: "chat-list", dataset: { testid: "chat-list" } });
+    this.chatListEmpty = h("p", { class: "muted chat-list-empty", hidden: true }, "No chats yet.");
+
+    this.title = h("h1", { id: "chat-title", class: "chat-title", dataset: { testid: "chat-title" } }, DEFAULT_TITLE);
+    this.status = h("span", { class: "status", role: "status", dataset: { testid: "connection-status" }, hidden: true });
+    this.errorText = h("p", { class: "alert-text", dataset: { testid: "chat-error-message" } });
+    this.errorCode = h("code", { class: "alert-code", dataset: { testid: "chat-error-code" } });
+    this.error = h(
+      "div",
+      { class: "alert", role: "alert", dataset: { testid: "chat-error" }, hidden: true },
+      h("div", { class: "alert-body" }, this.errorText, this.errorCode),
+      h("button", { type: "button", class: "button ghost", onclick: () => this.hideError() }, "Dismiss"),
+    );
+    this.messages = h("ol", { class: "messages", "aria-live": "polite", "aria-label": "Messages", dataset: { testid: "message-list" } });
+    this.empty = h("div", { class: "empty", dataset: { testid: "chat-empty" } });
+    this.scroller = h("div", { class: "scroller" }, h("div", { class: "thread" }, this.empty, this.messages));
+
+    this.input = h("textarea", {
+      id: "composer-input",
+      class: "composer-input",
+      rows: 1,
+      placeholder: "Message Soma…",
+      "aria-describedby": "composer-hint",
+      dataset: { testid: "composer-input" },
+    });
+    this.sendButton = h("button", { type: "submit", class: "button primary send", disabled: true, dataset: { testid: "send" } }, "Send");
+    this.composer = h(
+      "form",
+      { class: "composer", dataset: { testid: "composer" } },
+      h("label", { for: "composer-input", class: "visually-hidden" }, "Message"),
+      h("div", { class: "composer-box" }, this.input, this.sendButton),
+      h("p", { id: "composer-hint", class: "composer-hint muted" }, "Enter to send, Shift+Enter for a new line."),
+    );
+    this.composer.addEventListener("submit", (event) => {
+      event.preventDefault();
+      this.send();
+    });
+    this.input.addEventListener("input", () => this.onInput());
+    this.input.addEventListener("keydown", (event) => {
+      if (event.key === "Enter" && !event.shiftKey && !event.isComposing) {
+        event.preventDefault();
+        this.send();
+      }
+    });
+
+    outlet.append(
+      h(
+        "div",
+        { class: "chats-page" },
+        h(
+          "aside",
+          { class: "sidebar", "aria-label": "Chats" },
+          this.newChatButton,
+          h("nav", { class: "chat-nav", "aria-label": "Chat list" }, this.chatList, this.chatListEmpty),
+        ),
+        h(
+          "section",
+          { class: "chat", "aria-labelledby": "chat-title" },
+          h("header", { class: "chat-header" }, this.title, this.status),
+          this.scroller,
+          h("div", { class: "chat-footer" }, this.error, this.composer),
+        ),
+      ),
+    );
+  }
+
+  // ---- the chat list ----
+
+  async refreshSessions() {
+    try {
+      this.sessions = await api.listSessions();
+    } catch (err) {
+      this.showError(err);
+      return;
+    }
+    this.renderChatList();
+    const current = this.sessions.find((s) => s.id === this.chatId);
+    if (current) this.setTitle(current.title);
+  }
+
+  /** Refresh the list soon (titles and order change as chats get messages). */
+  refreshSessionsSoon() {
+    clearTimeout(this.refreshTimer);
+    this.refreshTimer = setTimeout(() => this.refreshSessions(), 250);
+  }
+
+  renderChatList() {
+    const items = this.sessions.map((session) => {
+      const link = h(
+        "a",
+        {
+          href: `#/chats/${session.id}`,
+          class: "chat-link",
+          title: session.title,
+          dataset: { testid: "chat-item", chatId: session.id },
+          "aria-current": session.id === this.chatId ? "page" : null,
+        },
+        session.title || DEFAULT_TITLE,
+      );
+      return h("li", {}, link);
+    });
+    this.chatList.replaceChildren(...items);
+    this.chatListEmpty.hidden = items.length > 0;
+  }
+
+  // ---- the open chat ----
+
+  async open(chatId) {
+    const generation = ++this.generation;
+    if (this.stream) this.stream.close();
+    this.stream = null;
+    this.chatId = chatId;
+    this.session = null;
+    this.hideError();
+    this.transcript = new Transcript(this.messages);
+    this.renderChatList();
+    this.setStatus(null);
+
+    if (!chatId) {
+      this.setTitle(DEFAULT_TITLE);
+      this.showEmpty("Start a conversation", "Type a message below, or pick a chat on the left.");
+      this.setComposerEnabled(true);
+      return;
+    }
+    const known = this.sessions.find((s) => s.id === chatId);
+    this.setTitle(known ? known.title : "…");
+    this.showEmpty(null);
+    this.setComposerEnabled(false);
+    let session;
+    try {
+      session = await api.getSession(chatId);
+    } catch (err) {
+      if (generation !== this.generation) return;
+      this.setTitle("Chat not found");
+      this.showEmpty("This chat cannot be opened", "Pick another chat on the left, or start a new one.");
+      this.showError(err);
+      return;
+    }
+    if (generation !== this.generation) return;
+    this.session = session;
+    this.setTitle(session.title);
+    this.setComposerEnabled(true);
+    if (session.last_event_id === 0) this.showEmpty("No messages yet", "Say hello to start.");
+    this.stream = new SessionStream((after) => api.eventsUrl(chatId, after), {
+      onEvent: (event) => this.onEvent(event),
+      onStatus: (status) => this.setStatus(status),
+    });
+    this.stream.open(0);
+    this.input.focus();
+  }
+
+  onEvent(event) {
+    const stick = this.nearBottom();
+    this.transcript.apply(event);
+    this.showEmpty(null);
+    if (stick) this.scrollToBottom();
+    if (event.type === "message.created" || event.type === "assistant.message") this.refreshSessionsSoon();
+  }
+
+  async newChat() {
+    // An untouched chat is already a new chat: don't pile up empty ones.
+    if (this.chatId && this.session && this.session.last_event_id === 0 && this.transcript.isEmpty()) {
+      this.input.focus();
+      return;
+    }
+    this.newChatButton.disabled = true;
+    try {
+      const session = await api.createSession();
+      this.sessions = [session, ...this.sessions.filter((s) => s.id !== session.id)];
+      this.navigate(`#/chats/${session.id}`);
+      this.refreshSessionsSoon();
+    } catch (err) {
+      this.showError(err);
+    } finally {
+      this.newChatButton.disabled = false;
+    }
+  }
+
+  async send() {
+    const content = this.input.value;
+    if (!content.trim() || this.sending || this.input.disabled) return;
+    this.sending = true;
+    this.updateSendButton();
+    this.hideError();
+    try {
+      let chatId = this.chatId;
+      if (!chatId) {
+        // Sending from the empty page starts a chat.
+        const session = await api.createSession();
+        chatId = session.id;
+        this.sessions = [session, ...this.sessions];
+        this.navigate(`#/chats/${chatId}`);
+      }
+      const message = await api.postMessage(chatId, content);
+      if (this.input.value === content) {
+        this.input.value = "";
+        this.onInput();
+      }
+      if (this.chatId === chatId) {
+        this.transcript.addMessage(message); // its message.created event will then be a no-op
+        this.showEmpty(null);
+        this.scrollToBottom();
+      }
+      this.refreshSessionsSoon();
+    } catch (err) {
+      this.showError(err);
+    } finally {
+      this.sending = false;
+      this.updateSendButton();
+    }
+  }
+
+  // ---- small view helpers ----
+
+  setTitle(title) {
+    this.title.textContent = title || DEFAULT_TITLE;
+    document.title = `${title || DEFAULT_TITLE} · Soma`;
+  }
+
+  setStatus(status) {
+    this.status.hidden = !status;
+    this.status.dataset.status = status || "";
+    this.status.textContent = status ? STATUS_TEXT[status] : "";
+  }
+
+  showEmpty(heading, text) {
+    if (!heading || (this.transcript && !this.transcript.isEmpty())) {
+      this.empty.hidden = true;
+      return;
+    }
+    this.empty.replaceChildren(h("h2", {}, heading), h("p", { class: "muted" }, text));
+    this.empty.hidden = false;
+  }
+
+  showError(err) {
+    this.errorText.textContent = err.message || String(err);
+    this.errorCode.textContent = err.code || "";
+    this.errorCode.hidden = !err.code;
+    this.error.hidden = false;
+  }
+
+  hideError() {
+    this.error.hidden = true;
+  }
+
+  setComposerEnabled(enabled) {
+    this.input.disabled = !enabled;
+    this.updateSendButton();
+  }
+
+  onInput() {
+    this.input.style.height = "auto";
+    this.input.style.height = `${Math.min(this.input.scrollHeight, MAX_INPUT_PX)}px`;
+    this.updateSendButton();
+  }
+
+  updateSendButton() {
+    this.sendButton.disabled = this.sending || this.input.disabled || !this.input.value.trim();
+  }
+
+  nearBottom() {
+    const s = this.scroller;
+    return s.scrollHeight - s.scrollTop - s.clientHeight < NEAR_BOTTOM_PX;
+  }
+
+  scrollToBottom() {
+    this.scroller.scrollTop = this.scroller.scrollHeight;
+  }
+}

@@ -1,0 +1,85 @@
+// A session's event log over Server-Sent Events.
+//
+// Event ids are integers that only grow within a session, so "the last id applied" is the
+// whole state needed to resume: the stream opens with ?after=<that id>, the browser sends
+// Last-Event-ID when it reconnects by itself, and any event at or below the last applied id
+// is dropped here, so nothing is ever applied twice.
+
+export const EVENT_TYPES = Object.freeze([
+  "message.created",
+  "turn.started",
+  "assistant.delta",
+  "assistant.message",
+  "turn.failed",
+]);
+
+const REOPEN_MS = 3000; // after the server refused the stream (e.g. 503), try again this late
+
+export class SessionStream {
+  /**
+   * @param {(after: number) => string} urlFor  the stream URL starting after an event id
+   * @param {{onEvent: (event: {id: number, type: string, data: object}) => void,
+   *          onStatus?: (status: "connecting"|"live"|"reconnecting"|"offline") => void}} handlers
+   */
+  constructor(urlFor, { onEvent, onStatus = () => {} }) {
+    this.urlFor = urlFor;
+    this.onEvent = onEvent;
+    this.onStatus = onStatus;
+    this.lastId = 0;
+    this.source = null;
+    this.timer = null;
+    this.closed = false;
+  }
+
+  /** Start reading after event `after` (0: the whole log). */
+  open(after = 0) {
+    this.lastId = after;
+    this.connect();
+  }
+
+  close() {
+    this.closed = true;
+    clearTimeout(this.timer);
+    if (this.source) this.source.close();
+    this.source = null;
+  }
+
+  connect() {
+    if (this.closed) return;
+    this.onStatus("connecting");
+    const source = new EventSource(this.urlFor(this.lastId));
+    this.source = source;
+    for (const type of EVENT_TYPES) {
+      source.addEventListener(type, (message) => this.receive(type, message));
+    }
+    source.onopen = () => this.onStatus("live");
+    source.onerror = () => {
+      if (this.closed || source !== this.source) return;
+      if (source.readyState === EventSource.CLOSED) {
+        // The server answered with an error instead of a stream: EventSource gives up, we don't.
+        this.onStatus("offline");
+        this.source = null;
+        this.timer = setTimeout(() => this.connect(), REOPEN_MS);
+      } else {
+        this.onStatus("reconnecting"); // EventSource retries by itself, sending Last-Event-ID
+      }
+    };
+  }
+
+  receive(type, message) {
+    if (this.closed) return;
+    const id = Number.parseInt(message.lastEventId, 10);
+    if (Number.isInteger(id)) {
+      if (id <= this.lastId) return; // already applied
+      this.lastId = id;
+    }
+    let data;
+    try {
+      data = JSON.parse(message.data);
+    } catch {
+      console.warn(`Soma: ignoring ${type} event ${id} with data that is not JSON`);
+      return;
+    }
+    this.onEvent({ id, type, data });
+  }
+}

@@ -1,0 +1,71 @@
+"""/health touches nothing; /ready reports PostgreSQL and the schema."""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+from pathlib import Path
+
+import httpx
+from httpx import ASGITransport
+
+from soma.db import embedded, migrate
+from soma.gateway import app as gateway_app
+
+
+async def test_health_is_200_without_touching_the_database(settings) -> None:
+    app = gateway_app.create(settings, "postgresql://nobody@127.0.0.1:1/nothing")
+    async with app.router.lifespan_context(app):
+        async with httpx.AsyncClient(transport=ASGITransport(app=app), base_url="http://soma") as client:
+            response = await client.get("/health")
+    assert (response.status_code, response.json()) == (200, {"status": "ok"})
+
+
+async def test_ready_is_200_on_a_current_schema(api) -> None:
+    response = await api.get("/ready")
+    assert (response.status_code, response.json()) == (200, {"status": "ready", "checks": {"database": "ok", "schema": "ok"}})
+
+
+async def test_ready_is_503_naming_the_schema_when_migrations_are_missing(settings, postgres) -> None:
+    import psycopg
+
+    admin = postgres.url.replace("/soma?", "/postgres?")
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute('CREATE DATABASE "unmigrated"')
+    app = gateway_app.create(settings, postgres.url.replace("/soma?", "/unmigrated?"))
+    async with app.router.lifespan_context(app):
+        async with httpx.AsyncClient(transport=ASGITransport(app=app), base_url="http://soma") as client:
+            response = await client.get("/ready")
+    assert response.status_code == 503
+    assert response.json() == {
+        "status": "unavailable",
+        "checks": {
+            "schema": f"soma schema at nothing, needs {migrate.head()}. The database schema is older than this "
+            "version of Soma. Run `soma migrate`, then start again."
+        },
+    }
+
+
+async def test_ready_is_503_with_postgresql_stopped_and_200_once_it_is_back(settings) -> None:
+    data_dir = Path(tempfile.mkdtemp(prefix="soma-test-ready-"))
+    data_dir.chmod(0o755)
+    server = embedded.ensure(data_dir)
+    try:
+        migrate.upgrade(server.url)
+        app = gateway_app.create(settings, server.url)
+        async with app.router.lifespan_context(app):
+            async with httpx.AsyncClient(transport=ASGITransport(app=app), base_url="http://soma") as client:
+                assert (await client.get("/ready")).status_code == 200
+                server.stop()
+
+                down = await client.get("/ready")
+                assert down.status_code == 503
+                assert list(down.json()["checks"]) == ["database"]
+                assert "PostgreSQL did not answer" in down.json()["checks"]["database"]
+                assert (await client.get("/health")).status_code == 200
+
+                server = embedded.ensure(data_dir)
+                assert (await client.get("/ready")).status_code == 200
+    finally:
+        server.stop()
+        shutil.rmtree(data_dir, ignore_errors=True)
