@@ -16,7 +16,7 @@ app = typer.Typer(help="Soma: a self-hosted AI agent platform.", no_args_is_help
 log = logging.getLogger("soma")
 
 DB_VARS = env_names("database_url", "data_dir")
-SLM_VARS = env_names("slm_base_url", "slm_model", "slm_api_key", "slm_connect_timeout", "slm_read_timeout", "slm_max_attempts")
+SLM_VARS = env_names("slm_base_url", "slm_model", "slm_api_key", "slm_max_tokens", "slm_connect_timeout", "slm_read_timeout", "slm_max_attempts")
 WORKER_VARS = env_names("worker_concurrency", "worker_drain_seconds", "worker_heartbeat_seconds", "worker_stalled_seconds")
 GATEWAY_VARS = env_names("host", "port", "max_message_chars", "sse_keepalive_seconds")
 

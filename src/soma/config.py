@@ -32,8 +32,9 @@ class Settings(BaseSettings):
     slm_base_url: str | None = Field(
         None, description="OpenAI-compatible base URL including /v1; `soma up` starts the local SLM without it."
     )
-    slm_model: str = Field("gemma-3-270m-it", description="Model name sent to the SLM.")
+    slm_model: str = Field("gemma-3-270m", description="Model name sent to the SLM.")
     slm_api_key: SecretStr | None = Field(None, description="API key sent to the SLM as a Bearer token.")
+    slm_max_tokens: int = Field(512, ge=1, description="Longest answer, in tokens, asked of the SLM.")
     slm_connect_timeout: float = Field(5.0, gt=0, description="Seconds to open a connection to the SLM.")
     slm_read_timeout: float = Field(30.0, gt=0, description="Seconds the SLM may stay silent mid-answer.")
     slm_max_attempts: int = Field(4, ge=1, le=10, description="Attempts per turn on 429, 5xx or a dropped stream.")

@@ -13,8 +13,10 @@ def test_a_posted_message_comes_back_as_a_streamed_persisted_reply(stack) -> Non
     events = stack.events(session, has_event("assistant.message"))
 
     kinds = [e["event"] for e in events]
-    assert kinds == ["message.created", "turn.started"] + ["assistant.delta"] * 5 + ["assistant.message"]
-    assert [e["id"] for e in events] == list(range(1, 9))
+    deltas = len(kinds) - 3  # pieces that arrive while a write commits go out as one delta
+    assert kinds == ["message.created", "turn.started"] + ["assistant.delta"] * deltas + ["assistant.message"]
+    assert 1 <= deltas <= 5
+    assert [e["id"] for e in events] == list(range(1, len(events) + 1))
     assert "".join(e["data"]["text"] for e in events if e["event"] == "assistant.delta") == "Hello from the scripted SLM."
     reply = events[-1]["data"]["message"]
     assert reply["role"] == "assistant" and reply["content"] == "Hello from the scripted SLM."

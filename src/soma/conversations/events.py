@@ -42,7 +42,7 @@ class Event:
     id: int
     type: str
     data: dict[str, Any]
-    created_at: datetime
+    created_at: datetime | None  # None when the event came by NOTIFY, which does not carry it
 
 
 async def append(conn: AsyncConnection, session_id: uuid.UUID, type_: str, data: dict[str, Any]) -> int:

@@ -32,8 +32,8 @@ def as_dict(row: Any) -> dict[str, Any]:
 async def post_user_message(conn: AsyncConnection, session_id: uuid.UUID, content: str) -> dict[str, Any]:
     """Store a user message, its `message.created` event and its turn job, all in the caller's transaction."""
     # Locking the session keeps its messages in the order their events were written.
-    await sessions.get(conn, session_id, lock=True)
-    first = (await conn.execute(sa.select(sa.func.count()).where(_m.c.session_id == session_id))).scalar_one() == 0
+    session = await sessions.get(conn, session_id, lock=True)
+    first = session["last_event_id"] == 0
     row = (
         await conn.execute(sa.insert(_m).values(session_id=session_id, role="user", content=content).returning(*_COLUMNS))
     ).one()

@@ -7,11 +7,11 @@ import time
 import uuid
 from dataclasses import dataclass
 
-import sqlalchemy as sa
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from soma import errors
 from soma.conversations import events, messages, prompt
+from soma.conversations.writer import EventWriter
 from soma.settings import store
 from soma.slm import client as slm
 
@@ -36,13 +36,14 @@ async def run(engine: AsyncEngine, model: slm.SLMClient, message_id: int, limits
         history = await messages.history(conn, session_id, message_id, limits.history_messages)
     chat = prompt.build(agent.system_prompt, history)
     started = time.monotonic()
-    await _emit(engine, session_id, events.TURN_STARTED, {"reply_to": message_id, "attempt": 1})
-    try:
-        text, first_token = await _stream(engine, model, session_id, message_id, chat, started)
-    except errors.SLMError as exc:
-        log.warning("turn for message %s failed: %s", message_id, exc.code)
-        await _emit(engine, session_id, events.TURN_FAILED, {"reply_to": message_id, "reason": exc.code, "message": exc.message})
-        return "failed"
+    async with EventWriter(engine, session_id, message_id) as writer:
+        writer.event(events.TURN_STARTED, {"reply_to": message_id, "attempt": 1})
+        try:
+            text, first_token = await _stream(model, writer, message_id, chat, started)
+        except errors.SLMError as exc:
+            log.warning("turn for message %s failed: %s", message_id, exc.code)
+            writer.event(events.TURN_FAILED, {"reply_to": message_id, "reason": exc.code, "message": exc.message})
+            return "failed"
     meta = {"model": model.config.model, "first_token_ms": first_token, "total_ms": _ms(started)}
     async with engine.begin() as conn:
         stored = await messages.store_reply(conn, session_id, message_id, text, meta)
@@ -50,32 +51,24 @@ async def run(engine: AsyncEngine, model: slm.SLMClient, message_id: int, limits
 
 
 async def _stream(
-    engine: AsyncEngine, model: slm.SLMClient, session_id: uuid.UUID, message_id: int, chat: list[dict[str, str]], started: float
+    model: slm.SLMClient, writer: EventWriter, message_id: int, chat: list[dict[str, str]], started: float
 ) -> tuple[str, float | None]:
     parts: list[str] = []
     first_token: float | None = None
     async for piece in model.stream(chat):
         if isinstance(piece, slm.Restart):
             parts.clear()  # clients drop the partial answer on turn.started too
-            await _emit(engine, session_id, events.TURN_STARTED, {"reply_to": message_id, "attempt": piece.attempt})
+            writer.event(events.TURN_STARTED, {"reply_to": message_id, "attempt": piece.attempt})
             continue
+        if not parts:
+            piece = piece.lstrip()  # models often open with a space or newline
+            if not piece:
+                continue
         if first_token is None:
             first_token = _ms(started)
         parts.append(piece)
-        await _emit(engine, session_id, events.ASSISTANT_DELTA, {"reply_to": message_id, "text": piece}, durable=False)
+        writer.delta(piece)
     return "".join(parts), first_token
-
-
-async def _emit(engine: AsyncEngine, session_id: uuid.UUID, type_: str, data: dict, durable: bool = True) -> None:
-    async with engine.begin() as conn:
-        if not durable:
-            await _relax_commit(conn)
-        await events.append(conn, session_id, type_, data)
-
-
-async def _relax_commit(conn: AsyncConnection) -> None:
-    # A lost delta costs nothing: the final message is committed durably and sent whole.
-    await conn.execute(sa.text("SET LOCAL synchronous_commit = off"))
 
 
 def _ms(since: float) -> float:

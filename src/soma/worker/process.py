@@ -25,6 +25,7 @@ def slm_config(settings: config.Settings) -> slm.SLMConfig:
         base_url=settings.slm_base_url,
         model=settings.slm_model,
         api_key=key,
+        max_tokens=settings.slm_max_tokens,
         connect_timeout=settings.slm_connect_timeout,
         read_timeout=settings.slm_read_timeout,
         max_attempts=settings.slm_max_attempts,

@@ -13,9 +13,15 @@ from soma.db import url as db_url
 TURN_RETRY = procrastinate.RetryStrategy(max_attempts=5, wait=2)
 
 
+# Job bookkeeping commits without waiting for the disk: after a crash a job that loses its
+# 'doing' or 'succeeded' mark simply runs again, and the turn is idempotent.
+JOB_CONNECTION = {"options": "-c synchronous_commit=off"}
+
+
 def build_app(database_url: str) -> procrastinate.App:
     """A procrastinate app on Soma's database with the turn task registered."""
-    app = procrastinate.App(connector=procrastinate.PsycopgConnector(conninfo=db_url.for_libpq(database_url)))
+    connector = procrastinate.PsycopgConnector(conninfo=db_url.for_libpq(database_url), kwargs=JOB_CONNECTION)
+    app = procrastinate.App(connector=connector)
     app.task(name=queue.TASK_NAME, queue=queue.QUEUE, pass_context=True, retry=TURN_RETRY)(run_turn)
     return app
 

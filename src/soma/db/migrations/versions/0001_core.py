@@ -16,9 +16,15 @@ depends_on = None
 
 NOTIFY_FUNCTION = """
 CREATE FUNCTION soma_notify_session_event() RETURNS trigger LANGUAGE plpgsql AS $$
+DECLARE
+    payload text := json_build_object('s', NEW.session_id, 'i', NEW.id, 't', NEW.type, 'd', NEW.data)::text;
 BEGIN
-    -- Gateways LISTEN on this channel and read the new rows themselves, so the payload stays tiny.
-    PERFORM pg_notify('soma_session_events', NEW.session_id::text || ':' || NEW.id::text);
+    -- Gateways forward the event straight from the payload; one too big for NOTIFY's
+    -- 8000-byte limit goes without its data, and gateways read it from the table.
+    IF octet_length(payload) > 7900 THEN
+        payload := json_build_object('s', NEW.session_id, 'i', NEW.id)::text;
+    END IF;
+    PERFORM pg_notify('soma_session_events', payload);
     RETURN NULL;
 END;
 $$;

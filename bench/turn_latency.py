@@ -1,0 +1,653 @@
+"""Turn latency: the scripted SLM called directly versus the same SLM through Soma (gateway + worker).
+
+Run from the repository root:
+
+    .venv/bin/python -m bench.turn_latency [--turns 50] [--concurrency 1,16] [--chunks 20] [--chunk-delay 0.01]
+
+Everything runs as real processes on 127.0.0.1, started and stopped by this script: an embedded
+PostgreSQL in a temporary directory, tests/scripted_slm.py, one `soma gateway` and one `soma worker`.
+
+"direct"        POST /v1/chat/completions (stream=true) to the scripted SLM; TTFT is the first content
+                chunk, total is `data: [DONE]`.
+"through soma"  POST /v1/sessions/{id}/messages to the gateway while the session's SSE stream
+                (GET /v1/sessions/{id}/events) is already open; TTFT is the first `assistant.delta`,
+                total is the `assistant.message` event.
+
+Both are timed by the same client, from just before the POST. Each concurrent client owns one
+session (Soma serialises a session's turns) and keeps its SSE stream open across its turns, as
+the web UI does. This prints figures only; it asserts nothing about time.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import math
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from tests import procs  # noqa: E402  (needs the repo root on sys.path)
+
+TURN_TIMEOUT = 30.0  # seconds one turn may take before it counts as an error
+USER_TEXT = "Benchmark question: how fast is a turn?"
+SYSTEM_PROMPT = "You are Soma, a helpful assistant. Answer clearly and concisely."  # what Soma sends by default
+
+
+# ---------------------------------------------------------------------------------------------
+# Results
+
+
+@dataclass
+class Turn:
+    """One measured turn; times in ms from just before the POST. Wall-clock stamps for the breakdown."""
+
+    ttft_ms: float
+    total_ms: float
+    session_id: str | None = None
+    message_id: int | None = None  # soma: the user message this turn answered
+    post_wall: float = 0.0          # time.time() just before the POST
+    post_done_ms: float = 0.0       # POST response received (soma: the 202)
+    first_delta_wall: float = 0.0
+    final_wall: float = 0.0
+    event_ids: dict[str, int] = field(default_factory=dict)  # message.created / turn.started / first delta / assistant.message
+
+
+@dataclass
+class LevelResult:
+    mode: str
+    concurrency: int
+    turns: list[Turn] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+    wall_seconds: float = 0.0
+    cpu: dict[str, float] = field(default_factory=dict)  # CPU seconds per process while measuring
+
+
+def percentile(values: list[float], q: float) -> float:
+    """Linear-interpolated percentile (numpy's default), q in 0..100."""
+    if not values:
+        return math.nan
+    ordered = sorted(values)
+    pos = (len(ordered) - 1) * q / 100
+    lo, hi = math.floor(pos), math.ceil(pos)
+    return ordered[lo] + (ordered[hi] - ordered[lo]) * (pos - lo)
+
+
+class CpuMeter:
+    """CPU seconds (user+system) used by each process of the stack and by this client, from /proc (Linux)."""
+
+    def __init__(self) -> None:
+        self.pids: dict[str, int] = {}
+        self.pgdata: Path | None = None
+        self._tick = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+
+    def _stat(self, pid: int) -> list[str] | None:
+        try:
+            text = Path(f"/proc/{pid}/stat").read_text()
+        except OSError:
+            return None
+        return text[text.rindex(")") + 2:].split()  # fields from `state` (field 3) on
+
+    def _own(self, pid: int, children_too: bool = False) -> float:
+        f = self._stat(pid)
+        if f is None:
+            return 0.0
+        ticks = int(f[11]) + int(f[12]) + ((int(f[13]) + int(f[14])) if children_too else 0)
+        return ticks / self._tick
+
+    def _postgres(self) -> float:
+        if self.pgdata is None:
+            return math.nan
+        try:
+            postmaster = int((self.pgdata / "postmaster.pid").read_text().split()[0])
+        except (OSError, ValueError, IndexError):
+            return math.nan
+        # the postmaster's own time, its reaped backends' time, and its live backends' time
+        total = self._own(postmaster, children_too=True)
+        for entry in Path("/proc").iterdir():
+            if entry.name.isdigit():
+                f = self._stat(int(entry.name))
+                if f is not None and int(f[1]) == postmaster:
+                    total += self._own(int(entry.name))
+        return total
+
+    def snapshot(self) -> dict[str, float]:
+        if not Path("/proc/self/stat").exists():
+            return {}
+        snap = {name: self._own(pid) for name, pid in self.pids.items()}
+        snap["postgres"] = self._postgres()
+        times = os.times()
+        snap["bench client"] = times.user + times.system
+        return snap
+
+
+METER = CpuMeter()
+CORES = os.cpu_count() or 1
+
+
+# ---------------------------------------------------------------------------------------------
+# Direct: the scripted SLM's OpenAI-compatible endpoint
+
+
+async def direct_turn(http: httpx.AsyncClient, slm_url: str) -> Turn:
+    body = {
+        "model": "scripted",
+        "stream": True,
+        "messages": [{"role": "system", "content": SYSTEM_PROMPT}, {"role": "user", "content": USER_TEXT}],
+    }
+    headers = {"Authorization": "Bearer bench", "Accept": "text/event-stream"}
+    first: float | None = None
+    wall = time.time()
+    t0 = time.perf_counter()
+    async with http.stream("POST", slm_url + "/chat/completions", json=body, headers=headers) as response:
+        post_done = time.perf_counter()
+        if response.status_code != 200:
+            await response.aread()
+            raise RuntimeError(f"SLM answered HTTP {response.status_code}: {response.text[:200]}")
+        async for line in response.aiter_lines():
+            if not line.startswith("data:"):
+                continue
+            payload = line[5:].strip()
+            if payload == "[DONE]":
+                done = time.perf_counter()
+                if first is None:
+                    raise RuntimeError("stream ended without content")
+                return Turn(ttft_ms=(first - t0) * 1000, total_ms=(done - t0) * 1000, post_wall=wall,
+                            post_done_ms=(post_done - t0) * 1000)
+            if first is None and '"content"' in payload:
+                chunk = json.loads(payload)
+                if any((c.get("delta") or {}).get("content") for c in chunk.get("choices") or []):
+                    first = time.perf_counter()
+    raise RuntimeError("SLM stream closed before [DONE]")
+
+
+# ---------------------------------------------------------------------------------------------
+# Through Soma: POST to the gateway, read the session's SSE stream
+
+
+class EventStream:
+    """A session's SSE stream kept open across turns; reopened after `last_id` when a turn fails."""
+
+    def __init__(self, http: httpx.AsyncClient, base_url: str, session_id: str) -> None:
+        self._http = http
+        self._url = f"{base_url}/v1/sessions/{session_id}/events"
+        self.last_id = 0
+        self._response: httpx.Response | None = None
+        self._lines = None
+
+    async def open(self) -> None:
+        await self.close()
+        request = self._http.build_request("GET", self._url, params={"after": self.last_id})
+        response = await self._http.send(request, stream=True)
+        if response.status_code != 200:
+            await response.aread()
+            await response.aclose()
+            raise RuntimeError(f"events: HTTP {response.status_code}: {response.text[:200]}")
+        self._response = response
+        self._lines = response.aiter_lines()
+
+    async def close(self) -> None:
+        if self._response is not None:
+            await self._response.aclose()
+        self._response = None
+        self._lines = None
+
+    async def next_event(self) -> tuple[dict, float]:
+        """The next event {id, event, data} and the perf_counter when its blank line arrived."""
+        current: dict = {}
+        assert self._lines is not None
+        async for line in self._lines:
+            if line == "":
+                if "event" in current:
+                    stamp = time.perf_counter()
+                    self.last_id = current.get("id", self.last_id)
+                    return current, stamp
+                current = {}
+            elif line.startswith("id: "):
+                current["id"] = int(line[4:])
+            elif line.startswith("event: "):
+                current["event"] = line[7:]
+            elif line.startswith("data: "):
+                current["data"] = json.loads(line[6:])
+        raise RuntimeError("event stream closed")
+
+
+def _reply_to(event: dict) -> int | None:
+    data = event.get("data") or {}
+    if event["event"] == "assistant.message":
+        return (data.get("message") or {}).get("reply_to")
+    return data.get("reply_to")
+
+
+async def _read_turn(stream: EventStream, post: asyncio.Task) -> tuple[list[tuple[dict, float]], int]:
+    """Read events (stamped on arrival) until this turn's `assistant.message`; returns them and the message id."""
+    seen: list[tuple[dict, float]] = []
+    while True:
+        event, stamp = await stream.next_event()
+        seen.append((event, stamp))
+        if event["event"] not in ("assistant.message", "turn.failed"):
+            continue
+        response = await post
+        mine = response.json()["id"]
+        if _reply_to(event) != mine:
+            continue  # the end of an earlier, timed-out turn of this session
+        if event["event"] == "turn.failed":
+            raise RuntimeError(f"turn.failed: {event['data'].get('reason')}")
+        return seen, mine
+
+
+async def soma_turn(http: httpx.AsyncClient, base_url: str, session_id: str, stream: EventStream) -> Turn:
+    url = f"{base_url}/v1/sessions/{session_id}/messages"
+    post_done: list[float] = []
+    wall = time.time()
+    t0 = time.perf_counter()
+    post = asyncio.create_task(http.post(url, json={"content": USER_TEXT}))
+    post.add_done_callback(lambda _: post_done.append(time.perf_counter()))
+    reader = asyncio.create_task(_read_turn(stream, post))  # reads while the POST is in flight
+    try:
+        done, _ = await asyncio.wait({post, reader}, return_when=asyncio.FIRST_COMPLETED)
+        if post in done:
+            response = post.result()  # a failed POST ends the turn now, not at the turn timeout
+            if response.status_code != 202:
+                raise RuntimeError(f"POST message: HTTP {response.status_code}: {response.text[:200]}")
+        seen, mine = await reader
+    finally:
+        for task in (post, reader):
+            if not task.done():
+                task.cancel()
+            elif not task.cancelled():
+                task.exception()  # retrieved: reported once, through the raise above
+    ids: dict[str, int] = {}
+    first = None
+    for ev, stamp in seen:
+        kind = ev["event"]
+        if kind == "message.created" and (ev["data"].get("message") or {}).get("id") == mine:
+            ids["message.created"] = ev["id"]
+        elif _reply_to(ev) == mine:
+            if kind == "assistant.delta" and first is None:
+                first = (ev, stamp)
+                ids["first.delta"] = ev["id"]
+            elif kind not in ids and kind != "assistant.delta":
+                ids[kind] = ev["id"]
+    final_stamp = seen[-1][1]
+    if first is None:
+        raise RuntimeError("assistant.message without any assistant.delta")
+    return Turn(
+        ttft_ms=(first[1] - t0) * 1000,
+        total_ms=(final_stamp - t0) * 1000,
+        session_id=session_id,
+        message_id=mine,
+        post_wall=wall,
+        post_done_ms=(post_done[0] - t0) * 1000 if post_done else math.nan,
+        first_delta_wall=wall + (first[1] - t0),
+        final_wall=wall + (final_stamp - t0),
+        event_ids=ids,
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# Running a level: `concurrency` clients, each doing warm-up turns, then its share of the turns
+
+
+async def run_level(mode: str, concurrency: int, turns: int, warmup: int, think: float,
+                    gateway_url: str, slm_url: str, deadline: float) -> LevelResult:
+    result = LevelResult(mode, concurrency)
+    per_client = math.ceil(turns / concurrency)
+    barrier = asyncio.Barrier(concurrency)
+    # Idle connections are dropped before uvicorn's 5 s keep-alive timeout closes them under a POST.
+    limits = httpx.Limits(max_connections=2 * concurrency + 4, max_keepalive_connections=2 * concurrency + 4,
+                          keepalive_expiry=2.0)
+    timeout = httpx.Timeout(TURN_TIMEOUT, connect=5.0)
+    started: list[float] = []
+    cpu_start: dict[str, float] = {}
+
+    async with httpx.AsyncClient(limits=limits, timeout=timeout) as http:
+
+        async def one(do, stream: EventStream | None) -> Turn | None:
+            try:
+                async with asyncio.timeout(TURN_TIMEOUT):
+                    return await do()
+            except Exception as exc:  # noqa: BLE001 - every failure is reported, none stops the run
+                result.errors.append(f"{mode} c={concurrency}: {type(exc).__name__}: {exc}"[:300])
+                if stream is not None:
+                    try:
+                        await stream.open()  # resume after the last event seen
+                    except Exception as exc2:  # noqa: BLE001
+                        result.errors.append(f"{mode} c={concurrency}: reopening the stream: {exc2}"[:300])
+                return None
+
+        async def client() -> None:
+            stream: EventStream | None = None
+            try:
+                if mode == "direct":
+                    def do():
+                        return direct_turn(http, slm_url)
+                else:
+                    created = await http.post(gateway_url + "/v1/sessions", json={})
+                    created.raise_for_status()
+                    session_id = created.json()["id"]
+                    stream = EventStream(http, gateway_url, session_id)
+                    await stream.open()
+
+                    def do():
+                        return soma_turn(http, gateway_url, session_id, stream)
+
+                for _ in range(warmup):
+                    await one(do, stream)
+                    await asyncio.sleep(think)
+            except Exception as exc:  # noqa: BLE001
+                result.errors.append(f"{mode} c={concurrency}: setting up a client: {type(exc).__name__}: {exc}")
+                do = None
+            try:
+                async with asyncio.timeout(TURN_TIMEOUT * 2):
+                    await barrier.wait()  # every client starts measuring together
+            except TimeoutError:
+                result.errors.append(f"{mode} c={concurrency}: a client never reached the start line")
+            if not started:
+                started.append(time.perf_counter())
+                cpu_start.update(METER.snapshot())
+            try:
+                for _ in range(per_client if do else 0):
+                    if time.monotonic() > deadline:
+                        result.errors.append(f"{mode} c={concurrency}: --max-seconds reached, turn skipped")
+                        break
+                    turn = await one(do, stream)
+                    if turn is not None:
+                        result.turns.append(turn)
+                    if think:
+                        await asyncio.sleep(think)
+            finally:
+                if stream is not None:
+                    await stream.close()
+
+        await asyncio.gather(*(client() for _ in range(concurrency)))
+    result.wall_seconds = time.perf_counter() - started[0] if started else 0.0
+    cpu_end = METER.snapshot()
+    result.cpu = {name: cpu_end[name] - cpu_start[name] for name in cpu_end if name in cpu_start}
+    return result
+
+
+# ---------------------------------------------------------------------------------------------
+# Where Soma's time goes: event timestamps from the database (same host clock as the client)
+
+
+def breakdown(database_url: str, turns: list[Turn]) -> list[tuple[str, list[float]]]:
+    import psycopg
+
+    from soma.db import url as db_url
+
+    sessions = sorted({t.session_id for t in turns if t.session_id})
+    if not sessions:
+        return []
+    with psycopg.connect(db_url.for_libpq(database_url)) as conn:
+        rows = conn.execute(
+            "SELECT session_id::text, id, extract(epoch FROM created_at)::float8 FROM session_events"
+            " WHERE session_id = ANY(%s::uuid[])", (sessions,)
+        ).fetchall()
+        metas = conn.execute(  # the measured turns' answers only, not the warm-up ones
+            "SELECT meta FROM messages WHERE reply_to = ANY(%s)", ([t.message_id for t in turns if t.message_id],)
+        ).fetchall()
+    created = {(s, i): at for s, i, at in rows}
+    stages: dict[str, list[float]] = {
+        "POST sent -> 202 received (client)": [],
+        "POST sent -> user message txn start": [],
+        "user message txn start -> turn.started txn start (commit, NOTIFY, job fetch, worker reads)": [],
+        "turn.started -> first delta txn start (SLM connect + first chunk)": [],
+        "first delta txn start -> client receives it (commit, NOTIFY, gateway read, SSE)": [],
+        "first delta -> assistant.message txn start (streaming the rest)": [],
+        "assistant.message txn start -> client receives it": [],
+    }
+    names = list(stages)
+    for t in turns:
+        ids = t.event_ids
+        try:
+            mc = created[(t.session_id, ids["message.created"])]
+            ts = created[(t.session_id, ids["turn.started"])]
+            fd = created[(t.session_id, ids["first.delta"])]
+            am = created[(t.session_id, ids["assistant.message"])]
+        except KeyError:
+            continue
+        stages[names[0]].append(t.post_done_ms)
+        stages[names[1]].append((mc - t.post_wall) * 1000)
+        stages[names[2]].append((ts - mc) * 1000)
+        stages[names[3]].append((fd - ts) * 1000)
+        stages[names[4]].append((t.first_delta_wall - fd) * 1000)
+        stages[names[5]].append((am - fd) * 1000)
+        stages[names[6]].append((t.final_wall - am) * 1000)
+    out = list(stages.items())
+    out.append(("worker meta.first_token_ms (turn.started -> first SLM piece)",
+                [m["first_token_ms"] for (m,) in metas if m and m.get("first_token_ms") is not None]))
+    out.append(("worker meta.total_ms (turn.started -> last SLM piece)",
+                [m["total_ms"] for (m,) in metas if m and m.get("total_ms") is not None]))
+    return out
+
+
+# ---------------------------------------------------------------------------------------------
+# Printing
+
+
+def print_level(direct: LevelResult, soma: LevelResult) -> None:
+    c = direct.concurrency
+    print(f"\n=== concurrency {c} ===")
+    print(f"turns measured: direct {len(direct.turns)}, through soma {len(soma.turns)}"
+          f"   (errors: direct {len(direct.errors)}, through soma {len(soma.errors)})")
+    print(f"wall time: direct {direct.wall_seconds:.1f}s, through soma {soma.wall_seconds:.1f}s")
+    header = f"{'':18}{'direct':>10}{'soma':>10}{'soma-direct':>13}{'ratio':>8}"
+    print(header)
+    for label, attr in (("TTFT", "ttft_ms"), ("total", "total_ms")):
+        d = [getattr(t, attr) for t in direct.turns]
+        s = [getattr(t, attr) for t in soma.turns]
+        for q in (50, 99):
+            dv, sv = percentile(d, q), percentile(s, q)
+            ratio = sv / dv if dv else math.nan
+            print(f"{label + f' p{q} (ms)':18}{dv:10.1f}{sv:10.1f}{sv - dv:13.1f}{ratio:8.2f}")
+    for r in (direct, soma):
+        if r.cpu and r.turns:
+            parts = ", ".join(f"{name} {sec:.2f}s" for name, sec in r.cpu.items() if sec == sec)
+            print(f"CPU while measuring {'through soma' if r.mode == 'soma' else 'direct'}: {parts}"
+                  f"  ({CORES} cores = {CORES * r.wall_seconds:.1f} core-s available)")
+    for err in (direct.errors + soma.errors)[:10]:
+        print(f"  error: {err}")
+    if len(direct.errors) + len(soma.errors) > 10:
+        print(f"  … {len(direct.errors) + len(soma.errors) - 10} more errors")
+
+
+def print_breakdown(c: int, stages: list[tuple[str, list[float]]]) -> None:
+    if not stages:
+        return
+    print(f"\nwhere the time goes through soma, concurrency {c} (ms; DB txn-start stamps vs client wall clock):")
+    print(f"  {'p50':>8}{'p99':>9}  stage")
+    for name, values in stages:
+        if values:
+            print(f"  {percentile(values, 50):8.1f}{percentile(values, 99):9.1f}  {name}")
+
+
+# ---------------------------------------------------------------------------------------------
+# Setting up and tearing down the stack
+
+
+class Stack:
+    def __init__(self, tmp: Path, chunks: int, chunk_delay: float, worker_concurrency: int,
+                 profile_dir: Path | None = None) -> None:
+        self.tmp = tmp
+        self.profile_dir = profile_dir
+        self.chunks = chunks
+        self.chunk_delay = chunk_delay
+        self.worker_concurrency = worker_concurrency
+        self.launcher = procs.Launcher(tmp)
+        self.server = None
+        self.database_url = ""
+        self.gateway_url = ""
+        self.slm: procs.ScriptedSLM | None = None
+
+    def start(self) -> None:
+        from soma.db import embedded, migrate
+
+        print("starting embedded PostgreSQL …", flush=True)
+        self.server = embedded.ensure(self.tmp / "data")
+        self.database_url = self.server.url
+        migrate.upgrade(self.database_url)
+
+        METER.pgdata = embedded.pgdata(self.tmp / "data")
+        port = procs.free_port()
+        proc = self.launcher.start("scripted-slm", [sys.executable, str(ROOT / "tests" / "scripted_slm.py"), str(port)], {})
+        self.slm = procs.ScriptedSLM(port)
+
+        def slm_up() -> bool:
+            if not proc.alive():
+                raise RuntimeError(f"scripted SLM exited:\n{proc.output()}")
+            try:
+                return httpx.get(self.slm.base_url + "/models", timeout=1).status_code == 200
+            except httpx.HTTPError:
+                return False
+
+        procs.wait_until(slm_up, 20, "the scripted SLM")
+        chunks = [("Tok" if i == 0 else " tok") + str(i) for i in range(self.chunks)]
+        self.slm.script(default={"chunks": chunks, "delay": self.chunk_delay})
+
+        gw_port = procs.free_port()
+        env = dict(slm_base_url=self.slm.base_url, slm_api_key="bench", slm_model="scripted",
+                   worker_concurrency=self.worker_concurrency, log_level="WARNING")
+        print("starting soma gateway and worker …", flush=True)
+        gateway = self._soma("gateway", procs.soma_env(self.database_url, port=gw_port, **env))
+        worker = self._soma("worker", procs.soma_env(self.database_url, **env))
+        self.gateway_url = f"http://127.0.0.1:{gw_port}"
+        METER.pids.update({"gateway": gateway.popen.pid, "worker": worker.popen.pid, "slm": proc.popen.pid})
+        procs.wait_healthy(self.gateway_url, gateway)
+        # The worker logs "worker ready" at INFO, hidden at WARNING: wait for its procrastinate row instead.
+        procs.wait_until(lambda: self._worker_registered(worker), 30, "the worker to register")
+
+    def _soma(self, command: str, env: dict[str, str]) -> procs.Proc:
+        if self.profile_dir is None:
+            return self.launcher.soma(command, env)
+        self.profile_dir.mkdir(parents=True, exist_ok=True)
+        out = self.profile_dir / f"{command}.prof"  # written when the process exits on SIGTERM
+        return self.launcher.start(command, [sys.executable, "-m", "cProfile", "-o", str(out), "-m", "soma", command], env)
+
+    def _worker_registered(self, worker: procs.Proc) -> bool:
+        import psycopg
+
+        from soma.db import url as db_url
+
+        if not worker.alive():
+            raise RuntimeError(f"soma worker exited:\n{worker.output()}")
+        with psycopg.connect(db_url.for_libpq(self.database_url)) as conn:
+            try:
+                return conn.execute("SELECT count(*) FROM procrastinate_workers").fetchone()[0] > 0
+            except psycopg.Error:
+                return False
+
+    def stop(self) -> None:
+        try:
+            if self.profile_dir is not None:
+                # uvicorn re-raises SIGTERM after its shutdown, which kills the process before cProfile
+                # writes; SIGINT comes back as KeyboardInterrupt, which lets cProfile write its file.
+                for proc in self.launcher.procs:
+                    if proc.name in ("gateway", "worker") and proc.alive():
+                        proc.signal(signal.SIGINT)
+                        try:
+                            proc.wait(30)
+                        except subprocess.TimeoutExpired:
+                            pass
+            self.launcher.stop_all()
+        finally:
+            if self.server is not None:
+                self.server.stop()
+                self.server = None
+
+    def logs(self) -> str:
+        return "\n".join(f"--- {p.name} ---\n{p.output()[-2000:]}" for p in self.launcher.procs if p.output().strip())
+
+
+# ---------------------------------------------------------------------------------------------
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--turns", type=int, default=50, help="turns measured per concurrency level and path (default 50)")
+    parser.add_argument("--concurrency", default="1,16", help="comma-separated concurrency levels (default 1,16)")
+    parser.add_argument("--chunks", type=int, default=20, help="tokens (SSE chunks) per answer (default 20)")
+    parser.add_argument("--chunk-delay", type=float, default=0.01, help="seconds between SLM chunks (default 0.01)")
+    parser.add_argument("--warmup", type=int, default=2, help="unmeasured turns per client before measuring (default 2)")
+    parser.add_argument("--think", type=float, default=0.0,
+                        help="seconds a client waits after an answer before its next turn (default 0)")
+    parser.add_argument("--profile", type=Path, default=None, metavar="DIR",
+                        help="run gateway and worker under cProfile, write DIR/{gateway,worker}.prof and print "
+                             "their top functions (slows Soma down; use for attribution, not for the figures)")
+    parser.add_argument("--max-seconds", type=float, default=600.0,
+                        help="stop starting new turns after this long (default 600)")
+    args = parser.parse_args(argv)
+    args.levels = [int(x) for x in args.concurrency.split(",") if x.strip()]
+    if not args.levels or min(args.levels) < 1 or args.turns < 1 or args.chunks < 1:
+        parser.error("--turns, --chunks and every --concurrency level must be at least 1")
+    return args
+
+
+async def measure(args: argparse.Namespace, stack: Stack) -> None:
+    deadline = time.monotonic() + args.max_seconds
+    for c in args.levels:
+        print(f"\nmeasuring concurrency {c}: {args.turns} turns per path …", flush=True)
+        common = dict(concurrency=c, turns=args.turns, warmup=args.warmup, think=args.think,
+                      gateway_url=stack.gateway_url, slm_url=stack.slm.base_url, deadline=deadline)
+        direct = await run_level("direct", **common)
+        soma = await run_level("soma", **common)
+        print_level(direct, soma)
+        print_breakdown(c, breakdown(stack.database_url, soma.turns))
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    worker_concurrency = 16
+    print(f"turn latency: chunks={args.chunks} chunk_delay={args.chunk_delay}s turns/level={args.turns} "
+          f"concurrency={args.levels} warmup/client={args.warmup} think={args.think}s "
+          f"worker_concurrency={worker_concurrency}")
+
+    def on_sigterm(signum, frame):  # stop the stack on SIGTERM as on Ctrl-C
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, on_sigterm)
+    with tempfile.TemporaryDirectory(prefix="soma-bench-") as tmp:
+        profile_dir = args.profile.resolve() if args.profile else None
+        stack = Stack(Path(tmp), args.chunks, args.chunk_delay, worker_concurrency, profile_dir)
+        try:
+            stack.start()
+            asyncio.run(measure(args, stack))
+        except KeyboardInterrupt:
+            print("\ninterrupted; stopping everything", file=sys.stderr)
+            return 130
+        except Exception:
+            print(stack.logs(), file=sys.stderr)
+            raise
+        finally:
+            stack.stop()
+    if args.profile:
+        print_profiles(args.profile)
+    return 0
+
+
+def print_profiles(folder: Path, top: int = 15) -> None:
+    import pstats
+
+    for name in ("gateway", "worker"):
+        path = folder / f"{name}.prof"
+        if not path.exists():
+            print(f"\nno profile written for the {name} at {path}")
+            continue
+        print(f"\n=== cProfile of the {name}: top {top} by own time ({path}) ===")
+        pstats.Stats(str(path), stream=sys.stdout).strip_dirs().sort_stats("tottime").print_stats(top)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
