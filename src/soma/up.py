@@ -58,6 +58,7 @@ def run(settings: config.Settings, echo) -> int:
         if not settings.slm_base_url:
             echo("starting the local SLM (Gemma 3 270M)…")
             slm_server = local.start(settings.data_dir)
+            echo(f"local SLM at {slm_server.base_url}")
             overrides.update(slm_base_url=slm_server.base_url, slm_api_key=slm_server.api_key, slm_model=slm_server.model)
         env = config.child_environment(**overrides)
         stack.spawn("worker", env)

@@ -1,0 +1,86 @@
+"""`soma up`: the embedded all-in-one, as a user starts it."""
+
+from __future__ import annotations
+
+import shutil
+import signal
+import sys
+import tempfile
+from pathlib import Path
+
+import httpx
+import pytest
+
+from soma.slm import local
+from tests import procs
+from tests.procs import has_event, read_events
+
+
+@pytest.fixture
+def data_dir() -> Path:
+    # Not under pytest's 0700 temp tree: the embedded server runs as another user.
+    path = Path(tempfile.mkdtemp(prefix="soma-test-up-"))
+    path.chmod(0o755)
+    yield path
+    shutil.rmtree(path, ignore_errors=True)
+
+
+def _up(launcher: procs.Launcher, data_dir: Path, **overrides: str) -> tuple[str, procs.Proc]:
+    port = procs.free_port()
+    env = procs.soma_env("", data_dir=str(data_dir), port=str(port), **overrides)
+    del env["SOMA_DATABASE_URL"]
+    proc = launcher.start("up", [sys.executable, "-m", "soma", "up"], env)
+    url = f"http://127.0.0.1:{port}/"
+    procs.wait_until(lambda: f"Soma is ready: open {url}" in proc.output() or not proc.alive(), 180, "soma up")
+    assert proc.alive(), proc.output()
+    return url, proc
+
+
+def _chat(url: str, text: str) -> list[dict]:
+    with httpx.Client(base_url=url, timeout=120) as client:
+        session = client.post("/v1/sessions", json={}).json()["id"]
+        client.post(f"/v1/sessions/{session}/messages", json={"content": text}).raise_for_status()
+        done = lambda es: any(e["event"] in ("assistant.message", "turn.failed") for e in es)  # noqa: E731
+        return read_events(client, f"/v1/sessions/{session}/events", done, timeout=120)
+
+
+def test_up_migrates_serves_and_answers_then_stops_cleanly(launcher, data_dir, slm) -> None:
+    url, proc = _up(launcher, data_dir, slm_base_url=slm.base_url, slm_api_key="k", slm_model="scripted")
+
+    assert "migrated: soma empty -> 0001" in proc.output()
+    assert httpx.get(url).status_code == 200  # the web UI
+    assert _chat(url, "Hi")[-1]["data"]["message"]["content"] == "Hello from the scripted SLM."
+
+    proc.signal(signal.SIGTERM)
+    assert proc.wait(60) == 0
+    assert not (data_dir / "postgres" / "postmaster.pid").exists()
+
+
+def test_up_a_second_time_keeps_the_chats(launcher, data_dir, slm) -> None:
+    url, proc = _up(launcher, data_dir, slm_base_url=slm.base_url, slm_api_key="k", slm_model="scripted")
+    _chat(url, "Remember me")
+    proc.signal(signal.SIGTERM)
+    proc.wait(60)
+
+    url, proc = _up(launcher, data_dir, slm_base_url=slm.base_url, slm_api_key="k", slm_model="scripted")
+
+    assert "migrated:" not in proc.output()
+    titles = [s["title"] for s in httpx.get(url + "v1/sessions").json()["sessions"]]
+    assert titles == ["Remember me"]
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not local.installed(), reason="the local-slm extra is not installed (make test-slow installs it)")
+def test_up_without_an_slm_configured_chats_with_the_local_gemma(launcher, data_dir) -> None:
+    url, proc = _up(launcher, data_dir)
+
+    events = _chat(url, "What is the capital of France?")
+
+    assert events[-1]["event"] == "assistant.message", events[-1]
+    answer = events[-1]["data"]["message"]
+    assert answer["content"].strip() and answer["meta"]["model"] == local.MODEL_ALIAS
+    assert any(e["event"] == "assistant.delta" for e in events)
+    assert (data_dir / "slm" / "api-key").stat().st_mode & 0o777 == 0o600
+    slm_url = next(line for line in proc.output().splitlines() if line.startswith("local SLM at "))[13:]
+    assert slm_url.startswith("http://127.0.0.1:")
+    assert httpx.get(slm_url + "/models").status_code == 401  # the local SLM wants its key
