@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import shutil
 import signal
+import subprocess
 import sys
 import tempfile
 from pathlib import Path
@@ -36,6 +37,12 @@ def _up(launcher: procs.Launcher, data_dir: Path, **overrides: str) -> tuple[str
     return url, proc
 
 
+def _soma_beside(data_dir: Path, command: str) -> subprocess.CompletedProcess[str]:
+    env = procs.soma_env("", data_dir=str(data_dir))
+    del env["SOMA_DATABASE_URL"]
+    return subprocess.run([sys.executable, "-m", "soma", command], env=env, capture_output=True, text=True, timeout=60)
+
+
 def _chat(url: str, text: str) -> list[dict]:
     with httpx.Client(base_url=url, timeout=120) as client:
         session = client.post("/v1/sessions", json={}).json()["id"]
@@ -50,6 +57,9 @@ def test_up_migrates_serves_and_answers_then_stops_cleanly(launcher, data_dir, s
     assert "migrated: soma empty -> 0001" in proc.output()
     assert httpx.get(url).status_code == 200  # the web UI
     assert _chat(url, "Hi")[-1]["data"]["message"]["content"] == "Hello from the scripted SLM."
+    beside = _soma_beside(data_dir, "migrate")  # another command finds the embedded server by SOMA_DATA_DIR
+    assert (beside.returncode, beside.stdout) == (0, "schema is current\n"), beside.stderr
+    assert httpx.get(url + "ready").status_code == 200  # and left it running
 
     proc.signal(signal.SIGTERM)
     assert proc.wait(60) == 0

@@ -111,3 +111,17 @@ async def test_a_malformed_session_id_is_422(api) -> None:
     response = await api.get("/v1/sessions/not-a-uuid")
     assert response.status_code == 422
     assert response.json()["error"]["code"] == "invalid_request"
+
+
+async def test_a_body_larger_than_any_valid_message_is_413_before_it_is_read(api, database_url, settings) -> None:
+    session = (await api.post("/v1/sessions")).json()
+    huge = b'{"content": "' + b"x" * (settings.max_message_chars * 6 + 70_000) + b'"}'
+
+    response = await api.post(
+        f"/v1/sessions/{session['id']}/messages", content=huge, headers={"content-type": "application/json"}
+    )
+
+    assert response.status_code == 413
+    assert response.json()["error"]["code"] == "request_too_large"
+    assert "SOMA_MAX_MESSAGE_CHARS" in response.json()["error"]["message"]
+    assert _counts(database_url) == (0, 0, 0)

@@ -13,7 +13,7 @@ from fastapi.staticfiles import StaticFiles
 import soma
 from soma import config
 from soma.db import engine as db_engine
-from soma.gateway import errors, events, health, sessions
+from soma.gateway import errors, events, health, limits, sessions
 from soma.gateway.notifier import Notifier
 
 WEB = Path(__file__).parent / "web"
@@ -36,6 +36,7 @@ def create(settings: config.Settings, database_url: str) -> FastAPI:
     app = FastAPI(title="Soma", version=soma.__version__, lifespan=lifespan)
     app.state.settings = settings
     errors.install(app)
+    app.add_middleware(limits.BodyLimit, max_bytes=limits.max_body_bytes(settings.max_message_chars))
     for module in (health, sessions, events):
         app.include_router(module.router)
     app.mount("/static", StaticFiles(directory=WEB), name="static")

@@ -1,0 +1,35 @@
+"""Refusing request bodies too large to be any valid request, before they are read."""
+
+from __future__ import annotations
+
+from starlette.responses import JSONResponse
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from soma.gateway.errors import body
+
+BODY_OVERHEAD = 64 * 1024  # bytes of JSON around the message text
+
+
+class BodyLimit:
+    """413 for a Content-Length above `max_bytes`; the route's own checks handle the rest."""
+
+    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+        self.app = app
+        self.max_bytes = max_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            length = dict(scope["headers"]).get(b"content-length", b"0")
+            if length.isdigit() and int(length) > self.max_bytes:
+                message = (
+                    f"The request body has {int(length)} bytes; the limit is {self.max_bytes}. "
+                    "Send a shorter message, or raise SOMA_MAX_MESSAGE_CHARS."
+                )
+                await JSONResponse(body("request_too_large", message), status_code=413)(scope, receive, send)
+                return
+        await self.app(scope, receive, send)
+
+
+def max_body_bytes(max_message_chars: int) -> int:
+    """The largest body a valid request can have: every character as a 6-byte JSON escape, plus overhead."""
+    return max_message_chars * 6 + BODY_OVERHEAD
