@@ -206,21 +206,14 @@ class EventStream:
 
     async def next_event(self) -> tuple[dict, float]:
         """The next event {id, event, data} and the perf_counter when its blank line arrived."""
-        current: dict = {}
+        parser = procs.SSEParser()
         assert self._lines is not None
         async for line in self._lines:
-            if line == "":
-                if "event" in current:
-                    stamp = time.perf_counter()
-                    self.last_id = current.get("id", self.last_id)
-                    return current, stamp
-                current = {}
-            elif line.startswith("id: "):
-                current["id"] = int(line[4:])
-            elif line.startswith("event: "):
-                current["event"] = line[7:]
-            elif line.startswith("data: "):
-                current["data"] = json.loads(line[6:])
+            event = parser.feed(line)
+            if event is not None:
+                stamp = time.perf_counter()
+                self.last_id = event.get("id", self.last_id)
+                return event, stamp
         raise RuntimeError("event stream closed")
 
 

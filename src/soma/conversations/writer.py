@@ -64,7 +64,10 @@ class EventWriter:
                 done = items[-1] is _DONE
                 await self._write(conn, [i for i in items if i is not _DONE])
         finally:
-            await conn.execute(sa.text("RESET synchronous_commit"))
+            try:
+                await conn.execute(sa.text("RESET synchronous_commit"))
+            except sa.exc.DBAPIError:
+                await conn.invalidate()  # a broken connection must not go back to the pool
             await conn.close()
 
     async def _write(self, conn: AsyncConnection, items: list[Any]) -> None:
