@@ -30,6 +30,8 @@ $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 
 $(VENV)/.core: $(BIN)/python pyproject.toml constraints.txt
+	# torch first, alone, so pip takes the CPU build on disk before anything asks for another.
+	$(PIP) torch==2.13.0
 	$(PIP) -e .
 	touch $@
 

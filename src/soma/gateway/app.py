@@ -13,7 +13,7 @@ from fastapi.staticfiles import StaticFiles
 import soma
 from soma import config
 from soma.db import engine as db_engine
-from soma.gateway import errors, events, health, limits, sessions
+from soma.gateway import errors, events, health, limits, sessions, settings as settings_api
 from soma.gateway.notifier import Notifier
 
 WEB = Path(__file__).parent / "web"
@@ -37,7 +37,7 @@ def create(settings: config.Settings, database_url: str) -> FastAPI:
     app.state.settings = settings
     errors.install(app)
     app.add_middleware(limits.BodyLimit, max_bytes=limits.max_body_bytes(settings.max_message_chars))
-    for module in (health, sessions, events):
+    for module in (health, sessions, events, settings_api):
         app.include_router(module.router)
     app.mount("/static", StaticFiles(directory=WEB), name="static")
     app.add_api_route("/", _index, include_in_schema=False)

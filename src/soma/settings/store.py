@@ -1,25 +1,85 @@
-"""Reading the agent's settings row; a change applies from the next turn."""
+"""The agent's settings: one typed model, stored as one versioned row; a change applies from the next turn."""
 
 from __future__ import annotations
 
+from datetime import datetime
+from typing import Any
+
 import sqlalchemy as sa
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from soma import errors
 from soma.db import tables
 
 DEFAULT_SYSTEM_PROMPT = "You are Soma, a helpful assistant. Answer clearly and concisely."
+MiB = 1024 * 1024
 
 
 class AgentSettings(BaseModel):
-    """What shapes the agent's answers. Secrets never live here."""
+    """What shapes the agent's answers. Secrets never live here: they come from SOMA_* and Vault."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
 
-    system_prompt: str = Field(DEFAULT_SYSTEM_PROMPT, max_length=20000)
+    system_prompt: str = Field(DEFAULT_SYSTEM_PROMPT, max_length=20000, description="Sent first on every turn.")
+    slm_model: str | None = Field(None, max_length=200, description="Model name; empty uses SOMA_SLM_MODEL.")
+    temperature: float | None = Field(None, ge=0, le=2, description="Sampling temperature; empty uses the SLM's default.")
+    memory_enabled: bool = Field(True, description="Recall memories into each turn and let the agent store new ones.")
+    memory_recall_k: int = Field(5, ge=1, le=50, description="At most this many memories per turn.")
+    memory_threshold: float = Field(0.35, ge=0, le=1, description="Least cosine similarity for a memory to be recalled.")
+    knowledge_k: int = Field(4, ge=0, le=20, description="Knowledge chunks added to each turn (0: none).")
+    upload_max_bytes: int = Field(20 * MiB, ge=1, le=1024 * MiB, description="Largest knowledge file accepted.")
+    tools_enabled: bool = Field(True, description="Offer the remember/forget tools to SLMs that support tool calls.")
+
+
+class InvalidSettings(errors.SomaError):
+    """The settings were not changed. Send only known keys with valid values; GET /v1/settings shows them all."""
+
+    status_code = 422
+    code = "invalid_settings"
+
+
+_t = tables.agent_settings
 
 
 async def load(conn: AsyncConnection) -> AgentSettings:
     """The current settings, with defaults for anything never set."""
-    data = (await conn.execute(sa.select(tables.agent_settings.c.data))).scalar_one_or_none() or {}
+    data = (await conn.execute(sa.select(_t.c.data))).scalar_one_or_none() or {}
     return AgentSettings.model_validate(data)
+
+
+async def describe(conn: AsyncConnection) -> dict[str, Any]:
+    """The settings with their version and last change, as the API shows them."""
+    row = (await conn.execute(sa.select(_t.c.data, _t.c.version, _t.c.updated_at))).one()
+    return _document(AgentSettings.model_validate(row.data), row.version, row.updated_at)
+
+
+async def update(conn: AsyncConnection, changes: dict[str, Any]) -> dict[str, Any]:
+    """Apply a partial update, all or nothing; InvalidSettings names every bad key or value."""
+    row = (await conn.execute(sa.select(_t.c.data).with_for_update())).one()
+    try:
+        merged = AgentSettings.model_validate({**row.data, **changes})
+    except ValidationError as exc:
+        raise InvalidSettings(_problems(exc)) from exc
+    stored = merged.model_dump(exclude_defaults=False)
+    result = (
+        await conn.execute(
+            sa.update(_t).values(data=stored, version=_t.c.version + 1, updated_at=sa.func.now()).returning(_t.c.version, _t.c.updated_at)
+        )
+    ).one()
+    return _document(merged, result.version, result.updated_at)
+
+
+def _document(settings: AgentSettings, version: int, updated_at: datetime) -> dict[str, Any]:
+    return {"settings": settings.model_dump(), "version": version, "updated_at": updated_at.isoformat()}
+
+
+def _problems(exc: ValidationError) -> str:
+    parts = []
+    for error in exc.errors():
+        key = ".".join(str(p) for p in error["loc"]) or "settings"
+        if error["type"] == "extra_forbidden":
+            parts.append(f"'{key}' is not a setting")
+        else:
+            parts.append(f"'{key}': {error['msg']} (got {error.get('input')!r})")
+    return "; ".join(parts) + "."

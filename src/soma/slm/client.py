@@ -36,6 +36,14 @@ class SLMConfig:
     backoff_seconds: float = 0.5
 
 
+@dataclass(frozen=True)
+class CallOptions:
+    """Per-call choices from the agent's settings; None keeps the configured or server default."""
+
+    model: str | None = None
+    temperature: float | None = None
+
+
 class SLMClient:
     """One HTTP connection pool to the SLM, shared by a process's turns."""
 
@@ -48,13 +56,13 @@ class SLMClient:
         """Close the connection pool."""
         await self._http.aclose()
 
-    async def stream(self, messages: list[dict[str, str]], temperature: float | None = None) -> AsyncIterator[str | Restart]:
+    async def stream(self, messages: list[dict[str, str]], options: CallOptions = CallOptions()) -> AsyncIterator[str | Restart]:
         """Yield the answer's text pieces; retries 429, 5xx and broken streams with backoff, never 401/403."""
         attempt = 1
         while True:
             started = False
             try:
-                async for piece in self._stream_once(messages, temperature):
+                async for piece in self._stream_once(messages, options):
                     started = True
                     yield piece
                 return
@@ -77,15 +85,15 @@ class SLMClient:
             headers["Authorization"] = f"Bearer {self.config.api_key}"
         return headers
 
-    async def _stream_once(self, messages: list[dict[str, str]], temperature: float | None) -> AsyncIterator[str]:
+    async def _stream_once(self, messages: list[dict[str, str]], options: CallOptions) -> AsyncIterator[str]:
         body: dict[str, object] = {
-            "model": self.config.model,
+            "model": options.model or self.config.model,
             "messages": messages,
             "stream": True,
             "max_tokens": self.config.max_tokens,
         }
-        if temperature is not None:
-            body["temperature"] = temperature
+        if options.temperature is not None:
+            body["temperature"] = options.temperature
         try:
             async with self._http.stream("POST", "chat/completions", json=body, headers=self._headers()) as response:
                 if response.status_code != 200:

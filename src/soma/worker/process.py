@@ -9,6 +9,7 @@ import logging
 from soma import config, errors
 from soma.conversations import queue, turn
 from soma.db import engine as db_engine
+from soma.embeddings import embedder
 from soma.db import migrate
 from soma.slm import client as slm
 from soma.worker import recovery, tasks
@@ -56,6 +57,7 @@ async def serve(settings: config.Settings, database_url: str) -> None:
                     additional_context={
                         "engine": engine,
                         "slm": model,
+                        "embedder": embedder.shared(),
                         "limits": turn.TurnLimits(history_messages=settings.history_messages),
                     },
                 )

@@ -29,4 +29,4 @@ def build_app(database_url: str) -> procrastinate.App:
 async def run_turn(context: JobContext, session_id: str, message_id: int) -> str:
     """Answer one user message; the engine and SLM client come from the worker's context."""
     extra = context.additional_context
-    return await turn.run(extra["engine"], extra["slm"], message_id, extra["limits"])
+    return await turn.run(extra["engine"], extra["slm"], extra["embedder"], message_id, extra["limits"])

@@ -1,0 +1,1 @@
+"""Text embeddings: one small interface used by memory and knowledge alike."""

@@ -1,0 +1,1 @@
+"""Knowledge files: uploaded documents, parsed, chunked, embedded and retrieved into turns."""
