@@ -38,6 +38,7 @@ from soma.embeddings import embedder  # noqa: E402
 from soma.memory import store  # noqa: E402
 
 K = 10
+SOMA_EF = store.EF_SEARCH
 SUBJECTS = ["my sister", "our CFO", "the build server", "Dr. Osei", "the Lisbon office", "my landlord", "the cat",
             "the staging cluster", "grandma", "the new intern", "our biggest customer", "the garden"]
 VERBS = ["prefers", "is allergic to", "was moved to", "costs", "needs", "hates", "is named after", "relies on",
@@ -86,12 +87,12 @@ def fill(url: str, texts: list[str], vecs: np.ndarray) -> None:
 
 async def measure(url: str, queries: np.ndarray, ef: int | None, exact: bool) -> tuple[list[float], list[list[int]]]:
     """Latency (ms) and result ids of recall() for each query, on one pooled connection."""
+    if ef is not None:
+        store.EF_SEARCH = ef  # recall() sets hnsw.ef_search from it in every transaction
     engine = db_engine.create(url, pool_size=1)
     times, results = [], []
     try:
         async with engine.connect() as conn:
-            if ef is not None:
-                await conn.execute(sa.text(f"SET hnsw.ef_search = {int(ef)}"))
             if exact:
                 await conn.execute(sa.text("SET enable_indexscan = off"))
             for q in queries:
@@ -112,7 +113,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--sizes", default="10000,100000")
     parser.add_argument("--queries", type=int, default=200)
-    parser.add_argument("--ef", default="40,100,200", help="hnsw.ef_search values; 40 is pgvector's default")
+    parser.add_argument(
+        "--ef", default=f"40,100,{store.EF_SEARCH}", help=f"hnsw.ef_search values; 40 is pgvector's default, {store.EF_SEARCH} Soma's"
+    )
     args = parser.parse_args()
     sizes = [int(s) for s in args.sizes.split(",")]
     efs = [int(e) for e in args.ef.split(",")]
@@ -134,7 +137,7 @@ def main() -> None:
             for ef in efs:
                 ms, ids = asyncio.run(measure(server.url, query_vecs, ef, exact=False))
                 recall = statistics.mean(len(set(a) & set(b)) / K for a, b in zip(ids, exact_ids))
-                label = f"hnsw ef={ef}" + (" (default)" if ef == 40 else "")
+                label = f"hnsw ef={ef}" + (" pgvector" if ef == 40 else " soma" if ef == SOMA_EF else "")
                 ratio = pct(ms, 50) / pct(exact_ms, 50)
                 print(f"{label:<22}{pct(ms, 50):>9.2f}{pct(ms, 95):>9.2f}{recall:>11.3f}{ratio:>14.2f}")
     finally:

@@ -6,7 +6,9 @@ Run: python tests/scripted_slm.py PORT. Control it over HTTP:
   GET  /_requests the chat requests received (body and Authorization header)
 A step: {"status": 200, "chunks": [...], "delay": seconds between chunks, "stall_after": n
 (stop sending after n chunks), "drop_after": n (close the connection after n chunks),
-"retry_after": seconds (header on errors), "key": the only API key accepted}.
+"retry_after": seconds (header on errors), "key": the only API key accepted,
+"tool_calls": [{"name": ..., "arguments": {...} or "raw JSON text"}] (stream these calls, each
+one's arguments split over several chunks, after any "chunks", and finish with "tool_calls")}.
 """
 
 from __future__ import annotations
@@ -47,8 +49,10 @@ async def chat(request: Request) -> JSONResponse | StreamingResponse:
 
 
 async def _chunks(step: dict, model: str):
-    chunks = step.get("chunks", DEFAULT_CHUNKS)
-    for i, text in enumerate(chunks):
+    calls = step.get("tool_calls", [])
+    deltas = [{"content": text} for text in step.get("chunks", [] if calls else DEFAULT_CHUNKS)]
+    deltas += [delta for index, call in enumerate(calls) for delta in _tool_call_deltas(index, call)]
+    for i, delta in enumerate(deltas):
         if step.get("stall_after") == i:
             await asyncio.sleep(3600)
         if step.get("drop_after") == i:
@@ -56,11 +60,20 @@ async def _chunks(step: dict, model: str):
         if step.get("delay"):
             await asyncio.sleep(step["delay"])
         chunk = {"id": "chatcmpl-1", "object": "chat.completion.chunk", "model": model,
-                 "choices": [{"index": 0, "delta": {"content": text}, "finish_reason": None}]}
+                 "choices": [{"index": 0, "delta": delta, "finish_reason": None}]}
         yield f"data: {json.dumps(chunk)}\n\n"
     done = {"id": "chatcmpl-1", "object": "chat.completion.chunk", "model": model,
-            "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]}
+            "choices": [{"index": 0, "delta": {}, "finish_reason": "tool_calls" if calls else "stop"}]}
     yield f"data: {json.dumps(done)}\n\ndata: [DONE]\n\n"
+
+
+def _tool_call_deltas(index: int, call: dict) -> list[dict]:
+    """One call as OpenAI streams it: id and name first, then the arguments' JSON text in pieces."""
+    arguments = call["arguments"] if isinstance(call["arguments"], str) else json.dumps(call["arguments"])
+    half = len(arguments) // 2
+    first = {"index": index, "id": f"call_{index}", "type": "function", "function": {"name": call["name"], "arguments": ""}}
+    pieces = [{"index": index, "function": {"arguments": part}} for part in (arguments[:half], arguments[half:])]
+    return [{"role": "assistant", "content": None, "tool_calls": [first]}] + [{"tool_calls": [piece]} for piece in pieces]
 
 
 async def models(request: Request) -> JSONResponse:

@@ -1,65 +1,16 @@
-"""The web UI in a real headless Chromium, against real gateway and worker processes.
-
-Needs Debian's chromium (scripts/install-browser.sh) and Playwright for Python (the dev extra);
-`playwright install` is not used: the browser comes from the system.
-"""
+"""The chat page of the web UI in a real headless Chromium, against real gateway and worker processes."""
 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 from pathlib import Path
 
-import pytest
+from tests.acceptance.browser import browser, console, expect, page, requires_chromium, sync_api  # noqa: F401
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 SCREENSHOT = Path("/tmp/soma-ui.png")
 ANSWER = "Hello from the scripted SLM."
-WAIT_MS = 20_000  # a turn goes through the queue, a worker and the SLM
 
-pytestmark = pytest.mark.skipif(
-    not CHROMIUM.exists(), reason=f"{CHROMIUM} is missing: run scripts/install-browser.sh to install Debian's chromium"
-)
-sync_api = pytest.importorskip(
-    "playwright.sync_api", reason="Playwright is not installed: pip install -e '.[dev]'"
-)
-expect = sync_api.expect
-expect.set_options(timeout=WAIT_MS)
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[sync_api.Browser]:
-    with sync_api.sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True)
-        yield browser
-        browser.close()
-
-
-@pytest.fixture
-def page(browser: sync_api.Browser) -> Iterator[sync_api.Page]:
-    """A fresh browser context; fails the test on any uncaught script error or console error."""
-    context = browser.new_context(viewport={"width": 1200, "height": 760})
-    page = context.new_page()
-    problems: list[str] = []
-    page.on("pageerror", lambda exc: problems.append(f"uncaught: {exc}"))
-    page.on("console", lambda msg: problems.append(f"console.{msg.type}: {msg.text}") if msg.type == "error" else None)
-    yield page
-    context.close()
-    assert not [p for p in problems if not _expected(p)], problems
-
-
-def _expected(problem: str) -> bool:
-    # The 413 test makes the browser log the failed request itself.
-    return "413" in problem and "Failed to load resource" in problem
+pytestmark = requires_chromium
 
 
 def messages(page: sync_api.Page, role: str) -> sync_api.Locator:
@@ -114,7 +65,8 @@ def test_a_chat_streams_its_answer_and_survives_a_reload(stack, page) -> None:
     assert [(m["role"], m["content"]) for m in stack.messages(chat_id)] == [("user", "Hi there"), ("assistant", ANSWER)]
 
 
-def test_a_failed_turn_and_a_refused_message_are_shown(stack, page) -> None:
+def test_a_failed_turn_and_a_refused_message_are_shown(stack, page, console) -> None:
+    console.allow_http_errors(413)
     stack.slm.script({"status": 401})
     stack.worker()
     new_chat(page, stack.url)

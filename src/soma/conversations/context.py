@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from soma.embeddings.embedder import Embedder
 from soma.knowledge import store as knowledge
 from soma.memory import store as memory
 from soma.settings.store import AgentSettings
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -31,3 +34,17 @@ async def gather(conn: AsyncConnection, embedder: Embedder, agent: AgentSettings
     recalled = await memory.recall(conn, vector, agent.memory_recall_k, agent.memory_threshold) if use_memory else []
     excerpts = await knowledge.retrieve(conn, vector, agent.knowledge_k) if use_knowledge else []
     return TurnContext(memories=recalled, excerpts=excerpts)
+
+
+async def warm_if_needed(engine: AsyncEngine, embedder: Embedder) -> None:
+    """Load the embedding model when there is anything to search, so the first turn needing it does not wait.
+
+    Run it as a background task: a failure here only costs that first turn the wait.
+    """
+    try:
+        async with engine.connect() as conn:
+            needed = await memory.any_stored(conn) or await knowledge.any_ready(conn)
+        if needed:
+            await embedder.warm()
+    except Exception as exc:
+        log.warning("could not preload the embedding model: %s", exc)

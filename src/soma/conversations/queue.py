@@ -2,24 +2,14 @@
 
 from __future__ import annotations
 
-import json
 import uuid
 
-import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
+
+from soma.db import jobs
 
 QUEUE = "turns"
 TASK_NAME = "soma.turn"
-
-# procrastinate's own defer function, called in our transaction so the message and its job
-# commit together; procrastinate's trigger then NOTIFYs the workers.
-_DEFER = sa.text(
-    """
-    SELECT unnest(procrastinate_defer_jobs_v1(ARRAY[
-        ROW(:queue, :task, 0, :lock, NULL, CAST(:args AS jsonb), NULL)
-    ]::procrastinate_job_to_defer_v1[])) AS id
-    """
-)
 
 
 def session_lock(session_id: uuid.UUID | str) -> str:
@@ -29,8 +19,5 @@ def session_lock(session_id: uuid.UUID | str) -> str:
 
 async def enqueue_turn(conn: AsyncConnection, session_id: uuid.UUID, message_id: int) -> int:
     """Queue the turn that answers a user message; returns the job id."""
-    args = json.dumps({"session_id": str(session_id), "message_id": message_id})
-    result = await conn.execute(
-        _DEFER, {"queue": QUEUE, "task": TASK_NAME, "lock": session_lock(session_id), "args": args}
-    )
-    return result.scalar_one()
+    args = {"session_id": str(session_id), "message_id": message_id}
+    return await jobs.defer(conn, QUEUE, TASK_NAME, args, lock=session_lock(session_id))

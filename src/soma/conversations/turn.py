@@ -6,13 +6,15 @@ import logging
 import time
 import uuid
 from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from soma import errors
-from soma.conversations import context, events, messages, prompt
+from soma.conversations import context, events, messages, prompt, tool_loop
 from soma.conversations.writer import EventWriter
 from soma.embeddings.embedder import Embedder
+from soma.memory import intents, tools
 from soma.settings import store
 from soma.slm import client as slm
 
@@ -37,52 +39,43 @@ async def run(engine: AsyncEngine, model: slm.SLMClient, embedder: Embedder, mes
         history = await messages.history(conn, session_id, message_id, limits.history_messages)
         known = await context.gather(conn, embedder, agent, user_message["content"])
     chat = prompt.build(agent.system_prompt, history, known.memories, known.excerpts)
+    toolbox = tools.Toolbox(engine, embedder) if agent.memory_enabled else None
+    if toolbox is not None:
+        chat = await _memory_request(toolbox, user_message["content"], chat)
+    offered = toolbox if agent.tools_enabled else None
     options = slm.CallOptions(model=agent.slm_model, temperature=agent.temperature)
     started = time.monotonic()
     async with EventWriter(engine, session_id, message_id) as writer:
         writer.event(events.TURN_STARTED, {"reply_to": message_id, "attempt": 1})
         try:
-            text, first_token = await _stream(model, writer, message_id, chat, options, started)
+            answer = await tool_loop.run(model, writer, message_id, chat, options, offered, started)
         except errors.SLMError as exc:
             log.warning("turn for message %s failed: %s", message_id, exc.code)
             writer.event(events.TURN_FAILED, {"reply_to": message_id, "reason": exc.code, "message": exc.message})
             return "failed"
     meta = {
         "model": options.model or model.config.model,
-        "first_token_ms": first_token,
+        "first_token_ms": answer.first_token_ms,
         "total_ms": _ms(started),
         "memories": [m["id"] for m in known.memories],
+        "remembered": toolbox.remembered if toolbox else [],
+        "forgotten": toolbox.forgotten if toolbox else [],
         "citations": prompt.citations(known.excerpts),
     }
     async with engine.begin() as conn:
-        stored = await messages.store_reply(conn, session_id, message_id, text, meta)
+        stored = await messages.store_reply(conn, session_id, message_id, answer.text, meta)
     return "answered" if stored else "skipped"
 
 
-async def _stream(
-    model: slm.SLMClient,
-    writer: EventWriter,
-    message_id: int,
-    chat: list[dict[str, str]],
-    options: slm.CallOptions,
-    started: float,
-) -> tuple[str, float | None]:
-    parts: list[str] = []
-    first_token: float | None = None
-    async for piece in model.stream(chat, options):
-        if isinstance(piece, slm.Restart):
-            parts.clear()  # clients drop the partial answer on turn.started too
-            writer.event(events.TURN_STARTED, {"reply_to": message_id, "attempt": piece.attempt})
-            continue
-        if not parts:
-            piece = piece.lstrip()  # models often open with a space or newline
-            if not piece:
-                continue
-        if first_token is None:
-            first_token = _ms(started)
-        parts.append(piece)
-        writer.delta(piece)
-    return "".join(parts), first_token
+async def _memory_request(toolbox: tools.Toolbox, text: str, chat: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Carry out a "remember that …" or "forget that …" message, and tell the SLM in the system message."""
+    intent = intents.detect(text)
+    if intent is None:
+        return chat
+    note = intents.note(await toolbox.execute(intent.action, {"content": intent.fact}))
+    if chat and chat[0]["role"] == "system":
+        return [{"role": "system", "content": f"{chat[0]['content']}\n\n{note}"}, *chat[1:]]
+    return [{"role": "system", "content": note}, *chat]
 
 
 def _ms(since: float) -> float:

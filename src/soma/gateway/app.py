@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -12,8 +13,10 @@ from fastapi.staticfiles import StaticFiles
 
 import soma
 from soma import config
+from soma.conversations import context
 from soma.db import engine as db_engine
-from soma.gateway import errors, events, health, limits, sessions, settings as settings_api
+from soma.embeddings import embedder
+from soma.gateway import errors, events, health, knowledge, limits, memories, sessions, settings as settings_api
 from soma.gateway.notifier import Notifier
 
 WEB = Path(__file__).parent / "web"
@@ -27,17 +30,23 @@ def create(settings: config.Settings, database_url: str) -> FastAPI:
         app.state.engine = db_engine.create(database_url)
         app.state.notifier = Notifier(database_url)
         app.state.notifier.start()
+        warming = asyncio.create_task(context.warm_if_needed(app.state.engine, embedder.shared()))
         try:
             yield
         finally:
+            warming.cancel()
             await app.state.notifier.stop()
             await app.state.engine.dispose()
 
     app = FastAPI(title="Soma", version=soma.__version__, lifespan=lifespan)
     app.state.settings = settings
     errors.install(app)
-    app.add_middleware(limits.BodyLimit, max_bytes=limits.max_body_bytes(settings.max_message_chars))
-    for module in (health, sessions, events, settings_api):
+    app.add_middleware(
+        limits.BodyLimit,
+        max_bytes=limits.max_body_bytes(settings.max_message_chars),
+        streamed=(knowledge.UPLOAD_PATH,),
+    )
+    for module in (health, sessions, events, settings_api, knowledge, memories):
         app.include_router(module.router)
     app.mount("/static", StaticFiles(directory=WEB), name="static")
     app.add_api_route("/", _index, include_in_schema=False)

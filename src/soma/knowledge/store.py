@@ -2,15 +2,137 @@
 
 from __future__ import annotations
 
+import uuid
+from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from soma import errors
 from soma.db import tables
+from soma.knowledge import storage
 
 _d = tables.knowledge_documents
 _c = tables.knowledge_chunks
+_COLUMNS = (
+    _d.c.id, _d.c.filename, _d.c.content_type, _d.c.size_bytes, _d.c.sha256, _d.c.state, _d.c.error,
+    _d.c.chunk_count, _d.c.created_at, _d.c.updated_at,
+)
+
+# Serialises everything that creates or deletes the file of one content (the key's argument is the
+# sha256), so a delete never removes the file an upload of the same content has just put in place.
+_LOCK_CONTENT = sa.text("SELECT pg_advisory_xact_lock(hashtextextended('soma.knowledge:' || :sha256, 0))")
+
+
+class DocumentNotFound(errors.NotFound):
+    """No knowledge document has this id. List documents with GET /v1/knowledge."""
+
+
+def as_dict(row: Any) -> dict[str, Any]:
+    """A document as the API shows it; `error` says why indexing failed, else it is null."""
+    return {
+        "id": str(row.id),
+        "filename": row.filename,
+        "content_type": row.content_type,
+        "size_bytes": row.size_bytes,
+        "sha256": row.sha256,
+        "state": row.state,
+        "error": row.error,
+        "chunk_count": row.chunk_count,
+        "created_at": row.created_at.isoformat(),
+        "updated_at": row.updated_at.isoformat(),
+    }
+
+
+async def create(conn: AsyncConnection, upload: storage.Upload, filename: str, content_type: str) -> tuple[dict[str, Any], bool]:
+    """The document for a finished upload, and whether it is new.
+
+    New content gets a `pending` row and its file moved into place; content already stored returns
+    its existing document, and the upload is discarded. The caller queues the ingestion of a new one.
+    """
+    await conn.execute(_LOCK_CONTENT, {"sha256": upload.sha256})
+    values = {"filename": filename, "content_type": content_type, "size_bytes": upload.size, "sha256": upload.sha256}
+    query = insert(_d).values(**values).on_conflict_do_nothing(index_elements=[_d.c.sha256]).returning(*_COLUMNS)
+    row = (await conn.execute(query)).one_or_none()
+    if row is None:
+        existing = (await conn.execute(sa.select(*_COLUMNS).where(_d.c.sha256 == upload.sha256))).one()
+        return as_dict(existing), False
+    upload.keep()
+    return as_dict(row), True
+
+
+async def get(conn: AsyncConnection, document_id: uuid.UUID) -> dict[str, Any]:
+    """One document; DocumentNotFound when it does not exist."""
+    row = (await conn.execute(sa.select(*_COLUMNS).where(_d.c.id == document_id))).one_or_none()
+    if row is None:
+        raise DocumentNotFound(f"Document '{document_id}' does not exist.")
+    return as_dict(row)
+
+
+async def list_recent(conn: AsyncConnection) -> list[dict[str, Any]]:
+    """Every document, newest first."""
+    rows = await conn.execute(sa.select(*_COLUMNS).order_by(_d.c.created_at.desc(), _d.c.id))
+    return [as_dict(r) for r in rows]
+
+
+async def delete(conn: AsyncConnection, data_dir: Path, document_id: uuid.UUID) -> None:
+    """Delete a document, its chunks (with their vectors) and its file; DocumentNotFound when it does not exist."""
+    document = await get(conn, document_id)
+    await conn.execute(_LOCK_CONTENT, {"sha256": document["sha256"]})
+    deleted = (await conn.execute(sa.delete(_d).where(_d.c.id == document_id).returning(_d.c.sha256))).one_or_none()
+    if deleted is None:
+        raise DocumentNotFound(f"Document '{document_id}' does not exist.")  # deleted meanwhile
+    # sha256 is unique, so no other document shares the file.
+    storage.remove(data_dir, deleted.sha256)
+
+
+async def remove_unreferenced(conn: AsyncConnection, data_dir: Path, sha256: str) -> None:
+    """Delete the file with this content unless a document holds it (after an upload failed to commit)."""
+    await conn.execute(_LOCK_CONTENT, {"sha256": sha256})
+    if (await conn.execute(sa.select(sa.exists().where(_d.c.sha256 == sha256)))).scalar_one():
+        return
+    storage.remove(data_dir, sha256)
+
+
+async def start_indexing(conn: AsyncConnection, document_id: uuid.UUID) -> dict[str, Any] | None:
+    """Mark a document `indexing` and return it; None when it is gone or already `ready`."""
+    query = (
+        sa.update(_d)
+        .where(_d.c.id == document_id, _d.c.state != "ready")
+        .values(state="indexing", error=None, updated_at=sa.func.now())
+        .returning(*_COLUMNS)
+    )
+    row = (await conn.execute(query)).one_or_none()
+    return as_dict(row) if row else None
+
+
+async def finish_indexing(
+    conn: AsyncConnection, document_id: uuid.UUID, chunks: list[str], vectors: list[list[float]], model_id: str
+) -> bool:
+    """Store a document's chunks and mark it `ready`, in the caller's transaction; False when it was deleted meanwhile."""
+    query = (
+        sa.update(_d)
+        .where(_d.c.id == document_id, _d.c.state == "indexing")
+        .values(state="ready", error=None, chunk_count=len(chunks), updated_at=sa.func.now())
+        .returning(_d.c.id)
+    )
+    if (await conn.execute(query)).one_or_none() is None:  # the update row-locks it: no delete runs in between
+        return False
+    rows = [
+        {"document_id": document_id, "ordinal": n, "content": text, "embedding": vector, "embedding_model": model_id}
+        for n, (text, vector) in enumerate(zip(chunks, vectors, strict=True))
+    ]
+    await conn.execute(sa.insert(_c), rows)
+    return True
+
+
+async def fail_indexing(conn: AsyncConnection, document_id: uuid.UUID, reason: str) -> None:
+    """Mark a document `failed` with the reason, unless it is gone."""
+    await conn.execute(
+        sa.update(_d).where(_d.c.id == document_id).values(state="failed", error=reason, updated_at=sa.func.now())
+    )
 
 
 async def retrieve(conn: AsyncConnection, vector: list[float], k: int) -> list[dict[str, Any]]:

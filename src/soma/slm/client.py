@@ -7,6 +7,7 @@ import json
 import logging
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from typing import Any
 
 import httpx
 
@@ -20,6 +21,22 @@ class Restart:
 
     def __init__(self, attempt: int) -> None:
         self.attempt = attempt
+
+
+@dataclass(frozen=True)
+class ToolCall:
+    """Yielded by `stream` at the end of an answer for each function the SLM asked to call.
+
+    `arguments` is the JSON text the SLM wrote, unparsed: it may not be valid JSON.
+    """
+
+    id: str
+    name: str
+    arguments: str
+
+    def as_dict(self) -> dict[str, Any]:
+        """The call as an assistant message's `tool_calls` entry."""
+        return {"id": self.id, "type": "function", "function": {"name": self.name, "arguments": self.arguments}}
 
 
 @dataclass(frozen=True)
@@ -42,6 +59,7 @@ class CallOptions:
 
     model: str | None = None
     temperature: float | None = None
+    tools: list[dict[str, Any]] | None = None  # OpenAI function definitions offered to the SLM
 
 
 class SLMClient:
@@ -56,8 +74,10 @@ class SLMClient:
         """Close the connection pool."""
         await self._http.aclose()
 
-    async def stream(self, messages: list[dict[str, str]], options: CallOptions = CallOptions()) -> AsyncIterator[str | Restart]:
-        """Yield the answer's text pieces; retries 429, 5xx and broken streams with backoff, never 401/403."""
+    async def stream(
+        self, messages: list[dict[str, Any]], options: CallOptions = CallOptions()
+    ) -> AsyncIterator[str | Restart | ToolCall]:
+        """Yield the answer's text pieces, then its tool calls; retries 429, 5xx and broken streams with backoff, never 401/403."""
         attempt = 1
         while True:
             started = False
@@ -85,7 +105,7 @@ class SLMClient:
             headers["Authorization"] = f"Bearer {self.config.api_key}"
         return headers
 
-    async def _stream_once(self, messages: list[dict[str, str]], options: CallOptions) -> AsyncIterator[str]:
+    async def _stream_once(self, messages: list[dict[str, Any]], options: CallOptions) -> AsyncIterator[str | ToolCall]:
         body: dict[str, object] = {
             "model": options.model or self.config.model,
             "messages": messages,
@@ -94,6 +114,8 @@ class SLMClient:
         }
         if options.temperature is not None:
             body["temperature"] = options.temperature
+        if options.tools:
+            body["tools"] = options.tools
         try:
             async with self._http.stream("POST", "chat/completions", json=body, headers=self._headers()) as response:
                 if response.status_code != 200:
@@ -107,13 +129,17 @@ class SLMClient:
             raise errors.SLMUnavailable(f"{type(exc).__name__}: {exc}.") from exc
 
 
-async def _pieces(response: httpx.Response) -> AsyncIterator[str]:
-    """The content deltas of an OpenAI streaming response (`data: {...}` lines, then `data: [DONE]`)."""
+async def _pieces(response: httpx.Response) -> AsyncIterator[str | ToolCall]:
+    """The content deltas of an OpenAI streaming response (`data: {...}` lines, then `data: [DONE]`), then its tool calls."""
+    calls: dict[int, dict[str, Any]] = {}
     async for line in response.aiter_lines():
         if not line.startswith("data:"):
             continue
         payload = line[5:].strip()
         if payload == "[DONE]":
+            for index in sorted(calls):
+                call = calls[index]
+                yield ToolCall(call["id"] or f"call_{index}", call["name"], "".join(call["arguments"]))
             return
         try:
             chunk = json.loads(payload)
@@ -122,11 +148,23 @@ async def _pieces(response: httpx.Response) -> AsyncIterator[str]:
         if "error" in chunk:
             raise errors.SLMUnavailable(f"The SLM reported an error mid-stream: {chunk['error']!r}.")
         for choice in chunk.get("choices") or []:
-            text = (choice.get("delta") or {}).get("content")
+            delta = choice.get("delta") or {}
+            for fragment in delta.get("tool_calls") or []:
+                _add_fragment(calls, fragment)
+            text = delta.get("content")
             if text:
                 yield text
     # A stream that ends without [DONE] was cut off.
     raise errors.SLMUnavailable("The SLM closed the stream before [DONE].")
+
+
+def _add_fragment(calls: dict[int, dict[str, Any]], fragment: dict[str, Any]) -> None:
+    """Merge one streamed piece of a tool call: the id and name come once, the arguments in pieces."""
+    call = calls.setdefault(fragment.get("index", 0), {"id": "", "name": "", "arguments": []})
+    function = fragment.get("function") or {}
+    call["id"] = call["id"] or fragment.get("id") or ""
+    call["name"] = call["name"] or function.get("name") or ""
+    call["arguments"].append(function.get("arguments") or "")
 
 
 def _status_error(response: httpx.Response) -> errors.SLMError:

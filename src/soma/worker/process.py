@@ -7,10 +7,10 @@ import contextlib
 import logging
 
 from soma import config, errors
-from soma.conversations import queue, turn
+from soma.conversations import context, turn
 from soma.db import engine as db_engine
-from soma.embeddings import embedder
 from soma.db import migrate
+from soma.embeddings import embedder
 from soma.slm import client as slm
 from soma.worker import recovery, tasks
 
@@ -42,13 +42,14 @@ async def serve(settings: config.Settings, database_url: str) -> None:
     app = tasks.build_app(database_url)
     try:
         await migrate.check(engine)
+        warming = asyncio.create_task(context.warm_if_needed(engine, embedder.shared()))
         async with app.open_async():
             interval = settings.worker_heartbeat_seconds
             recovering = asyncio.create_task(recovery.run(app, settings.worker_stalled_seconds, interval))
-            log.info("worker ready: queue %r, concurrency %d", queue.QUEUE, settings.worker_concurrency)
+            log.info("worker ready: queues %s, concurrency %d", ", ".join(tasks.QUEUES), settings.worker_concurrency)
             try:
                 await app.run_worker_async(
-                    queues=[queue.QUEUE],
+                    queues=list(tasks.QUEUES),
                     concurrency=settings.worker_concurrency,
                     shutdown_graceful_timeout=settings.worker_drain_seconds,
                     update_heartbeat_interval=settings.worker_heartbeat_seconds,
@@ -62,6 +63,7 @@ async def serve(settings: config.Settings, database_url: str) -> None:
                     },
                 )
             finally:
+                warming.cancel()
                 recovering.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await recovering

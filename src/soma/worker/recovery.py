@@ -7,22 +7,21 @@ import logging
 
 import procrastinate
 
-from soma.conversations import queue
-
 log = logging.getLogger(__name__)
 
 
 async def retry_stalled_once(app: procrastinate.App, stalled_seconds: float) -> int:
-    """Put back in the queue every turn held by a worker silent for stalled_seconds; returns how many."""
-    stalled = await app.job_manager.get_stalled_jobs(queue=queue.QUEUE, seconds_since_heartbeat=stalled_seconds)
+    """Put back in the queue every job held by a worker silent for stalled_seconds; returns how many."""
+    # Every queue: a killed worker may have held a turn or a knowledge ingestion.
+    stalled = await app.job_manager.get_stalled_jobs(seconds_since_heartbeat=stalled_seconds)
     retried = 0
     for job in stalled:
         try:
             await app.job_manager.retry_job(job)
             retried += 1
-            log.warning("turn job %s of a dead worker is queued again", job.id)
+            log.warning("%s job %s of a dead worker is queued again", job.task_name, job.id)
         except Exception as exc:  # another live worker retried it first
-            log.info("turn job %s was already recovered: %s", job.id, exc)
+            log.info("job %s was already recovered: %s", job.id, exc)
     return retried
 
 

@@ -1,16 +1,25 @@
-"""The procrastinate app and the turn task it runs."""
+"""The procrastinate app and the tasks it runs: turns, and knowledge ingestion."""
 
 from __future__ import annotations
+
+import uuid
 
 import procrastinate
 from procrastinate import JobContext
 
+from soma import config
 from soma.conversations import queue, turn
 from soma.db import url as db_url
+from soma.knowledge import ingest
 
 # Unexpected failures (a database restart mid-turn, a shutdown past the drain timeout) run the turn
 # again; the turn itself is idempotent. SLM failures never get here: they end as `turn.failed`.
 TURN_RETRY = procrastinate.RetryStrategy(max_attempts=5, wait=2)
+# Parse failures end the document `failed` without an error; what does get here (the database
+# gone mid-job) is worth a few more tries, seconds apart.
+INGEST_RETRY = procrastinate.RetryStrategy(max_attempts=3, wait=5)
+
+QUEUES = (queue.QUEUE, ingest.QUEUE)  # every queue a worker takes jobs from
 
 
 # Job bookkeeping commits without waiting for the disk: after a crash a job that loses its
@@ -19,10 +28,11 @@ JOB_CONNECTION = {"options": "-c synchronous_commit=off"}
 
 
 def build_app(database_url: str) -> procrastinate.App:
-    """A procrastinate app on Soma's database with the turn task registered."""
+    """A procrastinate app on Soma's database with the turn and ingestion tasks registered."""
     connector = procrastinate.PsycopgConnector(conninfo=db_url.for_libpq(database_url), kwargs=JOB_CONNECTION)
     app = procrastinate.App(connector=connector)
     app.task(name=queue.TASK_NAME, queue=queue.QUEUE, pass_context=True, retry=TURN_RETRY)(run_turn)
+    app.task(name=ingest.TASK_NAME, queue=ingest.QUEUE, pass_context=True, retry=INGEST_RETRY)(run_ingest)
     return app
 
 
@@ -30,3 +40,9 @@ async def run_turn(context: JobContext, session_id: str, message_id: int) -> str
     """Answer one user message; the engine and SLM client come from the worker's context."""
     extra = context.additional_context
     return await turn.run(extra["engine"], extra["slm"], extra["embedder"], message_id, extra["limits"])
+
+
+async def run_ingest(context: JobContext, document_id: str) -> str:
+    """Index one knowledge document from the files under this process's SOMA_DATA_DIR."""
+    extra = context.additional_context
+    return await ingest.run(extra["engine"], extra["embedder"], config.get().data_dir, uuid.UUID(document_id))

@@ -2,7 +2,10 @@
 // (with a `label` and `href` to put it in the main nav).
 
 import { createChatsPage } from "./chat.js";
+import { createKnowledgePage } from "./knowledge.js";
+import { createMemoryPage } from "./memory.js";
 import { Router } from "./router.js";
+import { createSettingsPage } from "./settings.js";
 
 const UUID = "[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}";
 
@@ -15,7 +18,9 @@ export const routes = [
     params: (match) => ({ chatId: match[1] ? match[1].toLowerCase() : null }),
     create: createChatsPage,
   },
-  // { id: "settings", label: "Settings", href: "#/settings", pattern: /^\/settings$/, create: createSettingsPage },
+  { id: "memory", label: "Memory", href: "#/memory", pattern: /^\/memory\/?$/, create: createMemoryPage },
+  { id: "knowledge", label: "Knowledge", href: "#/knowledge", pattern: /^\/knowledge\/?$/, create: createKnowledgePage },
+  { id: "settings", label: "Settings", href: "#/settings", pattern: /^\/settings\/?$/, create: createSettingsPage },
 ];
 
 const router = new Router({

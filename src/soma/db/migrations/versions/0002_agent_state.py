@@ -56,6 +56,7 @@ def upgrade() -> None:
         sa.Column("embedding_model", sa.Text, nullable=False),
         sa.UniqueConstraint("document_id", "ordinal", name="knowledge_chunks_document_ordinal"),
     )
+    op.create_index("knowledge_chunks_document", "knowledge_chunks", ["document_id"])
     op.execute("CREATE INDEX knowledge_chunks_embedding_hnsw ON knowledge_chunks USING hnsw (embedding vector_cosine_ops)")
 
 

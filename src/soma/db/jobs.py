@@ -1,0 +1,28 @@
+"""Deferring procrastinate jobs inside the caller's transaction: the job commits with the rows it is about."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+# procrastinate's own defer function, called in our transaction so a row and its job commit
+# together (no dual write); procrastinate's trigger then NOTIFYs the workers.
+_DEFER = sa.text(
+    """
+    SELECT unnest(procrastinate_defer_jobs_v1(ARRAY[
+        ROW(:queue, :task, 0, :lock, NULL, CAST(:args AS jsonb), NULL)
+    ]::procrastinate_job_to_defer_v1[])) AS id
+    """
+)
+
+
+async def defer(conn: AsyncConnection, queue: str, task: str, args: dict[str, Any], lock: str | None = None) -> int:
+    """Queue task(**args) on queue, in the caller's transaction; returns the job id.
+
+    Jobs sharing a lock run one at a time, in the order they were deferred.
+    """
+    result = await conn.execute(_DEFER, {"queue": queue, "task": task, "lock": lock, "args": json.dumps(args)})
+    return result.scalar_one()

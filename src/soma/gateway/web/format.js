@@ -1,0 +1,32 @@
+// Short, readable text for sizes and timestamps.
+
+const BYTE_UNITS = ["KiB", "MiB", "GiB"];
+
+/** 1536 → "1.5 KiB"; binary units, like the settings' limits (20 MiB = 20 × 1024 × 1024 bytes). */
+export function formatBytes(bytes) {
+  if (!Number.isFinite(bytes)) return "";
+  if (Math.abs(bytes) < 1024) return `${bytes} ${bytes === 1 ? "byte" : "bytes"}`;
+  let value = bytes;
+  let unit = "";
+  for (const next of BYTE_UNITS) {
+    value /= 1024;
+    unit = next;
+    if (Math.abs(value) < 1024) break;
+  }
+  return `${value.toFixed(value < 10 ? 1 : 0).replace(/\.0$/, "")} ${unit}`;
+}
+
+const DATE_TIME = new Intl.DateTimeFormat(undefined, { dateStyle: "medium", timeStyle: "short" });
+const FULL = new Intl.DateTimeFormat(undefined, { dateStyle: "full", timeStyle: "long" });
+
+/** An ISO timestamp in the reader's locale, e.g. "14 Mar 2025, 10:32"; "" for anything unparsable. */
+export function formatDateTime(iso) {
+  const date = new Date(iso);
+  return Number.isNaN(date.getTime()) ? "" : DATE_TIME.format(date);
+}
+
+/** The same timestamp in full, for a tooltip. */
+export function formatFullDateTime(iso) {
+  const date = new Date(iso);
+  return Number.isNaN(date.getTime()) ? "" : FULL.format(date);
+}

@@ -1,0 +1,266 @@
+// The Settings page: one field per agent setting, saved with PUT /v1/settings.
+//
+// Only the keys that changed are sent. The server is the judge of what is valid (the form is
+// `novalidate`): its 422 message names every bad key and value, is shown as is, and changes
+// nothing. An empty model or temperature means "use the default" and is sent as null.
+
+import * as api from "./api.js";
+import { h } from "./dom.js";
+import { formatBytes } from "./format.js";
+import { ErrorBanner, pageFrame, timeElement } from "./widgets.js";
+
+const MiB = 1024 * 1024;
+
+// Mirrors soma.settings.store.AgentSettings: labels, help text and the model's bounds.
+const SECTIONS = [
+  {
+    title: "Agent",
+    fields: [
+      { key: "system_prompt", kind: "text", label: "System prompt", help: "Sent first on every turn.", maxChars: 20000 },
+      { key: "slm_model", kind: "string", label: "Model", help: "The model name to ask for. Empty uses SOMA_SLM_MODEL.", placeholder: "Default (SOMA_SLM_MODEL)" },
+      { key: "temperature", kind: "number", label: "Temperature", help: "Sampling temperature, 0 to 2. Empty uses the model's default.", min: 0, max: 2, step: 0.01, placeholder: "Default" },
+      { key: "tools_enabled", kind: "bool", label: "Offer tools", help: "Offer the remember/forget tools to models that support tool calls." },
+    ],
+  },
+  {
+    title: "Memory",
+    fields: [
+      { key: "memory_enabled", kind: "bool", label: "Use memory", help: "Recall memories into each turn and let the agent store new ones." },
+      { key: "memory_recall_k", kind: "number", label: "Memories per turn", help: "At most this many memories are recalled into a turn (1 to 50).", min: 1, max: 50, step: 1 },
+      { key: "memory_threshold", kind: "number", label: "Recall threshold", help: "The least cosine similarity for a memory to be recalled (0 to 1).", min: 0, max: 1, step: 0.01 },
+    ],
+  },
+  {
+    title: "Knowledge",
+    fields: [
+      { key: "knowledge_k", kind: "number", label: "Passages per turn", help: "Passages from your files added to each turn (0 to 20; 0: none).", min: 0, max: 20, step: 1 },
+      { key: "upload_max_bytes", kind: "number", label: "Largest upload, in bytes", help: "Files above this size are refused (1 byte to 1 GiB).", min: 1, max: 1024 * MiB, step: 1, describe: formatBytes },
+    ],
+  },
+];
+const FIELDS = SECTIONS.flatMap((section) => section.fields);
+
+export function createSettingsPage(outlet) {
+  return new SettingsPage(outlet);
+}
+
+class SettingsPage {
+  constructor(outlet) {
+    this.saved = null; // the settings as the server last sent them
+    this.inputs = new Map(); // key → input element
+    this.notes = new Map(); // key → element describing the value (e.g. "20 MiB"), if any
+    this.saving = false;
+    this.justSaved = false; // "Saved." stays until the next change
+    this.destroyed = false;
+    this.build(outlet);
+    this.load();
+  }
+
+  // ---- page interface (router.js) ----
+
+  update() {}
+
+  destroy() {
+    this.destroyed = true;
+  }
+
+  // ---- layout ----
+
+  build(outlet) {
+    this.version = h("span", { dataset: { testid: "settings-version" } });
+    this.updatedAt = h("span", { dataset: { testid: "settings-updated" } });
+    this.meta = h("p", { class: "sheet-meta muted", hidden: true }, this.version, " · last changed ", this.updatedAt);
+    const { root, body } = pageFrame({
+      id: "settings",
+      title: "Settings",
+      description: "How Soma answers. A change applies from the next turn.",
+      aside: this.meta,
+    });
+
+    this.error = new ErrorBanner("settings-error");
+    this.status = h("span", { class: "form-status muted", role: "status", dataset: { testid: "settings-status" } });
+    this.saveButton = h("button", { type: "submit", class: "button primary", disabled: true, dataset: { testid: "settings-save" } }, "Save");
+    this.discardButton = h("button", { type: "button", class: "button secondary", disabled: true, dataset: { testid: "settings-discard" }, onclick: () => this.discard() }, "Discard changes");
+    this.fieldset = h("fieldset", { class: "settings-fields", disabled: true }, ...SECTIONS.map((section) => this.buildSection(section)));
+    this.form = h(
+      "form",
+      { class: "settings-form", novalidate: true, "aria-labelledby": "settings-title", dataset: { testid: "settings-form" } },
+      this.fieldset,
+      h("div", { class: "form-actions" }, this.error.el, h("div", { class: "form-actions-row" }, this.status, this.discardButton, this.saveButton)),
+    );
+    this.form.addEventListener("submit", (event) => {
+      event.preventDefault();
+      this.save();
+    });
+    this.form.addEventListener("input", () => this.onEdit());
+
+    const backup = h(
+      "section",
+      { id: "backup", class: "card backup", "aria-labelledby": "backup-title", dataset: { testid: "settings-backup" } },
+      h("h2", { id: "backup-title", class: "card-title" }, "Backup"),
+      h("p", { class: "muted card-lede" }, "Download or restore Soma's chats, memory, knowledge files and settings."),
+    );
+
+    body.append(this.form, backup);
+    outlet.append(root);
+  }
+
+  buildSection({ title, fields }) {
+    const id = `settings-${title.toLowerCase()}`;
+    return h(
+      "section",
+      { class: "card", "aria-labelledby": id },
+      h("h2", { id, class: "card-title" }, title),
+      h("div", { class: "fields" }, ...fields.map((field) => this.buildField(field))),
+    );
+  }
+
+  buildField(field) {
+    const id = `setting-${field.key}`;
+    const helpId = `${id}-help`;
+    const common = { id, name: field.key, "aria-describedby": helpId, dataset: { testid: id } };
+    const help = h("p", { id: helpId, class: "field-help muted" }, field.help);
+    let input;
+    if (field.kind === "bool") {
+      input = h("input", { type: "checkbox", class: "checkbox", ...common });
+      this.inputs.set(field.key, input);
+      return h("div", { class: "field field-check" }, input, h("div", {}, h("label", { for: id, class: "field-label" }, field.label), help));
+    }
+    if (field.kind === "text") {
+      input = h("textarea", { class: "input textarea", rows: 7, spellcheck: "true", ...common });
+    } else if (field.kind === "string") {
+      input = h("input", { type: "text", class: "input", placeholder: field.placeholder, autocomplete: "off", spellcheck: "false", ...common });
+    } else {
+      input = h("input", {
+        type: "number",
+        class: "input input-number",
+        min: field.min,
+        max: field.max,
+        step: field.step,
+        placeholder: field.placeholder,
+        inputmode: field.step === 1 ? "numeric" : "decimal",
+        ...common,
+      });
+    }
+    this.inputs.set(field.key, input);
+    const note = field.describe || field.maxChars ? h("span", { class: "field-note muted", dataset: { testid: `${id}-note` } }) : null;
+    if (note) this.notes.set(field.key, note);
+    return h("div", { class: "field" }, h("label", { for: id, class: "field-label" }, field.label), help, h("div", { class: "field-control" }, input, note));
+  }
+
+  // ---- values ----
+
+  async load() {
+    let doc;
+    try {
+      doc = await api.getSettings();
+    } catch (err) {
+      if (!this.destroyed) this.error.show(err);
+      return;
+    }
+    if (this.destroyed) return;
+    this.show(doc);
+    this.fieldset.disabled = false;
+  }
+
+  /** Put a settings document from the server into the form and the header. */
+  show(doc) {
+    this.saved = doc.settings;
+    for (const field of FIELDS) this.write(field, doc.settings[field.key]);
+    this.version.textContent = `Version ${doc.version}`;
+    this.updatedAt.replaceChildren(timeElement(doc.updated_at));
+    this.meta.hidden = false;
+    this.onEdit();
+  }
+
+  write(field, value) {
+    const input = this.inputs.get(field.key);
+    if (field.kind === "bool") input.checked = Boolean(value);
+    else input.value = value === null || value === undefined ? "" : String(value);
+    input.removeAttribute("aria-invalid");
+  }
+
+  /** The value a field would send: null for an empty model, temperature or number. */
+  read(field) {
+    const input = this.inputs.get(field.key);
+    if (field.kind === "bool") return input.checked;
+    if (field.kind === "text") return input.value;
+    if (field.kind === "string") return input.value.trim() || null;
+    return input.value === "" ? null : Number(input.value);
+  }
+
+  changes() {
+    const changes = {};
+    if (!this.saved) return changes;
+    for (const field of FIELDS) {
+      const value = this.read(field);
+      if (value !== this.saved[field.key]) changes[field.key] = value;
+    }
+    return changes;
+  }
+
+  /** After any edit: mark changed fields, enable Save and Discard, say what is unsaved. */
+  onEdit() {
+    const changed = Object.keys(this.changes());
+    if (changed.length) this.justSaved = false;
+    for (const field of FIELDS) {
+      this.inputs.get(field.key).closest(".field").classList.toggle("field-changed", changed.includes(field.key));
+      this.describe(field);
+    }
+    this.saveButton.disabled = this.discardButton.disabled = this.saving || changed.length === 0;
+    if (this.saving) this.status.textContent = "Saving…";
+    else if (changed.length) this.status.textContent = `${changed.length} unsaved ${changed.length === 1 ? "change" : "changes"}`;
+    else this.status.textContent = this.justSaved ? "Saved." : "";
+  }
+
+  describe(field) {
+    const note = this.notes.get(field.key);
+    if (!note) return;
+    const input = this.inputs.get(field.key);
+    if (field.maxChars) note.textContent = `${input.value.length.toLocaleString()} / ${field.maxChars.toLocaleString()} characters`;
+    else note.textContent = input.value === "" ? "" : `= ${field.describe(Number(input.value))}`;
+  }
+
+  discard() {
+    if (!this.saved) return;
+    for (const field of FIELDS) this.write(field, this.saved[field.key]);
+    this.error.hide();
+    this.justSaved = false;
+    this.onEdit();
+  }
+
+  async save() {
+    const changes = this.changes();
+    if (this.saving || Object.keys(changes).length === 0) return;
+    this.saving = true;
+    this.error.hide();
+    for (const input of this.inputs.values()) input.removeAttribute("aria-invalid");
+    this.onEdit();
+    let doc;
+    try {
+      doc = await api.updateSettings(changes);
+    } catch (err) {
+      if (this.destroyed) return;
+      this.saving = false;
+      this.error.show(err);
+      this.markInvalid(err.message || "", Object.keys(changes));
+      this.onEdit();
+      return;
+    }
+    if (this.destroyed) return;
+    this.saving = false;
+    this.justSaved = true;
+    this.show(doc);
+  }
+
+  /** Outline the fields the server's message names (it quotes them: "'temperature': …"). */
+  markInvalid(message, sent) {
+    const named = sent.filter((key) => message.includes(`'${key}'`));
+    for (const key of named) this.inputs.get(key).setAttribute("aria-invalid", "true");
+    if (named.length) {
+      const first = this.inputs.get(named[0]);
+      first.focus({ preventScroll: true });
+      first.scrollIntoView({ block: "center" }); // clear of the sticky Save bar
+    }
+  }
+}

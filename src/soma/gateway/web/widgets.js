@@ -1,0 +1,100 @@
+// Small pieces the Memory, Knowledge and Settings pages share: the page frame, an error banner
+// that shows the server's own message, a delete button that asks first, and a timestamp.
+
+import { h } from "./dom.js";
+import { formatDateTime, formatFullDateTime } from "./format.js";
+
+/**
+ * A scrolling page with a header: returns {root, body}; put the page's sections in `body`.
+ * `aside` goes to the right of the title (e.g. a version line).
+ */
+export function pageFrame({ id, title, description, aside = null }) {
+  document.title = `${title} · Soma`;
+  const body = h("div", { class: "sheet-body" });
+  const root = h(
+    "div",
+    { class: "sheet-page", dataset: { testid: `${id}-page` } },
+    h(
+      "div",
+      { class: "sheet" },
+      h(
+        "header",
+        { class: "sheet-header" },
+        h("div", { class: "sheet-heading" }, h("h1", { id: `${id}-title` }, title), h("p", { class: "muted" }, description)),
+        aside,
+      ),
+      body,
+    ),
+  );
+  return { root, body };
+}
+
+/** The red banner the chat page uses, for API errors: message plus code, dismissable. */
+export class ErrorBanner {
+  /** @param {string} testid  the banner's data-testid; its parts get `-message` and `-code` */
+  constructor(testid) {
+    this.text = h("p", { class: "alert-text", dataset: { testid: `${testid}-message` } });
+    this.code = h("code", { class: "alert-code", dataset: { testid: `${testid}-code` } });
+    this.el = h(
+      "div",
+      { class: "alert", role: "alert", dataset: { testid }, hidden: true },
+      h("div", { class: "alert-body" }, this.text, this.code),
+      h("button", { type: "button", class: "button ghost", onclick: () => this.hide() }, "Dismiss"),
+    );
+  }
+
+  show(err) {
+    this.text.textContent = err.message || String(err);
+    this.code.textContent = err.code || "";
+    this.code.hidden = !err.code;
+    this.el.hidden = false;
+    this.el.scrollIntoView({ block: "nearest" });
+  }
+
+  hide() {
+    this.el.hidden = true;
+  }
+}
+
+/**
+ * A Delete button that turns into "<question> [Delete] [Cancel]" and calls onConfirm() only
+ * after the second click. If it fails, the button comes back and onError(err) shows why.
+ * Test ids: `testid`, `testid`-confirm, `testid`-cancel.
+ */
+export function confirmButton({ label = "Delete", question, testid, onConfirm, onError }) {
+  const el = h("span", { class: "confirm" });
+  const ask = h("button", { type: "button", class: "button subtle danger-text", dataset: { testid }, onclick: () => open() }, label);
+  const yes = h("button", { type: "button", class: "button danger small", dataset: { testid: `${testid}-confirm` }, onclick: () => confirm() }, label);
+  const no = h("button", { type: "button", class: "button subtle small", dataset: { testid: `${testid}-cancel` }, onclick: () => close(true) }, "Cancel");
+  const prompt = h("span", { class: "confirm-question", role: "group", "aria-label": question }, h("span", {}, question), yes, no);
+  prompt.addEventListener("keydown", (event) => {
+    if (event.key === "Escape") close(true);
+  });
+
+  function open() {
+    el.replaceChildren(prompt);
+    no.focus();
+  }
+  function close(refocus) {
+    yes.disabled = no.disabled = false;
+    el.replaceChildren(ask);
+    if (refocus) ask.focus();
+  }
+  async function confirm() {
+    yes.disabled = no.disabled = true;
+    try {
+      await onConfirm();
+    } catch (err) {
+      close(false);
+      onError(err);
+    }
+  }
+
+  el.append(ask);
+  return el;
+}
+
+/** A <time> showing a timestamp briefly, with the full form as its tooltip. */
+export function timeElement(iso, props = {}) {
+  return h("time", { datetime: iso, title: formatFullDateTime(iso), ...props }, formatDateTime(iso));
+}

@@ -1,0 +1,75 @@
+"""Ingesting a knowledge document: parse, chunk, embed and index it, as a background job."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import uuid
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from soma.db import jobs
+from soma.embeddings.embedder import Embedder
+from soma.knowledge import chunking, parsers, storage, store
+
+log = logging.getLogger(__name__)
+
+QUEUE = "knowledge"
+TASK_NAME = "soma.knowledge.ingest"
+EMBED_BATCH = 64  # chunks per embedding call: bounds each call's memory and lets a shutdown cancel between calls
+
+
+async def enqueue(conn: AsyncConnection, document_id: str) -> int:
+    """Queue the ingestion of a new document in the caller's transaction; returns the job id."""
+    return await jobs.defer(conn, QUEUE, TASK_NAME, {"document_id": document_id}, lock=f"knowledge:{document_id}")
+
+
+async def run(engine: AsyncEngine, embedder: Embedder, data_dir: Path, document_id: uuid.UUID) -> str:
+    """Index one document; returns the outcome (`ready`, `failed`, `skipped`).
+
+    The chunks and the state `ready` commit together, so a document that fails keeps no chunks.
+    A file that cannot be read ends `failed` with the reason; any other error also marks the
+    document `failed`, then propagates so the job is retried.
+    """
+    async with engine.begin() as conn:
+        document = await store.start_indexing(conn, document_id)
+    if document is None:
+        return "skipped"  # deleted, or indexed by an earlier run of this job
+    try:
+        chunks = await _chunks(data_dir, document)
+        vectors: list[list[float]] = []
+        for start in range(0, len(chunks), EMBED_BATCH):
+            vectors += await embedder.embed(chunks[start : start + EMBED_BATCH])
+        async with engine.begin() as conn:
+            indexed = await store.finish_indexing(conn, document_id, chunks, vectors, embedder.model_id)
+    except (parsers.ParseError, storage.FileMissing) as exc:
+        log.info("document %s (%s) failed: %s", document_id, document["filename"], exc.message)
+        await _fail(engine, document_id, exc.message)
+        return "failed"
+    except Exception as exc:
+        reason = (
+            f"Indexing stopped by an unexpected error ({type(exc).__name__}: {exc}). The worker tries such "
+            "errors a few times before the document stays failed; its log has the details."
+        )
+        await _fail(engine, document_id, reason)
+        raise
+    if not indexed:
+        return "skipped"  # deleted while it was being indexed
+    log.info("document %s (%s) indexed: %d chunks", document_id, document["filename"], len(chunks))
+    return "ready"
+
+
+async def _chunks(data_dir: Path, document: dict[str, Any]) -> list[str]:
+    path = storage.existing_path(data_dir, document["sha256"])
+    text = await asyncio.to_thread(parsers.extract, path, document["content_type"])
+    chunks = chunking.split(text)
+    if not chunks:
+        raise parsers.ParseError("The file has no text.")
+    return chunks
+
+
+async def _fail(engine: AsyncEngine, document_id: uuid.UUID, reason: str) -> None:
+    async with engine.begin() as conn:
+        await store.fail_indexing(conn, document_id, reason)

@@ -1,0 +1,40 @@
+"""The SLM client offers tools and assembles streamed tool calls, against the scripted SLM over HTTP."""
+
+from __future__ import annotations
+
+from soma.slm import client
+
+TOOLS = [{"type": "function", "function": {"name": "remember", "parameters": {"type": "object", "properties": {}}}}]
+
+
+async def _pieces(base_url: str, options: client.CallOptions) -> list:
+    model = client.SLMClient(client.SLMConfig(base_url=base_url, model="scripted"))
+    try:
+        return [piece async for piece in model.stream([{"role": "user", "content": "Hi"}], options)]
+    finally:
+        await model.aclose()
+
+
+async def test_tool_calls_streamed_in_pieces_come_out_whole_after_the_text(slm) -> None:
+    slm.script({
+        "chunks": ["Noting", " that."],
+        "tool_calls": [
+            {"name": "remember", "arguments": {"content": "The user's dog is called Rex."}},
+            {"name": "forget", "arguments": '{"id": 3}'},
+        ],
+    })
+
+    pieces = await _pieces(slm.base_url, client.CallOptions(tools=TOOLS))
+
+    assert pieces == [
+        "Noting",
+        " that.",
+        client.ToolCall("call_0", "remember", '{"content": "The user\'s dog is called Rex."}'),
+        client.ToolCall("call_1", "forget", '{"id": 3}'),
+    ]
+    assert slm.requests()[0]["body"]["tools"] == TOOLS
+
+
+async def test_without_tools_the_request_has_no_tools_key(slm) -> None:
+    assert await _pieces(slm.base_url, client.CallOptions()) == ["Hello", " from", " the", " scripted", " SLM."]
+    assert "tools" not in slm.requests()[0]["body"]
