@@ -6,26 +6,16 @@ from typing import Any
 
 from fastapi import APIRouter, Query, Request, Response
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, ConfigDict, field_validator
 
 from soma.embeddings import embedder
+from soma.gateway import bodies
 from soma.memory import store
 
 router = APIRouter(prefix="/v1/memories", tags=["memories"])
 
 
-class MemoryBody(BaseModel):
+class MemoryBody(bodies.TextBody):
     """Body of POST /v1/memories and PATCH /v1/memories/{id}; over store.MAX_CHARS is 413."""
-
-    model_config = ConfigDict(extra="forbid")
-    content: str
-
-    @field_validator("content")
-    @classmethod
-    def _not_blank(cls, value: str) -> str:
-        if not value.strip():
-            raise ValueError("content must not be empty")
-        return value
 
 
 @router.post("", status_code=201, response_model=None)

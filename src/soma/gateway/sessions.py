@@ -6,10 +6,11 @@ import uuid
 from typing import Any
 
 from fastapi import APIRouter, Request
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field
 
 from soma import errors
 from soma.conversations import messages, sessions
+from soma.gateway import bodies
 
 router = APIRouter(prefix="/v1/sessions", tags=["sessions"])
 
@@ -21,18 +22,8 @@ class NewSession(BaseModel):
     title: str | None = Field(None, max_length=200)
 
 
-class NewMessage(BaseModel):
+class NewMessage(bodies.TextBody):
     """Body of POST /v1/sessions/{id}/messages."""
-
-    model_config = ConfigDict(extra="forbid")
-    content: str
-
-    @field_validator("content")
-    @classmethod
-    def _not_blank(cls, value: str) -> str:
-        if not value.strip():
-            raise ValueError("content must not be empty")
-        return value
 
 
 @router.post("", status_code=201)
