@@ -11,7 +11,7 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from soma import errors
-from soma.db import tables
+from soma.db import hnsw, tables
 from soma.knowledge import storage
 
 _d = tables.knowledge_documents
@@ -139,6 +139,7 @@ async def retrieve(conn: AsyncConnection, vector: list[float], k: int) -> list[d
     """The k chunks of ready documents most similar to vector, best first, with their document's name."""
     if k <= 0:
         return []
+    await hnsw.widen_search(conn)
     distance = _c.c.embedding.cosine_distance(vector)
     rows = await conn.execute(
         sa.select(_c.c.id, _c.c.ordinal, _c.c.content, _d.c.id.label("document_id"), _d.c.filename, (1 - distance).label("similarity"))

@@ -8,7 +8,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from soma import errors
-from soma.db import tables
+from soma.db import hnsw, tables
 from soma.embeddings.embedder import Embedder
 
 MAX_CHARS = 4000  # per memory: a fact, not a document (documents go to knowledge)
@@ -18,11 +18,7 @@ MAX_CHARS = 4000  # per memory: a fact, not a document (documents go to knowledg
 MERGE_SIMILARITY = 0.9
 DEFAULT_PAGE = 20  # memories per page or search, unless asked
 MAX_PAGE = 100
-# Candidates an HNSW scan keeps (pgvector's hnsw.ef_search; it returns at most this many rows).
-# pgvector's default, 40, misses a memory unlike all the others: one fact among 1,000 clustered,
-# unrelated memories was missed by 34 of 40 index builds at 40, and by none at 400. Recall
-# matters more than the milliseconds: an index scan of 1,000 memories takes ~2.5 ms at 400.
-EF_SEARCH = 400
+EF_SEARCH = hnsw.EF_SEARCH  # HNSW candidates per search; see db/hnsw.py for why
 SOURCES = ("user", "agent")  # 'user': through the API; 'agent': the remember tool or "remember that …"
 
 _m = tables.memories
@@ -165,5 +161,4 @@ def _checked(content: str) -> str:
 
 
 async def _widen_search(conn: AsyncConnection) -> None:
-    """Make this transaction's HNSW scans keep EF_SEARCH candidates (see there why)."""
-    await conn.execute(sa.select(sa.func.set_config("hnsw.ef_search", str(EF_SEARCH), True)))
+    await hnsw.widen_search(conn, EF_SEARCH)
