@@ -36,6 +36,7 @@ from soma.db import embedded, migrate  # noqa: E402
 from soma.db import engine as db_engine  # noqa: E402
 from soma.embeddings import embedder  # noqa: E402
 from soma.memory import store  # noqa: E402
+from tests.memory import unrelated  # noqa: E402  (the tests' bulk insert)
 
 K = 10
 SOMA_EF = store.EF_SEARCH
@@ -75,9 +76,8 @@ def fill(url: str, texts: list[str], vecs: np.ndarray) -> None:
     with psycopg.connect(url, autocommit=True) as conn:
         conn.execute("TRUNCATE memories")
         conn.execute("DROP INDEX IF EXISTS memories_embedding_hnsw")
-        with conn.cursor().copy("COPY memories (content, embedding, embedding_model, source) FROM STDIN") as copy:
-            for text, vec in zip(texts, vecs):
-                copy.write_row((text, "[" + ",".join(f"{x:.6f}" for x in vec) + "]", embedder.MODEL_ID, "user"))
+    unrelated.insert(url, texts, vecs.tolist())
+    with psycopg.connect(url, autocommit=True) as conn:
         started = time.perf_counter()
         conn.execute("SET maintenance_work_mem = '512MB'")
         conn.execute("CREATE INDEX memories_embedding_hnsw ON memories USING hnsw (embedding vector_cosine_ops)")

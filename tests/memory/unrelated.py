@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+from collections.abc import Sequence
 
 import psycopg
 
@@ -38,11 +39,12 @@ def facts() -> list[str]:
     return found
 
 
-def insert(database_url: str, contents: list[str]) -> None:
-    """Embed in batches and bulk-insert, as user memories, faster than the API would."""
-    vectors = embedder.shared().embed_sync(contents)
+def insert(database_url: str, contents: list[str], vectors: Sequence[Sequence[float]] | None = None) -> None:
+    """Bulk-insert as user memories, faster than the API would; embeds in batches unless given the vectors."""
+    if vectors is None:
+        vectors = embedder.shared().embed_sync(contents)
     with psycopg.connect(database_url) as conn, conn.cursor().copy(
         "COPY memories (content, embedding, embedding_model, source) FROM STDIN"
     ) as copy:
         for content, vector in zip(contents, vectors, strict=True):
-            copy.write_row((content, str(vector), embedder.MODEL_ID, "user"))
+            copy.write_row((content, str(list(vector)), embedder.MODEL_ID, "user"))

@@ -59,6 +59,7 @@ async def serve(settings: config.Settings, database_url: str) -> None:
                         "engine": engine,
                         "slm": model,
                         "embedder": embedder.shared(),
+                        "data_dir": settings.data_dir,
                         "limits": turn.TurnLimits(history_messages=settings.history_messages),
                     },
                 )

@@ -7,7 +7,6 @@ import uuid
 import procrastinate
 from procrastinate import JobContext
 
-from soma import config
 from soma.conversations import queue, turn
 from soma.db import url as db_url
 from soma.knowledge import ingest
@@ -45,4 +44,4 @@ async def run_turn(context: JobContext, session_id: str, message_id: int) -> str
 async def run_ingest(context: JobContext, document_id: str) -> str:
     """Index one knowledge document from the files under this process's SOMA_DATA_DIR."""
     extra = context.additional_context
-    return await ingest.run(extra["engine"], extra["embedder"], config.get().data_dir, uuid.UUID(document_id))
+    return await ingest.run(extra["engine"], extra["embedder"], extra["data_dir"], uuid.UUID(document_id))
