@@ -20,7 +20,7 @@ from httpx import ASGITransport
 from soma import config
 from soma.db import embedded, migrate
 from soma.gateway import app as gateway_app
-from tests import procs
+from tests import openbao, procs
 
 TEMPLATE = "soma_template"
 _numbers = itertools.count(1)
@@ -91,7 +91,7 @@ def launcher(tmp_path: Path) -> Iterator[procs.Launcher]:
 @pytest.fixture
 def settings(tmp_path: Path) -> config.Settings:
     """Settings for an in-process gateway, independent of the developer's environment and .env."""
-    return config.Settings(_env_file=None, data_dir=tmp_path, database_url=None)
+    return config.Settings(_env_file=None, data_dir=tmp_path, database_url=None, slm_api_key="test-key")
 
 
 @pytest.fixture
@@ -101,3 +101,18 @@ async def api(settings: config.Settings, database_url: str) -> AsyncIterator[htt
     async with app.router.lifespan_context(app):
         async with httpx.AsyncClient(transport=ASGITransport(app=app), base_url="http://soma") as client:
             yield client
+
+
+@pytest.fixture(scope="session")
+def _openbao_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[openbao.OpenBao]:
+    launcher = procs.Launcher(tmp_path_factory.mktemp("openbao"))
+    server = openbao.OpenBao(launcher)
+    yield server
+    launcher.stop_all()
+
+
+@pytest.fixture
+def vault(_openbao_server: openbao.OpenBao) -> openbao.OpenBao:
+    """A real OpenBao dev server with KV v2 at `kv`, and nothing stored at kv/slm/api-key."""
+    _openbao_server.forget()
+    return _openbao_server

@@ -6,6 +6,8 @@ import functools
 import os
 from pathlib import Path
 
+from dotenv import dotenv_values
+
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -33,7 +35,12 @@ class Settings(BaseSettings):
         None, description="OpenAI-compatible base URL including /v1; `soma up` starts the local SLM without it."
     )
     slm_model: str = Field("gemma-3-270m", description="Model name sent to the SLM.")
-    slm_api_key: SecretStr | None = Field(None, description="API key sent to the SLM as a Bearer token.")
+    slm_api_key: SecretStr | None = Field(
+        None, description="API key sent to the SLM as a Bearer token, when neither Vault nor a key file gives one."
+    )
+    slm_api_key_file: Path | None = Field(
+        None, description="File holding the SLM key, e.g. a mounted Kubernetes Secret; re-read when it changes."
+    )
     slm_max_tokens: int = Field(512, ge=1, description="Longest answer, in tokens, asked of the SLM.")
     slm_connect_timeout: float = Field(5.0, gt=0, description="Seconds to open a connection to the SLM.")
     slm_read_timeout: float = Field(30.0, gt=0, description="Seconds the SLM may stay silent mid-answer.")
@@ -48,6 +55,26 @@ class Settings(BaseSettings):
     worker_stalled_seconds: float = Field(
         15.0, gt=0, description="A worker silent this long is dead; its turns are run again."
     )
+
+    secret_sources: str = Field(
+        "vault,file,env", description="Where secrets are looked up, in order: any of vault, file, env."
+    )
+    secret_reload_seconds: float = Field(
+        5.0, gt=0, le=10, description="How often gateway and worker look for a new SLM key version."
+    )
+    vault_addr: str | None = Field(None, description="Vault (or OpenBao) address; the SLM key is read from Vault when set.")
+    vault_token: SecretStr | None = Field(None, description="Vault token.")
+    vault_token_file: Path | None = Field(None, description="File holding the Vault token (re-read at each login).")
+    vault_k8s_role: str | None = Field(None, description="Vault Kubernetes auth role; logs in with the pod's service account.")
+    vault_k8s_mount: str = Field("kubernetes", description="Mount path of Vault's Kubernetes auth method.")
+    vault_k8s_token_file: Path = Field(
+        Path("/var/run/secrets/kubernetes.io/serviceaccount/token"),
+        description="The service account token presented for Kubernetes auth.",
+    )
+    vault_timeout: float = Field(5.0, gt=0, description="Seconds to wait for Vault.")
+    slm_key_vault_mount: str = Field("kv", description="KV v2 mount holding the SLM key.")
+    slm_key_vault_path: str = Field("slm/api-key", description="Path of the SLM key in that mount.")
+    slm_key_vault_field: str = Field("value", description="Field of that secret holding the key.")
 
     max_message_chars: int = Field(16000, ge=1, description="Longest user message accepted (413 beyond).")
     history_messages: int = Field(40, ge=1, description="How many earlier messages go into the prompt.")
@@ -79,3 +106,11 @@ def child_environment(**overrides: str) -> dict[str, str]:
     env = dict(os.environ)
     env.update({ENV_PREFIX + k.upper(): v for k, v in overrides.items()})
     return env
+
+
+def fresh_env_value(name: str) -> tuple[str | None, str]:
+    """A variable as it is now: the environment wins over `.env`, which is re-read. Returns (value, where)."""
+    if os.environ.get(name):
+        return os.environ[name].strip(), "environment"
+    value = dotenv_values(".env").get(name) if Path(".env").is_file() else None
+    return (value.strip() if value else None), ".env"

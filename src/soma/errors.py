@@ -72,7 +72,7 @@ class SLMError(SomaError):
 
 
 class SLMAuthFailed(SLMError):
-    """The SLM refused the API key. Set SOMA_SLM_API_KEY (environment or .env) to a key the SLM accepts."""
+    """The SLM API key is missing or was refused. Put a key the SLM accepts where `soma secrets status` says the key is read from (Vault kv/slm/api-key, SOMA_SLM_API_KEY_FILE or SOMA_SLM_API_KEY), then run `soma slm check`."""
 
     code = "slm_auth"
 
@@ -108,3 +108,58 @@ class SLMNotConfigured(SomaError):
     """No SLM is configured for the worker. Set SOMA_SLM_BASE_URL (with /v1) and SOMA_SLM_API_KEY, or run `soma up`, which starts the local SLM."""
 
     code = "slm_not_configured"
+
+
+class VaultUnreachable(SomaError):
+    """Vault did not answer. Check SOMA_VAULT_ADDR and that Vault runs and is unsealed, or unset SOMA_VAULT_ADDR to read the SLM key from SOMA_SLM_API_KEY_FILE or SOMA_SLM_API_KEY."""
+
+    status_code = 503
+    code = "vault_unreachable"
+
+
+class VaultAuthFailed(SomaError):
+    """Vault refused Soma's login. Set SOMA_VAULT_TOKEN or SOMA_VAULT_TOKEN_FILE to a valid token, or SOMA_VAULT_K8S_ROLE to a Kubernetes auth role bound to this service account."""
+
+    code = "vault_auth"
+
+
+class VaultSecretInvalid(SomaError):
+    """The Vault secret does not hold the SLM key where Soma looks. Write the key with `soma slm rotate-key`, or set SOMA_SLM_KEY_VAULT_FIELD to the field that holds it."""
+
+    code = "vault_secret_invalid"
+
+
+class InvalidSecretSources(SomaError):
+    """SOMA_SECRET_SOURCES must list one or more of vault, file, env, comma-separated (default vault,file,env)."""
+
+    code = "invalid_secret_sources"
+
+
+class RotationNeedsVault(SomaError):
+    """`soma slm rotate-key` writes the key to Vault: set SOMA_VAULT_ADDR and a Vault credential. Without Vault, follow docs/runbooks/rotate-slm-key.md (.env in dev, the Helm secret in prod)."""
+
+    code = "rotation_needs_vault"
+
+
+class RotationConflict(SomaError):
+    """Someone else wrote the key meanwhile; nothing was written. Check `soma secrets status`, then rotate again."""
+
+    code = "rotation_conflict"
+
+
+class NewKeyRejected(SomaError):
+    """The new key did not work against the SLM, so it was not stored and the current key stays in use. Check the key (and SOMA_SLM_BASE_URL), then rotate again."""
+
+    code = "new_key_rejected"
+
+
+class BadKeyInput(SomaError):
+    """Give the new key alone on standard input or in the file named by --from-file: one line, no spaces."""
+
+    code = "bad_key_input"
+
+
+class SmokeFailed(SomaError):
+    """The smoke test failed. Check the gateway (`/ready`), the worker's log and `soma slm check`."""
+
+    code = "smoke_failed"

@@ -23,7 +23,18 @@ async def test_health_is_200_without_touching_the_database(settings) -> None:
 
 async def test_ready_is_200_on_a_current_schema(api) -> None:
     response = await api.get("/ready")
-    assert (response.status_code, response.json()) == (200, {"status": "ready", "checks": {"database": "ok", "schema": "ok"}})
+    checks = {"database": "ok", "schema": "ok", "slm_key": "ok"}
+    assert (response.status_code, response.json()) == (200, {"status": "ready", "checks": checks})
+
+
+async def test_ready_stays_200_but_degraded_without_an_slm_key(settings, database_url) -> None:
+    app = gateway_app.create(settings.model_copy(update={"slm_api_key": None}), database_url)
+    async with app.router.lifespan_context(app):
+        async with httpx.AsyncClient(transport=ASGITransport(app=app), base_url="http://soma") as client:
+            response = await client.get("/ready")
+    assert response.status_code == 200
+    assert response.json()["status"] == "degraded"
+    assert response.json()["checks"]["slm_key"].startswith("missing: SOMA_SLM_API_KEY is not set")
 
 
 async def test_ready_is_503_naming_the_schema_when_migrations_are_missing(settings, postgres) -> None:

@@ -18,15 +18,20 @@ from soma.db import engine as db_engine
 from soma.embeddings import embedder
 from soma.gateway import errors, events, health, knowledge, limits, memories, sessions, settings as settings_api
 from soma.gateway.notifier import Notifier
+from soma.secrets import watch
 
 WEB = Path(__file__).parent / "web"
 
 
-def create(settings: config.Settings, database_url: str) -> FastAPI:
-    """A gateway app on the given database."""
+def create(settings: config.Settings, database_url: str, keys: watch.SecretWatcher | None = None) -> FastAPI:
+    """A gateway app on the given database; `keys` already loaded, or loaded at start."""
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        app.state.keys = keys or watch.SecretWatcher(settings)
+        if keys is None:
+            await asyncio.to_thread(app.state.keys.load)
+        reloading = asyncio.create_task(app.state.keys.run())  # /ready reports the SLM key as it is now
         app.state.engine = db_engine.create(database_url)
         app.state.notifier = Notifier(database_url)
         app.state.notifier.start()
@@ -35,6 +40,7 @@ def create(settings: config.Settings, database_url: str) -> FastAPI:
             yield
         finally:
             warming.cancel()
+            reloading.cancel()
             await app.state.notifier.stop()
             await app.state.engine.dispose()
 

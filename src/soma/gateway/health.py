@@ -1,8 +1,13 @@
-"""Probes: /health says the process serves (touching nothing); /ready says PostgreSQL and the schema are fit."""
+"""Probes: /health says the process serves (touching nothing); /ready says PostgreSQL and the schema are fit.
+
+/ready also reports the SLM key, but a missing key does not make it 503: reads and streams still work,
+and taking every gateway out of service would turn a revoked key into a full outage.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import time
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
@@ -32,7 +37,20 @@ async def ready(request: Request) -> JSONResponse:
         return _unready("database", f"PostgreSQL did not answer within {READY_TIMEOUT:.0f}s.")
     except Exception as exc:  # any driver error means the database is not usable
         return _unready("database", errors.DatabaseUnavailable(f"{type(exc).__name__}: {_first_line(exc)}").message)
-    return JSONResponse({"status": "ready", "checks": {"database": "ok", "schema": "ok"}})
+    key = _slm_key(request)
+    status = "ready" if key == "ok" else "degraded"
+    return JSONResponse({"status": status, "checks": {"database": "ok", "schema": "ok", "slm_key": key}})
+
+
+def _slm_key(request: Request) -> str:
+    """"ok", or why turns will fail with slm_auth."""
+    keys = request.app.state.keys
+    reading = keys.current()
+    if reading.value is None:
+        return f"missing: {reading.missing} ({reading.origin}); turns fail with slm_auth until a key is stored there"
+    if keys.stale_since is not None:
+        return f"ok (cannot re-read {keys.source.name} for {time.monotonic() - keys.stale_since:.0f}s; using the last key read)"
+    return "ok"
 
 
 def _unready(check: str, message: str) -> JSONResponse:

@@ -7,7 +7,7 @@ import json
 import logging
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 import httpx
 
@@ -45,7 +45,6 @@ class SLMConfig:
 
     base_url: str
     model: str
-    api_key: str | None = None
     max_tokens: int = 512
     connect_timeout: float = 5.0
     read_timeout: float = 30.0
@@ -60,13 +59,48 @@ class CallOptions:
     model: str | None = None
     temperature: float | None = None
     tools: list[dict[str, Any]] | None = None  # OpenAI function definitions offered to the SLM
+    max_tokens: int | None = None
+
+
+class Key(Protocol):
+    """A read of the API key: the value (None when missing), where it came from, why it is missing."""
+
+    value: str | None
+    missing: str
+
+    @property
+    def label(self) -> str: ...
+
+
+class KeySource(Protocol):
+    """Where the client gets its API key for each call (`soma.secrets.watch.SecretWatcher`)."""
+
+    def current(self) -> Key: ...
+
+    async def reread(self) -> Key: ...
+
+
+@dataclass(frozen=True)
+class FixedKey:
+    """A key that never changes, e.g. the local SLM's own; `value` None sends no Authorization header."""
+
+    value: str | None
+    label: str = "a fixed key"
+    missing: str = ""
+
+    def current(self) -> FixedKey:
+        return self
+
+    async def reread(self) -> FixedKey:
+        return self
 
 
 class SLMClient:
     """One HTTP connection pool to the SLM, shared by a process's turns."""
 
-    def __init__(self, config: SLMConfig) -> None:
+    def __init__(self, config: SLMConfig, keys: KeySource = FixedKey(None)) -> None:
         self.config = config
+        self.keys = keys
         timeout = httpx.Timeout(config.read_timeout, connect=config.connect_timeout)
         self._http = httpx.AsyncClient(base_url=config.base_url.rstrip("/") + "/", timeout=timeout)
 
@@ -77,15 +111,25 @@ class SLMClient:
     async def stream(
         self, messages: list[dict[str, Any]], options: CallOptions = CallOptions()
     ) -> AsyncIterator[str | Restart | ToolCall]:
-        """Yield the answer's text pieces, then its tool calls; retries 429, 5xx and broken streams with backoff, never 401/403."""
+        """Yield the answer's text pieces, then its tool calls.
+
+        Retries 429, 5xx and broken streams with backoff; a 401/403 only once, and only if a re-read finds a new key.
+        """
         attempt = 1
+        key = self.keys.current()
         while True:
             started = False
             try:
-                async for piece in self._stream_once(messages, options):
+                async for piece in self._stream_once(messages, options, key):
                     started = True
                     yield piece
                 return
+            except errors.SLMAuthFailed:
+                fresh = await self.keys.reread()
+                if started or fresh is key or fresh.value in (None, key.value):
+                    raise
+                log.warning("SLM refused the key from %s; retrying with %s", key.label, fresh.label)
+                key = fresh
             except errors.SLMError as exc:
                 if not exc.retryable or attempt >= self.config.max_attempts:
                     raise
@@ -99,28 +143,37 @@ class SLMClient:
     def _backoff(self, attempt: int) -> float:
         return self.config.backoff_seconds * 2 ** (attempt - 1)
 
-    def _headers(self) -> dict[str, str]:
+    async def check(self) -> Key:
+        """Authenticate with a one-token completion; returns the key used, raises SLMError naming its source."""
+        options = CallOptions(max_tokens=1)
+        async for _ in self.stream([{"role": "user", "content": "Say OK."}], options):
+            pass
+        return self.keys.current()
+
+    def _headers(self, key: Key) -> dict[str, str]:
         headers = {"Accept": "text/event-stream"}
-        if self.config.api_key:
-            headers["Authorization"] = f"Bearer {self.config.api_key}"
+        if key.value:
+            headers["Authorization"] = f"Bearer {key.value}"
+        elif key.missing:  # no key where one is expected: fail closed without calling the SLM
+            raise errors.SLMAuthFailed(f"No SLM API key: {key.missing} ({key.label}).")
         return headers
 
-    async def _stream_once(self, messages: list[dict[str, Any]], options: CallOptions) -> AsyncIterator[str | ToolCall]:
+    async def _stream_once(self, messages: list[dict[str, Any]], options: CallOptions, key: Key) -> AsyncIterator[str | ToolCall]:
         body: dict[str, object] = {
             "model": options.model or self.config.model,
             "messages": messages,
             "stream": True,
-            "max_tokens": self.config.max_tokens,
+            "max_tokens": options.max_tokens or self.config.max_tokens,
         }
         if options.temperature is not None:
             body["temperature"] = options.temperature
         if options.tools:
             body["tools"] = options.tools
         try:
-            async with self._http.stream("POST", "chat/completions", json=body, headers=self._headers()) as response:
+            async with self._http.stream("POST", "chat/completions", json=body, headers=self._headers(key)) as response:
                 if response.status_code != 200:
                     await response.aread()
-                    raise _status_error(response)
+                    raise _status_error(response, key)
                 async for piece in _pieces(response):
                     yield piece
         except httpx.TimeoutException as exc:
@@ -167,11 +220,11 @@ def _add_fragment(calls: dict[int, dict[str, Any]], fragment: dict[str, Any]) ->
     call["arguments"].append(function.get("arguments") or "")
 
 
-def _status_error(response: httpx.Response) -> errors.SLMError:
+def _status_error(response: httpx.Response, key: Key) -> errors.SLMError:
     status = response.status_code
     snippet = response.text[:300]
     if status in (401, 403):
-        return errors.SLMAuthFailed(f"The SLM answered HTTP {status} ({snippet!r}).")
+        return errors.SLMAuthFailed(f"The SLM answered HTTP {status} ({snippet!r}) to the key from {key.label}.")
     if status == 429:
         return errors.SLMRateLimited(f"HTTP 429 ({snippet!r}).", retry_after=_retry_after(response))
     if status >= 500:

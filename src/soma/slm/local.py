@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib.util
 import logging
+import os
 import secrets
 import socket
 import subprocess
@@ -66,20 +67,11 @@ def api_key(data_dir: Path) -> str:
 
 def start(data_dir: Path) -> LocalSLM:
     """Start the server on a free loopback port and wait until it answers with the model loaded."""
-    if not installed():
-        raise errors.LocalSLMUnavailable()
-    from soma.slm import gemma_server  # imports llama_cpp, which only the extra installs
-
     key = api_key(data_dir)
     port = _free_port()
+    command = server_command(data_dir, "127.0.0.1", port)
     log_file = (data_dir / "slm" / "server.log").open("ab")
-    command = [
-        sys.executable, "-m", "soma.slm.gemma_server", "--chat_format", gemma_server.FORMAT,
-        "--model", str(model_path(data_dir)), "--model_alias", MODEL_ALIAS,
-        "--host", "127.0.0.1", "--port", str(port),
-        "--api_key", key, "--n_ctx", str(CONTEXT_TOKENS),
-    ]  # fmt: skip
-    process = subprocess.Popen(command, stdout=log_file, stderr=subprocess.STDOUT)
+    process = subprocess.Popen(command, stdout=log_file, stderr=subprocess.STDOUT, env=server_environment(key))
     server = LocalSLM(f"http://127.0.0.1:{port}/v1", key, MODEL_ALIAS, process)
     try:
         _wait_ready(server, data_dir / "slm" / "server.log")
@@ -87,6 +79,30 @@ def start(data_dir: Path) -> LocalSLM:
         server.stop()
         raise
     return server
+
+
+def serve(data_dir: Path, host: str, port: int, key: str) -> None:
+    """Replace this process with the server, in the foreground (`soma slm serve`, in a container)."""
+    command = server_command(data_dir, host, port)
+    os.execve(command[0], command, server_environment(key))
+
+
+def server_command(data_dir: Path, host: str, port: int) -> list[str]:
+    """The server's command line; the key goes in the environment, where `ps` does not show it."""
+    if not installed():
+        raise errors.LocalSLMUnavailable()
+    from soma.slm import gemma_server  # imports llama_cpp, which only the extra installs
+
+    return [
+        sys.executable, "-m", "soma.slm.gemma_server", "--chat_format", gemma_server.FORMAT,
+        "--model", str(model_path(data_dir)), "--model_alias", MODEL_ALIAS,
+        "--host", host, "--port", str(port), "--n_ctx", str(CONTEXT_TOKENS),
+    ]  # fmt: skip
+
+
+def server_environment(key: str) -> dict[str, str]:
+    """This environment plus API_KEY, which llama-cpp-python's server settings read."""
+    return {**os.environ, "API_KEY": key}
 
 
 def _wait_ready(server: LocalSLM, log_path: Path) -> None:

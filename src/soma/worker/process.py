@@ -11,6 +11,7 @@ from soma.conversations import context, turn
 from soma.db import engine as db_engine
 from soma.db import migrate
 from soma.embeddings import embedder
+from soma.secrets import watch
 from soma.slm import client as slm
 from soma.worker import recovery, tasks
 
@@ -21,11 +22,9 @@ def slm_config(settings: config.Settings) -> slm.SLMConfig:
     """The SLM client's settings; SLMNotConfigured when no SLM is set."""
     if not settings.slm_base_url:
         raise errors.SLMNotConfigured()
-    key = settings.slm_api_key.get_secret_value() if settings.slm_api_key else None
     return slm.SLMConfig(
         base_url=settings.slm_base_url,
         model=settings.slm_model,
-        api_key=key,
         max_tokens=settings.slm_max_tokens,
         connect_timeout=settings.slm_connect_timeout,
         read_timeout=settings.slm_read_timeout,
@@ -37,8 +36,10 @@ def slm_config(settings: config.Settings) -> slm.SLMConfig:
 async def serve(settings: config.Settings, database_url: str) -> None:
     """Run turns until SIGTERM/SIGINT, then finish running turns within the drain timeout."""
     model_config = slm_config(settings)
+    keys = watch.SecretWatcher(settings)
+    await asyncio.to_thread(keys.load)  # an unreachable Vault stops the worker here, naming SOMA_VAULT_ADDR
     engine = db_engine.create(database_url, pool_size=settings.worker_concurrency + 2)
-    model = slm.SLMClient(model_config)
+    model = slm.SLMClient(model_config, keys)
     app = tasks.build_app(database_url)
     try:
         await migrate.check(engine)
@@ -46,6 +47,7 @@ async def serve(settings: config.Settings, database_url: str) -> None:
         async with app.open_async():
             interval = settings.worker_heartbeat_seconds
             recovering = asyncio.create_task(recovery.run(app, settings.worker_stalled_seconds, interval))
+            reloading = asyncio.create_task(keys.run())
             log.info("worker ready: queues %s, concurrency %d", ", ".join(tasks.QUEUES), settings.worker_concurrency)
             try:
                 await app.run_worker_async(
@@ -65,6 +67,7 @@ async def serve(settings: config.Settings, database_url: str) -> None:
                 )
             finally:
                 warming.cancel()
+                reloading.cancel()
                 recovering.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await recovering
