@@ -1,39 +1,15 @@
-"""The `soma` command; the only place errors become exit codes."""
+"""The commands that run Soma: up, gateway, worker, migrate."""
 
 from __future__ import annotations
 
 import asyncio
-import logging
 from typing import Optional
 
 import typer
 import uvicorn
 
-from soma import config, errors, logs
-from soma.config import env_names
-
-app = typer.Typer(help="Soma: a self-hosted AI agent platform.", no_args_is_help=True, add_completion=False)
-log = logging.getLogger("soma")
-
-DB_VARS = env_names("database_url", "data_dir")
-SLM_VARS = env_names("slm_base_url", "slm_model", "slm_api_key", "slm_max_tokens", "slm_connect_timeout", "slm_read_timeout", "slm_max_attempts")
-WORKER_VARS = env_names("worker_concurrency", "worker_drain_seconds", "worker_heartbeat_seconds", "worker_stalled_seconds")
-GATEWAY_VARS = env_names("host", "port", "max_message_chars", "sse_keepalive_seconds")
-
-
-def _settings() -> config.Settings:
-    settings = config.get()
-    logs.setup(settings.log_level)
-    return settings
-
-
-def _fail(exc: errors.SomaError) -> None:
-    typer.echo(f"error: {exc.message}", err=True)
-    cause = exc.__cause__
-    while cause is not None:
-        typer.echo(f"  caused by: {type(cause).__name__}: {cause}", err=True)
-        cause = cause.__cause__
-    raise typer.Exit(1)
+from soma import errors
+from soma.cli.common import DB_VARS, GATEWAY_VARS, KEY_VARS, SLM_VARS, WORKER_VARS, app, fail, settings as _settings
 
 
 @app.command(help=f"Apply Soma's and procrastinate's schema migrations. Reads {DB_VARS}.")
@@ -49,11 +25,11 @@ def migrate() -> None:
         finally:
             database.stop()
     except errors.SomaError as exc:
-        _fail(exc)
+        fail(exc)
     typer.echo("\n".join(f"applied: {step}" for step in applied) if applied else "schema is current")
 
 
-@app.command(help=f"Serve the HTTP API, event streams and web UI. Reads {DB_VARS}, {GATEWAY_VARS}.")
+@app.command(help=f"Serve the HTTP API, event streams and web UI. Reads {DB_VARS}, {GATEWAY_VARS}, {KEY_VARS}.")
 def gateway(
     host: Optional[str] = typer.Option(None, help="Listen address [default: SOMA_HOST or 127.0.0.1]."),
     port: Optional[int] = typer.Option(None, help="Listen port [default: SOMA_PORT or 8080]."),
@@ -62,16 +38,19 @@ def gateway(
     from soma.db import location
     from soma.db import migrate as db_migrate
     from soma.gateway import app as gateway_app
+    from soma.secrets import watch
 
     settings = _settings()
     try:
+        keys = watch.SecretWatcher(settings)
+        keys.load()  # the gateway reports the SLM key on /ready; an unreachable Vault stops it here
         database = location.open_database(settings)
         asyncio.run(_check_schema(db_engine, db_migrate, database.url))
     except errors.SomaError as exc:
-        _fail(exc)
+        fail(exc)
     try:
         uvicorn.run(
-            gateway_app.create(settings, database.url),
+            gateway_app.create(settings, database.url, keys),
             host=host or settings.host,
             port=settings.port if port is None else port,
             log_level=settings.log_level.lower(),
@@ -93,7 +72,7 @@ async def _check_schema(db_engine, db_migrate, url: str) -> None:
         await engine.dispose()
 
 
-@app.command(help=f"Run turn jobs from the queue. Reads {DB_VARS}, {SLM_VARS}, {WORKER_VARS}.")
+@app.command(help=f"Run turn jobs from the queue. Reads {DB_VARS}, {SLM_VARS}, {KEY_VARS}, {WORKER_VARS}.")
 def worker() -> None:
     from soma.db import location
     from soma.worker import process
@@ -106,7 +85,7 @@ def worker() -> None:
         finally:
             database.stop()
     except errors.SomaError as exc:
-        _fail(exc)
+        fail(exc)
 
 
 @app.command(
@@ -119,10 +98,5 @@ def up() -> None:
     try:
         code = all_in_one.run(settings, typer.echo)
     except errors.SomaError as exc:
-        _fail(exc)
+        fail(exc)
     raise typer.Exit(code)
-
-
-def main() -> None:
-    """Entry point of the `soma` console script."""
-    app()

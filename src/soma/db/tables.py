@@ -99,3 +99,15 @@ knowledge_chunks = sa.Table(
     sa.Column("embedding", Vector(EMBEDDING_DIMENSIONS), nullable=False),
     sa.Column("embedding_model", sa.Text, nullable=False),
 )
+
+audit_log = sa.Table(
+    "audit_log",
+    metadata,
+    sa.Column("id", sa.BigInteger, sa.Identity(), primary_key=True),
+    sa.Column("at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()),
+    sa.Column("action", sa.Text, nullable=False),
+    sa.Column("actor", sa.Text, nullable=False),
+    sa.Column("target", sa.Text, nullable=False, server_default=""),
+    sa.Column("client_address", sa.Text),
+    sa.Column("details", JSONB, nullable=False, server_default=sa.text("'{}'::jsonb")),
+)

@@ -1,0 +1,1 @@
+"""The audit log: who did what administrative act, when; never a secret."""

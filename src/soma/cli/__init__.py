@@ -1,0 +1,9 @@
+"""The `soma` command; the only place errors become exit codes. One module per command group."""
+
+from soma.cli import run, secrets, slm, smoke  # noqa: F401  (each registers its commands)
+from soma.cli.common import app
+
+
+def main() -> None:
+    """Entry point of the `soma` console script."""
+    app()
