@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import shutil
+import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import hvac
@@ -67,6 +69,31 @@ class OpenBao:
         except hvac.exceptions.InvalidPath:
             pass
 
+    def enable_kubernetes_auth(self, kubernetes_host: str, role: str, namespace: str, service_account: str) -> None:
+        """Kubernetes auth at `kubernetes`, with a role that may read the SLM key (idempotent)."""
+        if "kubernetes/" not in self.client.sys.list_auth_methods()["data"]:
+            self.client.sys.enable_auth_method("kubernetes")
+        # Vault insists on a CA certificate; the fake API server speaks plain HTTP, so any will do.
+        ca = _self_signed_certificate()
+        self.client.write("auth/kubernetes/config", kubernetes_host=kubernetes_host, kubernetes_ca_cert=ca, disable_local_ca_jwt=True)
+        policy = f'path "{MOUNT}/data/{KEY_PATH}" {{ capabilities = ["read"] }}'
+        self.client.sys.create_or_update_policy("soma-slm-key", policy)
+        self.client.write(
+            f"auth/kubernetes/role/{role}", bound_service_account_names=service_account,
+            bound_service_account_namespaces=namespace, token_policies="soma-slm-key", token_ttl="1h",
+        )  # fmt: skip
+
     def env(self, **overrides: object) -> dict[str, str]:
         """SOMA_* settings (for procs.soma_env / Stack.env) that point Soma at this server with the root token."""
         return {"vault_addr": self.addr, "vault_token": ROOT_TOKEN, **{k: str(v) for k, v in overrides.items()}}
+
+
+def _self_signed_certificate() -> str:
+    with tempfile.TemporaryDirectory() as scratch:
+        cert = Path(scratch) / "ca.pem"
+        subprocess.run(
+            ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", str(Path(scratch) / "ca.key"),
+             "-out", str(cert), "-days", "1", "-subj", "/CN=fake-kubernetes"],
+            check=True, capture_output=True,
+        )  # fmt: skip
+        return cert.read_text()

@@ -102,3 +102,37 @@ async def test_the_watcher_notices_changes_and_keeps_the_last_key_while_vault_is
     own.proc.stop()
     assert (await keys.reread()).value == "key-two"
     assert keys.stale_since is not None
+
+
+def test_kubernetes_auth_logs_in_with_the_service_account_token(vault, launcher, tmp_path: Path) -> None:
+    import json
+    import sys
+
+    from tests import fake_kubernetes, procs
+
+    jwt = fake_kubernetes.service_account_jwt("soma", "soma", "7c1a2b3c-0000-4000-8000-000000000001")
+    accounts = {jwt: {"namespace": "soma", "name": "soma", "uid": "7c1a2b3c-0000-4000-8000-000000000001"}}
+    port = procs.free_port()
+    launcher.start("kube-api", [sys.executable, str(Path(fake_kubernetes.__file__)), str(port), json.dumps(accounts)], {})
+    procs.wait_until(lambda: _answers(f"http://127.0.0.1:{port}/"), 20, "the fake Kubernetes API")
+    vault.enable_kubernetes_auth(f"http://127.0.0.1:{port}", role="soma-gateway", namespace="soma", service_account="soma")
+    vault.write_key("key-one")
+    token_file = tmp_path / "token"
+    token_file.write_text(jwt)
+
+    settings = _settings(vault_addr=vault.addr, vault_k8s_role="soma-gateway", vault_k8s_token_file=token_file)
+    assert sources.chosen(sources.for_slm_key(settings)).read().value == "key-one"
+
+    token_file.write_text(fake_kubernetes.service_account_jwt("other", "intruder", "7c1a2b3c-0000-4000-8000-000000000002"))
+    with pytest.raises(errors.VaultAuthFailed, match="SOMA_VAULT_K8S_ROLE"):
+        sources.chosen(sources.for_slm_key(settings)).read()
+
+
+def _answers(url: str) -> bool:
+    import httpx
+
+    try:
+        httpx.get(url, timeout=1)
+        return True
+    except httpx.HTTPError:
+        return False
