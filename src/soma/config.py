@@ -60,7 +60,7 @@ class Settings(BaseSettings):
         "vault,file,env", description="Where secrets are looked up, in order: any of vault, file, env."
     )
     secret_reload_seconds: float = Field(
-        5.0, gt=0, le=10, description="How often gateway and worker look for a new SLM key version."
+        5.0, gt=0, description="How often gateway and worker look for a new SLM key version."
     )
     vault_addr: str | None = Field(None, description="Vault (or OpenBao) address; the SLM key is read from Vault when set.")
     vault_token: SecretStr | None = Field(None, description="Vault token.")
