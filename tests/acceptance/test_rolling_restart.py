@@ -1,0 +1,65 @@
+"""Runbook 2 simulated with processes: `kubectl rollout restart deploy/conversation-worker` under load.
+
+A rollout sends SIGTERM to an old pod and starts its replacement; every turn in flight must
+get exactly one reply, whether it finished during the drain or was cut off and run again.
+"""
+
+from __future__ import annotations
+
+import signal
+import time
+
+import psycopg
+
+from tests.procs import wait_until
+
+TURNS = 50
+STEADY = {"chunks": [f"w{i} " for i in range(8)], "delay": 0.1}  # about 0.8 s per turn
+TEXT = "".join(f"w{i} " for i in range(8))
+
+
+def _replies(database_url: str) -> dict[str, list[str]]:
+    """Each session's assistant replies."""
+    with psycopg.connect(database_url.replace("+psycopg", "")) as conn:
+        rows = conn.execute(
+            "SELECT s.id::text, m.content FROM chat_sessions s LEFT JOIN messages m"
+            " ON m.session_id = s.id AND m.role = 'assistant'"
+        ).fetchall()
+    replies: dict[str, list[str]] = {}
+    for session, content in rows:
+        replies.setdefault(session, [])
+        if content is not None:
+            replies[session].append(content)
+    return replies
+
+
+def _in_flight(database_url: str) -> int:
+    with psycopg.connect(database_url.replace("+psycopg", "")) as conn:
+        return conn.execute("SELECT count(*) FROM procrastinate_jobs WHERE status = 'doing'").fetchone()[0]
+
+
+def _rollout(stack, drain_seconds: float) -> None:
+    stack.slm.script(default=STEADY)
+    old = stack.worker(worker_drain_seconds=drain_seconds)
+    stack.worker(worker_drain_seconds=drain_seconds)
+    for _ in range(TURNS):
+        stack.send(stack.new_session(), "Work through the queue")
+    wait_until(lambda: _in_flight(stack.database_url) >= 8, 30, "turns to be in flight")
+
+    old.signal(signal.SIGTERM)
+    stack.worker(worker_drain_seconds=drain_seconds)  # the replacement pod
+    assert old.wait(drain_seconds + 30) == 0
+
+    wait_until(lambda: all(_replies(stack.database_url).values()), 120, "every turn to be answered", interval=0.5)
+    time.sleep(2)  # a duplicate answer would land by now
+    replies = _replies(stack.database_url)
+    assert len(replies) == TURNS
+    assert all(answers == [TEXT] for answers in replies.values()), replies
+
+
+def test_a_rolling_restart_with_a_long_drain_answers_every_turn_exactly_once(stack) -> None:
+    _rollout(stack, drain_seconds=25)
+
+
+def test_a_rolling_restart_that_cuts_turns_off_still_answers_every_turn_exactly_once(stack) -> None:
+    _rollout(stack, drain_seconds=0.2)  # turns still running at the deadline are cancelled and run again
