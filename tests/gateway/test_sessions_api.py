@@ -39,7 +39,8 @@ async def test_a_posted_message_is_stored_with_its_event_and_turn_job(api, datab
     assert _counts(database_url) == (1, 1, 1)
     with psycopg.connect(database_url) as conn:
         job = conn.execute("SELECT task_name, lock, args, status FROM procrastinate_jobs").fetchone()
-    assert job == ("soma.turn", f"session:{session['id']}", {"session_id": session["id"], "message_id": message["id"]}, "todo")
+    args = {"session_id": session["id"], "message_id": message["id"], "request_id": response.headers["X-Request-ID"]}
+    assert job == ("soma.turn", f"session:{session['id']}", args, "todo")
 
 
 async def test_the_first_message_names_an_untitled_session(api) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import NoReturn
 
+import pydantic
 import typer
 
 from soma import config, errors, logs
@@ -17,15 +18,33 @@ KEY_VARS = env_names(
     "vault_addr", "vault_token", "vault_token_file", "vault_k8s_role", "slm_key_vault_mount", "slm_key_vault_path",
     "slm_key_vault_field", "slm_api_key_file", "slm_api_key", "secret_sources", "secret_reload_seconds",
 )  # fmt: skip
-WORKER_VARS = env_names("worker_concurrency", "worker_drain_seconds", "worker_heartbeat_seconds", "worker_stalled_seconds")
+WORKER_VARS = env_names(
+    "worker_concurrency", "worker_drain_seconds", "worker_heartbeat_seconds", "worker_stalled_seconds",
+    "worker_metrics_port", "worker_metrics_host",
+)  # fmt: skip
 GATEWAY_VARS = env_names("host", "port", "max_message_chars", "sse_keepalive_seconds")
 
 
 def settings() -> config.Settings:
-    """This process's settings, with logging set up from them."""
-    current = config.get()
-    logs.setup(current.log_level)
+    """This process's settings, with logging set up from them; a bad value stops the command naming its variable."""
+    try:
+        current = config.get()
+    except pydantic.ValidationError as exc:
+        fail(errors.BadSetting(_problems(exc)))
+    logs.setup(current.log_level, current.log_format)
     return current
+
+
+def _problems(exc: pydantic.ValidationError) -> str:
+    """`SOMA_LOG_FORMAT='xml': Input should be 'text' or 'json'.` for each bad setting; secrets are not echoed."""
+    found = []
+    for error in exc.errors():
+        name = str(error["loc"][0]) if error["loc"] else "?"
+        field = config.Settings.model_fields.get(name)
+        secret = field is not None and "SecretStr" in str(field.annotation)
+        value = "" if secret or "input" not in error else f"={error['input']!r}"
+        found.append(f"{config.ENV_PREFIX}{name.upper()}{value}: {error['msg']}.")
+    return " ".join(found)
 
 
 def fail(exc: errors.SomaError) -> NoReturn:

@@ -54,6 +54,8 @@ def gateway(
             host=host or settings.host,
             port=settings.port if port is None else port,
             log_level=settings.log_level.lower(),
+            log_config=None,  # uvicorn's lines go through Soma's handler, as text or JSON
+            access_log=False,  # the gateway logs one access line per request itself (soma.access)
             timeout_graceful_shutdown=5,
         )
     finally:

@@ -7,6 +7,7 @@ import uuid
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from soma.db import jobs
+from soma.observability import context
 
 QUEUE = "turns"
 TASK_NAME = "soma.turn"
@@ -18,6 +19,12 @@ def session_lock(session_id: uuid.UUID | str) -> str:
 
 
 async def enqueue_turn(conn: AsyncConnection, session_id: uuid.UUID, message_id: int) -> int:
-    """Queue the turn that answers a user message; returns the job id."""
-    args = {"session_id": str(session_id), "message_id": message_id}
+    """Queue the turn that answers a user message; returns the job id.
+
+    The request id of the HTTP request that posted the message goes along, so the worker's log lines
+    for the turn carry it too.
+    """
+    args: dict[str, object] = {"session_id": str(session_id), "message_id": message_id}
+    if (request_id := context.request_id.get()) is not None:
+        args["request_id"] = request_id
     return await jobs.defer(conn, QUEUE, TASK_NAME, args, lock=session_lock(session_id))

@@ -14,10 +14,13 @@ from fastapi.staticfiles import StaticFiles
 import soma
 from soma import config
 from soma.conversations import context
+from soma.conversations import queue as turn_queue
 from soma.db import engine as db_engine
 from soma.embeddings import embedder
-from soma.gateway import errors, events, health, knowledge, limits, memories, sessions, settings as settings_api
+from soma.gateway import errors, events, health, knowledge, limits, memories, metrics, sessions, settings as settings_api
 from soma.gateway.notifier import Notifier
+from soma.knowledge import ingest
+from soma.observability import http as observe, queues
 from soma.secrets import watch
 
 WEB = Path(__file__).parent / "web"
@@ -33,6 +36,7 @@ def create(settings: config.Settings, database_url: str, keys: watch.SecretWatch
             await asyncio.to_thread(app.state.keys.load)
         reloading = asyncio.create_task(app.state.keys.run())  # /ready reports the SLM key as it is now
         app.state.engine = db_engine.create(database_url)
+        app.state.queues = queues.QueueSampler(app.state.engine, (turn_queue.QUEUE, ingest.QUEUE))
         app.state.notifier = Notifier(database_url)
         app.state.notifier.start()
         warming = asyncio.create_task(context.warm_if_needed(app.state.engine, embedder.shared()))
@@ -52,7 +56,8 @@ def create(settings: config.Settings, database_url: str, keys: watch.SecretWatch
         max_bytes=limits.max_body_bytes(settings.max_message_chars),
         streamed=(knowledge.UPLOAD_PATH,),
     )
-    for module in (health, sessions, events, settings_api, knowledge, memories):
+    app.add_middleware(observe.Observe)  # outermost: sees every request, even a 413
+    for module in (health, metrics, sessions, events, settings_api, knowledge, memories):
         app.include_router(module.router)
     app.mount("/static", StaticFiles(directory=WEB), name="static")
     app.add_api_route("/", _index, include_in_schema=False)

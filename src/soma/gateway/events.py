@@ -12,6 +12,7 @@ from soma.conversations import events, sessions
 from soma.conversations.events import Event
 from soma.gateway import sse
 from soma.gateway.notifier import Subscription
+from soma.observability import metrics
 
 router = APIRouter(prefix="/v1/sessions", tags=["events"])
 
@@ -38,6 +39,7 @@ async def stream_events(
 async def _follow(
     request: Request, subscription: Subscription, session_id: uuid.UUID, cursor: int, keepalive: float
 ) -> AsyncIterator[bytes]:
+    metrics.SSE_STREAMS_OPEN.inc()
     try:
         yield b"retry: 1000\n\n"
         while True:
@@ -55,6 +57,7 @@ async def _follow(
                     yield sse.KEEPALIVE
                 ready = subscription.take(cursor)
     finally:
+        metrics.SSE_STREAMS_OPEN.dec()
         subscription.close()
 
 

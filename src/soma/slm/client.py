@@ -12,6 +12,7 @@ from typing import Any, Protocol
 import httpx
 
 from soma import errors
+from soma.observability import metrics
 
 log = logging.getLogger(__name__)
 
@@ -159,6 +160,19 @@ class SLMClient:
         return headers
 
     async def _stream_once(self, messages: list[dict[str, Any]], options: CallOptions, key: Key) -> AsyncIterator[str | ToolCall]:
+        """One request to the SLM, counted in soma_slm_calls_total by how it ended."""
+        call = metrics.SLMCall()
+        try:
+            async for piece in self._request(messages, options, key, call):
+                yield piece
+        except errors.SLMError as exc:
+            call.finish(exc.code)
+            raise
+        call.finish("ok")
+
+    async def _request(
+        self, messages: list[dict[str, Any]], options: CallOptions, key: Key, call: metrics.SLMCall
+    ) -> AsyncIterator[str | ToolCall]:
         body: dict[str, object] = {
             "model": options.model or self.config.model,
             "messages": messages,
@@ -174,7 +188,7 @@ class SLMClient:
                 if response.status_code != 200:
                     await response.aread()
                     raise _status_error(response, key)
-                async for piece in _pieces(response):
+                async for piece in _pieces(response, call):
                     yield piece
         except httpx.TimeoutException as exc:
             raise errors.SLMTimeout(f"{type(exc).__name__} after {self.config.read_timeout}s.") from exc
@@ -182,7 +196,7 @@ class SLMClient:
             raise errors.SLMUnavailable(f"{type(exc).__name__}: {exc}.") from exc
 
 
-async def _pieces(response: httpx.Response) -> AsyncIterator[str | ToolCall]:
+async def _pieces(response: httpx.Response, call: metrics.SLMCall) -> AsyncIterator[str | ToolCall]:
     """The content deltas of an OpenAI streaming response (`data: {...}` lines, then `data: [DONE]`), then its tool calls."""
     calls: dict[int, dict[str, Any]] = {}
     async for line in response.aiter_lines():
@@ -200,12 +214,16 @@ async def _pieces(response: httpx.Response) -> AsyncIterator[str | ToolCall]:
             raise errors.SLMUnavailable(f"The SLM sent a line that is not JSON: {payload[:200]!r}.") from exc
         if "error" in chunk:
             raise errors.SLMUnavailable(f"The SLM reported an error mid-stream: {chunk['error']!r}.")
+        usage = chunk.get("usage")
+        if isinstance(usage, dict) and isinstance(usage.get("completion_tokens"), int):
+            call.usage(usage["completion_tokens"])
         for choice in chunk.get("choices") or []:
             delta = choice.get("delta") or {}
             for fragment in delta.get("tool_calls") or []:
                 _add_fragment(calls, fragment)
             text = delta.get("content")
             if text:
+                call.text()
                 yield text
     # A stream that ends without [DONE] was cut off.
     raise errors.SLMUnavailable("The SLM closed the stream before [DONE].")

@@ -6,11 +6,15 @@ import asyncio
 import contextlib
 import logging
 
+from sqlalchemy.ext.asyncio import AsyncEngine
+
 from soma import config, errors
 from soma.conversations import context, turn
 from soma.db import engine as db_engine
 from soma.db import migrate
 from soma.embeddings import embedder
+from soma.observability import queues as queue_metrics
+from soma.observability import server as metrics_server
 from soma.secrets import watch
 from soma.slm import client as slm
 from soma.worker import recovery, tasks
@@ -48,6 +52,7 @@ async def serve(settings: config.Settings, database_url: str) -> None:
             interval = settings.worker_heartbeat_seconds
             recovering = asyncio.create_task(recovery.run(app, settings.worker_stalled_seconds, interval))
             reloading = asyncio.create_task(keys.run())
+            scrapes = await _serve_metrics(settings, engine)
             log.info("worker ready: queues %s, concurrency %d", ", ".join(tasks.QUEUES), settings.worker_concurrency)
             try:
                 await app.run_worker_async(
@@ -66,6 +71,8 @@ async def serve(settings: config.Settings, database_url: str) -> None:
                     },
                 )
             finally:
+                if scrapes is not None:
+                    scrapes.close()
                 warming.cancel()
                 reloading.cancel()
                 recovering.cancel()
@@ -75,3 +82,12 @@ async def serve(settings: config.Settings, database_url: str) -> None:
         await model.aclose()
         await engine.dispose()
     log.info("worker stopped")
+
+
+async def _serve_metrics(settings: config.Settings, engine: AsyncEngine) -> asyncio.Server | None:
+    """/metrics and /health on SOMA_WORKER_METRICS_PORT, unless it is 0."""
+    if not settings.worker_metrics_port:
+        return None
+    sampler = queue_metrics.QueueSampler(engine, tasks.QUEUES)
+    host = settings.worker_metrics_host or settings.host
+    return await metrics_server.start(host, settings.worker_metrics_port, sampler)

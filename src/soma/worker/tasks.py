@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
+import logging
+import time
 import uuid
 
 import procrastinate
@@ -10,6 +13,10 @@ from procrastinate import JobContext
 from soma.conversations import queue, turn
 from soma.db import url as db_url
 from soma.knowledge import ingest
+from soma.observability import context as log_context
+from soma.observability import metrics
+
+log = logging.getLogger(__name__)
 
 # Unexpected failures (a database restart mid-turn, a shutdown past the drain timeout) run the turn
 # again; the turn itself is idempotent. SLM failures never get here: they end as `turn.failed`.
@@ -35,10 +42,38 @@ def build_app(database_url: str) -> procrastinate.App:
     return app
 
 
-async def run_turn(context: JobContext, session_id: str, message_id: int) -> str:
-    """Answer one user message; the engine and SLM client come from the worker's context."""
+# turn.run's result -> the `outcome` label of soma_turns_total.
+OUTCOME_LABELS = {"answered": "completed", "failed": "failed", "skipped": "skipped"}
+
+
+async def run_turn(context: JobContext, session_id: str, message_id: int, request_id: str | None = None) -> str:
+    """Answer one user message; the engine and SLM client come from the worker's context.
+
+    `request_id` is the id of the HTTP request that posted the message; jobs queued before it was
+    added lack it.
+    """
     extra = context.additional_context
-    return await turn.run(extra["engine"], extra["slm"], extra["embedder"], message_id, extra["limits"])
+    with log_context.bind(request=request_id, session=session_id):
+        started = time.monotonic()
+        outcome = "error"
+        try:
+            result = await turn.run(extra["engine"], extra["slm"], extra["embedder"], message_id, extra["limits"])
+            outcome = OUTCOME_LABELS[result]
+            return result
+        except asyncio.CancelledError:
+            outcome = "cancelled"
+            raise
+        finally:
+            _record_turn(message_id, outcome, time.monotonic() - started)
+
+
+def _record_turn(message_id: int, outcome: str, seconds: float) -> None:
+    """Count and time a turn, and log one line for it."""
+    metrics.TURNS.labels(outcome).inc()
+    metrics.TURN_DURATION.labels(outcome).observe(seconds)
+    extra = {"message_id": message_id, "outcome": outcome, "duration_ms": round(seconds * 1000, 1)}
+    level = logging.WARNING if outcome == "error" else logging.INFO
+    log.log(level, "turn for message %d: %s in %.2fs", message_id, outcome, seconds, extra=extra)
 
 
 async def run_ingest(context: JobContext, document_id: str) -> str:

@@ -1,0 +1,1 @@
+"""Metrics and log context: what operators see of a running Soma."""
