@@ -15,6 +15,7 @@ from pathlib import Path
 import httpx
 import psycopg
 import pytest
+from fastapi import FastAPI
 from httpx import ASGITransport
 
 from soma import config
@@ -88,19 +89,36 @@ def launcher(tmp_path: Path) -> Iterator[procs.Launcher]:
     launch.stop_all()
 
 
+ADMIN_KEY = "soma_test-admin-key-0123456789abcdefghijklmnopqrstuvwxyz"  # SOMA_BOOTSTRAP_ADMIN_KEY in tests
+ADMIN = {"Authorization": f"Bearer {ADMIN_KEY}"}
+
+
 @pytest.fixture
 def settings(tmp_path: Path) -> config.Settings:
     """Settings for an in-process gateway, independent of the developer's environment and .env."""
-    return config.Settings(_env_file=None, data_dir=tmp_path, database_url=None, slm_api_key="test-key")
+    return config.Settings(
+        _env_file=None, data_dir=tmp_path, database_url=None, slm_api_key="test-key", bootstrap_admin_key=ADMIN_KEY
+    )
 
 
 @pytest.fixture
-async def api(settings: config.Settings, database_url: str) -> AsyncIterator[httpx.AsyncClient]:
-    """The gateway in-process, through ASGITransport, with its lifespan running."""
+async def gateway(settings: config.Settings, database_url: str) -> AsyncIterator[FastAPI]:
+    """The gateway app in-process, its lifespan running."""
     app = gateway_app.create(settings, database_url)
     async with app.router.lifespan_context(app):
-        async with httpx.AsyncClient(transport=ASGITransport(app=app), base_url="http://soma") as client:
-            yield client
+        yield app
+
+
+def client_of(app: FastAPI, headers: dict[str, str] | None = None) -> httpx.AsyncClient:
+    """A client of an in-process app over https, so Secure cookies round-trip like in a browser."""
+    return httpx.AsyncClient(transport=ASGITransport(app=app), base_url="https://soma.test", headers=headers or {})
+
+
+@pytest.fixture
+async def api(gateway: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
+    """A client of the in-process gateway, authenticated as admin with the bootstrap key."""
+    async with client_of(gateway, ADMIN) as client:
+        yield client
 
 
 @pytest.fixture(scope="session")

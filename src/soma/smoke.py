@@ -24,12 +24,13 @@ class Result:
     timings: dict[str, float] = field(default_factory=dict)  # step → seconds
 
 
-def run(url: str, message: str, timeout: float) -> Result:
+def run(url: str, message: str, timeout: float, api_key: str | None = None) -> Result:
     """Create a chat, send `message`, stream until its reply; SmokeFailed naming the step that failed."""
     base = url.rstrip("/")
     started = time.monotonic()
     timings: dict[str, float] = {}
-    with httpx.Client(base_url=base, timeout=httpx.Timeout(timeout, connect=5.0)) as http:
+    headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
+    with httpx.Client(base_url=base, headers=headers, timeout=httpx.Timeout(timeout, connect=5.0)) as http:
         session = _json(_step(http, "POST", "/v1/sessions", "create a chat", json={"title": "smoke test"}), "create a chat")
         timings["create chat"] = time.monotonic() - started
         sent = _json(_step(http, "POST", f"/v1/sessions/{session['id']}/messages", "send a message", json={"content": message}), "send a message")
@@ -44,6 +45,8 @@ def _step(http: httpx.Client, method: str, path: str, what: str, **kwargs) -> ht
         response = http.request(method, path, **kwargs)
     except httpx.HTTPError as exc:
         raise errors.SmokeFailed(f"Could not {what}: {type(exc).__name__} talking to {http.base_url}{path}.") from exc
+    if response.status_code == 401:
+        raise errors.SmokeFailed(f"Could not {what}: the gateway wants credentials. Set SOMA_API_KEY to a key with the chat scope (`soma keys create --name smoke --scope chat`).")
     if response.status_code >= 400:
         raise errors.SmokeFailed(f"Could not {what}: HTTP {response.status_code} from {path}: {response.text[:300]}.")
     return response

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 import httpx
 
 from soma import config
+from soma.auth import setup_links
 from soma.db import location, migrate
 from soma.slm import local
 
@@ -66,6 +67,10 @@ def run(settings: config.Settings, echo) -> int:
         url = f"http://{settings.host}:{settings.port}/"
         _wait_healthy(url, stack)
         echo(f"Soma is ready: open {url}")
+        token = setup_links.offer_sync(database.url)
+        if token:  # the fragment never reaches a server log; setup.js posts it
+            minutes = int(setup_links.VALID_FOR.total_seconds() // 60)
+            echo(f"No account exists yet. Set the admin password within {minutes} minutes (the link works once): {url}setup#{token}")
         return _wait(stack)
     finally:
         stack.stop()

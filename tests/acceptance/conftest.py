@@ -8,6 +8,7 @@ import httpx
 import pytest
 
 from tests import procs
+from tests.conftest import ADMIN, ADMIN_KEY
 
 
 @dataclass
@@ -24,6 +25,7 @@ class Stack:
         defaults = {
             "slm_base_url": self.slm.base_url,
             "slm_api_key": "test-key",
+            "bootstrap_admin_key": ADMIN_KEY,
             "slm_model": "scripted",
             "slm_backoff_seconds": "0.05",
             "slm_read_timeout": "3",
@@ -69,7 +71,7 @@ class Stack:
 @pytest.fixture
 def stack(database_url: str, slm: procs.ScriptedSLM, launcher: procs.Launcher) -> Stack:
     """A gateway process on this test's database (start workers with stack.worker())."""
-    with httpx.Client(timeout=30) as client:
+    with httpx.Client(timeout=30, headers=ADMIN) as client:
         s = Stack("", database_url, slm, launcher, client)
         s.url, _ = s.gateway()
         yield s

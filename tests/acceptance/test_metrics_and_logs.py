@@ -10,6 +10,7 @@ import psycopg
 from prometheus_client import CONTENT_TYPE_LATEST
 
 from tests import procs
+from tests.conftest import ADMIN
 from tests.observability.scrape import Scrape
 from tests.procs import has_event
 
@@ -73,7 +74,7 @@ def test_the_gateway_counts_its_open_event_streams(stack) -> None:
     session = stack.new_session()
     assert _scrape(stack.url).value("soma_sse_streams_open") == 0
 
-    with httpx.Client(timeout=30) as client:
+    with httpx.Client(timeout=30, headers=ADMIN) as client:
         with client.stream("GET", f"{stack.url}/v1/sessions/{session}/events") as response:
             lines = response.iter_lines()  # kept: a dropped iterator closes the connection
             assert next(lines) == "retry: 1000"

@@ -40,10 +40,10 @@ def _in_flight(database_url: str) -> int:
 
 def _rollout(stack, drain_seconds: float) -> None:
     stack.slm.script(default=STEADY)
+    for _ in range(TURNS):  # queued first, so the load is there however slow this machine is
+        stack.send(stack.new_session(), "Work through the queue")
     old = stack.worker(worker_drain_seconds=drain_seconds)
     stack.worker(worker_drain_seconds=drain_seconds)
-    for _ in range(TURNS):
-        stack.send(stack.new_session(), "Work through the queue")
     wait_until(lambda: _in_flight(stack.database_url) >= 8, 30, "turns to be in flight")
 
     old.signal(signal.SIGTERM)

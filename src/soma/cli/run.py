@@ -38,10 +38,12 @@ def gateway(
     from soma.db import location
     from soma.db import migrate as db_migrate
     from soma.gateway import app as gateway_app
+    from soma.auth import bootstrap
     from soma.secrets import watch
 
     settings = _settings()
     try:
+        bootstrap.check(settings)
         keys = watch.SecretWatcher(settings)
         keys.load()  # the gateway reports the SLM key on /ready; an unreachable Vault stops it here
         database = location.open_database(settings)

@@ -23,12 +23,13 @@ def rotate_key(
     ticket: Optional[str] = typer.Option(None, help="Change or incident ticket id."),
     from_file: Optional[Path] = typer.Option(None, "--from-file", help="Read the key from this file [default: standard input]."),
 ) -> None:
+    from soma.audit import log as audit
     from soma.slm import rotate
 
     settings = _settings()
     try:
         key = rotate.parse_key(_key_input(from_file))
-        request = rotate.Request(key, reason, ticket, rotate.default_actor())
+        request = rotate.Request(key, reason, ticket, audit.cli_actor())
         result = asyncio.run(rotate.rotate(settings, request))
     except errors.SomaError as exc:
         fail(exc)

@@ -30,10 +30,10 @@ def as_dict(row: Any) -> dict[str, Any]:
     }
 
 
-async def post_user_message(conn: AsyncConnection, session_id: uuid.UUID, content: str) -> dict[str, Any]:
+async def post_user_message(conn: AsyncConnection, session_id: uuid.UUID, content: str, owner: str | None = None) -> dict[str, Any]:
     """Store a user message, its `message.created` event and its turn job, all in the caller's transaction."""
     # Locking the session keeps its messages in the order their events were written.
-    session = await sessions.get(conn, session_id, lock=True)
+    session = await sessions.get(conn, session_id, lock=True, owner=owner)
     first = session["last_event_id"] == 0
     row = (
         await conn.execute(sa.insert(_m).values(session_id=session_id, role="user", content=content).returning(*_COLUMNS))
@@ -45,9 +45,9 @@ async def post_user_message(conn: AsyncConnection, session_id: uuid.UUID, conten
     return message
 
 
-async def list_for_session(conn: AsyncConnection, session_id: uuid.UUID) -> list[dict[str, Any]]:
+async def list_for_session(conn: AsyncConnection, session_id: uuid.UUID, owner: str | None = None) -> list[dict[str, Any]]:
     """Every message of a session, oldest first."""
-    await sessions.get(conn, session_id)
+    await sessions.get(conn, session_id, owner=owner)
     rows = await conn.execute(sa.select(*_COLUMNS).where(_m.c.session_id == session_id).order_by(_m.c.id))
     return [as_dict(r) for r in rows]
 

@@ -33,21 +33,28 @@ def as_dict(row: Any) -> dict[str, Any]:
     }
 
 
-async def create(conn: AsyncConnection, title: str | None) -> dict[str, Any]:
-    """A new, empty session."""
-    row = (await conn.execute(sa.insert(_t).values(title=title or DEFAULT_TITLE).returning(*_COLUMNS))).one()
+async def create(conn: AsyncConnection, title: str | None, owner: str | None = None) -> dict[str, Any]:
+    """A new, empty session belonging to `owner`."""
+    row = (await conn.execute(sa.insert(_t).values(title=title or DEFAULT_TITLE, owner=owner).returning(*_COLUMNS))).one()
     return as_dict(row)
 
 
-async def list_recent(conn: AsyncConnection, limit: int = 100) -> list[dict[str, Any]]:
-    """Sessions, most recently active first."""
-    rows = await conn.execute(sa.select(*_COLUMNS).order_by(_t.c.updated_at.desc()).limit(limit))
-    return [as_dict(r) for r in rows]
+async def list_recent(conn: AsyncConnection, limit: int = 100, owner: str | None = None) -> list[dict[str, Any]]:
+    """Sessions, most recently active first; only `owner`'s when given."""
+    query = sa.select(*_COLUMNS).order_by(_t.c.updated_at.desc()).limit(limit)
+    if owner is not None:
+        query = query.where(_t.c.owner == owner)
+    return [as_dict(r) for r in await conn.execute(query)]
 
 
-async def get(conn: AsyncConnection, session_id: uuid.UUID, *, lock: bool = False) -> dict[str, Any]:
-    """One session; SessionNotFound when it does not exist."""
+async def get(conn: AsyncConnection, session_id: uuid.UUID, *, lock: bool = False, owner: str | None = None) -> dict[str, Any]:
+    """One session; SessionNotFound when it does not exist or, with `owner`, belongs to someone else.
+
+    Someone else's chat is "not found" rather than "forbidden", so ids cannot be probed.
+    """
     query = sa.select(*_COLUMNS).where(_t.c.id == session_id)
+    if owner is not None:
+        query = query.where(_t.c.owner == owner)
     row = (await conn.execute(query.with_for_update() if lock else query)).one_or_none()
     if row is None:
         raise SessionNotFound(f"Session '{session_id}' does not exist.")

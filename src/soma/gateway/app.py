@@ -17,7 +17,9 @@ from soma.conversations import context
 from soma.conversations import queue as turn_queue
 from soma.db import engine as db_engine
 from soma.embeddings import embedder
-from soma.gateway import errors, events, health, knowledge, limits, memories, metrics, sessions, settings as settings_api
+from soma.auth import bootstrap
+from soma.gateway import admin_api, auth_api, authn, errors, events, health, knowledge, limits, memories, metrics, sessions
+from soma.gateway import settings as settings_api
 from soma.gateway.notifier import Notifier
 from soma.knowledge import ingest
 from soma.observability import http as observe, queues
@@ -40,9 +42,12 @@ def create(settings: config.Settings, database_url: str, keys: watch.SecretWatch
         app.state.notifier = Notifier(database_url)
         app.state.notifier.start()
         warming = asyncio.create_task(context.warm_if_needed(app.state.engine, embedder.shared()))
+        provisioning = asyncio.create_task(bootstrap.provision_when_possible(app.state.engine, settings))
+        await asyncio.wait({provisioning}, timeout=5)  # usually done here, so the key works on the first request
         try:
             yield
         finally:
+            provisioning.cancel()
             warming.cancel()
             reloading.cancel()
             await app.state.notifier.stop()
@@ -56,13 +61,19 @@ def create(settings: config.Settings, database_url: str, keys: watch.SecretWatch
         max_bytes=limits.max_body_bytes(settings.max_message_chars),
         streamed=(knowledge.UPLOAD_PATH,),
     )
+    # Inside Observe, so refusals are counted and carry a request id; outside the body limit.
+    app.add_middleware(authn.Authenticate, metrics_open=not settings.metrics_require_key, idle_seconds=settings.session_idle_seconds)
     app.add_middleware(observe.Observe)  # outermost: sees every request, even a 413
-    for module in (health, metrics, sessions, events, settings_api, knowledge, memories):
+    for module in (health, metrics, auth_api, admin_api, sessions, events, settings_api, knowledge, memories):
         app.include_router(module.router)
     app.mount("/static", StaticFiles(directory=WEB), name="static")
-    app.add_api_route("/", _index, include_in_schema=False)
+    for path, page in (("/", "index.html"), ("/login", "login.html"), ("/setup", "setup.html")):
+        app.add_api_route(path, _page(page), include_in_schema=False)
     return app
 
 
-async def _index() -> FileResponse:
-    return FileResponse(WEB / "index.html")
+def _page(name: str):
+    async def serve() -> FileResponse:
+        return FileResponse(WEB / name)
+
+    return serve

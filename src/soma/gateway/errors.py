@@ -23,7 +23,9 @@ async def _soma_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, errors.SomaError)
     if exc.status_code >= 500:
         log.error("%s %s failed: %s", request.method, request.url.path, exc.message)
-    return JSONResponse(body(exc.code, exc.message), status_code=exc.status_code)
+    retry_after = getattr(exc, "retry_after", None)
+    headers = {"Retry-After": str(int(retry_after))} if exc.status_code == 429 and retry_after else None
+    return JSONResponse(body(exc.code, exc.message), status_code=exc.status_code, headers=headers)
 
 
 async def _validation_error(request: Request, exc: Exception) -> JSONResponse:

@@ -10,7 +10,7 @@ from fastapi.responses import StreamingResponse
 
 from soma.conversations import events, sessions
 from soma.conversations.events import Event
-from soma.gateway import sse
+from soma.gateway import access, sse
 from soma.gateway.notifier import Subscription
 from soma.observability import metrics
 
@@ -29,7 +29,7 @@ async def stream_events(
     """Every event after the starting point, then new ones as they are written."""
     state = request.app.state
     async with state.engine.connect() as conn:
-        await sessions.get(conn, session_id)
+        await sessions.get(conn, session_id, owner=access.chat_owner_filter(request))
     subscription = state.notifier.subscribe(str(session_id))
     cursor = sse.start_after(after, last_event_id)
     body = _follow(request, subscription, session_id, cursor, state.settings.sse_keepalive_seconds)

@@ -8,11 +8,11 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-from fastapi import APIRouter, Request, Response
+from fastapi import APIRouter, Depends, Request, Response
 from fastapi.responses import FileResponse
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from soma.gateway import uploads
+from soma.gateway import access, uploads
 from soma.knowledge import ingest, parsers, storage, store
 from soma.settings import store as settings_store
 
@@ -25,7 +25,7 @@ FIELD = "file"  # the multipart field that carries the file
 MULTIPART_OVERHEAD = 64 * 1024  # bytes of framing and other fields a body may carry beside a file at the limit
 
 
-@router.post("", status_code=202)
+@router.post("", status_code=202, dependencies=[Depends(access.require_admin)])
 async def upload(request: Request, response: Response) -> dict[str, Any]:
     """Store a file and queue its indexing (202, state `pending`).
 
@@ -81,7 +81,7 @@ async def download(request: Request, document_id: uuid.UUID) -> FileResponse:
     return FileResponse(path, media_type=document["content_type"], filename=document["filename"], headers=headers)
 
 
-@router.delete("/{document_id}", status_code=204)
+@router.delete("/{document_id}", status_code=204, dependencies=[Depends(access.require_admin)])
 async def delete_document(request: Request, document_id: uuid.UUID) -> Response:
     """Delete a document with its chunks, their vectors, and its file."""
     async with request.app.state.engine.begin() as conn:

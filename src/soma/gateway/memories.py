@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Query, Request, Response
+from fastapi import APIRouter, Depends, Query, Request, Response
 from fastapi.responses import JSONResponse
 
 from soma.embeddings import embedder
-from soma.gateway import bodies
+from soma.gateway import access, bodies
 from soma.memory import store
 
 router = APIRouter(prefix="/v1/memories", tags=["memories"])
@@ -18,7 +18,7 @@ class MemoryBody(bodies.TextBody):
     """Body of POST /v1/memories and PATCH /v1/memories/{id}; over store.MAX_CHARS is 413."""
 
 
-@router.post("", status_code=201, response_model=None)
+@router.post("", status_code=201, response_model=None, dependencies=[Depends(access.require_admin)])
 async def create_memory(request: Request, body: MemoryBody) -> dict[str, Any] | JSONResponse:
     """Store a memory: 201, or 200 with `merged: true` when it restated an existing one, which now holds it."""
     async with request.app.state.engine.begin() as conn:
@@ -49,14 +49,14 @@ async def get_memory(request: Request, memory_id: int) -> dict[str, Any]:
         return await store.get(conn, memory_id)
 
 
-@router.patch("/{memory_id}")
+@router.patch("/{memory_id}", dependencies=[Depends(access.require_admin)])
 async def update_memory(request: Request, memory_id: int, body: MemoryBody) -> dict[str, Any]:
     """Change a memory's content (it is embedded again)."""
     async with request.app.state.engine.begin() as conn:
         return await store.update(conn, embedder.shared(), memory_id, body.content)
 
 
-@router.delete("/{memory_id}", status_code=204)
+@router.delete("/{memory_id}", status_code=204, dependencies=[Depends(access.require_admin)])
 async def delete_memory(request: Request, memory_id: int) -> Response:
     """Forget a memory."""
     async with request.app.state.engine.begin() as conn:

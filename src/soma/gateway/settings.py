@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Body, Request
+from fastapi import APIRouter, Body, Depends, Request
 
+from soma.audit import log as audit
+from soma.gateway import access
 from soma.settings import store
 
 router = APIRouter(prefix="/v1/settings", tags=["settings"])
@@ -18,8 +20,12 @@ async def get_settings(request: Request) -> dict[str, Any]:
         return await store.describe(conn)
 
 
-@router.put("")
+@router.put("", dependencies=[Depends(access.require_admin)])
 async def put_settings(request: Request, changes: dict[str, Any] = Body(...)) -> dict[str, Any]:
-    """Change some settings; unknown keys or bad values change nothing (422)."""
+    """Change some settings (admins only); unknown keys or bad values change nothing (422)."""
+    caller = access.principal(request)
     async with request.app.state.engine.begin() as conn:
-        return await store.update(conn, changes)
+        updated = await store.update(conn, changes)
+        details = {"changed": sorted(changes), "version": updated.get("version")}
+        await audit.record(conn, "settings.updated", caller.actor, "agent settings", details, access.client_address(request))
+        return updated

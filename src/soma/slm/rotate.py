@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import datetime
-import getpass
-import socket
 from dataclasses import dataclass
 
 from soma import config, errors
@@ -47,11 +45,6 @@ def parse_key(text: str) -> str:
     if any(c.isspace() for c in key):
         raise errors.BadKeyInput("The input has whitespace or several lines inside the key.")
     return key
-
-
-def default_actor() -> str:
-    """Who runs the command, as the OS knows them."""
-    return f"{getpass.getuser()}@{socket.gethostname()}"
 
 
 async def rotate(settings: config.Settings, request: Request) -> Result:

@@ -1,0 +1,1 @@
+"""Who may do what: users and their login sessions, API keys, one-time setup links, rate limits."""

@@ -1,0 +1,56 @@
+"""What a gateway ensures at start: the automation admin key, if one is configured."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from soma import config, errors
+from soma.audit import log as audit
+from soma.auth import keys
+
+log = logging.getLogger(__name__)
+NAME = "bootstrap admin (SOMA_BOOTSTRAP_ADMIN_KEY)"
+
+
+def configured_key(settings: config.Settings) -> str | None:
+    """SOMA_BOOTSTRAP_ADMIN_KEY_FILE's content, or SOMA_BOOTSTRAP_ADMIN_KEY."""
+    if settings.bootstrap_admin_key_file:
+        try:
+            return settings.bootstrap_admin_key_file.read_text().strip() or None
+        except OSError as exc:
+            raise errors.InvalidApiKey(f"Cannot read SOMA_BOOTSTRAP_ADMIN_KEY_FILE {settings.bootstrap_admin_key_file} ({exc.strerror}).") from exc
+    return settings.bootstrap_admin_key.get_secret_value().strip() if settings.bootstrap_admin_key else None
+
+
+def check(settings: config.Settings) -> None:
+    """Fail at start, naming the setting, when the configured key is unreadable or too short."""
+    key = configured_key(settings)
+    if key is not None and len(key) < keys.MIN_PROVIDED_CHARS:
+        raise errors.InvalidApiKey(f"SOMA_BOOTSTRAP_ADMIN_KEY has {len(key)} characters; use at least {keys.MIN_PROVIDED_CHARS} random ones.")
+
+
+async def provision_when_possible(engine: AsyncEngine, settings: config.Settings, retry_seconds: float = 2.0) -> None:
+    """`provision`, retried while PostgreSQL is unavailable: a gateway may start before its database."""
+    while True:
+        try:
+            await provision(engine, settings)
+            return
+        except errors.SomaError:
+            raise
+        except Exception as exc:  # the database is not there yet
+            log.warning("cannot provision the bootstrap admin key yet (%s); retrying", type(exc).__name__)
+            await asyncio.sleep(retry_seconds)
+
+
+async def provision(engine: AsyncEngine, settings: config.Settings) -> None:
+    """Add the bootstrap key unless it exists; a revoked one stays revoked (revoke --all must stick)."""
+    key = configured_key(settings)
+    if not key:
+        return
+    async with engine.begin() as conn:
+        if await keys.provision(conn, key, NAME):
+            await audit.record(conn, "key.created", "bootstrap", NAME, {"scopes": ["admin"]})
+            log.info("provisioned the bootstrap admin key from %s", "SOMA_BOOTSTRAP_ADMIN_KEY_FILE" if settings.bootstrap_admin_key_file else "SOMA_BOOTSTRAP_ADMIN_KEY")

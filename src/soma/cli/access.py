@@ -1,0 +1,178 @@
+"""`soma users` and `soma keys`: run against the database directly, so they work with no admin logged in."""
+
+from __future__ import annotations
+
+import asyncio
+import getpass
+import sys
+from collections.abc import Awaitable, Callable
+from typing import Any, Optional, TypeVar
+
+import typer
+
+from soma import errors
+from soma.cli.common import DB_VARS, app, fail, settings as _settings
+
+users_app = typer.Typer(help="Users of the web UI.", no_args_is_help=True)
+keys_app = typer.Typer(help="API keys for the CLI and integrations.", no_args_is_help=True)
+app.add_typer(users_app, name="users")
+app.add_typer(keys_app, name="keys")
+T = TypeVar("T")
+
+
+def _run(work: Callable[[Any, str], Awaitable[T]]) -> T:
+    """Run `work(conn, actor)` in one transaction on Soma's database; errors exit 1."""
+    from soma.audit import log as audit
+    from soma.db import engine as db_engine
+    from soma.db import location, migrate
+
+    async def go(url: str) -> T:
+        engine = db_engine.create(url, pool_size=1)
+        try:
+            await migrate.check(engine)
+            async with engine.begin() as conn:
+                return await work(conn, audit.cli_actor())
+        finally:
+            await engine.dispose()
+
+    try:
+        database = location.open_database(_settings())
+        try:
+            return asyncio.run(go(database.url))
+        finally:
+            database.stop()
+    except errors.SomaError as exc:
+        fail(exc)
+
+
+def _password(prompt: str) -> str:
+    """From standard input when piped, else asked twice without echo; never an argument."""
+    if not sys.stdin.isatty():
+        return sys.stdin.readline().rstrip("\n")
+    first = getpass.getpass(f"{prompt}: ")
+    if first != getpass.getpass("Again: "):
+        fail(errors.WeakPassword("The two passwords differ."))
+    return first
+
+
+@users_app.command("create", help=f"Create a user; the password is read from standard input or asked. Reads {DB_VARS}.")
+def create_user(username: str, role: str = typer.Option("member", help="admin or member.")) -> None:
+    from soma.audit import log as audit
+    from soma.auth import users
+
+    password = _password(f"Password for {username}")
+
+    async def work(conn, actor: str) -> dict:
+        user = await users.create(conn, username, password, role)
+        await audit.record(conn, "user.created", actor, user["username"], {"role": role})
+        return user
+
+    user = _run(work)
+    typer.echo(f"created {user['role']} {user['username']} (id {user['id']})")
+
+
+@users_app.command("list", help=f"List users. Reads {DB_VARS}.")
+def list_users() -> None:
+    from soma.auth import users
+
+    for user in _run(lambda conn, _actor: users.list_all(conn)):
+        state = f"disabled {user['disabled_at']:%Y-%m-%d %H:%M}" if user["disabled_at"] else "active"
+        typer.echo(f"{user['id']:>4}  {user['username']:<24} {user['role']:<7} {state}")
+
+
+@users_app.command("disable", help=f"Disable a user and end their sessions at once. Reads {DB_VARS}.")
+def disable_user(username: str) -> None:
+    from soma.audit import log as audit
+    from soma.auth import users
+
+    async def work(conn, actor: str) -> None:
+        user = await _find(conn, username)
+        await users.set_disabled(conn, user["id"], True)
+        await audit.record(conn, "user.disabled", actor, user["username"], {})
+
+    _run(work)
+    typer.echo(f"disabled {username}; their sessions have ended")
+
+
+@users_app.command("reset-password", help=f"Set a user's password (read from standard input or asked); their sessions end. Reads {DB_VARS}.")
+def reset_password(username: str) -> None:
+    from soma.audit import log as audit
+    from soma.auth import users
+
+    password = _password(f"New password for {username}")
+
+    async def work(conn, actor: str) -> None:
+        user = await _find(conn, username)
+        await users.set_password(conn, user["id"], password)
+        await audit.record(conn, "user.password.reset", actor, user["username"], {})
+
+    _run(work)
+    typer.echo(f"password of {username} reset; their sessions have ended")
+
+
+async def _find(conn, username: str) -> dict:
+    from soma.auth import users
+
+    user = await users.find(conn, username)
+    if user is None:
+        raise errors.UserNotFound(f"No user is named {username!r}.")
+    return user
+
+
+@keys_app.command("create", help=f"Create an API key and print it once. Reads {DB_VARS}.")
+def create_key(
+    name: str = typer.Option(..., help="What uses the key, e.g. 'ci smoke test'."),
+    scope: list[str] = typer.Option(..., help="admin, chat or metrics; repeat for several."),
+    expires: Optional[float] = typer.Option(None, help="Days until the key stops working [default: never]."),
+) -> None:
+    from soma.audit import log as audit
+    from soma.auth import keys
+
+    async def work(conn, actor: str) -> tuple[str, dict]:
+        key, row = await keys.create(conn, name, scope, actor, expires)
+        await audit.record(conn, "key.created", actor, row["name"], {"key_id": row["id"], "prefix": row["prefix"], "scopes": row["scopes"]})
+        return key, row
+
+    key, row = _run(work)
+    typer.echo(key)
+    typer.echo(f"key {row['id']} '{row['name']}' ({', '.join(row['scopes'])}): store it now, it is not shown again.", err=True)
+
+
+@keys_app.command("list", help=f"List API keys (never the keys themselves). Reads {DB_VARS}.")
+def list_keys() -> None:
+    from soma.auth import keys
+
+    for row in _run(lambda conn, _actor: keys.list_all(conn)):
+        used = f"last used {row['last_used_at']:%Y-%m-%d %H:%M}" if row["last_used_at"] else "never used"
+        typer.echo(f"{row['id']:>4}  {row['prefix']}…  {row['name']:<24} {','.join(row['scopes']):<12} {_key_state(row)}  {used}")
+
+
+def _key_state(row: dict) -> str:
+    if row["revoked_at"]:
+        return f"revoked {row['revoked_at']:%Y-%m-%d %H:%M}"
+    if row["expires_at"]:
+        return f"expires {row['expires_at']:%Y-%m-%d %H:%M}"
+    return "active"
+
+
+@keys_app.command("revoke", help=f"Revoke one key by id, or every key with --all (the emergency switch). Reads {DB_VARS}.")
+def revoke_key(
+    key_id: Optional[int] = typer.Argument(None, help="The key's id from `soma keys list`."),
+    all_keys: bool = typer.Option(False, "--all", help="Revoke every API key; login sessions are not affected."),
+) -> None:
+    from soma.audit import log as audit
+    from soma.auth import keys
+
+    if (key_id is None) == (not all_keys):
+        fail(errors.KeyNotFound("Give one key id, or --all."))
+
+    async def work(conn, actor: str) -> str:
+        if all_keys:
+            count = await keys.revoke_all(conn)
+            await audit.record(conn, "key.revoked_all", actor, "*", {"revoked": count})
+            return f"revoked {count} key(s); every API key is now refused"
+        row = await keys.revoke(conn, key_id)
+        await audit.record(conn, "key.revoked", actor, row["name"], {"key_id": key_id, "prefix": row["prefix"]})
+        return f"revoked key {key_id} '{row['name']}'"
+
+    typer.echo(_run(work))

@@ -1,0 +1,127 @@
+"""Deny by default: every request proves who it is, except the few paths a stranger must reach.
+
+A pure ASGI middleware, so Server-Sent Events are guarded like any other route. The caller is
+found from `Authorization: Bearer <key>` (an API key) or the login cookie; cookie requests that
+change state must also carry the session's CSRF token in `X-CSRF-Token`.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import logging
+
+from starlette.datastructures import Headers
+from starlette.responses import JSONResponse, RedirectResponse
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from soma import errors
+from soma.auth import keys, logins
+from soma.auth.principal import CHAT, METRICS, Principal, user_scopes
+from soma.gateway.errors import body
+
+log = logging.getLogger(__name__)
+
+COOKIE = "__Host-soma_session"  # __Host-: only this origin, path /, Secure
+PLAIN_HTTP_COOKIE = "soma_session"  # browsers refuse Secure cookies from plain-HTTP, non-loopback origins
+CSRF_HEADER = "x-csrf-token"
+SAFE_METHODS = {"GET", "HEAD", "OPTIONS"}
+# What a stranger may reach: probes, the login and setup pages with their assets, and the two
+# endpoints that turn a password or a setup link into a session.
+PUBLIC_PATHS = {"/health", "/ready", "/login", "/setup", "/v1/auth/login", "/v1/auth/setup", "/favicon.ico"}
+PUBLIC_PREFIXES = ("/static/",)
+METRICS_PATH = "/metrics"
+
+
+def is_public(path: str, metrics_open: bool) -> bool:
+    """True for the allow-list; everything else needs credentials."""
+    return path in PUBLIC_PATHS or path.startswith(PUBLIC_PREFIXES) or (metrics_open and path == METRICS_PATH)
+
+
+class Authenticate:
+    """Puts the caller in `request.state.principal`, or answers 401/403 itself."""
+
+    def __init__(self, app: ASGIApp, metrics_open: bool, idle_seconds: float) -> None:
+        self.app = app
+        self.metrics_open = metrics_open
+        self.idle_seconds = idle_seconds
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or is_public(scope["path"], self.metrics_open):
+            await self.app(scope, receive, send)
+            return
+        headers = Headers(scope=scope)
+        try:
+            principal = await self._principal(scope, headers)
+            _check_scope(scope["path"], principal)
+            if principal.session_id is not None and scope["method"] not in SAFE_METHODS:
+                if headers.get(CSRF_HEADER) != principal.csrf_token:
+                    raise errors.CSRFRejected()
+        except errors.SomaError as exc:
+            await _refuse(exc, scope, headers)(scope, receive, send)
+            return
+        scope.setdefault("state", {})["principal"] = principal
+        await self.app(scope, receive, send)
+
+    async def _principal(self, scope: Scope, headers: Headers) -> Principal:
+        engine = scope["app"].state.engine
+        authorization = headers.get("authorization", "")
+        if authorization:
+            scheme, _, key = authorization.partition(" ")
+            if scheme.lower() != "bearer" or not key.strip():
+                raise errors.Unauthenticated("The Authorization header must be `Bearer <key>`.")
+            async with engine.begin() as conn:
+                row = await keys.authenticate(conn, key.strip())
+            if row is None:
+                raise errors.Unauthenticated("This API key is unknown, revoked or expired.")
+            return Principal("key", row["id"], row["name"], frozenset(row["scopes"]))
+        cookie = session_cookie(headers)
+        if cookie:
+            async with engine.begin() as conn:
+                login = await logins.resolve(conn, cookie, self.idle_seconds)
+            if login is None:
+                raise errors.Unauthenticated("Your session has ended (logged out, expired or revoked).")
+            return Principal("user", login.user_id, login.username, user_scopes(login.role), login.session_id, login.csrf_token)
+        raise errors.Unauthenticated()
+
+
+def session_cookie(headers: Headers) -> str | None:
+    """The login cookie's value, under either name."""
+    cookies = {}
+    for part in headers.get("cookie", "").split(";"):
+        name, _, value = part.strip().partition("=")
+        cookies[name] = value
+    return cookies.get(COOKIE) or cookies.get(PLAIN_HTTP_COOKIE) or None
+
+
+def cookie_name_and_secure(scope: Scope, headers: Headers) -> tuple[str, bool]:
+    """`__Host-` with Secure over HTTPS and on loopback (where browsers accept Secure over HTTP); a plain name otherwise."""
+    if scope.get("scheme") == "https" or _loopback(headers.get("host", "")):
+        return COOKIE, True
+    log.warning("login over plain HTTP from a non-loopback address: the session cookie cannot be Secure; serve Soma over HTTPS")
+    return PLAIN_HTTP_COOKIE, False
+
+
+def _loopback(host: str) -> bool:
+    name = host.rsplit(":", 1)[0].strip("[]") if not host.startswith("[") else host[1:].split("]")[0]
+    if name == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(name).is_loopback
+    except ValueError:
+        return False
+
+
+def _check_scope(path: str, principal: Principal) -> None:
+    """Metrics-only keys reach /metrics alone; everything else needs chat (admin has every scope)."""
+    needed = METRICS if path == METRICS_PATH else CHAT
+    if not principal.may(needed):
+        raise errors.Forbidden(f"This credential lacks the {needed!r} scope.")
+
+
+def _refuse(exc: errors.SomaError, scope: Scope, headers: Headers):
+    """A browser opening a page is sent to the login page; everything else gets the error shape."""
+    wants_page = scope["method"] == "GET" and "text/html" in headers.get("accept", "") and not scope["path"].startswith("/v1/")
+    if wants_page and exc.status_code == 401:
+        return RedirectResponse("/login", status_code=303)
+    extra = {"WWW-Authenticate": 'Bearer realm="soma"'} if exc.status_code == 401 else {}
+    return JSONResponse(body(exc.code, exc.message), status_code=exc.status_code, headers=extra)

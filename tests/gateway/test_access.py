@@ -1,0 +1,239 @@
+"""Deny by default, users and their sessions, roles, chat ownership, CSRF, rate limits, setup links."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import datetime
+from collections.abc import AsyncIterator
+import uuid
+
+import httpx
+import psycopg
+import pytest
+from starlette.routing import Mount
+
+from soma.auth import setup_links
+from soma.gateway import authn
+from tests.conftest import ADMIN, client_of
+
+PASSWORD = "correct horse battery"
+# The only routes a stranger reaches: probes, login and setup (pages and endpoints), static assets, and /metrics.
+ALLOWED_WITHOUT_CREDENTIALS = {"/health", "/ready", "/login", "/setup", "/v1/auth/login", "/v1/auth/setup", "/metrics"}
+SAMPLE_PARAMS = {"session_id": str(uuid.uuid4()), "document_id": str(uuid.uuid4()), "memory_id": "1", "user_id": "1", "key_id": "1"}
+
+
+def all_routes(routes) -> list:
+    """Every route the app serves, with included routers flattened (FastAPI nests them)."""
+    flat = []
+    for route in routes:
+        included = getattr(route, "original_router", None)
+        if included is not None:
+            prefix = route.include_context.prefix
+            flat += [(prefix, r) for _, r in all_routes(included.routes)]
+        else:
+            flat.append(("", route))
+    return flat
+
+
+def _concrete(path: str) -> str:
+    for name, value in SAMPLE_PARAMS.items():
+        path = path.replace("{" + name + "}", value)
+    assert "{" not in path, f"add a sample value for {path} to SAMPLE_PARAMS"
+    return path
+
+
+async def test_every_route_refuses_a_stranger_unless_it_is_on_the_allow_list(gateway) -> None:
+    checked = 0
+    async with client_of(gateway) as stranger:
+        for prefix, route in all_routes(gateway.routes):
+            path = prefix + route.path
+            if isinstance(route, Mount):
+                assert path == "/static", f"unexpected mount {path}: is it meant to be public?"
+                continue
+            for method in sorted(getattr(route, "methods", None) or {"GET"}):
+                if method == "HEAD":
+                    continue
+                response = await stranger.request(method, _concrete(path), headers={"Accept": "application/json"})
+                checked += 1
+                if path in ALLOWED_WITHOUT_CREDENTIALS:
+                    assert response.status_code != 401, f"{method} {path} should be public"
+                else:
+                    assert response.status_code == 401, f"{method} {path} answered {response.status_code} to a stranger"
+                    assert response.json()["error"]["code"] == "unauthenticated"
+    assert checked > 20
+
+
+async def test_a_browser_without_a_session_is_sent_to_the_login_page(gateway) -> None:
+    async with client_of(gateway) as stranger:
+        response = await stranger.get("/", headers={"Accept": "text/html"})
+    assert (response.status_code, response.headers["location"]) == (303, "/login")
+
+
+async def _user(api, name: str, role: str = "member") -> dict:
+    response = await api.post("/v1/users", json={"username": name, "password": PASSWORD, "role": role})
+    assert response.status_code == 201, response.text
+    return response.json()
+
+
+@contextlib.asynccontextmanager
+async def _logged_in(app, name: str, password: str = PASSWORD) -> AsyncIterator[httpx.AsyncClient]:
+    """A client with a login session's cookie and CSRF header, like the web UI."""
+    async with client_of(app) as client:
+        response = await client.post("/v1/auth/login", json={"username": name, "password": password})
+        assert response.status_code == 200, response.text
+        client.headers["X-CSRF-Token"] = response.json()["csrf_token"]
+        yield client
+
+
+async def test_login_sets_a_host_prefixed_httponly_samesite_secure_cookie(api, gateway) -> None:
+    await _user(api, "ann")
+    async with client_of(gateway) as client:
+        response = await client.post("/v1/auth/login", json={"username": "ann", "password": PASSWORD})
+    cookie = response.headers["set-cookie"]
+    assert cookie.startswith(f"{authn.COOKIE}=")
+    for flag in ("HttpOnly", "Path=/", "SameSite=lax", "Secure"):
+        assert flag.lower() in cookie.lower(), cookie
+    assert "domain=" not in cookie.lower()
+
+
+async def test_a_member_gets_403_on_admin_routes_and_404_on_another_members_chat(api, gateway) -> None:
+    await _user(api, "ann")
+    await _user(api, "bob")
+    async with _logged_in(gateway, "ann") as ann, _logged_in(gateway, "bob") as bob:
+        chat = (await ann.post("/v1/sessions", json={})).json()
+        assert (await ann.get(f"/v1/sessions/{chat['id']}")).status_code == 200
+        for path in (f"/v1/sessions/{chat['id']}", f"/v1/sessions/{chat['id']}/messages", f"/v1/sessions/{chat['id']}/events"):
+            assert (await bob.get(path)).status_code == 404, path
+        assert (await bob.post(f"/v1/sessions/{chat['id']}/messages", json={"content": "hi"})).status_code == 404
+        assert [s["id"] for s in (await bob.get("/v1/sessions")).json()["sessions"]] == []
+        assert chat["id"] in [s["id"] for s in (await api.get("/v1/sessions")).json()["sessions"]]  # admins see all
+        for method, path, body in (
+            ("GET", "/v1/users", None), ("POST", "/v1/keys", {"name": "x", "scopes": ["chat"]}),
+            ("GET", "/v1/audit", None), ("PUT", "/v1/settings", {"temperature": 0.5}),
+            ("POST", "/v1/memories", {"content": "x"}), ("DELETE", "/v1/memories/1", None),
+        ):  # fmt: skip
+            response = await bob.request(method, path, json=body)
+            assert response.status_code == 403, (method, path, response.text)
+        assert (await bob.get("/v1/settings")).status_code == 200  # reading the agent's state is fine
+
+
+async def test_state_changing_cookie_requests_need_the_csrf_token(api, gateway) -> None:
+    await _user(api, "ann")
+    async with _logged_in(gateway, "ann") as ann:
+        token = ann.headers.pop("X-CSRF-Token")
+        refused = await ann.post("/v1/sessions", json={})
+        assert (refused.status_code, refused.json()["error"]["code"]) == (403, "csrf")
+        assert (await ann.post("/v1/sessions", json={}, headers={"X-CSRF-Token": "forged"})).status_code == 403
+        assert (await ann.post("/v1/sessions", json={}, headers={"X-CSRF-Token": token})).status_code == 201
+        assert (await ann.get("/v1/sessions")).status_code == 200  # reads need none
+
+
+async def test_logout_and_password_change_end_the_session(api, gateway) -> None:
+    await _user(api, "ann")
+    async with _logged_in(gateway, "ann") as ann:
+        cookie = ann.cookies.get(authn.COOKIE)
+        assert (await ann.post("/v1/auth/logout")).status_code == 200
+        async with client_of(gateway) as replay:
+            replay.cookies.set(authn.COOKIE, cookie, domain="soma.test")
+            assert (await replay.get("/v1/sessions")).status_code == 401
+    async with _logged_in(gateway, "ann") as ann:
+        changed = await ann.post("/v1/auth/password", json={"current_password": PASSWORD, "new_password": "another long password"})
+        assert changed.status_code == 200
+        assert (await ann.get("/v1/sessions")).status_code == 401
+    async with _logged_in(gateway, "ann", "another long password") as again:
+        assert (await again.get("/v1/sessions")).status_code == 200
+
+
+async def test_sessions_expire_when_idle(api, settings, database_url) -> None:
+    from soma.gateway import app as gateway_app
+
+    app = gateway_app.create(settings.model_copy(update={"session_idle_seconds": 1.0}), database_url)
+    async with app.router.lifespan_context(app):
+        async with client_of(app, ADMIN) as admin:
+            await _user(admin, "ann")
+        async with _logged_in(app, "ann") as ann:
+            assert (await ann.get("/v1/sessions")).status_code == 200
+            await asyncio.sleep(1.5)
+            assert (await ann.get("/v1/sessions")).status_code == 401
+
+
+async def test_sessions_end_at_their_absolute_expiry(api, settings, database_url) -> None:
+    from soma.gateway import app as gateway_app
+
+    app = gateway_app.create(settings.model_copy(update={"session_max_seconds": 1.0}), database_url)
+    async with app.router.lifespan_context(app):
+        async with client_of(app, ADMIN) as admin:
+            await _user(admin, "ann")
+        async with _logged_in(app, "ann") as ann:
+            for _ in range(3):  # busy all along: idle expiry never strikes
+                assert (await ann.get("/v1/sessions")).status_code == 200
+                await asyncio.sleep(0.2)
+            await asyncio.sleep(0.6)
+            assert (await ann.get("/v1/sessions")).status_code == 401
+
+
+async def test_logins_are_rate_limited_per_account(api, gateway) -> None:
+    await _user(api, "ann")
+    async with client_of(gateway) as attacker:
+        for _ in range(5):
+            assert (await attacker.post("/v1/auth/login", json={"username": "ann", "password": "wrong guess!"})).status_code == 401
+        limited = await attacker.post("/v1/auth/login", json={"username": "ann", "password": PASSWORD})
+    assert limited.status_code == 429
+    assert limited.json()["error"]["code"] == "too_many_logins"
+    assert int(limited.headers["Retry-After"]) > 0
+    failures = (await api.get("/v1/audit", params={"action": "auth.login.failed"})).json()["entries"]
+    assert len(failures) == 5 and all(e["client_address"] for e in failures)
+
+
+async def test_a_disabled_user_is_logged_out_at_once(api, gateway) -> None:
+    user = await _user(api, "ann")
+    async with _logged_in(gateway, "ann") as ann:
+        assert (await api.patch(f"/v1/users/{user['id']}", json={"disabled": True})).status_code == 200
+        assert (await ann.get("/v1/sessions")).status_code == 401
+    async with client_of(gateway) as again:
+        assert (await again.post("/v1/auth/login", json={"username": "ann", "password": PASSWORD})).status_code == 401
+
+
+async def test_the_setup_link_works_once_and_not_after_expiry(gateway) -> None:
+    engine = gateway.state.engine
+    async with engine.begin() as conn:
+        expired = await setup_links.issue(conn, datetime.timedelta(seconds=-1))
+    token = await setup_links.offer(engine)
+    async with client_of(gateway) as first, client_of(gateway) as second:
+        body = {"username": "admin", "password": PASSWORD}
+        assert (await first.post("/v1/auth/setup", json={**body, "token": expired})).status_code == 410
+        made = await first.post("/v1/auth/setup", json={**body, "token": token})
+        assert made.status_code == 200 and made.json()["role"] == "admin"
+        again = await second.post("/v1/auth/setup", json={**body, "token": token, "username": "mallory"})
+        assert (again.status_code, again.json()["error"]["code"]) == (410, "setup_link_invalid")
+        assert (await first.get("/v1/users", headers={"X-CSRF-Token": made.json()["csrf_token"]})).status_code == 200
+    assert await setup_links.offer(engine) is None  # a user exists: no more setup links
+
+
+async def test_passwords_are_stored_as_argon2id_and_no_secret_reaches_the_audit_log(api, gateway, database_url) -> None:
+    await _user(api, "ann")
+    async with client_of(gateway) as client:
+        await client.post("/v1/auth/login", json={"username": "ann", "password": "a wrong password"})
+    key = (await api.post("/v1/keys", json={"name": "ci", "scopes": ["chat"]})).json()["key"]
+    with psycopg.connect(database_url.replace("+psycopg", "")) as conn:
+        [password_hash] = conn.execute("SELECT password_hash FROM users WHERE username = 'ann'").fetchone()
+        audit = " ".join(str(row) for row in conn.execute("SELECT * FROM audit_log").fetchall())
+        stored_key = conn.execute("SELECT token_hash FROM api_keys WHERE name = 'ci'").fetchone()[0]
+    assert password_hash.startswith("$argon2id$")
+    assert key.startswith("soma_") and len(key) >= 5 + 43 and key != stored_key
+    for secret in (PASSWORD, "a wrong password", key, ADMIN["Authorization"].split()[1]):
+        assert secret not in audit
+
+
+async def test_a_key_with_only_the_metrics_scope_reaches_nothing_else(api, gateway) -> None:
+    key = (await api.post("/v1/keys", json={"name": "prometheus", "scopes": ["metrics"]})).json()["key"]
+    async with client_of(gateway, {"Authorization": f"Bearer {key}"}) as scraper:
+        assert (await scraper.get("/metrics")).status_code == 200
+        assert (await scraper.get("/v1/sessions")).status_code == 403
+
+
+@pytest.mark.parametrize("header", ["Basic abc", "Bearer", "Bearer soma_unknown"])
+async def test_a_bad_authorization_header_is_401(gateway, header: str) -> None:
+    async with client_of(gateway, {"Authorization": header}) as client:
+        assert (await client.get("/v1/sessions")).status_code == 401
