@@ -11,7 +11,7 @@ import pytest
 from tests.deploy import charts
 
 ENVS = list(charts.ENVIRONMENTS)
-SECRET_NAME = re.compile(r"(KEY|TOKEN|PASSWORD|SECRET)$")  # *_FILE names carry paths, not secrets
+SECRET_NAME = re.compile(r"(?<!REQUIRE_)(KEY|TOKEN|PASSWORD|SECRET)$")  # *_FILE names carry paths; *_REQUIRE_KEY is a switch
 WORKLOADS = {("Deployment", "gateway"), ("Deployment", "conversation-worker"), ("Job", "soma-migrate")}
 
 

@@ -147,3 +147,7 @@ prometheus.io/port: {{ .port | quote }}
 prometheus.io/path: /metrics
 {{- end }}
 {{- end -}}
+
+{{- define "soma.hasAdminKey" -}}
+{{- if or .Values.auth.bootstrapAdminKey.existingSecret .Values.auth.bootstrapAdminKey.value }}true{{ end -}}
+{{- end -}}
