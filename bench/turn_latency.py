@@ -294,6 +294,10 @@ async def soma_turn(http: httpx.AsyncClient, base_url: str, session_id: str, str
 # Running a level: `concurrency` clients, each doing warm-up turns, then its share of the turns
 
 
+# Soma's gateway needs credentials; the bench authenticates like an integration, with an API key.
+BENCH_KEY = "soma_bench-admin-key-0123456789abcdefghijklmnop"
+BENCH_ADMIN = {"Authorization": f"Bearer {BENCH_KEY}"}
+
 async def run_level(mode: str, concurrency: int, turns: int, warmup: int, think: float,
                     gateway_url: str, slm_url: str, deadline: float) -> LevelResult:
     result = LevelResult(mode, concurrency)
@@ -306,7 +310,7 @@ async def run_level(mode: str, concurrency: int, turns: int, warmup: int, think:
     started: list[float] = []
     cpu_start: dict[str, float] = {}
 
-    async with httpx.AsyncClient(limits=limits, timeout=timeout) as http:
+    async with httpx.AsyncClient(limits=limits, timeout=timeout, headers=BENCH_ADMIN) as http:
 
         async def one(do, stream: EventStream | None) -> Turn | None:
             try:
@@ -511,7 +515,7 @@ class Stack:
         self.slm.script(default={"chunks": chunks, "delay": self.chunk_delay})
 
         gw_port = procs.free_port()
-        env = dict(slm_base_url=self.slm.base_url, slm_api_key="bench", slm_model="scripted",
+        env = dict(slm_base_url=self.slm.base_url, slm_api_key="bench", slm_model="scripted", bootstrap_admin_key=BENCH_KEY,
                    worker_concurrency=self.worker_concurrency, log_level="WARNING")
         print("starting soma gateway and worker …", flush=True)
         gateway = self._soma("gateway", procs.soma_env(self.database_url, port=gw_port, **env))
