@@ -145,32 +145,33 @@ async def test_logout_and_password_change_end_the_session(api, gateway) -> None:
         assert (await again.get("/v1/sessions")).status_code == 200
 
 
-async def test_sessions_expire_when_idle(api, settings, database_url) -> None:
+@contextlib.asynccontextmanager
+async def _ann_logged_in_to(settings, database_url: str, **changes: float) -> AsyncIterator[httpx.AsyncClient]:
+    """A gateway with some settings changed, and user ann logged in to it."""
     from soma.gateway import app as gateway_app
 
-    app = gateway_app.create(settings.model_copy(update={"session_idle_seconds": 1.0}), database_url)
+    app = gateway_app.create(settings.model_copy(update=changes), database_url)
     async with app.router.lifespan_context(app):
         async with client_of(app, ADMIN) as admin:
             await _user(admin, "ann")
         async with _logged_in(app, "ann") as ann:
+            yield ann
+
+
+async def test_sessions_expire_when_idle(settings, database_url) -> None:
+    async with _ann_logged_in_to(settings, database_url, session_idle_seconds=1.0) as ann:
+        assert (await ann.get("/v1/sessions")).status_code == 200
+        await asyncio.sleep(1.5)
+        assert (await ann.get("/v1/sessions")).status_code == 401
+
+
+async def test_sessions_end_at_their_absolute_expiry(settings, database_url) -> None:
+    async with _ann_logged_in_to(settings, database_url, session_max_seconds=1.0) as ann:
+        for _ in range(3):  # busy all along: idle expiry never strikes
             assert (await ann.get("/v1/sessions")).status_code == 200
-            await asyncio.sleep(1.5)
-            assert (await ann.get("/v1/sessions")).status_code == 401
-
-
-async def test_sessions_end_at_their_absolute_expiry(api, settings, database_url) -> None:
-    from soma.gateway import app as gateway_app
-
-    app = gateway_app.create(settings.model_copy(update={"session_max_seconds": 1.0}), database_url)
-    async with app.router.lifespan_context(app):
-        async with client_of(app, ADMIN) as admin:
-            await _user(admin, "ann")
-        async with _logged_in(app, "ann") as ann:
-            for _ in range(3):  # busy all along: idle expiry never strikes
-                assert (await ann.get("/v1/sessions")).status_code == 200
-                await asyncio.sleep(0.2)
-            await asyncio.sleep(0.6)
-            assert (await ann.get("/v1/sessions")).status_code == 401
+            await asyncio.sleep(0.2)
+        await asyncio.sleep(0.6)
+        assert (await ann.get("/v1/sessions")).status_code == 401
 
 
 async def test_logins_are_rate_limited_per_account(api, gateway) -> None:
