@@ -257,3 +257,10 @@ class InvalidApiKey(SomaError):
 
     status_code = 422
     code = "invalid_api_key"
+
+
+class WrongPassword(SomaError):
+    """The current password is wrong, so nothing changed. Type it again, or ask an admin to reset it (`soma users reset-password`)."""
+
+    status_code = 403
+    code = "wrong_password"

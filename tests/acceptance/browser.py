@@ -3,14 +3,18 @@
 Needs Debian's chromium (scripts/install-browser.sh) and Playwright for Python (the dev extra);
 `playwright install` is not used: the browser comes from the system. A test module uses it with
 
-    from tests.acceptance.browser import browser, console, expect, page, requires_chromium  # noqa: F401
+    from tests.acceptance.browser import browser, console, expect, new_page, page, requires_chromium  # noqa: F401
     pytestmark = requires_chromium
+
+`page` is logged in as an admin (ADMIN_USERNAME, created through the API with the bootstrap key);
+`new_page()` opens another browser context with no cookies, e.g. for a second person.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -28,6 +32,8 @@ CHROMIUM_ARGS = [
 ]
 WAIT_MS = 20_000  # a turn goes through the queue, a worker and the SLM
 VIEWPORT = {"width": 1200, "height": 760}
+ADMIN_USERNAME = "ada"
+ADMIN_PASSWORD = "analytical engine 1843"
 
 requires_chromium = pytest.mark.skipif(
     not CHROMIUM.exists(), reason=f"{CHROMIUM} is missing: run scripts/install-browser.sh to install Debian's chromium"
@@ -73,16 +79,59 @@ def console() -> Console:
     return Console()
 
 
-@pytest.fixture
-def page(browser: sync_api.Browser, console: Console) -> Iterator[sync_api.Page]:
-    """A fresh browser context; fails the test on any uncaught script error or console error."""
-    context = browser.new_context(viewport=VIEWPORT, accept_downloads=True)
-    page = context.new_page()
-    page.on("pageerror", lambda exc: console.problems.append(f"uncaught: {exc}"))
-    page.on("console", lambda msg: console.problems.append(f"console.{msg.type}: {msg.text}") if msg.type == "error" else None)
-    yield page
-    context.close()
+@contextmanager
+def _pages(browser: sync_api.Browser, console: Console) -> Iterator[Callable[[], sync_api.Page]]:
+    """Opens pages, each in a fresh browser context with its own cookies; closes them all at the end
+    and then fails on any uncaught script error or console error in any of them."""
+    contexts: list[sync_api.BrowserContext] = []
+
+    def open_in_new_context() -> sync_api.Page:
+        context = browser.new_context(viewport=VIEWPORT, accept_downloads=True)
+        contexts.append(context)
+        page = context.new_page()
+        page.on("pageerror", lambda exc: console.problems.append(f"uncaught: {exc}"))
+        page.on("console", lambda msg: console.problems.append(f"console.{msg.type}: {msg.text}") if msg.type == "error" else None)
+        return page
+
+    try:
+        yield open_in_new_context
+    finally:
+        for context in contexts:
+            context.close()
     assert not console.unexpected(), console.problems
+
+
+@pytest.fixture
+def new_page(browser: sync_api.Browser, console: Console) -> Iterator[Callable[[], sync_api.Page]]:
+    """new_page() opens a page in a fresh browser context: not logged in (e.g. a second person)."""
+    with _pages(browser, console) as open_in_new_context:
+        yield open_in_new_context
+
+
+@pytest.fixture
+def page(stack, browser: sync_api.Browser, console: Console) -> Iterator[sync_api.Page]:
+    """A fresh browser context logged in as the admin ADMIN_USERNAME; fails the test on any script error."""
+    with _pages(browser, console) as open_in_new_context:
+        create_user(stack, ADMIN_USERNAME, ADMIN_PASSWORD, "admin")
+        page = open_in_new_context()
+        log_in(page, stack.url, ADMIN_USERNAME, ADMIN_PASSWORD)
+        yield page
+
+
+def create_user(stack, username: str, password: str, role: str) -> dict:
+    """A user, created through the API with the bootstrap admin key."""
+    response = stack.client.post(stack.url + "/v1/users", json={"username": username, "password": password, "role": role})
+    assert response.status_code == 201, response.text
+    return response.json()
+
+
+def log_in(page: sync_api.Page, url: str, username: str, password: str) -> None:
+    """Log in on the login page (`url`, or its /login), as a person would; returns once the app shows who is logged in."""
+    page.goto(url if "/login" in url else url + "/login")
+    page.get_by_test_id("login-username").fill(username)
+    page.get_by_test_id("login-password").fill(password)
+    page.get_by_test_id("login-submit").click()
+    expect(page.get_by_test_id("account-name")).to_have_text(username)
 
 
 def open_page(page: sync_api.Page, url: str, route: str) -> None:

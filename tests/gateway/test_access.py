@@ -238,3 +238,12 @@ async def test_a_key_with_only_the_metrics_scope_reaches_nothing_else(api, gatew
 async def test_a_bad_authorization_header_is_401(gateway, header: str) -> None:
     async with client_of(gateway, {"Authorization": header}) as client:
         assert (await client.get("/v1/sessions")).status_code == 401
+
+
+async def test_an_admin_cannot_disable_or_demote_their_own_account(api, gateway) -> None:
+    grace = await _user(api, "grace", role="admin")
+    async with _logged_in(gateway, "grace") as client:
+        for change in ({"disabled": True}, {"role": "member"}):
+            refused = await client.patch(f"/v1/users/{grace['id']}", json=change)
+            assert (refused.status_code, refused.json()["error"]["code"]) == (403, "forbidden")
+        assert (await client.get("/v1/users")).status_code == 200

@@ -8,6 +8,7 @@ from typing import Any, Literal
 from fastapi import APIRouter, Depends, Query, Request
 from pydantic import BaseModel, ConfigDict, Field
 
+from soma import errors
 from soma.audit import log as audit
 from soma.auth import keys, passwords, users
 from soma.gateway import access
@@ -56,6 +57,8 @@ async def change_user(request: Request, user_id: int, body: UserChange) -> dict[
     """Disable or enable (disabling ends their sessions), change the role, or reset the password."""
     caller = access.principal(request)
     address = access.client_address(request)
+    if caller.kind == "user" and caller.id == user_id and (body.disabled or body.role == "member"):
+        raise errors.Forbidden("You cannot disable or demote your own account; another admin can.")
     async with request.app.state.engine.begin() as conn:
         user = await users.get(conn, user_id)
         if body.password is not None:

@@ -80,7 +80,7 @@ async def change_password(request: Request, response: Response, body: PasswordCh
     async with request.app.state.engine.begin() as conn:
         user = await users.find(conn, caller.name)
         if user is None or not passwords.verify(user["password_hash"], body.current_password):
-            raise errors.LoginFailed("The current password is wrong.")
+            raise errors.WrongPassword()
         await users.set_password(conn, caller.id, body.new_password)
         await audit.record(conn, "auth.password.changed", caller.actor, caller.name.lower(), {}, access.client_address(request))
     _clear_cookie(request, response)

@@ -1,5 +1,9 @@
 // The gateway's HTTP API. Every failure becomes an ApiError carrying the server's
 // {"error": {"code", "message"}} so the page can show the server's own words.
+//
+// The browser is logged in by an HttpOnly cookie the page never sees. loadMe() reads who that
+// is, with the session's CSRF token, which every state-changing request sends in X-CSRF-Token
+// (in a header, never in a URL). A 401 means the session ended: the browser goes to /login.
 
 export class ApiError extends Error {
   constructor(status, code, message) {
@@ -10,8 +14,42 @@ export class ApiError extends Error {
   }
 }
 
+const LOGIN_PAGE = "/login";
+const SAFE_METHODS = new Set(["GET", "HEAD"]);
+
+/** The logged-in user, {username, role, scopes, csrf_token, kind}; set by loadMe(). */
+export let me = null;
+
+/** Read the caller and the session's CSRF token; call once, before any page asks for anything. */
+export async function loadMe() {
+  me = await request("GET", "/v1/auth/me");
+  return me;
+}
+
+/** Ask whether the login session still holds; when it does not, the browser goes to /login. */
+export async function checkSession() {
+  try {
+    await request("GET", "/v1/auth/me");
+  } catch {
+    // the 401 has been handled; any other failure is the caller's own to report
+  }
+}
+
+/** Whether the caller may change memories, knowledge and settings and reach the Admin page. */
+export const isAdmin = () => me !== null && me.role === "admin";
+
+/** The headers a request with this method needs: the CSRF token unless it only reads. */
+function authHeaders(method) {
+  return !SAFE_METHODS.has(method) && me && me.csrf_token ? { "X-CSRF-Token": me.csrf_token } : {};
+}
+
+/** The session ended (logged out elsewhere, expired, revoked): log in again, then come back here. */
+function toLogin() {
+  location.replace(LOGIN_PAGE + (location.hash.startsWith("#/") ? location.hash : ""));
+}
+
 async function request(method, path, body) {
-  const init = { method, headers: { Accept: "application/json" } };
+  const init = { method, headers: { Accept: "application/json", ...authHeaders(method) } };
   if (body !== undefined) {
     init.headers["Content-Type"] = "application/json";
     init.body = JSON.stringify(body);
@@ -28,6 +66,7 @@ async function request(method, path, body) {
   } catch {
     payload = null;
   }
+  if (response.status === 401) toLogin();
   if (!response.ok) throw apiError(response.status, response.statusText, payload);
   return payload;
 }
@@ -106,6 +145,7 @@ export function uploadDocument(file, onProgress) {
       } catch {
         payload = null;
       }
+      if (xhr.status === 401) toLogin();
       if (xhr.status >= 200 && xhr.status < 300) resolve({ document: payload, created: xhr.status === 202 });
       else reject(apiError(xhr.status, xhr.statusText, payload));
     });
@@ -116,6 +156,41 @@ export function uploadDocument(file, onProgress) {
   form.append("file", file, file.name);
   xhr.open("POST", "/v1/knowledge");
   xhr.setRequestHeader("Accept", "application/json");
+  for (const [name, value] of Object.entries(authHeaders("POST"))) xhr.setRequestHeader(name, value);
   xhr.send(form);
   return { done, abort: () => xhr.abort() };
+}
+
+// ---- the account ----
+
+/** End this login session; the caller then goes to the login page. */
+export const logout = () => request("POST", "/v1/auth/logout");
+/** Change your own password; every session of yours ends, so log in again afterwards. A wrong current password is a 403 shown on the form. */
+export const changePassword = (currentPassword, newPassword) =>
+  request("POST", "/v1/auth/password", { current_password: currentPassword, new_password: newPassword });
+
+// ---- admin: users, API keys, the audit log ----
+
+const userPath = (id) => `/v1/users/${encodeURIComponent(id)}`;
+const keyPath = (id) => `/v1/keys/${encodeURIComponent(id)}`;
+
+export const listUsers = async () => (await request("GET", "/v1/users")).users;
+/** @param {{username: string, password: string, role: "admin"|"member"}} user */
+export const createUser = (user) => request("POST", "/v1/users", user);
+/** Change a user: {disabled?, role?, password?}; answers the user. Disabling or a new password ends their sessions. */
+export const updateUser = (id, changes) => request("PATCH", userPath(id), changes);
+
+export const listKeys = async () => (await request("GET", "/v1/keys")).keys;
+/** A new key: the row plus `key`, which only this answer holds. */
+export const createKey = ({ name, scopes, expiresDays = null }) =>
+  request("POST", "/v1/keys", expiresDays === null ? { name, scopes } : { name, scopes, expires_days: expiresDays });
+export const revokeKey = (id) => request("DELETE", keyPath(id));
+/** Revoke every API key at once; answers {revoked: count}. Login sessions go on. */
+export const revokeAllKeys = () => request("POST", "/v1/keys/revoke-all");
+
+/** The newest audit entries first, only `action`'s when given. */
+export async function listAudit({ action = "", limit = 100 } = {}) {
+  const params = new URLSearchParams({ limit: String(limit) });
+  if (action) params.set("action", action);
+  return (await request("GET", `/v1/audit?${params}`)).entries;
 }

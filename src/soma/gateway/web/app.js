@@ -1,7 +1,15 @@
 // Soma's web UI: the entry module. Pages are plain ES modules; add one by adding a route here
-// (with a `label` and `href` to put it in the main nav).
+// (with a `label` and `href` to put it in the main nav; `adminOnly` keeps it from members).
+//
+// Nothing starts before GET /v1/auth/me has said who is logged in: the pages' requests need its
+// CSRF token, and the nav depends on the role. Without a session that request sends the browser
+// to /login (the gateway already redirects a page load of / there).
 
+import { renderAccount } from "./account.js";
+import { createAdminPage } from "./admin.js";
+import * as api from "./api.js";
 import { createChatsPage } from "./chat.js";
+import { h } from "./dom.js";
 import { createKnowledgePage } from "./knowledge.js";
 import { createMemoryPage } from "./memory.js";
 import { Router } from "./router.js";
@@ -21,12 +29,28 @@ export const routes = [
   { id: "memory", label: "Memory", href: "#/memory", pattern: /^\/memory\/?$/, create: createMemoryPage },
   { id: "knowledge", label: "Knowledge", href: "#/knowledge", pattern: /^\/knowledge\/?$/, create: createKnowledgePage },
   { id: "settings", label: "Settings", href: "#/settings", pattern: /^\/settings\/?$/, create: createSettingsPage },
+  { id: "admin", label: "Admin", href: "#/admin", pattern: /^\/admin\/?$/, create: createAdminPage, adminOnly: true },
 ];
 
-const router = new Router({
-  routes,
-  fallback: "#/chats",
-  outlet: document.getElementById("page"),
-  nav: document.getElementById("nav"),
-});
-router.start();
+async function start() {
+  const outlet = document.getElementById("page");
+  try {
+    await api.loadMe();
+  } catch (err) {
+    if (err.status === 401) return; // on the way to /login
+    outlet.replaceChildren(
+      h("div", { class: "start-error alert", role: "alert", dataset: { testid: "start-error" } }, h("p", { class: "alert-text" }, err.message)),
+    );
+    return;
+  }
+  renderAccount(document.getElementById("account"), api.me);
+  const router = new Router({
+    routes: routes.filter((route) => !route.adminOnly || api.isAdmin()),
+    fallback: "#/chats",
+    outlet,
+    nav: document.getElementById("nav"),
+  });
+  router.start();
+}
+
+start();

@@ -57,7 +57,7 @@ class ChatsPage {
   build(outlet) {
     this.newChatButton = h("button", { type: "button", class: "button primary new-chat", dataset: { testid: "new-chat" }, onclick: () => this.newChat() }, "New chat");
     this.chatList = h("ul", { class: "chat-list", dataset: { testid: "chat-list" } });
-    this.chatListEmpty = h("p", { class: "muted chat-list-empty", hidden: true }, "No chats yet.");
+    this.chatListEmpty = h("p", { class: "muted chat-list-empty", hidden: true, dataset: { testid: "chat-list-empty" } }, "No chats yet.");
 
     this.title = h("h1", { id: "chat-title", class: "chat-title", dataset: { testid: "chat-title" } }, DEFAULT_TITLE);
     this.status = h("span", { class: "status", role: "status", dataset: { testid: "connection-status" }, hidden: true });
@@ -202,6 +202,7 @@ class ChatsPage {
     this.stream = new SessionStream((after) => api.eventsUrl(chatId, after), {
       onEvent: (event) => this.onEvent(event),
       onStatus: (status) => this.setStatus(status),
+      onRefused: () => api.checkSession(), // a 401 there sends the browser to the login page
     });
     this.stream.open(0);
     this.input.focus();

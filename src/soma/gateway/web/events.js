@@ -19,12 +19,16 @@ export class SessionStream {
   /**
    * @param {(after: number) => string} urlFor  the stream URL starting after an event id
    * @param {{onEvent: (event: {id: number, type: string, data: object}) => void,
-   *          onStatus?: (status: "connecting"|"live"|"reconnecting"|"offline") => void}} handlers
+   *          onStatus?: (status: "connecting"|"live"|"reconnecting"|"offline") => void,
+   *          onRefused?: () => void}} handlers
+   *   onRefused: the server answered with an error instead of a stream (EventSource cannot tell
+   *   which), e.g. to find out whether the login session ended
    */
-  constructor(urlFor, { onEvent, onStatus = () => {} }) {
+  constructor(urlFor, { onEvent, onStatus = () => {}, onRefused = () => {} }) {
     this.urlFor = urlFor;
     this.onEvent = onEvent;
     this.onStatus = onStatus;
+    this.onRefused = onRefused;
     this.lastId = 0;
     this.source = null;
     this.timer = null;
@@ -58,6 +62,7 @@ export class SessionStream {
       if (source.readyState === EventSource.CLOSED) {
         // The server answered with an error instead of a stream: EventSource gives up, we don't.
         this.onStatus("offline");
+        this.onRefused();
         this.source = null;
         this.timer = setTimeout(() => this.connect(), REOPEN_MS);
       } else {

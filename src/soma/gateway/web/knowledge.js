@@ -4,6 +4,7 @@
 //
 // While any document is pending or indexing the list is fetched again every 2 s; rows are
 // updated in place, so a delete that is waiting for its confirm click survives the refresh.
+// Members may read the list and download files; uploading and deleting are for admins.
 
 import * as api from "./api.js";
 import { h } from "./dom.js";
@@ -31,6 +32,7 @@ class KnowledgePage {
     this.listFailed = false; // the banner shows why the list could not be fetched
     this.queue = Promise.resolve(); // uploads run one after another
     this.destroyed = false;
+    this.readOnly = !api.isAdmin();
     this.build(outlet);
     this.refresh();
     this.showLimit();
@@ -53,6 +55,7 @@ class KnowledgePage {
       id: "knowledge",
       title: "Knowledge",
       description: "Files Soma can draw on. Each file is split into passages and indexed; passages from ready files are added to the turns they help.",
+      aside: this.readOnly ? h("p", { class: "sheet-meta muted", dataset: { testid: "knowledge-read-only" } }, "Only admins can add or delete files.") : null,
     });
     this.error = new ErrorBanner("knowledge-error");
 
@@ -124,7 +127,7 @@ class KnowledgePage {
 
     body.append(
       this.error.el,
-      h("section", { class: "card upload-card", "aria-label": "Upload" }, this.dropzone, this.uploads),
+      ...(this.readOnly ? [] : [h("section", { class: "card upload-card", "aria-label": "Upload" }, this.dropzone, this.uploads)]),
       h(
         "section",
         { class: "card list-card", "aria-labelledby": "knowledge-list-title" },
@@ -196,6 +199,7 @@ class KnowledgePage {
       if (row) row.update(doc);
       else {
         row = new DocumentRow(doc, {
+          readOnly: this.readOnly,
           onError: (err) => this.error.show(err),
           onDeleted: () => {
             this.deleted.add(doc.id);
@@ -343,7 +347,7 @@ class Upload {
 
 /** One document in the table, updated in place by each refresh. */
 class DocumentRow {
-  constructor(doc, { onError, onDeleted }) {
+  constructor(doc, { readOnly, onError, onDeleted }) {
     this.nameCell = h("td", { class: "doc-name" });
     this.sizeCell = h("td", { class: "num" });
     this.stateCell = h("td", { class: "doc-state" });
@@ -352,7 +356,7 @@ class DocumentRow {
     const actions = h(
       "td",
       { class: "doc-actions" },
-      confirmButton({
+      readOnly ? null : confirmButton({
         question: "Delete this file?",
         testid: "knowledge-delete",
         onConfirm: async () => {

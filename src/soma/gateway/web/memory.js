@@ -3,6 +3,7 @@
 //
 // The list is newest first, a page at a time: each answer's `next` cursor is sent back as
 // `before` for the page after it. A search asks for the closest memories instead, best first.
+// Members may read and search the memories; adding, editing and deleting are for admins.
 
 import * as api from "./api.js";
 import { h } from "./dom.js";
@@ -27,6 +28,7 @@ class MemoryPage {
     this.searchTimer = null;
     this.adding = false;
     this.destroyed = false;
+    this.readOnly = !api.isAdmin();
     this.build(outlet);
     this.show("");
   }
@@ -48,6 +50,7 @@ class MemoryPage {
       id: "memory",
       title: "Memory",
       description: "What Soma remembers across chats. The memories closest to a message are recalled into its turn.",
+      aside: this.readOnly ? h("p", { class: "sheet-meta muted", dataset: { testid: "memory-read-only" } }, "Only admins can change memories.") : null,
     });
     this.error = new ErrorBanner("memory-error");
 
@@ -120,7 +123,7 @@ class MemoryPage {
     );
 
     this.updateAddButton();
-    body.append(this.error.el, addForm, listCard);
+    body.append(this.error.el, ...(this.readOnly ? [] : [addForm]), listCard);
     outlet.append(root);
   }
 
@@ -184,6 +187,7 @@ class MemoryPage {
 
   row(memory) {
     const row = new MemoryRow(memory, {
+      readOnly: this.readOnly,
       onError: (err) => this.error.show(err),
       onDeleted: () => {
         this.rows.delete(row.memory.id);
@@ -256,8 +260,9 @@ class MemoryPage {
 
 /** One memory in the list: its text and details, or (while editing) a text box. */
 class MemoryRow {
-  constructor(memory, { onError, onDeleted }) {
+  constructor(memory, { readOnly, onError, onDeleted }) {
     this.memory = memory;
+    this.readOnly = readOnly;
     this.onError = onError;
     this.onDeleted = onDeleted;
     this.el = h("li", { class: "item memory", dataset: { testid: "memory-item", memoryId: String(memory.id) } });
@@ -293,7 +298,7 @@ class MemoryRow {
         h("p", { class: "item-text", dataset: { testid: "memory-content" } }, m.content),
         h("div", { class: "item-meta muted" }, ...meta),
       ),
-      h(
+      this.readOnly ? null : h(
         "div",
         { class: "item-actions" },
         h("button", { type: "button", class: "button subtle", dataset: { testid: "memory-edit" }, onclick: () => this.edit() }, "Edit"),

@@ -3,6 +3,7 @@
 // Only the keys that changed are sent. The server is the judge of what is valid (the form is
 // `novalidate`): its 422 message names every bad key and value, is shown as is, and changes
 // nothing. An empty model or temperature means "use the default" and is sent as null.
+// Members may read the settings but not change them: for them the form stays read-only.
 
 import * as api from "./api.js";
 import { h } from "./dom.js";
@@ -39,6 +40,7 @@ const SECTIONS = [
   },
 ];
 const FIELDS = SECTIONS.flatMap((section) => section.fields);
+const READ_ONLY = "Only admins can change the settings.";
 
 export function createSettingsPage(outlet) {
   return new SettingsPage(outlet);
@@ -52,6 +54,7 @@ class SettingsPage {
     this.saving = false;
     this.justSaved = false; // "Saved." stays until the next change
     this.destroyed = false;
+    this.readOnly = !api.isAdmin();
     this.build(outlet);
     this.load();
   }
@@ -81,6 +84,7 @@ class SettingsPage {
     this.status = h("span", { class: "form-status muted", role: "status", dataset: { testid: "settings-status" } });
     this.saveButton = h("button", { type: "submit", class: "button primary", disabled: true, dataset: { testid: "settings-save" } }, "Save");
     this.discardButton = h("button", { type: "button", class: "button secondary", disabled: true, dataset: { testid: "settings-discard" }, onclick: () => this.discard() }, "Discard changes");
+    this.saveButton.hidden = this.discardButton.hidden = this.readOnly;
     this.fieldset = h("fieldset", { class: "settings-fields", disabled: true }, ...SECTIONS.map((section) => this.buildSection(section)));
     this.form = h(
       "form",
@@ -160,7 +164,7 @@ class SettingsPage {
     }
     if (this.destroyed) return;
     this.show(doc);
-    this.fieldset.disabled = false;
+    this.fieldset.disabled = this.readOnly;
   }
 
   /** Put a settings document from the server into the form and the header. */
@@ -208,7 +212,8 @@ class SettingsPage {
       this.describe(field);
     }
     this.saveButton.disabled = this.discardButton.disabled = this.saving || changed.length === 0;
-    if (this.saving) this.status.textContent = "Saving…";
+    if (this.readOnly) this.status.textContent = READ_ONLY;
+    else if (this.saving) this.status.textContent = "Saving…";
     else if (changed.length) this.status.textContent = `${changed.length} unsaved ${changed.length === 1 ? "change" : "changes"}`;
     else this.status.textContent = this.justSaved ? "Saved." : "";
   }

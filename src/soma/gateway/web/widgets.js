@@ -1,5 +1,6 @@
-// Small pieces the Memory, Knowledge and Settings pages share: the page frame, an error banner
-// that shows the server's own message, a delete button that asks first, and a timestamp.
+// Small pieces the Memory, Knowledge, Settings and Admin pages share: the page frame, an error
+// banner that shows the server's own message, a delete button that asks first, a timestamp, and
+// a labelled form field.
 
 import { h } from "./dom.js";
 import { formatDateTime, formatFullDateTime } from "./format.js";
@@ -97,4 +98,15 @@ export function confirmButton({ label = "Delete", question, testid, onConfirm, o
 /** A <time> showing a timestamp briefly, with the full form as its tooltip. */
 export function timeElement(iso, props = {}) {
   return h("time", { datetime: iso, title: formatFullDateTime(iso), ...props }, formatDateTime(iso));
+}
+
+/** A form field: its label above the control `id`, and an optional hint below. */
+export function labelled(id, label, control, hint = null) {
+  return h(
+    "div",
+    { class: "field" },
+    h("label", { for: id, class: "field-label" }, label),
+    control,
+    hint ? h("p", { class: "field-help muted" }, hint) : null,
+  );
 }

@@ -1,0 +1,109 @@
+// The Admin page's audit log card: the latest entries, newest first, optionally of one action.
+// The log is append-only on the server; this is a window on its newest LIMIT entries.
+
+import * as api from "./api.js";
+import { h } from "./dom.js";
+import { ErrorBanner, timeElement } from "./widgets.js";
+
+const LIMIT = 100; // entries shown
+// The actions docs/security.md lists, in its order.
+const ACTIONS = [
+  "auth.login.succeeded",
+  "auth.login.failed",
+  "auth.logout",
+  "auth.password.changed",
+  "auth.setup.completed",
+  "user.created",
+  "user.disabled",
+  "user.enabled",
+  "user.role.changed",
+  "user.password.reset",
+  "key.created",
+  "key.revoked",
+  "key.revoked_all",
+  "settings.updated",
+  "slm.key.rotated",
+];
+
+export class AuditSection {
+  constructor() {
+    this.destroyed = false;
+    this.generation = 0; // bumped per request: an older answer is dropped
+    this.error = new ErrorBanner("admin-audit-error");
+    this.filter = h(
+      "select",
+      { id: "admin-audit-filter", class: "input input-select", dataset: { testid: "admin-audit-filter" }, onchange: () => this.refresh() },
+      h("option", { value: "" }, "All actions"),
+      ...ACTIONS.map((action) => h("option", { value: action }, action)),
+    );
+    this.summary = h("p", { class: "muted list-summary", role: "status", dataset: { testid: "admin-audit-summary" } });
+    this.tbody = h("tbody", { dataset: { testid: "admin-audit-list" } });
+    this.el = h(
+      "section",
+      { class: "card", "aria-labelledby": "admin-audit-title", dataset: { testid: "admin-audit" } },
+      h(
+        "div",
+        { class: "list-toolbar" },
+        h("h2", { id: "admin-audit-title", class: "card-title" }, "Audit log"),
+        h("label", { for: "admin-audit-filter", class: "visually-hidden" }, "Show only"),
+        this.filter,
+        h("button", { type: "button", class: "button secondary small", dataset: { testid: "admin-audit-refresh" }, onclick: () => this.refresh() }, "Refresh"),
+      ),
+      this.error.el,
+      this.summary,
+      h(
+        "div",
+        { class: "table-scroll" },
+        h(
+          "table",
+          { class: "data-table audit", "aria-labelledby": "admin-audit-title" },
+          h("thead", {}, h("tr", {}, ...["Time", "Action", "Actor", "Target", "Address", "Details"].map((name) => h("th", { scope: "col" }, name)))),
+          this.tbody,
+        ),
+      ),
+    );
+    this.refresh();
+  }
+
+  destroy() {
+    this.destroyed = true;
+    this.generation++;
+  }
+
+  async refresh() {
+    const generation = ++this.generation;
+    const action = this.filter.value;
+    let entries;
+    try {
+      entries = await api.listAudit({ action, limit: LIMIT });
+    } catch (err) {
+      if (generation === this.generation) this.error.show(err);
+      return;
+    }
+    if (generation !== this.generation) return;
+    this.error.hide();
+    this.tbody.replaceChildren(...entries.map(row));
+    const what = action ? `“${action}” entries` : "entries";
+    this.summary.textContent = entries.length === 0 ? `No ${what} yet.` : `The latest ${entries.length} ${what}, newest first.`;
+  }
+}
+
+function row(entry) {
+  return h(
+    "tr",
+    { dataset: { testid: "admin-audit-row", action: entry.action } },
+    h("td", { class: "muted nowrap" }, timeElement(entry.at)),
+    h("td", { class: "nowrap" }, h("code", { dataset: { testid: "admin-audit-action" } }, entry.action)),
+    h("td", { dataset: { testid: "admin-audit-actor" } }, entry.actor),
+    h("td", { dataset: { testid: "admin-audit-target" } }, entry.target),
+    h("td", { class: "muted nowrap" }, entry.client_address || "–"),
+    h("td", { class: "audit-details", dataset: { testid: "admin-audit-details" } }, details(entry.details)),
+  );
+}
+
+/** {"role": "member"} → "role=member"; nested values as JSON. */
+function details(values) {
+  return Object.entries(values || {})
+    .map(([key, value]) => `${key}=${typeof value === "string" ? value : JSON.stringify(value)}`)
+    .join(", ");
+}
