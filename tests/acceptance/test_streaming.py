@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import httpx
 
 from tests.procs import has_event, read_events
 
@@ -62,6 +61,6 @@ def test_an_idle_stream_gets_keep_alive_comments(stack) -> None:
 
 
 def test_the_stream_of_an_unknown_session_is_404(stack) -> None:
-    response = httpx.get(f"{stack.url}/v1/sessions/00000000-0000-0000-0000-000000000000/events")
+    response = stack.client.get(f"{stack.url}/v1/sessions/00000000-0000-0000-0000-000000000000/events")
     assert response.status_code == 404
     assert response.json()["error"]["code"] == "not_found"

@@ -94,8 +94,7 @@ def test_up_a_second_time_keeps_the_chats(data_dir, launcher, slm) -> None:
 def test_up_prints_a_one_time_setup_link_while_nobody_can_log_in(data_dir, launcher, slm) -> None:
     url, proc = _up(data_dir, launcher, slm_base_url=slm.base_url, slm_api_key="k", slm_model="scripted")
 
-    link = re.search(rf"{re.escape(url)}setup#(\S+)", proc.output())
-    assert link, proc.output()
+    link = procs.wait_until(lambda: re.search(rf"{re.escape(url)}setup#(\S+)", proc.output()), 30, "the setup link")
     body = {"token": link.group(1), "username": "admin", "password": "a long admin password"}
     assert httpx.post(url + "v1/auth/setup", json=body).status_code == 200
     assert httpx.post(url + "v1/auth/setup", json=body).status_code == 410  # used once
