@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-
 from tests.procs import has_event, read_events
 
 
