@@ -247,3 +247,12 @@ async def test_an_admin_cannot_disable_or_demote_their_own_account(api, gateway)
             refused = await client.patch(f"/v1/users/{grace['id']}", json=change)
             assert (refused.status_code, refused.json()["error"]["code"]) == (403, "forbidden")
         assert (await client.get("/v1/users")).status_code == 200
+
+
+async def test_an_expired_key_is_refused_on_its_next_request(api, gateway) -> None:
+    created = await api.post("/v1/keys", json={"name": "short-lived", "scopes": ["chat"], "expires_days": 1.5 / 86400})
+    async with client_of(gateway, {"Authorization": f"Bearer {created.json()['key']}"}) as client:
+        assert (await client.get("/v1/sessions")).status_code == 200
+        await asyncio.sleep(2)
+        refused = await client.get("/v1/sessions")
+    assert (refused.status_code, refused.json()["error"]["code"]) == (401, "unauthenticated")
