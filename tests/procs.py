@@ -87,6 +87,12 @@ class Launcher:
             proc.stop()
 
 
+def run_soma(env: dict[str, str], *args: str, stdin: str = "", timeout: float = 60) -> subprocess.CompletedProcess[str]:
+    """Run one `soma` command to its end, as an operator would; stdout and stderr captured as text."""
+    argv = [sys.executable, "-m", "soma", *args]
+    return subprocess.run(argv, env=env, input=stdin, capture_output=True, text=True, timeout=timeout)
+
+
 def soma_env(database_url: str, **overrides: str) -> dict[str, str]:
     """A child environment with only the SOMA_* settings a test chooses."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("SOMA_")}

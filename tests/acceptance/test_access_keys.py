@@ -2,20 +2,15 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
 import threading
 
 import httpx
 
 from soma.gateway import authn
+from tests import procs
 from tests.conftest import ADMIN_KEY
 
 PASSWORD = "correct horse battery"
-
-
-def _soma(stack, *args: str, stdin: str = "") -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "soma", *args], env=stack.env(), input=stdin, capture_output=True, text=True, timeout=60)
 
 
 def _bearer(key: str) -> dict[str, str]:
@@ -23,7 +18,7 @@ def _bearer(key: str) -> dict[str, str]:
 
 
 def test_a_cli_key_works_on_every_route_including_sse_and_is_refused_once_revoked(stack) -> None:
-    created = _soma(stack, "keys", "create", "--name", "integration", "--scope", "chat")
+    created = procs.run_soma(stack.env(), "keys", "create", "--name", "integration", "--scope", "chat")
     assert created.returncode == 0, created.stderr
     key = created.stdout.strip()
     assert key.startswith("soma_") and "not shown again" in created.stderr
@@ -41,7 +36,7 @@ def test_a_cli_key_works_on_every_route_including_sse_and_is_refused_once_revoke
     reader.start()
     assert opened.wait(10)
 
-    listed = _soma(stack, "keys", "list")
+    listed = procs.run_soma(stack.env(), "keys", "list")
     key_id = next(line.split()[0] for line in listed.stdout.splitlines() if "integration" in line)
     assert key not in listed.stdout
     assert stack.client.delete(f"{stack.url}/v1/keys/{key_id}").status_code == 200
@@ -52,9 +47,9 @@ def test_a_cli_key_works_on_every_route_including_sse_and_is_refused_once_revoke
 
 
 def test_revoke_all_locks_out_every_key_while_a_logged_in_admin_can_still_act(stack) -> None:
-    created = _soma(stack, "users", "create", "root-admin", "--role", "admin", stdin=PASSWORD + "\n")
+    created = procs.run_soma(stack.env(), "users", "create", "root-admin", "--role", "admin", stdin=PASSWORD + "\n")
     assert created.returncode == 0, created.stderr
-    chat_key = _soma(stack, "keys", "create", "--name", "bot", "--scope", "chat").stdout.strip()
+    chat_key = procs.run_soma(stack.env(), "keys", "create", "--name", "bot", "--scope", "chat").stdout.strip()
     with httpx.Client(base_url=stack.url) as browser:
         login = browser.post("/v1/auth/login", json={"username": "root-admin", "password": PASSWORD})
         assert login.status_code == 200
@@ -62,7 +57,7 @@ def test_revoke_all_locks_out_every_key_while_a_logged_in_admin_can_still_act(st
         browser.headers["Cookie"] = f"{authn.COOKIE}={login.cookies[authn.COOKIE]}"
         csrf = {"X-CSRF-Token": login.json()["csrf_token"]}
 
-        revoked = _soma(stack, "keys", "revoke", "--all")
+        revoked = procs.run_soma(stack.env(), "keys", "revoke", "--all")
 
         assert revoked.returncode == 0, revoked.stderr
         for key in (chat_key, ADMIN_KEY):
@@ -75,8 +70,8 @@ def test_revoke_all_locks_out_every_key_while_a_logged_in_admin_can_still_act(st
 
 
 def test_no_password_or_key_appears_in_the_processes_logs(stack) -> None:
-    _soma(stack, "users", "create", "ann", stdin=PASSWORD + "\n")
-    key = _soma(stack, "keys", "create", "--name", "bot", "--scope", "chat").stdout.strip()
+    procs.run_soma(stack.env(), "users", "create", "ann", stdin=PASSWORD + "\n")
+    key = procs.run_soma(stack.env(), "keys", "create", "--name", "bot", "--scope", "chat").stdout.strip()
     httpx.post(f"{stack.url}/v1/auth/login", json={"username": "ann", "password": PASSWORD})
     httpx.post(f"{stack.url}/v1/auth/login", json={"username": "ann", "password": "not the password"})
     httpx.get(f"{stack.url}/v1/sessions", headers=_bearer(key))

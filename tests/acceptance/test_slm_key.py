@@ -5,8 +5,6 @@ A real OpenBao dev server holds the key at kv/slm/api-key; the scripted SLM acce
 
 from __future__ import annotations
 
-import subprocess
-import sys
 import time
 
 import httpx
@@ -35,10 +33,6 @@ def _reply_to(event: dict) -> int | None:
     return data["message"].get("reply_to") if "message" in data and event["event"] == "assistant.message" else data.get("reply_to")
 
 
-def _soma(env: dict[str, str], *args: str, stdin: str = "", cwd=None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "soma", *args], env=env, input=stdin, capture_output=True, text=True, timeout=60, cwd=cwd)
-
-
 def _vault_stack_env(stack, vault, **overrides) -> dict[str, str]:
     return stack.env(**vault.env(secret_reload_seconds=RELOAD, **overrides))
 
@@ -50,7 +44,7 @@ def test_a_rotated_key_is_used_by_the_running_worker_without_a_restart(stack, va
     assert _turn(stack)["event"] == "assistant.message"
 
     stack.slm.script(default={"key": "key-two"})  # the provider now accepts only the new key
-    rotated = _soma(_vault_stack_env(stack, vault), "slm", "rotate-key", "--reason", "quarterly", "--ticket", "OPS-7", stdin="key-two\n")
+    rotated = procs.run_soma(_vault_stack_env(stack, vault), "slm", "rotate-key", "--reason", "quarterly", "--ticket", "OPS-7", stdin="key-two\n")
 
     assert rotated.returncode == 0, rotated.stderr
     assert "version 2" in rotated.stdout
@@ -65,7 +59,7 @@ def test_the_rotation_is_recorded_in_vault_metadata_and_the_audit_log(stack, vau
     vault.write_key("key-one")
     stack.slm.script(default={"key": "key-two"})
 
-    rotated = _soma(_vault_stack_env(stack, vault), "slm", "rotate-key", "--reason", "leaked in a log", "--ticket", "INC-42", stdin="key-two")
+    rotated = procs.run_soma(_vault_stack_env(stack, vault), "slm", "rotate-key", "--reason", "leaked in a log", "--ticket", "INC-42", stdin="key-two")
 
     assert rotated.returncode == 0, rotated.stderr
     metadata = vault.metadata()
@@ -85,7 +79,7 @@ def test_a_key_the_slm_rejects_is_not_stored_and_the_old_version_stays_current(s
     key_file = tmp_path / "new-key"
     key_file.write_text("not-accepted\n")
 
-    rotated = _soma(_vault_stack_env(stack, vault), "slm", "rotate-key", "--from-file", str(key_file))
+    rotated = procs.run_soma(_vault_stack_env(stack, vault), "slm", "rotate-key", "--from-file", str(key_file))
 
     assert rotated.returncode == 1
     assert "refused the new key" in rotated.stderr and "current key stays in use" in rotated.stderr
@@ -96,9 +90,9 @@ def test_a_key_the_slm_rejects_is_not_stored_and_the_old_version_stays_current(s
 def test_rotate_key_refuses_empty_or_multi_line_input_and_needs_vault(stack, vault) -> None:
     vault.write_key("key-one")
     env = _vault_stack_env(stack, vault)
-    assert "empty" in _soma(env, "slm", "rotate-key", stdin="\n").stderr
-    assert "whitespace" in _soma(env, "slm", "rotate-key", stdin="a b\n").stderr
-    no_vault = _soma(stack.env(), "slm", "rotate-key", stdin="key-two")
+    assert "empty" in procs.run_soma(env, "slm", "rotate-key", stdin="\n").stderr
+    assert "whitespace" in procs.run_soma(env, "slm", "rotate-key", stdin="a b\n").stderr
+    no_vault = procs.run_soma(stack.env(), "slm", "rotate-key", stdin="key-two")
     assert no_vault.returncode == 1 and "SOMA_VAULT_ADDR" in no_vault.stderr
     assert vault.current_version() == 1
 
@@ -133,7 +127,7 @@ def test_a_destroyed_key_fails_turns_with_slm_auth_and_restoring_it_heals_the_sa
 def test_an_unreachable_vault_at_start_stops_the_worker_with_an_error_naming_soma_vault_addr(stack) -> None:
     env = stack.env(vault_addr=f"http://127.0.0.1:{procs.free_port()}", vault_token="t", vault_timeout=1)
     for command in ("worker", "gateway"):
-        result = _soma(env, command)
+        result = procs.run_soma(env, command)
         assert result.returncode == 1
         assert "SOMA_VAULT_ADDR" in result.stderr and "Traceback" not in result.stderr
 
@@ -167,12 +161,12 @@ def test_a_dotenv_key_is_used_without_vault_or_file(stack, launcher) -> None:
 def test_slm_check_names_the_source_and_fails_on_a_rejected_key(stack, vault) -> None:
     vault.write_key("key-one")
     stack.slm.script(default={"key": "key-one"})
-    ok = _soma(_vault_stack_env(stack, vault), "slm", "check")
+    ok = procs.run_soma(_vault_stack_env(stack, vault), "slm", "check")
     assert ok.returncode == 0, ok.stderr
     assert "accepted the key from vault kv/slm/api-key" in ok.stdout and "version 1" in ok.stdout
 
     stack.slm.script(default={"key": "another"})
-    refused = _soma(_vault_stack_env(stack, vault), "slm", "check")
+    refused = procs.run_soma(_vault_stack_env(stack, vault), "slm", "check")
     assert refused.returncode == 1
     assert "HTTP 401" in refused.stderr and "vault kv/slm/api-key" in refused.stderr
     assert "key-one" not in refused.stderr
@@ -180,7 +174,7 @@ def test_slm_check_names_the_source_and_fails_on_a_rejected_key(stack, vault) ->
 
 def test_secrets_status_names_the_source_never_the_value(stack, vault) -> None:
     vault.write_key("key-one")
-    status = _soma(_vault_stack_env(stack, vault), "secrets", "status")
+    status = procs.run_soma(_vault_stack_env(stack, vault), "secrets", "status")
     assert status.returncode == 0, status.stderr
     assert "from vault kv/slm/api-key" in status.stdout and "version 1" in status.stdout
     assert "env   configured, holds a key, ignored: vault comes first" in status.stdout
@@ -189,16 +183,16 @@ def test_secrets_status_names_the_source_never_the_value(stack, vault) -> None:
 
 def test_smoke_passes_through_a_running_stack_and_fails_with_the_reason(stack) -> None:
     stack.worker()
-    unauthenticated = _soma(stack.env(), "smoke", "--url", stack.url)
+    unauthenticated = procs.run_soma(stack.env(), "smoke", "--url", stack.url)
     assert unauthenticated.returncode == 1 and "SOMA_API_KEY" in unauthenticated.stderr
     env = stack.env(api_key=ADMIN_KEY)
-    passed = _soma(env, "smoke", "--url", stack.url)
+    passed = procs.run_soma(env, "smoke", "--url", stack.url)
     assert passed.returncode == 0, passed.stderr
     assert "first token" in passed.stdout and "reply complete" in passed.stdout and passed.stdout.startswith(" ")
 
     stack.slm.script(default={"key": "some-other-key"})
-    failed = _soma(env, "smoke", "--url", stack.url)
+    failed = procs.run_soma(env, "smoke", "--url", stack.url)
     assert failed.returncode == 1 and "slm_auth" in failed.stderr
 
-    down = _soma(env, "smoke", "--url", f"http://127.0.0.1:{procs.free_port()}")
+    down = procs.run_soma(env, "smoke", "--url", f"http://127.0.0.1:{procs.free_port()}")
     assert down.returncode == 1 and "Could not create a chat" in down.stderr

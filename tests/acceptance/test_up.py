@@ -51,7 +51,7 @@ def _up(data_dir: Path, launcher: procs.Launcher, **overrides: str) -> tuple[str
 def _soma_beside(data_dir: Path, command: str) -> subprocess.CompletedProcess[str]:
     env = procs.soma_env("", data_dir=str(data_dir))
     del env["SOMA_DATABASE_URL"]
-    return subprocess.run([sys.executable, "-m", "soma", command], env=env, capture_output=True, text=True, timeout=60)
+    return procs.run_soma(env, command)
 
 
 def _chat(url: str, text: str) -> list[dict]:
