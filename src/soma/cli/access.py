@@ -20,9 +20,10 @@ app.add_typer(keys_app, name="keys")
 T = TypeVar("T")
 
 
-def _run(work: Callable[[Any, str], Awaitable[T]]) -> T:
-    """Run `work(conn, actor)` in one transaction on Soma's database; errors exit 1."""
+def _run(work: Callable[[Any, Any], Awaitable[T]]) -> T:
+    """Run `work(conn, actor)` in one transaction on Soma's database, as the OS user; errors exit 1."""
     from soma.audit import log as audit
+    from soma.auth import admin
     from soma.db import engine as db_engine
     from soma.db import location, migrate
 
@@ -31,7 +32,7 @@ def _run(work: Callable[[Any, str], Awaitable[T]]) -> T:
         try:
             await migrate.check(engine)
             async with engine.begin() as conn:
-                return await work(conn, audit.cli_actor())
+                return await work(conn, admin.Actor(audit.cli_actor()))
         finally:
             await engine.dispose()
 
@@ -57,17 +58,11 @@ def _password(prompt: str) -> str:
 
 @users_app.command("create", help=f"Create a user; the password is read from standard input or asked. Reads {DB_VARS}.")
 def create_user(username: str, role: str = typer.Option("member", help="admin or member.")) -> None:
-    from soma.audit import log as audit
-    from soma.auth import users
+    from soma.auth import admin
 
     password = _password(f"Password for {username}")
 
-    async def work(conn, actor: str) -> dict:
-        user = await users.create(conn, username, password, role)
-        await audit.record(conn, "user.created", actor, user["username"], {"role": role})
-        return user
-
-    user = _run(work)
+    user = _run(lambda conn, actor: admin.create_user(conn, actor, username, password, role))
     typer.echo(f"created {user['role']} {user['username']} (id {user['id']})")
 
 
@@ -82,13 +77,10 @@ def list_users() -> None:
 
 @users_app.command("disable", help=f"Disable a user and end their sessions at once. Reads {DB_VARS}.")
 def disable_user(username: str) -> None:
-    from soma.audit import log as audit
-    from soma.auth import users
+    from soma.auth import admin
 
-    async def work(conn, actor: str) -> None:
-        user = await _find(conn, username)
-        await users.set_disabled(conn, user["id"], True)
-        await audit.record(conn, "user.disabled", actor, user["username"], {})
+    async def work(conn, actor) -> None:
+        await admin.set_disabled(conn, actor, await _find(conn, username), True)
 
     _run(work)
     typer.echo(f"disabled {username}; their sessions have ended")
@@ -96,15 +88,12 @@ def disable_user(username: str) -> None:
 
 @users_app.command("reset-password", help=f"Set a user's password (read from standard input or asked); their sessions end. Reads {DB_VARS}.")
 def reset_password(username: str) -> None:
-    from soma.audit import log as audit
-    from soma.auth import users
+    from soma.auth import admin
 
     password = _password(f"New password for {username}")
 
-    async def work(conn, actor: str) -> None:
-        user = await _find(conn, username)
-        await users.set_password(conn, user["id"], password)
-        await audit.record(conn, "user.password.reset", actor, user["username"], {})
+    async def work(conn, actor) -> None:
+        await admin.reset_password(conn, actor, await _find(conn, username), password)
 
     _run(work)
     typer.echo(f"password of {username} reset; their sessions have ended")
@@ -125,15 +114,9 @@ def create_key(
     scope: list[str] = typer.Option(..., help="admin, chat or metrics; repeat for several."),
     expires: Optional[float] = typer.Option(None, help="Days until the key stops working [default: never]."),
 ) -> None:
-    from soma.audit import log as audit
-    from soma.auth import keys
+    from soma.auth import admin
 
-    async def work(conn, actor: str) -> tuple[str, dict]:
-        key, row = await keys.create(conn, name, scope, actor, expires)
-        await audit.record(conn, "key.created", actor, row["name"], {"key_id": row["id"], "prefix": row["prefix"], "scopes": row["scopes"]})
-        return key, row
-
-    key, row = _run(work)
+    key, row = _run(lambda conn, actor: admin.create_key(conn, actor, name, scope, expires))
     typer.echo(key)
     typer.echo(f"key {row['id']} '{row['name']}' ({', '.join(row['scopes'])}): store it now, it is not shown again.", err=True)
 
@@ -160,19 +143,16 @@ def revoke_key(
     key_id: Optional[int] = typer.Argument(None, help="The key's id from `soma keys list`."),
     all_keys: bool = typer.Option(False, "--all", help="Revoke every API key; login sessions are not affected."),
 ) -> None:
-    from soma.audit import log as audit
-    from soma.auth import keys
+    from soma.auth import admin
 
     if (key_id is None) == (not all_keys):
         fail(errors.KeyNotFound("Give one key id, or --all."))
 
-    async def work(conn, actor: str) -> str:
+    async def work(conn, actor) -> str:
         if all_keys:
-            count = await keys.revoke_all(conn)
-            await audit.record(conn, "key.revoked_all", actor, "*", {"revoked": count})
+            count = await admin.revoke_all_keys(conn, actor)
             return f"revoked {count} key(s); every API key is now refused"
-        row = await keys.revoke(conn, key_id)
-        await audit.record(conn, "key.revoked", actor, row["name"], {"key_id": key_id, "prefix": row["prefix"]})
+        row = await admin.revoke_key(conn, actor, key_id)
         return f"revoked key {key_id} '{row['name']}'"
 
     typer.echo(_run(work))

@@ -10,7 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from soma import errors
 from soma.audit import log as audit
-from soma.auth import keys, passwords, users
+from soma.auth import admin, keys, passwords, users
 from soma.gateway import access
 
 router = APIRouter(prefix="/v1", tags=["admin"], dependencies=[Depends(access.require_admin)])
@@ -45,32 +45,25 @@ async def list_users(request: Request) -> dict[str, Any]:
 
 @router.post("/users", status_code=201)
 async def create_user(request: Request, body: NewUser) -> dict[str, Any]:
-    caller = access.principal(request)
     async with request.app.state.engine.begin() as conn:
-        user = await users.create(conn, body.username, body.password, body.role)
-        await audit.record(conn, "user.created", caller.actor, user["username"], {"role": body.role}, access.client_address(request))
-    return user
+        return await admin.create_user(conn, _actor(request), body.username, body.password, body.role)
 
 
 @router.patch("/users/{user_id}")
 async def change_user(request: Request, user_id: int, body: UserChange) -> dict[str, Any]:
     """Disable or enable (disabling ends their sessions), change the role, or reset the password."""
     caller = access.principal(request)
-    address = access.client_address(request)
     if caller.kind == "user" and caller.id == user_id and (body.disabled or body.role == "member"):
         raise errors.Forbidden("You cannot disable or demote your own account; another admin can.")
+    actor = _actor(request)
     async with request.app.state.engine.begin() as conn:
         user = await users.get(conn, user_id)
         if body.password is not None:
-            await users.set_password(conn, user_id, body.password)
-            await audit.record(conn, "user.password.reset", caller.actor, user["username"], {}, address)
+            await admin.reset_password(conn, actor, user, body.password)
         if body.role is not None and body.role != user["role"]:
-            user = await users.set_role(conn, user_id, body.role)
-            await audit.record(conn, "user.role.changed", caller.actor, user["username"], {"role": body.role}, address)
+            user = await admin.change_role(conn, actor, user, body.role)
         if body.disabled is not None and body.disabled != (user["disabled_at"] is not None):
-            user = await users.set_disabled(conn, user_id, body.disabled)
-            action = "user.disabled" if body.disabled else "user.enabled"
-            await audit.record(conn, action, caller.actor, user["username"], {}, address)
+            user = await admin.set_disabled(conn, actor, user, body.disabled)
         return await users.get(conn, user_id)
 
 
@@ -83,32 +76,26 @@ async def list_keys(request: Request) -> dict[str, Any]:
 @router.post("/keys", status_code=201)
 async def create_key(request: Request, body: NewKey) -> dict[str, Any]:
     """A new key, shown in this response only."""
-    caller = access.principal(request)
     async with request.app.state.engine.begin() as conn:
-        key, row = await keys.create(conn, body.name, list(body.scopes), caller.actor, body.expires_days)
-        details = {"key_id": row["id"], "prefix": row["prefix"], "scopes": row["scopes"]}
-        await audit.record(conn, "key.created", caller.actor, row["name"], details, access.client_address(request))
+        key, row = await admin.create_key(conn, _actor(request), body.name, list(body.scopes), body.expires_days)
     return {**row, "key": key}
 
 
 @router.delete("/keys/{key_id}")
 async def revoke_key(request: Request, key_id: int) -> dict[str, Any]:
-    caller = access.principal(request)
     async with request.app.state.engine.begin() as conn:
-        row = await keys.revoke(conn, key_id)
-        details = {"key_id": key_id, "prefix": row["prefix"]}
-        await audit.record(conn, "key.revoked", caller.actor, row["name"], details, access.client_address(request))
-    return row
+        return await admin.revoke_key(conn, _actor(request), key_id)
 
 
 @router.post("/keys/revoke-all")
 async def revoke_all_keys(request: Request) -> dict[str, int]:
     """The emergency switch: every API key stops working on its next request; login sessions go on."""
-    caller = access.principal(request)
     async with request.app.state.engine.begin() as conn:
-        count = await keys.revoke_all(conn)
-        await audit.record(conn, "key.revoked_all", caller.actor, "*", {"revoked": count}, access.client_address(request))
-    return {"revoked": count}
+        return {"revoked": await admin.revoke_all_keys(conn, _actor(request))}
+
+
+def _actor(request: Request) -> admin.Actor:
+    return admin.Actor(access.principal(request).actor, access.client_address(request))
 
 
 @router.get("/audit")
