@@ -54,14 +54,13 @@ def _key_input(path: Path | None) -> str:
 def check() -> None:
     from soma.secrets import watch
     from soma.slm import client as slm
-    from soma.worker.process import slm_config
-
+    
     settings = _settings()
 
     async def run() -> str:
         keys = watch.SecretWatcher(settings)
         reading = await asyncio.to_thread(keys.load)
-        model = slm.SLMClient(slm_config(settings), keys)
+        model = slm.SLMClient(slm.SLMConfig.from_settings(settings), keys)
         try:
             await model.check()
         finally:

@@ -11,7 +11,7 @@ from typing import Any, Protocol
 
 import httpx
 
-from soma import errors
+from soma import config, errors
 from soma.observability import metrics
 
 log = logging.getLogger(__name__)
@@ -51,6 +51,21 @@ class SLMConfig:
     read_timeout: float = 30.0
     max_attempts: int = 4
     backoff_seconds: float = 0.5
+
+    @classmethod
+    def from_settings(cls, settings: config.Settings) -> SLMConfig:
+        """The SOMA_SLM_* settings; SLMNotConfigured when no SLM is set."""
+        if not settings.slm_base_url:
+            raise errors.SLMNotConfigured()
+        return cls(
+            base_url=settings.slm_base_url,
+            model=settings.slm_model,
+            max_tokens=settings.slm_max_tokens,
+            connect_timeout=settings.slm_connect_timeout,
+            read_timeout=settings.slm_read_timeout,
+            max_attempts=settings.slm_max_attempts,
+            backoff_seconds=settings.slm_backoff_seconds,
+        )
 
 
 @dataclass(frozen=True)

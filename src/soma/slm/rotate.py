@@ -11,7 +11,6 @@ from soma.db import engine as db_engine
 from soma.db import location, migrate
 from soma.secrets import sources, vault
 from soma.slm import client as slm
-from soma.worker.process import slm_config
 
 MAX_KEY_CHARS = 4096
 
@@ -72,7 +71,7 @@ async def rotate(settings: config.Settings, request: Request) -> Result:
 
 
 async def _check(settings: config.Settings, key: str) -> None:
-    model = slm.SLMClient(slm_config(settings), slm.FixedKey(key, label="the new key"))
+    model = slm.SLMClient(slm.SLMConfig.from_settings(settings), slm.FixedKey(key, label="the new key"))
     try:
         await model.check()
     except errors.SLMAuthFailed as exc:

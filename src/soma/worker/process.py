@@ -8,7 +8,7 @@ import logging
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from soma import config, errors
+from soma import config
 from soma.conversations import context, turn
 from soma.db import engine as db_engine
 from soma.db import migrate
@@ -22,24 +22,9 @@ from soma.worker import recovery, tasks
 log = logging.getLogger(__name__)
 
 
-def slm_config(settings: config.Settings) -> slm.SLMConfig:
-    """The SLM client's settings; SLMNotConfigured when no SLM is set."""
-    if not settings.slm_base_url:
-        raise errors.SLMNotConfigured()
-    return slm.SLMConfig(
-        base_url=settings.slm_base_url,
-        model=settings.slm_model,
-        max_tokens=settings.slm_max_tokens,
-        connect_timeout=settings.slm_connect_timeout,
-        read_timeout=settings.slm_read_timeout,
-        max_attempts=settings.slm_max_attempts,
-        backoff_seconds=settings.slm_backoff_seconds,
-    )
-
-
 async def serve(settings: config.Settings, database_url: str) -> None:
     """Run turns until SIGTERM/SIGINT, then finish running turns within the drain timeout."""
-    model_config = slm_config(settings)
+    model_config = slm.SLMConfig.from_settings(settings)
     keys = watch.SecretWatcher(settings)
     await asyncio.to_thread(keys.load)  # an unreachable Vault stops the worker here, naming SOMA_VAULT_ADDR
     engine = db_engine.create(database_url, pool_size=settings.worker_concurrency + 2)
