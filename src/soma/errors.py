@@ -28,7 +28,7 @@ class SchemaBehind(SomaError):
 
 
 class DatabaseUnavailable(SomaError):
-    """PostgreSQL did not answer. Check SOMA_DATABASE_URL (or the embedded server in SOMA_DATA_DIR) and that the server runs."""
+    """PostgreSQL did not answer or refused the connection. Check SOMA_DATABASE_URL (or the embedded server in SOMA_DATA_DIR), that the server runs and that it accepts this user."""
 
     status_code = 503
     code = "database_unavailable"
@@ -41,10 +41,22 @@ class EmbeddedPostgresFailed(SomaError):
 
 
 class NotFound(SomaError):
-    """Nothing exists at this id. List what exists with GET /v1/sessions."""
+    """Nothing exists at this id."""
 
     status_code = 404
     code = "not_found"
+
+
+class SessionNotFound(NotFound):
+    """No chat session has this id. List sessions with GET /v1/sessions, or create one with POST /v1/sessions."""
+
+
+class DocumentNotFound(NotFound):
+    """No knowledge document has this id. List documents with GET /v1/knowledge."""
+
+
+class MemoryNotFound(NotFound):
+    """No memory has this id. List memories with GET /v1/memories, or search them with GET /v1/memories?query=…."""
 
 
 class MessageTooLarge(SomaError):
@@ -58,6 +70,12 @@ class LocalSLMUnavailable(SomaError):
     """The local SLM cannot start: install the extra with `pip install 'soma[local-slm]'` (`make run` does), or set SOMA_SLM_BASE_URL to an OpenAI-compatible server."""
 
     code = "local_slm_unavailable"
+
+
+class LocalSLMFailed(SomaError):
+    """The local SLM did not start: read the log the message names or the lines before it (a port in use, a damaged model file), or set SOMA_SLM_BASE_URL to an OpenAI-compatible server."""
+
+    code = "local_slm_failed"
 
 
 class SLMError(SomaError):
@@ -124,7 +142,7 @@ class VaultUnreachable(SomaError):
 
 
 class VaultAuthFailed(SomaError):
-    """Vault refused Soma's login. Set SOMA_VAULT_TOKEN or SOMA_VAULT_TOKEN_FILE to a valid token, or SOMA_VAULT_K8S_ROLE to a Kubernetes auth role bound to this service account."""
+    """Soma cannot log in to Vault. Set SOMA_VAULT_TOKEN or SOMA_VAULT_TOKEN_FILE to a valid token, or SOMA_VAULT_K8S_ROLE to a Kubernetes auth role bound to this service account."""
 
     code = "vault_auth"
 
@@ -185,6 +203,14 @@ class Forbidden(SomaError):
     code = "forbidden"
 
 
+class KeysHaveNoPassword(Forbidden):
+    """An API key has no password to change. Log in on the web UI to change your own; an admin resets another user's with `soma users reset-password`."""
+
+
+class OwnAccountLocked(Forbidden):
+    """Admins cannot disable or demote their own account, so an admin always remains. Ask another admin to do it."""
+
+
 class CSRFRejected(SomaError):
     """A state-changing request made with the session cookie needs the X-CSRF-Token header from GET /v1/auth/me. Reload the page and try again."""
 
@@ -217,11 +243,32 @@ class SetupLinkInvalid(SomaError):
     code = "setup_link_invalid"
 
 
+class SetupDone(SomaError):
+    """An account exists already, so setup links no longer work. Log in, or ask an admin to create your account."""
+
+    status_code = 409
+    code = "setup_done"
+
+
 class WeakPassword(SomaError):
     """Choose a longer password."""
 
     status_code = 422
     code = "weak_password"
+
+
+class PasswordTooLong(SomaError):
+    """Choose a shorter password."""
+
+    status_code = 422
+    code = "password_too_long"
+
+
+class PasswordsDiffer(SomaError):
+    """The two passwords typed differ, so nothing changed. Type the same password twice."""
+
+    status_code = 422
+    code = "passwords_differ"
 
 
 class InvalidUser(SomaError):
@@ -259,8 +306,68 @@ class InvalidApiKey(SomaError):
     code = "invalid_api_key"
 
 
+class RevokeNeedsOneTarget(SomaError):
+    """Give `soma keys revoke` one key id (from `soma keys list`), or --all to revoke every key."""
+
+    status_code = 422
+    code = "revoke_needs_one_target"
+
+
+class BootstrapKeyInvalid(SomaError):
+    """Put a long random key (e.g. from `openssl rand -hex 32`) in SOMA_BOOTSTRAP_ADMIN_KEY or in the file SOMA_BOOTSTRAP_ADMIN_KEY_FILE names, or unset both; docs/security.md explains the bootstrap key."""
+
+    code = "bootstrap_key_invalid"
+
+
 class WrongPassword(SomaError):
     """The current password is wrong, so nothing changed. Type it again, or ask an admin to reset it (`soma users reset-password`)."""
 
     status_code = 403
     code = "wrong_password"
+
+
+class InvalidSettings(SomaError):
+    """The settings were not changed. Send only known keys with valid values; GET /v1/settings shows them all."""
+
+    status_code = 422
+    code = "invalid_settings"
+
+
+class MemoryTooLarge(SomaError):
+    """A memory holds at most 4000 characters. Store a shorter fact, or split it into several memories."""
+
+    status_code = 413
+    code = "memory_too_large"
+
+
+class InvalidMemory(SomaError):
+    """The memory request is not valid. Send {"content": "the fact"} with some text; search with ?query=…, which returns one page."""
+
+    status_code = 422
+    code = "invalid_memory"
+
+
+class UnsupportedFileType(SomaError):
+    """Soma reads text (.txt), Markdown (.md), HTML (.html), PDF (.pdf), CSV (.csv) and JSON (.json) files. Convert the file to one of these types and upload it again."""
+
+    status_code = 415
+    code = "unsupported_file_type"
+
+
+class FileTooLarge(SomaError):
+    """Upload a smaller file, or raise the `upload_max_bytes` setting with PUT /v1/settings."""
+
+    status_code = 413
+    code = "file_too_large"
+
+
+class ParseError(SomaError):
+    """Delete this document, fix or convert the file, and upload it again."""
+
+    code = "parse_failed"
+
+
+class FileMissing(SomaError):
+    """The document's file is missing from SOMA_DATA_DIR/knowledge. Every gateway and worker must share one SOMA_DATA_DIR; restore the file from a backup, or delete the document and upload the file again."""
+
+    code = "file_missing"

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from soma import errors
 from soma.knowledge import parsers
 from tests.knowledge import samples
 
@@ -19,7 +20,7 @@ def _extract(tmp_path: Path, data: bytes, content_type: str) -> str:
 
 
 def _reason(tmp_path: Path, data: bytes, content_type: str) -> str:
-    with pytest.raises(parsers.ParseError) as failure:
+    with pytest.raises(errors.ParseError) as failure:
         _extract(tmp_path, data, content_type)
     return failure.value.message
 
@@ -46,7 +47,7 @@ def test_the_type_comes_from_the_extension_then_the_declared_type(filename, decl
     [("report.docx", "application/vnd.openxmlformats-officedocument.wordprocessingml.document", None), ("blob", None, "no content type")],
 )
 def test_an_unknown_type_is_refused_naming_the_types_soma_reads(filename, declared, described) -> None:
-    with pytest.raises(parsers.UnsupportedFileType) as refused:
+    with pytest.raises(errors.UnsupportedFileType) as refused:
         parsers.content_type_for(filename, declared)
 
     assert refused.value.status_code == 415

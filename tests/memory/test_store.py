@@ -9,12 +9,14 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from soma import errors
 from soma.db import engine as db_engine
 from soma.embeddings import embedder
 from soma.memory import store
 from tests.memory import unrelated
 
 MODEL = "sentence-transformers/all-MiniLM-L6-v2"
+EMBEDDER = embedder.MiniLM()  # this module's one; it loads the model on first use
 
 
 @pytest.fixture
@@ -26,7 +28,7 @@ async def engine(database_url: str) -> AsyncIterator[AsyncEngine]:
 
 async def _create(engine: AsyncEngine, content: str, source: str = "user") -> dict:
     async with engine.begin() as conn:
-        return await store.create(conn, embedder.shared(), content, source)
+        return await store.create(conn, EMBEDDER, content, source)
 
 
 def _rows(database_url: str) -> list[tuple]:
@@ -94,7 +96,7 @@ async def test_a_search_returns_the_closest_memories_best_first_with_their_simil
         await _create(engine, fact)
 
     async with engine.connect() as conn:
-        found = await store.search(conn, embedder.shared(), "Where does my sister live?", limit=2)
+        found = await store.search(conn, EMBEDDER, "Where does my sister live?", limit=2)
 
     assert [m["content"] for m in found] == ["My sister Alice lives in Lisbon.", found[1]["content"]]
     assert found[0]["similarity"] > 0.6 > found[1]["similarity"]
@@ -105,9 +107,9 @@ async def test_an_update_replaces_the_content_and_its_embedding(engine, database
     created = await _create(engine, "The meeting is on Tuesday.")
 
     async with engine.begin() as conn:
-        updated = await store.update(conn, embedder.shared(), created["id"], "The dentist is on Baker Street.")
+        updated = await store.update(conn, EMBEDDER, created["id"], "The dentist is on Baker Street.")
     async with engine.connect() as conn:
-        [found] = await store.search(conn, embedder.shared(), "The dentist is on Baker Street.", limit=1)
+        [found] = await store.search(conn, EMBEDDER, "The dentist is on Baker Street.", limit=1)
 
     assert updated["content"] == "The dentist is on Baker Street." and updated["updated_at"] > created["updated_at"]
     assert (found["id"], found["similarity"]) == (created["id"], 1.0)
@@ -127,11 +129,11 @@ async def test_a_deleted_memory_is_gone(engine, database_url) -> None:
 @pytest.mark.parametrize("call", ["get", "update", "delete"])
 async def test_an_unknown_id_is_memory_not_found(engine, call) -> None:
     async with engine.begin() as conn:
-        with pytest.raises(store.MemoryNotFound) as caught:
+        with pytest.raises(errors.MemoryNotFound) as caught:
             if call == "get":
                 await store.get(conn, 42)
             elif call == "update":
-                await store.update(conn, embedder.shared(), 42, "anything")
+                await store.update(conn, EMBEDDER, 42, "anything")
             else:
                 await store.delete(conn, 42)
 
@@ -144,10 +146,10 @@ async def test_an_unknown_id_is_memory_not_found(engine, call) -> None:
 
 async def test_blank_or_oversized_content_is_refused_and_stores_nothing(engine, database_url) -> None:
     async with engine.begin() as conn:
-        with pytest.raises(store.InvalidMemory) as blank:
-            await store.create(conn, embedder.shared(), " \n ", "user")
-        with pytest.raises(store.MemoryTooLarge) as large:
-            await store.create(conn, embedder.shared(), "x" * 4001, "user")
+        with pytest.raises(errors.InvalidMemory) as blank:
+            await store.create(conn, EMBEDDER, " \n ", "user")
+        with pytest.raises(errors.MemoryTooLarge) as large:
+            await store.create(conn, EMBEDDER, "x" * 4001, "user")
 
     assert (blank.value.status_code, blank.value.code) == (422, "invalid_memory")
     assert blank.value.message.startswith("The content is empty. The memory request is not valid.")
@@ -162,7 +164,7 @@ async def test_blank_or_oversized_content_is_refused_and_stores_nothing(engine, 
 async def test_recall_finds_the_one_related_memory_among_1000_unrelated_through_the_hnsw_index(engine, database_url) -> None:
     fact = await _create(engine, "My sister Alice lives in Lisbon.")
     unrelated.insert(database_url, unrelated.facts())
-    [question] = embedder.shared().embed_sync(["Where does my sister Alice live?"])
+    [question] = EMBEDDER.embed_sync(["Where does my sister Alice live?"])
 
     async with engine.connect() as conn:
         await conn.execute(sa.text("SET enable_seqscan = off"))  # the planner must use the HNSW index

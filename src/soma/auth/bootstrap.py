@@ -13,23 +13,32 @@ from soma.auth import keys
 
 log = logging.getLogger(__name__)
 NAME = "bootstrap admin (SOMA_BOOTSTRAP_ADMIN_KEY)"
+MIN_CHARS = 32  # a key chosen by automation must still be unguessable
 
 
 def configured_key(settings: config.Settings) -> str | None:
-    """SOMA_BOOTSTRAP_ADMIN_KEY_FILE's content, or SOMA_BOOTSTRAP_ADMIN_KEY."""
-    if settings.bootstrap_admin_key_file:
+    """SOMA_BOOTSTRAP_ADMIN_KEY_FILE's content, or SOMA_BOOTSTRAP_ADMIN_KEY; BootstrapKeyInvalid when unreadable or too short.
+
+    The one place the key is read and judged: the gateway's start and every provisioning go through it.
+    """
+    path, value = settings.bootstrap_admin_key_file, settings.bootstrap_admin_key
+    if path:
         try:
-            return settings.bootstrap_admin_key_file.read_text().strip() or None
+            raw = path.read_text()
         except OSError as exc:
-            raise errors.InvalidApiKey(f"Cannot read SOMA_BOOTSTRAP_ADMIN_KEY_FILE {settings.bootstrap_admin_key_file} ({exc.strerror}).") from exc
-    return settings.bootstrap_admin_key.get_secret_value().strip() if settings.bootstrap_admin_key else None
+            raise errors.BootstrapKeyInvalid(f"Cannot read SOMA_BOOTSTRAP_ADMIN_KEY_FILE {path} ({exc.strerror}).") from exc
+        where = f"SOMA_BOOTSTRAP_ADMIN_KEY_FILE {path}"
+    else:
+        raw, where = value.get_secret_value() if value else "", "SOMA_BOOTSTRAP_ADMIN_KEY"
+    key = raw.strip() or None
+    if key is not None and len(key) < MIN_CHARS:
+        raise errors.BootstrapKeyInvalid(f"{where} holds {len(key)} characters; the key needs at least {MIN_CHARS}.")
+    return key
 
 
 def check(settings: config.Settings) -> None:
     """Fail at start, naming the setting, when the configured key is unreadable or too short."""
-    key = configured_key(settings)
-    if key is not None and len(key) < keys.MIN_PROVIDED_CHARS:
-        raise errors.InvalidApiKey(f"SOMA_BOOTSTRAP_ADMIN_KEY has {len(key)} characters; use at least {keys.MIN_PROVIDED_CHARS} random ones.")
+    configured_key(settings)
 
 
 async def provision_when_possible(engine: AsyncEngine, settings: config.Settings, retry_seconds: float = 2.0) -> None:

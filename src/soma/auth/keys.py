@@ -17,7 +17,6 @@ _k = tables.api_keys
 _PUBLIC = (_k.c.id, _k.c.prefix, _k.c.name, _k.c.scopes, _k.c.created_by, _k.c.created_at, _k.c.last_used_at,
            _k.c.expires_at, _k.c.revoked_at)  # fmt: skip
 TOUCH_EVERY = datetime.timedelta(seconds=30)  # last_used_at is written at most this often per key
-MIN_PROVIDED_CHARS = 32  # a bootstrap key chosen by automation must still be unguessable
 
 
 async def create(
@@ -34,9 +33,10 @@ async def create(
 
 
 async def provision(conn: AsyncConnection, key: str, name: str) -> bool:
-    """Make sure an admin key exists for `key`; a revoked one stays revoked. True when it was added."""
-    if len(key) < MIN_PROVIDED_CHARS:
-        raise errors.InvalidApiKey(f"SOMA_BOOTSTRAP_ADMIN_KEY has {len(key)} characters; use at least {MIN_PROVIDED_CHARS} random ones, e.g. from `soma keys create`.")
+    """Make sure an admin key exists for `key` (bootstrap.configured_key has judged it); a revoked one stays revoked.
+
+    True when it was added.
+    """
     exists = (await conn.execute(sa.select(_k.c.id).where(_k.c.token_hash == tokens.digest(key)))).first()
     if exists:
         return False

@@ -16,11 +16,11 @@ _DECOY = _hasher.hash("soma-decoy-password")
 
 
 def check_acceptable(password: str) -> None:
-    """WeakPassword naming the rule broken."""
+    """WeakPassword or PasswordTooLong, naming the limit."""
     if len(password) < MIN_LENGTH:
         raise errors.WeakPassword(f"The password has {len(password)} characters; at least {MIN_LENGTH} are needed.")
     if len(password) > MAX_LENGTH:
-        raise errors.WeakPassword(f"The password has more than {MAX_LENGTH} characters.")
+        raise errors.PasswordTooLong(f"The password has more than {MAX_LENGTH} characters.")
 
 
 def hash_password(password: str) -> str:

@@ -25,19 +25,18 @@ def _run(work: Callable[[Any, Any], Awaitable[T]]) -> T:
     from soma.audit import log as audit
     from soma.auth import admin
     from soma.db import engine as db_engine
-    from soma.db import location, migrate
+    from soma.db import location
 
     async def go(url: str) -> T:
         engine = db_engine.create(url, pool_size=1)
         try:
-            await migrate.check(engine)
             async with engine.begin() as conn:
                 return await work(conn, admin.Actor(audit.cli_actor()))
         finally:
             await engine.dispose()
 
     try:
-        database = location.open_database(_settings())
+        database = location.open_migrated(_settings())
         try:
             return asyncio.run(go(database.url))
         finally:
@@ -52,7 +51,7 @@ def _password(prompt: str) -> str:
         return sys.stdin.readline().rstrip("\n")
     first = getpass.getpass(f"{prompt}: ")
     if first != getpass.getpass("Again: "):
-        fail(errors.WeakPassword("The two passwords differ."))
+        fail(errors.PasswordsDiffer())
     return first
 
 
@@ -145,8 +144,10 @@ def revoke_key(
 ) -> None:
     from soma.auth import admin
 
-    if (key_id is None) == (not all_keys):
-        fail(errors.KeyNotFound("Give one key id, or --all."))
+    if key_id is not None and all_keys:
+        fail(errors.RevokeNeedsOneTarget(f"Both key id {key_id} and --all were given."))
+    if key_id is None and not all_keys:
+        fail(errors.RevokeNeedsOneTarget("No key id was given."))
 
     async def work(conn, actor) -> str:
         if all_keys:

@@ -34,9 +34,7 @@ def gateway(
     host: Optional[str] = typer.Option(None, help="Listen address [default: SOMA_HOST or 127.0.0.1]."),
     port: Optional[int] = typer.Option(None, help="Listen port [default: SOMA_PORT or 8080]."),
 ) -> None:
-    from soma.db import engine as db_engine
     from soma.db import location
-    from soma.db import migrate as db_migrate
     from soma.gateway import app as gateway_app
     from soma.auth import bootstrap
     from soma.secrets import watch
@@ -44,36 +42,23 @@ def gateway(
     settings = _settings()
     try:
         bootstrap.check(settings)
-        keys = watch.SecretWatcher(settings)
-        keys.load()  # the gateway reports the SLM key on /ready; an unreachable Vault stops it here
-        database = location.open_database(settings)
-        asyncio.run(_check_schema(db_engine, db_migrate, database.url))
+        database = location.open_migrated(settings)
+        try:
+            keys = watch.SecretWatcher(settings)
+            keys.load()  # the gateway reports the SLM key on /ready; an unreachable Vault stops it here
+            uvicorn.run(
+                gateway_app.create(settings, database.url, keys),
+                host=host or settings.host,
+                port=settings.port if port is None else port,
+                log_level=settings.log_level.lower(),
+                log_config=None,  # uvicorn's lines go through Soma's handler, as text or JSON
+                access_log=False,  # the gateway logs one access line per request itself (soma.access)
+                timeout_graceful_shutdown=5,
+            )
+        finally:
+            database.stop()
     except errors.SomaError as exc:
         fail(exc)
-    try:
-        uvicorn.run(
-            gateway_app.create(settings, database.url, keys),
-            host=host or settings.host,
-            port=settings.port if port is None else port,
-            log_level=settings.log_level.lower(),
-            log_config=None,  # uvicorn's lines go through Soma's handler, as text or JSON
-            access_log=False,  # the gateway logs one access line per request itself (soma.access)
-            timeout_graceful_shutdown=5,
-        )
-    finally:
-        database.stop()
-
-
-async def _check_schema(db_engine, db_migrate, url: str) -> None:
-    engine = db_engine.create(url, pool_size=1)
-    try:
-        await db_migrate.check(engine)
-    except errors.SchemaBehind:
-        raise
-    except Exception as exc:
-        raise errors.DatabaseUnavailable(f"{type(exc).__name__}: {exc}.") from exc
-    finally:
-        await engine.dispose()
 
 
 @app.command(help=f"Run turn jobs from the queue. Reads {DB_VARS}, {SLM_VARS}, {KEY_VARS}, {WORKER_VARS}.")
@@ -83,7 +68,7 @@ def worker() -> None:
 
     settings = _settings()
     try:
-        database = location.open_database(settings)
+        database = location.open_migrated(settings)
         try:
             asyncio.run(process.serve(settings, database.url))
         finally:

@@ -18,10 +18,6 @@ _t = tables.chat_sessions
 _COLUMNS = (_t.c.id, _t.c.title, _t.c.created_at, _t.c.updated_at, _t.c.last_event_id)
 
 
-class SessionNotFound(errors.NotFound):
-    """No chat session has this id. List sessions with GET /v1/sessions, or create one with POST /v1/sessions."""
-
-
 def as_dict(row: Any) -> dict[str, Any]:
     """A session as the API shows it."""
     return {
@@ -57,7 +53,7 @@ async def get(conn: AsyncConnection, session_id: uuid.UUID, *, lock: bool = Fals
         query = query.where(_t.c.owner == owner)
     row = (await conn.execute(query.with_for_update() if lock else query)).one_or_none()
     if row is None:
-        raise SessionNotFound(f"Session '{session_id}' does not exist.")
+        raise errors.SessionNotFound(f"Session '{session_id}' does not exist.")
     return as_dict(row)
 
 

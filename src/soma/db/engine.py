@@ -1,10 +1,14 @@
-"""The SQLAlchemy async engine every Soma process talks to PostgreSQL through."""
+"""The SQLAlchemy engines Soma talks to PostgreSQL through, and the error when PostgreSQL cannot be used."""
 
 from __future__ import annotations
 
+import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
+from soma import errors
 from soma.db import url as db_url
+
+CONNECT_TIMEOUT = 10  # seconds for PostgreSQL to accept a connection; libpq would wait forever
 
 
 def create(database_url: str, pool_size: int = 10) -> AsyncEngine:
@@ -16,3 +20,17 @@ def create(database_url: str, pool_size: int = 10) -> AsyncEngine:
         pool_pre_ping=True,
         pool_timeout=10,
     )
+
+
+def create_once(database_url: str) -> sa.Engine:
+    """A synchronous engine without a pool, for one-off work at a command's start: checks and migrations."""
+    return sa.create_engine(
+        db_url.for_sqlalchemy(database_url), poolclass=sa.pool.NullPool, connect_args={"connect_timeout": CONNECT_TIMEOUT}
+    )
+
+
+def unavailable(database_url: str, exc: sa.exc.DBAPIError) -> errors.DatabaseUnavailable:
+    """DatabaseUnavailable naming the database (password hidden) and the driver's first line; raise it `from exc.orig`."""
+    text = str(exc.orig).strip()
+    reason = text.splitlines()[0].rstrip(".") if text else type(exc.orig).__name__
+    return errors.DatabaseUnavailable(f"{db_url.redacted(database_url)}: {reason}.")

@@ -10,10 +10,11 @@ from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy.engine import Connection
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from soma import errors
+from soma.db import engine as db_engine
 from soma.db import procrastinate_schema
-from soma.db import url as db_url
 
 _LOCK_KEY = 0x50AA_0001  # pg_advisory_lock id: one migrator at a time (Helm hook and `soma up` may race)
 
@@ -32,7 +33,7 @@ def head() -> str:
 
 def upgrade(database_url: str) -> list[str]:
     """Apply every pending migration; returns what was applied (empty when already current)."""
-    engine = sa.create_engine(db_url.for_sqlalchemy(database_url), poolclass=sa.pool.NullPool)
+    engine = db_engine.create_once(database_url)
     try:
         with engine.connect() as conn:
             conn.execute(sa.text("SELECT pg_advisory_lock(:k)"), {"k": _LOCK_KEY})
@@ -43,7 +44,7 @@ def upgrade(database_url: str) -> list[str]:
                 conn.execute(sa.text("SELECT pg_advisory_unlock(:k)"), {"k": _LOCK_KEY})
                 conn.commit()
     except sa.exc.OperationalError as exc:
-        raise errors.DatabaseUnavailable(f"{db_url.redacted(database_url)}: {exc.orig}.") from exc
+        raise db_engine.unavailable(database_url, exc) from exc.orig
     finally:
         engine.dispose()
 
@@ -69,9 +70,13 @@ def behind(conn: Connection) -> list[str]:
     return missing
 
 
-async def check(engine) -> None:
-    """Raise SchemaBehind when the database is not at this version's schema."""
-    async with engine.connect() as conn:
-        missing = await conn.run_sync(behind)
-    if missing:
+def require_current(conn: Connection) -> None:
+    """Raise SchemaBehind, naming what is missing, when the database is not at this version's schema."""
+    if missing := behind(conn):
         raise errors.SchemaBehind("; ".join(missing) + ".")
+
+
+async def check(engine: AsyncEngine) -> None:
+    """`require_current` on an async engine, for /ready."""
+    async with engine.connect() as conn:
+        await conn.run_sync(require_current)

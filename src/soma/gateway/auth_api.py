@@ -76,7 +76,7 @@ async def change_password(request: Request, response: Response, body: PasswordCh
     """Change your own password; every session of yours ends, this one included."""
     caller = access.principal(request)
     if caller.kind != "user":
-        raise errors.Forbidden("API keys have no password; an admin can reset users' passwords.")
+        raise errors.KeysHaveNoPassword()
     async with request.app.state.engine.begin() as conn:
         user = await users.find(conn, caller.name)
         if user is None or not passwords.verify(user["password_hash"], body.current_password):
@@ -94,7 +94,7 @@ async def setup(request: Request, response: Response, body: Setup) -> dict[str, 
         if not await setup_links.consume(conn, body.token):
             raise errors.SetupLinkInvalid()
         if await users.count(conn) > 0:
-            raise errors.SetupLinkInvalid("An account exists already.")
+            raise errors.SetupDone()
         user = await users.create(conn, body.username, body.password, "admin")
         user = await users.find(conn, user["username"])
         csrf = await _start_session(request, response, conn, user)

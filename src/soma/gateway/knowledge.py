@@ -12,6 +12,7 @@ from fastapi import APIRouter, Depends, Request, Response
 from fastapi.responses import FileResponse
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from soma import errors
 from soma.gateway import access, uploads
 from soma.knowledge import ingest, parsers, storage, store
 from soma.settings import store as settings_store
@@ -97,7 +98,7 @@ def _refuse_by_length(request: Request, limit: int) -> None:
     """FileTooLarge before reading a body whose declared length cannot hold a file within the limit."""
     length = request.headers.get("content-length", "")
     if length.isdigit() and int(length) > limit + MULTIPART_OVERHEAD:
-        raise storage.FileTooLarge(
+        raise errors.FileTooLarge(
             f"The request has {int(length)} bytes, more than a file within the {limit}-byte limit set by upload_max_bytes needs."
         )
 

@@ -10,6 +10,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from soma import errors
 from soma.db import jobs
 from soma.embeddings.embedder import Embedder
 from soma.knowledge import chunking, parsers, storage, store
@@ -44,7 +45,7 @@ async def run(engine: AsyncEngine, embedder: Embedder, data_dir: Path, document_
             vectors += await embedder.embed(chunks[start : start + EMBED_BATCH])
         async with engine.begin() as conn:
             indexed = await store.finish_indexing(conn, document_id, chunks, vectors, embedder.model_id)
-    except (parsers.ParseError, storage.FileMissing) as exc:
+    except (errors.ParseError, errors.FileMissing) as exc:
         log.info("document %s (%s) failed: %s", document_id, document["filename"], exc.message)
         await _fail(engine, document_id, exc.message)
         return "failed"
@@ -66,7 +67,7 @@ async def _chunks(data_dir: Path, document: dict[str, Any]) -> list[str]:
     text = await asyncio.to_thread(parsers.extract, path, document["content_type"])
     chunks = chunking.split(text)
     if not chunks:
-        raise parsers.ParseError("The file has no text.")
+        raise errors.ParseError("The file has no text.")
     return chunks
 
 

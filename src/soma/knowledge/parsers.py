@@ -39,19 +39,6 @@ _BLOCK_TAGS = (
 )
 
 
-class ParseError(errors.SomaError):
-    """Delete this document, fix or convert the file, and upload it again."""
-
-    code = "parse_failed"
-
-
-class UnsupportedFileType(errors.SomaError):
-    """Soma reads text (.txt), Markdown (.md), HTML (.html), PDF (.pdf), CSV (.csv) and JSON (.json) files. Convert the file to one of these types and upload it again."""
-
-    status_code = 415
-    code = "unsupported_file_type"
-
-
 def content_type_for(filename: str, declared: str | None) -> str:
     """The canonical content type of an upload, by its extension first, then the type the client declared.
 
@@ -65,7 +52,7 @@ def content_type_for(filename: str, declared: str | None) -> str:
     media = _ALIASES.get(media, media)
     if media in EXTENSIONS:
         return media
-    raise UnsupportedFileType(f"'{filename}' ({declared or 'no content type'}) is not a type Soma reads.")
+    raise errors.UnsupportedFileType(f"'{filename}' ({declared or 'no content type'}) is not a type Soma reads.")
 
 
 def extract(path: Path, content_type: str) -> str:
@@ -81,7 +68,7 @@ def _decode(data: bytes, kind: str) -> str:
     try:
         return data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
-        raise ParseError(
+        raise errors.ParseError(
             f"The {kind} file is not UTF-8: byte 0x{data[exc.start]:02x} at offset {exc.start} cannot be decoded."
         ) from exc
 
@@ -102,15 +89,15 @@ def _pdf(path: Path) -> str:
     try:
         reader = pypdf.PdfReader(path)
         if reader.is_encrypted and not _decrypts_without_password(reader):
-            raise ParseError("The PDF is encrypted with a password.")
+            raise errors.ParseError("The PDF is encrypted with a password.")
         pages = [page.extract_text() or "" for page in reader.pages]
-    except ParseError:
+    except errors.ParseError:
         raise
     except Exception as exc:
-        raise ParseError(f"The PDF cannot be read; it is damaged or not a PDF ({exc}).") from exc
+        raise errors.ParseError(f"The PDF cannot be read; it is damaged or not a PDF ({exc}).") from exc
     text = "\n\n".join(pages)
     if not text.strip():
-        raise ParseError(f"The PDF has no text to extract in its {len(pages)} page(s); scanned pages need OCR first.")
+        raise errors.ParseError(f"The PDF has no text to extract in its {len(pages)} page(s); scanned pages need OCR first.")
     return text
 
 
@@ -131,7 +118,7 @@ def _csv(path: Path) -> str:
     try:
         rows = [row for row in csv.reader(io.StringIO(text), dialect) if any(cell.strip() for cell in row)]
     except csv.Error as exc:
-        raise ParseError(f"The CSV file cannot be read: {exc}.") from exc
+        raise errors.ParseError(f"The CSV file cannot be read: {exc}.") from exc
     if not rows:
         return ""
     header, records = rows[0], rows[1:]
@@ -150,7 +137,7 @@ def _json(path: Path) -> str:
     try:
         data = json.loads(text)
     except json.JSONDecodeError as exc:
-        raise ParseError(f"The JSON file is not valid: {exc.msg} at line {exc.lineno}, column {exc.colno}.") from exc
+        raise errors.ParseError(f"The JSON file is not valid: {exc.msg} at line {exc.lineno}, column {exc.colno}.") from exc
     if isinstance(data, dict):
         parts = ("\n".join(_flatten(value, str(key))) for key, value in data.items())
     elif isinstance(data, list):

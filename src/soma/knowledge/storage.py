@@ -14,19 +14,6 @@ from soma import errors
 FILENAME_CHARS = 255  # characters kept of an uploaded file's name
 
 
-class FileTooLarge(errors.SomaError):
-    """Upload a smaller file, or raise the `upload_max_bytes` setting with PUT /v1/settings."""
-
-    status_code = 413
-    code = "file_too_large"
-
-
-class FileMissing(errors.SomaError):
-    """The document's file is missing from SOMA_DATA_DIR/knowledge. Every gateway and worker must share one SOMA_DATA_DIR; restore the file from a backup, or delete the document and upload the file again."""
-
-    code = "file_missing"
-
-
 def root(data_dir: Path) -> Path:
     """The folder that holds every knowledge file."""
     return data_dir / "knowledge"
@@ -41,7 +28,7 @@ def existing_path(data_dir: Path, sha256: str) -> Path:
     """Where the file with this content lives; FileMissing when it is not there."""
     path = path_for(data_dir, sha256)
     if not path.is_file():
-        raise FileMissing(f"No file at {path}.")
+        raise errors.FileMissing(f"No file at {path}.")
     return path
 
 
@@ -98,7 +85,7 @@ class Upload:
     def write(self, data: bytes) -> None:
         """Append data; FileTooLarge, before writing it, when it takes the file past max_bytes."""
         if self.size + len(data) > self.max_bytes:
-            raise FileTooLarge(f"The file is over the {self.max_bytes}-byte limit set by upload_max_bytes.")
+            raise errors.FileTooLarge(f"The file is over the {self.max_bytes}-byte limit set by upload_max_bytes.")
         self.size += len(data)
         self._hash.update(data)
         self._file.write(data)

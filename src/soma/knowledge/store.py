@@ -26,10 +26,6 @@ _COLUMNS = (
 _LOCK_CONTENT = sa.text("SELECT pg_advisory_xact_lock(hashtextextended('soma.knowledge:' || :sha256, 0))")
 
 
-class DocumentNotFound(errors.NotFound):
-    """No knowledge document has this id. List documents with GET /v1/knowledge."""
-
-
 def as_dict(row: Any) -> dict[str, Any]:
     """A document as the API shows it; `error` says why indexing failed, else it is null."""
     return {
@@ -67,7 +63,7 @@ async def get(conn: AsyncConnection, document_id: uuid.UUID) -> dict[str, Any]:
     """One document; DocumentNotFound when it does not exist."""
     row = (await conn.execute(sa.select(*_COLUMNS).where(_d.c.id == document_id))).one_or_none()
     if row is None:
-        raise DocumentNotFound(f"Document '{document_id}' does not exist.")
+        raise errors.DocumentNotFound(f"Document '{document_id}' does not exist.")
     return as_dict(row)
 
 
@@ -83,7 +79,7 @@ async def delete(conn: AsyncConnection, data_dir: Path, document_id: uuid.UUID) 
     await conn.execute(_LOCK_CONTENT, {"sha256": document["sha256"]})
     deleted = (await conn.execute(sa.delete(_d).where(_d.c.id == document_id).returning(_d.c.sha256))).one_or_none()
     if deleted is None:
-        raise DocumentNotFound(f"Document '{document_id}' does not exist.")  # deleted meanwhile
+        raise errors.DocumentNotFound(f"Document '{document_id}' does not exist.")  # deleted meanwhile
     # sha256 is unique, so no other document shares the file.
     storage.remove(data_dir, deleted.sha256)
 

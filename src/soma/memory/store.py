@@ -11,7 +11,7 @@ from soma import errors
 from soma.db import hnsw, tables
 from soma.embeddings.embedder import Embedder
 
-MAX_CHARS = 4000  # per memory: a fact, not a document (documents go to knowledge)
+MAX_CHARS = 4000  # per memory: a fact, not a document (documents go to knowledge); errors.MemoryTooLarge says 4000
 # Cosine similarity at or above which a new memory restates an existing one: the existing one
 # takes the new wording instead of a second row. 0.9 joins rewordings ("my favourite colour is
 # teal" / "My favorite color is teal.", 0.97) and keeps related facts apart ("… teal" / "… blue", 0.71).
@@ -24,24 +24,6 @@ SOURCES = ("user", "agent")  # 'user': through the API; 'agent': the remember to
 _m = tables.memories
 _COLUMNS = (_m.c.id, _m.c.content, _m.c.source, _m.c.embedding_model, _m.c.created_at, _m.c.updated_at)
 _WRITES_LOCK = 0x736F6D61  # advisory lock key ('soma'): one memory write at a time, so duplicates merge
-
-
-class MemoryNotFound(errors.NotFound):
-    """No memory has this id. List memories with GET /v1/memories, or search them with GET /v1/memories?query=…."""
-
-
-class MemoryTooLarge(errors.SomaError):
-    """A memory holds at most 4000 characters. Store a shorter fact, or split it into several memories."""
-
-    status_code = 413
-    code = "memory_too_large"
-
-
-class InvalidMemory(errors.SomaError):
-    """The memory request is not valid. Send {"content": "the fact"} with some text; search with ?query=…, which returns one page."""
-
-    status_code = 422
-    code = "invalid_memory"
 
 
 def as_dict(row: Any) -> dict[str, Any]:
@@ -84,7 +66,7 @@ async def get(conn: AsyncConnection, memory_id: int) -> dict[str, Any]:
     """One memory; MemoryNotFound when it does not exist."""
     row = (await conn.execute(sa.select(*_COLUMNS).where(_m.c.id == memory_id))).one_or_none()
     if row is None:
-        raise MemoryNotFound(f"Memory {memory_id} does not exist.")
+        raise errors.MemoryNotFound(f"Memory {memory_id} does not exist.")
     return as_dict(row)
 
 
@@ -101,7 +83,7 @@ async def list_page(conn: AsyncConnection, limit: int = DEFAULT_PAGE, before: in
 async def search(conn: AsyncConnection, embedder: Embedder, text: str, limit: int = DEFAULT_PAGE) -> list[dict[str, Any]]:
     """The `limit` memories most similar to text, best first, each with its cosine `similarity`."""
     if not text.strip():
-        raise InvalidMemory("The search text is empty.")
+        raise errors.InvalidMemory("The search text is empty.")
     [vector] = await embedder.embed([text])
     await _widen_search(conn)
     distance = _m.c.embedding.cosine_distance(vector)
@@ -122,7 +104,7 @@ async def update(conn: AsyncConnection, embedder: Embedder, memory_id: int, cont
         )
     ).one_or_none()
     if row is None:
-        raise MemoryNotFound(f"Memory {memory_id} does not exist.")
+        raise errors.MemoryNotFound(f"Memory {memory_id} does not exist.")
     return as_dict(row)
 
 
@@ -130,7 +112,7 @@ async def delete(conn: AsyncConnection, memory_id: int) -> dict[str, Any]:
     """Delete a memory and return what it held; MemoryNotFound when it does not exist."""
     row = (await conn.execute(sa.delete(_m).where(_m.c.id == memory_id).returning(*_COLUMNS))).one_or_none()
     if row is None:
-        raise MemoryNotFound(f"Memory {memory_id} does not exist.")
+        raise errors.MemoryNotFound(f"Memory {memory_id} does not exist.")
     return as_dict(row)
 
 
@@ -154,9 +136,9 @@ async def any_stored(conn: AsyncConnection) -> bool:
 def _checked(content: str) -> str:
     content = content.strip()
     if not content:
-        raise InvalidMemory("The content is empty.")
+        raise errors.InvalidMemory("The content is empty.")
     if len(content) > MAX_CHARS:
-        raise MemoryTooLarge(f"The memory has {len(content)} characters.")
+        raise errors.MemoryTooLarge(f"The memory has {len(content)} characters.")
     return content
 
 

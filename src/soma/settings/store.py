@@ -32,13 +32,6 @@ class AgentSettings(BaseModel):
     tools_enabled: bool = Field(True, description="Offer the remember/forget tools to SLMs that support tool calls.")
 
 
-class InvalidSettings(errors.SomaError):
-    """The settings were not changed. Send only known keys with valid values; GET /v1/settings shows them all."""
-
-    status_code = 422
-    code = "invalid_settings"
-
-
 _t = tables.agent_settings
 
 
@@ -60,7 +53,7 @@ async def update(conn: AsyncConnection, changes: dict[str, Any]) -> dict[str, An
     try:
         merged = AgentSettings.model_validate({**row.data, **changes})
     except ValidationError as exc:
-        raise InvalidSettings(_problems(exc)) from exc
+        raise errors.InvalidSettings(_problems(exc)) from exc
     stored = merged.model_dump(exclude_defaults=False)
     result = (
         await conn.execute(

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 import datetime
 from dataclasses import dataclass
 
 from soma import config, errors
 from soma.audit import log as audit
 from soma.db import engine as db_engine
-from soma.db import location, migrate
+from soma.db import location
 from soma.secrets import sources, vault
 from soma.slm import client as slm
 
@@ -51,13 +52,13 @@ async def rotate(settings: config.Settings, request: Request) -> Result:
     source = sources.VaultSource(settings)
     if not source.configured():
         raise errors.RotationNeedsVault()
-    client = source.client()
-    current = vault.read(client, source.where)
-    await _check(settings, request.key)
-    database = location.open_database(settings)  # before writing: a rotation must not go unaudited
+    # The database first: a rotation must not go unaudited, so Vault is not touched unless the audit log can take it.
+    database = await asyncio.to_thread(location.open_migrated, settings)
     engine = db_engine.create(database.url, pool_size=1)
     try:
-        await migrate.check(engine)  # the audit table is there and PostgreSQL answers
+        client = source.client()
+        current = vault.read(client, source.where)
+        await _check(settings, request.key)
         previous = current.version if current else None
         version = vault.write(client, source.where, request.key, previous, _metadata(request))
         async with engine.begin() as conn:
