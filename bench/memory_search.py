@@ -65,7 +65,7 @@ def vectors_for(texts: list[str], cache: Path) -> np.ndarray:
         if len(cached) == len(texts):
             return cached
     started = time.perf_counter()
-    model = embedder.shared()
+    model = embedder.MiniLM()
     out = np.array(model.embed_sync(texts), dtype=np.float32)
     print(f"  embedded {len(texts)} facts in {time.perf_counter() - started:.0f}s")
     np.save(cache, out)
@@ -126,7 +126,7 @@ def main() -> None:
     try:
         migrate.upgrade(server.url)
         query_texts = [f"What do you know about {s}?" for s in SUBJECTS] + facts(args.queries, seed=99)
-        query_vecs = np.array(embedder.shared().embed_sync(query_texts[: args.queries]), dtype=np.float32)
+        query_vecs = np.array(embedder.MiniLM().embed_sync(query_texts[: args.queries]), dtype=np.float32)
         for size in sizes:
             print(f"\n=== {size} memories ===")
             texts = facts(size)

@@ -17,6 +17,7 @@ from soma.embeddings import embedder
 from soma.knowledge import ingest
 from tests.knowledge import samples
 
+EMBEDDER = embedder.MiniLM()  # this module's one; it loads the model on first use
 UNKNOWN = "00000000-0000-0000-0000-000000000000"
 SUPPORTED = (
     "Soma reads text (.txt), Markdown (.md), HTML (.html), PDF (.pdf), CSV (.csv) and JSON (.json) files. "
@@ -88,14 +89,14 @@ async def test_an_upload_is_stored_by_content_and_queued_in_one_go(api, database
 async def test_ingestion_indexes_the_chunks_and_marks_the_document_ready(api, engine, database_url, settings) -> None:
     document = (await _upload(api, "garden.md", GUIDE)).json()
 
-    outcome = await ingest.run(engine, embedder.shared(), settings.data_dir, uuid.UUID(document["id"]))
+    outcome = await ingest.run(engine, EMBEDDER, settings.data_dir, uuid.UUID(document["id"]))
 
     assert outcome == "ready"
     ready = (await api.get(f"/v1/knowledge/{document['id']}")).json()
     assert (ready["state"], ready["error"], ready["chunk_count"]) == ("ready", None, 1)
     chunks = _rows(database_url, "SELECT ordinal, content, embedding_model, vector_dims(embedding) FROM knowledge_chunks")
     assert chunks == [(0, GUIDE.decode().strip(), embedder.MODEL_ID, 384)]
-    assert await ingest.run(engine, embedder.shared(), settings.data_dir, uuid.UUID(document["id"])) == "skipped"
+    assert await ingest.run(engine, EMBEDDER, settings.data_dir, uuid.UUID(document["id"])) == "skipped"
 
 
 async def test_the_same_content_uploaded_twice_is_one_document(api, database_url, settings) -> None:
@@ -254,7 +255,7 @@ async def test_an_uploaded_path_keeps_only_its_file_name(api) -> None:
 async def test_a_corrupt_pdf_ends_failed_with_the_reason_and_no_chunks(api, engine, database_url, settings) -> None:
     document = (await _upload(api, "broken.pdf", samples.corrupt_pdf(), "application/pdf")).json()
 
-    outcome = await ingest.run(engine, embedder.shared(), settings.data_dir, uuid.UUID(document["id"]))
+    outcome = await ingest.run(engine, EMBEDDER, settings.data_dir, uuid.UUID(document["id"]))
 
     assert outcome == "failed"
     failed = (await api.get(f"/v1/knowledge/{document['id']}")).json()
@@ -271,7 +272,7 @@ async def test_a_pdf_is_indexed_page_by_page(api, engine, database_url, settings
     document = (await _upload(api, "terms.pdf", pdf)).json()
     assert document["content_type"] == "application/pdf"
 
-    assert await ingest.run(engine, embedder.shared(), settings.data_dir, uuid.UUID(document["id"])) == "ready"
+    assert await ingest.run(engine, EMBEDDER, settings.data_dir, uuid.UUID(document["id"])) == "ready"
 
     chunks = _rows(database_url, "SELECT content FROM knowledge_chunks ORDER BY ordinal")
     assert chunks == [("Invoices are paid within thirty days.\n\nRefunds take five working days.",)]
@@ -282,7 +283,7 @@ async def test_a_missing_file_fails_naming_the_shared_data_dir(api, engine, sett
     path = settings.data_dir / "knowledge" / document["sha256"][:2] / document["sha256"]
     path.unlink()
 
-    assert await ingest.run(engine, embedder.shared(), settings.data_dir, uuid.UUID(document["id"])) == "failed"
+    assert await ingest.run(engine, EMBEDDER, settings.data_dir, uuid.UUID(document["id"])) == "failed"
 
     assert (await api.get(f"/v1/knowledge/{document['id']}")).json()["error"] == (
         f"No file at {path}. The document's file is missing from SOMA_DATA_DIR/knowledge. Every gateway and worker "
@@ -324,7 +325,7 @@ async def test_the_original_file_downloads_under_its_name(api) -> None:
 
 async def test_delete_removes_the_document_its_chunks_and_its_file(api, engine, database_url, settings) -> None:
     document = (await _upload(api, "garden.md", GUIDE)).json()
-    await ingest.run(engine, embedder.shared(), settings.data_dir, uuid.UUID(document["id"]))
+    await ingest.run(engine, EMBEDDER, settings.data_dir, uuid.UUID(document["id"]))
     assert _rows(database_url, "SELECT count(*) FROM knowledge_chunks") == [(1,)]
 
     response = await api.delete(f"/v1/knowledge/{document['id']}")
@@ -342,4 +343,4 @@ async def test_a_document_deleted_before_its_job_runs_is_skipped(api, engine, se
     document = (await _upload(api, "garden.md", GUIDE)).json()
     await api.delete(f"/v1/knowledge/{document['id']}")
 
-    assert await ingest.run(engine, embedder.shared(), settings.data_dir, uuid.UUID(document["id"])) == "skipped"
+    assert await ingest.run(engine, EMBEDDER, settings.data_dir, uuid.UUID(document["id"])) == "skipped"

@@ -13,6 +13,8 @@ from soma.db import engine as db_engine
 from soma.embeddings import embedder
 from soma.memory import tools
 
+EMBEDDER = embedder.MiniLM()  # this module's one; it loads the model on first use
+
 
 @pytest.fixture
 async def engine(database_url: str) -> AsyncIterator[AsyncEngine]:
@@ -23,7 +25,7 @@ async def engine(database_url: str) -> AsyncIterator[AsyncEngine]:
 
 @pytest.fixture
 def toolbox(engine: AsyncEngine) -> tools.Toolbox:
-    return tools.Toolbox(engine, embedder.shared())
+    return tools.Toolbox(engine, EMBEDDER)
 
 
 def _rows(database_url: str) -> list[tuple]:

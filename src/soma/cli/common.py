@@ -10,19 +10,33 @@ import typer
 from soma import config, errors, logs
 from soma.config import env_names
 
-app = typer.Typer(help="Soma: a self-hosted AI agent platform.", no_args_is_help=True, add_completion=False)
-
+# What commands read, for their --help; tests/test_docs.py checks every setting is in one.
+LOG_VARS = env_names("log_level", "log_format")  # every command
 DB_VARS = env_names("database_url", "data_dir")
-SLM_VARS = env_names("slm_base_url", "slm_model", "slm_max_tokens", "slm_connect_timeout", "slm_read_timeout", "slm_max_attempts")
+SLM_VARS = env_names(
+    "slm_base_url", "slm_model", "slm_max_tokens", "slm_connect_timeout", "slm_read_timeout", "slm_max_attempts",
+    "slm_backoff_seconds",
+)  # fmt: skip
 KEY_VARS = env_names(
-    "vault_addr", "vault_token", "vault_token_file", "vault_k8s_role", "slm_key_vault_mount", "slm_key_vault_path",
-    "slm_key_vault_field", "slm_api_key_file", "slm_api_key", "secret_sources", "secret_reload_seconds",
+    "vault_addr", "vault_token", "vault_token_file", "vault_k8s_role", "vault_k8s_mount", "vault_k8s_token_file",
+    "vault_timeout", "slm_key_vault_mount", "slm_key_vault_path", "slm_key_vault_field", "slm_api_key_file", "slm_api_key",
+    "secret_sources", "secret_reload_seconds",
 )  # fmt: skip
 WORKER_VARS = env_names(
     "worker_concurrency", "worker_drain_seconds", "worker_heartbeat_seconds", "worker_stalled_seconds",
-    "worker_metrics_port", "worker_metrics_host",
+    "worker_metrics_port", "worker_metrics_host", "history_messages",
 )  # fmt: skip
-GATEWAY_VARS = env_names("host", "port", "max_message_chars", "sse_keepalive_seconds")
+GATEWAY_VARS = env_names(
+    "host", "port", "max_message_chars", "sse_keepalive_seconds", "session_idle_seconds", "session_max_seconds",
+    "bootstrap_admin_key", "bootstrap_admin_key_file", "metrics_require_key",
+)  # fmt: skip
+
+app = typer.Typer(
+    help=f"Soma: a self-hosted AI agent platform. Every command reads {LOG_VARS}.",
+    no_args_is_help=True,
+    add_completion=False,
+    rich_markup_mode=None,  # plain text: rich markup would swallow the options' "[default: …]"
+)
 
 
 def settings() -> config.Settings:
@@ -48,10 +62,15 @@ def _problems(exc: pydantic.ValidationError) -> str:
 
 
 def fail(exc: errors.SomaError) -> NoReturn:
-    """Print the error and its causes on stderr, exit 1."""
+    """Print the error and its causes on stderr, one line each, and exit 1."""
     typer.echo(f"error: {exc.message}", err=True)
     cause = exc.__cause__
     while cause is not None:
-        typer.echo(f"  caused by: {type(cause).__name__}: {cause}", err=True)
+        typer.echo(f"  caused by: {type(cause).__name__}: {_one_line(cause)}", err=True)
         cause = cause.__cause__
     raise typer.Exit(1)
+
+
+def _one_line(cause: BaseException) -> str:
+    """A driver's multi-line message (psycopg adds hints on indented lines) joined into one line."""
+    return " ".join(line.strip() for line in str(cause).splitlines() if line.strip())

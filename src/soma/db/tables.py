@@ -1,4 +1,8 @@
-"""SQLAlchemy Core tables; the migrations in db/migrations create them."""
+"""SQLAlchemy Core tables; the migrations in db/migrations create them.
+
+tests/db/test_tables.py compares the two. Triggers and their functions (session_events' NOTIFY,
+the append-only guards) live only in the migrations: SQLAlchemy Core has no place for them.
+"""
 
 from __future__ import annotations
 
@@ -18,6 +22,8 @@ chat_sessions = sa.Table(
     # Last event id handed out; bumping it row-locks the session so events commit in id order.
     sa.Column("last_event_id", sa.BigInteger, nullable=False, server_default="0"),
     sa.Column("owner", sa.Text),  # "user:<id>" or "key:<id>"; None for chats from before access control
+    sa.Index("chat_sessions_recent", sa.text("updated_at DESC")),
+    sa.Index("chat_sessions_owner", "owner", sa.text("updated_at DESC")),
 )
 
 messages = sa.Table(
@@ -32,6 +38,7 @@ messages = sa.Table(
     sa.Column("meta", JSONB, nullable=False, server_default=sa.text("'{}'::jsonb")),
     sa.Column("created_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()),
     sa.CheckConstraint("role IN ('user', 'assistant')", name="messages_role_check"),
+    sa.Index("messages_session_order", "session_id", "id"),
 )
 
 session_events = sa.Table(
@@ -73,6 +80,9 @@ memories = sa.Table(
     sa.Column("source", sa.Text, nullable=False),  # 'user' (API/UI) or 'agent' (remember tool, "remember that …")
     sa.Column("created_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()),
     sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()),
+    sa.CheckConstraint("source IN ('user', 'agent')", name="memories_source_check"),
+    sa.Index("memories_embedding_hnsw", "embedding", postgresql_using="hnsw", postgresql_ops={"embedding": "vector_cosine_ops"}),
+    sa.Index("memories_recent", sa.text("id DESC")),
 )
 
 knowledge_documents = sa.Table(
@@ -88,6 +98,7 @@ knowledge_documents = sa.Table(
     sa.Column("chunk_count", sa.Integer, nullable=False, server_default="0"),
     sa.Column("created_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()),
     sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()),
+    sa.CheckConstraint("state IN ('pending', 'indexing', 'ready', 'failed')", name="knowledge_documents_state_check"),
 )
 
 knowledge_chunks = sa.Table(
@@ -99,6 +110,9 @@ knowledge_chunks = sa.Table(
     sa.Column("content", sa.Text, nullable=False),
     sa.Column("embedding", Vector(EMBEDDING_DIMENSIONS), nullable=False),
     sa.Column("embedding_model", sa.Text, nullable=False),
+    sa.UniqueConstraint("document_id", "ordinal", name="knowledge_chunks_document_ordinal"),
+    sa.Index("knowledge_chunks_document", "document_id"),
+    sa.Index("knowledge_chunks_embedding_hnsw", "embedding", postgresql_using="hnsw", postgresql_ops={"embedding": "vector_cosine_ops"}),
 )
 
 audit_log = sa.Table(
@@ -111,6 +125,9 @@ audit_log = sa.Table(
     sa.Column("target", sa.Text, nullable=False, server_default=""),
     sa.Column("client_address", sa.Text),
     sa.Column("details", JSONB, nullable=False, server_default=sa.text("'{}'::jsonb")),
+    sa.Index("audit_log_action_at", "action", "at"),
+    sa.Index("audit_log_at", "at"),
+    sa.Index("audit_log_client_at", "client_address", "at"),
 )
 
 users = sa.Table(
@@ -123,6 +140,8 @@ users = sa.Table(
     sa.Column("created_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()),
     sa.Column("password_changed_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()),
     sa.Column("disabled_at", sa.DateTime(timezone=True)),
+    sa.CheckConstraint("role IN ('admin', 'member')", name="users_role_check"),
+    sa.Index("users_username_key", sa.text("lower(username)"), unique=True),  # one account per name, whatever its case
 )
 
 login_sessions = sa.Table(
@@ -137,6 +156,7 @@ login_sessions = sa.Table(
     sa.Column("last_seen_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()),
     sa.Column("expires_at", sa.DateTime(timezone=True), nullable=False),
     sa.Column("ended_at", sa.DateTime(timezone=True)),
+    sa.Index("login_sessions_user", "user_id"),
 )
 
 api_keys = sa.Table(
@@ -152,6 +172,7 @@ api_keys = sa.Table(
     sa.Column("last_used_at", sa.DateTime(timezone=True)),
     sa.Column("expires_at", sa.DateTime(timezone=True)),
     sa.Column("revoked_at", sa.DateTime(timezone=True)),
+    sa.CheckConstraint("scopes <@ ARRAY['admin', 'chat', 'metrics']::text[] AND cardinality(scopes) > 0", name="api_keys_scopes_check"),
 )
 
 setup_tokens = sa.Table(

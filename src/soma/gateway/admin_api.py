@@ -10,30 +10,35 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from soma import errors
 from soma.audit import log as audit
-from soma.auth import admin, keys, passwords, users
+from soma.auth import admin, keys, passwords, principal, users
 from soma.gateway import access
 
 router = APIRouter(prefix="/v1", tags=["admin"], dependencies=[Depends(access.require_admin)])
+
+
+# Literal of a tuple is Literal of its items: the roles and scopes are spelt once, in principal.py.
+Role = Literal[principal.ROLES]  # type: ignore[valid-type]
+Scope = Literal[principal.SCOPES]  # type: ignore[valid-type]
 
 
 class NewUser(BaseModel):
     model_config = ConfigDict(extra="forbid")
     username: str = Field(min_length=1, max_length=64)
     password: str = Field(min_length=1, max_length=passwords.MAX_LENGTH)
-    role: Literal["admin", "member"] = "member"
+    role: Role = "member"  # the web UI's form starts from this too (GET /v1/meta)
 
 
 class UserChange(BaseModel):
     model_config = ConfigDict(extra="forbid")
     disabled: bool | None = None
-    role: Literal["admin", "member"] | None = None
+    role: Role | None = None
     password: str | None = Field(None, min_length=1, max_length=passwords.MAX_LENGTH)
 
 
 class NewKey(BaseModel):
     model_config = ConfigDict(extra="forbid")
     name: str = Field(min_length=1, max_length=100)
-    scopes: list[Literal["admin", "chat", "metrics"]] = Field(min_length=1)
+    scopes: list[Scope] = Field(min_length=1)
     expires_days: float | None = Field(None, gt=0)
 
 
@@ -54,7 +59,7 @@ async def change_user(request: Request, user_id: int, body: UserChange) -> dict[
     """Disable or enable (disabling ends their sessions), change the role, or reset the password."""
     caller = access.principal(request)
     if caller.kind == "user" and caller.id == user_id and (body.disabled or body.role == "member"):
-        raise errors.Forbidden("You cannot disable or demote your own account; another admin can.")
+        raise errors.OwnAccountLocked()
     actor = _actor(request)
     async with request.app.state.engine.begin() as conn:
         user = await users.get(conn, user_id)

@@ -1,4 +1,4 @@
-"""The gateway application: routers, error shape, shared engine and notifier."""
+"""The gateway application: routers, error shape, and what routes share on app.state (engine, notifier, embedder)."""
 
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ from soma.conversations import queue as turn_queue
 from soma.db import engine as db_engine
 from soma.embeddings import embedder
 from soma.auth import bootstrap
-from soma.gateway import admin_api, auth_api, authn, errors, events, health, knowledge, limits, memories, metrics, sessions
+from soma.gateway import admin_api, auth_api, authn, errors, events, health, knowledge, limits, memories, meta, metrics, sessions
 from soma.gateway import settings as settings_api
 from soma.gateway.notifier import Notifier
 from soma.knowledge import ingest
@@ -28,8 +28,16 @@ from soma.secrets import watch
 WEB = Path(__file__).parent / "web"
 
 
-def create(settings: config.Settings, database_url: str, keys: watch.SecretWatcher | None = None) -> FastAPI:
-    """A gateway app on the given database; `keys` already loaded, or loaded at start."""
+def create(
+    settings: config.Settings,
+    database_url: str,
+    keys: watch.SecretWatcher | None = None,
+    embedding_model: embedder.Embedder | None = None,
+) -> FastAPI:
+    """A gateway app on the given database.
+
+    `keys` already loaded, or loaded at start; `embedding_model` to share one (tests), or the app makes its own.
+    """
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -41,7 +49,7 @@ def create(settings: config.Settings, database_url: str, keys: watch.SecretWatch
         app.state.queues = queues.QueueSampler(app.state.engine, (turn_queue.QUEUE, ingest.QUEUE))
         app.state.notifier = Notifier(database_url)
         app.state.notifier.start()
-        warming = asyncio.create_task(context.warm_if_needed(app.state.engine, embedder.shared()))
+        warming = asyncio.create_task(context.warm_if_needed(app.state.engine, app.state.embedder))
         provisioning = asyncio.create_task(bootstrap.provision_when_possible(app.state.engine, settings))
         await asyncio.wait({provisioning}, timeout=5)  # usually done here, so the key works on the first request
         try:
@@ -55,6 +63,7 @@ def create(settings: config.Settings, database_url: str, keys: watch.SecretWatch
 
     app = FastAPI(title="Soma", version=soma.__version__, lifespan=lifespan)
     app.state.settings = settings
+    app.state.embedder = embedding_model or embedder.MiniLM()  # loads its weights on first use
     errors.install(app)
     app.add_middleware(
         limits.BodyLimit,
@@ -64,7 +73,7 @@ def create(settings: config.Settings, database_url: str, keys: watch.SecretWatch
     # Inside Observe, so refusals are counted and carry a request id; outside the body limit.
     app.add_middleware(authn.Authenticate, metrics_open=not settings.metrics_require_key, idle_seconds=settings.session_idle_seconds)
     app.add_middleware(observe.Observe)  # outermost: sees every request, even a 413
-    for module in (health, metrics, auth_api, admin_api, sessions, events, settings_api, knowledge, memories):
+    for module in (health, metrics, auth_api, admin_api, meta, sessions, events, settings_api, knowledge, memories):
         app.include_router(module.router)
     app.mount("/static", StaticFiles(directory=WEB), name="static")
     for path, page in (("/", "index.html"), ("/login", "login.html"), ("/setup", "setup.html")):

@@ -7,7 +7,7 @@ from typing import Any
 from fastapi import APIRouter, Depends, Query, Request, Response
 from fastapi.responses import JSONResponse
 
-from soma.embeddings import embedder
+from soma import errors
 from soma.gateway import access, bodies
 from soma.memory import store
 
@@ -22,7 +22,7 @@ class MemoryBody(bodies.TextBody):
 async def create_memory(request: Request, body: MemoryBody) -> dict[str, Any] | JSONResponse:
     """Store a memory: 201, or 200 with `merged: true` when it restated an existing one, which now holds it."""
     async with request.app.state.engine.begin() as conn:
-        memory = await store.create(conn, embedder.shared(), body.content, source="user")
+        memory = await store.create(conn, request.app.state.embedder, body.content, source="user")
     return JSONResponse(memory, status_code=200) if memory["merged"] else memory
 
 
@@ -38,8 +38,8 @@ async def list_memories(
         if query is None:
             return await store.list_page(conn, limit, before)
         if before is not None:
-            raise store.InvalidMemory("'before' pages the list, but a search returns a single page.")
-        return {"memories": await store.search(conn, embedder.shared(), query, limit)}
+            raise errors.InvalidMemory("'before' pages the list, but a search returns a single page.")
+        return {"memories": await store.search(conn, request.app.state.embedder, query, limit)}
 
 
 @router.get("/{memory_id}")
@@ -53,7 +53,7 @@ async def get_memory(request: Request, memory_id: int) -> dict[str, Any]:
 async def update_memory(request: Request, memory_id: int, body: MemoryBody) -> dict[str, Any]:
     """Change a memory's content (it is embedded again)."""
     async with request.app.state.engine.begin() as conn:
-        return await store.update(conn, embedder.shared(), memory_id, body.content)
+        return await store.update(conn, request.app.state.embedder, memory_id, body.content)
 
 
 @router.delete("/{memory_id}", status_code=204, dependencies=[Depends(access.require_admin)])

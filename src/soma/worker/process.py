@@ -1,4 +1,4 @@
-"""The worker process: schema check, turn jobs, stalled-turn recovery, drain on SIGTERM."""
+"""The worker process: turn jobs, stalled-turn recovery, drain on SIGTERM."""
 
 from __future__ import annotations
 
@@ -11,7 +11,6 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from soma import config
 from soma.conversations import context, turn
 from soma.db import engine as db_engine
-from soma.db import migrate
 from soma.embeddings import embedder
 from soma.observability import queues as queue_metrics
 from soma.observability import server as metrics_server
@@ -23,16 +22,19 @@ log = logging.getLogger(__name__)
 
 
 async def serve(settings: config.Settings, database_url: str) -> None:
-    """Run turns until SIGTERM/SIGINT, then finish running turns within the drain timeout."""
+    """Run turns until SIGTERM/SIGINT, then finish running turns within the drain timeout.
+
+    The caller has checked the database with `location.open_migrated`, as every command does.
+    """
     model_config = slm.SLMConfig.from_settings(settings)
     keys = watch.SecretWatcher(settings)
     await asyncio.to_thread(keys.load)  # an unreachable Vault stops the worker here, naming SOMA_VAULT_ADDR
     engine = db_engine.create(database_url, pool_size=settings.worker_concurrency + 2)
     model = slm.SLMClient(model_config, keys)
     app = tasks.build_app(database_url)
+    embedding_model = embedder.MiniLM()  # this process's one: its tasks get it in their context
     try:
-        await migrate.check(engine)
-        warming = asyncio.create_task(context.warm_if_needed(engine, embedder.shared()))
+        warming = asyncio.create_task(context.warm_if_needed(engine, embedding_model))
         async with app.open_async():
             interval = settings.worker_heartbeat_seconds
             recovering = asyncio.create_task(recovery.run(app, settings.worker_stalled_seconds, interval))
@@ -50,7 +52,7 @@ async def serve(settings: config.Settings, database_url: str) -> None:
                     additional_context={
                         "engine": engine,
                         "slm": model,
-                        "embedder": embedder.shared(),
+                        "embedder": embedding_model,
                         "data_dir": settings.data_dir,
                         "limits": turn.TurnLimits(history_messages=settings.history_messages),
                     },

@@ -5,7 +5,6 @@ import * as api from "./api.js";
 import { h } from "./dom.js";
 
 const LOGIN_PAGE = "/login";
-const MIN_PASSWORD_CHARS = 10; // as soma.auth.passwords; the server has the last word
 
 /**
  * Fill the top bar's account corner for `me` (from GET /v1/auth/me).
@@ -40,8 +39,9 @@ export function renderAccount(container, me) {
 /** A modal form: the current password, the new one twice; the server's message on failure. */
 class PasswordDialog {
   constructor() {
+    const minChars = api.meta.passwords.min_length; // a hint: the server has the last word
     this.current = h("input", { type: "password", class: "input", name: "current", autocomplete: "current-password", required: true, dataset: { testid: "password-current" } });
-    this.next = h("input", { type: "password", class: "input", name: "new", autocomplete: "new-password", minlength: MIN_PASSWORD_CHARS, required: true, dataset: { testid: "password-new" } });
+    this.next = h("input", { type: "password", class: "input", name: "new", autocomplete: "new-password", minlength: minChars, required: true, dataset: { testid: "password-new" } });
     this.again = h("input", { type: "password", class: "input", name: "again", autocomplete: "new-password", required: true, dataset: { testid: "password-again" } });
     this.error = h("p", { class: "dialog-error", role: "alert", hidden: true, dataset: { testid: "password-error" } });
     this.submit = h("button", { type: "submit", class: "button primary", dataset: { testid: "password-submit" } }, "Change password");
@@ -49,7 +49,7 @@ class PasswordDialog {
       "form",
       { class: "dialog-form", novalidate: true },
       h("h2", { id: "password-title", class: "dialog-title" }, "Change your password"),
-      h("p", { class: "muted dialog-lede" }, `At least ${MIN_PASSWORD_CHARS} characters. Every session of yours ends, this one too: log in again afterwards.`),
+      h("p", { class: "muted dialog-lede" }, `At least ${minChars} characters. Every session of yours ends, this one too: log in again afterwards.`),
       field("Current password", this.current),
       field("New password", this.next),
       field("New password again", this.again),

@@ -7,12 +7,8 @@ import * as api from "./api.js";
 import { h } from "./dom.js";
 import { ErrorBanner, confirmButton, labelled, timeElement } from "./widgets.js";
 
-const SCOPES = [
-  { name: "chat", help: "own chats; read memory, knowledge and settings" },
-  { name: "admin", help: "everything, users and keys included" },
-  { name: "metrics", help: "/metrics only" },
-];
-const DEFAULT_SCOPES = new Set(["chat"]);
+/** Whether the form starts with this scope ticked; the scopes, and what each allows, come from GET /v1/meta too. */
+const startsChecked = (name) => api.meta.api_keys.default_scopes.includes(name);
 
 export class KeysSection {
   /** @param {{onChange: () => void}} handlers  onChange: after any change the server accepted */
@@ -64,7 +60,7 @@ export class KeysSection {
   buildForm() {
     this.name = h("input", { type: "text", id: "admin-key-name", class: "input", autocomplete: "off", placeholder: "e.g. backup script on nas01", required: true, dataset: { testid: "admin-key-new-name" } });
     this.scopes = new Map(
-      SCOPES.map(({ name }) => [name, h("input", { type: "checkbox", class: "checkbox", id: `admin-key-scope-${name}`, value: name, checked: DEFAULT_SCOPES.has(name), dataset: { testid: `admin-key-scope-${name}` } })]),
+      api.meta.api_keys.scopes.map(({ name }) => [name, h("input", { type: "checkbox", class: "checkbox", id: `admin-key-scope-${name}`, value: name, checked: startsChecked(name), dataset: { testid: `admin-key-scope-${name}` } })]),
     );
     this.expires = h("input", { type: "number", id: "admin-key-expires", class: "input input-number", min: 1, step: 1, inputmode: "numeric", placeholder: "Never", dataset: { testid: "admin-key-expires" } });
     this.createButton = h("button", { type: "submit", class: "button primary", dataset: { testid: "admin-key-create" } }, "Create key");
@@ -72,7 +68,7 @@ export class KeysSection {
       "fieldset",
       { class: "field scope-choices" },
       h("legend", { class: "field-label" }, "Scopes"),
-      ...SCOPES.map(({ name, help }) =>
+      ...api.meta.api_keys.scopes.map(({ name, help }) =>
         h("label", { for: `admin-key-scope-${name}`, class: "scope-choice" }, this.scopes.get(name), h("span", {}, h("code", {}, name), " ", h("span", { class: "muted" }, help))),
       ),
     );
@@ -145,7 +141,7 @@ export class KeysSection {
       const created = await api.createKey({ name: this.name.value.trim(), scopes, expiresDays: days === "" ? null : Number(days) });
       if (this.destroyed) return;
       this.name.value = this.expires.value = "";
-      for (const [name, box] of this.scopes) box.checked = DEFAULT_SCOPES.has(name);
+      for (const [name, box] of this.scopes) box.checked = startsChecked(name);
       this.showSecret(created);
       this.load();
       this.onChange();

@@ -6,8 +6,6 @@ import * as api from "./api.js";
 import { h } from "./dom.js";
 import { ErrorBanner, confirmButton, labelled, timeElement } from "./widgets.js";
 
-const MIN_PASSWORD_CHARS = 10; // as soma.auth.passwords; the server has the last word
-const ROLES = ["member", "admin"];
 
 export class UsersSection {
   /** @param {{onChange: () => void}} handlers  onChange: after any change the server accepted */
@@ -49,7 +47,8 @@ export class UsersSection {
   buildForm() {
     this.username = h("input", { type: "text", id: "admin-user-username", class: "input", autocomplete: "off", spellcheck: "false", required: true, dataset: { testid: "admin-user-username" } });
     this.password = h("input", { type: "password", id: "admin-user-password", class: "input", autocomplete: "new-password", required: true, dataset: { testid: "admin-user-password" } });
-    this.role = h("select", { id: "admin-user-role", class: "input", dataset: { testid: "admin-user-role-select" } }, ...ROLES.map((role) => h("option", { value: role }, role)));
+    this.role = h("select", { id: "admin-user-role", class: "input", dataset: { testid: "admin-user-role-select" } }, ...api.meta.users.roles.map((role) => h("option", { value: role }, role)));
+    this.role.value = api.meta.users.default_role;
     this.createButton = h("button", { type: "submit", class: "button primary", dataset: { testid: "admin-user-create" } }, "Add user");
     const form = h(
       "form",
@@ -59,7 +58,7 @@ export class UsersSection {
         "div",
         { class: "inline-fields" },
         labelled("admin-user-username", "Username", this.username),
-        labelled("admin-user-password", "Password", this.password, `At least ${MIN_PASSWORD_CHARS} characters; tell it to them yourself.`),
+        labelled("admin-user-password", "Password", this.password, `At least ${api.meta.passwords.min_length} characters; tell it to them yourself.`),
         labelled("admin-user-role", "Role", this.role),
       ),
       h("div", { class: "form-actions-row" }, this.status, this.createButton),
@@ -91,7 +90,7 @@ export class UsersSection {
       const user = await api.createUser({ username: this.username.value.trim(), password: this.password.value, role: this.role.value });
       if (this.destroyed) return;
       this.username.value = this.password.value = "";
-      this.role.value = ROLES[0];
+      this.role.value = api.meta.users.default_role;
       this.status.textContent = `Added ${user.username} (${user.role}).`;
       this.tbody.append(this.row(user));
       this.onChange();

@@ -4,6 +4,9 @@
 // The browser is logged in by an HttpOnly cookie the page never sees. loadMe() reads who that
 // is, with the session's CSRF token, which every state-changing request sends in X-CSRF-Token
 // (in a header, never in a URL). A 401 means the session ended: the browser goes to /login.
+//
+// The server's limits and names (memory length, password length, roles, key scopes, file types,
+// the settings' bounds) come from GET /v1/meta, read once by loadMeta(): the page never copies them.
 
 export class ApiError extends Error {
   constructor(status, code, message) {
@@ -24,6 +27,15 @@ export let me = null;
 export async function loadMe() {
   me = await request("GET", "/v1/auth/me");
   return me;
+}
+
+/** The server's limits and names (GET /v1/meta); set by loadMeta(). */
+export let meta = null;
+
+/** Read the server's limits and names; call once, before any page is built. */
+export async function loadMeta() {
+  meta = await request("GET", "/v1/meta");
+  return meta;
 }
 
 /** Ask whether the login session still holds; when it does not, the browser goes to /login. */
@@ -104,12 +116,12 @@ export const updateSettings = (changes) => request("PUT", "/v1/settings", change
 
 const memoryPath = (id) => `/v1/memories/${encodeURIComponent(id)}`;
 
-/** A page of memories, newest first ({memories, next}); with `query`, the closest matches instead. */
-export function listMemories({ limit, before = null, query = null }) {
-  const params = new URLSearchParams({ limit: String(limit) });
+/** A page of memories, newest first ({memories, next}); with `query`, the closest matches instead. The server sizes the page. */
+export function listMemories({ before = null, query = null } = {}) {
+  const params = new URLSearchParams();
   if (before !== null) params.set("before", before);
   if (query) params.set("query", query);
-  return request("GET", `/v1/memories?${params}`);
+  return request("GET", params.size ? `/v1/memories?${params}` : "/v1/memories");
 }
 export const createMemory = (content) => request("POST", "/v1/memories", { content });
 export const updateMemory = (id, content) => request("PATCH", memoryPath(id), { content });

@@ -1,8 +1,9 @@
 // Soma's web UI: the entry module. Pages are plain ES modules; add one by adding a route here
 // (with a `label` and `href` to put it in the main nav; `adminOnly` keeps it from members).
 //
-// Nothing starts before GET /v1/auth/me has said who is logged in: the pages' requests need its
-// CSRF token, and the nav depends on the role. Without a session that request sends the browser
+// Nothing starts before GET /v1/auth/me has said who is logged in (the pages' requests need its
+// CSRF token, and the nav depends on the role) and GET /v1/meta has given the server's limits and
+// names, which the pages read as they are built. Without a session these requests send the browser
 // to /login (the gateway already redirects a page load of / there).
 
 import { renderAccount } from "./account.js";
@@ -35,7 +36,7 @@ export const routes = [
 async function start() {
   const outlet = document.getElementById("page");
   try {
-    await api.loadMe();
+    await Promise.all([api.loadMe(), api.loadMeta()]);
   } catch (err) {
     if (err.status === 401) return; // on the way to /login
     outlet.replaceChildren(

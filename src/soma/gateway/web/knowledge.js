@@ -15,8 +15,12 @@ const POLL_MS = 2000; // list refresh while documents are being indexed
 const UPLOADED_LINGER_MS = 1500; // a finished upload's row stays this long, then the table has it
 const BUSY_STATES = new Set(["pending", "indexing"]);
 const STATE_TEXT = { pending: "Pending", indexing: "Indexing", ready: "Ready", failed: "Failed" };
-// What soma.knowledge.parsers reads; the picker offers these, a dropped file of another type gets the server's 415.
-const ACCEPT = ".txt,.text,.md,.markdown,.html,.htm,.pdf,.csv,.json,text/plain,text/markdown,text/html,application/pdf,text/csv,application/json";
+
+/** The file types Soma reads (GET /v1/meta), as an `accept` list; a dropped file of another type gets the server's 415. */
+function accepted() {
+  const types = api.meta.knowledge.file_types; // content type → file name extensions
+  return [...Object.values(types).flat(), ...Object.keys(types)].join(",");
+}
 
 export function createKnowledgePage(outlet) {
   return new KnowledgePage(outlet);
@@ -64,7 +68,7 @@ class KnowledgePage {
       id: "knowledge-file",
       class: "visually-hidden",
       multiple: true,
-      accept: ACCEPT,
+      accept: accepted(),
       dataset: { testid: "knowledge-file-input" },
       onchange: () => {
         this.uploadAll([...this.fileInput.files]);

@@ -9,10 +9,7 @@ import * as api from "./api.js";
 import { h } from "./dom.js";
 import { ErrorBanner, confirmButton, pageFrame, timeElement } from "./widgets.js";
 
-const PAGE_SIZE = 20; // memories per "Load more"
-const SEARCH_LIMIT = 20; // closest memories shown for a search
 const SEARCH_DELAY_MS = 300; // typing pause before a search is sent
-const MAX_CHARS = 4000; // per memory, as soma.memory.store.MAX_CHARS
 const SOURCE_TEXT = { user: "Added by you", agent: "Remembered by Soma" };
 
 export function createMemoryPage(outlet) {
@@ -141,7 +138,7 @@ class MemoryPage {
     this.list.setAttribute("aria-busy", "true");
     let answer;
     try {
-      answer = query ? await api.listMemories({ limit: SEARCH_LIMIT, query }) : await api.listMemories({ limit: PAGE_SIZE });
+      answer = await api.listMemories({ query });
     } catch (err) {
       if (generation === this.generation) {
         this.list.removeAttribute("aria-busy");
@@ -164,7 +161,7 @@ class MemoryPage {
     this.moreButton.disabled = true;
     let answer;
     try {
-      answer = await api.listMemories({ limit: PAGE_SIZE, before: this.next });
+      answer = await api.listMemories({ before: this.next });
     } catch (err) {
       if (generation === this.generation) this.error.show(err);
       return;
@@ -220,9 +217,10 @@ class MemoryPage {
 
   updateAddButton() {
     const length = this.newInput.value.trim().length;
+    const maxChars = api.meta.memories.max_chars;
     this.addButton.disabled = this.adding || length === 0;
-    this.counter.textContent = `${length.toLocaleString()} / ${MAX_CHARS.toLocaleString()}`;
-    this.counter.classList.toggle("over", length > MAX_CHARS);
+    this.counter.textContent = `${length.toLocaleString()} / ${maxChars.toLocaleString()}`;
+    this.counter.classList.toggle("over", length > maxChars);
   }
 
   async add() {

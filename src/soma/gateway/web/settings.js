@@ -10,16 +10,15 @@ import { h } from "./dom.js";
 import { formatBytes } from "./format.js";
 import { ErrorBanner, pageFrame, timeElement } from "./widgets.js";
 
-const MiB = 1024 * 1024;
-
-// Mirrors soma.settings.store.AgentSettings: labels, help text and the model's bounds.
+// Labels and help for soma.settings.store.AgentSettings; each field's bounds come from GET /v1/meta
+// (`help` may be a function of them: {min, max, max_length}).
 const SECTIONS = [
   {
     title: "Agent",
     fields: [
-      { key: "system_prompt", kind: "text", label: "System prompt", help: "Sent first on every turn.", maxChars: 20000 },
+      { key: "system_prompt", kind: "text", label: "System prompt", help: "Sent first on every turn." },
       { key: "slm_model", kind: "string", label: "Model", help: "The model name to ask for. Empty uses SOMA_SLM_MODEL.", placeholder: "Default (SOMA_SLM_MODEL)" },
-      { key: "temperature", kind: "number", label: "Temperature", help: "Sampling temperature, 0 to 2. Empty uses the model's default.", min: 0, max: 2, step: 0.01, placeholder: "Default" },
+      { key: "temperature", kind: "number", label: "Temperature", help: ({ min, max }) => `Sampling temperature, ${min} to ${max}. Empty uses the model's default.`, step: 0.01, placeholder: "Default" },
       { key: "tools_enabled", kind: "bool", label: "Offer tools", help: "Offer the remember/forget tools to models that support tool calls." },
     ],
   },
@@ -27,15 +26,22 @@ const SECTIONS = [
     title: "Memory",
     fields: [
       { key: "memory_enabled", kind: "bool", label: "Use memory", help: "Recall memories into each turn and let the agent store new ones." },
-      { key: "memory_recall_k", kind: "number", label: "Memories per turn", help: "At most this many memories are recalled into a turn (1 to 50).", min: 1, max: 50, step: 1 },
-      { key: "memory_threshold", kind: "number", label: "Recall threshold", help: "The least cosine similarity for a memory to be recalled (0 to 1).", min: 0, max: 1, step: 0.01 },
+      { key: "memory_recall_k", kind: "number", label: "Memories per turn", help: ({ min, max }) => `At most this many memories are recalled into a turn (${min} to ${max}).`, step: 1 },
+      { key: "memory_threshold", kind: "number", label: "Recall threshold", help: ({ min, max }) => `The least cosine similarity for a memory to be recalled (${min} to ${max}).`, step: 0.01 },
     ],
   },
   {
     title: "Knowledge",
     fields: [
-      { key: "knowledge_k", kind: "number", label: "Passages per turn", help: "Passages from your files added to each turn (0 to 20; 0: none).", min: 0, max: 20, step: 1 },
-      { key: "upload_max_bytes", kind: "number", label: "Largest upload, in bytes", help: "Files above this size are refused (1 byte to 1 GiB).", min: 1, max: 1024 * MiB, step: 1, describe: formatBytes },
+      { key: "knowledge_k", kind: "number", label: "Passages per turn", help: ({ min, max }) => `Passages from your files added to each turn (${min} to ${max}; 0: none).`, step: 1 },
+      {
+        key: "upload_max_bytes",
+        kind: "number",
+        label: "Largest upload, in bytes",
+        help: ({ min, max }) => `Files above this size are refused (${formatBytes(min)} to ${formatBytes(max)}).`,
+        step: 1,
+        describe: formatBytes,
+      },
     ],
   },
 ];
@@ -122,8 +128,9 @@ class SettingsPage {
   buildField(field) {
     const id = `setting-${field.key}`;
     const helpId = `${id}-help`;
+    const bounds = api.meta.settings[field.key];
     const common = { id, name: field.key, "aria-describedby": helpId, dataset: { testid: id } };
-    const help = h("p", { id: helpId, class: "field-help muted" }, field.help);
+    const help = h("p", { id: helpId, class: "field-help muted" }, typeof field.help === "function" ? field.help(bounds) : field.help);
     let input;
     if (field.kind === "bool") {
       input = h("input", { type: "checkbox", class: "checkbox", ...common });
@@ -138,8 +145,8 @@ class SettingsPage {
       input = h("input", {
         type: "number",
         class: "input input-number",
-        min: field.min,
-        max: field.max,
+        min: bounds.min,
+        max: bounds.max,
         step: field.step,
         placeholder: field.placeholder,
         inputmode: field.step === 1 ? "numeric" : "decimal",
@@ -147,7 +154,7 @@ class SettingsPage {
       });
     }
     this.inputs.set(field.key, input);
-    const note = field.describe || field.maxChars ? h("span", { class: "field-note muted", dataset: { testid: `${id}-note` } }) : null;
+    const note = field.describe || field.kind === "text" ? h("span", { class: "field-note muted", dataset: { testid: `${id}-note` } }) : null;
     if (note) this.notes.set(field.key, note);
     return h("div", { class: "field" }, h("label", { for: id, class: "field-label" }, field.label), help, h("div", { class: "field-control" }, input, note));
   }
@@ -222,7 +229,8 @@ class SettingsPage {
     const note = this.notes.get(field.key);
     if (!note) return;
     const input = this.inputs.get(field.key);
-    if (field.maxChars) note.textContent = `${input.value.length.toLocaleString()} / ${field.maxChars.toLocaleString()} characters`;
+    const maxChars = api.meta.settings[field.key].max_length;
+    if (field.kind === "text") note.textContent = `${input.value.length.toLocaleString()} / ${maxChars.toLocaleString()} characters`;
     else note.textContent = input.value === "" ? "" : `= ${field.describe(Number(input.value))}`;
   }
 

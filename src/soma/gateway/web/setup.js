@@ -1,4 +1,6 @@
 // The one-time setup page: the token comes in the URL's fragment (never sent to a server log).
+// Without a session it cannot read GET /v1/meta, so it states no password rule: a password the
+// server refuses comes back with the server's own message naming the rule.
 
 import { wireAuthForm } from "./auth-form.js";
 

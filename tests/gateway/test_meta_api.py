@@ -1,0 +1,80 @@
+"""/v1/meta: the limits and names the web UI uses, exactly as the server's own rules state them."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pydantic
+import pytest
+
+from soma.auth import passwords, principal
+from soma.gateway import admin_api, meta
+from soma.knowledge import parsers
+from soma.memory import store as memory_store
+from soma.settings import store as settings_store
+from tests.conftest import client_of
+
+PASSWORD = "correct horse battery"
+# The JSON Schema keywords /v1/meta describes, and its names for them.
+SCHEMA_BOUNDS = {"minimum": "min", "maximum": "max", "maxLength": "max_length"}
+SCHEMA_OTHER = {"type", "title", "default", "description", "anyOf"}
+
+
+def _setting_bounds() -> dict[str, dict[str, Any]]:
+    """Each agent setting's bounds, read from the model's JSON Schema (another path than meta.py's)."""
+    found = {}
+    for name, prop in settings_store.AgentSettings.model_json_schema()["properties"].items():
+        parts = [prop, *prop.get("anyOf", [])]
+        unknown = {key for part in parts for key in part} - SCHEMA_OTHER - set(SCHEMA_BOUNDS)
+        assert not unknown, f"setting {name} has constraints /v1/meta does not describe: {unknown}"
+        found[name] = {SCHEMA_BOUNDS[key]: value for part in parts for key, value in part.items() if key in SCHEMA_BOUNDS}
+    return found
+
+
+EXPECTED = {
+    "memories": {"max_chars": memory_store.MAX_CHARS},
+    "passwords": {"min_length": passwords.MIN_LENGTH},
+    "users": {"roles": list(principal.ROLES), "default_role": admin_api.NewUser.model_fields["role"].default},
+    "api_keys": {
+        "scopes": [{"name": scope, "help": meta.SCOPE_HELP[scope]} for scope in principal.SCOPES],
+        "default_scopes": [principal.CHAT],
+    },
+    "knowledge": {"file_types": {kind: list(suffixes) for kind, suffixes in parsers.EXTENSIONS.items()}},
+    "settings": _setting_bounds(),
+}
+
+
+async def test_meta_states_the_limits_and_names_the_server_validates_with(api) -> None:
+    response = await api.get("/v1/meta")
+
+    assert response.status_code == 200
+    assert response.json() == EXPECTED
+
+
+async def test_any_logged_in_user_reads_meta(api, gateway) -> None:
+    created = await api.post("/v1/users", json={"username": "ann", "password": PASSWORD})
+    assert created.status_code == 201, created.text
+    async with client_of(gateway) as member:
+        assert (await member.post("/v1/auth/login", json={"username": "ann", "password": PASSWORD})).status_code == 200
+        response = await member.get("/v1/meta")
+
+    assert (response.status_code, response.json()) == (200, EXPECTED)
+
+
+def test_every_advertised_setting_bound_is_where_validation_starts_refusing() -> None:
+    settings = EXPECTED["settings"]
+    checked = 0
+    for name, bounds in settings.items():
+        inside_outside = []
+        if "min" in bounds:
+            inside_outside.append((bounds["min"], bounds["min"] - 1))
+        if "max" in bounds:
+            inside_outside.append((bounds["max"], bounds["max"] + 1))
+        if "max_length" in bounds:
+            inside_outside.append(("x" * bounds["max_length"], "x" * (bounds["max_length"] + 1)))
+        for inside, outside in inside_outside:
+            settings_store.AgentSettings.model_validate({name: inside})
+            with pytest.raises(pydantic.ValidationError):
+                settings_store.AgentSettings.model_validate({name: outside})
+            checked += 1
+    assert checked == sum(len(b) for b in settings.values()) > 0
