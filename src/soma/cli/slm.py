@@ -74,21 +74,25 @@ def check() -> None:
     typer.echo(f"ok: the SLM at {settings.slm_base_url} accepted the key from {label}.")
 
 
-@slm_app.command(help="Serve the local SLM (Gemma 3 270M, needs the local-slm extra) in the foreground, e.g. in a container. "
-                 f"Its API key is the SLM key Soma reads ({KEY_VARS}).")  # fmt: skip
+@slm_app.command(help="Serve the local SLM (Gemma 3 270M on llama.cpp, needs the local-slm extra) in the foreground, "
+                 f"e.g. in a container. Its API key is the SLM key Soma reads ({KEY_VARS}).")  # fmt: skip
 def serve(
     host: str = typer.Option("127.0.0.1", help="Listen address."),
     port: int = typer.Option(8000, help="Listen port."),
 ) -> None:
     from soma.secrets import watch
-    from soma.slm import local
+    from soma.slm import llama_server, local
 
     settings = _settings()
     try:
         reading = watch.SecretWatcher(settings).load()
         if reading.value is None:
             raise errors.SLMAuthFailed(f"The local SLM needs a key to require: {reading.missing} ({reading.origin}).")
-        typer.echo(f"serving the local SLM on {host}:{port}, key from {reading.label}", err=True)
-        local.serve(settings.data_dir, host, port, reading.value)
+        model = local.model_path(settings.data_dir)
+    except errors.SomaError as exc:
+        fail(exc)
+    ready = lambda address: typer.echo(f"local SLM ready at {address}/v1, key from {reading.label}", err=True)  # noqa: E731
+    try:
+        llama_server.run(model, host, port, reading.value, on_ready=ready)
     except errors.SomaError as exc:
         fail(exc)
