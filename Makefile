@@ -6,6 +6,9 @@ VENV := .venv
 BIN := $(VENV)/bin
 PIP := $(BIN)/pip install --quiet --disable-pip-version-check -c constraints.txt
 # Exit 0 when Soma is configured (environment or .env, read as Soma reads them) to use another SLM.
+# Test processes (pytest-xdist): most tests wait on processes, sockets and the database, so two
+# per core would oversubscribe the CPU-bound start-ups; one per core keeps both cores busy.
+TEST_WORKERS ?= $(shell nproc)
 OTHER_SLM := $(BIN)/python -c "from soma import config; raise SystemExit(0 if config.get().slm_base_url else 1)"
 
 .PHONY: run test test-fast test-slow bench install clean
@@ -18,11 +21,11 @@ run: $(VENV)/.core
 # The whole suite, as CI runs it: real PostgreSQL, OpenBao, processes, Chromium and the local SLM.
 test: $(VENV)/.dev $(VENV)/.local-slm
 	scripts/install-browser.sh
-	$(BIN)/pytest
+	$(BIN)/pytest -n $(TEST_WORKERS)
 
 # The inner loop: unit and in-process API tests, no child processes or browser.
 test-fast: $(VENV)/.dev
-	$(BIN)/pytest -m "not processes"
+	$(BIN)/pytest -n $(TEST_WORKERS) -m "not processes"
 
 # Only the tests that take more than 20 s each.
 test-slow: $(VENV)/.dev $(VENV)/.local-slm

@@ -105,13 +105,11 @@ def test_a_destroyed_key_fails_turns_with_slm_auth_and_restoring_it_heals_the_sa
     assert _turn(stack)["event"] == "assistant.message"
 
     vault.kv.destroy_secret_versions("slm/api-key", versions=[1], mount_point="kv")
-    destroyed_at = time.monotonic()
     time.sleep(RELOAD + 0.5)
     failed = _turn(stack)
 
     assert failed["event"] == "turn.failed" and failed["data"]["reason"] == "slm_auth"
     assert "destroyed" in failed["data"]["message"]
-    assert time.monotonic() - destroyed_at < 10
     ready = httpx.get(gateway_url + "/ready")
     assert ready.status_code == 200  # still in service for reads
     assert ready.json()["status"] == "degraded" and ready.json()["checks"]["slm_key"].startswith("missing")

@@ -19,11 +19,9 @@ def test_a_worker_killed_mid_turn_leaves_a_turn_another_worker_answers_exactly_o
     stack.events(session, has_event("assistant.delta", 2))
 
     doomed.signal(signal.SIGKILL)
-    killed_at = time.monotonic()
     stack.worker()
     events = stack.events(session, has_event("assistant.message"), timeout=60)
 
-    assert time.monotonic() - killed_at < 60
     assert events[-1]["data"]["message"]["content"] == SLOW_TEXT
     time.sleep(2)  # a second, late answer would show up by now
     assistants = [m for m in stack.messages(session) if m["role"] == "assistant"]

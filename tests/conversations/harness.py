@@ -1,0 +1,188 @@
+"""Turns answered in this process: the test's own database, the scripted SLM, and `turn.run` called as the worker calls it.
+
+A message is stored the way the gateway stores it (its event and its turn job commit with it); the
+turn then runs here instead of in a worker process, with the worker's own SLM client and key watcher
+built from settings. Process lifecycles (kill, drain, restart) stay in tests/acceptance.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from soma import config
+from soma.conversations import events, messages, sessions, turn
+from soma.db import engine as db_engine
+from soma.embeddings import embedder
+from soma.memory import store as memory
+from soma.secrets import watch
+from soma.settings import store as agent_settings
+from soma.slm import client
+from tests import procs
+
+DEFAULT_TEXT = "Hello from the scripted SLM."  # what the scripted SLM streams unless scripted otherwise
+EMBEDDER = embedder.MiniLM()  # one per test process, loaded only by the first turn that embeds
+
+# The worker's settings in these tests: the scripted SLM, and retries and timeouts short enough
+# to cost milliseconds (production waits 0.5 s before the first retry and 30 s for a silent SLM).
+WORKER_SETTINGS: dict[str, Any] = {"slm_model": "scripted", "slm_backoff_seconds": 0.01, "slm_read_timeout": 3.0}
+
+
+@dataclass(frozen=True)
+class Turn:
+    """One message sent and answered: what `turn.run` returned, and the session as stored afterwards."""
+
+    outcome: str  # turn.run's result: answered, failed or skipped
+    session_id: uuid.UUID
+    user: dict[str, Any]  # the user message as the gateway's POST answered it
+    events: list[dict[str, Any]]  # the session's whole event log, each {id, event, data} as its SSE stream sends it
+    messages: list[dict[str, Any]]  # the session's messages as GET /v1/sessions/{id}/messages lists them
+
+
+class Turns:
+    """Chats on one database whose messages are answered by `turn.run` in this process."""
+
+    def __init__(self, engine: AsyncEngine, model: client.SLMClient, limits: turn.TurnLimits) -> None:
+        self.engine = engine
+        self.model = model
+        self.limits = limits
+
+    async def new_session(self) -> uuid.UUID:
+        """Start a chat, as POST /v1/sessions does."""
+        async with self.engine.begin() as conn:
+            return uuid.UUID((await sessions.create(conn, None))["id"])
+
+    async def send(self, session_id: uuid.UUID, content: str) -> dict[str, Any]:
+        """Store a user message with its event and its turn job, as POST /v1/sessions/{id}/messages does."""
+        async with self.engine.begin() as conn:
+            return await messages.post_user_message(conn, session_id, content)
+
+    async def run(self, message_id: int) -> str:
+        """Run the turn that answers a message, as the worker's task does."""
+        return await turn.run(self.engine, self.model, EMBEDDER, message_id, self.limits)
+
+    async def answer(self, content: str, session_id: uuid.UUID | None = None) -> Turn:
+        """Send `content` (in a new chat unless given one), run its turn, and read back the session."""
+        session_id = session_id or await self.new_session()
+        user = await self.send(session_id, content)
+        outcome = await self.run(user["id"])
+        return Turn(outcome, session_id, user, await self.events(session_id), await self.messages(session_id))
+
+    async def events(self, session_id: uuid.UUID) -> list[dict[str, Any]]:
+        """The session's event log, oldest first, shaped like the SSE events clients read."""
+        async with self.engine.connect() as conn:
+            return [{"id": e.id, "event": e.type, "data": e.data} for e in await events.after(conn, session_id, 0)]
+
+    async def messages(self, session_id: uuid.UUID) -> list[dict[str, Any]]:
+        """The session's messages, oldest first."""
+        async with self.engine.connect() as conn:
+            return await messages.list_for_session(conn, session_id)
+
+    async def queued_jobs(self) -> list[tuple[str, str, str, dict[str, Any], str]]:
+        """Every procrastinate job: (queue, task, lock, args, status), oldest first."""
+        query = sa.text("SELECT queue_name, task_name, lock, args, status::text FROM procrastinate_jobs ORDER BY id")
+        async with self.engine.connect() as conn:
+            return [tuple(row) for row in await conn.execute(query)]
+
+    async def change_settings(self, changes: dict[str, Any]) -> dict[str, Any]:
+        """Change the agent's settings, as PUT /v1/settings does."""
+        async with self.engine.begin() as conn:
+            return await agent_settings.update(conn, changes)
+
+    async def remember(self, content: str) -> dict[str, Any]:
+        """Store a memory, as POST /v1/memories does."""
+        async with self.engine.begin() as conn:
+            return await memory.create(conn, EMBEDDER, content, source="user")
+
+    async def memories(self) -> list[tuple[int, str, str]]:
+        """Every stored memory as (id, content, source), oldest first."""
+        async with self.engine.connect() as conn:
+            return [tuple(row) for row in await conn.execute(sa.text("SELECT id, content, source FROM memories ORDER BY id"))]
+
+
+@contextlib.asynccontextmanager
+async def turns(database_url: str, slm: procs.ScriptedSLM, settings: config.Settings, **overrides: Any) -> AsyncIterator[Turns]:
+    """A worker's turn machinery in this process, on the scripted SLM; `overrides` are Settings fields (slm_max_attempts=2)."""
+    chosen = settings.model_copy(update={"slm_base_url": slm.base_url, **WORKER_SETTINGS, **overrides})
+    keys = watch.SecretWatcher(chosen)
+    keys.load()
+    engine = db_engine.create(database_url, pool_size=2)
+    model = client.SLMClient(client.SLMConfig.from_settings(chosen), keys)
+    try:
+        yield Turns(engine, model, turn.TurnLimits(history_messages=chosen.history_messages))
+    finally:
+        await model.aclose()
+        await engine.dispose()
+
+
+def condensed(log: list[dict[str, Any]]) -> list[tuple[str, dict[str, Any]]]:
+    """The events as (type, data), each run of deltas of one reply joined into one delta.
+
+    How many deltas carry a reply depends on timing: the writer sends pieces that arrive while a
+    write commits as one delta. The joined text and everything around it does not.
+    """
+    joined: list[tuple[str, dict[str, Any]]] = []
+    for entry in log:
+        kind, data = entry["event"], entry["data"]
+        if kind == events.ASSISTANT_DELTA and joined and joined[-1][0] == kind and joined[-1][1]["reply_to"] == data["reply_to"]:
+            joined[-1] = (kind, {**joined[-1][1], "text": joined[-1][1]["text"] + data["text"]})
+        else:
+            joined.append((kind, data))
+    return joined
+
+
+class _Milliseconds:
+    """Equal to any duration in milliseconds: how long a turn takes depends on the machine."""
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, int | float) and not isinstance(other, bool) and other >= 0
+
+    def __repr__(self) -> str:
+        return "<milliseconds>"
+
+
+class _Timestamp:
+    """Equal to any ISO 8601 time with a zone, as messages carry in `created_at`."""
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, str):
+            return False
+        try:
+            return datetime.datetime.fromisoformat(other).tzinfo is not None
+        except ValueError:
+            return False
+
+    def __repr__(self) -> str:
+        return "<timestamp>"
+
+
+MILLISECONDS = _Milliseconds()
+TIMESTAMP = _Timestamp()
+
+
+def user_message(session_id: uuid.UUID, id: int, content: str) -> dict[str, Any]:
+    """A user message as stored."""
+    return {
+        "id": id, "session_id": str(session_id), "role": "user", "content": content,
+        "reply_to": None, "meta": {}, "citations": [], "created_at": TIMESTAMP,
+    }
+
+
+def assistant_message(user: dict[str, Any], id: int, content: str, **meta: Any) -> dict[str, Any]:
+    """The assistant message answering `user`, as stored: `meta` changes a plain turn's (model `scripted`, nothing recalled or stored)."""
+    plain = {
+        "model": "scripted", "first_token_ms": MILLISECONDS, "total_ms": MILLISECONDS,
+        "memories": [], "remembered": [], "forgotten": [], "citations": [],
+    }
+    merged = {**plain, **meta}
+    return {
+        "id": id, "session_id": user["session_id"], "role": "assistant", "content": content,
+        "reply_to": user["id"], "meta": merged, "citations": merged["citations"], "created_at": TIMESTAMP,
+    }
