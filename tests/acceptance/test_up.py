@@ -107,8 +107,7 @@ def test_up_prints_a_one_time_setup_link_while_nobody_can_log_in(data_dir, launc
     assert "setup#" not in proc.output()  # an account exists: no link
 
 
-@pytest.mark.slow
-@pytest.mark.skipif(not local.installed(), reason="the local-slm extra is not installed (make test-slow installs it)")
+@pytest.mark.skipif(not local.installed(), reason="the local-slm extra is not installed (make test installs it)")
 def test_up_without_an_slm_configured_chats_with_the_local_gemma(data_dir, launcher) -> None:
     url, proc = _up(data_dir, launcher)
 

