@@ -138,7 +138,7 @@ def main(argv: list[str] | None = None) -> int:
     launcher = procs.Launcher(Path(tempfile.mkdtemp(prefix="soma-bench-logs-")))
     folders: list[Path] = []
     try:
-        slm = None if args.local_slm else _scripted_slm(launcher)
+        slm = None if args.local_slm else procs.start_scripted_slm(launcher)
         figures: dict[str, list[float]] = {"cold ready": [], "cold turn": [], "warm ready": [], "warm turn": []}
         for _ in range(args.runs):
             folders.append(new_data_dir())
@@ -162,22 +162,6 @@ def main(argv: list[str] | None = None) -> int:
         for folder in folders:
             shutil.rmtree(folder, ignore_errors=True)
     return 0
-
-
-def _scripted_slm(launcher: procs.Launcher) -> procs.ScriptedSLM:
-    port = procs.free_port()
-    proc = launcher.start("scripted-slm", [sys.executable, str(ROOT / "tests" / "scripted_slm.py"), str(port)], {})
-    slm = procs.ScriptedSLM(port)
-
-    def up() -> bool:
-        assert proc.alive(), proc.output()
-        try:
-            return httpx.get(slm.base_url + "/models", timeout=1).status_code == 200
-        except httpx.HTTPError:
-            return False
-
-    procs.wait_until(up, 20, "the scripted SLM")
-    return slm
 
 
 if __name__ == "__main__":

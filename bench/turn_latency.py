@@ -498,19 +498,7 @@ class Stack:
         migrate.upgrade(self.database_url)
 
         METER.pgdata = embedded.pgdata(self.tmp / "data")
-        port = procs.free_port()
-        proc = self.launcher.start("scripted-slm", [sys.executable, str(ROOT / "tests" / "scripted_slm.py"), str(port)], {})
-        self.slm = procs.ScriptedSLM(port)
-
-        def slm_up() -> bool:
-            if not proc.alive():
-                raise RuntimeError(f"scripted SLM exited:\n{proc.output()}")
-            try:
-                return httpx.get(self.slm.base_url + "/models", timeout=1).status_code == 200
-            except httpx.HTTPError:
-                return False
-
-        procs.wait_until(slm_up, 20, "the scripted SLM")
+        self.slm = procs.start_scripted_slm(self.launcher)
         chunks = [("Tok" if i == 0 else " tok") + str(i) for i in range(self.chunks)]
         self.slm.script(default={"chunks": chunks, "delay": self.chunk_delay})
 
@@ -521,7 +509,7 @@ class Stack:
         gateway = self._soma("gateway", procs.soma_env(self.database_url, port=gw_port, **env))
         worker = self._soma("worker", procs.soma_env(self.database_url, **env))
         self.gateway_url = f"http://127.0.0.1:{gw_port}"
-        METER.pids.update({"gateway": gateway.popen.pid, "worker": worker.popen.pid, "slm": proc.popen.pid})
+        METER.pids.update({"gateway": gateway.popen.pid, "worker": worker.popen.pid, "slm": self.slm.proc.popen.pid})
         procs.wait_healthy(self.gateway_url, gateway)
         # The worker logs "worker ready" at INFO, hidden at WARNING: wait for its procrastinate row instead.
         procs.wait_until(lambda: self._worker_registered(worker), 30, "the worker to register")

@@ -8,7 +8,6 @@ from __future__ import annotations
 import itertools
 import shutil
 import tempfile
-import sys
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
@@ -73,18 +72,7 @@ def database_url(postgres: embedded.EmbeddedServer) -> str:
 @pytest.fixture(scope="session")
 def _scripted_slm_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[procs.ScriptedSLM]:
     launcher = procs.Launcher(tmp_path_factory.mktemp("slm"))
-    port = procs.free_port()
-    proc = launcher.start("scripted-slm", [sys.executable, str(Path(__file__).parent / "scripted_slm.py"), str(port)], {})
-    slm = procs.ScriptedSLM(port)
-
-    def up() -> bool:
-        assert proc.alive(), proc.output()
-        try:
-            return httpx.get(slm.base_url + "/models", timeout=1).status_code == 200
-        except httpx.HTTPError:
-            return False
-
-    procs.wait_until(up, 20, "the scripted SLM")
+    slm = procs.start_scripted_slm(launcher)
     yield slm
     launcher.stop_all()
 

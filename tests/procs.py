@@ -155,10 +155,28 @@ def has_event(kind: str, count: int = 1):
     return lambda events: sum(e["event"] == kind for e in events) >= count
 
 
+def start_scripted_slm(launcher: Launcher) -> ScriptedSLM:
+    """Start tests/scripted_slm.py on a free port and wait until it answers."""
+    port = free_port()
+    proc = launcher.start("scripted-slm", [sys.executable, str(ROOT / "tests" / "scripted_slm.py"), str(port)], {})
+    slm = ScriptedSLM(port, proc)
+
+    def up() -> bool:
+        assert proc.alive(), f"the scripted SLM exited:\n{proc.output()}"
+        try:
+            return httpx.get(slm.base_url + "/models", timeout=1).status_code == 200
+        except httpx.HTTPError:
+            return False
+
+    wait_until(up, 20, "the scripted SLM")
+    return slm
+
+
 class ScriptedSLM:
     """Client for tests/scripted_slm.py running as a real server."""
 
-    def __init__(self, port: int) -> None:
+    def __init__(self, port: int, proc: Proc | None = None) -> None:
+        self.proc = proc  # when this process started it
         self.base_url = f"http://127.0.0.1:{port}/v1"
         self._control = f"http://127.0.0.1:{port}"
 

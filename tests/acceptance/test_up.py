@@ -20,7 +20,7 @@ from soma.db import embedded, migrate
 from soma.slm import local
 from tests import procs
 from tests.conftest import ADMIN, ADMIN_KEY
-from tests.procs import has_event, read_events
+from tests.procs import read_events
 
 
 @pytest.fixture

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from soma.memory import tools
 from soma.settings.store import DEFAULT_SYSTEM_PROMPT
-from tests.conversations.harness import DEFAULT_TEXT, assistant_message, condensed, user_message
+from tests.conversations.harness import DEFAULT_TEXT, answered_at_once, assistant_message, condensed, user_message
 
 
 async def test_a_sent_message_queues_its_turn_and_the_turn_streams_and_stores_the_reply(turns, slm) -> None:
@@ -13,12 +13,7 @@ async def test_a_sent_message_queues_its_turn_and_the_turn_streams_and_stores_th
     user = user_message(turn.session_id, 1, "Hi there")
     reply = assistant_message(user, 2, DEFAULT_TEXT)
     assert (turn.outcome, turn.user, turn.messages) == ("answered", user, [user, reply])
-    assert condensed(turn.events) == [
-        ("message.created", {"message": user}),
-        ("turn.started", {"reply_to": 1, "attempt": 1}),
-        ("assistant.delta", {"reply_to": 1, "text": DEFAULT_TEXT}),
-        ("assistant.message", {"message": reply}),
-    ]
+    assert condensed(turn.events) == answered_at_once(user, reply)
     assert [e["id"] for e in turn.events] == list(range(1, len(turn.events) + 1))
     session = str(turn.session_id)
     assert await turns.queued_jobs() == [("turns", "soma.turn", f"session:{session}", {"session_id": session, "message_id": 1}, "todo")]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from soma.memory import tools
 from soma.settings.store import DEFAULT_SYSTEM_PROMPT
-from tests.conversations.harness import DEFAULT_TEXT, assistant_message, condensed, user_message
+from tests.conversations.harness import DEFAULT_TEXT, answered_at_once, assistant_message, condensed, user_message
 
 
 async def test_a_changed_system_prompt_model_and_temperature_reach_the_next_turn(turns, slm) -> None:
@@ -50,12 +50,7 @@ async def test_with_memory_disabled_nothing_is_recalled_stored_or_offered(turns,
     user = user_message(turn.session_id, 1, "Remember that my sister Alice lives in Lisbon.")
     reply = assistant_message(user, 2, DEFAULT_TEXT)  # nothing in memories, remembered or forgotten
     assert (turn.outcome, turn.messages) == ("answered", [user, reply])
-    assert condensed(turn.events) == [
-        ("message.created", {"message": user}),
-        ("turn.started", {"reply_to": 1, "attempt": 1}),
-        ("assistant.delta", {"reply_to": 1, "text": DEFAULT_TEXT}),
-        ("assistant.message", {"message": reply}),
-    ]
+    assert condensed(turn.events) == answered_at_once(user, reply)
     [request] = slm.requests()
     assert request["body"] == {
         "model": "scripted",

@@ -6,7 +6,7 @@ import json
 
 from soma.memory import tools
 from soma.settings.store import DEFAULT_SYSTEM_PROMPT
-from tests.conversations.harness import DEFAULT_TEXT, assistant_message, condensed, user_message
+from tests.conversations.harness import DEFAULT_TEXT, answered_at_once, assistant_message, condensed, user_message
 
 
 def _call(index: int, name: str, arguments: dict) -> dict:
@@ -23,12 +23,7 @@ async def test_a_remember_tool_call_stores_a_memory_and_the_final_answer_streams
     user = user_message(turn.session_id, 1, "My dog is called Rex.")
     reply = assistant_message(user, 2, DEFAULT_TEXT, remembered=[1])
     assert (turn.outcome, turn.messages) == ("answered", [user, reply])
-    assert condensed(turn.events) == [
-        ("message.created", {"message": user}),
-        ("turn.started", {"reply_to": 1, "attempt": 1}),
-        ("assistant.delta", {"reply_to": 1, "text": DEFAULT_TEXT}),
-        ("assistant.message", {"message": reply}),
-    ]
+    assert condensed(turn.events) == answered_at_once(user, reply)
     assert await turns.memories() == [(1, "The user's dog is called Rex.", "agent")]
     first, second = (r["body"] for r in slm.requests())
     assert first["tools"] == second["tools"] == tools.DEFINITIONS
@@ -51,12 +46,7 @@ async def test_after_two_tool_rounds_the_slm_is_asked_without_tools(turns, slm) 
     user = user_message(turn.session_id, 1, "My dog Rex and I live in Porto.")
     reply = assistant_message(user, 2, DEFAULT_TEXT, remembered=[1, 2])
     assert (turn.outcome, turn.messages) == ("answered", [user, reply])
-    assert condensed(turn.events) == [
-        ("message.created", {"message": user}),
-        ("turn.started", {"reply_to": 1, "attempt": 1}),
-        ("assistant.delta", {"reply_to": 1, "text": DEFAULT_TEXT}),
-        ("assistant.message", {"message": reply}),
-    ]
+    assert condensed(turn.events) == answered_at_once(user, reply)
     assert await turns.memories() == [(1, "The user's dog is called Rex.", "agent"), (2, "The user lives in Porto.", "agent")]
     requests = [r["body"] for r in slm.requests()]
     assert [body.get("tools") for body in requests] == [tools.DEFINITIONS, tools.DEFINITIONS, None]
@@ -78,12 +68,7 @@ async def test_an_slm_that_refuses_tools_with_400_is_asked_again_without_them(tu
     user = user_message(turn.session_id, 1, "Hi")
     reply = assistant_message(user, 2, DEFAULT_TEXT)
     assert (turn.outcome, turn.messages) == ("answered", [user, reply])
-    assert condensed(turn.events) == [
-        ("message.created", {"message": user}),
-        ("turn.started", {"reply_to": 1, "attempt": 1}),  # once: nothing streamed before the refusal
-        ("assistant.delta", {"reply_to": 1, "text": DEFAULT_TEXT}),
-        ("assistant.message", {"message": reply}),
-    ]
+    assert condensed(turn.events) == answered_at_once(user, reply)  # once: nothing streamed before the refusal
     first, second = (r["body"] for r in slm.requests())
     assert first["tools"] == tools.DEFINITIONS and "tools" not in second
     assert first["messages"] == second["messages"] == [
