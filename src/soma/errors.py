@@ -361,13 +361,20 @@ class FileTooLarge(SomaError):
     code = "file_too_large"
 
 
+class UploadCutOff(SomaError):
+    """The upload stopped before the whole file arrived, so nothing of it was stored. Upload the file again."""
+
+    status_code = 400
+    code = "upload_cut_off"
+
+
 class ParseError(SomaError):
     """Delete this document, fix or convert the file, and upload it again."""
 
     code = "parse_failed"
 
 
-class FileMissing(SomaError):
-    """The document's file is missing from SOMA_DATA_DIR/knowledge. Every gateway and worker must share one SOMA_DATA_DIR; restore the file from a backup, or delete the document and upload the file again."""
+class KnowledgeFilesMissing(SomaError):
+    """`soma migrate` moves knowledge files from SOMA_DATA_DIR/knowledge into the database and changed nothing, since these are missing or altered. Set SOMA_DATA_DIR to the folder the gateway stored uploads in (with the soma-stack chart, set migrations.knowledgeClaim to the claim that held /data) and run `soma migrate` again; for a file that is lost, delete its document with the Soma version still running (DELETE /v1/knowledge/{id}) first."""
 
-    code = "file_missing"
+    code = "knowledge_files_missing"

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-from pathlib import Path
+import signal
+import socket
 
 import httpx
 import psycopg
 
 from tests import procs
+from tests.conftest import ADMIN
 from tests.knowledge import samples
 from tests.procs import has_event
 
@@ -36,9 +38,9 @@ def _rows(database_url: str, query: str, *params: object) -> list[tuple]:
         return conn.execute(query, params).fetchall()
 
 
-def _files(data_dir: Path) -> list[str]:
-    root = data_dir / "knowledge"
-    return sorted(str(p.relative_to(root)) for p in root.rglob("*") if p.is_file())
+def _blobs(database_url: str) -> list[str]:
+    """The sha256 of every stored content."""
+    return [sha for (sha,) in _rows(database_url, "SELECT sha256 FROM knowledge_blobs ORDER BY sha256")]
 
 
 def _upload(client: httpx.Client, url: str, name: str, data: bytes) -> httpx.Response:
@@ -55,10 +57,10 @@ def _settled(client: httpx.Client, url: str, document_id: str) -> dict:
     return procs.wait_until(done, 180, f"document {document_id} to be indexed", interval=0.5)
 
 
-def _start(stack, data_dir: Path) -> None:
-    """A worker and a gateway sharing data_dir; the stack's helpers then talk to that gateway."""
-    stack.worker(data_dir=data_dir)
-    stack.url, _ = stack.gateway(data_dir=data_dir)
+def _start(stack, data_dir) -> None:
+    """A worker and a gateway, each with a SOMA_DATA_DIR of its own: they share nothing but the database."""
+    stack.worker(data_dir=data_dir / "worker")
+    stack.url, _ = stack.gateway(data_dir=data_dir / "gateway")
 
 
 def _ask(stack, question: str) -> tuple[dict, str]:
@@ -126,14 +128,14 @@ def test_files_that_fail_or_repeat_or_are_too_large_or_deleted_leave_nothing_beh
     assert guide["state"] == "ready"
     listed = stack.client.get(f"{stack.url}/v1/knowledge").json()["documents"]
     assert [d["filename"] for d in listed] == ["garden.md", "broken.pdf"]
-    stored = _files(tmp_path)
-    assert len(stored) == 2
+    stored = _blobs(stack.database_url)
+    assert stored == sorted([guide["sha256"], failed["sha256"]])
 
     assert stack.client.put(f"{stack.url}/v1/settings", json={"upload_max_bytes": 2048}).status_code == 200
     too_large = _upload(stack.client, stack.url, "big.md", b"# Big\n\n" + b"words " * 1000)
     assert too_large.status_code == 413
     assert too_large.json()["error"]["code"] == "file_too_large"
-    assert _files(tmp_path) == stored
+    assert _blobs(stack.database_url) == stored
     assert len(stack.client.get(f"{stack.url}/v1/knowledge").json()["documents"]) == 2
 
     deleted = stack.client.delete(f"{stack.url}/v1/knowledge/{guide['id']}")
@@ -141,7 +143,40 @@ def test_files_that_fail_or_repeat_or_are_too_large_or_deleted_leave_nothing_beh
     assert deleted.status_code == 204
     assert _rows(stack.database_url, "SELECT count(*) FROM knowledge_chunks WHERE document_id = %s", guide["id"]) == [(0,)]
     assert _rows(stack.database_url, "SELECT count(*) FROM knowledge_chunks") == [(0,)]
-    sha = guide["sha256"]
-    assert f"{sha[:2]}/{sha}" not in _files(tmp_path)
-    assert len(_files(tmp_path)) == 1
+    assert _blobs(stack.database_url) == [failed["sha256"]]
     assert stack.client.get(f"{stack.url}/v1/knowledge/{guide['id']}/content").status_code == 404
+
+
+def _pieces_being_written(database_url: str) -> int:
+    """Backends holding the lock that inserting pieces takes: uploads whose transaction is open."""
+    query = (
+        "SELECT count(*) FROM pg_locks WHERE relation = 'knowledge_blob_pieces'::regclass"
+        " AND mode = 'RowExclusiveLock' AND pid <> pg_backend_pid()"
+    )
+    return _rows(database_url, query)[0][0]
+
+
+def test_a_gateway_killed_mid_upload_leaves_no_bytes_and_no_document(stack) -> None:
+    url, gateway = stack.gateway()
+    host, port = url.removeprefix("http://").split(":")
+    boundary = "soma-test-boundary"
+    part = (
+        f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="big.txt"\r\n'
+        "Content-Type: text/plain\r\n\r\n"
+    ).encode()
+    length = len(part) + 4 * 1024 * 1024  # the rest never comes
+    head = (
+        f"POST /v1/knowledge HTTP/1.1\r\nHost: {host}\r\nAuthorization: {ADMIN['Authorization']}\r\n"
+        f"Content-Type: multipart/form-data; boundary={boundary}\r\nContent-Length: {length}\r\n\r\n"
+    ).encode()
+
+    with socket.create_connection((host, int(port))) as client:
+        client.sendall(head + part + b"k" * (1024 * 1024))
+        procs.wait_until(lambda: _pieces_being_written(stack.database_url) == 1, 30, "the upload's pieces to be written")
+        gateway.signal(signal.SIGKILL)
+        gateway.wait(10)
+
+    procs.wait_until(lambda: _pieces_being_written(stack.database_url) == 0, 30, "PostgreSQL to end the dead upload")
+    assert _blobs(stack.database_url) == []
+    assert _rows(stack.database_url, "SELECT count(*) FROM knowledge_documents") == [(0,)]
+    assert _rows(stack.database_url, "SELECT count(*) FROM procrastinate_jobs") == [(0,)]

@@ -19,7 +19,8 @@ from soma.db import procrastinate_schema
 _LOCK_KEY = 0x50AA_0001  # pg_advisory_lock id: one migrator at a time (Helm hook and `soma up` may race)
 
 
-def _alembic_config(conn: Connection | None = None) -> Config:
+def alembic_config(conn: Connection | None = None) -> Config:
+    """Alembic's configuration for Soma's migrations, run on conn."""
     cfg = Config()
     cfg.set_main_option("script_location", str(Path(__file__).parent / "migrations"))
     cfg.attributes["connection"] = conn
@@ -28,7 +29,7 @@ def _alembic_config(conn: Connection | None = None) -> Config:
 
 def head() -> str:
     """The newest Alembic revision this version of Soma ships."""
-    return ScriptDirectory.from_config(_alembic_config()).get_current_head() or ""
+    return ScriptDirectory.from_config(alembic_config()).get_current_head() or ""
 
 
 def upgrade(database_url: str) -> list[str]:
@@ -40,6 +41,9 @@ def upgrade(database_url: str) -> list[str]:
             conn.commit()
             try:
                 return _upgrade_locked(conn)
+            except BaseException:
+                conn.rollback()  # a migration that fails leaves nothing of itself, not even its new tables
+                raise
             finally:
                 conn.execute(sa.text("SELECT pg_advisory_unlock(:k)"), {"k": _LOCK_KEY})
                 conn.commit()
@@ -51,7 +55,7 @@ def upgrade(database_url: str) -> list[str]:
 
 def _upgrade_locked(conn: Connection) -> list[str]:
     before = MigrationContext.configure(conn).get_current_revision()
-    command.upgrade(_alembic_config(conn), "head")
+    command.upgrade(alembic_config(conn), "head")
     conn.commit()
     applied = [] if before == head() else [f"soma {before or 'empty'} -> {head()}"]
     with conn.begin():

@@ -85,6 +85,25 @@ memories = sa.Table(
     sa.Index("memories_recent", sa.text("id DESC")),
 )
 
+# Knowledge file bytes, one blob per distinct content. While an upload's transaction is open its
+# blob is keyed `incoming:<uuid>`; it is renamed to the content's sha256 before it commits.
+knowledge_blobs = sa.Table(
+    "knowledge_blobs",
+    metadata,
+    sa.Column("sha256", sa.Text, primary_key=True),
+    sa.Column("size_bytes", sa.BigInteger, nullable=False),
+)
+
+knowledge_blob_pieces = sa.Table(
+    "knowledge_blob_pieces",
+    metadata,
+    sa.Column(
+        "sha256", sa.Text, sa.ForeignKey("knowledge_blobs.sha256", ondelete="CASCADE", onupdate="CASCADE"), primary_key=True
+    ),
+    sa.Column("ordinal", sa.Integer, primary_key=True),
+    sa.Column("data", sa.LargeBinary, nullable=False),  # knowledge.blobs.PIECE_BYTES each, the last one shorter
+)
+
 knowledge_documents = sa.Table(
     "knowledge_documents",
     metadata,
@@ -92,7 +111,7 @@ knowledge_documents = sa.Table(
     sa.Column("filename", sa.Text, nullable=False),
     sa.Column("content_type", sa.Text, nullable=False),
     sa.Column("size_bytes", sa.BigInteger, nullable=False),
-    sa.Column("sha256", sa.Text, nullable=False, unique=True),
+    sa.Column("sha256", sa.Text, sa.ForeignKey("knowledge_blobs.sha256"), nullable=False, unique=True),
     sa.Column("state", sa.Text, nullable=False, server_default="pending"),
     sa.Column("error", sa.Text),
     sa.Column("chunk_count", sa.Integer, nullable=False, server_default="0"),

@@ -13,7 +13,7 @@ BODY_OVERHEAD = 64 * 1024  # bytes of JSON around the message text
 class BodyLimit:
     """413 for a Content-Length above `max_bytes`; the route's own checks handle the rest.
 
-    Multipart bodies posted to a path in `streamed` pass: those routes stream files to disk under
+    Multipart bodies posted to a path in `streamed` pass: those routes stream files into PostgreSQL under
     a limit of their own.
     """
 

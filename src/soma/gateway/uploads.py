@@ -2,18 +2,24 @@
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import Callable
+import unicodedata
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from pathlib import PurePosixPath, PureWindowsPath
 from typing import TYPE_CHECKING
 
 from fastapi import Request
 from fastapi.exceptions import RequestValidationError
 from python_multipart.exceptions import FormParserError
 from python_multipart.multipart import MultipartParser, parse_options_header
+from starlette.requests import ClientDisconnect
+
+from soma import errors
 
 if TYPE_CHECKING:
     from python_multipart.multipart import MultipartCallbacks
+
+FILENAME_CHARS = 255  # characters kept of an uploaded file's name
 
 
 @dataclass(frozen=True)
@@ -25,12 +31,13 @@ class Received:
 
 
 async def receive(
-    request: Request, field: str, write: Callable[[bytes], None], accept: Callable[[Received], None]
+    request: Request, field: str, write: Callable[[bytes], Awaitable[None]], accept: Callable[[Received], None]
 ) -> Received:
-    """Stream the file in multipart field `field` into write(), in a thread; the other fields are skipped.
+    """Stream the file in multipart field `field` into write(), awaited per part; the other fields are skipped.
 
     accept() sees the file's name and type before any of its bytes, and may refuse it by raising.
-    A body without the file, or that is not multipart, is RequestValidationError (422).
+    A body without the file, or that is not multipart, is RequestValidationError (422); a client
+    gone before the end of the body is UploadCutOff.
     """
     media, options = parse_options_header(request.headers.get("content-type"))
     if media != b"multipart/form-data" or not options.get(b"boundary"):
@@ -47,13 +54,22 @@ async def receive(
             if parts.data:
                 data = b"".join(parts.data)
                 parts.data.clear()
-                await asyncio.to_thread(write, data)  # hashing and disk writes stay off the event loop
+                await write(data)
         parser.finalize()
     except FormParserError as exc:
         raise _invalid("body", f"the multipart/form-data body is malformed ({exc})") from exc
+    except ClientDisconnect as exc:
+        raise errors.UploadCutOff(f"The connection closed after {parts.size} bytes of the file.") from exc
     if parts.received is None or not parts.complete:
         raise _invalid(field, "Field required")
     return parts.received
+
+
+def clean_filename(raw: str) -> str:
+    """The name an upload is listed under: its last path component, without control characters."""
+    name = PureWindowsPath(PurePosixPath(raw).name).name  # browsers and curl may send a whole path
+    name = "".join(c for c in name if unicodedata.category(c)[0] != "C").strip()
+    return name[:FILENAME_CHARS] or "upload"
 
 
 class _Parts:
@@ -63,6 +79,7 @@ class _Parts:
         self.field = field.encode()
         self.received: Received | None = None
         self.data: list[bytes] = []  # file bytes parsed but not yet written
+        self.size = 0  # file bytes parsed so far
         self.complete = False
         self._headers: dict[bytes, bytes] = {}
         self._header_name = b""
@@ -109,6 +126,7 @@ class _Parts:
     def _part_data(self, data: bytes, start: int, end: int) -> None:
         if self._in_file:
             self.data.append(data[start:end])
+            self.size += end - start
 
     def _part_end(self) -> None:
         if self._in_file:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid
-from pathlib import Path
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
@@ -13,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from soma import errors
 from soma.db import jobs
 from soma.embeddings.embedder import Embedder
-from soma.knowledge import chunking, parsers, storage, store
+from soma.knowledge import blobs, chunking, parsers, store
 
 log = logging.getLogger(__name__)
 
@@ -27,11 +26,11 @@ async def enqueue(conn: AsyncConnection, document_id: str) -> int:
     return await jobs.defer(conn, QUEUE, TASK_NAME, {"document_id": document_id}, lock=f"knowledge:{document_id}")
 
 
-async def run(engine: AsyncEngine, embedder: Embedder, data_dir: Path, document_id: uuid.UUID) -> str:
+async def run(engine: AsyncEngine, embedder: Embedder, document_id: uuid.UUID) -> str:
     """Index one document; returns the outcome (`ready`, `failed`, `skipped`).
 
     The chunks and the state `ready` commit together, so a document that fails keeps no chunks.
-    A file that cannot be read ends `failed` with the reason; any other error also marks the
+    A file that cannot be parsed ends `failed` with the reason; any other error also marks the
     document `failed`, then propagates so the job is retried.
     """
     async with engine.begin() as conn:
@@ -39,13 +38,13 @@ async def run(engine: AsyncEngine, embedder: Embedder, data_dir: Path, document_
     if document is None:
         return "skipped"  # deleted, or indexed by an earlier run of this job
     try:
-        chunks = await _chunks(data_dir, document)
+        chunks = await _chunks(engine, document)
         vectors: list[list[float]] = []
         for start in range(0, len(chunks), EMBED_BATCH):
             vectors += await embedder.embed(chunks[start : start + EMBED_BATCH])
         async with engine.begin() as conn:
             indexed = await store.finish_indexing(conn, document_id, chunks, vectors, embedder.model_id)
-    except (errors.ParseError, errors.FileMissing) as exc:
+    except errors.ParseError as exc:
         log.info("document %s (%s) failed: %s", document_id, document["filename"], exc.message)
         await _fail(engine, document_id, exc.message)
         return "failed"
@@ -62,9 +61,12 @@ async def run(engine: AsyncEngine, embedder: Embedder, data_dir: Path, document_
     return "ready"
 
 
-async def _chunks(data_dir: Path, document: dict[str, Any]) -> list[str]:
-    path = storage.existing_path(data_dir, document["sha256"])
-    text = await asyncio.to_thread(parsers.extract, path, document["content_type"])
+async def _chunks(engine: AsyncEngine, document: dict[str, Any]) -> list[str]:
+    # Parsers need the whole file (a PDF's index is at its end), so it is assembled in memory:
+    # at most upload_max_bytes, for one job at a time per worker slot.
+    async with engine.connect() as conn:
+        data = await blobs.read(conn, document["sha256"])
+    text = await asyncio.to_thread(parsers.extract, data, document["content_type"])
     chunks = chunking.split(text)
     if not chunks:
         raise errors.ParseError("The file has no text.")

@@ -7,7 +7,7 @@ import io
 import json
 import logging
 from collections.abc import Callable, Iterator
-from pathlib import Path, PurePath
+from pathlib import PurePath
 from typing import Any
 
 import pypdf
@@ -55,13 +55,13 @@ def content_type_for(filename: str, declared: str | None) -> str:
     raise errors.UnsupportedFileType(f"'{filename}' ({declared or 'no content type'}) is not a type Soma reads.")
 
 
-def extract(path: Path, content_type: str) -> str:
-    """The text of the file at path; ParseError, with the reason, when it cannot be read as its type."""
-    return _PARSERS[content_type](path)
+def extract(data: bytes, content_type: str) -> str:
+    """The text of a file's bytes; ParseError, with the reason, when they cannot be read as its type."""
+    return _PARSERS[content_type](data)
 
 
-def _text(path: Path) -> str:
-    return _decode(path.read_bytes(), "text")
+def _text(data: bytes) -> str:
+    return _decode(data, "text")
 
 
 def _decode(data: bytes, kind: str) -> str:
@@ -73,8 +73,8 @@ def _decode(data: bytes, kind: str) -> str:
         ) from exc
 
 
-def _html(path: Path) -> str:
-    soup = BeautifulSoup(path.read_bytes(), "html.parser")  # bytes: bs4 finds the encoding from the markup
+def _html(data: bytes) -> str:
+    soup = BeautifulSoup(data, "html.parser")  # bytes: bs4 finds the encoding from the markup
     for tag in soup.find_all(_HIDDEN_TAGS):
         tag.decompose()
     for tag in soup.find_all("br"):
@@ -84,10 +84,10 @@ def _html(path: Path) -> str:
     return soup.get_text()
 
 
-def _pdf(path: Path) -> str:
+def _pdf(data: bytes) -> str:
     # pypdf raises many kinds of exception on malformed files, so any failure to read is the file's.
     try:
-        reader = pypdf.PdfReader(path)
+        reader = pypdf.PdfReader(io.BytesIO(data))
         if reader.is_encrypted and not _decrypts_without_password(reader):
             raise errors.ParseError("The PDF is encrypted with a password.")
         pages = [page.extract_text() or "" for page in reader.pages]
@@ -109,8 +109,8 @@ def _decrypts_without_password(reader: pypdf.PdfReader) -> bool:
         return False
 
 
-def _csv(path: Path) -> str:
-    text = _decode(path.read_bytes(), "CSV")
+def _csv(data: bytes) -> str:
+    text = _decode(data, "CSV")
     try:
         dialect = csv.Sniffer().sniff(text[:4096], delimiters=",;\t|")
     except csv.Error:
@@ -132,8 +132,8 @@ def _record(header: list[str], record: list[str]) -> str:
     return "\n".join(f"{name}: {value}" for name, value in zip(names, record) if value.strip())
 
 
-def _json(path: Path) -> str:
-    text = _decode(path.read_bytes(), "JSON")
+def _json(data: bytes) -> str:
+    text = _decode(data, "JSON")
     try:
         data = json.loads(text)
     except json.JSONDecodeError as exc:
@@ -163,7 +163,7 @@ def _scalar(value: Any) -> str:
     return value if isinstance(value, str) else json.dumps(value)
 
 
-_PARSERS: dict[str, Callable[[Path], str]] = {
+_PARSERS: dict[str, Callable[[bytes], str]] = {
     "text/plain": _text,
     "text/markdown": _text,
     "text/html": _html,

@@ -3,16 +3,14 @@
 from __future__ import annotations
 
 import uuid
-from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from soma import errors
 from soma.db import hnsw, tables
-from soma.knowledge import storage
+from soma.knowledge import blobs
 
 _d = tables.knowledge_documents
 _c = tables.knowledge_chunks
@@ -21,8 +19,8 @@ _COLUMNS = (
     _d.c.chunk_count, _d.c.created_at, _d.c.updated_at,
 )
 
-# Serialises everything that creates or deletes the file of one content (the key's argument is the
-# sha256), so a delete never removes the file an upload of the same content has just put in place.
+# Serialises everything that creates or deletes the blob of one content (the key's argument is the
+# sha256), so a delete never removes the bytes an upload of the same content has just filed.
 _LOCK_CONTENT = sa.text("SELECT pg_advisory_xact_lock(hashtextextended('soma.knowledge:' || :sha256, 0))")
 
 
@@ -42,20 +40,20 @@ def as_dict(row: Any) -> dict[str, Any]:
     }
 
 
-async def create(conn: AsyncConnection, upload: storage.Upload, filename: str, content_type: str) -> tuple[dict[str, Any], bool]:
-    """The document for a finished upload, and whether it is new.
+async def create(conn: AsyncConnection, upload: blobs.Writer, filename: str, content_type: str) -> tuple[dict[str, Any], bool]:
+    """The document for a finished upload, and whether it is new, in the upload's transaction.
 
-    New content gets a `pending` row and its file moved into place; content already stored returns
-    its existing document, and the upload is discarded. The caller queues the ingestion of a new one.
+    New content gets a `pending` row and its bytes filed under their SHA-256; the caller queues its
+    ingestion and commits. Content already stored returns its existing document: the caller rolls
+    back, which drops this upload's bytes.
     """
     await conn.execute(_LOCK_CONTENT, {"sha256": upload.sha256})
-    values = {"filename": filename, "content_type": content_type, "size_bytes": upload.size, "sha256": upload.sha256}
-    query = insert(_d).values(**values).on_conflict_do_nothing(index_elements=[_d.c.sha256]).returning(*_COLUMNS)
-    row = (await conn.execute(query)).one_or_none()
-    if row is None:
-        existing = (await conn.execute(sa.select(*_COLUMNS).where(_d.c.sha256 == upload.sha256))).one()
+    existing = (await conn.execute(sa.select(*_COLUMNS).where(_d.c.sha256 == upload.sha256))).one_or_none()
+    if existing is not None:
         return as_dict(existing), False
-    upload.keep()
+    await upload.keep()
+    values = {"filename": filename, "content_type": content_type, "size_bytes": upload.size, "sha256": upload.sha256}
+    row = (await conn.execute(sa.insert(_d).values(**values).returning(*_COLUMNS))).one()
     return as_dict(row), True
 
 
@@ -73,23 +71,17 @@ async def list_recent(conn: AsyncConnection) -> list[dict[str, Any]]:
     return [as_dict(r) for r in rows]
 
 
-async def delete(conn: AsyncConnection, data_dir: Path, document_id: uuid.UUID) -> None:
-    """Delete a document, its chunks (with their vectors) and its file; DocumentNotFound when it does not exist."""
+async def delete(conn: AsyncConnection, document_id: uuid.UUID) -> None:
+    """Delete a document, its chunks (with their vectors) and, unless another document uses them, its bytes.
+
+    DocumentNotFound when it does not exist.
+    """
     document = await get(conn, document_id)
     await conn.execute(_LOCK_CONTENT, {"sha256": document["sha256"]})
     deleted = (await conn.execute(sa.delete(_d).where(_d.c.id == document_id).returning(_d.c.sha256))).one_or_none()
     if deleted is None:
         raise errors.DocumentNotFound(f"Document '{document_id}' does not exist.")  # deleted meanwhile
-    # sha256 is unique, so no other document shares the file.
-    storage.remove(data_dir, deleted.sha256)
-
-
-async def remove_unreferenced(conn: AsyncConnection, data_dir: Path, sha256: str) -> None:
-    """Delete the file with this content unless a document holds it (after an upload failed to commit)."""
-    await conn.execute(_LOCK_CONTENT, {"sha256": sha256})
-    if (await conn.execute(sa.select(sa.exists().where(_d.c.sha256 == sha256)))).scalar_one():
-        return
-    storage.remove(data_dir, sha256)
+    await blobs.remove_unreferenced(conn, deleted.sha256)
 
 
 async def start_indexing(conn: AsyncConnection, document_id: uuid.UUID) -> dict[str, Any] | None:

@@ -53,7 +53,6 @@ async def serve(settings: config.Settings, database_url: str) -> None:
                         "engine": engine,
                         "slm": model,
                         "embedder": embedding_model,
-                        "data_dir": settings.data_dir,
                         "limits": turn.TurnLimits(history_messages=settings.history_messages),
                     },
                 )

@@ -77,6 +77,6 @@ def _record_turn(message_id: int, outcome: str, seconds: float) -> None:
 
 
 async def run_ingest(context: JobContext, document_id: str) -> str:
-    """Index one knowledge document from the files under this process's SOMA_DATA_DIR."""
+    """Index one knowledge document, its bytes read from the database."""
     extra = context.additional_context
-    return await ingest.run(extra["engine"], extra["embedder"], extra["data_dir"], uuid.UUID(document_id))
+    return await ingest.run(extra["engine"], extra["embedder"], uuid.UUID(document_id))
