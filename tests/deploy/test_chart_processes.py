@@ -58,7 +58,7 @@ def test_the_rendered_dev_stack_runs_answers_its_probes_and_completes_a_turn(dat
         pod = pods.prepare(workload, manifests, tmp_path / name, hosts)
         _use_test_database(pod, database_url)
         pod.env.update({port_env: str(port), "SOMA_HOST": "127.0.0.1"})
-        pod.env["SOMA_DATA_DIR"] = str(tmp_path / "data")  # soma-data, the volume both share
+        pod.env["SOMA_DATA_DIR"] = str(tmp_path / name / "data")  # each pod's own: they share only the database
         started[name] = (launcher.start(name, pod.argv, pod.env), pod)
 
     base = f"http://127.0.0.1:{gateway_port}"

@@ -102,7 +102,29 @@ def test_pods_pause_before_sigterm_and_run_locked_down(env: str, name: str) -> N
     mounts = {m["mountPath"]: m["name"] for m in spec["volumeMounts"]}
     volumes = {v["name"]: v for v in pod["volumes"]}
     assert volumes[mounts["/tmp"]] == {"name": "tmp", "emptyDir": {}}
-    assert volumes[mounts["/data"]]["persistentVolumeClaim"] == {"claimName": "soma-data"}
+    assert "/data" not in mounts
+    assert [v["name"] for v in pod["volumes"] if "persistentVolumeClaim" in v] == []
+
+
+@pytest.mark.parametrize("env", ENVS)
+def test_the_stack_keeps_nothing_on_a_volume_gateway_and_worker_share_only_the_database(env: str) -> None:
+    manifests = stack(env)
+    assert [m["metadata"]["name"] for m in manifests if m["kind"] == "PersistentVolumeClaim"] == []
+    assert "SOMA_DATA_DIR" not in charts.find(manifests, "ConfigMap", "soma")["data"]
+
+
+def test_the_migration_job_reads_the_old_knowledge_claim_only_when_named() -> None:
+    values = charts.values("dev")
+    plain = charts.pod_spec(charts.find(stack(), "Job", "soma-migrate"))
+    values["migrations"] = {**values.get("migrations", {}), "knowledgeClaim": "soma-data"}
+    job = charts.find(charts.render_values("soma-stack", values, "soma-dev"), "Job", "soma-migrate")
+
+    assert [v["name"] for v in plain["volumes"]] == ["tmp"]
+    assert charts.pod_spec(job)["volumes"][1] == {
+        "name": "knowledge", "persistentVolumeClaim": {"claimName": "soma-data", "readOnly": True}
+    }
+    assert {"name": "knowledge", "mountPath": "/data", "readOnly": True} in charts.container(job)["volumeMounts"]
+    assert {"name": "SOMA_DATA_DIR", "value": "/data"} in charts.container(job)["env"]
 
 
 @pytest.mark.parametrize("env", ENVS)
