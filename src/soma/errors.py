@@ -378,3 +378,82 @@ class KnowledgeFilesMissing(SomaError):
     """`soma migrate` moves knowledge files from SOMA_DATA_DIR/knowledge into the database and changed nothing, since these are missing or altered. Set SOMA_DATA_DIR to the folder the gateway stored uploads in (with the soma-stack chart, set migrations.knowledgeClaim to the claim that held /data) and run `soma migrate` again; for a file that is lost, delete its document with the Soma version still running (DELETE /v1/knowledge/{id}) first."""
 
     code = "knowledge_files_missing"
+
+
+class BackupInvalid(SomaError):
+    """This backup cannot be used, so nothing was changed. Make a new one with `soma backup create`; docs/backup-format.md lists what a backup must hold."""
+
+    status_code = 422
+    code = "backup_invalid"
+
+
+class NotABackup(BackupInvalid):
+    """This file is not a Soma backup. Give a file made by `soma backup create` or GET /v1/backup."""
+
+    code = "backup_not_soma"
+
+
+class BackupTruncated(BackupInvalid):
+    """The backup ends early: it was cut off while being written or copied. Copy it again, or make a new one with `soma backup create`."""
+
+    code = "backup_truncated"
+
+
+class BackupEntryUnsafe(BackupInvalid):
+    """A Soma backup holds only regular files under soma-backup/, so this archive was refused. Use a backup made by `soma backup create`, not one rebuilt by hand."""
+
+    code = "backup_entry_unsafe"
+
+
+class BackupEntryUnexpected(BackupInvalid):
+    """A Soma backup holds a fixed list of entries in a fixed order (docs/backup-format.md). Use a backup made by `soma backup create`, not one rebuilt by hand."""
+
+    code = "backup_entry_unexpected"
+
+
+class BackupTooLarge(BackupInvalid):
+    """The backup is over a size limit of docs/backup-format.md, so it was not read further. Use a backup made by `soma backup create`."""
+
+    code = "backup_too_large"
+
+
+class BackupChecksumMismatch(BackupInvalid):
+    """The backup was altered or damaged after it was made. Copy it again from where it was stored, or make a new one with `soma backup create`."""
+
+    code = "backup_checksum_mismatch"
+
+
+class BackupFormatNewer(BackupInvalid):
+    """A newer Soma made this backup. Upgrade Soma to that version or later, then try again."""
+
+    code = "backup_format_newer"
+
+
+class BackupSchemaNewer(BackupInvalid):
+    """A newer Soma made this backup, from a database schema this version does not know. Upgrade Soma to that version or later, then try again."""
+
+    code = "backup_schema_newer"
+
+
+class BackupCountsWrong(BackupInvalid):
+    """The backup's manifest does not match what the backup holds, so it was altered or damaged. Make a new one with `soma backup create`."""
+
+    code = "backup_counts_wrong"
+
+
+class BackupDataInvalid(BackupInvalid):
+    """A record in the backup is not what this version of Soma writes, so it was altered or damaged. Make a new one with `soma backup create`."""
+
+    code = "backup_data_invalid"
+
+
+class BackupBlobsMismatch(BackupInvalid):
+    """The backup's knowledge files do not match its documents, so it was altered or damaged. Make a new one with `soma backup create`."""
+
+    code = "backup_blobs_mismatch"
+
+
+class BackupFileUnusable(SomaError):
+    """Check the path and its permissions (and the free space where a backup is written), then run the command again."""
+
+    code = "backup_file_unusable"

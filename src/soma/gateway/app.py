@@ -19,6 +19,7 @@ from soma.db import engine as db_engine
 from soma.embeddings import embedder
 from soma.auth import bootstrap
 from soma.gateway import admin_api, auth_api, authn, errors, events, health, knowledge, limits, memories, meta, metrics, sessions
+from soma.gateway import backup as backup_api
 from soma.gateway import settings as settings_api
 from soma.gateway.notifier import Notifier
 from soma.knowledge import ingest
@@ -73,7 +74,7 @@ def create(
     # Inside Observe, so refusals are counted and carry a request id; outside the body limit.
     app.add_middleware(authn.Authenticate, metrics_open=not settings.metrics_require_key, idle_seconds=settings.session_idle_seconds)
     app.add_middleware(observe.Observe)  # outermost: sees every request, even a 413
-    for module in (health, metrics, auth_api, admin_api, meta, sessions, events, settings_api, knowledge, memories):
+    for module in (health, metrics, auth_api, admin_api, meta, sessions, events, settings_api, knowledge, memories, backup_api):
         app.include_router(module.router)
     app.mount("/static", StaticFiles(directory=WEB), name="static")
     for path, page in (("/", "index.html"), ("/login", "login.html"), ("/setup", "setup.html")):

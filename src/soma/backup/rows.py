@@ -1,0 +1,153 @@
+"""The records of the table segments: which columns each kind exports, how a row is written, how a line is checked.
+
+What stays out on purpose: users, login sessions, API keys, setup links, the audit log and
+procrastinate's tables. `sessions.owner` ("user:<id>" or "key:<id>", an id and never a name or a
+secret) is exported so a restore into the same installation gives members their chats back;
+docs/backup-format.md says how a restore must treat an owner it does not know.
+"""
+
+from __future__ import annotations
+
+import datetime
+import json
+import math
+import uuid
+from collections.abc import Callable
+from typing import Any
+
+import sqlalchemy as sa
+
+from soma import errors
+from soma.db import tables
+
+Check = Callable[[Any], bool]
+
+
+def _uuid(value: Any) -> bool:
+    try:
+        return isinstance(value, str) and str(uuid.UUID(value)) == value
+    except ValueError:
+        return False
+
+
+def integer(value: Any) -> bool:
+    """A whole number (not a bool)."""
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def text(value: Any) -> bool:
+    """A string."""
+    return isinstance(value, str)
+
+
+def _time(value: Any) -> bool:
+    try:
+        return isinstance(value, str) and datetime.datetime.fromisoformat(value).tzinfo is not None
+    except ValueError:
+        return False
+
+
+def _object(value: Any) -> bool:
+    return isinstance(value, dict)
+
+
+def _vector(value: Any) -> bool:
+    return (
+        isinstance(value, list)
+        and len(value) == tables.EMBEDDING_DIMENSIONS
+        and all(isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x) for x in value)
+    )
+
+
+def _optional(check: Check) -> Check:
+    return lambda value: value is None or check(value)
+
+
+def _one_of(*allowed: str) -> Check:
+    return lambda value: value in allowed
+
+
+_s, _m, _e = tables.chat_sessions, tables.messages, tables.session_events
+_mem, _d, _c = tables.memories, tables.knowledge_documents, tables.knowledge_chunks
+
+# Per kind: the table, its columns in the order written, what each value must be, and the sort key.
+SCHEMAS: dict[str, tuple[sa.Table, dict[str, Check], tuple[str, ...]]] = {
+    "sessions": (
+        _s,
+        {"id": _uuid, "title": text, "created_at": _time, "updated_at": _time, "last_event_id": integer, "owner": _optional(text)},
+        ("id",),
+    ),
+    "messages": (
+        _m,
+        {
+            "id": integer, "session_id": _uuid, "role": _one_of("user", "assistant"), "content": text,
+            "reply_to": _optional(integer), "meta": _object, "created_at": _time,
+        },  # fmt: skip
+        ("id",),
+    ),
+    "events": (_e, {"session_id": _uuid, "id": integer, "type": text, "data": _object, "created_at": _time}, ("session_id", "id")),
+    "memories": (
+        _mem,
+        {
+            "id": integer, "content": text, "embedding": _vector, "embedding_model": text,
+            "source": _one_of("user", "agent"), "created_at": _time, "updated_at": _time,
+        },  # fmt: skip
+        ("id",),
+    ),
+    "documents": (
+        _d,
+        {
+            "id": _uuid, "filename": text, "content_type": text, "size_bytes": integer, "sha256": text,
+            "state": _one_of("pending", "indexing", "ready", "failed"), "error": _optional(text), "chunk_count": integer,
+            "created_at": _time, "updated_at": _time,
+        },  # fmt: skip
+        ("id",),
+    ),
+    "chunks": (
+        _c,
+        {"id": integer, "document_id": _uuid, "ordinal": integer, "content": text, "embedding": _vector, "embedding_model": text},
+        ("id",),
+    ),
+}
+SETTINGS_SCHEMA: dict[str, Check] = {"data": _object, "version": integer, "updated_at": _time}
+
+
+def query(kind: str) -> sa.Select:
+    """The rows of one kind, in the order they are written."""
+    table, columns, order = SCHEMAS[kind]
+    return sa.select(*(table.c[name] for name in columns)).order_by(*(table.c[name] for name in order))
+
+
+def encode(row: Any) -> dict[str, Any]:
+    """A row (a mapping) as JSON-ready values: ids and times as strings, vectors as lists of floats."""
+    return {key: _plain(value) for key, value in row.items()}
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, uuid.UUID):
+        return str(value)
+    if isinstance(value, datetime.datetime):
+        return value.isoformat()
+    if hasattr(value, "tolist"):  # pgvector's numpy array
+        return [float(x) for x in value.tolist()]
+    return value
+
+
+def parse_line(line: bytes, where: str, schema: dict[str, Check]) -> dict[str, Any]:
+    """One record, checked: JSON, an object with exactly the schema's keys, each value of its type."""
+    try:
+        record = json.loads(line)
+    except (UnicodeDecodeError, ValueError):
+        raise errors.BackupDataInvalid(f"{where} is not JSON.") from None
+    check(record, where, schema)
+    return record
+
+
+def check(record: Any, where: str, schema: dict[str, Check]) -> None:
+    """BackupDataInvalid naming the place and the key when record does not fit schema."""
+    if not isinstance(record, dict) or set(record) != set(schema):
+        keys = sorted(record) if isinstance(record, dict) else type(record).__name__
+        raise errors.BackupDataInvalid(f"{where} has the keys {keys}, not {sorted(schema)}.")
+    for key, fits in schema.items():
+        if not fits(record[key]):
+            raise errors.BackupDataInvalid(f"{where} has an invalid {key}: {str(record[key])[:80]!r}.")

@@ -1,0 +1,114 @@
+"""A database with something of everything a backup holds (and what it must leave out), and archive helpers."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import subprocess
+import sys
+import tarfile
+import uuid
+from dataclasses import dataclass
+
+import pytest
+
+from soma.auth import admin
+from soma.backup import create
+from soma.conversations import messages, sessions
+from soma.db import engine as db_engine
+from soma.db import tables
+from soma.knowledge import blobs, store
+from soma.settings import store as settings_store
+
+USERNAME = "zebedee-backup-tester"
+PASSWORD = "a long enough password for the tester"
+FILE_BYTES = b"".join(f"line {n}: the lighthouse keeper's log\n".encode() for n in range(9000))  # > one piece
+assert len(FILE_BYTES) > blobs.PIECE_BYTES
+
+
+@dataclass
+class Installed:
+    """What the populated database holds that a test asserts on."""
+
+    database_url: str
+    api_key: str
+    owner: str
+    session_id: str
+    document_id: str
+    sha256: str
+
+
+def vector(seed: int) -> list[float]:
+    return [((seed + i) % 7) / 8 for i in range(tables.EMBEDDING_DIMENSIONS)]
+
+
+@pytest.fixture
+async def installed(database_url: str) -> Installed:
+    """One chat (two messages, their events) owned by a user, two memories, one indexed document, changed settings."""
+    engine = db_engine.create(database_url, pool_size=1)
+    try:
+        async with engine.begin() as conn:
+            actor = admin.Actor("cli:test@host")
+            user = await admin.create_user(conn, actor, USERNAME, PASSWORD, "admin")
+            api_key, _row = await admin.create_key(conn, actor, "nightly-backup-key", ["admin"], None)
+            owner = f"user:{user['id']}"
+            chat = await sessions.create(conn, "Lighthouse", owner=owner)
+            question = await messages.post_user_message(conn, uuid.UUID(chat["id"]), "What does the keeper log?", owner=owner)
+            await messages.store_reply(conn, uuid.UUID(chat["id"]), question["id"], "Every ship that passes.", {"citations": []})
+            for n, content in enumerate(("The keeper is called Ada.", "The lamp is lit at dusk.")):
+                values = {"content": content, "embedding": vector(n), "embedding_model": "test-model", "source": "user"}
+                await conn.execute(tables.memories.insert().values(values))
+            await settings_store.update(conn, {"temperature": 0.25, "system_prompt": "You keep the lighthouse log."})
+        async with engine.connect() as conn:
+            upload = blobs.Writer(conn, len(FILE_BYTES))
+            await upload.write(FILE_BYTES)
+            await upload.finish()
+            document, _created = await store.create(conn, upload, "keeper-log.txt", "text/plain")
+            await conn.commit()
+        async with engine.begin() as conn:
+            await store.start_indexing(conn, uuid.UUID(document["id"]))
+            chunks = ["line 0: the lighthouse keeper's log", "line 1: the lighthouse keeper's log"]
+            await store.finish_indexing(conn, uuid.UUID(document["id"]), chunks, [vector(5), vector(6)], "test-model")
+    finally:
+        await engine.dispose()
+    return Installed(database_url, api_key, owner, chat["id"], document["id"], document["sha256"])
+
+
+async def make_archive(database_url: str) -> bytes:
+    """A backup of the database, made in-process."""
+    engine = db_engine.create(database_url, pool_size=1)
+    try:
+        return b"".join([chunk async for chunk in create.Backup(engine).chunks()])
+    finally:
+        await engine.dispose()
+
+
+def entries_of(archive: bytes) -> list[tuple[str, bytes]]:
+    """(name, content) of every entry, in order, read with the standard library's tarfile."""
+    with tarfile.open(fileobj=io.BytesIO(archive), mode="r|") as tar:
+        return [(member.name, tar.extractfile(member).read()) for member in tar]
+
+
+def build(entries: list[tuple[str, bytes]], members: list[tarfile.TarInfo] = (), checksums: bool = True) -> bytes:
+    """An archive of these entries, with a fresh checksums.json for them unless one is among them; `members` appended raw."""
+    out = io.BytesIO()
+    body = [(n, d) for n, d in entries if n != "soma-backup/checksums.json"]
+    if checksums:
+        listed = [{"name": n, "size": len(d), "sha256": hashlib.sha256(d).hexdigest()} for n, d in body]
+        body.append(("soma-backup/checksums.json", json.dumps(listed).encode()))
+    else:
+        body = entries
+    with tarfile.open(fileobj=out, mode="w|", format=tarfile.USTAR_FORMAT) as tar:
+        for member in members:
+            tar.addfile(member, io.BytesIO(b"x" * member.size) if member.size else None)
+        for name, data in body:
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+    return out.getvalue()
+
+
+def soma_bytes(env: dict[str, str], *args: str, stdin: bytes = b"") -> subprocess.CompletedProcess[bytes]:
+    """`soma ARGS` with binary standard input and output (tests/procs.run_soma speaks text)."""
+    return subprocess.run([sys.executable, "-m", "soma", *args], env=env, input=stdin, capture_output=True, timeout=60)
