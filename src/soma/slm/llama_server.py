@@ -28,6 +28,9 @@ TRANSCRIPT_TEMPLATE = """\
 {% endfor -%}
 Soma:"""
 STOP = ["\nUser:", "\n\n"]  # server-wide stop strings: the base model would go on to invent the next turn
+# Answers start with a visible character and hold no blank line: unconstrained, about 1 answer in
+# 60 began with a blank line, which the stop strings turned into an empty answer.
+ANSWER_GRAMMAR = r'root ::= " "* [^ \t\r\n] ([^\n] | "\n" [^\n])*'
 
 
 def params(model: Path, host: str, port: int, key: str):  # -> xllamacpp.CommonParams
@@ -44,6 +47,10 @@ def params(model: Path, host: str, port: int, key: str):  # -> xllamacpp.CommonP
     p.use_jinja = True
     p.chat_template = TRANSCRIPT_TEMPLATE
     p.antiprompt = STOP
+    grammar = xllamacpp.CommonGrammar()
+    grammar.type = xllamacpp.common_grammar_type.COMMON_GRAMMAR_TYPE_USER
+    grammar.grammar = ANSWER_GRAMMAR
+    p.sampling.grammar = grammar  # the default; a request that brings its own grammar replaces it
     return p
 
 
