@@ -59,7 +59,7 @@ async def _segments(conn: AsyncConnection, kind: str) -> AsyncIterator[Entry]:
     number = 0
     result = await conn.stream(rows.query(kind).execution_options(yield_per=ROWS_PER_FETCH))
     async for row in result:
-        line = format.dumps(rows.encode(row._mapping)) + b"\n"
+        line = rows.line(row._mapping) + b"\n"
         if len(line) > format.MAX_ROW_BYTES:
             raise RuntimeError(f"a row of {kind} has {len(line)} bytes, over MAX_ROW_BYTES")
         if segment and len(segment) + len(line) > format.SEGMENT_BYTES:
