@@ -56,6 +56,8 @@ def run(settings: config.Settings, echo) -> int:
     slm_server: local.LocalSLM | None = None
     database = None
     stack = Stack()
+    for signum in (signal.SIGTERM, signal.SIGINT):  # until _wait takes over: stop what has started
+        signal.signal(signum, _stop_while_starting)
     try:
         if not settings.slm_base_url:
             echo("starting the local SLM (Gemma 3 270M)…")
@@ -80,12 +82,25 @@ def run(settings: config.Settings, echo) -> int:
             minutes = int(setup_links.VALID_FOR.total_seconds() // 60)
             echo(f"No account exists yet. Set the admin password within {minutes} minutes (the link works once): {url}setup#{token}")
         return _wait(stack)
+    except _Stopped:
+        return 0
     finally:
+        for signum in (signal.SIGTERM, signal.SIGINT):  # stopping already: a second signal changes nothing
+            signal.signal(signum, signal.SIG_IGN)
         stack.stop()
         if slm_server:
             slm_server.stop()
         if database:
             database.stop()
+
+
+class _Stopped(Exception):
+    """SIGTERM or SIGINT arrived while Soma was starting."""
+
+
+def _stop_while_starting(signum: int, _frame: object) -> None:
+    # Without this, SIGTERM before _wait would end this process at once and orphan its children.
+    raise _Stopped(signum)
 
 
 def _wait_healthy(url: str, stack: Stack) -> None:

