@@ -21,7 +21,7 @@ run: $(VENV)/.core
 # The whole suite, as CI runs it: real PostgreSQL, OpenBao, processes, Chromium and the local SLM.
 test: $(VENV)/.dev $(VENV)/.local-slm
 	scripts/install-browser.sh
-	$(BIN)/pytest -n $(TEST_WORKERS)
+	$(BIN)/pytest -n $(TEST_WORKERS) --dist worksteal
 
 # The inner loop: unit and in-process API tests, no child processes or browser.
 test-fast: $(VENV)/.dev
