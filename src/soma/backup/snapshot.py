@@ -12,11 +12,12 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from soma.backup import format, rows
 from soma.backup.writer import Entry
 from soma.db import tables
+from soma.knowledge import blobs
 
 ROWS_PER_FETCH = 500  # rows a server-side cursor hands over at a time
 BLOBS_PER_PAGE = 1000  # blob names listed at a time, so a million files do not sit in memory
 
-_b, _p, _d = tables.knowledge_blobs, tables.knowledge_blob_pieces, tables.knowledge_documents
+_b, _d = tables.knowledge_blobs, tables.knowledge_documents
 # Only the bytes some document uses: an upload still in flight is invisible here anyway.
 _USED = sa.exists().where(_d.c.sha256 == _b.c.sha256)
 
@@ -44,7 +45,7 @@ class Snapshot:
             async for entry in _segments(conn, kind):
                 yield entry
         async for sha256, size in _blobs(conn):
-            yield Entry(format.blob_name(sha256), size, _pieces(conn, sha256))
+            yield Entry(format.blob_name(sha256), size, blobs.pieces(conn, sha256))
 
 
 async def _counts(conn: AsyncConnection) -> dict[str, int]:
@@ -82,11 +83,3 @@ async def _blobs(conn: AsyncConnection) -> AsyncIterator[tuple[str, int]]:
         if len(page) < BLOBS_PER_PAGE:
             return
         after = page[-1].sha256
-
-
-async def _pieces(conn: AsyncConnection, sha256: str) -> AsyncIterator[bytes]:
-    """One blob's bytes, a piece (knowledge.blobs.PIECE_BYTES) at a time."""
-    query = sa.select(_p.c.data).where(_p.c.sha256 == sha256).order_by(_p.c.ordinal).execution_options(yield_per=1)
-    result = await conn.stream(query)
-    async for row in result:
-        yield row.data

@@ -97,19 +97,24 @@ class Writer:
         self._pieces += 1
 
 
+async def pieces(conn: AsyncConnection, sha256: str) -> AsyncIterator[bytes]:
+    """The content with this SHA-256 on conn, one piece at a time, from one query (one consistent snapshot)."""
+    query = sa.select(_p.c.data).where(_p.c.sha256 == sha256).order_by(_p.c.ordinal).execution_options(yield_per=1)
+    result = await conn.stream(query)
+    async for row in result:
+        yield row.data
+
+
 async def read(conn: AsyncConnection, sha256: str) -> bytes:
     """The whole content with this SHA-256, in memory (b"" when there is none)."""
-    rows = await conn.execute(sa.select(_p.c.data).where(_p.c.sha256 == sha256).order_by(_p.c.ordinal))
-    return b"".join(row.data for row in rows)
+    return b"".join([piece async for piece in pieces(conn, sha256)])
 
 
 async def stream(engine: AsyncEngine, sha256: str) -> AsyncIterator[bytes]:
-    """The content with this SHA-256, one piece at a time, from one query (one consistent snapshot)."""
+    """The content with this SHA-256, one piece at a time, on a connection of its own."""
     async with engine.connect() as conn:
-        query = sa.select(_p.c.data).where(_p.c.sha256 == sha256).order_by(_p.c.ordinal).execution_options(yield_per=1)
-        result = await conn.stream(query)
-        async for row in result:
-            yield row.data
+        async for piece in pieces(conn, sha256):
+            yield piece
 
 
 async def remove_unreferenced(conn: AsyncConnection, sha256: str) -> None:
