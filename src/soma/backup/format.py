@@ -85,6 +85,11 @@ def parse_name(name: str) -> Name | None:
     return None
 
 
+def counts_line(counts: dict[str, int]) -> str:
+    """What an archive holds, in a few words: "3 sessions, 12 messages, …"."""
+    return ", ".join(f"{counts[kind]} {kind}" for kind in COUNTS)
+
+
 def manifest(schema_revision: str, created_at: datetime.datetime, counts: dict[str, int]) -> dict[str, Any]:
     """The manifest of a backup made now by this version of Soma."""
     return {

@@ -20,7 +20,7 @@ class Summary:
         m = self.manifest
         return (
             f"ok: {self.size_bytes} bytes, made {m['created_at']} by Soma {m['soma_version']} "
-            f"(format {m['format_version']}, schema {m['schema_revision']}); {_counts(m['counts'])}"
+            f"(format {m['format_version']}, schema {m['schema_revision']}); {format.counts_line(m['counts'])}"
         )
 
     def text(self) -> str:
@@ -40,10 +40,6 @@ class Summary:
     def as_json(self) -> dict[str, Any]:
         """The manifest with the archive's size."""
         return {**self.manifest, "size_bytes": self.size_bytes}
-
-
-def _counts(counts: dict[str, int]) -> str:
-    return ", ".join(f"{counts[kind]} {kind}" for kind in format.COUNTS)
 
 
 class _Counting:

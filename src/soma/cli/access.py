@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import getpass
 import sys
 from collections.abc import Awaitable, Callable
@@ -11,7 +10,7 @@ from typing import Any, Optional, TypeVar
 import typer
 
 from soma import errors
-from soma.cli.common import DB_VARS, app, fail, settings as _settings
+from soma.cli.common import DB_VARS, app, fail, on_database
 
 users_app = typer.Typer(help="Users of the web UI.", no_args_is_help=True)
 keys_app = typer.Typer(help="API keys for the CLI and integrations.", no_args_is_help=True)
@@ -24,25 +23,12 @@ def _run(work: Callable[[Any, Any], Awaitable[T]]) -> T:
     """Run `work(conn, actor)` in one transaction on Soma's database, as the OS user; errors exit 1."""
     from soma.audit import log as audit
     from soma.auth import admin
-    from soma.db import engine as db_engine
-    from soma.db import location
 
-    async def go(url: str) -> T:
-        engine = db_engine.create(url, pool_size=1)
-        try:
-            async with engine.begin() as conn:
-                return await work(conn, admin.Actor(audit.cli_actor()))
-        finally:
-            await engine.dispose()
+    async def in_transaction(engine: Any) -> T:
+        async with engine.begin() as conn:
+            return await work(conn, admin.Actor(audit.cli_actor()))
 
-    try:
-        database = location.open_migrated(_settings())
-        try:
-            return asyncio.run(go(database.url))
-        finally:
-            database.stop()
-    except errors.SomaError as exc:
-        fail(exc)
+    return on_database(in_transaction)
 
 
 def _password(prompt: str) -> str:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import json
 import os
@@ -14,58 +13,47 @@ from typing import TYPE_CHECKING, BinaryIO
 import typer
 
 from soma import errors
-from soma.cli.common import DB_VARS, app, fail, settings as _settings
+from soma.cli.common import DB_VARS, app, fail, on_database, settings as _settings
 
 backup_app = typer.Typer(help="Backups: create, verify and inspect archives (docs/backup-format.md).", no_args_is_help=True)
 app.add_typer(backup_app, name="backup")
 STDIO = "-"
 
 if TYPE_CHECKING:
+    from sqlalchemy.ext.asyncio import AsyncEngine
+
     from soma.backup import create as backup_create
     from soma.backup import verify as backup_verify
 
 
 @backup_app.command(help=f"Write a backup of chats, memories, knowledge files and settings to FILE; never a secret. Reads {DB_VARS}.")
 def create(out: str = typer.Option(..., "--out", help="The archive to write, or - for standard output.")) -> None:
-    from soma.db import location
-
-    try:
-        database = location.open_migrated(_settings())
-        try:
-            summary = asyncio.run(_create(database.url, out))
-        finally:
-            database.stop()
-    except errors.SomaError as exc:
-        fail(exc)
+    summary = on_database(lambda engine: _create(engine, out))
     typer.echo(summary, err=out == STDIO)
 
 
-async def _create(database_url: str, out: str) -> str:
+async def _create(engine: AsyncEngine, out: str) -> str:
     """Stream the archive to out (through out.partial, renamed once whole); returns the line to print."""
     from soma.audit import log as audit
     from soma.auth import admin
     from soma.backup import create as backup_create
-    from soma.db import engine as db_engine
+    from soma.backup import format as backup_format
 
-    engine = db_engine.create(database_url, pool_size=1)
-    try:
-        backup = backup_create.Backup(engine)
-        if out == STDIO:
-            await _write(backup, sys.stdout.buffer, "standard output")
-            sys.stdout.buffer.flush()
-        else:
-            partial = Path(f"{out}.partial")
-            try:
-                with _opened(partial) as file:
-                    await _write(backup, file, str(partial))
-                os.replace(partial, out)
-            except BaseException:
-                partial.unlink(missing_ok=True)  # a failed backup leaves no file that looks whole
-                raise
-        await backup.record(admin.Actor(audit.cli_actor()), out)
-    finally:
-        await engine.dispose()
-    counts = ", ".join(f"{n} {kind}" for kind, n in backup.manifest["counts"].items())
+    backup = backup_create.Backup(engine)
+    if out == STDIO:
+        await _write(backup, sys.stdout.buffer, "standard output")
+        sys.stdout.buffer.flush()
+    else:
+        partial = Path(f"{out}.partial")
+        try:
+            with _opened(partial) as file:
+                await _write(backup, file, str(partial))
+            os.replace(partial, out)
+        except BaseException:
+            partial.unlink(missing_ok=True)  # a failed backup leaves no file that looks whole
+            raise
+    await backup.record(admin.Actor(audit.cli_actor()), out)
+    counts = backup_format.counts_line(backup.manifest["counts"])
     return f"backup written to {'standard output' if out == STDIO else out}: {backup.size_bytes} bytes; {counts}"
 
 

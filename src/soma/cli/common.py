@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
-from typing import NoReturn
+import asyncio
+from collections.abc import Awaitable, Callable
+from typing import Any, NoReturn, TypeVar
 
 import pydantic
 import typer
 
 from soma import config, errors, logs
 from soma.config import env_names
+
+T = TypeVar("T")
 
 # What commands read, for their --help; tests/test_docs.py checks every setting is in one.
 LOG_VARS = env_names("log_level", "log_format")  # every command
@@ -74,3 +78,25 @@ def fail(exc: errors.SomaError) -> NoReturn:
 def _one_line(cause: BaseException) -> str:
     """A driver's multi-line message (psycopg adds hints on indented lines) joined into one line."""
     return " ".join(line.strip() for line in str(cause).splitlines() if line.strip())
+
+
+def on_database(work: Callable[[Any], Awaitable[T]]) -> T:
+    """Run `work(engine)` on Soma's migrated database, opened as every command opens it; errors exit 1."""
+    from soma.db import engine as db_engine
+    from soma.db import location
+
+    async def go(url: str) -> T:
+        engine = db_engine.create(url, pool_size=1)
+        try:
+            return await work(engine)
+        finally:
+            await engine.dispose()
+
+    try:
+        database = location.open_migrated(settings())
+        try:
+            return asyncio.run(go(database.url))
+        finally:
+            database.stop()
+    except errors.SomaError as exc:
+        fail(exc)
