@@ -10,7 +10,7 @@ import psycopg
 
 from tests import procs
 from tests.conftest import ADMIN
-from tests.knowledge import samples
+from tests.knowledge import samples, uploads
 from tests.procs import has_event
 
 WATERING = (
@@ -147,15 +147,6 @@ def test_files_that_fail_or_repeat_or_are_too_large_or_deleted_leave_nothing_beh
     assert stack.client.get(f"{stack.url}/v1/knowledge/{guide['id']}/content").status_code == 404
 
 
-def _pieces_being_written(database_url: str) -> int:
-    """Backends holding the lock that inserting pieces takes: uploads whose transaction is open."""
-    query = (
-        "SELECT count(*) FROM pg_locks WHERE relation = 'knowledge_blob_pieces'::regclass"
-        " AND mode = 'RowExclusiveLock' AND pid <> pg_backend_pid()"
-    )
-    return _rows(database_url, query)[0][0]
-
-
 def test_a_gateway_killed_mid_upload_leaves_no_bytes_and_no_document(stack) -> None:
     url, gateway = stack.gateway()
     host, port = url.removeprefix("http://").split(":")
@@ -172,11 +163,11 @@ def test_a_gateway_killed_mid_upload_leaves_no_bytes_and_no_document(stack) -> N
 
     with socket.create_connection((host, int(port))) as client:
         client.sendall(head + part + b"k" * (1024 * 1024))
-        procs.wait_until(lambda: _pieces_being_written(stack.database_url) == 1, 30, "the upload's pieces to be written")
+        procs.wait_until(lambda: uploads.pieces_being_written(stack.database_url) == 1, 30, "the upload's pieces to be written")
         gateway.signal(signal.SIGKILL)
         gateway.wait(10)
 
-    procs.wait_until(lambda: _pieces_being_written(stack.database_url) == 0, 30, "PostgreSQL to end the dead upload")
+    procs.wait_until(lambda: uploads.pieces_being_written(stack.database_url) == 0, 30, "PostgreSQL to end the dead upload")
     assert _blobs(stack.database_url) == []
     assert _rows(stack.database_url, "SELECT count(*) FROM knowledge_documents") == [(0,)]
     assert _rows(stack.database_url, "SELECT count(*) FROM procrastinate_jobs") == [(0,)]

@@ -17,7 +17,7 @@ from soma.db import engine as db_engine
 from soma.embeddings import embedder
 from soma.knowledge import blobs, ingest
 from tests.conftest import ADMIN_KEY
-from tests.knowledge import samples
+from tests.knowledge import samples, uploads
 
 EMBEDDER = embedder.MiniLM()  # this module's one; it loads the model on first use
 UNKNOWN = "00000000-0000-0000-0000-000000000000"
@@ -313,18 +313,10 @@ async def test_an_upload_cut_off_mid_stream_leaves_no_rows(gateway: FastAPI, dat
     body = [head] + [b"c" * (200 * 1024)] * 3
     writing: list[int] = []
 
-    def pieces_being_written() -> int:
-        """Backends other than this one holding a lock from inserting pieces: the upload's open transaction."""
-        query = (
-            "SELECT count(*) FROM pg_locks WHERE relation = 'knowledge_blob_pieces'::regclass"
-            " AND mode = 'RowExclusiveLock' AND pid <> pg_backend_pid()"
-        )
-        return _rows(database_url, query)[0][0]
-
     async def receive() -> dict:
         if body:
             return {"type": "http.request", "body": body.pop(0), "more_body": True}
-        writing.append(pieces_being_written())
+        writing.append(uploads.pieces_being_written(database_url))
         return {"type": "http.disconnect"}  # what a server passes on when the client's connection drops
 
     sent: list[dict] = []
@@ -354,7 +346,7 @@ async def test_an_upload_cut_off_mid_stream_leaves_no_rows(gateway: FastAPI, dat
         }
     }
     assert writing == [1]  # two pieces were in the database, uncommitted, when the client went away
-    assert pieces_being_written() == 0
+    assert uploads.pieces_being_written(database_url) == 0
     assert _blobs(database_url) == []
     assert _rows(database_url, "SELECT count(*) FROM knowledge_documents") == [(0,)]
     assert _rows(database_url, "SELECT count(*) FROM procrastinate_jobs") == [(0,)]

@@ -68,15 +68,20 @@ def _root() -> Path:
     return config.get().data_dir / "knowledge"
 
 
+def _old_path(root: Path, sha256: str) -> Path:
+    """Where Soma kept the file with this content before this revision."""
+    return root / sha256[:2] / sha256
+
+
 def _move_files(bind: sa.Connection, root: Path, documents: list[sa.Row]) -> None:
     """Copy every document's file into knowledge_blobs; KnowledgeFilesMissing, naming them, when any is not there intact."""
     def named(d: sa.Row) -> str:
-        return f"{root / d.sha256[:2] / d.sha256} ({d.filename}, document {d.id})"
+        return f"{_old_path(root, d.sha256)} ({d.filename}, document {d.id})"
 
-    problems = [f"{named(d)}: missing" for d in documents if not (root / d.sha256[:2] / d.sha256).is_file()]
+    problems = [f"{named(d)}: missing" for d in documents if not _old_path(root, d.sha256).is_file()]
     if not problems:  # the whole list first, so one run names every missing file
         for d in documents:
-            if (found := _copy(bind, root / d.sha256[:2] / d.sha256, d.sha256)) != d.sha256:
+            if (found := _copy(bind, _old_path(root, d.sha256), d.sha256)) != d.sha256:
                 problems.append(f"{named(d)}: altered, its sha256 is now {found}")
     if problems:
         shown = "; ".join(problems[:SHOWN]) + (f"; and {len(problems) - SHOWN} more" if len(problems) > SHOWN else "")
@@ -100,7 +105,7 @@ def _copy(bind: sa.Connection, path: Path, sha256: str) -> str:
 
 def _write_back(bind: sa.Connection, root: Path, sha256: str) -> None:
     """Write the blob `sha256` to its old place under root, through a temporary file renamed into place."""
-    target = root / sha256[:2] / sha256
+    target = _old_path(root, sha256)
     target.parent.mkdir(parents=True, exist_ok=True)
     fd, name = tempfile.mkstemp(dir=target.parent, prefix="restore-")
     query = sa.text("SELECT data FROM knowledge_blob_pieces WHERE sha256 = :sha256 ORDER BY ordinal").execution_options(yield_per=1)
