@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -22,7 +21,6 @@ STDIO = "-"
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncEngine
 
-    from soma.backup import create as backup_create
     from soma.backup import verify as backup_verify
 
 
@@ -33,46 +31,22 @@ def create(out: str = typer.Option(..., "--out", help="The archive to write, or 
 
 
 async def _create(engine: AsyncEngine, out: str) -> str:
-    """Stream the archive to out (through out.partial, renamed once whole); returns the line to print."""
+    """Stream the archive to out (a file written whole or not at all); returns the line to print."""
     from soma.audit import log as audit
     from soma.auth import admin
     from soma.backup import create as backup_create
+    from soma.backup import files
     from soma.backup import format as backup_format
 
     backup = backup_create.Backup(engine)
     if out == STDIO:
-        await _write(backup, sys.stdout.buffer, "standard output")
+        await files.stream(backup, sys.stdout.buffer, "standard output")
         sys.stdout.buffer.flush()
     else:
-        partial = Path(f"{out}.partial")
-        try:
-            with _opened(partial) as file:
-                await _write(backup, file, str(partial))
-            os.replace(partial, out)
-        except BaseException:
-            partial.unlink(missing_ok=True)  # a failed backup leaves no file that looks whole
-            raise
+        await files.write(backup, Path(out))
     await backup.record(admin.Actor(audit.cli_actor()), out)
     counts = backup_format.counts_line(backup.manifest["counts"])
     return f"backup written to {'standard output' if out == STDIO else out}: {backup.size_bytes} bytes; {counts}"
-
-
-async def _write(backup: backup_create.Backup, file: BinaryIO, where: str) -> None:
-    try:
-        async for chunk in backup.chunks():
-            file.write(chunk)
-    except OSError as exc:
-        raise errors.BackupFileUnusable(f"Cannot write {where} ({exc.strerror}).") from None
-
-
-@contextlib.contextmanager
-def _opened(path: Path) -> Iterator[BinaryIO]:
-    try:
-        file = path.open("wb")
-    except OSError as exc:
-        raise errors.BackupFileUnusable(f"Cannot write {path} ({exc.strerror}).") from None
-    with file:
-        yield file
 
 
 @contextlib.contextmanager
