@@ -340,7 +340,7 @@ def profile(url: str, work: Path, top: int) -> None:
 
     for label, call in (
         ("create: Backup(engine).chunks() to a file", lambda: asyncio.run(make())),
-        ("verify: verify.verify(file)", lambda: verify.verify(archive.open("rb"))),
+        ("verify: verify.verify_file(file)", lambda: verify.verify_file(archive.open("rb"))),
     ):
         profiler = cProfile.Profile()
         began = time.perf_counter()

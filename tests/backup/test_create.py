@@ -9,7 +9,7 @@ from pathlib import Path
 import psycopg
 
 from soma.auth import bootstrap
-from soma.backup import verify
+from soma.backup import streams, verify
 from tests.backup.conftest import FILE_BYTES, PASSWORD, USERNAME, Installed, entries_of, soma_bytes
 from tests.conftest import client_of
 from tests.procs import run_soma, soma_env
@@ -17,7 +17,7 @@ from tests.procs import run_soma, soma_env
 COUNTS = {"sessions": 1, "messages": 2, "events": 2, "memories": 2, "documents": 1, "chunks": 2, "blobs": 1}
 
 
-def _assert_archive(archive: bytes, installed: Installed) -> None:
+async def _assert_archive(archive: bytes, installed: Installed) -> None:
     entries = entries_of(archive)
     segments = [f"soma-backup/{kind}/000001.jsonl" for kind in ("sessions", "messages", "events", "memories", "documents", "chunks")]
     assert [name for name, _ in entries] == [
@@ -46,7 +46,7 @@ def _assert_archive(archive: bytes, installed: Installed) -> None:
     # Nothing that identifies or authenticates anyone: no user name, key, password or its hash, no audit entry.
     for secret in (USERNAME, installed.api_key, installed.api_key[:12], PASSWORD, "$argon2", "nightly-backup-key", "user.created"):
         assert secret.encode() not in archive, secret
-    assert verify.verify(io.BytesIO(archive)).manifest == manifest
+    assert (await verify.verify(streams.FileSource(io.BytesIO(archive)))).manifest == manifest
 
 
 def _audit(database_url: str) -> list[tuple]:
@@ -62,7 +62,7 @@ async def test_soma_backup_create_writes_the_whole_state_but_no_secret_and_audit
     counts = "1 sessions, 2 messages, 2 events, 2 memories, 1 documents, 2 chunks, 1 blobs"
     assert done.stdout == f"backup written to {out}: {len(archive)} bytes; {counts}\n"
     assert list(tmp_path.iterdir()) == [out]  # the .partial file was renamed
-    _assert_archive(archive, installed)
+    await _assert_archive(archive, installed)
     [(action, actor, target, details)] = _audit(installed.database_url)
     assert (action, actor.startswith("cli:"), target) == ("backup.created", True, str(out))
     assert details == {"counts": COUNTS, "size_bytes": len(archive), "schema_revision": "0005"}
@@ -72,7 +72,7 @@ async def test_soma_backup_create_to_standard_output_streams_the_archive(install
     done = soma_bytes(soma_env(installed.database_url), "backup", "create", "--out", "-")
     assert done.returncode == 0, done.stderr
     assert done.stderr.decode().splitlines()[-1].startswith(f"backup written to standard output: {len(done.stdout)} bytes;")
-    _assert_archive(done.stdout, installed)
+    await _assert_archive(done.stdout, installed)
 
 
 async def test_a_backup_that_cannot_be_written_leaves_no_file_and_says_why(installed: Installed, tmp_path: Path) -> None:
@@ -92,7 +92,7 @@ async def test_get_v1_backup_streams_an_attachment_to_admins_and_audits_it(insta
     assert response.headers["content-type"] == "application/x-tar"
     disposition = response.headers["content-disposition"]
     assert disposition.startswith('attachment; filename="soma-backup-') and disposition.endswith('Z.tar"')
-    _assert_archive(response.content, installed)
+    await _assert_archive(response.content, installed)
     async with gateway.state.engine.connect() as conn:
         rows = (await conn.exec_driver_sql("SELECT actor, target, details FROM audit_log WHERE action = 'backup.created'")).all()
     assert [(r.actor, r.target, r.details["size_bytes"]) for r in rows] == [(f"key:{bootstrap.NAME}", disposition[22:-1], len(response.content))]

@@ -16,6 +16,7 @@ from alembic.script import ScriptDirectory
 
 import soma
 from soma import errors
+from soma.backup import upgrade
 from soma.db import migrate
 from soma.embeddings import embedder
 
@@ -104,9 +105,9 @@ def manifest(schema_revision: str, created_at: datetime.datetime, counts: dict[s
 
 
 def known_revisions() -> frozenset[str]:
-    """Every schema revision this version of Soma can migrate from."""
+    """Every schema revision a backup this version of Soma restores can have been made at."""
     scripts = ScriptDirectory.from_config(migrate.alembic_config())
-    return frozenset(script.revision for script in scripts.walk_revisions())
+    return upgrade.restorable(frozenset(script.revision for script in scripts.walk_revisions()))
 
 
 def parse_manifest(data: bytes, revisions: Collection[str]) -> dict[str, Any]:
@@ -127,6 +128,10 @@ def parse_manifest(data: bytes, revisions: Collection[str]) -> dict[str, Any]:
             f"Soma {made_by} wrote this backup in format version {version}; Soma {soma.__version__} reads versions up to {FORMAT_VERSION}."
         )
     revision = found.get("schema_revision")
+    if isinstance(revision, str) and revision < upgrade.FIRST_REVISION:
+        raise errors.BackupDataInvalid(
+            f"{MANIFEST} names the schema revision {revision!r}, older than any Soma made backups at ({upgrade.FIRST_REVISION!r})."
+        )
     if revision not in revisions:
         raise errors.BackupSchemaNewer(
             f"Soma {made_by} made this backup from schema revision {revision!r}; Soma {soma.__version__} knows revisions up to {migrate.head()!r}."

@@ -1,7 +1,8 @@
 """Reading an archive back as a stream, enforcing every rule of docs/backup-format.md on the way.
 
 `read()` yields the manifest, the settings, each segment's records and each blob as they arrive,
-holding at most one segment in memory. Nothing it yields is trustworthy until the generator has
+holding at most one segment in memory. It reads from any `Source` (an async `read(size)`), so a
+restore can stage an upload while it streams in (soma.backup.streams has the sources). Nothing it yields is trustworthy until the generator has
 finished without an error: checksums.json comes last, so the sizes and hashes, the manifest's
 counts and the blobs' match with the documents are settled only then. A restore stages what it
 reads and applies nothing before that.
@@ -11,14 +12,20 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Collection, Iterator
+from collections.abc import AsyncIterator, Collection
 from dataclasses import dataclass, field
-from typing import Any, BinaryIO
+from typing import Any, Protocol
 
 from soma import errors
-from soma.backup import format, rows, tar
+from soma.backup import format, rows, tar, upgrade
 
 READ_BYTES = 256 * 1024  # a blob is handed over this many bytes at a time
+
+
+class Source(Protocol):
+    """Where an archive's bytes come from: fewer bytes than asked only at the end."""
+
+    async def read(self, size: int) -> bytes: ...
 
 
 @dataclass
@@ -31,10 +38,15 @@ class Document:
 
 @dataclass
 class Segment:
-    """The records of one segment of a table, each checked against its kind's schema."""
+    """The records of one segment of a table, each checked against its kind's schema.
+
+    `lines` is the segment as this Soma would write it (one JSON object a line): the archive's
+    own bytes when its schema is this Soma's, else the upgraded records written again.
+    """
 
     kind: str
     records: list[dict[str, Any]]
+    lines: bytes
 
 
 @dataclass
@@ -43,7 +55,7 @@ class Blob:
 
     sha256: str
     size: int
-    chunks: Iterator[bytes]
+    chunks: AsyncIterator[bytes]
 
 
 Item = Document | Segment | Blob
@@ -64,7 +76,7 @@ class _Seen:
     manifest: dict[str, Any] = field(default_factory=dict)
 
 
-def read(stream: BinaryIO, revisions: Collection[str] | None = None) -> Iterator[Item]:
+async def read(stream: Source, revisions: Collection[str] | None = None) -> AsyncIterator[Item]:
     """Every item of the archive on stream; a BackupInvalid subclass names the first rule broken.
 
     `revisions` are the schema revisions this Soma knows (format.known_revisions() when None).
@@ -72,19 +84,19 @@ def read(stream: BinaryIO, revisions: Collection[str] | None = None) -> Iterator
     known = format.known_revisions() if revisions is None else revisions
     seen = _Seen()
     while True:
-        header = _next_header(stream, seen)
+        header = await _next_header(stream, seen)
         if header is None:
             break
         name = _check_header(header, seen)
         if name.kind == format.BLOBS:
             blob = Blob(name.key, header.size, _blob(stream, header, name, seen))
             yield blob
-            for _ in blob.chunks:  # what the consumer left unread
+            async for _ in blob.chunks:  # what the consumer left unread
                 pass
-            _skip(stream, tar.padding(header.size), header.name)
+            await _skip(stream, tar.padding(header.size), header.name)
             continue
-        data = _read(stream, header.size, header.name)
-        _skip(stream, tar.padding(header.size), header.name)
+        data = await _read(stream, header.size, header.name)
+        await _skip(stream, tar.padding(header.size), header.name)
         seen.entries.append({"name": header.name, "size": header.size, "sha256": hashlib.sha256(data).hexdigest()})
         if name.kind == "checksums":
             _check_checksums(data, seen)
@@ -93,9 +105,9 @@ def read(stream: BinaryIO, revisions: Collection[str] | None = None) -> Iterator
     _check_whole(seen)
 
 
-def _next_header(stream: BinaryIO, seen: _Seen) -> tar.Header | None:
+async def _next_header(stream: Source, seen: _Seen) -> tar.Header | None:
     """The next entry's header; None at the end marker (only after checksums.json)."""
-    block = stream.read(tar.BLOCK)
+    block = await _read_up_to(stream, tar.BLOCK)
     after = f"after {seen.entries[-1]['name']}" if seen.entries else "at its start"
     if len(block) < tar.BLOCK:
         if not seen.entries and not block:
@@ -163,16 +175,21 @@ def _parse(name: format.Name, entry: str, data: bytes, seen: _Seen, revisions: C
     if name.kind == "manifest":
         seen.manifest = format.parse_manifest(data, revisions)
         return Document("manifest", seen.manifest)
+    steps = upgrade.steps(seen.manifest["schema_revision"])
     if name.kind == "settings":
-        return Document("settings", rows.parse_line(data, entry, rows.SETTINGS_SCHEMA))
+        return Document("settings", rows.parse_line(data, entry, rows.SETTINGS_SCHEMA, upgrade.record(steps, "settings")))
     if not data.endswith(b"\n"):
         raise errors.BackupDataInvalid(f"{entry} does not end with a line break.")
     schema = rows.SCHEMAS[name.kind][1]
-    records = [rows.parse_line(line, f"{entry} line {n}", schema) for n, line in enumerate(data[:-1].split(b"\n"), 1)]
+    change = upgrade.record(steps, name.kind)
+    lines = data[:-1].split(b"\n")
+    records = [rows.parse_line(line, f"{entry} line {n}", schema, change) for n, line in enumerate(lines, 1)]
     for n, record in enumerate(records, 1):
         _check_reference(name.kind, record, f"{entry} line {n}", seen)
     seen.counts[name.kind] += len(records)
-    return Segment(name.kind, records)
+    if change is not None:  # the archive's lines have an older shape: write the upgraded records
+        data = b"".join(format.dumps(record) + b"\n" for record in records)
+    return Segment(name.kind, records, data)
 
 
 def _check_reference(kind: str, record: dict[str, Any], where: str, seen: _Seen) -> None:
@@ -190,7 +207,7 @@ def _check_reference(kind: str, record: dict[str, Any], where: str, seen: _Seen)
         raise errors.BackupDataInvalid(f"{where} belongs to document {record['document_id']}, which the backup lacks.")
 
 
-def _blob(stream: BinaryIO, header: tar.Header, name: format.Name, seen: _Seen) -> Iterator[bytes]:
+async def _blob(stream: Source, header: tar.Header, name: format.Name, seen: _Seen) -> AsyncIterator[bytes]:
     """The blob's bytes, hashed on the way; its hash must be its name and a document must use it."""
     document = seen.documents.get(name.key)
     if document is None:
@@ -200,7 +217,7 @@ def _blob(stream: BinaryIO, header: tar.Header, name: format.Name, seen: _Seen) 
     digest = hashlib.sha256()
     left = header.size
     while left:
-        chunk = _read(stream, min(left, READ_BYTES), header.name)
+        chunk = await _read(stream, min(left, READ_BYTES), header.name)
         digest.update(chunk)
         left -= len(chunk)
         yield chunk
@@ -252,19 +269,27 @@ def _check_whole(seen: _Seen) -> None:
             raise errors.BackupCountsWrong(f"{format.MANIFEST} counts {said} {kind}, but the backup holds {found}.")
 
 
-def _read(stream: BinaryIO, size: int, entry: str) -> bytes:
+async def _read(stream: Source, size: int, entry: str) -> bytes:
     """Exactly size bytes (size is bounded by the entry's limit), or BackupTruncated."""
+    data = await _read_up_to(stream, size)
+    if len(data) < size:
+        raise errors.BackupTruncated(f"The archive ends inside {entry}.")
+    return data
+
+
+async def _read_up_to(stream: Source, size: int) -> bytes:
+    """size bytes, or fewer only where the stream ends."""
     parts = []
     left = size
     while left:
-        part = stream.read(min(left, READ_BYTES))
+        part = await stream.read(min(left, READ_BYTES))
         if not part:
-            raise errors.BackupTruncated(f"The archive ends inside {entry}.")
+            break
         parts.append(part)
         left -= len(part)
     return b"".join(parts)
 
 
-def _skip(stream: BinaryIO, padding: bytes, entry: str) -> None:
-    if padding and len(stream.read(len(padding))) < len(padding):
+async def _skip(stream: Source, padding: bytes, entry: str) -> None:
+    if padding and len(await _read_up_to(stream, len(padding))) < len(padding):
         raise errors.BackupTruncated(f"The archive ends inside {entry}.")

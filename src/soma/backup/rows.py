@@ -153,12 +153,19 @@ def _plain(value: Any) -> Any:
     return value
 
 
-def parse_line(line: bytes, where: str, schema: dict[str, Check]) -> dict[str, Any]:
-    """One record, checked: JSON, an object with exactly the schema's keys, each value of its type."""
+def parse_line(
+    line: bytes, where: str, schema: dict[str, Check], upgrade: Callable[[dict[str, Any]], dict[str, Any]] | None = None
+) -> dict[str, Any]:
+    """One record, checked: JSON, an object with exactly the schema's keys, each value of its type.
+
+    `upgrade` carries a record of an older schema to this one before it is checked.
+    """
     try:
         record = json.loads(line)
     except (UnicodeDecodeError, ValueError):
         raise errors.BackupDataInvalid(f"{where} is not JSON.") from None
+    if upgrade is not None and isinstance(record, dict):
+        record = upgrade(record)
     check(record, where, schema)
     return record
 

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass
 from typing import Any, BinaryIO
 
-from soma.backup import format, reader
+from soma.backup import format, reader, streams
 
 
 @dataclass(frozen=True)
@@ -42,26 +43,31 @@ class Summary:
         return {**self.manifest, "size_bytes": self.size_bytes}
 
 
-class _Counting:
-    """A binary stream that counts what is read from it."""
-
-    def __init__(self, stream: BinaryIO) -> None:
-        self.stream = stream
-        self.count = 0
-
-    def read(self, size: int) -> bytes:
-        data = self.stream.read(size)
-        self.count += len(data)
-        return data
-
-
-def verify(stream: BinaryIO) -> Summary:
+async def verify(stream: reader.Source) -> Summary:
     """Read the whole archive through the reader, keeping nothing; a BackupInvalid subclass when it breaks a rule."""
     counting = _Counting(stream)
     manifest: dict[str, Any] = {}
-    for item in reader.read(counting):  # type: ignore[arg-type]
+    async for item in reader.read(counting):
         if isinstance(item, reader.Document) and item.kind == "manifest":
             manifest = item.value
-    while counting.read(reader.READ_BYTES):  # the end marker's padding, so the size is the file's
+    while await counting.read(reader.READ_BYTES):  # the end marker's padding, so the size is the file's
         pass
     return Summary(manifest, counting.count)
+
+
+def verify_file(file: BinaryIO) -> Summary:
+    """verify() for an open file, from code that is not async."""
+    return asyncio.run(verify(streams.FileSource(file)))
+
+
+class _Counting:
+    """A source that counts what is read from it."""
+
+    def __init__(self, stream: reader.Source) -> None:
+        self.stream = stream
+        self.count = 0
+
+    async def read(self, size: int) -> bytes:
+        data = await self.stream.read(size)
+        self.count += len(data)
+        return data

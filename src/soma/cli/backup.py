@@ -69,7 +69,7 @@ def _verified(path: str) -> backup_verify.Summary:
     _settings()  # logging, and a bad setting named before any work
     try:
         with _source(path) as stream:
-            return verify.verify(stream)
+            return verify.verify_file(stream)
     except OSError as exc:
         fail(errors.BackupFileUnusable(f"Cannot read {path} ({exc.strerror})."))
     except errors.SomaError as exc:

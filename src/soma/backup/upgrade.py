@@ -1,0 +1,63 @@
+"""Carrying an older backup's records forward to this Soma's schema, so every backup ever made restores.
+
+A backup records the schema revision it was made at. Every migration after FIRST_REVISION must say
+what it does to what a backup holds: either it changes nothing there (UNCHANGED), or CHANGES maps
+it to a function that rewrites one record of a kind ("settings" for settings.json, else a table
+kind of format.TABLES) from the shape before it to the shape after. tests/backup/test_upgrade.py
+fails for a migration that says neither, and restores the backup kept in tests/backup/fixtures/.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from typing import Any
+
+from alembic.script import ScriptDirectory
+
+from soma.db import migrate
+
+Record = dict[str, Any]
+Change = Callable[[str, Record], Record]
+
+FIRST_REVISION = "0005"  # the schema the first backups were made at
+UNCHANGED = frozenset({"0006"})  # 0006 adds the restore staging tables, which no backup holds
+CHANGES: dict[str, Change] = {}
+
+
+@functools.cache
+def later_revisions(revision: str) -> tuple[str, ...]:
+    """The migrations after revision up to this Soma's head, oldest first."""
+    scripts = ScriptDirectory.from_config(migrate.alembic_config())
+    later = [script.revision for script in scripts.iterate_revisions(scripts.get_current_head(), revision)]
+    return tuple(reversed([r for r in later if r != revision]))
+
+
+@functools.cache
+def steps(revision: str) -> tuple[Change, ...]:
+    """The record changes that carry a backup made at revision to this Soma's schema, in order."""
+    return tuple(CHANGES[r] for r in later_revisions(revision) if r in CHANGES)
+
+
+def record(changes: tuple[Change, ...], kind: str) -> Callable[[Record], Record] | None:
+    """One function applying every change to a record of kind; None when there is nothing to change."""
+    if not changes:
+        return None
+
+    def upgraded(value: Record) -> Record:
+        for change in changes:
+            value = change(kind, value)
+        return value
+
+    return upgraded
+
+
+def restorable(revisions: frozenset[str]) -> frozenset[str]:
+    """Of all known revisions, those a backup can have been made at: FIRST_REVISION and later."""
+    return frozenset(r for r in revisions if r == FIRST_REVISION or FIRST_REVISION in _earlier(r))
+
+
+@functools.cache
+def _earlier(revision: str) -> frozenset[str]:
+    scripts = ScriptDirectory.from_config(migrate.alembic_config())
+    return frozenset(script.revision for script in scripts.iterate_revisions(revision, "base"))
