@@ -5,17 +5,42 @@ from __future__ import annotations
 import functools
 import os
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
+import croniter
 from dotenv import dotenv_values
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, field_validator
+from pydantic_core import PydanticCustomError
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+CRON_EXAMPLE = "5 fields in UTC: minute hour day-of-month month day-of-week, e.g. '0 3 * * *' for 03:00 every day"
 
 
 def _default_data_dir() -> Path:
     base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
     return Path(base) / "soma"
+
+
+def _default_backup_dir(data: dict[str, Any]) -> Path:
+    return data.get("data_dir", _default_data_dir()) / "backups"
+
+
+def cron_problem(expression: str) -> str | None:
+    """What is wrong with a cron expression for SOMA_BACKUP_SCHEDULE, or None when it is fine."""
+    fields = expression.split()
+    if len(fields) != 5:  # croniter also takes seconds and years, and @daily: one spelling is enough
+        return f"has {len(fields)} fields; give {CRON_EXAMPLE}"
+    try:
+        # A valid expression may still never fire ('0 3 31 2 *'); procrastinate would fail on it later.
+        croniter.croniter(expression).get_next(float)
+    except croniter.CroniterBadDateError:
+        return f"never comes round; give {CRON_EXAMPLE}"
+    except ValueError as exc:  # croniter's errors are ValueErrors: "[0 3 * * 8] is not acceptable, out of range"
+        reason = str(exc).removeprefix(f"[{expression}] ").removeprefix("is not acceptable").strip(" ,")
+        reason = reason or "a field that is not a number, name, range or step"
+        return f"is not a cron schedule ({reason}); give {CRON_EXAMPLE}"
+    return None
 
 
 class Settings(BaseSettings):
@@ -29,6 +54,17 @@ class Settings(BaseSettings):
         None, description="PostgreSQL URL; without it Soma runs an embedded server in SOMA_DATA_DIR."
     )
     data_dir: Path = Field(default_factory=_default_data_dir, description="Where Soma keeps its files.")
+    # Right after data_dir: pydantic skips a factory that reads validated data once any field before
+    # it failed, so placed lower a bad SOMA_PORT would come with a puzzling error about this one.
+    backup_dir: Path = Field(
+        default_factory=_default_backup_dir,
+        description="Where scheduled backups are written [default: SOMA_DATA_DIR/backups].",
+    )
+    backup_schedule: str | None = Field(
+        None, description="When the worker makes a backup, in cron syntax (UTC), e.g. `0 3 * * *`; unset makes none."
+    )
+    backup_keep: int = Field(7, ge=1, description="How many scheduled backups are kept; older ones are deleted.")
+
     host: str = Field("127.0.0.1", description="Address the gateway listens on.")
     port: int = Field(8080, ge=0, le=65535, description="Port the gateway listens on.")
 
@@ -97,6 +133,17 @@ class Settings(BaseSettings):
     sse_keepalive_seconds: float = Field(15.0, gt=0, description="Idle SSE streams get a comment this often.")
     log_level: str = Field("INFO", description="Python log level.")
     log_format: Literal["text", "json"] = Field("text", description="Log lines as `text`, or `json`: one object per line.")
+
+    @field_validator("backup_schedule")
+    @classmethod
+    def _cron(cls, value: str | None) -> str | None:
+        """A blank schedule is none (charts render unset values as ''); a bad one is refused saying why."""
+        if value is None or not value.strip():
+            return None
+        problem = cron_problem(value.strip())
+        if problem:
+            raise PydanticCustomError("cron", problem)  # a custom error: no "Value error, " in front
+        return value.strip()
 
     @property
     def embedded(self) -> bool:

@@ -457,3 +457,9 @@ class BackupFileUnusable(SomaError):
     """Check the path and its permissions (and the free space where a backup is written), then run the command again."""
 
     code = "backup_file_unusable"
+
+
+class BackupDirUnusable(SomaError):
+    """The scheduled backup failed and the next one tries again. Check that SOMA_BACKUP_DIR exists or can be created, that the worker's user may write to it, and the free space on its disk."""
+
+    code = "backup_dir_unusable"

@@ -28,7 +28,7 @@ KEY_VARS = env_names(
 )  # fmt: skip
 WORKER_VARS = env_names(
     "worker_concurrency", "worker_drain_seconds", "worker_heartbeat_seconds", "worker_stalled_seconds",
-    "worker_metrics_port", "worker_metrics_host", "history_messages",
+    "worker_metrics_port", "worker_metrics_host", "history_messages", "backup_schedule", "backup_dir", "backup_keep",
 )  # fmt: skip
 GATEWAY_VARS = env_names(
     "host", "port", "max_message_chars", "sse_keepalive_seconds", "session_idle_seconds", "session_max_seconds",

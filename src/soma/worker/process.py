@@ -1,4 +1,4 @@
-"""The worker process: turn jobs, stalled-turn recovery, drain on SIGTERM."""
+"""The worker process: turn, ingestion and scheduled backup jobs, stalled-turn recovery, drain on SIGTERM."""
 
 from __future__ import annotations
 
@@ -31,7 +31,8 @@ async def serve(settings: config.Settings, database_url: str) -> None:
     await asyncio.to_thread(keys.load)  # an unreachable Vault stops the worker here, naming SOMA_VAULT_ADDR
     engine = db_engine.create(database_url, pool_size=settings.worker_concurrency + 2)
     model = slm.SLMClient(model_config, keys)
-    app = tasks.build_app(database_url)
+    app = tasks.build_app(database_url, settings.backup_schedule)
+    queues = tasks.queues(app)
     embedding_model = embedder.MiniLM()  # this process's one: its tasks get it in their context
     try:
         warming = asyncio.create_task(context.warm_if_needed(engine, embedding_model))
@@ -39,11 +40,11 @@ async def serve(settings: config.Settings, database_url: str) -> None:
             interval = settings.worker_heartbeat_seconds
             recovering = asyncio.create_task(recovery.run(app, settings.worker_stalled_seconds, interval))
             reloading = asyncio.create_task(keys.run())
-            scrapes = await _serve_metrics(settings, engine)
-            log.info("worker ready: queues %s, concurrency %d", ", ".join(tasks.QUEUES), settings.worker_concurrency)
+            scrapes = await _serve_metrics(settings, engine, queues)
+            _log_ready(settings, queues)
             try:
                 await app.run_worker_async(
-                    queues=list(tasks.QUEUES),
+                    queues=list(queues),
                     concurrency=settings.worker_concurrency,
                     shutdown_graceful_timeout=settings.worker_drain_seconds,
                     update_heartbeat_interval=settings.worker_heartbeat_seconds,
@@ -54,6 +55,8 @@ async def serve(settings: config.Settings, database_url: str) -> None:
                         "slm": model,
                         "embedder": embedding_model,
                         "limits": turn.TurnLimits(history_messages=settings.history_messages),
+                        "backup_dir": settings.backup_dir,
+                        "backup_keep": settings.backup_keep,
                     },
                 )
             finally:
@@ -70,10 +73,18 @@ async def serve(settings: config.Settings, database_url: str) -> None:
     log.info("worker stopped")
 
 
-async def _serve_metrics(settings: config.Settings, engine: AsyncEngine) -> asyncio.Server | None:
+def _log_ready(settings: config.Settings, queues: tuple[str, ...]) -> None:
+    """The line that says the worker takes jobs (tests wait for it), with the backup schedule when there is one."""
+    backups = ""
+    if settings.backup_schedule:
+        backups = f"; backups at '{settings.backup_schedule}' UTC into {settings.backup_dir}, keeping {settings.backup_keep}"
+    log.info("worker ready: queues %s, concurrency %d%s", ", ".join(queues), settings.worker_concurrency, backups)
+
+
+async def _serve_metrics(settings: config.Settings, engine: AsyncEngine, queues: tuple[str, ...]) -> asyncio.Server | None:
     """/metrics and /health on SOMA_WORKER_METRICS_PORT, unless it is 0."""
     if not settings.worker_metrics_port:
         return None
-    sampler = queue_metrics.QueueSampler(engine, tasks.QUEUES)
+    sampler = queue_metrics.QueueSampler(engine, queues)
     host = settings.worker_metrics_host or settings.host
     return await metrics_server.start(host, settings.worker_metrics_port, sampler)

@@ -1,4 +1,4 @@
-"""The procrastinate app and the tasks it runs: turns, and knowledge ingestion."""
+"""The procrastinate app and the tasks it runs: turns, knowledge ingestion and scheduled backups."""
 
 from __future__ import annotations
 
@@ -10,6 +10,8 @@ import uuid
 import procrastinate
 from procrastinate import JobContext
 
+from soma import errors
+from soma.backup import schedule
 from soma.conversations import queue, turn
 from soma.db import url as db_url
 from soma.knowledge import ingest
@@ -25,7 +27,7 @@ TURN_RETRY = procrastinate.RetryStrategy(max_attempts=5, wait=2)
 # gone mid-job) is worth a few more tries, seconds apart.
 INGEST_RETRY = procrastinate.RetryStrategy(max_attempts=3, wait=5)
 
-QUEUES = (queue.QUEUE, ingest.QUEUE)  # every queue a worker takes jobs from
+QUEUES = (queue.QUEUE, ingest.QUEUE)  # every queue every worker takes jobs from; see queues()
 
 
 # Job bookkeeping commits without waiting for the disk: after a crash a job that loses its
@@ -33,13 +35,40 @@ QUEUES = (queue.QUEUE, ingest.QUEUE)  # every queue a worker takes jobs from
 JOB_CONNECTION = {"options": "-c synchronous_commit=off"}
 
 
-def build_app(database_url: str) -> procrastinate.App:
-    """A procrastinate app on Soma's database with the turn and ingestion tasks registered."""
+def build_app(database_url: str, backup_schedule: str | None = None) -> procrastinate.App:
+    """A procrastinate app on Soma's database with the turn and ingestion tasks, and the backup task when scheduled."""
     connector = procrastinate.PsycopgConnector(conninfo=db_url.for_libpq(database_url), kwargs=JOB_CONNECTION)
     app = procrastinate.App(connector=connector)
     app.task(name=queue.TASK_NAME, queue=queue.QUEUE, pass_context=True, retry=TURN_RETRY)(run_turn)
     app.task(name=ingest.TASK_NAME, queue=ingest.QUEUE, pass_context=True, retry=INGEST_RETRY)(run_ingest)
+    if backup_schedule:
+        _schedule_backups(app, backup_schedule)
     return app
+
+
+def _schedule_backups(app: procrastinate.App, cron: str) -> None:
+    """Register the backup task to be deferred at each tick of cron.
+
+    Each scheduling worker runs procrastinate's periodic deferrer, but its row in procrastinate_periodic_defers
+    is unique per task and tick, so each tick makes one job. The queueing lock keeps one job waiting
+    at most (a backup longer than the interval skips ticks instead of piling them up). No retry: the
+    next tick is the retry, and a directory that refused this one would refuse a quick second try.
+    """
+    task = app.task(
+        name=schedule.TASK_NAME, queue=schedule.QUEUE, pass_context=True, lock=schedule.LOCK, queueing_lock=schedule.LOCK
+    )(run_backup)
+    app.periodic(cron=cron)(task)
+
+
+def queues(app: procrastinate.App) -> tuple[str, ...]:
+    """The queues a worker running app takes jobs from: QUEUES, and the backups queue when backups are scheduled.
+
+    Backups have a queue of their own, and its lock lets one run at a time across all workers: a long
+    backup holds one of a worker's SOMA_WORKER_CONCURRENCY slots, so it never delays turns beyond that
+    slot. Only a worker that has the backup task takes that queue, so one started without
+    SOMA_BACKUP_SCHEDULE never fails a backup job as an unknown task.
+    """
+    return QUEUES + ((schedule.QUEUE,) if schedule.TASK_NAME in app.tasks else ())
 
 
 # turn.run's result -> the `outcome` label of soma_turns_total.
@@ -80,3 +109,13 @@ async def run_ingest(context: JobContext, document_id: str) -> str:
     """Index one knowledge document, its bytes read from the database."""
     extra = context.additional_context
     return await ingest.run(extra["engine"], extra["embedder"], uuid.UUID(document_id))
+
+
+async def run_backup(context: JobContext, timestamp: int) -> str:
+    """Make one scheduled backup; `timestamp` is the tick it was deferred for (procrastinate passes it)."""
+    extra = context.additional_context
+    try:
+        return str(await schedule.run(extra["engine"], extra["backup_dir"], extra["backup_keep"]))
+    except errors.SomaError as exc:
+        log.error("scheduled backup failed: %s", exc.message)  # the job fails; procrastinate logs its traceback too
+        raise
