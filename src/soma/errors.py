@@ -463,3 +463,34 @@ class BackupDirUnusable(SomaError):
     """The scheduled backup failed and the next one tries again. Check that SOMA_BACKUP_DIR exists or can be created, that the worker's user may write to it, and the free space on its disk."""
 
     code = "backup_dir_unusable"
+
+
+class RestoreInProgress(SomaError):
+    """A backup is being restored, so chats, memory, knowledge and settings cannot change right now. Try again in a few seconds."""
+
+    status_code = 503
+    code = "restore_in_progress"
+
+    def __init__(self, detail: str | None = None, retry_after: int = 5) -> None:
+        self.retry_after = retry_after
+        super().__init__(detail)
+
+
+class RestoreNotFound(NotFound):
+    """No staged restore has this id. Upload the backup again with POST /v1/restores (or `soma backup restore FILE`)."""
+
+    code = "restore_not_found"
+
+
+class RestoreNotStaged(SomaError):
+    """Only a staged restore can be applied or discarded. Upload the backup again to restore it once more."""
+
+    status_code = 409
+    code = "restore_not_staged"
+
+
+class RestoreStale(SomaError):
+    """The database schema changed (`soma migrate` ran) after this backup was staged. Discard it and upload the backup again."""
+
+    status_code = 409
+    code = "restore_stale"

@@ -9,7 +9,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from soma.backup import format, rows
+from soma.backup import apply, format, rows
 from soma.backup.writer import Entry
 from soma.db import tables
 from soma.knowledge import blobs
@@ -23,8 +23,13 @@ _USED = sa.exists().where(_d.c.sha256 == _b.c.sha256)
 
 
 async def begin(conn: AsyncConnection) -> None:
-    """Make the caller's new transaction one consistent, read-only view; call it before anything else in it."""
+    """Make the caller's new transaction one consistent, read-only view; call it before anything else in it.
+
+    The tables a restore empties with TRUNCATE are locked (ACCESS SHARE) at once: TRUNCATE is not
+    MVCC-safe, so a restore committing mid-backup would otherwise empty tables not yet read.
+    """
     await conn.execute(sa.text("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY"))
+    await conn.execute(sa.text(f"LOCK TABLE {', '.join(apply.REPLACED)} IN ACCESS SHARE MODE"))
 
 
 class Snapshot:

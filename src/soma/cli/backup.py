@@ -3,18 +3,20 @@
 from __future__ import annotations
 
 import contextlib
+import enum
 import json
 import sys
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, BinaryIO
+from typing import TYPE_CHECKING, Any, BinaryIO
 
 import typer
 
 from soma import errors
 from soma.cli.common import DB_VARS, app, fail, on_database, settings as _settings
 
-backup_app = typer.Typer(help="Backups: create, verify and inspect archives (docs/backup-format.md).", no_args_is_help=True)
+backup_app = typer.Typer(help="Backups: create, verify, inspect and restore archives (docs/backup-format.md).", no_args_is_help=True)
 app.add_typer(backup_app, name="backup")
 STDIO = "-"
 
@@ -89,3 +91,66 @@ def inspect(
 ) -> None:
     summary = _verified(file)
     typer.echo(json.dumps(summary.as_json(), indent=2) if as_json else summary.text())
+
+
+class Mode(str, enum.Enum):
+    overwrite = "overwrite"
+    preserve_settings = "preserve-settings"
+
+
+@backup_app.command(help="Replace chats, memories and knowledge files with a backup's, at once and all or nothing; "
+                    "settings too with --mode overwrite, not with preserve-settings. The backup is verified and "
+                    f"previewed before anything changes. FILE - reads standard input (then --yes is needed). Reads {DB_VARS}.")  # fmt: skip
+def restore(
+    file: str = typer.Argument(..., help="The archive, or - for standard input."),
+    mode: Mode = typer.Option(..., "--mode", help="overwrite: take the backup's settings; preserve-settings: keep the current ones."),
+    yes: bool = typer.Option(False, "--yes", help="Apply without asking after the preview."),
+) -> None:
+    if file == STDIO and not yes:
+        fail(errors.BackupFileUnusable("Standard input holds the backup, so it cannot answer the question too: add --yes."))
+    typer.echo(on_database(lambda engine: _restore(engine, file, mode.value.replace("-", "_"), yes)))
+
+
+async def _restore(engine: AsyncEngine, path: str, mode: str, yes: bool) -> str:
+    """Stage and preview the backup, ask (unless yes), apply; a restore not applied is discarded."""
+    from soma.audit import log as audit
+    from soma.auth import admin
+    from soma.backup import apply, format, staged, staging, streams
+
+    actor = admin.Actor(audit.cli_actor())
+    with _source(path) as stream:
+        try:
+            preview = await staging.stage(engine, streams.FileSource(stream), lambda: path, actor.name)
+        except OSError as exc:
+            raise errors.BackupFileUnusable(f"Cannot read {path} ({exc.strerror}).") from None
+    restore_id = preview["id"]
+    try:
+        typer.echo(_preview(preview, mode), err=True)
+        if not yes and not typer.confirm("Replace them now?", err=True):
+            raise typer.Exit(1)
+        done = await apply.apply(engine, uuid.UUID(restore_id), mode, actor)
+    except BaseException:
+        async with engine.begin() as conn:
+            await staged.discard(conn, uuid.UUID(restore_id), actor.name)
+        raise
+    return f"restored {path} ({mode}): {format.counts_line(done['counts'])}"
+
+
+def _preview(preview: dict[str, Any], mode: str) -> str:
+    """What the restore brings and replaces, for people, before they confirm."""
+    from soma.backup import format
+
+    m = preview["manifest"]
+    lines = [
+        f"backup made {m['created_at']} by Soma {m['soma_version']} (schema {m['schema_revision']}), {preview['size_bytes']} bytes",
+        f"it holds: {format.counts_line(m['counts'])}",
+        "every current chat, memory and knowledge file is replaced by these",
+    ]
+    if mode == "overwrite":
+        changes = [f"  {d['key']}: {d['current']!r} -> {d['backup']!r}" for d in preview["settings_diff"]]
+        lines += ["settings are overwritten: " + ("no setting differs" if not changes else f"{len(changes)} change")] + changes
+    else:
+        lines.append(f"settings are kept ({len(preview['settings_diff'])} differ in the backup)")
+    if preview["owners_unmatched"]:
+        lines.append(f"{preview['owners_unmatched']} chats belong to people not known here: only admins will see them")
+    return "\n".join(lines)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 from pgvector.sqlalchemy import Vector
-from sqlalchemy.dialects.postgresql import ARRAY, JSONB, UUID
+from sqlalchemy.dialects.postgresql import ARRAY, JSON, JSONB, UUID
 
 metadata = sa.MetaData()
 
@@ -202,4 +202,43 @@ setup_tokens = sa.Table(
     sa.Column("created_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()),
     sa.Column("expires_at", sa.DateTime(timezone=True), nullable=False),
     sa.Column("used_at", sa.DateTime(timezone=True)),
+)
+
+# A backup uploaded for restore, staged and verified, until it is applied or discarded (soma.backup.staging).
+restores = sa.Table(
+    "restores",
+    metadata,
+    sa.Column("id", UUID(as_uuid=True), primary_key=True, server_default=sa.text("gen_random_uuid()")),
+    sa.Column("state", sa.Text, nullable=False, server_default="staged"),
+    sa.Column("filename", sa.Text, nullable=False),
+    sa.Column("size_bytes", sa.BigInteger, nullable=False),
+    sa.Column("schema_revision", sa.Text, nullable=False),  # the schema its staged records are shaped for
+    sa.Column("manifest", JSONB, nullable=False),
+    sa.Column("settings", JSONB, nullable=False),  # the backup's settings.json
+    sa.Column("created_by", sa.Text, nullable=False),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()),
+    sa.Column("finished_at", sa.DateTime(timezone=True)),  # applied or discarded
+    sa.Column("finished_by", sa.Text),
+    sa.Column("mode", sa.Text),
+    sa.CheckConstraint("state IN ('staged', 'applied', 'discarded')", name="restores_state_check"),
+    sa.CheckConstraint("mode IN ('overwrite', 'preserve_settings')", name="restores_mode_check"),
+)
+
+# One segment of a table from the backup: a JSON array of records (json keeps pgvector's text exact).
+restore_segments = sa.Table(
+    "restore_segments",
+    metadata,
+    sa.Column("restore_id", UUID(as_uuid=True), sa.ForeignKey("restores.id", ondelete="CASCADE"), primary_key=True),
+    sa.Column("kind", sa.Text, primary_key=True),
+    sa.Column("number", sa.Integer, primary_key=True),
+    sa.Column("records", JSON, nullable=False),
+)
+
+# The knowledge files a staged restore holds, so no document delete removes their bytes meanwhile.
+restore_blobs = sa.Table(
+    "restore_blobs",
+    metadata,
+    sa.Column("restore_id", UUID(as_uuid=True), sa.ForeignKey("restores.id", ondelete="CASCADE"), primary_key=True),
+    sa.Column("sha256", sa.Text, sa.ForeignKey("knowledge_blobs.sha256", onupdate="CASCADE"), primary_key=True),
+    sa.Index("restore_blobs_sha256", "sha256"),
 )

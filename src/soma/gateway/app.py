@@ -20,6 +20,7 @@ from soma.embeddings import embedder
 from soma.auth import bootstrap
 from soma.gateway import admin_api, auth_api, authn, errors, events, health, knowledge, limits, memories, meta, metrics, sessions
 from soma.gateway import backup as backup_api
+from soma.gateway import restores
 from soma.gateway import settings as settings_api
 from soma.gateway.notifier import Notifier
 from soma.knowledge import ingest
@@ -66,15 +67,16 @@ def create(
     app.state.settings = settings
     app.state.embedder = embedding_model or embedder.MiniLM()  # loads its weights on first use
     errors.install(app)
+    app.add_middleware(restores.Gate)  # innermost: only requests past authentication and the body limit probe the gate
     app.add_middleware(
         limits.BodyLimit,
         max_bytes=limits.max_body_bytes(settings.max_message_chars),
-        streamed=(knowledge.UPLOAD_PATH,),
+        streamed=(knowledge.UPLOAD_PATH, restores.UPLOAD_PATH),
     )
     # Inside Observe, so refusals are counted and carry a request id; outside the body limit.
     app.add_middleware(authn.Authenticate, metrics_open=not settings.metrics_require_key, idle_seconds=settings.session_idle_seconds)
     app.add_middleware(observe.Observe)  # outermost: sees every request, even a 413
-    for module in (health, metrics, auth_api, admin_api, meta, sessions, events, settings_api, knowledge, memories, backup_api):
+    for module in (health, metrics, auth_api, admin_api, meta, sessions, events, settings_api, knowledge, memories, backup_api, restores):
         app.include_router(module.router)
     app.mount("/static", StaticFiles(directory=WEB), name="static")
     for path, page in (("/", "index.html"), ("/login", "login.html"), ("/setup", "setup.html")):

@@ -24,7 +24,7 @@ async def _soma_error(request: Request, exc: Exception) -> JSONResponse:
     if exc.status_code >= 500:
         log.error("%s %s failed: %s", request.method, request.url.path, exc.message)
     retry_after = getattr(exc, "retry_after", None)
-    headers = {"Retry-After": str(int(retry_after))} if exc.status_code == 429 and retry_after else None
+    headers = {"Retry-After": str(int(retry_after))} if exc.status_code in (429, 503) and retry_after else None
     return JSONResponse(body(exc.code, exc.message), status_code=exc.status_code, headers=headers)
 
 

@@ -55,6 +55,9 @@ async def _follow(
                     if await request.is_disconnected():
                         return
                     yield sse.KEEPALIVE
+                if subscription.restored is not None:
+                    yield sse.restored(subscription.restored)
+                    return
                 ready = subscription.take(cursor)
     finally:
         metrics.SSE_STREAMS_OPEN.dec()

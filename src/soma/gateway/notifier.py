@@ -30,6 +30,7 @@ class Subscription:
         self._flag = asyncio.Event()
         self._pending: deque[Event] = deque()
         self._must_read = False
+        self.restored: str | None = None  # the id of a restore applied since the stream began
 
     def deliver(self, event: Event | None) -> None:
         """Hand over an event from a NOTIFY; None when the payload was too big to carry it."""
@@ -38,6 +39,11 @@ class Subscription:
             self._pending.clear()
         elif not self._must_read:
             self._pending.append(event)
+        self._flag.set()
+
+    def restore_applied(self, restore_id: str) -> None:
+        """A restore replaced every chat: the stream must tell its client to reload."""
+        self.restored = restore_id
         self._flag.set()
 
     def wake(self) -> None:
@@ -129,6 +135,11 @@ class Notifier:
 
     def _dispatch(self, payload: str) -> None:
         note = json.loads(payload)
+        if "restored" in note:  # soma.backup.apply: every session changed
+            for subs in list(self._subscribers.values()):
+                for sub in list(subs):
+                    sub.restore_applied(note["restored"])
+            return
         subs = self._subscribers.get(note["s"])
         if not subs:
             return

@@ -16,6 +16,15 @@ def frame(event: Event) -> bytes:
     return f"id: {event.id}\nevent: {event.type}\ndata: {data}\n\n".encode()
 
 
+RESTORE_APPLIED = "restore.applied"
+
+
+def restored(restore_id: str) -> bytes:
+    """The last frame of a stream whose chat a restore replaced: no id (a reconnect resumes nowhere), reload."""
+    data = json.dumps({"restore_id": restore_id, "reload": True})
+    return f"event: {RESTORE_APPLIED}\ndata: {data}\n\n".encode()
+
+
 def start_after(after: int | None, last_event_id: str | None) -> int:
     """Where a stream starts: after `Last-Event-ID`, else after `?after=`, else from the beginning.
 

@@ -118,6 +118,7 @@ async def stream(engine: AsyncEngine, sha256: str) -> AsyncIterator[bytes]:
 
 
 async def remove_unreferenced(conn: AsyncConnection, sha256: str) -> None:
-    """Delete the content with this SHA-256, with its pieces, unless a document still uses it."""
+    """Delete the content with this SHA-256, with its pieces, unless a document or a staged restore still uses it."""
     used = sa.exists().where(tables.knowledge_documents.c.sha256 == sha256)
-    await conn.execute(sa.delete(_b).where(_b.c.sha256 == sha256, ~used))
+    staged = sa.exists().where(tables.restore_blobs.c.sha256 == sha256)
+    await conn.execute(sa.delete(_b).where(_b.c.sha256 == sha256, ~used, ~staged))

@@ -24,6 +24,11 @@ _COLUMNS = (
 _LOCK_CONTENT = sa.text("SELECT pg_advisory_xact_lock(hashtextextended('soma.knowledge:' || :sha256, 0))")
 
 
+async def lock_content(conn: AsyncConnection, sha256: str) -> None:
+    """Hold the lock on one content's blob until the caller's transaction ends (see _LOCK_CONTENT)."""
+    await conn.execute(_LOCK_CONTENT, {"sha256": sha256})
+
+
 def as_dict(row: Any) -> dict[str, Any]:
     """A document as the API shows it; `error` says why indexing failed, else it is null."""
     return {
@@ -47,7 +52,7 @@ async def create(conn: AsyncConnection, upload: blobs.Writer, filename: str, con
     ingestion and commits. Content already stored returns its existing document: the caller rolls
     back, which drops this upload's bytes.
     """
-    await conn.execute(_LOCK_CONTENT, {"sha256": upload.sha256})
+    await lock_content(conn, upload.sha256)
     existing = (await conn.execute(sa.select(*_COLUMNS).where(_d.c.sha256 == upload.sha256))).one_or_none()
     if existing is not None:
         return as_dict(existing), False
@@ -77,7 +82,7 @@ async def delete(conn: AsyncConnection, document_id: uuid.UUID) -> None:
     DocumentNotFound when it does not exist.
     """
     document = await get(conn, document_id)
-    await conn.execute(_LOCK_CONTENT, {"sha256": document["sha256"]})
+    await lock_content(conn, document["sha256"])
     deleted = (await conn.execute(sa.delete(_d).where(_d.c.id == document_id).returning(_d.c.sha256))).one_or_none()
     if deleted is None:
         raise errors.DocumentNotFound(f"Document '{document_id}' does not exist.")  # deleted meanwhile

@@ -53,7 +53,7 @@ async def update(conn: AsyncConnection, changes: dict[str, Any]) -> dict[str, An
     try:
         merged = AgentSettings.model_validate({**row.data, **changes})
     except ValidationError as exc:
-        raise errors.InvalidSettings(_problems(exc)) from exc
+        raise errors.InvalidSettings(problems(exc)) from exc
     stored = merged.model_dump(exclude_defaults=False)
     result = (
         await conn.execute(
@@ -67,7 +67,7 @@ def _document(settings: AgentSettings, version: int, updated_at: datetime) -> di
     return {"settings": settings.model_dump(), "version": version, "updated_at": updated_at.isoformat()}
 
 
-def _problems(exc: ValidationError) -> str:
+def problems(exc: ValidationError) -> str:
     parts = []
     for error in exc.errors():
         key = ".".join(str(p) for p in error["loc"]) or "settings"

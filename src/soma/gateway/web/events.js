@@ -56,6 +56,11 @@ export class SessionStream {
     for (const type of EVENT_TYPES) {
       source.addEventListener(type, (message) => this.receive(type, message));
     }
+    // A backup was restored: every chat was replaced, so nothing on screen can be trusted. Reload.
+    source.addEventListener("restore.applied", () => {
+      this.close();
+      window.location.reload();
+    });
     source.onopen = () => this.onStatus("live");
     source.onerror = () => {
       if (this.closed || source !== this.source) return;

@@ -1,0 +1,140 @@
+"""Applying a staged restore: chats, memories and knowledge replaced by the backup's, in one transaction.
+
+While it runs the restore gate is shut (new writes get 503 restore_in_progress on every replica),
+turns already running get DRAIN_SECONDS to finish, and then the tables it replaces are locked,
+emptied and filled from the staged segments. Any failure (a constraint, a killed gateway, a lost
+connection) rolls everything back: the old state stays as it was. Once it commits the next turn
+reads the restored memories, knowledge and settings, and open chat streams are told to reload.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import time
+import uuid
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from soma import errors
+from soma.auth import admin
+from soma.backup import format, gate, rows, staged
+from soma.conversations import queue as turn_queue
+from soma.db import tables
+from soma.gateway import notifier
+from soma.knowledge import ingest
+
+log = logging.getLogger(__name__)
+
+ACTION = "backup.restored"
+MODES = ("overwrite", "preserve_settings")
+DRAIN_SECONDS = 30.0  # how long running turns may take to finish before the apply goes ahead
+DRAIN_POLL_SECONDS = 0.2
+
+# Every backup snapshot takes ACCESS SHARE locks on these in this order too (snapshot.begin), so a
+# backup being made and a restore wait for each other instead of deadlocking or seeing a half.
+REPLACED = ("chat_sessions", "messages", "session_events", "memories", "knowledge_documents", "knowledge_chunks")
+
+# How a staged column is written where it is not copied as it is.
+_COLUMN_RULES = {
+    ("sessions", "owner"): f"CASE WHEN r.owner IN ({staged.KNOWN_OWNERS}) THEN r.owner END",
+    # A document backed up while it was being indexed has no chunks: it is indexed again.
+    ("documents", "state"): "CASE WHEN r.state IN ('ready', 'failed') THEN r.state ELSE 'pending' END",
+}
+_IDENTITIES = ("messages", "memories", "knowledge_chunks")  # tables whose ids come from a sequence
+
+
+async def apply(engine: AsyncEngine, restore_id: uuid.UUID, mode: str, actor: admin.Actor) -> dict[str, Any]:
+    """Replace chats, memories and knowledge (and the settings when mode is `overwrite`) with the staged backup's."""
+    if mode not in MODES:
+        raise ValueError(f"mode must be one of {MODES}")
+    started = time.monotonic()
+    async with engine.connect() as conn:
+        async with conn.begin():
+            await gate.shut(conn)
+            row = await _staged(conn, restore_id)
+            await _drain(conn)
+            await conn.execute(sa.text(f"LOCK TABLE {', '.join(REPLACED)} IN ACCESS EXCLUSIVE MODE"))
+            await _replace(conn, restore_id)
+            if mode == "overwrite":
+                await _overwrite_settings(conn, row.settings["data"])
+            await staged.finish(conn, restore_id, "applied", actor.name, mode)
+            await _remove_unused_blobs(conn)
+            details = {"mode": mode, "counts": row.manifest["counts"], "backup_created_at": row.manifest["created_at"], "filename": row.filename}
+            await actor.record(conn, ACTION, str(restore_id), details)
+            await conn.execute(sa.select(sa.func.pg_notify(notifier.CHANNEL, json.dumps({"restored": str(restore_id)}))))
+        log.info("restore %s applied (%s) in %.1fs: %s", restore_id, mode, time.monotonic() - started, format.counts_line(row.manifest["counts"]))
+        return await staged.describe(conn, restore_id)
+
+
+async def _staged(conn: AsyncConnection, restore_id: uuid.UUID) -> Any:
+    """The restore's row, locked, once it is known to be staged for this schema."""
+    row = await staged.get(conn, restore_id, lock=True)
+    if row.state != "staged":
+        raise errors.RestoreNotStaged(f"The restore {restore_id} is {row.state}.")
+    revision = (await conn.execute(sa.text("SELECT version_num FROM alembic_version"))).scalar_one()
+    if row.schema_revision != revision:
+        raise errors.RestoreStale(f"It was staged for schema {row.schema_revision}; the database is at {revision}.")
+    return row
+
+
+async def _drain(conn: AsyncConnection) -> None:
+    """Wait up to DRAIN_SECONDS for running turns to finish; the gate keeps new ones from being posted."""
+    running = sa.text("SELECT count(*) FROM procrastinate_jobs WHERE status = 'doing' AND queue_name = :queue")
+    deadline = time.monotonic() + DRAIN_SECONDS
+    while (count := (await conn.execute(running, {"queue": turn_queue.QUEUE})).scalar_one()) > 0:
+        if time.monotonic() > deadline:
+            log.warning("restore goes ahead with %d turns still running: their chats are replaced under them", count)
+            return
+        await asyncio.sleep(DRAIN_POLL_SECONDS)
+
+
+async def _replace(conn: AsyncConnection, restore_id: uuid.UUID) -> None:
+    """Empty the replaced tables and fill them from the staged segments; queued work for the old rows goes."""
+    stale_jobs = sa.text("DELETE FROM procrastinate_jobs WHERE status = 'todo' AND queue_name IN (:turns, :knowledge)")
+    await conn.execute(stale_jobs, {"turns": turn_queue.QUEUE, "knowledge": ingest.QUEUE})
+    await conn.execute(sa.text(f"TRUNCATE {', '.join(REPLACED)}"))
+    for kind in format.TABLES:
+        await conn.execute(_insert(kind), {"restore_id": restore_id, "kind": kind})
+    for table in _IDENTITIES:
+        await conn.execute(sa.text(
+            f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), GREATEST("
+            f"(SELECT COALESCE(max(id), 0) FROM {table}), "
+            f"COALESCE(pg_sequence_last_value(pg_get_serial_sequence('{table}', 'id')::regclass), 0), 1))"
+        ))  # fmt: skip  (never backwards: old ids may still be named in logs and links)
+    pending = sa.select(tables.knowledge_documents.c.id).where(tables.knowledge_documents.c.state == "pending")
+    for document_id in (await conn.execute(pending)).scalars().all():
+        await ingest.enqueue(conn, str(document_id))
+
+
+def _insert(kind: str) -> sa.TextClause:
+    """INSERT … SELECT of one kind's staged records, unpacked by PostgreSQL in the table's own column types."""
+    table, columns, _order = rows.SCHEMAS[kind]
+    names = ", ".join(columns)
+    values = ", ".join(_COLUMN_RULES.get((kind, name), f"r.{name}") for name in columns)
+    return sa.text(
+        f"INSERT INTO {table.name} ({names}) SELECT {values} "
+        f"FROM restore_segments s CROSS JOIN LATERAL json_populate_recordset(NULL::{table.name}, s.records) AS r "
+        "WHERE s.restore_id = :restore_id AND s.kind = :kind ORDER BY s.number"
+    )
+
+
+async def _overwrite_settings(conn: AsyncConnection, data: dict[str, Any]) -> None:
+    """The backup's settings, as a new version (so every reader sees that they changed)."""
+    t = tables.agent_settings
+    await conn.execute(sa.update(t).values(data=data, version=t.c.version + 1, updated_at=sa.func.now()))
+
+
+async def _remove_unused_blobs(conn: AsyncConnection) -> None:
+    """The bytes of the replaced documents that no restored document and no other staged restore uses."""
+    b, d, held = tables.knowledge_blobs, tables.knowledge_documents, tables.restore_blobs
+    await conn.execute(
+        sa.delete(b).where(
+            ~sa.exists().where(d.c.sha256 == b.c.sha256),
+            ~sa.exists().where(held.c.sha256 == b.c.sha256),
+            ~b.c.sha256.startswith("incoming:"),
+        )
+    )

@@ -1,0 +1,109 @@
+"""/v1/restores: an admin uploads a backup (staged and verified as it streams in), previews it, applies or discards it."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import uuid
+from typing import Any, Literal
+
+from fastapi import APIRouter, Depends, Request, Response
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ConfigDict
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from soma import errors
+from soma.auth import admin
+from soma.backup import apply, gate, staged, staging, streams
+from soma.gateway import access, uploads
+from soma.gateway.errors import body as error_body
+
+router = APIRouter(prefix="/v1/restores", tags=["backup"], dependencies=[Depends(access.require_admin)])
+
+UPLOAD_PATH = "/v1/restores"  # streams its body into PostgreSQL (see limits.BodyLimit)
+FIELD = "file"
+RECENT = 20  # restores listed by GET /v1/restores
+
+
+class ApplyRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    mode: Literal["overwrite", "preserve_settings"]
+
+
+@router.post("", status_code=201)
+async def upload(request: Request) -> dict[str, Any]:
+    """Stage a backup while it uploads; 201 with its preview once the whole archive is verified.
+
+    Nothing Soma serves changes. A bad archive is refused (422) as soon as its first bad entry
+    arrives, and leaves no row behind; so does a cut-off upload.
+    """
+    pipe = streams.Pipe()
+    names: list[str] = []
+    creator = access.principal(request).actor
+    work = asyncio.create_task(_stage(request, pipe, lambda: names[0] if names else "upload.tar", creator))
+    try:
+        await uploads.receive(request, FIELD, pipe.put, lambda part: names.append(uploads.clean_filename(part.filename)))
+        await pipe.end()
+    except BaseException:
+        work.cancel()
+        with contextlib.suppress(BaseException):
+            await work
+        raise
+    return await work
+
+
+async def _stage(request: Request, pipe: streams.Pipe, filename: Any, creator: str) -> dict[str, Any]:
+    try:
+        return await staging.stage(request.app.state.engine, pipe, filename, creator)
+    except BaseException as exc:
+        pipe.abandon(exc)  # the upload stops at its next chunk with this error
+        raise
+
+
+@router.get("")
+async def list_restores(request: Request) -> dict[str, Any]:
+    """The most recent restores, newest first: staged, applied or discarded."""
+    async with request.app.state.engine.connect() as conn:
+        return {"restores": [await staged.describe(conn, i) for i in await staged.recent(conn, RECENT)]}
+
+
+@router.get("/{restore_id}")
+async def get_restore(request: Request, restore_id: uuid.UUID) -> dict[str, Any]:
+    """One restore, with its preview while it is staged."""
+    async with request.app.state.engine.connect() as conn:
+        return await staged.describe(conn, restore_id)
+
+
+@router.post("/{restore_id}/apply")
+async def apply_restore(request: Request, restore_id: uuid.UUID, body: ApplyRequest) -> dict[str, Any]:
+    """Replace chats, memories and knowledge with the backup's (and the settings, with `overwrite`), all at once."""
+    actor = admin.Actor(access.principal(request).actor, access.client_address(request))
+    return await apply.apply(request.app.state.engine, restore_id, body.mode, actor)
+
+
+@router.delete("/{restore_id}", status_code=204)
+async def discard(request: Request, restore_id: uuid.UUID) -> Response:
+    """Drop a staged restore; nothing Soma serves changes."""
+    actor = admin.Actor(access.principal(request).actor, access.client_address(request))
+    async with request.app.state.engine.begin() as conn:
+        await staged.discard(conn, restore_id, actor.name)
+        await actor.record(conn, "backup.restore.discarded", str(restore_id))
+    return Response(status_code=204)
+
+
+class Gate:
+    """503 restore_in_progress, with Retry-After, for writes to what a restore is replacing right now."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and gate.guards(scope["method"], scope["path"]):
+            try:
+                await gate.check(scope["app"].state.engine)
+            except errors.RestoreInProgress as exc:
+                headers = {"Retry-After": str(exc.retry_after)}
+                await JSONResponse(error_body(exc.code, exc.message), status_code=503, headers=headers)(scope, receive, send)
+                return
+        await self.app(scope, receive, send)

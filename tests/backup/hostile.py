@@ -1,0 +1,112 @@
+"""Hostile or wrong archives, each built by the test from a valid backup, with the error Soma must answer it with."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import tarfile
+
+from soma import errors
+from soma.db import migrate
+from tests.backup.conftest import build
+
+MANIFEST, SETTINGS, CHECKSUMS = "soma-backup/manifest.json", "soma-backup/settings.json", "soma-backup/checksums.json"
+
+
+def _with(entries: list[tuple[str, bytes]], name: str, change) -> list[tuple[str, bytes]]:
+    return [(n, change(d) if n == name else d) for n, d in entries]
+
+
+def _manifest_with(**changes):
+    return lambda data: json.dumps({**json.loads(data), **changes}).encode()
+
+
+def _special(name: str, kind: bytes, linkname: str = "") -> tarfile.TarInfo:
+    info = tarfile.TarInfo(name)
+    info.type, info.linkname = kind, linkname
+    return info
+
+
+def _raw(entries: list[tuple[str, bytes]]) -> bytes:
+    """Tar entries without the end marker, so more can be appended by hand."""
+    out = b""
+    for name, data in entries:
+        info = tarfile.TarInfo(name)
+        info.size = len(data)
+        out += info.tobuf(tarfile.USTAR_FORMAT) + data + b"\0" * (-len(data) % tarfile.BLOCKSIZE)
+    return out
+
+
+def hostile(case: str, entries: list[tuple[str, bytes]], archive: bytes, sha256: str) -> tuple[bytes, errors.SomaError]:
+    """One hostile archive, built from a valid one, and the error it must get."""
+    blob = f"soma-backup/blobs/{sha256}"
+    head, tail = entries[:1], entries[1:]
+    settings_size = len(dict(entries)[SETTINGS])
+    match case:
+        case "path traversal":
+            return build(head + [("soma-backup/../../etc/cron.d/evil", b"x")] + tail), errors.BackupEntryUnsafe(
+                "The entry 'soma-backup/../../etc/cron.d/evil' points outside soma-backup/.")
+        case "absolute path":
+            return build(head + [("/etc/passwd", b"x")] + tail), errors.BackupEntryUnsafe("The entry '/etc/passwd' points outside soma-backup/.")
+        case "symlink":
+            return build(head, [_special("soma-backup/settings.json", tarfile.SYMTYPE, "/etc/shadow")]), errors.BackupEntryUnsafe(
+                "The entry 'soma-backup/settings.json' is a symbolic link.")
+        case "hard link":
+            return build(head, [_special("soma-backup/settings.json", tarfile.LNKTYPE, MANIFEST)]), errors.BackupEntryUnsafe(
+                "The entry 'soma-backup/settings.json' is a hard link.")
+        case "device":
+            return build(head, [_special("soma-backup/settings.json", tarfile.CHRTYPE)]), errors.BackupEntryUnsafe(
+                "The entry 'soma-backup/settings.json' is a character device.")
+        case "fifo":
+            return build(head, [_special("soma-backup/settings.json", tarfile.FIFOTYPE)]), errors.BackupEntryUnsafe(
+                "The entry 'soma-backup/settings.json' is a FIFO.")
+        case "duplicate entry":
+            return build(head + tail[:1] + tail), errors.BackupEntryUnexpected(f"The entry '{SETTINGS}' occurs twice.")
+        case "unknown entry":
+            return build(head + [("soma-backup/users/000001.jsonl", b"{}\n")] + tail), errors.BackupEntryUnexpected(
+                "The entry 'soma-backup/users/000001.jsonl' is not one a Soma backup holds.")
+        case "entry larger than checksums say":
+            return build(_with(entries, SETTINGS, lambda d: d + b" "), checksums=False), errors.BackupChecksumMismatch(
+                f"{SETTINGS} has {settings_size + 1} bytes, but {CHECKSUMS} says {settings_size}.")
+        case "bad checksum":
+            altered = _with(entries, SETTINGS, lambda d: d.replace(b"0.25", b"0.95"))
+            digest = hashlib.sha256(dict(altered)[SETTINGS]).hexdigest()
+            expected = hashlib.sha256(dict(entries)[SETTINGS]).hexdigest()
+            return build(altered, checksums=False), errors.BackupChecksumMismatch(
+                f"{SETTINGS} has the SHA-256 {digest}, but {CHECKSUMS} says {expected}.")
+        case "truncated":
+            return archive[: len(archive) // 2], errors.BackupTruncated(f"The archive ends inside {blob}.")
+        case "cut after an entry":
+            return build(entries[:3], checksums=False), errors.BackupTruncated(
+                f"The archive ends after soma-backup/sessions/000001.jsonl, before {CHECKSUMS}.")
+        case "not a tar":
+            return b"PK\x03\x04 this is a zip, not a tar" * 40, errors.NotABackup("The file is not a tar archive: its checksum field is not a number.")
+        case "wrong format name":
+            return build(_with(entries, MANIFEST, _manifest_with(format="agent-zero-backup"))), errors.NotABackup(
+                f"{MANIFEST} names the format 'agent-zero-backup', not 'soma-backup'.")
+        case "newer format version":
+            return build(_with(entries, MANIFEST, _manifest_with(format_version=2, soma_version="9.0.0"))), errors.BackupFormatNewer(
+                "Soma 9.0.0 wrote this backup in format version 2; Soma 0.1.0 reads versions up to 1.")
+        case "newer schema revision":
+            return build(_with(entries, MANIFEST, _manifest_with(schema_revision="0099", soma_version="9.0.0"))), errors.BackupSchemaNewer(
+                f"Soma 9.0.0 made this backup from schema revision '0099'; Soma 0.1.0 knows revisions up to {migrate.head()!r}.")
+        case "lying counts":
+            counts = {**json.loads(dict(entries)[MANIFEST])["counts"], "memories": 3}
+            return build(_with(entries, MANIFEST, _manifest_with(counts=counts))), errors.BackupCountsWrong(
+                f"{MANIFEST} counts 3 memories, but the backup holds 2.")
+        case "size bomb":  # a header that claims 4 GiB, with nothing behind it
+            bomb = tarfile.TarInfo(blob)
+            bomb.size = 4 * 1024**3
+            return _raw(entries[:2]) + bomb.tobuf(tarfile.USTAR_FORMAT), errors.BackupTooLarge(
+                f"The entry {blob!r} has {bomb.size} bytes; at most 1073741824 are allowed.")
+        case "missing blob":
+            return build([(n, d) for n, d in entries if n != blob]), errors.BackupBlobsMismatch(
+                f"The document 'keeper-log.txt' has no {blob} entry.")
+    raise AssertionError(case)
+
+
+CASES = [
+    "path traversal", "absolute path", "symlink", "hard link", "device", "fifo", "duplicate entry", "unknown entry",
+    "entry larger than checksums say", "bad checksum", "truncated", "cut after an entry", "not a tar", "wrong format name",
+    "newer format version", "newer schema revision", "lying counts", "missing blob", "size bomb",
+]  # fmt: skip

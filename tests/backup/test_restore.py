@@ -1,0 +1,153 @@
+"""Restore over HTTP, in-process: staged and verified before anything changes, applied all at once, refused whole."""
+
+from __future__ import annotations
+
+import uuid
+
+import httpx
+import psycopg
+import pytest
+
+from soma.auth import bootstrap
+from soma.backup import gate
+from tests.backup.conftest import Installed, entries_of, make_archive
+from tests.backup.hostile import CASES, hostile
+
+# What a restore must bring back exactly as it was, and what the tests change in between.
+STATE = {
+    "sessions": "SELECT id::text, title, last_event_id, owner FROM chat_sessions ORDER BY id",
+    "messages": "SELECT id, session_id::text, role, content, reply_to, meta FROM messages ORDER BY id",
+    "events": "SELECT session_id::text, id, type, data FROM session_events ORDER BY session_id, id",
+    "memories": "SELECT id, content, embedding::text, embedding_model, source FROM memories ORDER BY id",
+    "documents": "SELECT id::text, filename, sha256, state, chunk_count FROM knowledge_documents ORDER BY id",
+    "chunks": "SELECT id, document_id::text, ordinal, content, embedding::text FROM knowledge_chunks ORDER BY id",
+    "blobs": "SELECT sha256, size_bytes, (SELECT count(*) FROM knowledge_blob_pieces p WHERE p.sha256 = b.sha256) FROM knowledge_blobs b ORDER BY sha256",
+}
+STAGING = "SELECT (SELECT count(*) FROM restore_segments) + (SELECT count(*) FROM restore_blobs)"
+
+
+def query(database_url: str, sql: str) -> list[tuple]:
+    with psycopg.connect(database_url) as conn:
+        return conn.execute(sql).fetchall()
+
+
+def state(database_url: str) -> dict[str, list[tuple]]:
+    return {kind: query(database_url, sql) for kind, sql in STATE.items()}
+
+
+def settings_of(database_url: str) -> dict:
+    return query(database_url, "SELECT data FROM agent_settings")[0][0]
+
+
+async def upload(api: httpx.AsyncClient, archive: bytes, name: str = "nightly.tar") -> httpx.Response:
+    return await api.post("/v1/restores", files={"file": (name, archive, "application/x-tar")})
+
+
+async def change_everything(api: httpx.AsyncClient, installed: Installed) -> None:
+    """What happens after a backup: a memory and the file deleted, a chat added, a setting changed."""
+    memories = (await api.get("/v1/memories")).json()["memories"]
+    assert (await api.delete(f"/v1/memories/{memories[0]['id']}")).status_code == 204
+    assert (await api.delete(f"/v1/knowledge/{installed.document_id}")).status_code == 204
+    assert (await api.post("/v1/sessions", json={"title": "After the backup"})).status_code == 201
+    assert (await api.put("/v1/settings", json={"temperature": 1.5})).status_code == 200
+
+
+async def test_a_restore_is_previewed_then_brings_everything_back_keeping_or_taking_the_settings(installed: Installed, api) -> None:
+    url = installed.database_url
+    archive = await make_archive(url)
+    before, backed_up_settings = state(url), settings_of(url)
+    await change_everything(api, installed)
+    changed, changed_settings = state(url), settings_of(url)
+
+    staged = await upload(api, archive)
+    assert staged.status_code == 201, staged.text
+    preview = staged.json()
+    assert (preview["state"], preview["filename"], preview["size_bytes"], preview["owners_unmatched"]) == ("staged", "nightly.tar", len(archive), 0)
+    assert preview["counts"] == {"sessions": 1, "messages": 2, "events": 2, "memories": 2, "documents": 1, "chunks": 2, "blobs": 1}
+    assert preview["settings_diff"] == [{"key": "temperature", "current": 1.5, "backup": 0.25}]
+    assert {**state(url), "blobs": []} == changed  # staging changes nothing Soma serves (the file's bytes wait aside)
+    assert (await api.get(f"/v1/restores/{preview['id']}")).json() == preview
+
+    applied = await api.post(f"/v1/restores/{preview['id']}/apply", json={"mode": "preserve_settings"})
+    assert applied.status_code == 200, applied.text
+    assert (applied.json()["state"], applied.json()["mode"]) == ("applied", "preserve_settings")
+    assert state(url) == before
+    assert settings_of(url) == changed_settings
+    assert query(url, STAGING) == [(0,)]  # the staged copy is dropped once applied
+    again = await api.post(f"/v1/restores/{preview['id']}/apply", json={"mode": "overwrite"})
+    assert (again.status_code, again.json()["error"]["code"]) == (409, "restore_not_staged")
+
+    second = (await upload(api, archive)).json()
+    applied = await api.post(f"/v1/restores/{second['id']}/apply", json={"mode": "overwrite"})
+    assert applied.status_code == 200, applied.text
+    assert state(url) == before
+    assert settings_of(url) == backed_up_settings
+    audit = query(url, "SELECT actor, target, details->>'mode', details->'counts'->>'memories' FROM audit_log WHERE action = 'backup.restored' ORDER BY id")
+    admin = f"key:{bootstrap.NAME}"
+    assert audit == [(admin, preview["id"], "preserve_settings", "2"), (admin, second["id"], "overwrite", "2")]
+
+    # New rows after a restore get new ids, never one a restored row has.
+    created = await api.post(f"/v1/sessions/{installed.session_id}/messages", json={"content": "And after the restore?"})
+    assert created.status_code in (201, 202), created.text
+    assert created.json()["id"] > max(row[0] for row in before["messages"])
+
+
+async def test_chats_of_people_unknown_here_are_restored_without_an_owner(installed: Installed, api) -> None:
+    archive = await make_archive(installed.database_url)
+    query(installed.database_url, "SELECT 1")
+    with psycopg.connect(installed.database_url) as conn:
+        conn.execute("DELETE FROM users")
+    preview = (await upload(api, archive)).json()
+    assert preview["owners_unmatched"] == 1
+    assert (await api.post(f"/v1/restores/{preview['id']}/apply", json={"mode": "overwrite"})).status_code == 200
+    assert query(installed.database_url, "SELECT title, owner FROM chat_sessions") == [("Lighthouse", None)]
+
+
+@pytest.mark.parametrize("case", CASES)
+async def test_a_hostile_or_wrong_archive_is_refused_with_nothing_written(case: str, installed: Installed, api) -> None:
+    url = installed.database_url
+    archive = await make_archive(url)
+    bad, error = hostile(case, entries_of(archive), archive, installed.sha256)
+    before = state(url)
+    refused = await upload(api, bad)
+    assert refused.status_code == 422, refused.text
+    assert refused.json()["error"] == {"code": error.code, "message": error.message}
+    assert state(url) == before
+    assert query(url, "SELECT count(*) FROM restores") == [(0,)]
+    assert query(url, STAGING) == [(0,)]
+
+
+async def test_a_staged_restore_can_be_discarded_and_keeps_its_file_while_staged(installed: Installed, api) -> None:
+    url = installed.database_url
+    archive = await make_archive(url)
+    preview = (await upload(api, archive)).json()
+    # The document is deleted while the restore is staged: the restore still holds the file's bytes.
+    assert (await api.delete(f"/v1/knowledge/{installed.document_id}")).status_code == 204
+    assert query(url, "SELECT count(*) FROM knowledge_blobs") == [(1,)]
+    assert (await api.delete(f"/v1/restores/{preview['id']}")).status_code == 204
+    assert query(url, "SELECT count(*) FROM knowledge_blobs") == [(0,)]  # discarded: nothing holds them now
+    assert query(url, STAGING) == [(0,)]
+    gone = await api.post(f"/v1/restores/{preview['id']}/apply", json={"mode": "overwrite"})
+    assert (gone.status_code, gone.json()["error"]["code"]) == (409, "restore_not_staged")
+    unknown = await api.post(f"/v1/restores/{uuid.uuid4()}/apply", json={"mode": "overwrite"})
+    assert (unknown.status_code, unknown.json()["error"]["code"]) == (404, "restore_not_found")
+    bad_mode = await api.post(f"/v1/restores/{preview['id']}/apply", json={"mode": "merge"})
+    assert bad_mode.status_code == 422
+    listed = (await api.get("/v1/restores")).json()["restores"]
+    assert [(r["id"], r["state"]) for r in listed] == [(preview["id"], "discarded")]
+
+
+async def test_writes_get_503_restore_in_progress_while_a_restore_holds_the_gate(installed: Installed, api) -> None:
+    # The gate is the lock an apply's transaction holds; taken here as an apply takes it.
+    with psycopg.connect(installed.database_url) as conn:
+        conn.execute(f"SELECT pg_advisory_xact_lock({gate._KEY})")
+        refused = await api.post("/v1/sessions", json={"title": "During the restore"})
+        assert (refused.status_code, refused.json()["error"]["code"]) == (503, "restore_in_progress")
+        assert refused.headers["retry-after"] == "5"
+        assert (await api.put("/v1/settings", json={"temperature": 1.0})).status_code == 503
+        assert (await api.get("/v1/sessions")).status_code == 200  # reading goes on
+        other = await upload(api, await make_archive(installed.database_url))
+        assert other.status_code == 201  # staging another changes nothing served
+        busy = await api.post(f"/v1/restores/{other.json()['id']}/apply", json={"mode": "overwrite"})
+        assert (busy.status_code, busy.json()["error"]["code"]) == (503, "restore_in_progress")
+    assert (await api.post("/v1/sessions", json={"title": "After it"})).status_code == 201
