@@ -137,14 +137,44 @@ export const deleteDocument = (id) => request("DELETE", documentPath(id));
 export const documentContentUrl = (id) => `${documentPath(id)}/content`;
 
 /**
- * Upload one file as multipart field `file`. XMLHttpRequest rather than fetch, for its upload
- * progress events. Returns {done, abort}: `done` resolves to {document, created} (created is false
- * when the same content was already stored: that document is returned) or rejects with an
- * ApiError (code "upload_cancelled" after abort()).
+ * Upload one knowledge file, with progress (see uploadFile). `done` resolves to {document, created}:
+ * created is false when the same content was already stored, and that document is returned.
  * @param {File} file
  * @param {(sent: number, total: number) => void} onProgress
  */
 export function uploadDocument(file, onProgress) {
+  const { done, abort } = uploadFile("/v1/knowledge", file, onProgress);
+  return { done: done.then(({ status, payload }) => ({ document: payload, created: status === 202 })), abort };
+}
+
+// ---- backups and restores ----
+
+/** Where an admin downloads a backup of everything (an attachment, named by the server). */
+export const backupUrl = "/v1/backup";
+
+const restorePath = (id) => `/v1/restores/${encodeURIComponent(id)}`;
+
+/**
+ * Upload a backup file to be checked and staged, with progress (see uploadFile). `done` resolves
+ * to the staged restore: its manifest, counts, the settings that differ, and nothing applied yet.
+ * @param {File} file
+ * @param {(sent: number, total: number) => void} onProgress
+ */
+export function stageRestore(file, onProgress) {
+  const { done, abort } = uploadFile("/v1/restores", file, onProgress);
+  return { done: done.then(({ payload }) => payload), abort };
+}
+/** Replace chats, memory and knowledge with a staged backup's; mode "overwrite" or "preserve_settings" says what becomes of the settings. */
+export const applyRestore = (id, mode) => request("POST", `${restorePath(id)}/apply`, { mode });
+/** Throw a staged restore away; nothing was applied. */
+export const discardRestore = (id) => request("DELETE", restorePath(id));
+
+/**
+ * POST one file as multipart field `file`. XMLHttpRequest rather than fetch, for its upload
+ * progress events. Returns {done, abort}: `done` resolves to {status, payload} or rejects with an
+ * ApiError (code "upload_cancelled" after abort()).
+ */
+function uploadFile(path, file, onProgress) {
   const xhr = new XMLHttpRequest();
   const done = new Promise((resolve, reject) => {
     xhr.upload.addEventListener("progress", (event) => {
@@ -158,7 +188,7 @@ export function uploadDocument(file, onProgress) {
         payload = null;
       }
       if (xhr.status === 401) toLogin();
-      if (xhr.status >= 200 && xhr.status < 300) resolve({ document: payload, created: xhr.status === 202 });
+      if (xhr.status >= 200 && xhr.status < 300) resolve({ status: xhr.status, payload });
       else reject(apiError(xhr.status, xhr.statusText, payload));
     });
     xhr.addEventListener("error", () => reject(new ApiError(0, "network_error", NETWORK_ERROR)));
@@ -166,7 +196,7 @@ export function uploadDocument(file, onProgress) {
   });
   const form = new FormData();
   form.append("file", file, file.name);
-  xhr.open("POST", "/v1/knowledge");
+  xhr.open("POST", path);
   xhr.setRequestHeader("Accept", "application/json");
   for (const [name, value] of Object.entries(authHeaders("POST"))) xhr.setRequestHeader(name, value);
   xhr.send(form);

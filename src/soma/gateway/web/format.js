@@ -1,4 +1,4 @@
-// Short, readable text for sizes and timestamps.
+// Short, readable text for sizes, timestamps and counts.
 
 const BYTE_UNITS = ["KiB", "MiB", "GiB"];
 
@@ -29,4 +29,14 @@ export function formatDateTime(iso) {
 export function formatFullDateTime(iso) {
   const date = new Date(iso);
   return Number.isNaN(date.getTime()) ? "" : FULL.format(date);
+}
+
+/** (3, "chat") → "3 chats", (1, "memory", "memories") → "1 memory". */
+export function formatCount(count, one, many = `${one}s`) {
+  return `${count.toLocaleString()} ${count === 1 ? one : many}`;
+}
+
+/** ["a", "b", "c"] → "a, b and c". */
+export function formatList(items) {
+  return items.length < 2 ? items.join("") : `${items.slice(0, -1).join(", ")} and ${items[items.length - 1]}`;
 }

@@ -9,7 +9,7 @@
 import * as api from "./api.js";
 import { h } from "./dom.js";
 import { formatBytes } from "./format.js";
-import { ErrorBanner, confirmButton, pageFrame, timeElement } from "./widgets.js";
+import { ErrorBanner, ProgressBar, confirmButton, pageFrame, timeElement } from "./widgets.js";
 
 const POLL_MS = 2000; // list refresh while documents are being indexed
 const UPLOADED_LINGER_MS = 1500; // a finished upload's row stays this long, then the table has it
@@ -264,12 +264,7 @@ class Upload {
     this.file = file;
     this.cancelled = false;
     this.request = null;
-    this.bar = h("div", { class: "progress-bar" });
-    this.progress = h(
-      "div",
-      { class: "progress", role: "progressbar", "aria-label": `Uploading ${file.name}`, "aria-valuemin": 0, "aria-valuemax": 100, "aria-valuenow": 0, dataset: { testid: "knowledge-progress" } },
-      this.bar,
-    );
+    this.progress = new ProgressBar({ label: `Uploading ${file.name}`, testid: "knowledge-progress" });
     this.status = h("span", { class: "upload-status muted", dataset: { testid: "knowledge-upload-status" } }, "Waiting…");
     this.cancelButton = h("button", { type: "button", class: "button subtle small", dataset: { testid: "knowledge-upload-cancel" }, onclick: () => this.cancel() }, "Cancel");
     this.message = h("p", { class: "upload-message", hidden: true, dataset: { testid: "knowledge-upload-message" } });
@@ -284,7 +279,7 @@ class Upload {
         this.status,
         this.cancelButton,
       ),
-      this.progress,
+      this.progress.el,
       this.message,
     );
   }
@@ -298,9 +293,7 @@ class Upload {
   }
 
   setProgress(sent, total) {
-    const percent = total > 0 ? Math.floor((sent / total) * 100) : 100;
-    this.bar.style.width = `${percent}%`;
-    this.progress.setAttribute("aria-valuenow", String(percent));
+    const percent = this.progress.set(sent, total);
     this.status.textContent = sent >= total ? "Processing…" : `${percent}%`;
   }
 

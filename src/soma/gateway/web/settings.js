@@ -4,8 +4,10 @@
 // `novalidate`): its 422 message names every bad key and value, is shown as is, and changes
 // nothing. An empty model or temperature means "use the default" and is sent as null.
 // Members may read the settings but not change them: for them the form stays read-only.
+// Below the form, the Backup card (backup.js) downloads and restores everything.
 
 import * as api from "./api.js";
+import { BackupCard } from "./backup.js";
 import { h } from "./dom.js";
 import { formatBytes } from "./format.js";
 import { ErrorBanner, pageFrame, timeElement } from "./widgets.js";
@@ -71,6 +73,7 @@ class SettingsPage {
 
   destroy() {
     this.destroyed = true;
+    this.backup.destroy();
   }
 
   // ---- layout ----
@@ -104,14 +107,12 @@ class SettingsPage {
     });
     this.form.addEventListener("input", () => this.onEdit());
 
-    const backup = h(
-      "section",
-      { id: "backup", class: "card backup", "aria-labelledby": "backup-title", dataset: { testid: "settings-backup" } },
-      h("h2", { id: "backup-title", class: "card-title" }, "Backup"),
-      h("p", { class: "muted card-lede" }, "Download or restore Soma's chats, memory, knowledge files and settings."),
-    );
+    this.backup = new BackupCard({
+      settingLabels: Object.fromEntries(FIELDS.map((field) => [field.key, field.label])),
+      onRestored: () => this.load(), // a restore may have overwritten the settings
+    });
 
-    body.append(this.form, backup);
+    body.append(this.form, this.backup.el);
     outlet.append(root);
   }
 

@@ -1,6 +1,6 @@
 // Small pieces the Memory, Knowledge, Settings and Admin pages share: the page frame, an error
-// banner that shows the server's own message, a delete button that asks first, a timestamp, and
-// a labelled form field.
+// banner that shows the server's own message, a delete button that asks first, a timestamp, a
+// labelled form field, and an upload's progress bar.
 
 import { h } from "./dom.js";
 import { formatDateTime, formatFullDateTime } from "./format.js";
@@ -109,4 +109,25 @@ export function labelled(id, label, control, hint = null) {
     control,
     hint ? h("p", { class: "field-help muted" }, hint) : null,
   );
+}
+
+/** A thin bar for an upload's progress (role "progressbar", 0 to 100); `el` goes in the page. */
+export class ProgressBar {
+  /** @param {{label: string, testid: string}} options  label: what is progressing, for screen readers */
+  constructor({ label, testid }) {
+    this.bar = h("div", { class: "progress-bar" });
+    this.el = h(
+      "div",
+      { class: "progress", role: "progressbar", "aria-label": label, "aria-valuemin": 0, "aria-valuemax": 100, "aria-valuenow": 0, dataset: { testid } },
+      this.bar,
+    );
+  }
+
+  /** Show `sent` of `total` bytes; returns the whole percent shown. */
+  set(sent, total) {
+    const percent = total > 0 ? Math.floor((sent / total) * 100) : 100;
+    this.bar.style.width = `${percent}%`;
+    this.el.setAttribute("aria-valuenow", String(percent));
+    return percent;
+  }
 }
