@@ -46,6 +46,11 @@ def vector(seed: int) -> list[float]:
 @pytest.fixture
 async def installed(database_url: str) -> Installed:
     """One chat (two messages, their events) owned by a user, two memories, one indexed document, changed settings."""
+    return await populate(database_url)
+
+
+async def populate(database_url: str, file_bytes: bytes = FILE_BYTES) -> Installed:
+    """Fill a fresh database as `installed` describes; file_bytes is the knowledge file's content."""
     engine = db_engine.create(database_url, pool_size=1)
     try:
         async with engine.begin() as conn:
@@ -61,8 +66,8 @@ async def installed(database_url: str) -> Installed:
                 await conn.execute(tables.memories.insert().values(values))
             await settings_store.update(conn, {"temperature": 0.25, "system_prompt": "You keep the lighthouse log."})
         async with engine.connect() as conn:
-            upload = blobs.Writer(conn, len(FILE_BYTES))
-            await upload.write(FILE_BYTES)
+            upload = blobs.Writer(conn, len(file_bytes))
+            await upload.write(file_bytes)
             await upload.finish()
             document, _created = await store.create(conn, upload, "keeper-log.txt", "text/plain")
             await conn.commit()

@@ -45,12 +45,25 @@ async def upload(request: Request) -> dict[str, Any]:
     try:
         await uploads.receive(request, FIELD, pipe.put, lambda part: names.append(uploads.clean_filename(part.filename)))
         await pipe.end()
+    except errors.BackupInvalid:
+        with contextlib.suppress(BaseException):
+            await work  # ended with this same error
+        await _discard_body(request)  # so the client reads the 422 instead of a connection reset mid-upload
+        raise
     except BaseException:
         work.cancel()
         with contextlib.suppress(BaseException):
             await work
         raise
     return await work
+
+
+async def _discard_body(request: Request) -> None:
+    """Read and drop what is left of the request body (the stream itself was given up on)."""
+    while True:
+        message = await request.receive()
+        if message["type"] != "http.request" or not message.get("more_body", False):
+            return
 
 
 async def _stage(request: Request, pipe: streams.Pipe, filename: Any, creator: str) -> dict[str, Any]:

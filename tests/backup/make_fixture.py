@@ -1,0 +1,41 @@
+"""Write tests/backup/fixtures/backup-<schema revision>.tar: a backup made by this Soma, kept for good.
+
+    .venv/bin/python -m tests.backup.make_fixture
+
+tests/backup/test_upgrade.py restores every file in fixtures/, so a later schema change that
+forgets to carry old backups forward (soma.backup.upgrade) fails there. Add a new file when the
+schema or the format changes; never replace an old one.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+import tempfile
+from pathlib import Path
+
+from soma.db import embedded, migrate
+from tests.backup.conftest import make_archive, populate
+
+FIXTURES = Path(__file__).parent / "fixtures"
+FILE_BYTES = b"The keeper lights the lamp at dusk and logs every ship that passes.\n" * 40
+
+
+def main() -> None:
+    data_dir = Path(tempfile.mkdtemp(prefix="soma-fixture-pg-"))
+    data_dir.chmod(0o755)  # the server runs as another user that must reach its files
+    server = embedded.ensure(data_dir)
+    try:
+        migrate.upgrade(server.url)
+        asyncio.run(populate(server.url, FILE_BYTES))
+        archive = asyncio.run(make_archive(server.url))
+    finally:
+        server.stop()
+        shutil.rmtree(data_dir, ignore_errors=True)
+    out = FIXTURES / f"backup-{migrate.head()}.tar"
+    out.write_bytes(archive)
+    print(f"wrote {out}: {len(archive)} bytes")
+
+
+if __name__ == "__main__":
+    main()

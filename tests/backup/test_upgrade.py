@@ -1,0 +1,50 @@
+"""Every backup Soma ever made still restores: the ones kept in fixtures/ are restored by today's code."""
+
+from __future__ import annotations
+
+import uuid
+from pathlib import Path
+
+import psycopg
+import pytest
+from alembic.script import ScriptDirectory
+
+from soma.auth import admin
+from soma.backup import apply, staging, streams, upgrade
+from soma.db import engine as db_engine
+from soma.db import migrate
+from tests.backup.make_fixture import FILE_BYTES, FIXTURES
+
+KEPT = sorted(FIXTURES.glob("backup-*.tar"))
+
+
+def test_every_migration_says_what_it_does_to_what_a_backup_holds() -> None:
+    scripts = ScriptDirectory.from_config(migrate.alembic_config())
+    later = set(upgrade.later_revisions(upgrade.FIRST_REVISION))
+    assert later == {s.revision for s in scripts.walk_revisions()} - set(upgrade._earlier(upgrade.FIRST_REVISION))
+    undeclared = later - upgrade.UNCHANGED - set(upgrade.CHANGES)
+    assert not undeclared, f"add each of {sorted(undeclared)} to soma.backup.upgrade.UNCHANGED or CHANGES"
+    assert f"backup-{migrate.head()}.tar" in {p.name for p in KEPT}, "run python -m tests.backup.make_fixture for the new schema"
+
+
+@pytest.mark.parametrize("kept", KEPT, ids=[p.stem for p in KEPT])
+async def test_a_kept_backup_restores_into_todays_schema(kept: Path, database_url: str) -> None:
+    engine = db_engine.create(database_url, pool_size=1)
+    try:
+        with kept.open("rb") as file:
+            staged = await staging.stage(engine, streams.FileSource(file), lambda: kept.name, "cli:test")
+        await apply.apply(engine, uuid.UUID(staged["id"]), "overwrite", admin.Actor("cli:test"))
+    finally:
+        await engine.dispose()
+    with psycopg.connect(database_url) as conn:
+        assert conn.execute("SELECT title, owner FROM chat_sessions").fetchall() == [("Lighthouse", None)]
+        messages = conn.execute("SELECT role, content FROM messages ORDER BY id").fetchall()
+        assert messages == [("user", "What does the keeper log?"), ("assistant", "Every ship that passes.")]
+        memories = conn.execute("SELECT content FROM memories ORDER BY id").fetchall()
+        assert memories == [("The keeper is called Ada.",), ("The lamp is lit at dusk.",)]
+        document = conn.execute("SELECT filename, state, chunk_count FROM knowledge_documents").fetchall()
+        assert document == [("keeper-log.txt", "ready", 2)]
+        pieces = conn.execute("SELECT data FROM knowledge_blob_pieces ORDER BY ordinal").fetchall()
+        assert b"".join(p[0] for p in pieces) == FILE_BYTES
+        settings = conn.execute("SELECT data->>'system_prompt' FROM agent_settings").fetchone()[0]
+        assert settings == "You keep the lighthouse log."
