@@ -494,3 +494,9 @@ class RestoreStale(SomaError):
 
     status_code = 409
     code = "restore_stale"
+
+
+class RestoreNeedsYes(SomaError):
+    """Add --yes to restore without being asked, after reading the preview of `soma backup inspect FILE`."""
+
+    code = "restore_needs_yes"

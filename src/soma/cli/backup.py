@@ -107,7 +107,7 @@ def restore(
     yes: bool = typer.Option(False, "--yes", help="Apply without asking after the preview."),
 ) -> None:
     if file == STDIO and not yes:
-        fail(errors.BackupFileUnusable("Standard input holds the backup, so it cannot answer the question too: add --yes."))
+        fail(errors.RestoreNeedsYes("Standard input holds the backup, so it cannot also answer the question."))
     typer.echo(on_database(lambda engine: _restore(engine, file, mode.value.replace("-", "_"), yes)))
 
 
@@ -127,6 +127,7 @@ async def _restore(engine: AsyncEngine, path: str, mode: str, yes: bool) -> str:
     try:
         typer.echo(_preview(preview, mode), err=True)
         if not yes and not typer.confirm("Replace them now?", err=True):
+            typer.echo("restore cancelled: nothing was changed", err=True)
             raise typer.Exit(1)
         done = await apply.apply(engine, uuid.UUID(restore_id), mode, actor)
     except BaseException:
