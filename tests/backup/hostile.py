@@ -27,6 +27,17 @@ def _special(name: str, kind: bytes, linkname: str = "") -> tarfile.TarInfo:
     return info
 
 
+def _lines(index: int, **changes):
+    """A change to one JSON line of a segment."""
+
+    def change(data: bytes) -> bytes:
+        lines = data.decode().splitlines()
+        lines[index] = json.dumps({**json.loads(lines[index]), **changes}, separators=(",", ":"))
+        return ("\n".join(lines) + "\n").encode()
+
+    return change
+
+
 def _raw(entries: list[tuple[str, bytes]]) -> bytes:
     """Tar entries without the end marker, so more can be appended by hand."""
     out = b""
@@ -99,6 +110,23 @@ def hostile(case: str, entries: list[tuple[str, bytes]], archive: bytes, sha256:
             bomb.size = 4 * 1024**3
             return _raw(entries[:2]) + bomb.tobuf(tarfile.USTAR_FORMAT), errors.BackupTooLarge(
                 f"The entry {blob!r} has {bomb.size} bytes; at most 1073741824 are allowed.")
+        case "duplicate row":
+            name = "soma-backup/sessions/000001.jsonl"
+            return build(_with(entries, name, lambda d: d + d)), errors.BackupDataInvalid(
+                f"{name} line 2 repeats the id of an earlier sessions record.")
+        case "reply to a missing message":
+            name = "soma-backup/messages/000001.jsonl"
+            return build(_with(entries, name, _lines(1, reply_to=999999))), errors.BackupDataInvalid(
+                f"{name} line 2 replies to message 999999, which the backup lacks before it.")
+        case "NUL in text":
+            name = "soma-backup/memories/000001.jsonl"
+            return build(_with(entries, name, _lines(0, content="The keeper\x00"))), errors.BackupDataInvalid(
+                f"{name} line 1 holds a NUL character, which PostgreSQL cannot store.")
+        case "vector beyond float4":
+            name = "soma-backup/memories/000001.jsonl"
+            vector = [1e39] + [0.0] * 383
+            return build(_with(entries, name, _lines(0, embedding=vector))), errors.BackupDataInvalid(
+                f"{name} line 1 has an invalid embedding: {str(vector)[:80]!r}.")
         case "missing blob":
             return build([(n, d) for n, d in entries if n != blob]), errors.BackupBlobsMismatch(
                 f"The document 'keeper-log.txt' has no {blob} entry.")
@@ -108,5 +136,6 @@ def hostile(case: str, entries: list[tuple[str, bytes]], archive: bytes, sha256:
 CASES = [
     "path traversal", "absolute path", "symlink", "hard link", "device", "fifo", "duplicate entry", "unknown entry",
     "entry larger than checksums say", "bad checksum", "truncated", "cut after an entry", "not a tar", "wrong format name",
-    "newer format version", "newer schema revision", "lying counts", "missing blob", "size bomb",
+    "newer format version", "newer schema revision", "lying counts", "missing blob", "size bomb", "duplicate row",
+    "reply to a missing message", "NUL in text", "vector beyond float4",
 ]  # fmt: skip

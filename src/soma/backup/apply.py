@@ -46,6 +46,13 @@ _COLUMN_RULES = {
 }
 _IDENTITIES = ("messages", "memories", "knowledge_chunks")  # tables whose ids come from a sequence
 
+# Vector indexes are dropped before the insert and built again after it: pgvector inserting rows
+# one at a time into HNSW took 365 s for 100k memories, building the index afterwards 55 s
+# (bench/backup.py). Building wants the whole graph in maintenance_work_mem, about this much a row.
+HNSW_INDEXES = ("memories_embedding_hnsw", "knowledge_chunks_embedding_hnsw")
+HNSW_BYTES_PER_ROW = 4096
+HNSW_MEMORY = (64 * 1024 * 1024, 1024 * 1024 * 1024)  # at least PostgreSQL's default, at most 1 GiB
+
 
 async def apply(engine: AsyncEngine, restore_id: uuid.UUID, mode: str, actor: admin.Actor) -> dict[str, Any]:
     """Replace chats, memories and knowledge (and the settings when mode is `overwrite`) with the staged backup's."""
@@ -58,7 +65,10 @@ async def apply(engine: AsyncEngine, restore_id: uuid.UUID, mode: str, actor: ad
             row = await _staged(conn, restore_id)
             await _drain(conn)
             await conn.execute(sa.text(f"LOCK TABLE {', '.join(REPLACED)} IN ACCESS EXCLUSIVE MODE"))
-            await _replace(conn, restore_id)
+            try:
+                await _replace(conn, restore_id, row.manifest["counts"])
+            except (sa.exc.IntegrityError, sa.exc.DataError) as exc:  # the reader's checks should make this unreachable
+                raise errors.BackupDataInvalid(f"The backup's data does not fit this database ({_first_line(exc)}).") from None
             if mode == "overwrite":
                 await _overwrite_settings(conn, row.settings["data"])
             await staged.finish(conn, restore_id, "applied", actor.name, mode)
@@ -92,13 +102,18 @@ async def _drain(conn: AsyncConnection) -> None:
         await asyncio.sleep(DRAIN_POLL_SECONDS)
 
 
-async def _replace(conn: AsyncConnection, restore_id: uuid.UUID) -> None:
+async def _replace(conn: AsyncConnection, restore_id: uuid.UUID, counts: dict[str, int]) -> None:
     """Empty the replaced tables and fill them from the staged segments; queued work for the old rows goes."""
     stale_jobs = sa.text("DELETE FROM procrastinate_jobs WHERE status = 'todo' AND queue_name IN (:turns, :knowledge)")
     await conn.execute(stale_jobs, {"turns": turn_queue.QUEUE, "knowledge": ingest.QUEUE})
     await conn.execute(sa.text(f"TRUNCATE {', '.join(REPLACED)}"))
+    indexes = await _drop_vector_indexes(conn)
     for kind in format.TABLES:
         await conn.execute(_insert(kind), {"restore_id": restore_id, "kind": kind})
+    memory = max(HNSW_MEMORY[0], min(HNSW_MEMORY[1], HNSW_BYTES_PER_ROW * max(counts["memories"], counts["chunks"])))
+    await conn.execute(sa.text(f"SET LOCAL maintenance_work_mem = '{memory // 1024}kB'"))
+    for definition in indexes:
+        await conn.execute(sa.text(definition))
     for table in _IDENTITIES:
         await conn.execute(sa.text(
             f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), GREATEST("
@@ -108,6 +123,22 @@ async def _replace(conn: AsyncConnection, restore_id: uuid.UUID) -> None:
     pending = sa.select(tables.knowledge_documents.c.id).where(tables.knowledge_documents.c.state == "pending")
     for document_id in (await conn.execute(pending)).scalars().all():
         await ingest.enqueue(conn, str(document_id))
+
+
+async def _drop_vector_indexes(conn: AsyncConnection) -> list[str]:
+    """Drop the HNSW indexes; returns their definitions exactly as the migrations made them."""
+    found = await conn.execute(
+        sa.text("SELECT indexdef FROM pg_indexes WHERE schemaname = current_schema() AND indexname = ANY(:names)"),
+        {"names": list(HNSW_INDEXES)},
+    )
+    definitions = list(found.scalars())
+    for name in HNSW_INDEXES:
+        await conn.execute(sa.text(f"DROP INDEX IF EXISTS {name}"))
+    return definitions
+
+
+def _first_line(exc: sa.exc.DBAPIError) -> str:
+    return str(exc.orig).splitlines()[0] if exc.orig is not None else type(exc).__name__
 
 
 def _insert(kind: str) -> sa.TextClause:

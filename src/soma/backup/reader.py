@@ -72,6 +72,7 @@ class _Seen:
     counts: dict[str, int] = field(default_factory=lambda: dict.fromkeys(format.COUNTS, 0))
     session_ids: set[str] = field(default_factory=set)
     document_ids: set[str] = field(default_factory=set)
+    keys: set[tuple[Any, ...]] = field(default_factory=set)  # every other row's unique keys, by kind
     documents: dict[str, tuple[str, int]] = field(default_factory=dict)  # sha256 -> (filename, size)
     manifest: dict[str, Any] = field(default_factory=dict)
 
@@ -193,11 +194,23 @@ def _parse(name: format.Name, entry: str, data: bytes, seen: _Seen, revisions: C
 
 
 def _check_reference(kind: str, record: dict[str, Any], where: str, seen: _Seen) -> None:
-    """Rows point only at rows written before them: messages and events at sessions, chunks at documents."""
+    """Rows are unique and point only at rows written before them, as the tables' constraints demand.
+
+    A backup that broke a constraint would fail only when applied: it is refused here instead.
+    """
+    for key in _UNIQUE[kind]:
+        value = (kind, key, *(record[k] for k in key))
+        if None in value:
+            continue  # NULLs are never equal: many messages reply to nothing
+        if value in seen.keys:
+            raise errors.BackupDataInvalid(f"{where} repeats the {'/'.join(key)} of an earlier {kind} record.")
+        seen.keys.add(value)
     if kind == "sessions":
         seen.session_ids.add(record["id"])
     elif kind in ("messages", "events") and record["session_id"] not in seen.session_ids:
         raise errors.BackupDataInvalid(f"{where} belongs to session {record['session_id']}, which the backup lacks.")
+    if kind == "messages" and record["reply_to"] is not None and (kind, ("id",), record["reply_to"]) not in seen.keys:
+        raise errors.BackupDataInvalid(f"{where} replies to message {record['reply_to']}, which the backup lacks before it.")
     elif kind == "documents":
         if record["sha256"] in seen.documents:
             raise errors.BackupDataInvalid(f"{where} repeats the file {record['sha256']} of another document.")
@@ -205,6 +218,17 @@ def _check_reference(kind: str, record: dict[str, Any], where: str, seen: _Seen)
         seen.documents[record["sha256"]] = (record["filename"], record["size_bytes"])
     elif kind == "chunks" and record["document_id"] not in seen.document_ids:
         raise errors.BackupDataInvalid(f"{where} belongs to document {record['document_id']}, which the backup lacks.")
+
+
+# The unique keys of each kind's table (its primary key and unique constraints).
+_UNIQUE: dict[str, tuple[tuple[str, ...], ...]] = {
+    "sessions": (("id",),),
+    "messages": (("id",), ("reply_to",)),
+    "events": (("session_id", "id"),),
+    "memories": (("id",),),
+    "documents": (("id",),),
+    "chunks": (("id",), ("document_id", "ordinal")),
+}
 
 
 async def _blob(stream: Source, header: tar.Header, name: format.Name, seen: _Seen) -> AsyncIterator[bytes]:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import datetime
 import json
-import math
+import re
 import uuid
 from collections.abc import Callable
 from typing import Any
@@ -24,16 +24,22 @@ from soma.db import tables
 Check = Callable[[Any], bool]
 
 
+_UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")  # str(uuid.UUID(…))'s form
+FLOAT4_MAX = 3.4028234663852886e38  # pgvector stores float4: anything larger cannot be restored
+_NUMBERS = frozenset({int, float})
+
+
 def _uuid(value: Any) -> bool:
-    try:
-        return isinstance(value, str) and str(uuid.UUID(value)) == value
-    except ValueError:
-        return False
+    return type(value) is str and _UUID.fullmatch(value) is not None
 
 
 def integer(value: Any) -> bool:
-    """A whole number (not a bool)."""
-    return isinstance(value, int) and not isinstance(value, bool)
+    """A whole number (not a bool) that fits PostgreSQL's bigint."""
+    return type(value) is int and -(2**63) <= value < 2**63
+
+
+def _int32(value: Any) -> bool:
+    return type(value) is int and -(2**31) <= value < 2**31
 
 
 def text(value: Any) -> bool:
@@ -53,10 +59,12 @@ def _object(value: Any) -> bool:
 
 
 def _vector(value: Any) -> bool:
+    """384 numbers that fit a float4 (parse_line already refused NaN and Infinity; 1e999 parses as inf)."""
     return (
-        isinstance(value, list)
+        type(value) is list
         and len(value) == tables.EMBEDDING_DIMENSIONS
-        and all(isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x) for x in value)
+        and set(map(type, value)) <= _NUMBERS
+        and max(map(abs, value)) <= FLOAT4_MAX
     )
 
 
@@ -99,18 +107,18 @@ SCHEMAS: dict[str, tuple[sa.Table, dict[str, Check], tuple[str, ...]]] = {
         _d,
         {
             "id": _uuid, "filename": text, "content_type": text, "size_bytes": integer, "sha256": text,
-            "state": _one_of("pending", "indexing", "ready", "failed"), "error": _optional(text), "chunk_count": integer,
+            "state": _one_of("pending", "indexing", "ready", "failed"), "error": _optional(text), "chunk_count": _int32,
             "created_at": _time, "updated_at": _time,
         },  # fmt: skip
         ("id",),
     ),
     "chunks": (
         _c,
-        {"id": integer, "document_id": _uuid, "ordinal": integer, "content": text, "embedding": _vector, "embedding_model": text},
+        {"id": integer, "document_id": _uuid, "ordinal": _int32, "content": text, "embedding": _vector, "embedding_model": text},
         ("id",),
     ),
 }
-SETTINGS_SCHEMA: dict[str, Check] = {"data": _object, "version": integer, "updated_at": _time}
+SETTINGS_SCHEMA: dict[str, Check] = {"data": _object, "version": _int32, "updated_at": _time}
 
 
 VECTOR = "embedding"  # the one pgvector column a table may have, read as its text form
@@ -161,13 +169,30 @@ def parse_line(
     `upgrade` carries a record of an older schema to this one before it is checked.
     """
     try:
-        record = json.loads(line)
+        record = json.loads(line, parse_constant=_no_constant)
     except (UnicodeDecodeError, ValueError):
         raise errors.BackupDataInvalid(f"{where} is not JSON.") from None
+    if b"\\u0000" in line and _holds_nul(record):
+        raise errors.BackupDataInvalid(f"{where} holds a NUL character, which PostgreSQL cannot store.")
     if upgrade is not None and isinstance(record, dict):
         record = upgrade(record)
     check(record, where, schema)
     return record
+
+
+def _no_constant(name: str) -> None:
+    raise ValueError(f"{name} is not a number JSON allows")
+
+
+def _holds_nul(value: Any) -> bool:
+    """Whether a NUL character is in any string (key or value) of a parsed JSON value."""
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, dict):
+        return any(_holds_nul(k) or _holds_nul(v) for k, v in value.items())
+    if isinstance(value, list):
+        return any(_holds_nul(v) for v in value)
+    return False
 
 
 def check(record: Any, where: str, schema: dict[str, Check]) -> None:
