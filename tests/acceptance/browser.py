@@ -35,6 +35,16 @@ VIEWPORT = {"width": 1200, "height": 760}
 ADMIN_USERNAME = "ada"
 ADMIN_PASSWORD = "analytical engine 1843"
 
+# Run in a page (page.evaluate) before an upload: collects every value its progress bar shows in window.progressSeen.
+RECORD_PROGRESS = """
+() => {
+  window.progressSeen = [];
+  new MutationObserver((changes) => {
+    for (const change of changes) window.progressSeen.push(Number(change.target.getAttribute("aria-valuenow")));
+  }).observe(document.body, { subtree: true, attributes: true, attributeFilter: ["aria-valuenow"] });
+}
+"""
+
 requires_chromium = pytest.mark.skipif(
     not CHROMIUM.exists(), reason=f"{CHROMIUM} is missing: run scripts/install-browser.sh to install Debian's chromium"
 )

@@ -5,10 +5,9 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-import pytest
-
 from tests import procs
 from tests.acceptance.browser import (  # noqa: F401
+    RECORD_PROGRESS,
     browser,
     console,
     create_user,
@@ -22,7 +21,6 @@ from tests.acceptance.browser import (  # noqa: F401
 )
 from tests.procs import has_event
 
-BACKEND = Path(__file__).resolve().parents[2] / "src" / "soma" / "gateway" / "restores.py"
 SCREENSHOT = Path("/tmp/soma-restore.png")
 INDEXED_S = 180  # a fresh worker loads the embedding model before its first document
 EMBEDDER_S = 120  # and the gateway before its first memory
@@ -31,19 +29,8 @@ NOTES = b"# Allotment\n\nSow broad beans in November; lift the onions in August 
 BACKUP_NAME = re.compile(r"^soma-backup-\d{8}T\d{6}Z\.tar$")
 RESTORED = "Restored 1 chat, 2 messages, 1 memory and 1 knowledge file."
 
-pytestmark = [
-    requires_chromium,
-    pytest.mark.skipif(not BACKEND.exists(), reason=f"the restore API ({BACKEND.name}) is not written yet"),
-]
+pytestmark = requires_chromium
 
-RECORD_PROGRESS = """
-() => {
-  window.progressSeen = [];
-  new MutationObserver((changes) => {
-    for (const change of changes) window.progressSeen.push(Number(change.target.getAttribute("aria-valuenow")));
-  }).observe(document.body, { subtree: true, attributes: true, attributeFilter: ["aria-valuenow"] });
-}
-"""
 
 
 def get(stack, path: str, status: int = 200) -> dict:

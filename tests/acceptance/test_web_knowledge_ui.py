@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.acceptance.browser import browser, console, expect, open_page, page, requires_chromium, sync_api  # noqa: F401
+from tests.acceptance.browser import RECORD_PROGRESS, browser, console, expect, open_page, page, requires_chromium, sync_api  # noqa: F401
 
 BACKEND = Path(__file__).resolve().parents[2] / "src" / "soma" / "gateway" / "knowledge.py"
 SCREENSHOT = Path("/tmp/soma-knowledge.png")
@@ -22,14 +22,6 @@ pytestmark = [
     pytest.mark.skipif(not BACKEND.exists(), reason=f"the knowledge API ({BACKEND.name}) is not written yet"),
 ]
 
-RECORD_PROGRESS = """
-() => {
-  window.progressSeen = [];
-  new MutationObserver((changes) => {
-    for (const change of changes) window.progressSeen.push(Number(change.target.getAttribute("aria-valuenow")));
-  }).observe(document.body, { subtree: true, attributes: true, attributeFilter: ["aria-valuenow"] });
-}
-"""
 
 
 def row(page: sync_api.Page, filename: str) -> sync_api.Locator:
