@@ -21,7 +21,7 @@ Record = dict[str, Any]
 Change = Callable[[str, Record], Record]
 
 FIRST_REVISION = "0005"  # the schema the first backups were made at
-UNCHANGED = frozenset({"0006"})  # 0006 adds the restore staging tables, which no backup holds
+UNCHANGED = frozenset({"0006", "0007"})  # restore staging (0006), tunnel and lockdown state (0007): no backup holds them
 CHANGES: dict[str, Change] = {}
 
 

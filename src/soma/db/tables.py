@@ -242,3 +242,36 @@ restore_blobs = sa.Table(
     sa.Column("sha256", sa.Text, sa.ForeignKey("knowledge_blobs.sha256", onupdate="CASCADE"), primary_key=True),
     sa.Index("restore_blobs_sha256", "sha256"),
 )
+
+# The public tunnel: `enabled`/`mode` as an admin set them, `state`/`public_url`/`last_error` as the
+# one supervisor running cloudflared last reported them (migration 0007).
+tunnel_state = sa.Table(
+    "tunnel_state",
+    metadata,
+    sa.Column("id", sa.SmallInteger, primary_key=True, server_default="1"),
+    sa.Column("enabled", sa.Boolean, nullable=False, server_default=sa.false()),
+    sa.Column("mode", sa.Text, nullable=False, server_default="token"),
+    sa.Column("changed_at", sa.DateTime(timezone=True)),
+    sa.Column("changed_by", sa.Text),
+    sa.Column("state", sa.Text, nullable=False, server_default="off"),
+    sa.Column("public_url", sa.Text),
+    sa.Column("last_error", sa.Text),
+    sa.Column("reported_at", sa.DateTime(timezone=True)),
+    sa.CheckConstraint("id = 1", name="tunnel_state_single_row"),
+    sa.CheckConstraint("mode IN ('token', 'quick')", name="tunnel_state_mode_check"),
+    sa.CheckConstraint("state IN ('off', 'starting', 'connected', 'failed')", name="tunnel_state_state_check"),
+)
+
+# The emergency lockdown (`soma emergency-stop`): while `active`, every process refuses work.
+lockdown = sa.Table(
+    "lockdown",
+    metadata,
+    sa.Column("id", sa.SmallInteger, primary_key=True, server_default="1"),
+    sa.Column("active", sa.Boolean, nullable=False, server_default=sa.false()),
+    sa.Column("reason", sa.Text),
+    sa.Column("started_at", sa.DateTime(timezone=True)),
+    sa.Column("started_by", sa.Text),
+    sa.Column("lifted_at", sa.DateTime(timezone=True)),
+    sa.Column("lifted_by", sa.Text),
+    sa.CheckConstraint("id = 1", name="lockdown_single_row"),
+)
