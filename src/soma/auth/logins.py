@@ -60,3 +60,9 @@ async def end(conn: AsyncConnection, session_id: int) -> None:
 
 async def end_all(conn: AsyncConnection, user_id: int) -> None:
     await conn.execute(sa.update(_s).where(_s.c.user_id == user_id, _s.c.ended_at.is_(None)).values(ended_at=sa.func.now()))
+
+
+async def end_everyone(conn: AsyncConnection) -> int:
+    """The emergency switch: end every open session of every user; returns how many were open."""
+    result = await conn.execute(sa.update(_s).where(_s.c.ended_at.is_(None)).values(ended_at=sa.func.now()))
+    return result.rowcount

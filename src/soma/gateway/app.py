@@ -21,6 +21,7 @@ from soma.auth import bootstrap
 from soma.gateway import admin_api, auth_api, authn, errors, events, health, knowledge, limits, memories, meta, metrics, sessions
 from soma.gateway import backup as backup_api
 from soma.gateway import restores
+from soma.gateway import emergency_api, lockdown
 from soma.gateway import settings as settings_api
 from soma.gateway.notifier import Notifier
 from soma.knowledge import ingest
@@ -51,6 +52,8 @@ def create(
         app.state.queues = queues.QueueSampler(app.state.engine, (turn_queue.QUEUE, ingest.QUEUE))
         app.state.notifier = Notifier(database_url)
         app.state.notifier.start()
+        app.state.lockdown = lockdown.watch(app, database_url)
+        await app.state.lockdown.first_read(timeout=5)  # a gateway started during a lockdown never serves
         warming = asyncio.create_task(context.warm_if_needed(app.state.engine, app.state.embedder))
         provisioning = asyncio.create_task(bootstrap.provision_when_possible(app.state.engine, settings))
         await asyncio.wait({provisioning}, timeout=5)  # usually done here, so the key works on the first request
@@ -60,6 +63,7 @@ def create(
             provisioning.cancel()
             warming.cancel()
             reloading.cancel()
+            await app.state.lockdown.stop()
             await app.state.notifier.stop()
             await app.state.engine.dispose()
 
@@ -75,9 +79,11 @@ def create(
     )
     # Inside Observe, so refusals are counted and carry a request id; outside the body limit.
     app.add_middleware(authn.Authenticate, metrics_open=not settings.metrics_require_key, idle_seconds=settings.session_idle_seconds)
+    app.add_middleware(lockdown.Gate)  # outside authentication: under lockdown every caller gets 503, keys or not
     app.add_middleware(observe.Observe)  # outermost: sees every request, even a 413
     for module in (health, metrics, auth_api, admin_api, meta, sessions, events, settings_api, knowledge, memories, backup_api, restores):
         app.include_router(module.router)
+    app.include_router(emergency_api.router)
     app.mount("/static", StaticFiles(directory=WEB), name="static")
     for path, page in (("/", "index.html"), ("/login", "login.html"), ("/setup", "setup.html")):
         app.add_api_route(path, _page(page), include_in_schema=False)

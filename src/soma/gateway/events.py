@@ -55,6 +55,8 @@ async def _follow(
                     if await request.is_disconnected():
                         return
                     yield sse.KEEPALIVE
+                if subscription.locked:
+                    return  # the emergency lockdown: a reconnecting client gets 503 lockdown
                 if subscription.restored is not None:
                     yield sse.restored(subscription.restored)
                     return

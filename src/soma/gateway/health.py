@@ -1,4 +1,4 @@
-"""Probes: /health says the process serves (touching nothing); /ready says PostgreSQL and the schema are fit.
+"""Probes: /health says the process serves (touching nothing); /ready says PostgreSQL and the schema are fit, and no lockdown is on.
 
 /ready also reports the SLM key, but a missing key does not make it 503: reads and streams still work,
 and taking every gateway out of service would turn a revoked key into a full outage.
@@ -28,7 +28,13 @@ async def health() -> dict[str, str]:
 
 @router.get("/ready")
 async def ready(request: Request) -> JSONResponse:
-    """Readiness: 200 when PostgreSQL answers and the schema is current, else 503 naming what is wrong."""
+    """Readiness: 200 when PostgreSQL answers and the schema is current, else 503 naming what is wrong.
+
+    Under the emergency lockdown 503 with `"lockdown": true`, so load balancers drain every gateway.
+    """
+    if getattr(request.app.state, "lockdown", None) and request.app.state.lockdown.active:
+        message = errors.Lockdown().message
+        return JSONResponse({"status": "lockdown", "lockdown": True, "checks": {"lockdown": message}}, status_code=503)
     try:
         await asyncio.wait_for(migrate.check(request.app.state.engine), READY_TIMEOUT)
     except errors.SchemaBehind as exc:

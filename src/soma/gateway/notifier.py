@@ -31,6 +31,7 @@ class Subscription:
         self._pending: deque[Event] = deque()
         self._must_read = False
         self.restored: str | None = None  # the id of a restore applied since the stream began
+        self.locked = False  # the emergency lockdown began: the stream must end
 
     def deliver(self, event: Event | None) -> None:
         """Hand over an event from a NOTIFY; None when the payload was too big to carry it."""
@@ -44,6 +45,11 @@ class Subscription:
     def restore_applied(self, restore_id: str) -> None:
         """A restore replaced every chat: the stream must tell its client to reload."""
         self.restored = restore_id
+        self._flag.set()
+
+    def lock(self) -> None:
+        """The emergency lockdown began: the stream must end."""
+        self.locked = True
         self._flag.set()
 
     def wake(self) -> None:
@@ -133,8 +139,17 @@ class Notifier:
             self._wake_all()
             await asyncio.sleep(RECONNECT_DELAY)
 
+    def lock_all(self) -> None:
+        """End every open stream (the emergency lockdown)."""
+        for subs in list(self._subscribers.values()):
+            for sub in list(subs):
+                sub.lock()
+
     def _dispatch(self, payload: str) -> None:
         note = json.loads(payload)
+        if "lockdown" in note:  # soma.emergency.stop: every stream ends
+            self.lock_all()
+            return
         if "restored" in note:  # soma.backup.apply: every session changed
             for subs in list(self._subscribers.values()):
                 for sub in list(subs):
