@@ -1,4 +1,4 @@
-"""The places a secret can come from. Each read says where the value came from, never the value itself."""
+"""The places a secret (the SLM key, the tunnel token) can come from. Each read says where the value came from, never the value itself."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import hvac
+from pydantic import SecretStr
 
 from soma import config, errors
 from soma.secrets import vault
@@ -32,9 +33,9 @@ class VaultSource:
 
     name = "vault"
 
-    def __init__(self, settings: config.Settings) -> None:
+    def __init__(self, settings: config.Settings, where: vault.Location | None = None) -> None:
         self._settings = settings
-        self.where = vault.slm_key_location(settings)
+        self.where = where or vault.slm_key_location(settings)
         self._client: hvac.Client | None = None
 
     @property
@@ -70,12 +71,13 @@ class FileSource:
 
     name = "file"
 
-    def __init__(self, path: Path | None) -> None:
+    def __init__(self, path: Path | None, variable: str = "SOMA_SLM_API_KEY_FILE") -> None:
         self.path = path
+        self.variable = variable
 
     @property
     def origin(self) -> str:
-        return f"file {self.path} (SOMA_SLM_API_KEY_FILE)"
+        return f"file {self.path} ({self.variable})"
 
     def configured(self) -> bool:
         return self.path is not None
@@ -95,13 +97,13 @@ class FileSource:
 
 
 class EnvSource:
-    """SOMA_SLM_API_KEY from the environment, or else from `.env`, which is re-read so dev edits apply."""
+    """A variable (SOMA_SLM_API_KEY) from the environment, or else from `.env`, which is re-read so dev edits apply."""
 
     name = "env"
-    variable = "SOMA_SLM_API_KEY"
 
-    def __init__(self, settings: config.Settings) -> None:
-        self._given = settings.slm_api_key  # as read at start, or passed in by code that built the settings
+    def __init__(self, variable: str, given: SecretStr | None) -> None:
+        self.variable = variable
+        self._given = given  # as read at start, or passed in by code that built the settings
 
     def configured(self) -> bool:
         return True  # the last resort: always consulted
@@ -124,7 +126,21 @@ Source = VaultSource | FileSource | EnvSource
 
 def for_slm_key(settings: config.Settings) -> list[Source]:
     """The SLM key's sources in SOMA_SECRET_SOURCES order."""
-    known = {"vault": lambda: VaultSource(settings), "file": lambda: FileSource(settings.slm_api_key_file), "env": lambda: EnvSource(settings)}
+    known = {"vault": lambda: VaultSource(settings), "file": lambda: FileSource(settings.slm_api_key_file), "env": lambda: EnvSource("SOMA_SLM_API_KEY", settings.slm_api_key)}
+    return _in_order(settings, known)
+
+
+def for_tunnel_token(settings: config.Settings) -> list[Source]:
+    """The Cloudflare tunnel token's sources, in the same SOMA_SECRET_SOURCES order and Vault mount as the SLM key."""
+    known = {
+        "vault": lambda: VaultSource(settings, vault.tunnel_token_location(settings)),
+        "file": lambda: FileSource(settings.tunnel_token_file, "SOMA_TUNNEL_TOKEN_FILE"),
+        "env": lambda: EnvSource("SOMA_TUNNEL_TOKEN", settings.tunnel_token),
+    }
+    return _in_order(settings, known)
+
+
+def _in_order(settings: config.Settings, known: dict) -> list[Source]:
     names = [n.strip() for n in settings.secret_sources.split(",") if n.strip()]
     unknown = [n for n in names if n not in known]
     if unknown or not names:

@@ -37,6 +37,11 @@ def slm_key_location(settings: config.Settings) -> Location:
     return Location(settings.slm_key_vault_mount, settings.slm_key_vault_path.strip("/"), settings.slm_key_vault_field)
 
 
+def tunnel_token_location(settings: config.Settings) -> Location:
+    """The Cloudflare tunnel token's place in Vault: the SLM key's mount, `cloudflare/tunnel-token` field `value` by default."""
+    return Location(settings.slm_key_vault_mount, settings.tunnel_token_vault_path.strip("/"), "value")
+
+
 def connect(settings: config.Settings) -> hvac.Client:
     """A logged-in client; VaultUnreachable or VaultAuthFailed naming the setting to fix."""
     client = hvac.Client(url=settings.vault_addr, timeout=settings.vault_timeout)

@@ -1,4 +1,4 @@
-"""Keeps a process's copy of the SLM key current: re-read every SOMA_SECRET_RELOAD_SECONDS and on demand after a 401."""
+"""Keeps a process's copy of a secret (the SLM key, the tunnel token) current: re-read every SOMA_SECRET_RELOAD_SECONDS and on demand after a 401."""
 
 from __future__ import annotations
 
@@ -14,10 +14,11 @@ log = logging.getLogger(__name__)
 
 
 class SecretWatcher:
-    """The SLM key as its source says now. Reads run in a thread: hvac is synchronous."""
+    """A secret as its source says now. Reads run in a thread: hvac is synchronous."""
 
-    def __init__(self, settings: config.Settings) -> None:
-        self.source = sources.chosen(sources.for_slm_key(settings))
+    def __init__(self, settings: config.Settings, source: sources.Source | None = None, what: str = "SLM key") -> None:
+        self.source = source or sources.chosen(sources.for_slm_key(settings))
+        self.what = what  # for log lines: "SLM key", "tunnel token"
         self.interval = settings.secret_reload_seconds
         self._current: Reading | None = None
         self._lock = asyncio.Lock()
@@ -26,7 +27,7 @@ class SecretWatcher:
     def load(self) -> Reading:
         """The first read, at start: an unreachable Vault stops the process here with an error naming SOMA_VAULT_ADDR."""
         self._current = self._read()
-        log.info("SLM key: %s", _describe(self._current))
+        log.info("%s: %s", self.what, _describe(self._current))
         return self._current
 
     def current(self) -> Reading:
@@ -42,13 +43,13 @@ class SecretWatcher:
             except errors.SomaError as exc:
                 if self.stale_since is None:
                     self.stale_since = time.monotonic()
-                    log.warning("SLM key: cannot re-read, keeping %s: %s", self.current().label, exc.message)
+                    log.warning("%s: cannot re-read, keeping %s: %s", self.what, self.current().label, exc.message)
                 return self.current()
             if self.stale_since is not None:
-                log.info("SLM key: %s answers again", self.source.name)
+                log.info("%s: %s answers again", self.what, self.source.name)
                 self.stale_since = None
             if (fresh.value, fresh.version, fresh.missing) != (self._current.value, self._current.version, self._current.missing):
-                log.warning("SLM key changed: %s", _describe(fresh))
+                log.warning("%s changed: %s", self.what, _describe(fresh))
             self._current = fresh
             return fresh
 
