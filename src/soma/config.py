@@ -119,6 +119,23 @@ class Settings(BaseSettings):
     slm_key_vault_path: str = Field("slm/api-key", description="Path of the SLM key in that mount.")
     slm_key_vault_field: str = Field("value", description="Field of that secret holding the key.")
 
+    cloudflared: str = Field("cloudflared", description="The cloudflared binary `soma tunnel run` starts: a name on PATH or a path.")
+    public_url: str | None = Field(
+        None, description="The https origin the tunnel serves, e.g. `https://soma.example.org`; the tunnel stays shut without it."
+    )
+    tunnel_token: SecretStr | None = Field(
+        None, description="The Cloudflare tunnel token, when neither Vault nor a token file gives one."
+    )
+    tunnel_token_file: Path | None = Field(
+        None, description="File holding the tunnel token, e.g. a mounted Kubernetes Secret; re-read when it changes."
+    )
+    tunnel_token_vault_path: str = Field(
+        "cloudflare/tunnel-token", description="Path of the tunnel token (field `value`) in the SLM key's KV v2 mount."
+    )
+    tunnel_metrics_port: int = Field(
+        9091, ge=0, le=65535, description="Port of `soma tunnel run`'s /metrics and /health on SOMA_HOST; 0 serves none."
+    )
+
     session_idle_seconds: float = Field(8 * 3600, gt=0, description="A login session unused this long ends.")
     session_max_seconds: float = Field(7 * 86400, gt=0, description="A login session ends this long after login, used or not.")
     bootstrap_admin_key: SecretStr | None = Field(
@@ -133,6 +150,18 @@ class Settings(BaseSettings):
     sse_keepalive_seconds: float = Field(15.0, gt=0, description="Idle SSE streams get a comment this often.")
     log_level: str = Field("INFO", description="Python log level.")
     log_format: Literal["text", "json"] = Field("text", description="Log lines as `text`, or `json`: one object per line.")
+
+    @field_validator("public_url")
+    @classmethod
+    def _public_origin(cls, value: str | None) -> str | None:
+        """An https origin (scheme and host, no path), given without a trailing slash; blank is unset."""
+        if value is None or not value.strip():
+            return None
+        origin = value.strip().rstrip("/")
+        scheme, _, rest = origin.partition("://")
+        if scheme != "https" or not rest or "/" in rest or "?" in rest or "#" in rest:
+            raise PydanticCustomError("origin", "give the https origin the tunnel serves, like https://soma.example.org (no path)")
+        return origin
 
     @field_validator("backup_schedule")
     @classmethod

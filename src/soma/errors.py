@@ -526,3 +526,10 @@ class SLMKeyNotInVault(SomaError):
     """SOMA_VAULT_ADDR is not set, so the SLM key is not in Vault and Soma cannot delete it. Revoke the key at the SLM provider instead."""
 
     code = "slm_key_not_in_vault"
+
+
+class TunnelRefused(SomaError):
+    """The tunnel stays shut: opening it now would put an unprotected Soma on the internet. Fix what is named, then switch it on again (docs/architecture.md, "Public access")."""
+
+    status_code = 409
+    code = "tunnel_refused"

@@ -23,6 +23,7 @@ from soma.gateway import backup as backup_api
 from soma.gateway import restores
 from soma.gateway import emergency_api, lockdown
 from soma.gateway import settings as settings_api
+from soma.gateway import tunnel as tunnel_api
 from soma.gateway.notifier import Notifier
 from soma.knowledge import ingest
 from soma.observability import http as observe, queues
@@ -83,6 +84,7 @@ def create(
     app.add_middleware(observe.Observe)  # outermost: sees every request, even a 413
     for module in (health, metrics, auth_api, admin_api, meta, sessions, events, settings_api, knowledge, memories, backup_api, restores):
         app.include_router(module.router)
+    app.include_router(tunnel_api.router)
     app.include_router(emergency_api.router)
     app.mount("/static", StaticFiles(directory=WEB), name="static")
     for path, page in (("/", "index.html"), ("/login", "login.html"), ("/setup", "setup.html")):

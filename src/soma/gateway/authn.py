@@ -94,11 +94,21 @@ def session_cookie(headers: Headers) -> str | None:
 
 
 def cookie_name_and_secure(scope: Scope, headers: Headers) -> tuple[str, bool]:
-    """`__Host-` with Secure over HTTPS and on loopback (where browsers accept Secure over HTTP); a plain name otherwise."""
-    if scope.get("scheme") == "https" or _loopback(headers.get("host", "")):
+    """`__Host-` with Secure over HTTPS and on loopback (where browsers accept Secure over HTTP); a plain name otherwise.
+
+    A request for SOMA_PUBLIC_URL's host came through the tunnel: the browser spoke HTTPS to Cloudflare,
+    even though cloudflared hands it to the gateway as plain HTTP.
+    """
+    host = headers.get("host", "")
+    if scope.get("scheme") == "https" or _loopback(host) or _public_origin(scope, host):
         return COOKIE, True
     log.warning("login over plain HTTP from a non-loopback address: the session cookie cannot be Secure; serve Soma over HTTPS")
     return PLAIN_HTTP_COOKIE, False
+
+
+def _public_origin(scope: Scope, host: str) -> bool:
+    public_url = scope["app"].state.settings.public_url if "app" in scope else None
+    return bool(public_url) and host.lower() == public_url.partition("://")[2].lower()
 
 
 def _loopback(host: str) -> bool:

@@ -104,3 +104,19 @@ class SLMCall:
         tokens = self._usage if self._usage is not None else self._pieces
         if tokens:
             SLM_TOKENS.labels("completion").inc(tokens)
+
+
+TUNNEL_STATES = ("off", "starting", "connected", "failed")
+TUNNEL_STATE = Gauge(
+    "soma_tunnel_state",
+    "1 for the state of cloudflared as this `soma tunnel run` last reported it, 0 for the others; all 0 while it only waits to lead.",
+    ["state"],
+)
+TUNNEL_LEADER = Gauge("soma_tunnel_leader", "1 while this `soma tunnel run` holds the lock and runs cloudflared, else 0.")
+TUNNEL_RESTARTS = Counter("soma_tunnel_restarts_total", "cloudflared started again after it exited on its own.")
+
+
+def tunnel_state(state: str | None) -> None:
+    """Mark `state` as current (None: this process does not lead, so it reports none)."""
+    for known in TUNNEL_STATES:
+        TUNNEL_STATE.labels(known).set(1 if known == state else 0)

@@ -1,0 +1,34 @@
+"""Admin-only: GET /v1/tunnel (wanted and observed state) and PUT /v1/tunnel (open or close it, guarded and audited)."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from fastapi import APIRouter, Depends, Request
+from pydantic import BaseModel, ConfigDict
+
+from soma.auth import admin
+from soma.gateway import access
+from soma.tunnel import state
+
+router = APIRouter(prefix="/v1", tags=["tunnel"], dependencies=[Depends(access.require_admin)])
+
+
+class TunnelChange(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    enabled: bool
+    mode: Literal[state.MODES] | None = None  # type: ignore[valid-type]
+
+
+@router.get("/tunnel")
+async def show(request: Request) -> dict[str, Any]:
+    async with request.app.state.engine.connect() as conn:
+        return await state.read(conn)
+
+
+@router.put("/tunnel")
+async def change(request: Request, body: TunnelChange) -> dict[str, Any]:
+    """409 `tunnel_refused` naming what to fix when opening it would expose an unprotected Soma."""
+    actor = admin.Actor(access.principal(request).actor, access.client_address(request))
+    async with request.app.state.engine.begin() as conn:
+        return await state.switch(conn, actor, request.app.state.settings, body.enabled, body.mode)
