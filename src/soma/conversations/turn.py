@@ -80,3 +80,18 @@ async def _memory_request(toolbox: tools.Toolbox, text: str, chat: list[dict[str
 
 def _ms(since: float) -> float:
     return round((time.monotonic() - since) * 1000, 1)
+
+
+async def record_cancelled(engine: AsyncEngine, message_id: int, reason: str, message: str) -> bool:
+    """Record a turn stopped from outside (the emergency lockdown) as `turn.failed` with `reason`.
+
+    False when there is nothing to record: the message is gone, or its reply was stored just before.
+    """
+    async with engine.begin() as conn:
+        user_message = await messages.get(conn, message_id)
+        if user_message is None or await messages.reply_exists(conn, message_id):
+            return False
+        data = {"reply_to": message_id, "reason": reason, "message": message}
+        await events.append(conn, uuid.UUID(user_message["session_id"]), events.TURN_FAILED, data)
+    log.warning("turn for message %s failed: %s", message_id, reason)
+    return True

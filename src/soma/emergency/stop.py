@@ -50,11 +50,12 @@ async def stop(
     with revoke_slm_key delete the SLM key's current version in Vault. Then audit and store the report."""
     report = Report("emergency.stop", reason, actor.name)
     run = _runner(report, on_step)
+    running = await _running_turns(engine, settings.worker_stalled_seconds)  # before the workers start cancelling
     await run("lockdown", lambda: _lockdown_on(engine, reason, actor.name))
     await run("tunnel", lambda: _tunnel_off(engine, actor.name))
     await run("access", lambda: _revoke_access(engine, actor))
     await run("streams", lambda: _close_streams(engine))
-    await run("turns", lambda: _turns_cancelled(engine, settings.worker_stalled_seconds))
+    await run("turns", lambda: _turns_cancelled(engine, settings.worker_stalled_seconds, running))
     if revoke_slm_key:
         await run("slm_key", lambda: asyncio.to_thread(slm_key.delete_current, settings))
     await _finish(report, run, engine, settings, actor)
@@ -141,15 +142,24 @@ async def _close_streams(engine: AsyncEngine) -> str:
     return "every gateway told to close its event streams"
 
 
-async def _turns_cancelled(engine: AsyncEngine, stalled_seconds: float) -> str:
-    """Wait until no live worker runs a turn: each cancels its own on seeing the lockdown."""
-    params = {"stalled": stalled_seconds, "queue": turn_queue.QUEUE}
-    deadline = time.monotonic() + TURNS_WAIT
-    first: int | None = None
-    while True:
+async def _running_turns(engine: AsyncEngine, stalled_seconds: float) -> tuple[int, int] | None:
+    """(turns run by live workers, turns left 'doing' by dead ones), or None when PostgreSQL cannot say."""
+    try:
         async with engine.connect() as conn:
-            live, orphaned = (await conn.execute(_RUNNING_TURNS, params)).one()
-        first = live if first is None else first
+            live, orphaned = (await conn.execute(_RUNNING_TURNS, {"stalled": stalled_seconds, "queue": turn_queue.QUEUE})).one()
+    except Exception:  # the steps will each report the database's failure
+        return None
+    return live, orphaned
+
+
+async def _turns_cancelled(engine: AsyncEngine, stalled_seconds: float, before: tuple[int, int] | None) -> str:
+    """Wait until no live worker runs a turn: each cancels its own on seeing the lockdown."""
+    deadline = time.monotonic() + TURNS_WAIT
+    while True:
+        now = await _running_turns(engine, stalled_seconds)
+        if now is None:
+            raise errors.DatabaseUnavailable("Cannot read the running turns.")
+        live, orphaned = now
         if live == 0:
             break
         if time.monotonic() > deadline:
@@ -159,7 +169,8 @@ async def _turns_cancelled(engine: AsyncEngine, stalled_seconds: float) -> str:
             )
         await asyncio.sleep(TURNS_POLL)
     left = f"; {orphaned} turns of dead workers stay queued" if orphaned else ""
-    return f"{first} running turns cancelled (recorded as failed, reason lockdown){left}"
+    cancelled = before[0] if before else "all"
+    return f"{cancelled} running turns cancelled (recorded as failed, reason lockdown){left}"
 
 
 def _first_line(exc: BaseException) -> str:

@@ -12,6 +12,7 @@ from soma import config
 from soma.conversations import context, turn
 from soma.db import engine as db_engine
 from soma.embeddings import embedder
+from soma.emergency import lockdown
 from soma.observability import queues as queue_metrics
 from soma.observability import server as metrics_server
 from soma.secrets import watch
@@ -34,7 +35,10 @@ async def serve(settings: config.Settings, database_url: str) -> None:
     app = tasks.build_app(database_url, settings.backup_schedule)
     queues = tasks.queues(app)
     embedding_model = embedder.MiniLM()  # this process's one: its tasks get it in their context
+    flag = lockdown.Watch(database_url)  # under lockdown, turns wait in the queue and running ones are cancelled
+    flag.start()
     try:
+        await flag.first_read(timeout=5)
         warming = asyncio.create_task(context.warm_if_needed(engine, embedding_model))
         async with app.open_async():
             interval = settings.worker_heartbeat_seconds
@@ -57,6 +61,7 @@ async def serve(settings: config.Settings, database_url: str) -> None:
                         "limits": turn.TurnLimits(history_messages=settings.history_messages),
                         "backup_dir": settings.backup_dir,
                         "backup_keep": settings.backup_keep,
+                        "lockdown": flag,
                     },
                 )
             finally:
@@ -68,6 +73,7 @@ async def serve(settings: config.Settings, database_url: str) -> None:
                 with contextlib.suppress(asyncio.CancelledError):
                     await recovering
     finally:
+        await flag.stop()
         await model.aclose()
         await engine.dispose()
     log.info("worker stopped")

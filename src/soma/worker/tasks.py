@@ -3,17 +3,22 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 import uuid
+from collections.abc import Coroutine
+from typing import Any
 
 import procrastinate
+import procrastinate.jobs
 from procrastinate import JobContext
 
 from soma import errors
 from soma.backup import schedule
 from soma.conversations import queue, turn
 from soma.db import url as db_url
+from soma.emergency import lockdown
 from soma.knowledge import ingest
 from soma.observability import context as log_context
 from soma.observability import metrics
@@ -23,6 +28,23 @@ log = logging.getLogger(__name__)
 # Unexpected failures (a database restart mid-turn, a shutdown past the drain timeout) run the turn
 # again; the turn itself is idempotent. SLM failures never get here: they end as `turn.failed`.
 TURN_RETRY = procrastinate.RetryStrategy(max_attempts=5, wait=2)
+LOCKDOWN_RETRY_SECONDS = 2  # a turn refused under lockdown goes back to the queue for this long, as often as it takes
+
+
+class TurnRetry(procrastinate.BaseRetryStrategy):
+    """TURN_RETRY, except that a turn refused by the emergency lockdown waits in the queue however long it lasts.
+
+    The job keeps its id, its place and its session lock, so a session's turns still run in order after
+    the lift. Each refusal counts in procrastinate's `attempts`, so a turn that waited out a lockdown and
+    then fails unexpectedly is not run again (it ends as a failed job; the user sends the message again).
+    """
+
+    def get_retry_decision(self, *, exception: BaseException, job: procrastinate.jobs.Job) -> procrastinate.RetryDecision | None:
+        if isinstance(exception, errors.Lockdown):
+            return procrastinate.RetryDecision(retry_in={"seconds": LOCKDOWN_RETRY_SECONDS})
+        return TURN_RETRY.get_retry_decision(exception=exception, job=job)
+
+
 # Parse failures end the document `failed` without an error; what does get here (the database
 # gone mid-job) is worth a few more tries, seconds apart.
 INGEST_RETRY = procrastinate.RetryStrategy(max_attempts=3, wait=5)
@@ -39,7 +61,7 @@ def build_app(database_url: str, backup_schedule: str | None = None) -> procrast
     """A procrastinate app on Soma's database with the turn and ingestion tasks, and the backup task when scheduled."""
     connector = procrastinate.PsycopgConnector(conninfo=db_url.for_libpq(database_url), kwargs=JOB_CONNECTION)
     app = procrastinate.App(connector=connector)
-    app.task(name=queue.TASK_NAME, queue=queue.QUEUE, pass_context=True, retry=TURN_RETRY)(run_turn)
+    app.task(name=queue.TASK_NAME, queue=queue.QUEUE, pass_context=True, retry=TurnRetry())(run_turn)
     app.task(name=ingest.TASK_NAME, queue=ingest.QUEUE, pass_context=True, retry=INGEST_RETRY)(run_ingest)
     if backup_schedule:
         _schedule_backups(app, backup_schedule)
@@ -82,11 +104,15 @@ async def run_turn(context: JobContext, session_id: str, message_id: int, reques
     added lack it.
     """
     extra = context.additional_context
+    flag: lockdown.Watch | None = extra.get("lockdown")
+    if flag is not None and flag.active:
+        raise errors.Lockdown()  # back to the queue until the lift: see TurnRetry
     with log_context.bind(request=request_id, session=session_id):
         started = time.monotonic()
         outcome = "error"
         try:
-            result = await turn.run(extra["engine"], extra["slm"], extra["embedder"], message_id, extra["limits"])
+            answering = turn.run(extra["engine"], extra["slm"], extra["embedder"], message_id, extra["limits"])
+            result = await _unless_lockdown(answering, flag, extra["engine"], message_id)
             outcome = OUTCOME_LABELS[result]
             return result
         except asyncio.CancelledError:
@@ -94,6 +120,26 @@ async def run_turn(context: JobContext, session_id: str, message_id: int, reques
             raise
         finally:
             _record_turn(message_id, outcome, time.monotonic() - started)
+
+
+async def _unless_lockdown(answering: Coroutine[Any, Any, str], flag: lockdown.Watch | None, engine: Any, message_id: int) -> str:
+    """Run the turn; if the lockdown begins meanwhile, cancel it and record it as failed with reason `lockdown`."""
+    if flag is None:
+        return await answering
+    running = asyncio.create_task(answering)
+    locked = asyncio.create_task(flag.wait_on())
+    try:
+        await asyncio.wait({running, locked}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        locked.cancel()
+        if not running.done():
+            running.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await running
+    if not running.cancelled():
+        return running.result()
+    await turn.record_cancelled(engine, message_id, "lockdown", errors.Lockdown().message)
+    return "failed"
 
 
 def _record_turn(message_id: int, outcome: str, seconds: float) -> None:
