@@ -1,4 +1,4 @@
-"""`soma up`: embedded PostgreSQL, migrations, the local SLM, a gateway and a worker, in one command."""
+"""`soma up`: embedded PostgreSQL, migrations, the local SLM, a gateway, a worker and the tunnel supervisor, in one command."""
 
 from __future__ import annotations
 
@@ -27,8 +27,8 @@ class Stack:
     stopping: bool = False
 
     def spawn(self, command: str, env: dict[str, str]) -> None:
-        """Start `soma <command>` as a child."""
-        self.children.append(subprocess.Popen([sys.executable, "-m", "soma", command], env=env))
+        """Start `soma <command>` (e.g. "worker", "tunnel run") as a child."""
+        self.children.append(subprocess.Popen([sys.executable, "-m", "soma", *command.split()], env=env))
 
     def any_exited(self) -> bool:
         """True when a child has died."""
@@ -71,6 +71,7 @@ def run(settings: config.Settings, echo) -> int:
         env = config.child_environment(**overrides)
         stack.spawn("worker", env)
         stack.spawn("gateway", env)
+        stack.spawn("tunnel run", env)  # idle until an admin switches the tunnel on
         if slm_server:  # ready before Soma says it is, so the first turn never waits for the model
             slm_server.wait_ready()
             echo(f"local SLM at {slm_server.base_url}")
