@@ -236,3 +236,6 @@ export async function listAudit({ action = "", limit = 100 } = {}) {
   if (action) params.set("action", action);
   return (await request("GET", `/v1/audit?${params}`)).entries;
 }
+
+/** Runbook 5: revoke every key and login, lock Soma down; `confirm` is what the admin typed (the server wants "STOP"). */
+export const emergencyStop = (reason, confirm) => request("POST", "/v1/emergency-stop", { reason, confirm });

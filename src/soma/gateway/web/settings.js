@@ -5,9 +5,11 @@
 // nothing. An empty model or temperature means "use the default" and is sent as null.
 // Members may read the settings but not change them: for them the form stays read-only.
 // Below the form, the Backup card (backup.js) downloads and restores everything.
+// Admins also get the Emergency stop card (emergency.js).
 
 import * as api from "./api.js";
 import { BackupCard } from "./backup.js";
+import { EmergencyCard } from "./emergency.js";
 import { h } from "./dom.js";
 import { formatBytes } from "./format.js";
 import { ErrorBanner, pageFrame, timeElement } from "./widgets.js";
@@ -113,6 +115,7 @@ class SettingsPage {
     });
 
     body.append(this.form, this.backup.el);
+    if (!this.readOnly) body.append(new EmergencyCard().el); // admins only: runbook 5 from the browser
     outlet.append(root);
   }
 
