@@ -151,3 +151,8 @@ prometheus.io/path: /metrics
 {{- define "soma.hasAdminKey" -}}
 {{- if or .Values.auth.bootstrapAdminKey.existingSecret .Values.auth.bootstrapAdminKey.value }}true{{ end -}}
 {{- end -}}
+
+{{/* The Secret holding the tunnel token, when one is given (an existing one, or soma-tunnel-token from a dev value). */}}
+{{- define "soma.tunnelTokenSecret" -}}
+{{- if .Values.tunnel.token.existingSecret }}{{ .Values.tunnel.token.existingSecret }}{{ else if .Values.tunnel.token.value }}soma-tunnel-token{{ end -}}
+{{- end -}}

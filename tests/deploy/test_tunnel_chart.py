@@ -1,0 +1,69 @@
+"""soma-stack's optional `tunnel` Deployment: `soma tunnel run` with its token from a Secret file or Vault, never in env."""
+
+from __future__ import annotations
+
+import base64
+import re
+from typing import Any
+
+import helm_python as helm
+import pytest
+from kubernetes_validate import utils as k8s
+
+from tests.deploy import charts
+
+PUBLIC_URL = "https://soma.example.org"
+TOKEN = "eyJhIjoiYWNjb3VudCIsInQiOiJ0dW5uZWwiLCJzIjoic2VjcmV0In0="
+
+
+def _render(vault: bool = False, **tunnel: Any) -> list[charts.Manifest]:
+    chart_values = charts.values("dev")
+    chart_values["vault"]["enabled"] = vault
+    chart_values["tunnel"] = tunnel
+    return charts.render_values("soma-stack", chart_values, "soma")
+
+
+def test_no_tunnel_deployment_unless_enabled() -> None:
+    manifests = charts.rendered("soma-stack", "dev")
+    assert [m for m in manifests if m["metadata"]["name"] in ("tunnel", "soma-tunnel-token")] == []
+    assert "SOMA_PUBLIC_URL" not in charts.find(manifests, "ConfigMap", "soma")["data"]
+
+
+def test_the_tunnel_runs_soma_tunnel_run_with_the_token_as_a_mounted_file() -> None:
+    manifests = _render(enabled=True, publicUrl=PUBLIC_URL, token={"value": TOKEN})
+    tunnel = charts.find(manifests, "Deployment", "tunnel")
+    container = charts.container(tunnel)
+    assert (tunnel["spec"]["replicas"], container["args"]) == (2, ["tunnel", "run"])
+    env = charts.environment(tunnel, manifests)
+    assert env["SOMA_PUBLIC_URL"] == PUBLIC_URL  # in the ConfigMap, so the gateway sees it too
+    assert (env["SOMA_TUNNEL_TOKEN_FILE"], env["SOMA_TUNNEL_TOKEN_VAULT_PATH"]) == ("/var/run/secrets/soma-tunnel/token", "cloudflare/tunnel-token")
+    assert TOKEN not in str(env) and "SOMA_TUNNEL_TOKEN" not in env
+    [volume] = [v for v in charts.pod_spec(tunnel)["volumes"] if v["name"] == "tunnel-token"]
+    assert volume["secret"] == {"secretName": "soma-tunnel-token", "items": [{"key": "token", "path": "token"}]}
+    assert charts.find(manifests, "Secret", "soma-tunnel-token")["data"] == {"token": base64.b64encode(TOKEN.encode()).decode()}
+    assert container["livenessProbe"]["httpGet"] == {"path": "/health", "port": "metrics"}
+    for kind, name in (("Deployment", "tunnel"), ("Secret", "soma-tunnel-token")):
+        k8s.validate(charts.find(manifests, kind, name), k8s.latest_version(), strict=True)
+
+
+def test_with_vault_the_tunnel_needs_no_secret() -> None:
+    manifests = _render(vault=True, enabled=True, publicUrl=PUBLIC_URL)
+    env = charts.environment(charts.find(manifests, "Deployment", "tunnel"), manifests)
+    assert "SOMA_TUNNEL_TOKEN_FILE" not in env and env["SOMA_VAULT_ADDR"]
+
+
+@pytest.mark.parametrize(
+    ("tunnel", "message"),
+    [
+        ({"enabled": True, "token": {"value": TOKEN}}, "set tunnel.publicUrl to it"),
+        ({"enabled": True, "publicUrl": PUBLIC_URL}, "set tunnel.token.existingSecret (and .key)"),
+    ],
+)
+def test_the_chart_refuses_a_tunnel_it_could_not_open(tunnel: dict, message: str) -> None:
+    with pytest.raises(helm.HelmRenderError, match=re.escape(message)):
+        _render(**tunnel)
+
+
+def test_a_public_url_with_a_path_is_refused_by_the_schema() -> None:
+    with pytest.raises(helm.HelmValuesError, match="publicUrl"):
+        _render(enabled=True, publicUrl="https://soma.example.org/app", token={"value": TOKEN})
