@@ -64,7 +64,8 @@ def test_the_stop_works_with_no_gateway_is_safe_twice_and_the_lift_leaves_keys_r
     lifted = procs.run_soma(env, "emergency-stop", "--lift", "--reason", "all clear")
 
     assert lifted.returncode == 0, lifted.stderr
-    assert _step_lines(lifted.stdout) == {"lockdown": "ok", "audit": "ok", "report": "ok"}
+    assert _step_lines(lifted.stdout) == {"lockdown": "ok", "turns": "ok", "audit": "ok", "report": "ok"}
+    assert "0 queued turns run now, in order" in lifted.stdout
     assert "lifted; API keys and login sessions stay revoked: create new ones (`soma keys create`)" in lifted.stdout
     assert _rows(database_url, "SELECT active FROM lockdown") == [(False,)]
     assert _rows(database_url, "SELECT count(*) FROM api_keys WHERE revoked_at IS NULL") == [(0,)]

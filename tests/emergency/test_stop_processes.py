@@ -60,6 +60,7 @@ def test_a_stop_cancels_the_running_turn_closes_streams_keeps_the_queued_turn_an
     lifted = procs.run_soma(stack.env(data_dir=tmp_path, log_level="WARNING"), "emergency-stop", "--lift", "--reason", "drill over")
 
     assert lifted.returncode == 0, lifted.stdout + lifted.stderr
+    assert "1 queued turns run now, in order" in lifted.stdout
     answered = "SELECT reply_to FROM messages WHERE role = 'assistant'"
     procs.wait_until(lambda: _rows(stack.database_url, answered), 15, "the queued turn to run after the lift")
     assert _rows(stack.database_url, answered) == [(second,)]

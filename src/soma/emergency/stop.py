@@ -28,6 +28,10 @@ TURNS_POLL = 0.1  # seconds between looks at the running turns
 
 OnStep = Callable[[Step], None]
 
+_RELEASE_TURNS = sa.text(
+    "UPDATE procrastinate_jobs SET attempts = 0, scheduled_at = now() WHERE status = 'todo' AND queue_name = :queue"
+)  # each refusal under lockdown counted as an attempt (worker.tasks.TurnRetry) and pushed scheduled_at out
+
 _RUNNING_TURNS = sa.text(
     """
     SELECT count(*) FILTER (WHERE w.last_heartbeat > now() - make_interval(secs => :stalled)) AS live,
@@ -67,6 +71,7 @@ async def lift(engine: AsyncEngine, settings: config.Settings, reason: str, acto
     report = Report("emergency.lift", reason, actor.name)
     run = _runner(report, on_step)
     await run("lockdown", lambda: _lockdown_off(engine, actor.name))
+    await run("turns", lambda: _release_turns(engine))
     await _finish(report, run, engine, settings, actor)
     return report
 
@@ -116,6 +121,13 @@ async def _lockdown_off(engine: AsyncEngine, by: str) -> str:
     if not was_on:
         return "was not on; nothing to lift"
     return "lifted; API keys and login sessions stay revoked: create new ones (`soma keys create`)"
+
+
+async def _release_turns(engine: AsyncEngine) -> str:
+    """Queued turns run now, in order; the refusals during the lockdown no longer count as attempts."""
+    async with engine.begin() as conn:
+        released = await conn.execute(_RELEASE_TURNS, {"queue": turn_queue.QUEUE})
+    return f"{released.rowcount} queued turns run now, in order"
 
 
 async def _tunnel_off(engine: AsyncEngine, by: str) -> str:

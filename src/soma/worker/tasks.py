@@ -35,8 +35,8 @@ class TurnRetry(procrastinate.BaseRetryStrategy):
     """TURN_RETRY, except that a turn refused by the emergency lockdown waits in the queue however long it lasts.
 
     The job keeps its id, its place and its session lock, so a session's turns still run in order after
-    the lift. Each refusal counts in procrastinate's `attempts`, so a turn that waited out a lockdown and
-    then fails unexpectedly is not run again (it ends as a failed job; the user sends the message again).
+    the lift. Each refusal counts in procrastinate's `attempts`; the lift sets them back to 0
+    (emergency.stop.lift), so TURN_RETRY's limit applies to real failures only.
     """
 
     def get_retry_decision(self, *, exception: BaseException, job: procrastinate.jobs.Job) -> procrastinate.RetryDecision | None:
