@@ -4,7 +4,8 @@
 // `novalidate`): its 422 message names every bad key and value, is shown as is, and changes
 // nothing. An empty model or temperature means "use the default" and is sent as null.
 // Members may read the settings but not change them: for them the form stays read-only.
-// Below the form, the Backup card (backup.js) downloads and restores everything.
+// Below the form, the Backup card (backup.js) downloads and restores everything, and the Tunnel
+// card (tunnel.js) opens Soma to the internet.
 // Admins also get the Emergency stop card (emergency.js).
 
 import * as api from "./api.js";
@@ -12,6 +13,7 @@ import { BackupCard } from "./backup.js";
 import { EmergencyCard } from "./emergency.js";
 import { h } from "./dom.js";
 import { formatBytes } from "./format.js";
+import { TunnelCard } from "./tunnel.js";
 import { ErrorBanner, pageFrame, timeElement } from "./widgets.js";
 
 // Labels and help for soma.settings.store.AgentSettings; each field's bounds come from GET /v1/meta
@@ -76,6 +78,7 @@ class SettingsPage {
   destroy() {
     this.destroyed = true;
     this.backup.destroy();
+    this.tunnel.destroy();
   }
 
   // ---- layout ----
@@ -114,7 +117,8 @@ class SettingsPage {
       onRestored: () => this.load(), // a restore may have overwritten the settings
     });
 
-    body.append(this.form, this.backup.el);
+    this.tunnel = new TunnelCard();
+    body.append(this.form, this.backup.el, this.tunnel.el);
     if (!this.readOnly) body.append(new EmergencyCard().el); // admins only: runbook 5 from the browser
     outlet.append(root);
   }

@@ -1,0 +1,130 @@
+// The Settings page's Tunnel card: public access through Cloudflare. It shows the tunnel as the
+// supervisor (`soma tunnel run`) last reported it — state, public URL, last error — and switches
+// it with PUT /v1/tunnel. The server decides whether Soma may be exposed: its refusal (409
+// tunnel_refused) names what to fix and is shown as is. Only admins see the tunnel or switch it.
+
+import * as api from "./api.js";
+import { h } from "./dom.js";
+import { ErrorBanner, timeElement } from "./widgets.js";
+
+const PATH = "/v1/tunnel";
+const POLL_MS = 2000; // the supervisor reports within a second of a change
+const READ_ONLY = "Only admins can see and switch the public tunnel.";
+const STATES = {
+  off: "Off",
+  starting: "Starting…",
+  connected: "Connected",
+  failed: "Failed",
+};
+const MODES = [
+  { value: "token", label: "Named tunnel (token)" },
+  { value: "quick", label: "Quick tunnel (trycloudflare.com, for development)" },
+];
+
+/** GET or PUT /v1/tunnel; failures become api.ApiError in the server's words, a 401 goes to the login page. */
+async function call(method, body) {
+  const headers = { Accept: "application/json" };
+  if (body !== undefined) {
+    headers["Content-Type"] = "application/json";
+    headers["X-CSRF-Token"] = (api.me && api.me.csrf_token) || "";
+  }
+  const response = await fetch(PATH, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
+  const payload = await response.json().catch(() => null);
+  if (response.status === 401) await api.checkSession();
+  if (!response.ok) {
+    const error = (payload && payload.error) || {};
+    throw new api.ApiError(response.status, error.code || "http_error", error.message || `The gateway answered ${response.status}.`);
+  }
+  return payload;
+}
+
+export class TunnelCard {
+  constructor() {
+    this.timer = null;
+    this.busy = false; // a switch in flight: polls do not move the controls under the user
+    this.destroyed = false;
+    this.el = h(
+      "section",
+      { id: "tunnel", class: "card tunnel", "aria-labelledby": "tunnel-title", dataset: { testid: "settings-tunnel" } },
+      h("h2", { id: "tunnel-title", class: "card-title" }, "Tunnel"),
+      h("p", { class: "muted card-lede" }, "Public access through Cloudflare. It stays shut until an admin account has a password, no setup link is open and SOMA_PUBLIC_URL is set. Switch it off to change its kind."),
+      ...(api.isAdmin() ? this.build() : [h("p", { class: "muted", dataset: { testid: "tunnel-read-only" } }, READ_ONLY)]),
+    );
+    if (api.isAdmin()) this.refresh();
+  }
+
+  /** The page is left: stop polling. */
+  destroy() {
+    clearTimeout(this.timer);
+    this.timer = null;
+    this.destroyed = true;
+  }
+
+  build() {
+    this.error = new ErrorBanner("tunnel-refused");
+    this.switch = h("input", { type: "checkbox", class: "checkbox", role: "switch", id: "tunnel-switch", disabled: true, dataset: { testid: "tunnel-switch" } });
+    this.switch.addEventListener("change", () => this.toggle());
+    this.mode = h(
+      "select",
+      { id: "tunnel-mode", disabled: true, dataset: { testid: "tunnel-mode" } },
+      ...MODES.map(({ value, label }) => h("option", { value }, label)),
+    );
+    this.state = h("span", { dataset: { testid: "tunnel-state" } }, "…");
+    this.url = h("span", { dataset: { testid: "tunnel-url" } }, "—");
+    this.lastError = h("span", { dataset: { testid: "tunnel-last-error" } }, "—");
+    this.reported = h("span", { class: "muted", dataset: { testid: "tunnel-reported" } });
+    return [
+      h("div", { class: "fields" },
+        h("div", { class: "field" }, h("label", { for: "tunnel-switch", class: "field-label" }, this.switch, " Open Soma to the internet")),
+        h("div", { class: "field" }, h("label", { for: "tunnel-mode", class: "field-label" }, "Kind"), this.mode),
+      ),
+      h("dl", { class: "tunnel-status" },
+        h("dt", {}, "State"), h("dd", {}, this.state, " ", this.reported),
+        h("dt", {}, "Public URL"), h("dd", {}, this.url),
+        h("dt", {}, "Last error"), h("dd", {}, this.lastError),
+      ),
+      this.error.el,
+    ]; // prettier-ignore
+  }
+
+  async refresh() {
+    clearTimeout(this.timer);
+    try {
+      this.show(await call("GET"));
+    } catch (err) {
+      this.error.show(err);
+    }
+    if (!this.destroyed) this.timer = setTimeout(() => this.refresh(), POLL_MS);
+  }
+
+  show(tunnel) {
+    if (!this.busy) {
+      this.switch.checked = tunnel.enabled;
+      this.mode.value = tunnel.mode;
+      this.switch.disabled = false;
+      this.mode.disabled = tunnel.enabled; // the kind changes while the tunnel is off
+    }
+    this.state.textContent = STATES[tunnel.state] || tunnel.state;
+    this.state.dataset.state = tunnel.state;
+    this.reported.replaceChildren(...(tunnel.reported_at ? ["reported ", timeElement(tunnel.reported_at)] : ["no supervisor has reported yet"]));
+    this.url.replaceChildren(tunnel.public_url ? h("a", { href: tunnel.public_url, target: "_blank", rel: "noopener" }, tunnel.public_url) : "—");
+    this.lastError.textContent = tunnel.last_error || "—";
+  }
+
+  async toggle() {
+    this.busy = true;
+    this.switch.disabled = this.mode.disabled = true;
+    this.error.hide();
+    const enabled = this.switch.checked;
+    try {
+      this.show(await call("PUT", enabled ? { enabled, mode: this.mode.value } : { enabled }));
+    } catch (err) {
+      this.switch.checked = !enabled; // nothing changed on the server
+      this.error.show(err);
+    } finally {
+      this.busy = false;
+      this.switch.disabled = false;
+      this.mode.disabled = this.switch.checked;
+    }
+  }
+}

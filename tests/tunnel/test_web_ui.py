@@ -1,0 +1,48 @@
+"""Settings → Tunnel in a real headless Chromium: a refusal in the server's words, then on, connected with its URL, and off."""
+
+from __future__ import annotations
+
+import re
+import sys
+from pathlib import Path
+
+from tests.acceptance.browser import browser, console, expect, open_page, page, requires_chromium  # noqa: F401
+from tests.acceptance.conftest import stack  # noqa: F401
+from tests.tunnel.test_supervisor import FAKE
+
+PUBLIC_URL = "https://soma.example.org"
+SCREENSHOT = Path("/tmp/soma-tunnel.png")
+
+pytestmark = requires_chromium
+
+
+def test_the_tunnel_card_shows_a_refusal_then_opens_a_quick_tunnel_and_closes_it(stack, page, console) -> None:
+    supervisor = stack.launcher.start(
+        "tunnel", [sys.executable, "-m", "soma", "tunnel", "run"], stack.env(cloudflared=FAKE, public_url=PUBLIC_URL, tunnel_metrics_port=0)
+    )
+    console.allow_http_errors(409)
+    open_page(page, stack.url, "settings")  # this gateway has no SOMA_PUBLIC_URL
+    switch = page.get_by_test_id("tunnel-switch")
+    expect(page.get_by_test_id("tunnel-state")).to_have_text("Off")
+    expect(switch).not_to_be_checked()
+    switch.check()
+    expect(page.get_by_test_id("tunnel-refused-message")).to_contain_text(
+        "SOMA_PUBLIC_URL is unset: set it to the https origin the tunnel serves"
+    )
+    expect(page.get_by_test_id("tunnel-refused-code")).to_have_text("tunnel_refused")
+    expect(switch).not_to_be_checked()
+
+    public_gateway, _ = stack.gateway(public_url=PUBLIC_URL)
+    open_page(page, public_gateway, "settings")
+    page.get_by_test_id("tunnel-mode").select_option("quick")
+    page.get_by_test_id("tunnel-switch").check()
+    expect(page.get_by_test_id("tunnel-state")).to_have_text("Connected", timeout=15_000)
+    expect(page.get_by_test_id("tunnel-url").get_by_role("link")).to_have_text(re.compile(r"^https://[0-9a-f-]+\.trycloudflare\.com$"))
+    expect(page.get_by_test_id("tunnel-last-error")).to_have_text("—")
+    page.get_by_test_id("settings-tunnel").screenshot(path=str(SCREENSHOT))
+
+    page.get_by_test_id("tunnel-switch").uncheck()
+    expect(page.get_by_test_id("tunnel-state")).to_have_text("Off", timeout=10_000)
+    expect(page.get_by_test_id("tunnel-url")).to_have_text("—")
+    assert supervisor.alive(), supervisor.output()
+    assert console.unexpected() == []
