@@ -238,4 +238,8 @@ export async function listAudit({ action = "", limit = 100 } = {}) {
 }
 
 /** Runbook 5: revoke every key and login, lock Soma down; `confirm` is what the admin typed (the server wants "STOP"). */
+export const getTunnel = () => request("GET", "/v1/tunnel");
+/** {enabled, mode?}: the server refuses (409 tunnel_refused) while Soma would be exposed unprotected. */
+export const setTunnel = (change) => request("PUT", "/v1/tunnel", change);
+
 export const emergencyStop = (reason, confirm) => request("POST", "/v1/emergency-stop", { reason, confirm });

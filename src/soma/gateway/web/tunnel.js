@@ -7,7 +7,6 @@ import * as api from "./api.js";
 import { h } from "./dom.js";
 import { ErrorBanner, timeElement } from "./widgets.js";
 
-const PATH = "/v1/tunnel";
 const POLL_MS = 2000; // the supervisor reports within a second of a change
 const READ_ONLY = "Only admins can see and switch the public tunnel.";
 const STATES = {
@@ -20,23 +19,6 @@ const MODES = [
   { value: "token", label: "Named tunnel (token)" },
   { value: "quick", label: "Quick tunnel (trycloudflare.com, for development)" },
 ];
-
-/** GET or PUT /v1/tunnel; failures become api.ApiError in the server's words, a 401 goes to the login page. */
-async function call(method, body) {
-  const headers = { Accept: "application/json" };
-  if (body !== undefined) {
-    headers["Content-Type"] = "application/json";
-    headers["X-CSRF-Token"] = (api.me && api.me.csrf_token) || "";
-  }
-  const response = await fetch(PATH, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
-  const payload = await response.json().catch(() => null);
-  if (response.status === 401) await api.checkSession();
-  if (!response.ok) {
-    const error = (payload && payload.error) || {};
-    throw new api.ApiError(response.status, error.code || "http_error", error.message || `The gateway answered ${response.status}.`);
-  }
-  return payload;
-}
 
 export class TunnelCard {
   constructor() {
@@ -90,7 +72,7 @@ export class TunnelCard {
   async refresh() {
     clearTimeout(this.timer);
     try {
-      this.show(await call("GET"));
+      this.show(await api.getTunnel());
     } catch (err) {
       this.error.show(err);
     }
@@ -117,7 +99,7 @@ export class TunnelCard {
     this.error.hide();
     const enabled = this.switch.checked;
     try {
-      this.show(await call("PUT", enabled ? { enabled, mode: this.mode.value } : { enabled }));
+      this.show(await api.setTunnel(enabled ? { enabled, mode: this.mode.value } : { enabled }));
     } catch (err) {
       this.switch.checked = !enabled; // nothing changed on the server
       this.error.show(err);
