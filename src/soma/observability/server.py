@@ -21,11 +21,13 @@ READ_TIMEOUT = 5.0  # seconds a client gets to send its request line and headers
 MAX_HEAD = 16 * 1024  # bytes of request line and headers accepted
 
 
-async def start(host: str, port: int, queues: QueueSampler) -> asyncio.Server | None:
+async def start(
+    host: str, port: int, queues: QueueSampler, process: str = "worker", setting: str = "SOMA_WORKER_METRICS_PORT"
+) -> asyncio.Server | None:
     """Listen on host:port, or warn and return None when that address is taken; the caller closes the server.
 
-    A taken port does not stop the worker: turns matter more than its metrics, and several workers
-    may share one machine.
+    A taken port does not stop the process: its work matters more than its metrics, and several
+    may share one machine. The warning names `process` and the `setting` that moves the port.
     """
 
     async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
@@ -43,10 +45,12 @@ async def start(host: str, port: int, queues: QueueSampler) -> asyncio.Server | 
         return await asyncio.start_server(handle, host, port, limit=MAX_HEAD)
     except OSError as exc:
         log.warning(
-            "worker metrics not served: cannot listen on %s:%d (%s). Set SOMA_WORKER_METRICS_PORT to a free port, or 0.",
+            "%s metrics not served: cannot listen on %s:%d (%s). Set %s to a free port, or 0.",
+            process,
             host,
             port,
             os.strerror(exc.errno) if exc.errno else exc,
+            setting,
         )
         return None
 
