@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from soma import config, errors
 from soma.auth import admin
 from soma.db import tables
+from soma.emergency import lockdown
 
 MODES = ("token", "quick")
 STATES = ("off", "starting", "connected", "failed")
@@ -38,6 +39,12 @@ async def read(conn: AsyncConnection) -> dict[str, Any]:
 async def problems(conn: AsyncConnection, settings: config.Settings) -> list[str]:
     """What keeps the tunnel shut, each naming its fix; empty when Soma may be exposed."""
     found = []
+    locked = await lockdown.read(conn)
+    if locked.active:
+        found.append(
+            f"Soma is in lockdown ({locked.reason!r}): after the incident is dealt with, lift it with "
+            "`soma emergency-stop --lift --reason TEXT` (docs/runbooks/emergency-shutdown.md)."
+        )
     if not (await conn.execute(sa.select(_ADMIN_WITH_PASSWORD))).scalar_one():
         found.append("No admin account with a password exists: create one with `soma users create NAME --role admin` or the setup link.")
     if (await conn.execute(sa.select(_OPEN_SETUP_LINK))).scalar_one():

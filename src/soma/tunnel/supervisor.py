@@ -19,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from soma import config, errors
 from soma.db import engine as db_engine
+from soma.emergency import lockdown
 from soma.observability import metrics
 from soma.observability import server as metrics_server
 from soma.observability.queues import QueueSampler
@@ -50,6 +51,7 @@ class Supervisor:
         self.next_start = 0.0
         self.last_error: str | None = None
         self.enabled = False
+        self.locked = False  # the lockdown keeps cloudflared stopped whatever `enabled` says
         self.reported: tuple[str, str | None, str | None] | None = None
         self.reported_at = 0.0
 
@@ -89,7 +91,7 @@ class Supervisor:
         self.reported = None
         try:
             while not stop.is_set():
-                await self._step(await state.read(conn))
+                await self._step(await self._wanted(conn))
                 await self._report(conn)
                 await _sleep(stop, POLL_SECONDS)
         finally:
@@ -98,6 +100,15 @@ class Supervisor:
             with contextlib.suppress(Exception):
                 await state.report(conn, "off", None, self.last_error)
             metrics.tunnel_state(None)
+
+    async def _wanted(self, conn: AsyncConnection) -> dict[str, Any]:
+        """The wanted state, switched off while Soma is in lockdown: a row set by hand or a race with the stop cannot open it."""
+        wanted = await state.read(conn)
+        locked = (await lockdown.read(conn)).active
+        if locked != self.locked:
+            self.locked = locked
+            log.warning("tunnel: %s", "Soma is in lockdown; cloudflared stays stopped" if locked else "the lockdown was lifted")
+        return {**wanted, "enabled": False} if locked else wanted
 
     async def _step(self, wanted: dict[str, Any]) -> None:
         """Bring cloudflared in line with what an admin wants."""
@@ -223,7 +234,9 @@ async def serve(settings: config.Settings, database_url: str) -> None:
         loop.add_signal_handler(signum, stop.set)
     scrapes = None
     if settings.tunnel_metrics_port:
-        scrapes = await metrics_server.start(settings.host, settings.tunnel_metrics_port, QueueSampler(engine, ()))
+        scrapes = await metrics_server.start(
+            settings.host, settings.tunnel_metrics_port, QueueSampler(engine, ()), "tunnel", "SOMA_TUNNEL_METRICS_PORT"
+        )
     log.info("tunnel supervisor ready (cloudflared: %s)", settings.cloudflared)
     try:
         await Supervisor(settings, engine).run(stop)
