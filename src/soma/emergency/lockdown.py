@@ -100,7 +100,10 @@ class Watch:
                 await self._task
 
     async def first_read(self, timeout: float) -> None:
-        """Wait until the row has been read once (or timeout seconds)."""
+        """Wait until the row has been read once, or a first attempt failed (or timeout seconds).
+
+        A failed attempt ends the wait: without the database a gateway serves nothing but /health anyway.
+        """
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._read_once.wait(), timeout)
 
@@ -135,6 +138,7 @@ class Watch:
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
+                self._read_once.set()
                 log.warning("cannot read the lockdown flag (%s); keeping '%s', retrying in %.0fs",
                             exc, "on" if self.active else "off", POLL_SECONDS)  # fmt: skip
             await asyncio.sleep(POLL_SECONDS)
