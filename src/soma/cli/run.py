@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import asyncio
 from typing import Optional
 
 import typer
 import uvicorn
 
 from soma import errors
-from soma.cli.common import DB_VARS, GATEWAY_VARS, KEY_VARS, SLM_VARS, WORKER_VARS, app, fail, settings as _settings
+from soma.cli.common import DB_VARS, GATEWAY_VARS, KEY_VARS, SLM_VARS, WORKER_VARS, app, fail, serve, settings as _settings
 
 
 @app.command(help=f"Apply Soma's and procrastinate's schema migrations. Reads {DB_VARS}.")
@@ -63,18 +62,9 @@ def gateway(
 
 @app.command(help=f"Run turn jobs from the queue. Reads {DB_VARS}, {SLM_VARS}, {KEY_VARS}, {WORKER_VARS}.")
 def worker() -> None:
-    from soma.db import location
     from soma.worker import process
 
-    settings = _settings()
-    try:
-        database = location.open_migrated(settings)
-        try:
-            asyncio.run(process.serve(settings, database.url))
-        finally:
-            database.stop()
-    except errors.SomaError as exc:
-        fail(exc)
+    serve(process.serve)
 
 
 @app.command(

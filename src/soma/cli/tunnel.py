@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-import asyncio
 import enum
 from typing import Any, Optional
 
 import typer
 
-from soma import errors
 from soma.config import env_names
-from soma.cli.common import DB_VARS, GATEWAY_VARS, KEY_VARS, TUNNEL_VARS, app, fail, on_database, settings as _settings
+from soma.cli.common import DB_VARS, GATEWAY_VARS, KEY_VARS, TUNNEL_VARS, app, on_database, serve, settings as _settings
 
 tunnel_app = typer.Typer(help="Public access through a Cloudflare tunnel.", no_args_is_help=True)
 app.add_typer(tunnel_app, name="tunnel")
@@ -71,15 +69,6 @@ def status() -> None:
 
 @tunnel_app.command(help=f"Run the supervisor: cloudflared while the tunnel is on, one leader among replicas. Reads {DB_VARS}, {TUNNEL_VARS}, {KEY_VARS}, {GATEWAY_VARS}.")
 def run() -> None:
-    from soma.db import location
     from soma.tunnel import supervisor
 
-    settings = _settings()
-    try:
-        database = location.open_migrated(settings)
-        try:
-            asyncio.run(supervisor.serve(settings, database.url))
-        finally:
-            database.stop()
-    except errors.SomaError as exc:
-        fail(exc)
+    serve(supervisor.serve)
