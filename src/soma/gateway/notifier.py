@@ -141,9 +141,8 @@ class Notifier:
 
     def lock_all(self) -> None:
         """End every open stream (the emergency lockdown)."""
-        for subs in list(self._subscribers.values()):
-            for sub in list(subs):
-                sub.lock()
+        for sub in self._every_subscription():
+            sub.lock()
 
     def _dispatch(self, payload: str) -> None:
         note = json.loads(payload)
@@ -151,9 +150,8 @@ class Notifier:
             self.lock_all()
             return
         if "restored" in note:  # soma.backup.apply: every session changed
-            for subs in list(self._subscribers.values()):
-                for sub in list(subs):
-                    sub.restore_applied(note["restored"])
+            for sub in self._every_subscription():
+                sub.restore_applied(note["restored"])
             return
         subs = self._subscribers.get(note["s"])
         if not subs:
@@ -163,6 +161,9 @@ class Notifier:
             sub.deliver(event)
 
     def _wake_all(self) -> None:
-        for subs in list(self._subscribers.values()):
-            for sub in list(subs):
-                sub.wake()
+        for sub in self._every_subscription():
+            sub.wake()
+
+    def _every_subscription(self) -> list[Subscription]:
+        """A copy: a woken stream may unsubscribe while the caller goes through them."""
+        return [sub for subs in list(self._subscribers.values()) for sub in list(subs)]
