@@ -25,7 +25,7 @@ from soma.backup import format, gate, rows, staged
 from soma.conversations import queue as turn_queue
 from soma.db import tables
 from soma.gateway import notifier
-from soma.knowledge import ingest
+from soma.knowledge import blobs, ingest
 
 log = logging.getLogger(__name__)
 
@@ -72,7 +72,7 @@ async def apply(engine: AsyncEngine, restore_id: uuid.UUID, mode: str, actor: ad
             if mode == "overwrite":
                 await _overwrite_settings(conn, row.settings["data"])
             await staged.finish(conn, restore_id, "applied", actor.name, mode)
-            await _remove_unused_blobs(conn)
+            await blobs.remove_all_unreferenced(conn)  # the replaced documents' bytes
             details = {"mode": mode, "counts": row.manifest["counts"], "backup_created_at": row.manifest["created_at"], "filename": row.filename}
             await actor.record(conn, ACTION, str(restore_id), details)
             await conn.execute(sa.select(sa.func.pg_notify(notifier.CHANNEL, json.dumps({"restored": str(restore_id)}))))
@@ -157,15 +157,3 @@ async def _overwrite_settings(conn: AsyncConnection, data: dict[str, Any]) -> No
     """The backup's settings, as a new version (so every reader sees that they changed)."""
     t = tables.agent_settings
     await conn.execute(sa.update(t).values(data=data, version=t.c.version + 1, updated_at=sa.func.now()))
-
-
-async def _remove_unused_blobs(conn: AsyncConnection) -> None:
-    """The bytes of the replaced documents that no restored document and no other staged restore uses."""
-    b, d, held = tables.knowledge_blobs, tables.knowledge_documents, tables.restore_blobs
-    await conn.execute(
-        sa.delete(b).where(
-            ~sa.exists().where(d.c.sha256 == b.c.sha256),
-            ~sa.exists().where(held.c.sha256 == b.c.sha256),
-            ~b.c.sha256.startswith("incoming:"),
-        )
-    )

@@ -117,8 +117,18 @@ async def stream(engine: AsyncEngine, sha256: str) -> AsyncIterator[bytes]:
             yield piece
 
 
+# Neither a document nor a staged restore uses the blob.
+_UNREFERENCED = (
+    ~sa.exists().where(tables.knowledge_documents.c.sha256 == _b.c.sha256),
+    ~sa.exists().where(tables.restore_blobs.c.sha256 == _b.c.sha256),
+)
+
+
 async def remove_unreferenced(conn: AsyncConnection, sha256: str) -> None:
     """Delete the content with this SHA-256, with its pieces, unless a document or a staged restore still uses it."""
-    used = sa.exists().where(tables.knowledge_documents.c.sha256 == sha256)
-    staged = sa.exists().where(tables.restore_blobs.c.sha256 == sha256)
-    await conn.execute(sa.delete(_b).where(_b.c.sha256 == sha256, ~used, ~staged))
+    await conn.execute(sa.delete(_b).where(_b.c.sha256 == sha256, *_UNREFERENCED))
+
+
+async def remove_all_unreferenced(conn: AsyncConnection) -> None:
+    """Delete every content nothing uses; uploads in flight (`incoming:…`) are left to their own transactions."""
+    await conn.execute(sa.delete(_b).where(*_UNREFERENCED, ~_b.c.sha256.startswith("incoming:")))
