@@ -18,7 +18,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from soma import errors
-from soma.backup import format, reader, staged
+from soma.backup import format, reader, staged, streams
 from soma.db import tables
 from soma.knowledge import blobs, store
 from soma.settings import store as settings_store
@@ -39,18 +39,15 @@ class _Staging:
     segments: dict[str, int] = field(default_factory=dict)  # kind -> segments staged
 
 
-async def stage(engine: AsyncEngine, source: reader.Source, filename: Callable[[], str], created_by: str) -> dict[str, Any]:
-    """Stage the archive on source; returns the staged restore as the API shows it (staged.describe).
-
-    source must count the bytes read from it (`count`), as streams.FileSource and streams.Pipe do.
-    """
+async def stage(engine: AsyncEngine, source: streams.Counted, filename: Callable[[], str], created_by: str) -> dict[str, Any]:
+    """Stage the archive on source; returns the staged restore as the API shows it (staged.describe)."""
     staging = _Staging(uuid.uuid4(), filename, created_by)
     async with engine.connect() as conn:
         async with conn.begin():
             await staged.expire(conn)
             async for item in reader.read(source):
                 await _stage(conn, staging, item)
-            size = await _rest(source)
+            size = await streams.read_to_end(source)
             await conn.execute(sa.update(tables.restores).where(tables.restores.c.id == staging.restore_id).values(size_bytes=size))
         return await staged.describe(conn, staging.restore_id)
 
@@ -102,11 +99,3 @@ async def _stage_blob(conn: AsyncConnection, staging: _Staging, blob: reader.Blo
         await writer.finish()
         await writer.keep()
     await conn.execute(sa.insert(tables.restore_blobs).values(restore_id=staging.restore_id, sha256=blob.sha256))
-
-
-async def _rest(source: reader.Source) -> int:
-    """Read what follows the end marker (tar pads to a record); returns the archive's whole size."""
-    while await source.read(reader.READ_BYTES):
-        if source.count > format.MAX_ARCHIVE_BYTES:  # type: ignore[attr-defined]
-            raise errors.BackupTooLarge(f"The upload goes on past the archive's end marker for more than {format.MAX_ARCHIVE_BYTES} bytes.")
-    return source.count  # type: ignore[attr-defined]

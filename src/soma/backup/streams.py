@@ -3,7 +3,30 @@
 from __future__ import annotations
 
 import asyncio
-from typing import BinaryIO
+from typing import BinaryIO, Protocol
+
+from soma import errors
+from soma.backup import format, reader
+
+
+class Counted(Protocol):
+    """A reader.Source that counts the bytes read from it, as both sources here do."""
+
+    count: int
+
+    async def read(self, size: int) -> bytes: ...
+
+
+async def read_to_end(source: Counted) -> int:
+    """Read what follows the archive's end marker (tar pads to a record); returns the whole size read.
+
+    No further than the archive limit: an upload that goes on and on is refused, not read forever.
+    """
+    while await source.read(reader.READ_BYTES):
+        if source.count > format.MAX_ARCHIVE_BYTES:
+            raise errors.BackupTooLarge(f"The archive goes on past its end marker for more than {format.MAX_ARCHIVE_BYTES} bytes.")
+    return source.count
+
 
 
 class FileSource:

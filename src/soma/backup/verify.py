@@ -43,31 +43,15 @@ class Summary:
         return {**self.manifest, "size_bytes": self.size_bytes}
 
 
-async def verify(stream: reader.Source) -> Summary:
+async def verify(stream: streams.Counted) -> Summary:
     """Read the whole archive through the reader, keeping nothing; a BackupInvalid subclass when it breaks a rule."""
-    counting = _Counting(stream)
     manifest: dict[str, Any] = {}
-    async for item in reader.read(counting):
+    async for item in reader.read(stream):
         if isinstance(item, reader.Document) and item.kind == "manifest":
             manifest = item.value
-    while await counting.read(reader.READ_BYTES):  # the end marker's padding, so the size is the file's
-        pass
-    return Summary(manifest, counting.count)
+    return Summary(manifest, await streams.read_to_end(stream))  # the end marker's padding too: the file's size
 
 
 def verify_file(file: BinaryIO) -> Summary:
     """verify() for an open file, from code that is not async."""
     return asyncio.run(verify(streams.FileSource(file)))
-
-
-class _Counting:
-    """A source that counts what is read from it."""
-
-    def __init__(self, stream: reader.Source) -> None:
-        self.stream = stream
-        self.count = 0
-
-    async def read(self, size: int) -> bytes:
-        data = await self.stream.read(size)
-        self.count += len(data)
-        return data
