@@ -10,7 +10,6 @@ reads the restored memories, knowledge and settings, and open chat streams are t
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import time
 import uuid
@@ -22,9 +21,9 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from soma import errors
 from soma.auth import admin
 from soma.backup import format, gate, rows, staged
+from soma.conversations import events
 from soma.conversations import queue as turn_queue
 from soma.db import tables
-from soma.gateway import notifier
 from soma.knowledge import blobs, ingest
 
 log = logging.getLogger(__name__)
@@ -75,7 +74,7 @@ async def apply(engine: AsyncEngine, restore_id: uuid.UUID, mode: str, actor: ad
             await blobs.remove_all_unreferenced(conn)  # the replaced documents' bytes
             details = {"mode": mode, "counts": row.manifest["counts"], "backup_created_at": row.manifest["created_at"], "filename": row.filename}
             await actor.record(conn, ACTION, str(restore_id), details)
-            await conn.execute(sa.select(sa.func.pg_notify(notifier.CHANNEL, json.dumps({"restored": str(restore_id)}))))
+            await events.end_every_stream(conn, events.END_FOR_RESTORE, str(restore_id))
         log.info("restore %s applied (%s) in %.1fs: %s", restore_id, mode, time.monotonic() - started, format.counts_line(row.manifest["counts"]))
         return await staged.describe(conn, restore_id)
 

@@ -13,6 +13,12 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from soma.db import tables
 
+# The NOTIFY channel of the event log (its trigger is in migration 0001); every gateway's notifier
+# listens on it. Besides one payload per new event it carries the two that end every open stream.
+CHANNEL = "soma_session_events"
+END_FOR_RESTORE = "restored"  # {"restored": <restore id>}: every chat was replaced, clients reload
+END_FOR_LOCKDOWN = "lockdown"  # {"lockdown": true}: the emergency lockdown began
+
 MESSAGE_CREATED = "message.created"
 TURN_STARTED = "turn.started"
 ASSISTANT_DELTA = "assistant.delta"
@@ -61,3 +67,8 @@ async def after(conn: AsyncConnection, session_id: uuid.UUID, after_id: int, lim
         .limit(limit)
     )
     return [Event(r.id, r.type, r.data, r.created_at) for r in rows]
+
+
+async def end_every_stream(conn: AsyncConnection, reason: str, value: object) -> None:
+    """Tell every gateway to end every open stream (`reason`: END_FOR_RESTORE or END_FOR_LOCKDOWN), at commit."""
+    await conn.execute(sa.select(sa.func.pg_notify(CHANNEL, json.dumps({reason: value}))))

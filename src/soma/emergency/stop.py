@@ -8,7 +8,6 @@ second or two: they watch the lockdown row (emergency.lockdown.Watch).
 from __future__ import annotations
 
 import asyncio
-import json
 import time
 from collections.abc import Awaitable, Callable
 
@@ -17,12 +16,12 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from soma import config, errors
 from soma.auth import admin, logins
+from soma.conversations import events
 from soma.conversations import queue as turn_queue
 from soma.db import tables
 from soma.emergency import lockdown, slm_key
 from soma.emergency.report import Report, Step
 
-SESSION_EVENTS = "soma_session_events"  # gateway/notifier.py listens here; {"lockdown": true} closes every stream
 TURNS_WAIT = 5.0  # seconds for the workers to cancel their running turns
 TURNS_POLL = 0.1  # seconds between looks at the running turns
 
@@ -150,7 +149,7 @@ async def _revoke_access(engine: AsyncEngine, actor: admin.Actor) -> str:
 
 async def _close_streams(engine: AsyncEngine) -> str:
     async with engine.begin() as conn:
-        await conn.execute(sa.select(sa.func.pg_notify(SESSION_EVENTS, json.dumps({"lockdown": True}))))
+        await events.end_every_stream(conn, events.END_FOR_LOCKDOWN, True)
     return "every gateway told to close its event streams"
 
 

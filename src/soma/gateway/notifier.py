@@ -10,12 +10,11 @@ from collections import defaultdict, deque
 
 import psycopg
 
-from soma.conversations.events import Event
+from soma.conversations.events import CHANNEL, END_FOR_LOCKDOWN, END_FOR_RESTORE, Event
 from soma.db import url as db_url
 
 log = logging.getLogger(__name__)
 
-CHANNEL = "soma_session_events"
 RECONNECT_DELAY = 1.0  # seconds between attempts to get the LISTEN connection back
 
 
@@ -146,12 +145,12 @@ class Notifier:
 
     def _dispatch(self, payload: str) -> None:
         note = json.loads(payload)
-        if "lockdown" in note:  # soma.emergency.stop: every stream ends
+        if END_FOR_LOCKDOWN in note:  # soma.emergency.stop: every stream ends
             self.lock_all()
             return
-        if "restored" in note:  # soma.backup.apply: every session changed
+        if END_FOR_RESTORE in note:  # soma.backup.apply: every session changed
             for sub in self._every_subscription():
-                sub.restore_applied(note["restored"])
+                sub.restore_applied(note[END_FOR_RESTORE])
             return
         subs = self._subscribers.get(note["s"])
         if not subs:
