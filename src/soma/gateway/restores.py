@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import uuid
+from collections.abc import Callable
 from typing import Any, Literal
 
 from fastapi import APIRouter, Depends, Request, Response
@@ -66,7 +67,7 @@ async def _discard_body(request: Request) -> None:
             return
 
 
-async def _stage(request: Request, pipe: streams.Pipe, filename: Any, creator: str) -> dict[str, Any]:
+async def _stage(request: Request, pipe: streams.Pipe, filename: Callable[[], str], creator: str) -> dict[str, Any]:
     try:
         return await staging.stage(request.app.state.engine, pipe, filename, creator)
     except BaseException as exc:
