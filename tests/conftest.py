@@ -112,9 +112,10 @@ async def gateway(settings: config.Settings, database_url: str) -> AsyncIterator
         yield app
 
 
-def client_of(app: FastAPI, headers: dict[str, str] | None = None) -> httpx.AsyncClient:
-    """A client of an in-process app over https, so Secure cookies round-trip like in a browser."""
-    return httpx.AsyncClient(transport=ASGITransport(app=app), base_url="https://soma.test", headers=headers or {})
+def client_of(app: FastAPI, headers: dict[str, str] | None = None, address: str = "127.0.0.1") -> httpx.AsyncClient:
+    """A client of an in-process app over https, so Secure cookies round-trip like in a browser, calling from `address`."""
+    transport = ASGITransport(app=app, client=(address, 50000))
+    return httpx.AsyncClient(transport=transport, base_url="https://soma.test", headers=headers or {})
 
 
 @pytest.fixture

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import ipaddress
 import os
 from pathlib import Path
 from typing import Any, Literal
@@ -41,6 +42,12 @@ def cron_problem(expression: str) -> str | None:
         reason = reason or "a field that is not a number, name, range or step"
         return f"is not a cron schedule ({reason}); give {CRON_EXAMPLE}"
     return None
+
+
+@functools.cache
+def proxy_networks(spec: str) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
+    """SOMA_TRUSTED_PROXIES parsed; ValueError naming a bad entry."""
+    return tuple(ipaddress.ip_network(part.strip(), strict=False) for part in spec.split(",") if part.strip())
 
 
 class Settings(BaseSettings):
@@ -142,6 +149,11 @@ class Settings(BaseSettings):
         None, description="An admin API key provisioned at gateway start, for automation (at least 32 characters)."
     )
     bootstrap_admin_key_file: Path | None = Field(None, description="File holding SOMA_BOOTSTRAP_ADMIN_KEY (a Kubernetes Secret).")
+    trusted_proxies: str = Field(
+        "",
+        description="Comma-separated addresses or CIDRs of proxies (e.g. cloudflared's) whose X-Forwarded-For names the client"
+        " for rate limits and the audit log; none by default, so the peer address counts.",
+    )
     metrics_require_key: bool = Field(False, description="Make /metrics need a key with the metrics (or admin) scope.")
     api_key: SecretStr | None = Field(None, description="The key `soma smoke` sends to the gateway.")
 
@@ -162,6 +174,16 @@ class Settings(BaseSettings):
         if scheme != "https" or not rest or "/" in rest or "?" in rest or "#" in rest:
             raise PydanticCustomError("origin", "give the https origin the tunnel serves, like https://soma.example.org (no path)")
         return origin
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _networks(cls, value: str) -> str:
+        """Refuse an entry that is not an address or CIDR, naming it."""
+        try:
+            proxy_networks(value)
+        except ValueError as exc:
+            raise PydanticCustomError("proxies", "{problem}; give addresses or CIDRs, like 127.0.0.1,10.0.0.0/8", {"problem": str(exc)})
+        return value
 
     @field_validator("backup_schedule")
     @classmethod

@@ -53,6 +53,7 @@ def gateway(
                 log_config=None,  # uvicorn's lines go through Soma's handler, as text or JSON
                 access_log=False,  # the gateway logs one access line per request itself (soma.access)
                 timeout_graceful_shutdown=5,
+                proxy_headers=False,  # uvicorn would believe any loopback peer's X-Forwarded-For; access.py reads it per SOMA_TRUSTED_PROXIES
             )
         finally:
             database.stop()

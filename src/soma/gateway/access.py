@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import ipaddress
+
 from fastapi import Request
 
-from soma import errors
+from soma import config, errors
 from soma.auth.principal import Principal
 
 
@@ -28,4 +30,35 @@ def chat_owner_filter(request: Request) -> str | None:
 
 
 def client_address(request: Request) -> str | None:
-    return request.client.host if request.client else None
+    """Who is calling: the peer, or behind SOMA_TRUSTED_PROXIES the nearest untrusted X-Forwarded-For hop.
+
+    Read right to left, because each proxy appends the address it saw: entries left of the first
+    untrusted one were written by the client itself and prove nothing.
+    """
+    peer = request.client.host if request.client else None
+    trusted = config.proxy_networks(request.app.state.settings.trusted_proxies)
+    if peer is None or not _within(peer, trusted):
+        return peer
+    hops = [hop.strip() for value in request.headers.getlist("x-forwarded-for") for hop in value.split(",")]
+    address = peer
+    for hop in reversed(hops):
+        if not _within(hop, trusted):
+            return hop if _is_address(hop) else address  # garbage names no one: keep the last proxy's word
+        address = hop
+    return address
+
+
+def _within(address: str, networks) -> bool:
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return False
+    return any(ip in network for network in networks)
+
+
+def _is_address(text: str) -> bool:
+    try:
+        ipaddress.ip_address(text)
+    except ValueError:
+        return False
+    return True
