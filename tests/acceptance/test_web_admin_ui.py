@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 
 import httpx
+import psycopg
 
 from tests.acceptance.browser import (  # noqa: F401
     ADMIN_USERNAME,
@@ -192,3 +193,15 @@ def test_a_password_reset_on_the_admin_page_ends_the_users_session_and_sets_the_
     assert member.request.get(stack.url + "/v1/auth/me").status == 401
     log_in(member, stack.url, MEMBER, "a brand new password")
     expect(audit_rows(page, "user.password.reset").get_by_test_id("admin-audit-target")).to_have_text([MEMBER])
+
+
+def test_the_audit_log_pages_back_with_load_older(stack, page) -> None:
+    with psycopg.connect(stack.database_url.replace("+psycopg", "")) as conn:
+        conn.execute("INSERT INTO audit_log (action, actor, target) SELECT 'settings.updated', 'cli:ops@host', 'n' || n FROM generate_series(1, 120) n")
+    open_page(page, stack.url, "admin")
+    expect(page.get_by_test_id("admin-audit-summary")).to_have_text("The latest 100 entries, newest first; older ones below.")
+    page.get_by_test_id("admin-audit-more").click()
+    expect(page.get_by_test_id("admin-audit-summary")).to_have_text(re.compile(r"The latest 12\d entries, newest first\.$"))
+    expect(page.get_by_test_id("admin-audit-more")).to_be_hidden()
+    targets = page.get_by_test_id("admin-audit-target").all_text_contents()
+    assert [t for t in targets if t.startswith("n")] == [f"n{n}" for n in range(120, 0, -1)]  # each once, newest first

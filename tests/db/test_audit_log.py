@@ -15,7 +15,7 @@ async def test_entries_are_appended_and_never_changed(database_url: str) -> None
         async with engine.begin() as conn:
             await audit.record(conn, "slm.key.rotated", "ops@host", "kv/slm/api-key", {"version": 2})
         async with engine.connect() as conn:
-            [entry] = await audit.entries(conn)
+            [entry] = (await audit.page(conn))["entries"]
         assert (entry["action"], entry["actor"], entry["details"]) == ("slm.key.rotated", "ops@host", {"version": 2})
     finally:
         await engine.dispose()

@@ -26,23 +26,29 @@ async def record(
     return (await conn.execute(sa.insert(tables.audit_log).values(row).returning(tables.audit_log.c.id))).scalar_one()
 
 
-async def entries(
+async def page(
     conn: AsyncConnection,
     action: str | None = None,
+    actor: str | None = None,
     since: datetime.datetime | None = None,
     until: datetime.datetime | None = None,
+    before: int | None = None,
     limit: int = 100,
-) -> list[dict[str, Any]]:
-    """The newest entries first, filtered by action and time."""
+) -> dict[str, Any]:
+    """Up to `limit` entries, newest first, filtered, with ids below `before`.
+
+    `next` is the `before` of the following page, or None on the last: ids only grow, so pages
+    never repeat or skip an entry, even while new ones are written.
+    """
     a = tables.audit_log
-    query = sa.select(a).order_by(a.c.id.desc()).limit(limit)
-    if action:
-        query = query.where(a.c.action == action)
-    if since:
-        query = query.where(a.c.at >= since)
-    if until:
-        query = query.where(a.c.at < until)
-    return [dict(row._mapping) for row in await conn.execute(query)]
+    query = sa.select(a).order_by(a.c.id.desc()).limit(limit + 1)
+    filters = {a.c.action.__eq__: action, a.c.actor.__eq__: actor, a.c.at.__ge__: since, a.c.at.__lt__: until, a.c.id.__lt__: before}
+    for condition, value in filters.items():
+        if value is not None:
+            query = query.where(condition(value))
+    rows = [dict(row._mapping) for row in await conn.execute(query)]
+    entries = rows[:limit]
+    return {"entries": entries, "next": entries[-1]["id"] if len(rows) > limit else None}
 
 
 def cli_actor() -> str:

@@ -13,6 +13,8 @@ from soma.audit import log as audit
 from soma.auth import admin, keys, passwords, principal, users
 from soma.gateway import access
 
+BIGINT_MAX = 2**63 - 1  # audit_log.id is a bigint
+
 router = APIRouter(prefix="/v1", tags=["admin"], dependencies=[Depends(access.require_admin)])
 
 
@@ -106,11 +108,13 @@ def _actor(request: Request) -> admin.Actor:
 @router.get("/audit")
 async def read_audit(
     request: Request,
-    action: str | None = Query(None, description="Only this action, e.g. auth.login.failed."),
+    action: str | None = Query(None, max_length=200, description="Only this action, e.g. auth.login.failed."),
+    actor: str | None = Query(None, max_length=300, description="Only this actor, e.g. user:ann, key:3 or cli:root@host."),
     since: datetime.datetime | None = Query(None, description="Only entries at or after this time (ISO 8601)."),
     until: datetime.datetime | None = Query(None, description="Only entries before this time (ISO 8601)."),
+    before: int | None = Query(None, ge=1, le=BIGINT_MAX, description="Page the log: the `next` of the previous page."),
     limit: int = Query(100, ge=1, le=1000),
 ) -> dict[str, Any]:
-    """The audit log, newest first."""
+    """The audit log, newest first, a page at a time; `next` is None on the last page."""
     async with request.app.state.engine.connect() as conn:
-        return {"entries": await audit.entries(conn, action=action, since=since, until=until, limit=limit)}
+        return await audit.page(conn, action=action, actor=actor, since=since, until=until, before=before, limit=limit)

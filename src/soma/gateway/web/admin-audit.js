@@ -1,11 +1,11 @@
-// The Admin page's audit log card: the latest entries, newest first, optionally of one action.
-// The log is append-only on the server; this is a window on its newest LIMIT entries.
+// The Admin page's audit log card: the latest entries, newest first, optionally of one action,
+// a page at a time ("Load older" sends back each answer's `next` cursor).
 
 import * as api from "./api.js";
 import { h } from "./dom.js";
 import { ErrorBanner, timeElement } from "./widgets.js";
 
-const LIMIT = 100; // entries shown
+const LIMIT = 100; // entries per page
 // The actions docs/security.md lists, in its order.
 const ACTIONS = [
   "auth.login.succeeded",
@@ -28,6 +28,8 @@ const ACTIONS = [
 export class AuditSection {
   constructor() {
     this.destroyed = false;
+    this.next = null; // cursor of the next older page, null at the end
+    this.shown = 0;
     this.generation = 0; // bumped per request: an older answer is dropped
     this.error = new ErrorBanner("admin-audit-error");
     this.filter = h(
@@ -38,6 +40,7 @@ export class AuditSection {
     );
     this.summary = h("p", { class: "muted list-summary", role: "status", dataset: { testid: "admin-audit-summary" } });
     this.tbody = h("tbody", { dataset: { testid: "admin-audit-list" } });
+    this.moreButton = h("button", { type: "button", class: "button secondary", hidden: true, dataset: { testid: "admin-audit-more" }, onclick: () => this.loadOlder() }, "Load older");
     this.el = h(
       "section",
       { class: "card", "aria-labelledby": "admin-audit-title", dataset: { testid: "admin-audit" } },
@@ -61,6 +64,7 @@ export class AuditSection {
           this.tbody,
         ),
       ),
+      h("div", { class: "list-more" }, this.moreButton),
     );
     this.refresh();
   }
@@ -72,19 +76,46 @@ export class AuditSection {
 
   async refresh() {
     const generation = ++this.generation;
-    const action = this.filter.value;
-    let entries;
+    const answer = await this.fetch(generation, null);
+    if (!answer) return;
+    this.tbody.replaceChildren(...answer.entries.map(row));
+    this.shown = answer.entries.length;
+    this.show(answer.next);
+  }
+
+  /** The next older page, appended below what is shown. */
+  async loadOlder() {
+    if (this.next === null) return;
+    const generation = this.generation; // a refresh meanwhile wins
+    this.moreButton.disabled = true;
+    const answer = await this.fetch(generation, this.next);
+    this.moreButton.disabled = false;
+    if (!answer) return;
+    this.tbody.append(...answer.entries.map(row));
+    this.shown += answer.entries.length;
+    this.show(answer.next);
+  }
+
+  /** One page of the current filter, or null when it failed or a newer request took over. */
+  async fetch(generation, before) {
+    let answer;
     try {
-      entries = await api.listAudit({ action, limit: LIMIT });
+      answer = await api.listAudit({ action: this.filter.value, limit: LIMIT, before });
     } catch (err) {
       if (generation === this.generation) this.error.show(err);
-      return;
+      return null;
     }
-    if (generation !== this.generation) return;
+    if (generation !== this.generation) return null;
     this.error.hide();
-    this.tbody.replaceChildren(...entries.map(row));
-    const what = action ? `“${action}” entries` : "entries";
-    this.summary.textContent = entries.length === 0 ? `No ${what} yet.` : `The latest ${entries.length} ${what}, newest first.`;
+    return answer;
+  }
+
+  show(next) {
+    this.next = next ?? null;
+    this.moreButton.hidden = this.next === null;
+    const what = this.filter.value ? `“${this.filter.value}” entries` : "entries";
+    const more = this.next === null ? "" : "; older ones below";
+    this.summary.textContent = this.shown === 0 ? `No ${what} yet.` : `The latest ${this.shown} ${what}, newest first${more}.`;
   }
 }
 

@@ -230,11 +230,12 @@ export const revokeKey = (id) => request("DELETE", keyPath(id));
 /** Revoke every API key at once; answers {revoked: count}. Login sessions go on. */
 export const revokeAllKeys = () => request("POST", "/v1/keys/revoke-all");
 
-/** The newest audit entries first, only `action`'s when given. */
-export async function listAudit({ action = "", limit = 100 } = {}) {
+/** A page of audit entries, newest first, only `action`'s when given: {entries, next}; `next` is the `before` of the following page. */
+export function listAudit({ action = "", limit = 100, before = null } = {}) {
   const params = new URLSearchParams({ limit: String(limit) });
   if (action) params.set("action", action);
-  return (await request("GET", `/v1/audit?${params}`)).entries;
+  if (before !== null) params.set("before", before);
+  return request("GET", `/v1/audit?${params}`);
 }
 
 /** Runbook 5: revoke every key and login, lock Soma down; `confirm` is what the admin typed (the server wants "STOP"). */
