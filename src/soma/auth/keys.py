@@ -9,7 +9,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from soma import errors
-from soma.auth import tokens
+from soma.auth import ending, tokens
 from soma.auth.principal import SCOPES
 from soma.db import tables
 
@@ -68,13 +68,26 @@ async def revoke(conn: AsyncConnection, key_id: int) -> dict[str, Any]:
     row = (await conn.execute(sa.select(*_PUBLIC).where(_k.c.id == key_id))).one_or_none()
     if row is None:
         raise errors.KeyNotFound(f"No API key has id {key_id}.")
+    await ending.announce(conn, ending.KEY_REVOKED, ending.key(key_id))
     return dict(row._mapping)
 
 
 async def revoke_all(conn: AsyncConnection) -> int:
     """The emergency switch: revoke every key; returns how many were live."""
     result = await conn.execute(sa.update(_k).where(_k.c.revoked_at.is_(None)).values(revoked_at=sa.func.now()))
+    await ending.announce(conn, ending.KEY_REVOKED, ending.EVERY_KEY)
     return result.rowcount
+
+
+async def standing(conn: AsyncConnection, key_id: int) -> tuple[str | None, float | None]:
+    """(Why the key no longer holds, or None; seconds until it expires, or None: never). Notes no use: for open streams."""
+    left = sa.extract("epoch", _k.c.expires_at - sa.func.now())
+    row = (await conn.execute(sa.select(_k.c.revoked_at, left.label("left")).where(_k.c.id == key_id))).one_or_none()
+    if row is None or row.revoked_at is not None:
+        return ending.KEY_REVOKED, None
+    if row.left is not None and row.left <= 0:
+        return ending.KEY_EXPIRED, None
+    return None, None if row.left is None else float(row.left)
 
 
 def _check(name: str, scopes: list[str], expires_days: float | None) -> None:

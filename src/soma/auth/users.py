@@ -9,8 +9,8 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from soma import errors
-from soma.auth import logins, passwords
-from soma.auth.principal import ROLES
+from soma.auth import ending, logins, passwords
+from soma.auth.principal import ROLES, user_scopes
 from soma.db import tables
 
 _u = tables.users
@@ -59,7 +59,7 @@ async def set_disabled(conn: AsyncConnection, user_id: int, disabled: bool) -> d
     value = sa.func.now() if disabled else None
     await conn.execute(sa.update(_u).where(_u.c.id == user_id).values(disabled_at=value))
     if disabled:
-        await logins.end_all(conn, user_id)
+        await logins.end_all(conn, user_id, ending.USER_DISABLED)
     return await get(conn, user_id)
 
 
@@ -68,12 +68,15 @@ async def set_password(conn: AsyncConnection, user_id: int, password: str) -> No
     await get(conn, user_id)
     password_hash = passwords.hash_password(password)
     await conn.execute(sa.update(_u).where(_u.c.id == user_id).values(password_hash=password_hash, password_changed_at=sa.func.now()))
-    await logins.end_all(conn, user_id)
+    await logins.end_all(conn, user_id, ending.PASSWORD_CHANGED)
 
 
 async def set_role(conn: AsyncConnection, user_id: int, role: str) -> dict[str, Any]:
+    """Change the role; when it narrows the user's scopes, their open streams end (clients reconnect, authorized afresh)."""
     if role not in ROLES:
         raise errors.InvalidUser(f"Role {role!r} does not exist: use admin or member.")
-    await get(conn, user_id)
+    before = await get(conn, user_id)
     await conn.execute(sa.update(_u).where(_u.c.id == user_id).values(role=role))
+    if not user_scopes(before["role"]) <= user_scopes(role):
+        await ending.announce(conn, ending.ROLE_CHANGED, ending.user(user_id))
     return await get(conn, user_id)

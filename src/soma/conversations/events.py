@@ -14,10 +14,12 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from soma.db import tables
 
 # The NOTIFY channel of the event log (its trigger is in migration 0001); every gateway's notifier
-# listens on it. Besides one payload per new event it carries the two that end every open stream.
+# listens on it. Besides one payload per new event it carries the two that end every open stream,
+# and the one that ends the streams of credentials that ended.
 CHANNEL = "soma_session_events"
 END_FOR_RESTORE = "restored"  # {"restored": <restore id>}: every chat was replaced, clients reload
 END_FOR_LOCKDOWN = "lockdown"  # {"lockdown": true}: the emergency lockdown began
+END_FOR_CREDENTIAL = "credentials_ended"  # {"credentials_ended": ["key:7", …], "reason": …}: see soma.auth.ending
 
 MESSAGE_CREATED = "message.created"
 TURN_STARTED = "turn.started"
@@ -72,3 +74,9 @@ async def after(conn: AsyncConnection, session_id: uuid.UUID, after_id: int, lim
 async def end_every_stream(conn: AsyncConnection, reason: str, value: object) -> None:
     """Tell every gateway to end every open stream (`reason`: END_FOR_RESTORE or END_FOR_LOCKDOWN), at commit."""
     await conn.execute(sa.select(sa.func.pg_notify(CHANNEL, json.dumps({reason: value}))))
+
+
+async def end_streams_of(conn: AsyncConnection, credentials: list[str], reason: str) -> None:
+    """Tell every gateway to end the open streams of these credentials (named by soma.auth.ending), at commit."""
+    payload = json.dumps({END_FOR_CREDENTIAL: credentials, "reason": reason})
+    await conn.execute(sa.select(sa.func.pg_notify(CHANNEL, payload)))

@@ -10,7 +10,7 @@ from collections import defaultdict, deque
 
 import psycopg
 
-from soma.conversations.events import CHANNEL, END_FOR_LOCKDOWN, END_FOR_RESTORE, Event
+from soma.conversations.events import CHANNEL, END_FOR_CREDENTIAL, END_FOR_LOCKDOWN, END_FOR_RESTORE, Event
 from soma.db import url as db_url
 
 log = logging.getLogger(__name__)
@@ -23,14 +23,17 @@ class Subscription:
 
     MAX_PENDING = 1000  # a stream further behind than this reads the table instead
 
-    def __init__(self, notifier: Notifier, session_id: str) -> None:
+    def __init__(self, notifier: Notifier, session_id: str, credentials: frozenset[str]) -> None:
         self._notifier = notifier
         self.session_id = session_id
+        self.credentials = credentials  # the names its credential answers to (soma.auth.ending)
         self._flag = asyncio.Event()
         self._pending: deque[Event] = deque()
         self._must_read = False
         self.restored: str | None = None  # the id of a restore applied since the stream began
         self.locked = False  # the emergency lockdown began: the stream must end
+        self.ended: str | None = None  # why its credential ended: the stream must say so and end
+        self.recheck = False  # the LISTEN connection was lost: a credential may have ended unannounced
 
     def deliver(self, event: Event | None) -> None:
         """Hand over an event from a NOTIFY; None when the payload was too big to carry it."""
@@ -51,8 +54,15 @@ class Subscription:
         self.locked = True
         self._flag.set()
 
+    def end(self, reason: str) -> None:
+        """Its credential ended (a soma.auth.ending reason): the stream must say why and end."""
+        if self.ended is None:
+            self.ended = reason
+        self._flag.set()
+
     def wake(self) -> None:
-        """Make the stream read the table (after a lost connection, anything may have been missed)."""
+        """Make the stream read the table and re-check its credential (after a lost connection, anything may have been missed)."""
+        self.recheck = True
         self.deliver(None)
 
     async def wait(self, timeout: float) -> bool:
@@ -93,9 +103,9 @@ class Notifier:
         self._subscribers: dict[str, set[Subscription]] = defaultdict(set)
         self._task: asyncio.Task[None] | None = None
 
-    def subscribe(self, session_id: str) -> Subscription:
+    def subscribe(self, session_id: str, credentials: frozenset[str] = frozenset()) -> Subscription:
         """Subscribe before reading the log, so no event falls between the read and the wait."""
-        sub = Subscription(self, session_id)
+        sub = Subscription(self, session_id, credentials)
         self._subscribers[session_id].add(sub)
         return sub
 
@@ -151,6 +161,12 @@ class Notifier:
         if END_FOR_RESTORE in note:  # soma.backup.apply: every session changed
             for sub in self._every_subscription():
                 sub.restore_applied(note[END_FOR_RESTORE])
+            return
+        if END_FOR_CREDENTIAL in note:  # soma.auth.ending: keys revoked, logins ended, users disabled
+            ended = frozenset(note[END_FOR_CREDENTIAL])
+            for sub in self._every_subscription():
+                if sub.credentials & ended:
+                    sub.end(note["reason"])
             return
         subs = self._subscribers.get(note["s"])
         if not subs:

@@ -25,6 +25,15 @@ def restored(restore_id: str) -> bytes:
     return f"event: {RESTORE_APPLIED}\ndata: {data}\n\n".encode()
 
 
+STREAM_ENDED = "stream.ended"
+
+
+def ended(reason: str) -> bytes:
+    """The last frame of a stream whose credential ended (a soma.auth.ending reason): no id; a reconnect gets 401."""
+    data = json.dumps({"reason": reason})
+    return f"event: {STREAM_ENDED}\ndata: {data}\n\n".encode()
+
+
 def start_after(after: int | None, last_event_id: str | None) -> int:
     """Where a stream starts: after `Last-Event-ID`, else after `?after=`, else from the beginning.
 
