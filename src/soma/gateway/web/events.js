@@ -22,7 +22,7 @@ export class SessionStream {
    *          onStatus?: (status: "connecting"|"live"|"reconnecting"|"offline") => void,
    *          onRefused?: () => void}} handlers
    *   onRefused: the server answered with an error instead of a stream (EventSource cannot tell
-   *   which), e.g. to find out whether the login session ended
+   *   which) or ended the stream with `stream.ended`, e.g. to find out whether the login session ended
    */
   constructor(urlFor, { onEvent, onStatus = () => {}, onRefused = () => {} }) {
     this.urlFor = urlFor;
@@ -60,6 +60,16 @@ export class SessionStream {
     source.addEventListener("restore.applied", () => {
       this.close();
       window.location.reload();
+    });
+    // Its credential ended (logged out, password changed, user disabled, key revoked): the server
+    // closes the stream. Ask whether the login holds (a 401 goes to the login page); if it does
+    // (e.g. a role change), open the stream again.
+    source.addEventListener("stream.ended", () => {
+      source.close();
+      this.source = null;
+      this.onStatus("offline");
+      this.onRefused();
+      this.timer = setTimeout(() => this.connect(), REOPEN_MS);
     });
     source.onopen = () => this.onStatus("live");
     source.onerror = () => {
