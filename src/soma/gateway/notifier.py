@@ -168,7 +168,7 @@ class Notifier:
                 if sub.credentials & ended:
                     sub.end(note["reason"])
             return
-        subs = self._subscribers.get(note["s"])
+        subs = self._subscribers.get(note.get("s"))  # no "s": a payload of a newer version, for its own gateways
         if not subs:
             return
         event = Event(note["i"], note["t"], note["d"], None) if "t" in note else None
