@@ -48,7 +48,7 @@ class StreamGuard:
         return reason
 
     async def recheck(self) -> str | None:
-        """check() on a connection of its own; None while the database cannot answer (nothing can change it then)."""
+        """check() on a connection of its own; None while the database cannot answer: the stream goes on until it can."""
         try:
             async with self._engine.connect() as conn:
                 return await self.check(conn)
