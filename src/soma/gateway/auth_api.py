@@ -11,14 +11,14 @@ from soma import errors
 from soma.audit import log as audit
 from soma.auth import logins, passwords, ratelimit, setup_links, users
 from soma.auth.principal import user_scopes
-from soma.gateway import access, authn
+from soma.gateway import access, authn, bodies
 
 router = APIRouter(prefix="/v1/auth", tags=["auth"])
 
 
 class Credentials(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    username: str = Field(min_length=1, max_length=64)
+    username: bodies.Text = Field(min_length=1, max_length=64)
     password: str = Field(min_length=1, max_length=passwords.MAX_LENGTH)
 
 

@@ -13,7 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from soma import errors
 from soma.auth import admin
 from soma.emergency import stop
-from soma.gateway import access
+from soma.gateway import access, bodies
 
 router = APIRouter(tags=["emergency"], dependencies=[Depends(access.require_admin)])
 
@@ -23,7 +23,7 @@ CONFIRMATION = "STOP"
 class StopRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    reason: str = Field(min_length=1, max_length=2000, description="Why; kept in the audit log and the incident report.")
+    reason: bodies.Text = Field(min_length=1, max_length=2000, description="Why; kept in the audit log and the incident report.")
     confirm: str = Field(description=f"Must be {CONFIRMATION!r}.")
     revoke_slm_key: bool = Field(False, description="Also delete the SLM key's current version in Vault.")
 

@@ -44,6 +44,9 @@ def _describe(error: dict) -> str:
 
 async def _http_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, HTTPException)
+    if exc.status_code == 400 and isinstance(exc.__cause__, UnicodeDecodeError):
+        # FastAPI's 400 for a JSON body that is not UTF-8: the same 422 as any other body that is not JSON.
+        return await _validation_error(request, RequestValidationError([{"type": "json_invalid", "loc": ("body",)}]))
     code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
     return JSONResponse(body(code, str(exc.detail)), status_code=exc.status_code, headers=exc.headers)
 

@@ -12,7 +12,7 @@ from soma import errors
 from soma.auth import ending
 from soma.conversations import events, sessions
 from soma.conversations.events import Event
-from soma.gateway import access, sse
+from soma.gateway import access, params, sse
 from soma.gateway.notifier import Subscription
 from soma.gateway.stream_guard import StreamGuard
 from soma.observability import metrics
@@ -26,7 +26,7 @@ BATCH = 500  # events read per query while catching up
 async def stream_events(
     request: Request,
     session_id: uuid.UUID,
-    after: int | None = Query(None, ge=0, description="Start after this event id (0: from the start)."),
+    after: params.Cursor | None = Query(None, description="Start after this event id (0: from the start)."),
     last_event_id: str | None = Header(None),
 ) -> StreamingResponse:
     """Every event after the starting point, then new ones as they are written.

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Depends, Query, Request, Response
 from fastapi.responses import JSONResponse
 
 from soma import errors
-from soma.gateway import access, bodies
+from soma.gateway import access, bodies, params
 from soma.memory import store
 
 router = APIRouter(prefix="/v1/memories", tags=["memories"])
@@ -31,7 +31,7 @@ async def list_memories(
     request: Request,
     query: str | None = Query(None, max_length=store.MAX_CHARS, description="Search by meaning; one page, best first."),
     limit: int = Query(store.DEFAULT_PAGE, ge=1, le=store.MAX_PAGE),
-    before: int | None = Query(None, description="Page the list: the `next` of the previous page."),
+    before: params.RowId | None = Query(None, description="Page the list: the `next` of the previous page."),
 ) -> dict[str, Any]:
     """Memories newest first, a page at a time; with `query`, the most similar ones with their `similarity`."""
     async with request.app.state.engine.connect() as conn:
@@ -43,21 +43,21 @@ async def list_memories(
 
 
 @router.get("/{memory_id}")
-async def get_memory(request: Request, memory_id: int) -> dict[str, Any]:
+async def get_memory(request: Request, memory_id: params.RowId) -> dict[str, Any]:
     """One memory."""
     async with request.app.state.engine.connect() as conn:
         return await store.get(conn, memory_id)
 
 
 @router.patch("/{memory_id}", dependencies=[Depends(access.require_admin)])
-async def update_memory(request: Request, memory_id: int, body: MemoryBody) -> dict[str, Any]:
+async def update_memory(request: Request, memory_id: params.RowId, body: MemoryBody) -> dict[str, Any]:
     """Change a memory's content (it is embedded again)."""
     async with request.app.state.engine.begin() as conn:
         return await store.update(conn, request.app.state.embedder, memory_id, body.content)
 
 
 @router.delete("/{memory_id}", status_code=204, dependencies=[Depends(access.require_admin)])
-async def delete_memory(request: Request, memory_id: int) -> Response:
+async def delete_memory(request: Request, memory_id: params.RowId) -> Response:
     """Forget a memory."""
     async with request.app.state.engine.begin() as conn:
         await store.delete(conn, memory_id)

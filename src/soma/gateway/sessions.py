@@ -19,7 +19,7 @@ class NewSession(BaseModel):
     """Body of POST /v1/sessions."""
 
     model_config = ConfigDict(extra="forbid")
-    title: str | None = Field(None, max_length=200)
+    title: bodies.Text | None = Field(None, max_length=200)
 
 
 class NewMessage(bodies.TextBody):

@@ -40,14 +40,18 @@ class LocalSLM:
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
                 raise errors.LocalSLMFailed(f"The local SLM server exited; read {self.log_path}.")
-            try:
-                response = httpx.get(f"{self.base_url}/models", headers={"Authorization": f"Bearer {self.api_key}"}, timeout=2)
-                if response.status_code == 200:
-                    return
-            except httpx.HTTPError:
-                pass
+            if self.answers(timeout=2):
+                return
             time.sleep(0.1)
         raise errors.LocalSLMFailed(f"The local SLM did not answer within {START_TIMEOUT:.0f}s; read {self.log_path}.")
+
+    def answers(self, timeout: float) -> bool:
+        """True when the server answers an authenticated /v1/models now."""
+        try:
+            response = httpx.get(f"{self.base_url}/models", headers={"Authorization": f"Bearer {self.api_key}"}, timeout=timeout)
+        except httpx.HTTPError:
+            return False
+        return response.status_code == 200
 
     def stop(self) -> None:
         """Stop the server."""
@@ -88,12 +92,15 @@ def api_key(data_dir: Path) -> str:
     return path.read_text().strip()
 
 
-def start(data_dir: Path) -> LocalSLM:
-    """Start `soma slm serve` on a free loopback port; call `wait_ready` before sending it work."""
+def start(data_dir: Path, port: int | None = None) -> LocalSLM:
+    """Start `soma slm serve` on a loopback port (a free one by default); call `wait_ready` before sending it work.
+
+    `soma up` passes the port of the server that died, so the worker's SOMA_SLM_BASE_URL still points at it.
+    """
     if not installed():
         raise errors.LocalSLMUnavailable()
     key = api_key(data_dir)
-    port = _free_port()
+    port = port or _free_port()
     log_path = data_dir / "slm" / "server.log"
     # The key travels in the environment, where `ps` does not show it, as the only secret source.
     env = config.child_environment(data_dir=str(data_dir), secret_sources="env", slm_api_key=key)
