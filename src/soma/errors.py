@@ -40,6 +40,12 @@ class EmbeddedPostgresFailed(SomaError):
     code = "embedded_postgres_failed"
 
 
+class ChildKeepsFailing(SomaError):
+    """It stopped before it was ready each time, so `soma up` stopped everything. Its last lines are printed above: fix what they name (a port in use, a setting), then run `soma up` again."""
+
+    code = "child_keeps_failing"
+
+
 class NotFound(SomaError):
     """Nothing exists at this id."""
 
