@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import os
 import shutil
 import tempfile
 from pathlib import Path
@@ -9,6 +11,7 @@ from pathlib import Path
 import httpx
 from httpx import ASGITransport
 
+from soma import supervise
 from soma.db import embedded, migrate
 from soma.gateway import app as gateway_app
 
@@ -80,3 +83,24 @@ async def test_ready_is_503_with_postgresql_stopped_and_200_once_it_is_back(sett
     finally:
         server.stop()
         shutil.rmtree(data_dir, ignore_errors=True)
+
+
+async def test_ready_names_the_child_soma_up_is_starting_again_and_stays_200_degraded(api, settings) -> None:
+    children = {"gateway": "starting", "worker": "down: it was killed by SIGKILL; starting it again", "tunnel": "ok"}
+    state = {"pid": os.getppid(), "children": children}  # as if soma up had started this process
+    (settings.data_dir / supervise.STATE_FILE).write_text(json.dumps(state))
+
+    response = await api.get("/ready")
+
+    checks = {"database": "ok", "schema": "ok", "slm_key": "ok", "worker": children["worker"], "tunnel": "ok"}
+    assert (response.status_code, response.json()) == (200, {"status": "degraded", "checks": checks})
+
+
+async def test_ready_ignores_children_written_by_a_soma_up_that_is_not_its_parent(api, settings) -> None:
+    state = {"pid": os.getpid(), "children": {"worker": "down: it exited with code 1; starting it again"}}
+    (settings.data_dir / supervise.STATE_FILE).write_text(json.dumps(state))
+
+    response = await api.get("/ready")
+
+    checks = {"database": "ok", "schema": "ok", "slm_key": "ok"}
+    assert (response.status_code, response.json()) == (200, {"status": "ready", "checks": checks})

@@ -2,17 +2,22 @@
 
 /ready also reports the SLM key, but a missing key does not make it 503: reads and streams still work,
 and taking every gateway out of service would turn a revoked key into a full outage.
+
+Under `soma up`, /ready also names each of its other children (worker, tunnel, local SLM, postgres)
+and says which is down while `soma up` starts it again. A down worker makes it 200 "degraded", not 503:
+this gateway still takes messages, and their turns run once the worker is back.
 """
 
 from __future__ import annotations
 
 import asyncio
+import os
 import time
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
-from soma import errors
+from soma import errors, supervise
 from soma.db import migrate
 
 router = APIRouter()
@@ -26,7 +31,7 @@ async def health() -> dict[str, str]:
     return {"status": "ok"}
 
 
-@router.get("/ready")
+@router.get("/ready", responses={503: {"description": "Not ready: `checks` names what is wrong.", "content": {"application/json": {"schema": {"type": "object"}}}}})
 async def ready(request: Request) -> JSONResponse:
     """Readiness: 200 when PostgreSQL answers and the schema is current, else 503 naming what is wrong.
 
@@ -38,14 +43,21 @@ async def ready(request: Request) -> JSONResponse:
     try:
         await asyncio.wait_for(migrate.check(request.app.state.engine), READY_TIMEOUT)
     except errors.SchemaBehind as exc:
-        return _unready("schema", exc.message)
+        return _unready(request, "schema", exc.message)
     except TimeoutError:
-        return _unready("database", f"PostgreSQL did not answer within {READY_TIMEOUT:.0f}s.")
+        return _unready(request, "database", f"PostgreSQL did not answer within {READY_TIMEOUT:.0f}s.")
     except Exception as exc:  # any driver error means the database is not usable
-        return _unready("database", errors.DatabaseUnavailable(f"{type(exc).__name__}: {_first_line(exc)}").message)
-    key = _slm_key(request)
-    status = "ready" if key == "ok" else "degraded"
-    return JSONResponse({"status": status, "checks": {"database": "ok", "schema": "ok", "slm_key": key}})
+        return _unready(request, "database", errors.DatabaseUnavailable(f"{type(exc).__name__}: {_first_line(exc)}").message)
+    checks = {"database": "ok", "schema": "ok", "slm_key": _slm_key(request), **_siblings(request)}
+    status = "ready" if all(v == "ok" for v in checks.values()) else "degraded"
+    return JSONResponse({"status": status, "checks": checks})
+
+
+def _siblings(request: Request) -> dict[str, str]:
+    """The other children of the `soma up` that started this gateway, from the file it keeps; empty otherwise."""
+    children = supervise.read_state(request.app.state.settings.data_dir, os.getppid())
+    children.pop("gateway", None)  # this process: it answers
+    return children
 
 
 def _slm_key(request: Request) -> str:
@@ -59,8 +71,8 @@ def _slm_key(request: Request) -> str:
     return "ok"
 
 
-def _unready(check: str, message: str) -> JSONResponse:
-    return JSONResponse({"status": "unavailable", "checks": {check: message}}, status_code=503)
+def _unready(request: Request, check: str, message: str) -> JSONResponse:
+    return JSONResponse({"status": "unavailable", "checks": {check: message, **_siblings(request)}}, status_code=503)
 
 
 def _first_line(exc: Exception) -> str:
