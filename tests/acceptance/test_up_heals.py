@@ -1,0 +1,206 @@
+"""`soma up` heals: children killed at random are started again, and every turn is answered exactly once."""
+
+from __future__ import annotations
+
+import random
+import re
+import signal
+import socket
+import sys
+import threading
+import time
+from collections import Counter
+from pathlib import Path
+
+import httpx
+import psutil
+
+from tests import procs
+from tests.acceptance.test_up import _up, data_dir  # noqa: F401  (data_dir is a fixture)
+from tests.conftest import ADMIN, ADMIN_KEY
+
+SEED = 13  # the kills are random, but the same on every run
+KILLS = 20
+SESSIONS = 3
+POST_EVERY = 0.8  # seconds between two turns posted (to the sessions in turn)
+SLOW = {"chunks": [f"w{i} " for i in range(4)], "delay": 0.1}  # 0.4 s per answer: kills land mid-turn
+COMMANDS = {"worker": ["worker"], "gateway": ["gateway"], "tunnel": ["tunnel", "run"]}
+FAST_RECOVERY = {  # a dead worker's turn runs again after 3 s, not 15
+    "worker_heartbeat_seconds": "1",
+    "worker_stalled_seconds": "3",
+    "worker_metrics_port": "0",
+    "sse_keepalive_seconds": "1",
+}
+
+
+def test_up_restarts_children_killed_at_random_and_answers_every_turn_exactly_once(data_dir, launcher, slm) -> None:  # noqa: F811
+    slm.script(default=SLOW)
+    url, proc = _up(data_dir, launcher, slm_base_url=slm.base_url, slm_api_key="k", slm_model="scripted", **FAST_RECOVERY)
+    up = psutil.Process(proc.popen.pid)
+    with httpx.Client(base_url=url, timeout=10, headers=ADMIN) as client:
+        sessions = [client.post("/v1/sessions", json={}).json()["id"] for _ in range(SESSIONS)]
+    traffic = _Traffic(url, sessions)
+    traffic.start()
+    chooser = random.Random(SEED)
+
+    for _ in range(KILLS):
+        _wait_all_ready(url, proc)
+        name = chooser.choice(["worker", "gateway", "tunnel", "postgres"])
+        pid = _pid(up, data_dir, name)
+        psutil.Process(pid).send_signal(signal.SIGKILL)
+        procs.wait_until(lambda: _pid(up, data_dir, name) not in (None, pid), 30, f"a new {name} after pid {pid}")
+        time.sleep(chooser.uniform(0, 0.5))  # the next kill lands at another point of a turn
+
+    _wait_all_ready(url, proc)
+    traffic.stop_posting()
+    with httpx.Client(base_url=url, timeout=10, headers=ADMIN) as client:
+        stored = procs.wait_until(lambda: _all_answered(client, sessions), 60, "every turn answered")
+    traffic.wait_streamed(stored)
+
+    for session in sessions:
+        users = [m for m in stored[session] if m["role"] == "user"]
+        answers = Counter(m["reply_to"] for m in stored[session] if m["role"] == "assistant")
+        assert answers == Counter(m["id"] for m in users)  # one answer each, none lost, none twice
+        assert traffic.accepted[session] <= {m["content"] for m in users}  # every 202 was kept
+        streamed = traffic.events[session]
+        ids = [e["id"] for e in streamed]
+        assert len(ids) == len(set(ids)), "an event streamed twice across reconnections"
+        answered = Counter(e["data"]["message"]["reply_to"] for e in streamed if e["event"] == "assistant.message")
+        assert answered == answers  # what the stream showed is what is stored: no answer seen and then lost
+        assert not [e for e in streamed if e["event"] == "turn.failed"]
+    assert sum(len(a) for a in traffic.accepted.values()) > KILLS  # turns did flow through the kills
+    assert httpx.get(url + "ready").json()["status"] == "ready"
+    assert 'soma up: child "postgres" stopped; starting it again in 0.25 s' in proc.output()
+
+
+def _wait_all_ready(url: str, proc: procs.Proc) -> None:
+    """Until /ready is 200 with every check ok (every child up)."""
+
+    def ready() -> bool:
+        assert proc.alive(), proc.output()[-3000:]
+        try:
+            return httpx.get(url + "ready", timeout=2).json()["status"] == "ready"
+        except (httpx.HTTPError, ValueError):
+            return False
+
+    procs.wait_until(ready, 60, "every child of soma up to be ready", interval=0.05)
+
+
+def _pid(up: psutil.Process, data_dir: Path, name: str) -> int | None:
+    """The pid of soma up's child `name`; PostgreSQL's postmaster is found in its pid file."""
+    if name == "postgres":
+        try:
+            return int((data_dir / "postgres" / "postmaster.pid").read_text().split()[0])
+        except (OSError, IndexError, ValueError):
+            return None
+    for child in up.children():
+        try:
+            if child.cmdline()[-len(COMMANDS[name]) - 1 :] == ["soma", *COMMANDS[name]] and child.status() != psutil.STATUS_ZOMBIE:
+                return child.pid
+        except psutil.NoSuchProcess:
+            pass
+    return None
+
+
+def _all_answered(client: httpx.Client, sessions: list[str]) -> dict[str, list[dict]] | None:
+    """Every session's stored messages, once each user message has an answer."""
+    stored = {s: client.get(f"/v1/sessions/{s}/messages").json()["messages"] for s in sessions}
+    for messages in stored.values():
+        if sum(m["role"] == "user" for m in messages) != sum(m["role"] == "assistant" for m in messages):
+            return None
+    return stored
+
+
+class _Traffic:
+    """Posts turns to the sessions in turn, and streams each session's events, reconnecting with Last-Event-ID."""
+
+    def __init__(self, url: str, sessions: list[str]) -> None:
+        self.url, self.sessions = url, sessions
+        self.accepted: dict[str, set[str]] = {s: set() for s in sessions}
+        self.events: dict[str, list[dict]] = {s: [] for s in sessions}
+        self._posting = threading.Event()
+        self._streaming = threading.Event()
+        self._threads = [threading.Thread(target=self._post, daemon=True)]
+        self._threads += [threading.Thread(target=self._stream, args=(s,), daemon=True) for s in sessions]
+
+    def start(self) -> None:
+        self._posting.set()
+        self._streaming.set()
+        for thread in self._threads:
+            thread.start()
+
+    def stop_posting(self) -> None:
+        self._posting.clear()
+        self._threads[0].join(15)
+
+    def wait_streamed(self, stored: dict[str, list[dict]]) -> None:
+        """Until each stream has shown every stored answer; then the streams stop."""
+
+        def streamed() -> bool:
+            for session, messages in stored.items():
+                shown = {e["data"]["message"]["id"] for e in list(self.events[session]) if e["event"] == "assistant.message"}
+                if not {m["id"] for m in messages if m["role"] == "assistant"} <= shown:
+                    return False
+            return True
+
+        procs.wait_until(streamed, 30, "the streams to show every answer")
+        self._streaming.clear()
+        for thread in self._threads[1:]:
+            thread.join(15)
+
+    def _post(self) -> None:
+        with httpx.Client(base_url=self.url, timeout=10, headers=ADMIN) as client:
+            number = 0
+            while self._posting.is_set():
+                session = self.sessions[number % len(self.sessions)]
+                content = f"turn {number}"
+                number += 1
+                try:
+                    response = client.post(f"/v1/sessions/{session}/messages", json={"content": content})
+                    if response.status_code == 202:
+                        self.accepted[session].add(content)
+                except httpx.HTTPError:
+                    pass  # the gateway died mid-request: the turn may or may not be stored
+                time.sleep(POST_EVERY)
+
+    def _stream(self, session: str) -> None:
+        parser = procs.SSEParser()
+        with httpx.Client(base_url=self.url, timeout=httpx.Timeout(10, read=5), headers=ADMIN) as client:
+            while self._streaming.is_set():
+                seen = self.events[session]
+                headers = {"Last-Event-ID": str(seen[-1]["id"])} if seen else {}
+                try:
+                    with client.stream("GET", f"/v1/sessions/{session}/events", headers=headers) as response:
+                        if response.status_code != 200:
+                            raise httpx.HTTPError(f"status {response.status_code}")
+                        for line in response.iter_lines():
+                            event = parser.feed(line)
+                            if event is not None:
+                                seen.append(event)
+                            if not self._streaming.is_set():
+                                return
+                except httpx.HTTPError:
+                    parser = procs.SSEParser()  # a half-read event is read again from its start
+                    time.sleep(0.2)
+
+
+def test_up_gives_up_on_a_child_that_cannot_start_naming_it_and_its_last_lines(data_dir, launcher, slm) -> None:  # noqa: F811
+    taken = socket.socket()
+    taken.bind(("127.0.0.1", 0))
+    taken.listen()
+    port = taken.getsockname()[1]
+    env = procs.soma_env("", data_dir=str(data_dir), port=str(port), slm_base_url=slm.base_url, slm_api_key="k")
+    del env["SOMA_DATABASE_URL"]
+    proc = launcher.start("up", [sys.executable, "-m", "soma", "up"], env)
+
+    try:
+        code = proc.wait(60)
+    finally:
+        taken.close()
+
+    output = proc.output()
+    assert code == 1, output
+    assert re.search(r'error: Child "gateway" of `soma up` failed to start 3 times in a row \(last: it exited with code \d+\)\.', output)
+    tail = output[output.index('soma up: the last lines of child "gateway":') :]
+    assert "address already in use" in tail
+    assert not (data_dir / "postgres" / "postmaster.pid").exists()
