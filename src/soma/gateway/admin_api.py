@@ -11,7 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from soma import errors
 from soma.audit import log as audit
 from soma.auth import admin, keys, passwords, principal, users
-from soma.gateway import access, bodies, params
+from soma.gateway import access, bodies, openapi, params
 
 BIGINT_MAX = 2**63 - 1  # audit_log.id is a bigint
 
@@ -23,10 +23,14 @@ Role = Literal[principal.ROLES]  # type: ignore[valid-type]
 Scope = Literal[principal.SCOPES]  # type: ignore[valid-type]
 
 
+# Documented, not validated here: passwords.check_acceptable and users.create refuse with messages that name the rule.
+NEW_PASSWORD = {"minLength": passwords.MIN_LENGTH}
+
+
 class NewUser(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    username: bodies.Text = Field(min_length=1, max_length=64)
-    password: str = Field(min_length=1, max_length=passwords.MAX_LENGTH)
+    username: bodies.Text = Field(min_length=1, max_length=64, json_schema_extra={"pattern": users.USERNAME.pattern})
+    password: str = Field(min_length=1, max_length=passwords.MAX_LENGTH, json_schema_extra=NEW_PASSWORD)
     role: Role = "member"  # the web UI's form starts from this too (GET /v1/meta)
 
 
@@ -34,7 +38,7 @@ class UserChange(BaseModel):
     model_config = ConfigDict(extra="forbid")
     disabled: bool | None = None
     role: Role | None = None
-    password: str | None = Field(None, min_length=1, max_length=passwords.MAX_LENGTH)
+    password: str | None = Field(None, min_length=1, max_length=passwords.MAX_LENGTH, json_schema_extra=NEW_PASSWORD)
 
 
 MAX_EXPIRES_DAYS = 36525  # a hundred years; far beyond it, the expiry date overflows
@@ -53,7 +57,7 @@ async def list_users(request: Request) -> dict[str, Any]:
         return {"users": await users.list_all(conn)}
 
 
-@router.post("/users", status_code=201)
+@router.post("/users", status_code=201, responses=openapi.raises(errors.UsernameTaken))
 async def create_user(request: Request, body: NewUser) -> dict[str, Any]:
     async with request.app.state.engine.begin() as conn:
         return await admin.create_user(conn, _actor(request), body.username, body.password, body.role)

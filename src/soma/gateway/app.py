@@ -21,7 +21,7 @@ from soma.auth import bootstrap
 from soma.gateway import admin_api, auth_api, authn, errors, events, health, knowledge, limits, memories, meta, metrics, sessions
 from soma.gateway import backup as backup_api
 from soma.gateway import restores
-from soma.gateway import emergency_api, lockdown
+from soma.gateway import emergency_api, lockdown, openapi
 from soma.gateway import settings as settings_api
 from soma.gateway import tunnel as tunnel_api
 from soma.gateway.notifier import Notifier
@@ -72,6 +72,7 @@ def create(
     app.state.settings = settings
     app.state.embedder = embedding_model or embedder.MiniLM()  # loads its weights on first use
     errors.install(app)
+    openapi.install(app)
     app.add_middleware(restores.Gate)  # innermost: only requests past authentication and the body limit probe the gate
     app.add_middleware(
         limits.BodyLimit,

@@ -11,7 +11,7 @@ from soma import errors
 from soma.audit import log as audit
 from soma.auth import logins, passwords, ratelimit, setup_links, users
 from soma.auth.principal import user_scopes
-from soma.gateway import access, authn, bodies
+from soma.gateway import access, authn, bodies, openapi
 
 router = APIRouter(prefix="/v1/auth", tags=["auth"])
 
@@ -32,7 +32,7 @@ class PasswordChange(BaseModel):
     new_password: str = Field(min_length=1, max_length=passwords.MAX_LENGTH)
 
 
-@router.post("/login")
+@router.post("/login", responses=openapi.raises(errors.LoginFailed, errors.TooManyLoginAttempts))
 async def login(request: Request, response: Response, body: Credentials) -> dict[str, Any]:
     """Check the password and start a session in a `__Host-` cookie; rate-limited per account and address."""
     address = access.client_address(request)
@@ -87,7 +87,7 @@ async def change_password(request: Request, response: Response, body: PasswordCh
     return {"status": "password changed; log in again"}
 
 
-@router.post("/setup")
+@router.post("/setup", responses=openapi.raises(errors.SetupLinkInvalid, errors.SetupDone))
 async def setup(request: Request, response: Response, body: Setup) -> dict[str, Any]:
     """Use the one-time setup link to create the first admin, and log them in."""
     async with request.app.state.engine.begin() as conn:

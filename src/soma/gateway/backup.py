@@ -14,7 +14,11 @@ from soma.gateway import access
 router = APIRouter(prefix="/v1", tags=["backup"], dependencies=[Depends(access.require_admin)])
 
 
-@router.get("/backup")
+@router.get(
+    "/backup",
+    response_class=StreamingResponse,
+    responses={200: {"description": "The archive.", "content": {"application/x-tar": {"schema": {"type": "string", "format": "binary"}}}}},
+)
 async def download(request: Request) -> StreamingResponse:
     """The archive (docs/backup-format.md), with constant memory and no temporary file; audited once sent whole.
 

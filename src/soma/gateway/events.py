@@ -22,7 +22,7 @@ router = APIRouter(prefix="/v1/sessions", tags=["events"])
 BATCH = 500  # events read per query while catching up
 
 
-@router.get("/{session_id}/events")
+@router.get("/{session_id}/events", response_class=StreamingResponse, responses={200: {"description": "Server-Sent Events.", "content": {"text/event-stream": {}}}})
 async def stream_events(
     request: Request,
     session_id: uuid.UUID,

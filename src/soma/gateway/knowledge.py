@@ -11,7 +11,7 @@ from fastapi.responses import StreamingResponse
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from soma import errors
-from soma.gateway import access, uploads
+from soma.gateway import access, openapi, uploads
 from soma.knowledge import blobs, ingest, parsers, store
 from soma.settings import store as settings_store
 
@@ -22,7 +22,22 @@ FIELD = "file"  # the multipart field that carries the file
 MULTIPART_OVERHEAD = 64 * 1024  # bytes of framing and other fields a body may carry beside a file at the limit
 
 
-@router.post("", status_code=202, dependencies=[Depends(access.require_admin)])
+UPLOAD_RESPONSES = {
+    200: {
+        "description": "The content was stored already: the existing document, under the name it was first uploaded with.",
+        "content": {"application/json": {"schema": {"type": "object"}}},
+    },
+    **openapi.raises(errors.UploadCutOff, errors.FileTooLarge, errors.UnsupportedFileType),
+}
+
+
+@router.post(
+    "",
+    status_code=202,
+    dependencies=[Depends(access.require_admin)],
+    responses=UPLOAD_RESPONSES,
+    openapi_extra=openapi.file_upload(FIELD, "The file; GET /v1/meta lists the suffixes Soma reads.", parsers.EXTENSIONS),
+)
 async def upload(request: Request, response: Response) -> dict[str, Any]:
     """Store a file and queue its indexing (202, state `pending`).
 
@@ -66,7 +81,11 @@ async def get_document(request: Request, document_id: uuid.UUID) -> dict[str, An
         return await store.get(conn, document_id)
 
 
-@router.get("/{document_id}/content")
+@router.get(
+    "/{document_id}/content",
+    response_class=StreamingResponse,
+    responses={200: {"description": "The file's bytes, as the type it was stored as.", "content": {"*/*": {"schema": {"type": "string", "format": "binary"}}}}},
+)
 async def download(request: Request, document_id: uuid.UUID) -> StreamingResponse:
     """The original file, as an attachment under its uploaded name, streamed from PostgreSQL piece by piece."""
     engine: AsyncEngine = request.app.state.engine

@@ -31,7 +31,7 @@ class Gate:
         self.app = app
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and _locked(scope) and not _open(scope["path"]):
+        if scope["type"] == "http" and _locked(scope) and not is_open(scope["path"]):
             exc = errors.Lockdown()
             await JSONResponse(error_body(exc.code, exc.message), status_code=503)(scope, receive, send)
             return
@@ -43,5 +43,6 @@ def _locked(scope: Scope) -> bool:
     return flag is not None and flag.active
 
 
-def _open(path: str) -> bool:
+def is_open(path: str) -> bool:
+    """True for the probes and the UI's files, which are served even under lockdown."""
     return path in OPEN_PATHS or path.startswith(OPEN_PREFIX)

@@ -18,7 +18,15 @@ class MemoryBody(bodies.TextBody):
     """Body of POST /v1/memories and PATCH /v1/memories/{id}; over store.MAX_CHARS is 413."""
 
 
-@router.post("", status_code=201, response_model=None, dependencies=[Depends(access.require_admin)])
+MERGED = {
+    200: {
+        "description": "The fact restated an existing memory, which now holds it: that memory, with `merged: true`.",
+        "content": {"application/json": {"schema": {"type": "object"}}},
+    }
+}
+
+
+@router.post("", status_code=201, response_model=None, dependencies=[Depends(access.require_admin)], responses=MERGED)
 async def create_memory(request: Request, body: MemoryBody) -> dict[str, Any] | JSONResponse:
     """Store a memory: 201, or 200 with `merged: true` when it restated an existing one, which now holds it."""
     async with request.app.state.engine.begin() as conn:

@@ -16,7 +16,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from soma import errors
 from soma.auth import admin
 from soma.backup import apply, gate, staged, staging, streams
-from soma.gateway import access, uploads
+from soma.gateway import access, openapi, uploads
 from soma.gateway.errors import body as error_body
 
 router = APIRouter(prefix="/v1/restores", tags=["backup"], dependencies=[Depends(access.require_admin)])
@@ -32,7 +32,12 @@ class ApplyRequest(BaseModel):
     mode: Literal["overwrite", "preserve_settings"]
 
 
-@router.post("", status_code=201)
+@router.post(
+    "",
+    status_code=201,
+    responses=openapi.raises(errors.UploadCutOff),
+    openapi_extra=openapi.file_upload(FIELD, "A backup made by `soma backup create` or GET /v1/backup.", ["application/x-tar"]),
+)
 async def upload(request: Request) -> dict[str, Any]:
     """Stage a backup while it uploads; 201 with its preview once the whole archive is verified.
 
@@ -89,14 +94,14 @@ async def get_restore(request: Request, restore_id: uuid.UUID) -> dict[str, Any]
         return await staged.describe(conn, restore_id)
 
 
-@router.post("/{restore_id}/apply")
+@router.post("/{restore_id}/apply", responses=openapi.raises(errors.RestoreNotStaged, errors.RestoreStale))
 async def apply_restore(request: Request, restore_id: uuid.UUID, body: ApplyRequest) -> dict[str, Any]:
     """Replace chats, memories and knowledge with the backup's (and the settings, with `overwrite`), all at once."""
     actor = admin.Actor(access.principal(request).actor, access.client_address(request))
     return await apply.apply(request.app.state.engine, restore_id, body.mode, actor)
 
 
-@router.delete("/{restore_id}", status_code=204)
+@router.delete("/{restore_id}", status_code=204, responses=openapi.raises(errors.RestoreNotStaged))
 async def discard(request: Request, restore_id: uuid.UUID) -> Response:
     """Drop a staged restore; nothing Soma serves changes."""
     actor = admin.Actor(access.principal(request).actor, access.client_address(request))

@@ -7,8 +7,9 @@ from typing import Any, Literal
 from fastapi import APIRouter, Depends, Request
 from pydantic import BaseModel, ConfigDict
 
+from soma import errors
 from soma.auth import admin
-from soma.gateway import access
+from soma.gateway import access, openapi
 from soma.tunnel import state
 
 router = APIRouter(prefix="/v1", tags=["tunnel"], dependencies=[Depends(access.require_admin)])
@@ -26,7 +27,7 @@ async def show(request: Request) -> dict[str, Any]:
         return await state.read(conn)
 
 
-@router.put("/tunnel")
+@router.put("/tunnel", responses=openapi.raises(errors.TunnelRefused))
 async def change(request: Request, body: TunnelChange) -> dict[str, Any]:
     """409 `tunnel_refused` naming what to fix when opening it would expose an unprotected Soma."""
     actor = admin.Actor(access.principal(request).actor, access.client_address(request))
