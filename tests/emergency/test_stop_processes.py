@@ -11,7 +11,9 @@ import psycopg
 
 from tests import procs
 
-SLOW_ANSWER = {"chunks": [f"word{n} " for n in range(12)], "delay": 0.4}  # about five seconds of streaming
+# About 16 s of streaming: still running when a `soma emergency-stop` started on a loaded machine
+# reaches its turns step (the stop cancels it, so the test never waits that long).
+SLOW_ANSWER = {"chunks": [f"word{n} " for n in range(40)], "delay": 0.4}
 
 
 def _rows(database_url: str, query: str, *params: object) -> list[tuple]:
