@@ -69,3 +69,27 @@ async def test_a_body_that_is_not_utf8_is_invalid_json_like_any_other(api) -> No
 
     assert response.status_code == 422
     assert response.json() == _invalid("the body is not valid JSON")
+
+
+async def test_a_setting_with_a_nul_character_is_an_invalid_setting_and_nothing_changes(api) -> None:
+    before = (await api.get("/v1/settings")).json()
+
+    response = await api.put("/v1/settings", json={"system_prompt": "a\x00b"})
+
+    assert response.status_code == 422
+    assert response.json() == {
+        "error": {
+            "code": "invalid_settings",
+            "message": "'system_prompt': Value error, text must not contain NUL (\\u0000) characters (got 'a\\x00b'). "
+            "The settings were not changed. Send only known keys with valid values; GET /v1/settings shows them all.",
+        }
+    }
+    assert (await api.get("/v1/settings")).json() == before
+
+
+@pytest.mark.parametrize("name", ["action", "actor"])
+async def test_an_audit_filter_with_a_nul_character_is_refused_as_invalid(api, name) -> None:
+    response = await api.get("/v1/audit", params={name: "a\x00b"})
+
+    assert response.status_code == 422
+    assert response.json() == _invalid(f"query.{name}: Value error, text must not contain NUL (\\u0000) characters")

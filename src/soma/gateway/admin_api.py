@@ -13,8 +13,6 @@ from soma.audit import log as audit
 from soma.auth import admin, keys, passwords, principal, users
 from soma.gateway import access, bodies, openapi, params
 
-BIGINT_MAX = 2**63 - 1  # audit_log.id is a bigint
-
 router = APIRouter(prefix="/v1", tags=["admin"], dependencies=[Depends(access.require_admin)])
 
 
@@ -115,11 +113,11 @@ def _actor(request: Request) -> admin.Actor:
 @router.get("/audit")
 async def read_audit(
     request: Request,
-    action: str | None = Query(None, max_length=200, description="Only this action, e.g. auth.login.failed."),
-    actor: str | None = Query(None, max_length=300, description="Only this actor, e.g. user:ann, key:3 or cli:root@host."),
+    action: bodies.Text | None = Query(None, max_length=200, description="Only this action, e.g. auth.login.failed."),
+    actor: bodies.Text | None = Query(None, max_length=300, description="Only this actor, e.g. user:ann, key:3 or cli:root@host."),
     since: datetime.datetime | None = Query(None, description="Only entries at or after this time (ISO 8601)."),
     until: datetime.datetime | None = Query(None, description="Only entries before this time (ISO 8601)."),
-    before: int | None = Query(None, ge=1, le=BIGINT_MAX, description="Page the log: the `next` of the previous page."),
+    before: params.RowId | None = Query(None, description="Page the log: the `next` of the previous page."),
     limit: int = Query(100, ge=1, le=1000),
 ) -> dict[str, Any]:
     """The audit log, newest first, a page at a time; `next` is None on the last page."""

@@ -20,7 +20,11 @@ async def get_settings(request: Request) -> dict[str, Any]:
         return await store.describe(conn)
 
 
-@router.put("", dependencies=[Depends(access.require_admin)])
+# The body is read as a dict so store.update can name every bad key at once; documented as what it holds.
+CHANGES = {"requestBody": {"content": {"application/json": {"schema": store.AgentSettings.model_json_schema()}}}}
+
+
+@router.put("", dependencies=[Depends(access.require_admin)], openapi_extra=CHANGES)
 async def put_settings(request: Request, changes: dict[str, Any] = Body(...)) -> dict[str, Any]:
     """Change some settings (admins only); unknown keys or bad values change nothing (422)."""
     caller = access.principal(request)

@@ -6,7 +6,7 @@ from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from soma import errors
@@ -30,6 +30,14 @@ class AgentSettings(BaseModel):
     knowledge_k: int = Field(4, ge=0, le=20, description="Knowledge chunks added to each turn (0: none).")
     upload_max_bytes: int = Field(20 * MiB, ge=1, le=1024 * MiB, description="Largest knowledge file accepted.")
     tools_enabled: bool = Field(True, description="Offer the remember/forget tools to SLMs that support tool calls.")
+
+    @field_validator("system_prompt", "slm_model")
+    @classmethod
+    def _no_nul(cls, value: str | None) -> str | None:
+        # PostgreSQL's jsonb cannot hold NUL: an invalid setting (422), not a failed update (500).
+        if value is not None and "\x00" in value:
+            raise ValueError("text must not contain NUL (\\u0000) characters")
+        return value
 
 
 _t = tables.agent_settings
