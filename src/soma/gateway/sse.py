@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 from soma.conversations.events import Event
+from soma.gateway import params
 
 KEEPALIVE = b": keep-alive\n\n"
 HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no", "Connection": "keep-alive"}
@@ -39,6 +40,8 @@ def start_after(after: int | None, last_event_id: str | None) -> int:
 
     Last-Event-ID wins because a reconnecting EventSource sends it while keeping its first URL.
     """
-    if last_event_id and last_event_id.strip().isdigit():
-        return int(last_event_id.strip())
+    value = (last_event_id or "").strip()
+    # ASCII digits only ("²" is a digit to isdigit()), and within bigint: anything else is no id this log gave.
+    if value.isascii() and value.isdigit() and int(value) <= params.BIGINT_MAX:
+        return int(value)
     return after or 0
