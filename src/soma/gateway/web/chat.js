@@ -209,10 +209,14 @@ class ChatsPage {
   }
 
   onEvent(event) {
+    // A finished answer is re-rendered as Markdown and changes height: at the bottom, stay there;
+    // scrolled up, keep the view exactly where the reader left it.
     const stick = this.nearBottom();
+    const top = this.scroller.scrollTop;
     this.transcript.apply(event);
     this.showEmpty(null);
     if (stick) this.scrollToBottom();
+    else this.scroller.scrollTop = top;
     if (event.type === "message.created" || event.type === "assistant.message") this.refreshSessionsSoon();
   }
 

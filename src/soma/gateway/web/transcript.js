@@ -5,8 +5,11 @@
 // starts it over (a retry: the partial text so far is dropped), and `assistant.message`
 // replaces the streamed text with the stored answer. Messages are keyed by id, so a message
 // seen twice (from the POST response and from its `message.created` event) is shown once.
+// A message shows as rendered Markdown (markdown.js) once complete; while it streams, as text.
 
 import { h } from "./dom.js";
+import { renderMarkdown } from "./markdown.js";
+import { copyButton } from "./widgets.js";
 
 const ROLE_LABEL = { user: "You", assistant: "Soma", system: "System" };
 
@@ -134,8 +137,10 @@ class Turn {
   }
 }
 
+/** A message: streamed text stays a Text node to grow; a finished one is rendered Markdown with a copy button. */
 function bubble(role, content, { state = "done", messageId = null } = {}) {
-  const text = document.createTextNode(content ?? "");
+  const streaming = state === "streaming";
+  const body = streaming ? document.createTextNode(content ?? "") : renderMarkdown(content);
   return h(
     "article",
     {
@@ -148,7 +153,8 @@ function bubble(role, content, { state = "done", messageId = null } = {}) {
       },
     },
     h("span", { class: "visually-hidden" }, `${ROLE_LABEL[role] ?? role}: `),
-    h("div", { class: "content", dataset: { testid: "message-content" } }, text),
+    h("div", { class: streaming ? "content" : "content markdown", dataset: { testid: "message-content" } }, body),
+    streaming ? null : h("div", { class: "message-actions" }, copyButton({ text: () => content ?? "", label: "Copy message", testid: "copy-message" })),
   );
 }
 

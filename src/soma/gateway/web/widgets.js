@@ -1,6 +1,6 @@
 // Small pieces the Memory, Knowledge, Settings and Admin pages share: the page frame, an error
 // banner that shows the server's own message, a delete button that asks first, a timestamp, a
-// labelled form field, and an upload's progress bar.
+// labelled form field, an upload's progress bar, and a copy-to-clipboard button.
 
 import { h } from "./dom.js";
 import { formatDateTime, formatFullDateTime } from "./format.js";
@@ -129,5 +129,49 @@ export class ProgressBar {
     this.bar.style.width = `${percent}%`;
     this.el.setAttribute("aria-valuenow", String(percent));
     return percent;
+  }
+}
+
+const COPIED_MS = 1500; // how long a copy button says it copied
+
+/**
+ * A button that copies `text()` to the clipboard and says so for a moment (data-copied). Icon-only
+ * unless `withText` (its label is then visible); the label is always its accessible name.
+ */
+export function copyButton({ text, label = "Copy", testid = "copy", withText = false }) {
+  const button = h(
+    "button",
+    { type: "button", class: `icon-button copy-button${withText ? " with-text" : ""}`, title: label, "aria-label": label, dataset: { testid } },
+    withText ? h("span", { class: "copy-text" }, "Copy") : null,
+  );
+  let timer = null;
+  button.addEventListener("click", async () => {
+    const copied = await copyText(text());
+    button.dataset.copied = copied ? "true" : "false";
+    button.title = copied ? "Copied" : "Copying failed: select the text and copy it";
+    if (withText) button.firstChild.textContent = copied ? "Copied" : "Copy failed";
+    clearTimeout(timer);
+    timer = setTimeout(() => {
+      delete button.dataset.copied;
+      button.title = label;
+      if (withText) button.firstChild.textContent = "Copy";
+    }, COPIED_MS);
+  });
+  return button;
+}
+
+/** Copy text; the Clipboard API needs a secure context, so plain http on a LAN falls back to execCommand. */
+async function copyText(value) {
+  try {
+    await navigator.clipboard.writeText(value);
+    return true;
+  } catch {
+    const area = h("textarea", { class: "visually-hidden", readonly: true });
+    area.value = value;
+    document.body.append(area);
+    area.select();
+    const copied = document.execCommand("copy");
+    area.remove();
+    return copied;
   }
 }
