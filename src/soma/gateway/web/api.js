@@ -97,11 +97,26 @@ function apiError(status, statusText, payload) {
 
 const sessionPath = (id) => `/v1/sessions/${encodeURIComponent(id)}`;
 
-export const listSessions = async () => (await request("GET", "/v1/sessions")).sessions;
+/** The caller's chats, most recently active first; with `query`, only those whose title or messages match it. */
+export async function listSessions({ query = "" } = {}) {
+  const path = query ? `/v1/sessions?${new URLSearchParams({ query })}` : "/v1/sessions";
+  return (await request("GET", path)).sessions;
+}
 export const createSession = (title) => request("POST", "/v1/sessions", title ? { title } : {});
 export const getSession = (id) => request("GET", sessionPath(id));
+export const renameSession = (id, title) => request("PATCH", sessionPath(id), { title });
+export const deleteSession = (id) => request("DELETE", sessionPath(id));
 export const listMessages = async (id) => (await request("GET", `${sessionPath(id)}/messages`)).messages;
 export const postMessage = (id, content) => request("POST", `${sessionPath(id)}/messages`, { content });
+/** Ask the running answer to stop; what was streamed so far is kept as the answer. */
+export const stopTurn = (id) => request("POST", `${sessionPath(id)}/stop`);
+/** Answer the last question again; the answer it replaces is kept as an earlier version. */
+export const regenerate = (id) => request("POST", `${sessionPath(id)}/regenerate`);
+/** Change the last question and answer it again; both earlier texts are kept as versions. */
+export const editMessage = (id, messageId, content) =>
+  request("PATCH", `${sessionPath(id)}/messages/${encodeURIComponent(messageId)}`, { content });
+/** Where the whole chat downloads from, as "markdown" or "json" (an attachment named by the server). */
+export const exportUrl = (id, format) => `${sessionPath(id)}/export?${new URLSearchParams({ format })}`;
 
 /** The SSE URL of a session's event log, starting after event `after`. */
 export const eventsUrl = (id, after) => `${sessionPath(id)}/events?after=${after}`;

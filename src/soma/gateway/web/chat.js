@@ -6,8 +6,11 @@
 // how events become messages.
 
 import * as api from "./api.js";
+import { ChatHeader } from "./chat-header.js";
+import { ChatList } from "./chat-list.js";
 import { h } from "./dom.js";
 import { SessionStream } from "./events.js";
+import { listenForShortcuts, ShortcutsDialog } from "./shortcuts.js";
 import { Transcript } from "./transcript.js";
 
 const STATUS_TEXT = {
@@ -36,6 +39,11 @@ class ChatsPage {
     this.sending = false;
     this.refreshTimer = null;
     this.build(outlet);
+    this.stopListening = listenForShortcuts({
+      stop: () => this.stop(),
+      search: () => this.chatList.focusSearch(),
+      help: () => this.shortcuts.open(),
+    });
     this.refreshSessions();
   }
 
@@ -48,6 +56,8 @@ class ChatsPage {
   destroy() {
     this.generation++;
     clearTimeout(this.refreshTimer);
+    this.stopListening();
+    this.chatList.destroy();
     if (this.stream) this.stream.close();
     this.stream = null;
   }
@@ -56,11 +66,9 @@ class ChatsPage {
 
   build(outlet) {
     this.newChatButton = h("button", { type: "button", class: "button primary new-chat", dataset: { testid: "new-chat" }, onclick: () => this.newChat() }, "New chat");
-    this.chatList = h("ul", { class: "chat-list", dataset: { testid: "chat-list" } });
-    this.chatListEmpty = h("p", { class: "muted chat-list-empty", hidden: true, dataset: { testid: "chat-list-empty" } }, "No chats yet.");
-
-    this.title = h("h1", { id: "chat-title", class: "chat-title", dataset: { testid: "chat-title" } }, DEFAULT_TITLE);
-    this.status = h("span", { class: "status", role: "status", dataset: { testid: "connection-status" }, hidden: true });
+    this.chatList = new ChatList({ defaultTitle: DEFAULT_TITLE, onSearch: () => this.refreshSessions() });
+    this.header = new ChatHeader({ onRename: (title) => this.rename(title), onDelete: () => this.deleteChat() });
+    this.shortcuts = new ShortcutsDialog();
     this.errorText = h("p", { class: "alert-text", dataset: { testid: "chat-error-message" } });
     this.errorCode = h("code", { class: "alert-code", dataset: { testid: "chat-error-code" } });
     this.error = h(
@@ -72,6 +80,12 @@ class ChatsPage {
     this.messages = h("ol", { class: "messages", "aria-live": "polite", "aria-label": "Messages", dataset: { testid: "message-list" } });
     this.empty = h("div", { class: "empty", dataset: { testid: "chat-empty" } });
     this.scroller = h("div", { class: "scroller" }, h("div", { class: "thread" }, this.empty, this.messages));
+    this.scroller.addEventListener("scroll", () => this.updateScrollButton());
+    this.scrollButton = h(
+      "button",
+      { type: "button", class: "scroll-bottom", "aria-label": "Scroll to the latest message", hidden: true, dataset: { testid: "scroll-to-bottom" }, onclick: () => this.scrollToBottom() },
+      "\u2193",
+    );
 
     this.input = h("textarea", {
       id: "composer-input",
@@ -82,12 +96,23 @@ class ChatsPage {
       dataset: { testid: "composer-input" },
     });
     this.sendButton = h("button", { type: "submit", class: "button primary send", disabled: true, dataset: { testid: "send" } }, "Send");
+    this.stopButton = h(
+      "button",
+      { type: "button", class: "button secondary stop", hidden: true, "aria-keyshortcuts": "Escape", dataset: { testid: "stop" }, onclick: () => this.stop() },
+      "Stop",
+    );
     this.composer = h(
       "form",
       { class: "composer", dataset: { testid: "composer" } },
       h("label", { for: "composer-input", class: "visually-hidden" }, "Message"),
-      h("div", { class: "composer-box" }, this.input, this.sendButton),
-      h("p", { id: "composer-hint", class: "composer-hint muted" }, "Enter to send, Shift+Enter for a new line."),
+      h("div", { class: "composer-box" }, this.input, this.stopButton, this.sendButton),
+      h(
+        "p",
+        { id: "composer-hint", class: "composer-hint muted" },
+        "Enter to send, Shift+Enter for a new line, ",
+        h("button", { type: "button", class: "link-button", dataset: { testid: "shortcuts-open" }, onclick: () => this.shortcuts.open() }, "? for shortcuts"),
+        ".",
+      ),
     );
     this.composer.addEventListener("submit", (event) => {
       event.preventDefault();
@@ -109,15 +134,17 @@ class ChatsPage {
           "aside",
           { class: "sidebar", "aria-label": "Chats" },
           this.newChatButton,
-          h("nav", { class: "chat-nav", "aria-label": "Chat list" }, this.chatList, this.chatListEmpty),
+          this.chatList.search,
+          this.chatList.el,
         ),
         h(
           "section",
           { class: "chat", "aria-labelledby": "chat-title" },
-          h("header", { class: "chat-header" }, this.title, this.status),
+          this.header.el,
           this.scroller,
-          h("div", { class: "chat-footer" }, this.error, this.composer),
+          h("div", { class: "chat-footer" }, this.scrollButton, this.error, this.composer),
         ),
+        this.shortcuts.el,
       ),
     );
   }
@@ -125,12 +152,16 @@ class ChatsPage {
   // ---- the chat list ----
 
   async refreshSessions() {
+    const query = this.chatList.query;
+    let sessions;
     try {
-      this.sessions = await api.listSessions();
+      sessions = await api.listSessions({ query });
     } catch (err) {
       this.showError(err);
       return;
     }
+    if (query !== this.chatList.query) return; // the search changed meanwhile: its own answer follows
+    this.sessions = sessions;
     this.renderChatList();
     const current = this.sessions.find((s) => s.id === this.chatId);
     if (current) this.setTitle(current.title);
@@ -143,22 +174,7 @@ class ChatsPage {
   }
 
   renderChatList() {
-    const items = this.sessions.map((session) => {
-      const link = h(
-        "a",
-        {
-          href: `#/chats/${session.id}`,
-          class: "chat-link",
-          title: session.title,
-          dataset: { testid: "chat-item", chatId: session.id },
-          "aria-current": session.id === this.chatId ? "page" : null,
-        },
-        session.title || DEFAULT_TITLE,
-      );
-      return h("li", {}, link);
-    });
-    this.chatList.replaceChildren(...items);
-    this.chatListEmpty.hidden = items.length > 0;
+    this.chatList.render(this.sessions, this.chatId);
   }
 
   // ---- the open chat ----
@@ -173,6 +189,8 @@ class ChatsPage {
     this.transcript = new Transcript(this.messages);
     this.renderChatList();
     this.setStatus(null);
+    this.header.show(chatId, DEFAULT_TITLE);
+    this.updateAnswering();
 
     if (!chatId) {
       this.setTitle(DEFAULT_TITLE);
@@ -217,6 +235,8 @@ class ChatsPage {
     this.showEmpty(null);
     if (stick) this.scrollToBottom();
     else this.scroller.scrollTop = top;
+    this.updateAnswering();
+    this.updateScrollButton();
     if (event.type === "message.created" || event.type === "assistant.message") this.refreshSessionsSoon();
   }
 
@@ -273,17 +293,71 @@ class ChatsPage {
     }
   }
 
+  /** Stop the answer being written (Stop or Esc); the text so far stays as the answer. */
+  async stop() {
+    if (!this.chatId || !this.transcript || !this.transcript.isAnswering() || this.stopButton.disabled) return;
+    this.stopButton.disabled = true;
+    try {
+      await api.stopTurn(this.chatId);
+    } catch (err) {
+      this.showError(err);
+      this.stopButton.disabled = false;
+    }
+  }
+
+  // ---- managing the chat ----
+
+  async rename(title) {
+    const chatId = this.chatId;
+    try {
+      const session = await api.renameSession(chatId, title);
+      this.sessions = this.sessions.map((s) => (s.id === chatId ? { ...s, title: session.title } : s));
+      this.renderChatList();
+      if (this.chatId === chatId) this.setTitle(session.title);
+    } catch (err) {
+      this.showError(err);
+      throw err;
+    }
+  }
+
+  async deleteChat() {
+    const chatId = this.chatId;
+    try {
+      await api.deleteSession(chatId);
+    } catch (err) {
+      this.showError(err);
+      return;
+    }
+    this.sessions = this.sessions.filter((s) => s.id !== chatId);
+    this.renderChatList();
+    this.navigate("#/chats");
+    this.refreshSessionsSoon();
+  }
+
   // ---- small view helpers ----
 
   setTitle(title) {
-    this.title.textContent = title || DEFAULT_TITLE;
+    this.header.setTitle(title || DEFAULT_TITLE);
     document.title = `${title || DEFAULT_TITLE} · Soma`;
   }
 
   setStatus(status) {
-    this.status.hidden = !status;
-    this.status.dataset.status = status || "";
-    this.status.textContent = status ? STATUS_TEXT[status] : "";
+    const el = this.header.status;
+    el.hidden = !status;
+    el.dataset.status = status || "";
+    el.textContent = status ? STATUS_TEXT[status] : "";
+  }
+
+  /** Stop shows while an answer is queued or being written. */
+  updateAnswering() {
+    const answering = Boolean(this.transcript && this.transcript.isAnswering());
+    if (this.stopButton.hidden === answering) this.stopButton.disabled = false;
+    this.stopButton.hidden = !answering;
+  }
+
+  /** The ↓ button shows when the reader has scrolled up from the latest message. */
+  updateScrollButton() {
+    this.scrollButton.hidden = this.nearBottom();
   }
 
   showEmpty(heading, text) {
@@ -328,5 +402,6 @@ class ChatsPage {
 
   scrollToBottom() {
     this.scroller.scrollTop = this.scroller.scrollHeight;
+    this.scrollButton.hidden = true;
   }
 }

@@ -72,6 +72,11 @@ export class Transcript {
     return turn;
   }
 
+  /** Whether an answer is waiting in the queue or being written. */
+  isAnswering() {
+    return [...this.turns.values()].some((t) => t.state === "queued" || t.state === "streaming");
+  }
+
   updateBusy() {
     // Screen readers wait for the whole answer instead of reading every token.
     const streaming = [...this.turns.values()].some((t) => t.state === "streaming");
