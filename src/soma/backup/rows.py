@@ -68,6 +68,11 @@ def _vector(value: Any) -> bool:
     )
 
 
+def _versions(value: Any) -> bool:
+    """A message's earlier versions: a list of objects."""
+    return type(value) is list and all(isinstance(v, dict) for v in value)
+
+
 def _optional(check: Check) -> Check:
     return lambda value: value is None or check(value)
 
@@ -90,7 +95,7 @@ SCHEMAS: dict[str, tuple[sa.Table, dict[str, Check], tuple[str, ...]]] = {
         _m,
         {
             "id": integer, "session_id": _uuid, "role": _one_of("user", "assistant"), "content": text,
-            "reply_to": _optional(integer), "meta": _object, "created_at": _time,
+            "reply_to": _optional(integer), "meta": _object, "created_at": _time, "versions": _versions,
         },  # fmt: skip
         ("id",),
     ),

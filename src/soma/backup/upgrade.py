@@ -22,7 +22,14 @@ Change = Callable[[str, Record], Record]
 
 FIRST_REVISION = "0005"  # the schema the first backups were made at
 UNCHANGED = frozenset({"0006", "0007"})  # restore staging (0006), tunnel and lockdown state (0007): no backup holds them
-CHANGES: dict[str, Change] = {}
+
+
+def _messages_have_versions(kind: str, value: Record) -> Record:
+    """0008: messages gained `versions` (earlier versions of a regenerated or edited message); older ones had none."""
+    return {**value, "versions": []} if kind == "messages" else value
+
+
+CHANGES: dict[str, Change] = {"0008": _messages_have_versions}
 
 
 @functools.cache

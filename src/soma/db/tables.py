@@ -37,8 +37,28 @@ messages = sa.Table(
     sa.Column("reply_to", sa.BigInteger, sa.ForeignKey("messages.id", ondelete="CASCADE"), unique=True),
     sa.Column("meta", JSONB, nullable=False, server_default=sa.text("'{}'::jsonb")),
     sa.Column("created_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()),
+    # What the message said before it was regenerated or edited: [{content, meta, created_at}], oldest first.
+    sa.Column("versions", JSONB, nullable=False, server_default=sa.text("'[]'::jsonb")),
     sa.CheckConstraint("role IN ('user', 'assistant')", name="messages_role_check"),
     sa.Index("messages_session_order", "session_id", "id"),
+)
+
+# Full-text search over titles and messages. Queries must use these very expressions, so the GIN
+# indexes below (migration 0008) serve them: 'simple' neither stems nor drops stop words (any
+# language), and only a message's first SEARCHED_CHARS count, since a tsvector holds at most 1 MB.
+SEARCH_CONFIG = sa.literal_column("'simple'::regconfig")
+SEARCHED_CHARS = 100_000
+TITLE_WORDS = sa.func.to_tsvector(SEARCH_CONFIG, chat_sessions.c.title)
+CONTENT_WORDS = sa.func.to_tsvector(SEARCH_CONFIG, sa.func.left(messages.c.content, sa.literal_column(str(SEARCHED_CHARS))))
+chat_sessions.append_constraint(
+    sa.Index("chat_sessions_title_search", sa.text("to_tsvector('simple'::regconfig, title)"), postgresql_using="gin")
+)
+messages.append_constraint(
+    sa.Index(
+        "messages_content_search",
+        sa.text(f"to_tsvector('simple'::regconfig, left(content, {SEARCHED_CHARS}))"),
+        postgresql_using="gin",
+    )
 )
 
 session_events = sa.Table(
@@ -260,6 +280,15 @@ tunnel_state = sa.Table(
     sa.CheckConstraint("id = 1", name="tunnel_state_single_row"),
     sa.CheckConstraint("mode IN ('token', 'quick')", name="tunnel_state_mode_check"),
     sa.CheckConstraint("state IN ('off', 'starting', 'connected', 'failed')", name="tunnel_state_state_check"),
+)
+
+# Running turn jobs asked to stop (POST /v1/sessions/{id}/stop); the worker polls for its job's row
+# and deletes it when the turn ends. No foreign keys: restores TRUNCATE the chat tables.
+turn_stops = sa.Table(
+    "turn_stops",
+    metadata,
+    sa.Column("job_id", sa.BigInteger, primary_key=True),
+    sa.Column("requested_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()),
 )
 
 # The emergency lockdown (`soma emergency-stop`): while `active`, every process refuses work.
