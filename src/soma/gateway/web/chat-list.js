@@ -57,15 +57,12 @@ export class ChatList {
     clearTimeout(this.timer);
   }
 
-  /** Draw `sessions` (grouped by day, newest first), marking `currentId` as the open one. */
+  /**
+   * Draw `sessions`, marking `currentId` as the open one: grouped by day, newest first, or while
+   * searching, in the server's order (best match first).
+   */
   render(sessions, currentId) {
-    const sorted = [...sessions].sort((a, b) => (a.updated_at < b.updated_at ? 1 : a.updated_at > b.updated_at ? -1 : 0));
-    const groups = new Map();
-    for (const session of sorted) {
-      const label = dayLabel(session.updated_at);
-      if (!groups.has(label)) groups.set(label, []);
-      groups.get(label).push(session);
-    }
+    const groups = this.query ? new Map(sessions.length ? [["Matching chats", sessions]] : []) : byDay(sessions);
     this.list.replaceChildren(
       ...[...groups].map(([label, items]) =>
         h(
@@ -94,6 +91,18 @@ export class ChatList {
       title,
     );
   }
+}
+
+/** Sessions grouped by the day they were last active, newest first: Map(label → sessions). */
+function byDay(sessions) {
+  const sorted = [...sessions].sort((a, b) => (a.updated_at < b.updated_at ? 1 : a.updated_at > b.updated_at ? -1 : 0));
+  const groups = new Map();
+  for (const session of sorted) {
+    const label = dayLabel(session.updated_at);
+    if (!groups.has(label)) groups.set(label, []);
+    groups.get(label).push(session);
+  }
+  return groups;
 }
 
 /** "Today", "Yesterday", or the date, for a timestamp in the reader's time zone. */

@@ -186,7 +186,7 @@ class ChatsPage {
     this.chatId = chatId;
     this.session = null;
     this.hideError();
-    this.transcript = new Transcript(this.messages);
+    this.transcript = new Transcript(this.messages, { onRegenerate: () => this.regenerate(), onEdit: (message, content) => this.edit(message, content) });
     this.renderChatList();
     this.setStatus(null);
     this.header.show(chatId, DEFAULT_TITLE);
@@ -237,7 +237,8 @@ class ChatsPage {
     else this.scroller.scrollTop = top;
     this.updateAnswering();
     this.updateScrollButton();
-    if (event.type === "message.created" || event.type === "assistant.message") this.refreshSessionsSoon();
+    if (event.type === "session.updated" && event.data.session) this.setTitle(event.data.session.title);
+    if (["message.created", "assistant.message", "session.updated"].includes(event.type)) this.refreshSessionsSoon();
   }
 
   async newChat() {
@@ -302,6 +303,27 @@ class ChatsPage {
     } catch (err) {
       this.showError(err);
       this.stopButton.disabled = false;
+    }
+  }
+
+  /** Answer the last question again; the new version arrives on the stream. */
+  async regenerate() {
+    this.hideError();
+    try {
+      await api.regenerate(this.chatId);
+    } catch (err) {
+      this.showError(err);
+    }
+  }
+
+  /** Change the last question and answer it again; rejects (keeping the edit open) when refused. */
+  async edit(message, content) {
+    this.hideError();
+    try {
+      await api.editMessage(this.chatId, message.id, content);
+    } catch (err) {
+      this.showError(err);
+      throw err;
     }
   }
 

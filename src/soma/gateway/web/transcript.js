@@ -1,25 +1,35 @@
 // The message list of one chat, built from the session's event log.
 //
 // Each user message is followed by its turn: the assistant's answer to it (keyed by the
-// answer's `reply_to`). A turn goes queued → streaming → done, or → failed; `turn.started`
-// starts it over (a retry: the partial text so far is dropped), and `assistant.message`
-// replaces the streamed text with the stored answer. Messages are keyed by id, so a message
-// seen twice (from the POST response and from its `message.created` event) is shown once.
-// A message shows as rendered Markdown (markdown.js) once complete; while it streams, as text.
+// answer's `reply_to`). A turn goes queued → streaming → done, or → failed, or → cancelled (a
+// queued turn stopped before it started); `turn.started` starts it over (a retry: the partial text
+// so far is dropped), and `assistant.message` replaces the streamed text with the stored answer.
+// Messages are keyed by id, so a message seen twice (from the POST response and from its
+// `message.created` event) is shown once.
+//
+// Regenerating or editing writes a new version of the answer under the same id: a finished turn
+// that sees `turn.started` with attempt 1 is being answered again (a late retry of the answer it
+// already has would be a later attempt, and is ignored), and `message.updated` redraws an edited
+// question. Only the last question can be edited and only the last answer regenerated, and
+// neither while an answer is being written. Bubbles themselves are drawn by message.js.
 
 import { h } from "./dom.js";
-import { renderMarkdown } from "./markdown.js";
-import { copyButton } from "./widgets.js";
-
-const ROLE_LABEL = { user: "You", assistant: "Soma", system: "System" };
+import { messageBubble, streamingBubble } from "./message.js";
 
 export class Transcript {
-  /** @param {HTMLElement} list the <ol> the messages go in (emptied here) */
-  constructor(list) {
+  /**
+   * @param {HTMLElement} list the <ol> the messages go in (emptied here)
+   * @param {{onRegenerate?: () => void, onEdit?: (message: object, content: string) => Promise<void>}} actions
+   *   without them, no message offers to be regenerated or edited
+   */
+  constructor(list, { onRegenerate = null, onEdit = null } = {}) {
     this.list = list;
     this.list.replaceChildren();
     this.list.removeAttribute("aria-busy");
-    this.messageIds = new Set();
+    this.onRegenerate = onRegenerate;
+    this.onEdit = onEdit;
+    this.messages = new Map(); // id → the message as last drawn
+    this.questions = new Map(); // user message id → its <li>
     this.turns = new Map(); // user message id → Turn
   }
 
@@ -31,9 +41,10 @@ export class Transcript {
   apply({ type, data }) {
     switch (type) {
       case "message.created":
+      case "message.updated":
       case "assistant.message":
         this.addMessage(data.message);
-        break;
+        return;
       case "turn.started":
         this.turn(data.reply_to).start(data.attempt);
         break;
@@ -43,29 +54,41 @@ export class Transcript {
       case "turn.failed":
         this.turn(data.reply_to).fail(data.reason, data.message);
         break;
+      case "turn.cancelled":
+        this.turn(data.reply_to).cancel();
+        break;
       default:
         return;
     }
-    this.updateBusy();
+    this.updated();
   }
 
-  /** Show a stored message unless it is already shown. */
+  /** Show a stored message, or its new version; a message shown as it is already is left alone. */
   addMessage(message) {
-    if (!message || this.messageIds.has(message.id)) return;
-    this.messageIds.add(message.id);
+    if (!message || sameVersion(this.messages.get(message.id), message)) return;
+    this.messages.set(message.id, message);
     if (message.role === "assistant" && message.reply_to != null) {
       this.turn(message.reply_to).finish(message);
     } else {
-      this.list.append(h("li", { class: "entry" }, bubble(message.role, message.content, { state: null, messageId: message.id })));
-      if (message.role === "user") this.turn(message.id); // its answer goes right after it
+      const bubble = messageBubble(message, { state: null, onEdit: message.role === "user" ? this.onEdit : null });
+      const entry = this.questions.get(message.id);
+      if (entry) entry.replaceChildren(bubble);
+      else {
+        const li = h("li", { class: "entry" }, bubble);
+        this.list.append(li);
+        if (message.role === "user") {
+          this.questions.set(message.id, li);
+          this.turn(message.id); // its answer goes right after it
+        }
+      }
     }
-    this.updateBusy();
+    this.updated();
   }
 
   turn(replyTo) {
     let turn = this.turns.get(replyTo);
     if (!turn) {
-      turn = new Turn(replyTo);
+      turn = new Turn(replyTo, this.onRegenerate);
       this.turns.set(replyTo, turn);
       this.list.append(turn.el);
     }
@@ -77,25 +100,37 @@ export class Transcript {
     return [...this.turns.values()].some((t) => t.state === "queued" || t.state === "streaming");
   }
 
-  updateBusy() {
+  updated() {
+    const answering = this.isAnswering();
     // Screen readers wait for the whole answer instead of reading every token.
-    const streaming = [...this.turns.values()].some((t) => t.state === "streaming");
-    if (streaming) this.list.setAttribute("aria-busy", "true");
+    if (answering) this.list.setAttribute("aria-busy", "true");
     else this.list.removeAttribute("aria-busy");
+    // Only the last exchange can be redone, and only once its answer is over.
+    const lastQuestion = [...this.questions.keys()].pop();
+    for (const button of this.list.querySelectorAll('[data-testid="regenerate"], [data-testid="edit-message"]')) button.hidden = true;
+    if (answering || lastQuestion === undefined) return;
+    this.questions.get(lastQuestion).querySelector('[data-testid="edit-message"]')?.removeAttribute("hidden");
+    this.turns.get(lastQuestion)?.el.querySelector('[data-testid="regenerate"]')?.removeAttribute("hidden");
   }
 }
 
+function sameVersion(shown, message) {
+  return shown !== undefined && shown.content === message.content && (shown.versions || []).length === (message.versions || []).length;
+}
+
 class Turn {
-  constructor(replyTo) {
+  constructor(replyTo, onRegenerate) {
     this.replyTo = replyTo;
+    this.onRegenerate = onRegenerate;
     this.state = "queued";
+    this.message = null; // the stored answer, kept while a new version is written
     this.text = null; // the Text node the deltas grow
     this.el = h("li", { class: "entry turn", dataset: { testid: "turn", replyTo: String(replyTo) } });
     this.render();
   }
 
   start(attempt) {
-    if (this.state === "done") return;
+    if (this.state === "done" && attempt !== 1) return; // a late retry of the answer it already has
     this.state = "streaming";
     this.attempt = attempt;
     this.render(); // a fresh, empty answer: whatever streamed before is dropped
@@ -113,57 +148,49 @@ class Turn {
 
   finish(message) {
     this.state = "done";
-    this.render(message);
+    this.message = message;
+    this.render();
   }
 
   fail(reason, message) {
     if (this.state === "done") return;
     this.state = "failed";
-    this.render(null, { reason, message });
+    this.render({ reason, message });
   }
 
-  render(message = null, failure = null) {
+  /** Stopped before it started: back to the answer it had, if any. */
+  cancel() {
+    if (this.state === "done") return;
+    this.state = this.message ? "done" : "cancelled";
+    this.render();
+  }
+
+  render(failure = null) {
     this.el.dataset.state = this.state;
     this.text = null;
+    const stored = this.message ? messageBubble(this.message, { state: "done", onRegenerate: this.onRegenerate }) : null;
     if (this.state === "queued") {
       this.el.replaceChildren(
         h("div", { class: "pending", dataset: { testid: "turn-pending" } }, dots(), h("span", { class: "visually-hidden" }, "Waiting for an answer")),
       );
     } else if (this.state === "streaming") {
-      const el = bubble("assistant", "", { state: "streaming" });
-      this.text = el.querySelector(".content").firstChild;
-      el.querySelector(".content").after(h("div", { class: "thinking", "aria-hidden": "true" }, dots()));
+      const { el, text } = streamingBubble();
+      this.text = text;
+      el.append(h("div", { class: "thinking", "aria-hidden": "true" }, dots()));
       this.el.replaceChildren(el);
     } else if (this.state === "done") {
-      this.el.replaceChildren(bubble("assistant", message.content, { state: "done", messageId: message.id }));
+      this.el.replaceChildren(stored);
     } else if (this.state === "failed") {
-      this.el.replaceChildren(failedNotice(failure.reason, failure.message));
+      this.el.replaceChildren(h("div", { class: "turn-stack" }, stored, failedNotice(failure.reason, failure.message, stored ? null : this.onRegenerate)));
+    } else if (this.state === "cancelled") {
+      this.el.replaceChildren(
+        h("div", { class: "turn-cancelled", role: "note", dataset: { testid: "turn-cancelled" } }, "Stopped before an answer was written.", regenerateButton(this.onRegenerate)),
+      );
     }
   }
 }
 
-/** A message: streamed text stays a Text node to grow; a finished one is rendered Markdown with a copy button. */
-function bubble(role, content, { state = "done", messageId = null } = {}) {
-  const streaming = state === "streaming";
-  const body = streaming ? document.createTextNode(content ?? "") : renderMarkdown(content);
-  return h(
-    "article",
-    {
-      class: `message message-${role}`,
-      dataset: {
-        testid: "message",
-        role,
-        ...(state ? { state } : {}),
-        ...(messageId != null ? { messageId: String(messageId) } : {}),
-      },
-    },
-    h("span", { class: "visually-hidden" }, `${ROLE_LABEL[role] ?? role}: `),
-    h("div", { class: streaming ? "content" : "content markdown", dataset: { testid: "message-content" } }, body),
-    streaming ? null : h("div", { class: "message-actions" }, copyButton({ text: () => content ?? "", label: "Copy message", testid: "copy-message" })),
-  );
-}
-
-function failedNotice(reason, message) {
+function failedNotice(reason, message, onRegenerate) {
   return h(
     "div",
     { class: "turn-failed", role: "note", dataset: { testid: "turn-failed" } },
@@ -174,7 +201,14 @@ function failedNotice(reason, message) {
       h("code", { class: "reason", dataset: { testid: "turn-failed-reason" } }, reason || "unknown"),
     ),
     h("p", { class: "turn-failed-message", dataset: { testid: "turn-failed-message" } }, message || ""),
+    regenerateButton(onRegenerate),
   );
+}
+
+/** "Try again" where there is no answer to regenerate from (hidden until it is the last turn). */
+function regenerateButton(onRegenerate) {
+  if (!onRegenerate) return null;
+  return h("button", { type: "button", class: "button subtle small", hidden: true, dataset: { testid: "regenerate" }, onclick: onRegenerate }, "Try again");
 }
 
 function dots() {
