@@ -107,7 +107,11 @@ class Command(Child):
 
     def ended(self) -> str | None:
         status = None if self.process is None else self.process.poll()
-        return None if status is None else describe_exit(status)
+        if status is None:
+            return None
+        if self._copying is not None:
+            self._copying.join(1)  # read its last lines first: its ready line may be among them
+        return describe_exit(status)
 
     def ready(self) -> bool:
         return self._marked.is_set()
@@ -180,6 +184,8 @@ class Supervisor:
             if child.state == "up" and now - child.ready_since > STEADY_AFTER:
                 child.delay = FIRST_DELAY
             return False
+        if child.state == "starting" and child.ready():  # it said so just before it died: not a failed start
+            child.state, child.failed_starts = "up", 0
         self._died(child, now, how)
         return True
 

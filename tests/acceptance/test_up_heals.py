@@ -75,15 +75,21 @@ def test_up_restarts_children_killed_at_random_and_answers_every_turn_exactly_on
 
 def _wait_all_ready(url: str, proc: procs.Proc) -> None:
     """Until /ready is 200 with every check ok (every child up)."""
+    last: list[object] = [None]
 
     def ready() -> bool:
         assert proc.alive(), proc.output()[-3000:]
         try:
-            return httpx.get(url + "ready", timeout=2).json()["status"] == "ready"
-        except (httpx.HTTPError, ValueError):
+            last[0] = httpx.get(url + "ready", timeout=2).json()
+        except (httpx.HTTPError, ValueError) as exc:
+            last[0] = exc
             return False
+        return last[0]["status"] == "ready"
 
-    procs.wait_until(ready, 60, "every child of soma up to be ready", interval=0.05)
+    try:
+        procs.wait_until(ready, 60, "every child of soma up to be ready", interval=0.05)
+    except AssertionError as exc:
+        raise AssertionError(f"{exc}; /ready said {last[0]}") from None
 
 
 def _pid(up: psutil.Process, data_dir: Path, name: str) -> int | None:
