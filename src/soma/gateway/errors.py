@@ -47,8 +47,27 @@ async def _http_error(request: Request, exc: Exception) -> JSONResponse:
     if exc.status_code == 400 and isinstance(exc.__cause__, UnicodeDecodeError):
         # FastAPI's 400 for a JSON body that is not UTF-8: the same 422 as any other body that is not JSON.
         return await _validation_error(request, RequestValidationError([{"type": "json_invalid", "loc": ("body",)}]))
-    code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
+    if exc.status_code == 405:
+        return _method_not_allowed(request, exc)
+    code = {404: "not_found"}.get(exc.status_code, "http_error")
     return JSONResponse(body(code, str(exc.detail)), status_code=exc.status_code, headers=exc.headers)
+
+
+def _method_not_allowed(request: Request, exc: HTTPException) -> JSONResponse:
+    """405 naming every method served at this path: Starlette's names only the first route that matched it."""
+    allowed = {method.strip() for method in (exc.headers or {}).get("Allow", "").split(",") if method.strip()}
+    for template, operations in request.app.openapi()["paths"].items():
+        if _fits(template, request.url.path):
+            allowed |= {method.upper() for method in operations}
+    methods = ", ".join(sorted(allowed))
+    message = f"{request.url.path} does not answer {request.method}; it answers {methods}."
+    return JSONResponse(body("method_not_allowed", message), status_code=405, headers={"Allow": methods})
+
+
+def _fits(template: str, path: str) -> bool:
+    """True when `path` is an instance of an OpenAPI path template such as /v1/keys/{key_id}."""
+    wanted, given = template.split("/"), path.split("/")
+    return len(wanted) == len(given) and all(w == g or (w.startswith("{") and g) for w, g in zip(wanted, given))
 
 
 def install(app: FastAPI) -> None:
