@@ -539,3 +539,28 @@ class TunnelRefused(SomaError):
 
     status_code = 409
     code = "tunnel_refused"
+
+
+class MessageNotFound(NotFound):
+    """No message of this chat has this id. List the chat's messages with GET /v1/sessions/{id}/messages."""
+
+
+class MessageNotEditable(SomaError):
+    """Only the chat's last user message can be edited. Send a new message instead, or regenerate the last answer with POST /v1/sessions/{id}/regenerate."""
+
+    status_code = 409
+    code = "message_not_editable"
+
+
+class NothingToRegenerate(SomaError):
+    """There is no answer to regenerate. Send a message with POST /v1/sessions/{id}/messages first."""
+
+    status_code = 409
+    code = "nothing_to_regenerate"
+
+
+class TurnInProgress(SomaError):
+    """Wait until it ends, or stop it with POST /v1/sessions/{id}/stop, then try again."""
+
+    status_code = 409
+    code = "turn_in_progress"

@@ -181,7 +181,7 @@ def user_message(session_id: uuid.UUID, id: int, content: str) -> dict[str, Any]
     """A user message as stored."""
     return {
         "id": id, "session_id": str(session_id), "role": "user", "content": content,
-        "reply_to": None, "meta": {}, "citations": [], "created_at": TIMESTAMP,
+        "reply_to": None, "meta": {}, "citations": [], "stopped": False, "versions": [], "created_at": TIMESTAMP,
     }
 
 
@@ -194,5 +194,6 @@ def assistant_message(user: dict[str, Any], id: int, content: str, **meta: Any) 
     merged = {**plain, **meta}
     return {
         "id": id, "session_id": user["session_id"], "role": "assistant", "content": content,
-        "reply_to": user["id"], "meta": merged, "citations": merged["citations"], "created_at": TIMESTAMP,
+        "reply_to": user["id"], "meta": merged, "citations": merged["citations"], "stopped": merged.get("stopped", False),
+        "versions": [], "created_at": TIMESTAMP,
     }

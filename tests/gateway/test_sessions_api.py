@@ -5,6 +5,8 @@ from __future__ import annotations
 import psycopg
 import pytest
 
+from tests.conftest import client_of
+
 UNKNOWN = "00000000-0000-0000-0000-000000000000"
 
 
@@ -126,3 +128,117 @@ async def test_a_body_larger_than_any_valid_message_is_413_before_it_is_read(api
     assert response.json()["error"]["code"] == "request_too_large"
     assert "SOMA_MAX_MESSAGE_CHARS" in response.json()["error"]["message"]
     assert _counts(database_url) == (0, 0, 0)
+
+
+async def _member(api, gateway, name: str):
+    """A client with a chat-scoped API key: a member who sees only their own chats."""
+    key = (await api.post("/v1/keys", json={"name": name, "scopes": ["chat"]})).json()["key"]
+    return client_of(gateway, {"Authorization": f"Bearer {key}"})
+
+
+async def test_a_chat_is_renamed_with_its_title_trimmed_and_its_streams_told(api, database_url) -> None:
+    session = (await api.post("/v1/sessions", json={"title": "Plans"})).json()
+
+    response = await api.patch(f"/v1/sessions/{session['id']}", json={"title": "  Trip\n to   Lisbon "})
+
+    assert response.status_code == 200
+    assert response.json() == {**session, "title": "Trip to Lisbon", "last_event_id": 1}
+    with psycopg.connect(database_url) as conn:
+        event = conn.execute("SELECT type, data FROM session_events").fetchone()
+    assert event == ("session.updated", {"title": "Trip to Lisbon"})
+
+
+async def test_a_blank_or_overlong_title_is_422_and_changes_nothing(api) -> None:
+    session = (await api.post("/v1/sessions", json={"title": "Plans"})).json()
+    for body, problem in (
+        ({"title": "   "}, "title: Value error, title must not be empty"),
+        ({"title": "x" * 201}, "title: String should have at most 200 characters"),
+        ({}, "title: Field required"),
+    ):
+        response = await api.patch(f"/v1/sessions/{session['id']}", json=body)
+        assert (response.status_code, response.json()["error"]["code"]) == (422, "invalid_request"), body
+        assert problem in response.json()["error"]["message"]
+    assert (await api.get(f"/v1/sessions/{session['id']}")).json() == session
+
+
+async def test_a_deleted_chat_takes_its_messages_events_and_queued_turns_along_and_is_audited(api, database_url) -> None:
+    kept = (await api.post("/v1/sessions", json={"title": "Kept"})).json()
+    await api.post(f"/v1/sessions/{kept['id']}/messages", json={"content": "stay"})
+    session = (await api.post("/v1/sessions", json={"title": "Secret plans"})).json()
+    await api.post(f"/v1/sessions/{session['id']}/messages", json={"content": "one"})
+    await api.post(f"/v1/sessions/{session['id']}/messages", json={"content": "two"})
+
+    response = await api.delete(f"/v1/sessions/{session['id']}")
+
+    assert (response.status_code, response.content) == (204, b"")
+    assert (await api.get(f"/v1/sessions/{session['id']}")).status_code == 404
+    assert (await api.delete(f"/v1/sessions/{session['id']}")).status_code == 404
+    assert _counts(database_url) == (1, 1, 1)  # only the kept chat's
+    with psycopg.connect(database_url) as conn:
+        entry = conn.execute("SELECT action, actor, target, details FROM audit_log WHERE action = 'session.deleted'").fetchone()
+    assert entry == ("session.deleted", "key:bootstrap admin (SOMA_BOOTSTRAP_ADMIN_KEY)", session["id"], {"title": "Secret plans"})
+
+
+async def test_automatic_titles_are_the_first_line_cut_at_a_word(api) -> None:
+    session = (await api.post("/v1/sessions")).json()
+    text = "\n  Please help me write a short letter to my landlord about the heating\nIt broke."
+    await api.post(f"/v1/sessions/{session['id']}/messages", json={"content": text})
+    assert (await api.get(f"/v1/sessions/{session['id']}")).json()["title"] == "Please help me write a short letter to my…"
+
+
+async def test_search_finds_chats_by_title_and_message_words_best_first(api) -> None:
+    titled = (await api.post("/v1/sessions", json={"title": "Zanzibar trip"})).json()
+    mentioned = (await api.post("/v1/sessions", json={"title": "Holidays"})).json()
+    await api.post(f"/v1/sessions/{mentioned['id']}/messages", json={"content": "What about ZANZIBAR, in June?"})
+    await api.post("/v1/sessions", json={"title": "Taxes"})
+
+    async def found(query: str) -> list[str]:
+        response = await api.get("/v1/sessions", params={"query": query})
+        assert response.status_code == 200
+        return [s["title"] for s in response.json()["sessions"]]
+
+    assert await found("zanzibar") == ["Zanzibar trip", "Holidays"]  # a title hit ranks first
+    assert await found("zanz") == ["Zanzibar trip", "Holidays"]  # words are prefixes, as typed
+    assert await found("zanzibar june") == ["Holidays"]  # every word must match
+    assert await found("'!&|:*()") == []  # no words, and nothing the query syntax could choke on
+    assert len(await found("  ")) == 3  # a blank query lists every chat
+    assert (await api.get("/v1/sessions", params={"query": "x" * 201})).status_code == 422
+
+
+async def test_an_export_holds_the_whole_chat_as_markdown_or_json(api) -> None:
+    session = (await api.post("/v1/sessions", json={"title": "Trip: Lisbon/Porto"})).json()
+    user = (await api.post(f"/v1/sessions/{session['id']}/messages", json={"content": "Plan **three** days"})).json()
+
+    markdown = await api.get(f"/v1/sessions/{session['id']}/export", params={"format": "markdown"})
+    as_json = await api.get(f"/v1/sessions/{session['id']}/export", params={"format": "json"})
+
+    assert markdown.status_code == 200
+    assert markdown.headers["content-type"] == "text/markdown; charset=utf-8"
+    assert markdown.headers["content-disposition"] == 'attachment; filename="soma-trip-lisbon-porto.md"'
+    lines = markdown.text.splitlines()
+    assert lines[0] == "# Trip: Lisbon/Porto"
+    assert lines[4].startswith("## You · ") and lines[4].endswith(" UTC")
+    assert lines[6] == "Plan **three** days"
+    assert as_json.headers["content-disposition"] == 'attachment; filename="soma-trip-lisbon-porto.json"'
+    exported = as_json.json()
+    assert exported["session"] == (await api.get(f"/v1/sessions/{session['id']}")).json()
+    assert exported["messages"] == [user]
+    assert (await api.get(f"/v1/sessions/{session['id']}/export", params={"format": "pdf"})).status_code == 422
+
+
+async def test_another_members_chat_is_404_to_every_new_route_and_absent_from_search(api, gateway) -> None:
+    ann, bob = await _member(api, gateway, "ann"), await _member(api, gateway, "bob")
+    async with ann, bob:
+        chat = (await ann.post("/v1/sessions", json={"title": "Ann's zanzibar plans"})).json()
+        user = (await ann.post(f"/v1/sessions/{chat['id']}/messages", json={"content": "hello"})).json()
+        path = f"/v1/sessions/{chat['id']}"
+        for method, url, body in (
+            ("PATCH", path, {"title": "mine"}), ("DELETE", path, None), ("GET", f"{path}/export", None),
+            ("POST", f"{path}/stop", None), ("POST", f"{path}/regenerate", None),
+            ("PATCH", f"{path}/messages/{user['id']}", {"content": "changed"}),
+        ):  # fmt: skip
+            response = await bob.request(method, url, json=body)
+            assert (response.status_code, response.json()["error"]["code"]) == (404, "not_found"), (method, url)
+        assert (await bob.get("/v1/sessions", params={"query": "zanzibar"})).json() == {"sessions": []}
+        assert [s["id"] for s in (await ann.get("/v1/sessions", params={"query": "zanzibar"})).json()["sessions"]] == [chat["id"]]
+        assert (await ann.get(path)).json()["title"] == "Ann's zanzibar plans"

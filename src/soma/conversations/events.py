@@ -26,6 +26,9 @@ TURN_STARTED = "turn.started"
 ASSISTANT_DELTA = "assistant.delta"
 ASSISTANT_MESSAGE = "assistant.message"
 TURN_FAILED = "turn.failed"
+TURN_CANCELLED = "turn.cancelled"  # a queued turn removed before it started ({"reply_to", "reason": "stopped"})
+MESSAGE_UPDATED = "message.updated"  # the last user message was edited; its answer follows as a new version
+SESSION_UPDATED = "session.updated"  # the chat was renamed ({"title"})
 
 # Bumping the session's counter row-locks the session until commit, so a reader that has
 # seen event N can never later find an N-1 committing behind it.
@@ -53,10 +56,10 @@ class Event:
     created_at: datetime | None  # None when the event came by NOTIFY, which does not carry it
 
 
-async def append(conn: AsyncConnection, session_id: uuid.UUID, type_: str, data: dict[str, Any]) -> int:
-    """Append an event in the caller's transaction; returns its id."""
+async def append(conn: AsyncConnection, session_id: uuid.UUID, type_: str, data: dict[str, Any]) -> int | None:
+    """Append an event in the caller's transaction; returns its id, or None when the chat was deleted (mid-turn)."""
     result = await conn.execute(_APPEND, {"session_id": session_id, "type": type_, "data": json.dumps(data)})
-    return result.scalar_one()
+    return result.scalar_one_or_none()
 
 
 async def after(conn: AsyncConnection, session_id: uuid.UUID, after_id: int, limit: int = 500) -> list[Event]:

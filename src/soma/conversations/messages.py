@@ -9,11 +9,12 @@ import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from soma import errors
 from soma.conversations import events, queue, sessions
 from soma.db import tables
 
 _m = tables.messages
-_COLUMNS = (_m.c.id, _m.c.session_id, _m.c.role, _m.c.content, _m.c.reply_to, _m.c.meta, _m.c.created_at)
+_COLUMNS = (_m.c.id, _m.c.session_id, _m.c.role, _m.c.content, _m.c.reply_to, _m.c.meta, _m.c.created_at, _m.c.versions)
 
 
 def as_dict(row: Any) -> dict[str, Any]:
@@ -26,6 +27,8 @@ def as_dict(row: Any) -> dict[str, Any]:
         "reply_to": row.reply_to,
         "meta": row.meta,
         "citations": row.meta.get("citations", []),
+        "stopped": row.meta.get("stopped", False),  # an answer cut short by POST /v1/sessions/{id}/stop
+        "versions": row.versions,  # what it said before it was regenerated or edited, oldest first
         "created_at": row.created_at.isoformat(),
     }
 
@@ -58,10 +61,16 @@ async def get(conn: AsyncConnection, message_id: int) -> dict[str, Any] | None:
     return as_dict(row) if row else None
 
 
-async def reply_exists(conn: AsyncConnection, user_message_id: int) -> bool:
-    """True when the assistant already answered this user message."""
-    query = sa.select(sa.literal(1)).where(_m.c.reply_to == user_message_id)
-    return (await conn.execute(query)).first() is not None
+async def answers(conn: AsyncConnection, user_message_id: int) -> int:
+    """How many answers this user message has had: 0, or 1 plus the earlier versions of its answer."""
+    query = sa.select(sa.func.jsonb_array_length(_m.c.versions)).where(_m.c.reply_to == user_message_id)
+    earlier = (await conn.execute(query)).scalar_one_or_none()
+    return 0 if earlier is None else earlier + 1
+
+
+async def answered(conn: AsyncConnection, user_message_id: int, generation: int = 1) -> bool:
+    """True when the user message already has its `generation`-th answer (a turn run twice answers once)."""
+    return await answers(conn, user_message_id) >= generation
 
 
 async def history(conn: AsyncConnection, session_id: uuid.UUID, up_to: int, limit: int) -> list[dict[str, Any]]:
@@ -73,7 +82,7 @@ async def history(conn: AsyncConnection, session_id: uuid.UUID, up_to: int, limi
     turn = sa.func.coalesce(_m.c.reply_to, _m.c.id)
     rows = await conn.execute(
         sa.select(*_COLUMNS)
-        .where(_m.c.session_id == session_id, turn <= up_to)
+        .where(_m.c.session_id == session_id, sa.or_(turn < up_to, _m.c.id == up_to))  # not the answer being replaced
         .order_by(turn.desc(), _m.c.role)  # newest first; reversed below, so a question precedes its answer
         .limit(limit)
     )
@@ -81,20 +90,62 @@ async def history(conn: AsyncConnection, session_id: uuid.UUID, up_to: int, limi
 
 
 async def store_reply(
-    conn: AsyncConnection, session_id: uuid.UUID, user_message_id: int, content: str, meta: dict[str, Any]
+    conn: AsyncConnection, session_id: uuid.UUID, user_message_id: int, content: str, meta: dict[str, Any], generation: int = 1
 ) -> dict[str, Any] | None:
-    """Store the assistant's answer and its event; None when the message already had one (a turn run twice)."""
-    row = (
-        await conn.execute(
+    """Store the `generation`-th answer and its event; None when it was stored already (a turn run twice) or the chat is gone.
+
+    A later generation replaces the answer in place and keeps the one before in `versions`, so the
+    answer's id stays and the history sent to the SLM holds only current versions.
+    """
+    try:
+        await sessions.get(conn, session_id, lock=True)  # in the order post_user_message locks: session first
+    except errors.SessionNotFound:
+        return None  # deleted while the turn ran
+    if generation == 1:
+        stored = (
             insert(_m)
             .values(session_id=session_id, role="assistant", content=content, reply_to=user_message_id, meta=meta)
             .on_conflict_do_nothing(index_elements=[_m.c.reply_to])
-            .returning(*_COLUMNS)
         )
-    ).one_or_none()
+    else:
+        stored = (
+            sa.update(_m)
+            .where(_m.c.reply_to == user_message_id, sa.func.jsonb_array_length(_m.c.versions) == generation - 2)
+            .values(versions=with_current_version(), content=content, meta=meta, created_at=sa.func.now())
+        )
+    row = (await conn.execute(stored.returning(*_COLUMNS))).one_or_none()
     if row is None:
         return None
     message = as_dict(row)
     await events.append(conn, session_id, events.ASSISTANT_MESSAGE, {"message": message})
     await sessions.touch(conn, session_id)
+    return message
+
+
+def with_current_version() -> sa.ColumnElement[Any]:
+    """The row's `versions` with its content, meta and time appended: for an UPDATE that replaces them."""
+    keys = [sa.literal_column(f"'{key}'") for key in ("content", "meta", "created_at")]
+    current = sa.func.jsonb_build_object(keys[0], _m.c.content, keys[1], _m.c.meta, keys[2], _m.c.created_at)
+    return _m.c.versions.op("||")(sa.func.jsonb_build_array(current))
+
+
+async def last_user_message(conn: AsyncConnection, session_id: uuid.UUID) -> dict[str, Any] | None:
+    """The session's latest user message, or None in an empty chat."""
+    query = sa.select(*_COLUMNS).where(_m.c.session_id == session_id, _m.c.role == "user").order_by(_m.c.id.desc()).limit(1)
+    row = (await conn.execute(query)).one_or_none()
+    return as_dict(row) if row else None
+
+
+async def revise(conn: AsyncConnection, message_id: int, content: str) -> dict[str, Any]:
+    """Replace a user message's content, keeping what it said in `versions`; its `message.updated` event too."""
+    row = (
+        await conn.execute(
+            sa.update(_m)
+            .where(_m.c.id == message_id)
+            .values(versions=with_current_version(), content=content, created_at=sa.func.now())
+            .returning(*_COLUMNS)
+        )
+    ).one()
+    message = as_dict(row)
+    await events.append(conn, row.session_id, events.MESSAGE_UPDATED, {"message": message})
     return message

@@ -14,7 +14,8 @@ def build(
     """OpenAI chat messages: one system message with what the agent knows, then the conversation."""
     system = "\n\n".join(part for part in (system_prompt.strip(), _memories(memories), _excerpts(excerpts)) if part)
     prompt = [{"role": "system", "content": system}] if system else []
-    prompt += [{"role": m["role"], "content": m["content"]} for m in history]
+    # An answer stopped before its first word is empty: some servers refuse an empty assistant message.
+    prompt += [{"role": m["role"], "content": m["content"]} for m in history if m["content"] or m["role"] == "user"]
     return prompt
 
 

@@ -1,4 +1,4 @@
-"""Chat sessions: create, list, find."""
+"""Chat sessions: create, list, find, rename, delete."""
 
 from __future__ import annotations
 
@@ -9,13 +9,15 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from soma import errors
+from soma.conversations import events, queue
 from soma.db import tables
 
 DEFAULT_TITLE = "New chat"
-TITLE_CHARS = 80  # a title longer than this is cut when derived from the first message
+TITLE_CHARS = 50  # a title derived from the first message is cut at a word boundary before this
+MAX_TITLE_CHARS = 200  # what a title set by hand may hold
 
 _t = tables.chat_sessions
-_COLUMNS = (_t.c.id, _t.c.title, _t.c.created_at, _t.c.updated_at, _t.c.last_event_id)
+COLUMNS = (_t.c.id, _t.c.title, _t.c.created_at, _t.c.updated_at, _t.c.last_event_id)  # as as_dict shows them
 
 
 def as_dict(row: Any) -> dict[str, Any]:
@@ -31,13 +33,13 @@ def as_dict(row: Any) -> dict[str, Any]:
 
 async def create(conn: AsyncConnection, title: str | None, owner: str | None = None) -> dict[str, Any]:
     """A new, empty session belonging to `owner`."""
-    row = (await conn.execute(sa.insert(_t).values(title=title or DEFAULT_TITLE, owner=owner).returning(*_COLUMNS))).one()
+    row = (await conn.execute(sa.insert(_t).values(title=title or DEFAULT_TITLE, owner=owner).returning(*COLUMNS))).one()
     return as_dict(row)
 
 
 async def list_recent(conn: AsyncConnection, limit: int = 100, owner: str | None = None) -> list[dict[str, Any]]:
     """Sessions, most recently active first; only `owner`'s when given."""
-    query = sa.select(*_COLUMNS).order_by(_t.c.updated_at.desc()).limit(limit)
+    query = sa.select(*COLUMNS).order_by(_t.c.updated_at.desc()).limit(limit)
     if owner is not None:
         query = query.where(_t.c.owner == owner)
     return [as_dict(r) for r in await conn.execute(query)]
@@ -48,7 +50,7 @@ async def get(conn: AsyncConnection, session_id: uuid.UUID, *, lock: bool = Fals
 
     Someone else's chat is "not found" rather than "forbidden", so ids cannot be probed.
     """
-    query = sa.select(*_COLUMNS).where(_t.c.id == session_id)
+    query = sa.select(*COLUMNS).where(_t.c.id == session_id)
     if owner is not None:
         query = query.where(_t.c.owner == owner)
     row = (await conn.execute(query.with_for_update() if lock else query)).one_or_none()
@@ -62,11 +64,37 @@ async def touch(conn: AsyncConnection, session_id: uuid.UUID, first_message: str
     values: dict[str, Any] = {"updated_at": sa.func.now()}
     if first_message is not None:
         values["title"] = sa.case(
-            (_t.c.title == DEFAULT_TITLE, _title_from(first_message)), else_=_t.c.title
+            (_t.c.title == DEFAULT_TITLE, title_from(first_message)), else_=_t.c.title
         )
     await conn.execute(sa.update(_t).where(_t.c.id == session_id).values(**values))
 
 
-def _title_from(text: str) -> str:
-    line = " ".join(text.split())
-    return line if len(line) <= TITLE_CHARS else line[: TITLE_CHARS - 1] + "…"
+async def rename(conn: AsyncConnection, session_id: uuid.UUID, title: str, owner: str | None = None) -> dict[str, Any]:
+    """Give the session a title (already trimmed, 1 to MAX_TITLE_CHARS characters); open streams get `session.updated`."""
+    await get(conn, session_id, lock=True, owner=owner)
+    await conn.execute(sa.update(_t).where(_t.c.id == session_id).values(title=title))
+    await events.append(conn, session_id, events.SESSION_UPDATED, {"title": title})
+    return await get(conn, session_id)
+
+
+async def delete(conn: AsyncConnection, session_id: uuid.UUID, owner: str | None = None) -> dict[str, Any]:
+    """Delete the session with its messages and events (by cascade) and its queued turns; returns it as it was.
+
+    A turn running for it notices within stops.POLL_SECONDS, closes its SLM request and stores nothing.
+    """
+    session = await get(conn, session_id, lock=True, owner=owner)
+    for job in await queue.unfinished(conn, session_id):
+        await queue.remove(conn, job)
+    await conn.execute(sa.delete(_t).where(_t.c.id == session_id))
+    return session
+
+
+def title_from(text: str) -> str:
+    """A short, readable title: the first non-blank line, whitespace collapsed, cut at a word boundary with "…"."""
+    line = " ".join(next((line for line in text.splitlines() if line.strip()), "").split())
+    if len(line) <= TITLE_CHARS:
+        return line or DEFAULT_TITLE
+    cut = line[: TITLE_CHARS - 1]
+    if " " in cut and line[TITLE_CHARS - 1] != " ":
+        cut = cut.rsplit(" ", 1)[0]  # a word longer than the whole title is cut where it must be
+    return cut.rstrip(" ,;:.-") + "…"

@@ -36,20 +36,13 @@ class Answer:
 
 
 async def run(
-    model: slm.SLMClient,
-    writer: EventWriter,
-    message_id: int,
-    chat: list[dict[str, Any]],
-    options: slm.CallOptions,
-    toolbox: Toolbox | None,
-    started: float,
+    model: slm.SLMClient, reply: Reply, chat: list[dict[str, Any]], options: slm.CallOptions, toolbox: Toolbox | None
 ) -> Answer:
-    """Stream the answer to `chat`, offering the toolbox's tools, and carrying out the calls between requests.
+    """Stream the answer to `chat` into `reply`, offering the toolbox's tools, and carrying out the calls between requests.
 
     An SLM that refuses a request with tools (4xx; some servers reject `tools`) is asked the
-    original chat once more, without them.
+    original chat once more, without them. When the turn is stopped, `reply` holds what came so far.
     """
-    reply = _Reply(writer, message_id, started)
     messages = list(chat)
     rounds = 0
     while True:
@@ -79,7 +72,7 @@ async def _carry_out(toolbox: Toolbox, calls: list[slm.ToolCall], text: str) -> 
     return [{"role": "assistant", "content": text, "tool_calls": [c.as_dict() for c in calls]}, *results]
 
 
-class _Reply:
+class Reply:
     """The answer's text across requests, streamed to the event log as it comes."""
 
     def __init__(self, writer: EventWriter, message_id: int, started: float) -> None:

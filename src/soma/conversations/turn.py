@@ -11,7 +11,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from soma import errors
-from soma.conversations import context, events, messages, prompt, tool_loop
+from soma.conversations import context, events, messages, prompt, stops, tool_loop
 from soma.conversations.writer import EventWriter
 from soma.embeddings.embedder import Embedder
 from soma.memory import intents, tools
@@ -28,11 +28,23 @@ class TurnLimits:
     history_messages: int = 40
 
 
-async def run(engine: AsyncEngine, model: slm.SLMClient, embedder: Embedder, message_id: int, limits: TurnLimits) -> str:
-    """Answer user message `message_id`; returns the outcome (`answered`, `failed`, `skipped`)."""
+async def run(
+    engine: AsyncEngine,
+    model: slm.SLMClient,
+    embedder: Embedder,
+    message_id: int,
+    limits: TurnLimits,
+    generation: int = 1,
+    job_id: int | None = None,
+) -> str:
+    """Write the `generation`-th answer to user message `message_id`; returns the outcome (`answered`, `stopped`, `failed`, `skipped`).
+
+    `job_id` is the queue job running the turn: a stop request for it (soma.conversations.stops)
+    ends the stream and keeps the partial answer, marked `stopped`.
+    """
     async with engine.connect() as conn:
         user_message = await messages.get(conn, message_id)
-        if user_message is None or await messages.reply_exists(conn, message_id):
+        if user_message is None or await messages.answered(conn, message_id, generation):
             return "skipped"  # deleted, or answered by an earlier run of this same turn
         session_id = uuid.UUID(user_message["session_id"])
         agent = await store.load(conn)
@@ -47,14 +59,32 @@ async def run(engine: AsyncEngine, model: slm.SLMClient, embedder: Embedder, mes
     started = time.monotonic()
     async with EventWriter(engine, session_id, message_id) as writer:
         writer.event(events.TURN_STARTED, {"reply_to": message_id, "attempt": 1})
+        reply = tool_loop.Reply(writer, message_id, started)
         try:
-            answer = await tool_loop.run(model, writer, message_id, chat, options, offered, started)
+            stopped = await stops.unless_stopped(tool_loop.run(model, reply, chat, options, offered), engine, job_id, session_id)
         except errors.SLMError as exc:
             log.warning("turn for message %s failed: %s", message_id, exc.code)
             writer.event(events.TURN_FAILED, {"reply_to": message_id, "reason": exc.code, "message": exc.message})
+            stopped = None
+    async with engine.begin() as conn:
+        if stopped is None:
+            await stops.clear(conn, job_id)
             return "failed"
+        answer = reply.answer()
+        meta = _meta(options.model or model.config.model, answer, started, known, toolbox, stopped)
+        stored = await messages.store_reply(conn, session_id, message_id, answer.text, meta, generation)
+        await stops.clear(conn, job_id)  # after store_reply took the session lock: a stop request racing it has committed
+    if not stored:
+        return "skipped"
+    return "stopped" if stopped else "answered"
+
+
+def _meta(
+    model_name: str, answer: tool_loop.Answer, started: float, known: context.TurnContext, toolbox: tools.Toolbox | None, stopped: bool
+) -> dict[str, Any]:
+    """What the answer's `meta` records: model, timings, memories used and changed, citations, and `stopped` when cut short."""
     meta = {
-        "model": options.model or model.config.model,
+        "model": model_name,
         "first_token_ms": answer.first_token_ms,
         "total_ms": _ms(started),
         "memories": [m["id"] for m in known.memories],
@@ -62,9 +92,7 @@ async def run(engine: AsyncEngine, model: slm.SLMClient, embedder: Embedder, mes
         "forgotten": toolbox.forgotten if toolbox else [],
         "citations": prompt.citations(known.excerpts),
     }
-    async with engine.begin() as conn:
-        stored = await messages.store_reply(conn, session_id, message_id, answer.text, meta)
-    return "answered" if stored else "skipped"
+    return {**meta, "stopped": True} if stopped else meta
 
 
 async def _memory_request(toolbox: tools.Toolbox, text: str, chat: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -82,14 +110,14 @@ def _ms(since: float) -> float:
     return round((time.monotonic() - since) * 1000, 1)
 
 
-async def record_cancelled(engine: AsyncEngine, message_id: int, reason: str, message: str) -> bool:
+async def record_cancelled(engine: AsyncEngine, message_id: int, reason: str, message: str, generation: int = 1) -> bool:
     """Record a turn stopped from outside (the emergency lockdown) as `turn.failed` with `reason`.
 
     False when there is nothing to record: the message is gone, or its reply was stored just before.
     """
     async with engine.begin() as conn:
         user_message = await messages.get(conn, message_id)
-        if user_message is None or await messages.reply_exists(conn, message_id):
+        if user_message is None or await messages.answered(conn, message_id, generation):
             return False
         data = {"reply_to": message_id, "reason": reason, "message": message}
         await events.append(conn, uuid.UUID(user_message["session_id"]), events.TURN_FAILED, data)

@@ -20,7 +20,7 @@ from soma.embeddings import embedder
 from soma.auth import bootstrap
 from soma.gateway import admin_api, auth_api, authn, errors, events, health, knowledge, limits, memories, meta, metrics, sessions
 from soma.gateway import backup as backup_api
-from soma.gateway import restores
+from soma.gateway import restores, turns
 from soma.gateway import emergency_api, lockdown, openapi
 from soma.gateway import settings as settings_api
 from soma.gateway import tunnel as tunnel_api
@@ -83,7 +83,7 @@ def create(
     app.add_middleware(authn.Authenticate, metrics_open=not settings.metrics_require_key, idle_seconds=settings.session_idle_seconds)
     app.add_middleware(lockdown.Gate)  # outside authentication: under lockdown every caller gets 503, keys or not
     app.add_middleware(observe.Observe)  # outermost: sees every request, even a 413
-    for module in (health, metrics, auth_api, admin_api, meta, sessions, events, settings_api, knowledge, memories, backup_api, restores):
+    for module in (health, metrics, auth_api, admin_api, meta, sessions, turns, events, settings_api, knowledge, memories, backup_api, restores):
         app.include_router(module.router)
     app.include_router(tunnel_api.router)
     app.include_router(emergency_api.router)

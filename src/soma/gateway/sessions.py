@@ -1,15 +1,17 @@
-"""/v1/sessions and their messages."""
+"""/v1/sessions: chats and their messages; rename, delete, search and export."""
 
 from __future__ import annotations
 
+import json
 import uuid
-from typing import Any
+from typing import Any, Literal
 
-from fastapi import APIRouter, Request
-from pydantic import BaseModel, ConfigDict, Field
+from fastapi import APIRouter, Query, Request, Response
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from soma import errors
-from soma.conversations import messages, sessions
+from soma.audit import log as audit
+from soma.conversations import export, messages, search, sessions
 from soma.gateway import access, bodies
 
 router = APIRouter(prefix="/v1/sessions", tags=["sessions"])
@@ -20,6 +22,20 @@ class NewSession(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
     title: bodies.Text | None = Field(None, max_length=200)
+
+
+class SessionChange(BaseModel):
+    """Body of PATCH /v1/sessions/{id}: the new title, trimmed, with its whitespace collapsed."""
+
+    model_config = ConfigDict(extra="forbid")
+    title: bodies.Text = Field(min_length=1, max_length=sessions.MAX_TITLE_CHARS, json_schema_extra={"pattern": r"\S"})
+
+    @field_validator("title")
+    @classmethod
+    def _trimmed(cls, value: str) -> str:
+        if not (collapsed := " ".join(value.split())):
+            raise ValueError("title must not be empty")
+        return collapsed
 
 
 class NewMessage(bodies.TextBody):
@@ -34,10 +50,16 @@ async def create_session(request: Request, body: NewSession | None = None) -> di
 
 
 @router.get("")
-async def list_sessions(request: Request) -> dict[str, Any]:
-    """Sessions, most recently active first: the caller's own, or every one for admins."""
+async def list_sessions(
+    request: Request,
+    query: str | None = Query(None, max_length=search.MAX_QUERY_CHARS, description="Find chats by the words of their titles and messages, best match first."),
+) -> dict[str, Any]:
+    """Sessions, most recently active first (or best match first with `query`): the caller's own, or every one for admins."""
+    owner = access.chat_owner_filter(request)
     async with request.app.state.engine.connect() as conn:
-        return {"sessions": await sessions.list_recent(conn, owner=access.chat_owner_filter(request))}
+        if query is not None and query.strip():
+            return {"sessions": await search.find(conn, query, owner=owner)}
+        return {"sessions": await sessions.list_recent(conn, owner=owner)}
 
 
 @router.get("/{session_id}")
@@ -45,6 +67,38 @@ async def get_session(request: Request, session_id: uuid.UUID) -> dict[str, Any]
     """One session."""
     async with request.app.state.engine.connect() as conn:
         return await sessions.get(conn, session_id, owner=access.chat_owner_filter(request))
+
+
+@router.patch("/{session_id}")
+async def rename_session(request: Request, session_id: uuid.UUID, body: SessionChange) -> dict[str, Any]:
+    """Rename a chat; its open streams get `session.updated`."""
+    async with request.app.state.engine.begin() as conn:
+        return await sessions.rename(conn, session_id, body.title, access.chat_owner_filter(request))
+
+
+@router.delete("/{session_id}", status_code=204)
+async def delete_session(request: Request, session_id: uuid.UUID) -> Response:
+    """Delete a chat with its messages, events and queued turns (a running one stops); the audit log records it."""
+    caller = access.principal(request)
+    async with request.app.state.engine.begin() as conn:
+        session = await sessions.delete(conn, session_id, access.chat_owner_filter(request))
+        details = {"title": session["title"]}
+        await audit.record(conn, "session.deleted", caller.actor, str(session_id), details, access.client_address(request))
+    return Response(status_code=204)
+
+
+@router.get(
+    "/{session_id}/export",
+    response_class=Response,
+    responses={200: {"description": "The chat as a file.", "content": {"text/markdown": {}, "application/json": {}}}},
+)
+async def export_session(request: Request, session_id: uuid.UUID, format: Literal["markdown", "json"] = "markdown") -> Response:
+    """The whole chat as a download: Markdown to read, or JSON with every message, its citations and earlier versions."""
+    async with request.app.state.engine.connect() as conn:
+        chat = await export.as_json(conn, session_id, access.chat_owner_filter(request))
+    body = export.markdown(chat) if format == "markdown" else json.dumps(chat, ensure_ascii=False)
+    headers = {"Content-Disposition": f'attachment; filename="{export.filename(chat, format)}"'}
+    return Response(body, media_type=export.MEDIA_TYPES[format], headers=headers)
 
 
 @router.get("/{session_id}/messages")

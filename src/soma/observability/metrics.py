@@ -36,9 +36,10 @@ TURN_DURATION = Histogram(
     ["outcome"],
     buckets=(0.1, 0.25, 0.5, 1, 2.5, 5, 10, 20, 30, 60, 120, 300),
 )
-# completed: answer stored; failed: turn.failed written (SLM error); skipped: already answered or deleted;
-# cancelled: stopped by a shutdown, queued again; error: an unexpected exception, retried by the queue.
-TURN_OUTCOMES = ("completed", "failed", "skipped", "cancelled", "error")
+# completed: answer stored; stopped: partial answer stored by a stop request; failed: turn.failed written
+# (SLM error); skipped: already answered or deleted; cancelled: stopped by a shutdown, queued again;
+# error: an unexpected exception, retried by the queue.
+TURN_OUTCOMES = ("completed", "stopped", "failed", "skipped", "cancelled", "error")
 
 QUEUE_DEPTH = Gauge("soma_queue_depth", "Jobs waiting in a queue (procrastinate status 'todo').", ["queue"])
 QUEUE_OLDEST_AGE = Gauge(

@@ -94,14 +94,17 @@ def queues(app: procrastinate.App) -> tuple[str, ...]:
 
 
 # turn.run's result -> the `outcome` label of soma_turns_total.
-OUTCOME_LABELS = {"answered": "completed", "failed": "failed", "skipped": "skipped"}
+OUTCOME_LABELS = {"answered": "completed", "stopped": "stopped", "failed": "failed", "skipped": "skipped"}
 
 
-async def run_turn(context: JobContext, session_id: str, message_id: int, request_id: str | None = None) -> str:
+async def run_turn(
+    context: JobContext, session_id: str, message_id: int, request_id: str | None = None, generation: int = 1
+) -> str:
     """Answer one user message; the engine and SLM client come from the worker's context.
 
     `request_id` is the id of the HTTP request that posted the message; jobs queued before it was
-    added lack it.
+    added lack it. `generation` > 1 answers it again (regenerate, edit); the job's id lets a stop
+    request reach the turn.
     """
     extra = context.additional_context
     flag: lockdown.Watch | None = extra.get("lockdown")
@@ -111,8 +114,10 @@ async def run_turn(context: JobContext, session_id: str, message_id: int, reques
         started = time.monotonic()
         outcome = "error"
         try:
-            answering = turn.run(extra["engine"], extra["slm"], extra["embedder"], message_id, extra["limits"])
-            result = await _unless_lockdown(answering, flag, extra["engine"], message_id)
+            answering = turn.run(
+                extra["engine"], extra["slm"], extra["embedder"], message_id, extra["limits"], generation, context.job.id
+            )
+            result = await _unless_lockdown(answering, flag, extra["engine"], message_id, generation)
             outcome = OUTCOME_LABELS[result]
             return result
         except asyncio.CancelledError:
@@ -122,7 +127,9 @@ async def run_turn(context: JobContext, session_id: str, message_id: int, reques
             _record_turn(message_id, outcome, time.monotonic() - started)
 
 
-async def _unless_lockdown(answering: Coroutine[Any, Any, str], flag: lockdown.Watch | None, engine: Any, message_id: int) -> str:
+async def _unless_lockdown(
+    answering: Coroutine[Any, Any, str], flag: lockdown.Watch | None, engine: Any, message_id: int, generation: int
+) -> str:
     """Run the turn; if the lockdown begins meanwhile, cancel it and record it as failed with reason `lockdown`."""
     if flag is None:
         return await answering
@@ -138,7 +145,7 @@ async def _unless_lockdown(answering: Coroutine[Any, Any, str], flag: lockdown.W
                 await running
     if not running.cancelled():
         return running.result()
-    await turn.record_cancelled(engine, message_id, "lockdown", errors.Lockdown().message)
+    await turn.record_cancelled(engine, message_id, "lockdown", errors.Lockdown().message, generation)
     return "failed"
 
 

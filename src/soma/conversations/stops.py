@@ -1,0 +1,98 @@
+"""Stopping a chat's turn: the request (any gateway) and its watch in the running turn (any worker), met in PostgreSQL.
+
+A running turn is asked to stop by a `turn_stops` row keyed by its job id, which the turn polls
+every POLL_SECONDS; a deleted chat stops its turn the same way. Polling a primary key costs
+little, works with any number of gateways and workers, and cannot miss a request the way a lost
+NOTIFY can. A job retried after its worker died keeps its id, so the request holds for the retry.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import uuid
+from collections.abc import Coroutine
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from soma.conversations import events, messages, queue, sessions
+from soma.db import tables
+
+log = logging.getLogger(__name__)
+
+POLL_SECONDS = 0.5  # a stop reaches its running turn within this, then the SLM request is closed
+STOPPED = "stopped"  # the reason of `turn.cancelled` for a queued turn removed by a stop
+
+_stops, _sessions = tables.turn_stops, tables.chat_sessions
+
+
+async def request(conn: AsyncConnection, session_id: uuid.UUID, owner: str | None = None) -> dict[str, Any]:
+    """Stop the chat's running turn and remove its queued ones; returns {"stopping", "removed"}.
+
+    `stopping` is the user message whose answer is being cut short (None when nothing runs); the
+    partial answer arrives as `assistant.message` with `stopped` true. `removed` are the user
+    messages whose turns were queued: each gets `turn.cancelled` and stays unanswered. An answer
+    already stored is left alone, so a stop racing the end of an answer never makes a second one:
+    the session lock orders this against the worker's store_reply.
+    """
+    await sessions.get(conn, session_id, lock=True, owner=owner)
+    stopping: int | None = None
+    removed: list[int] = []
+    for job in await queue.unfinished(conn, session_id):
+        if not job.running and await queue.remove(conn, job):
+            removed.append(job.message_id)
+            await events.append(conn, session_id, events.TURN_CANCELLED, {"reply_to": job.message_id, "reason": STOPPED})
+        elif job.running and not await messages.answered(conn, job.message_id, job.generation):
+            await conn.execute(insert(_stops).values(job_id=job.id).on_conflict_do_nothing())
+            stopping = job.message_id
+    return {"stopping": stopping, "removed": removed}
+
+
+async def clear(conn: AsyncConnection, job_id: int | None) -> None:
+    """Forget the job's stop request once its turn ended, in the transaction that ends it."""
+    if job_id is not None:
+        await conn.execute(sa.delete(_stops).where(_stops.c.job_id == job_id))
+
+
+async def unless_stopped(answering: Coroutine[Any, Any, Any], engine: AsyncEngine, job_id: int | None, session_id: uuid.UUID) -> bool:
+    """Run `answering`; cancel it if its job is asked to stop or its chat is deleted. True when it was stopped.
+
+    Without a job id (a turn run outside the queue) nothing can stop it. What `answering` raises
+    is raised here; being cancelled from outside cancels it too.
+    """
+    if job_id is None:
+        await answering
+        return False
+    running = asyncio.create_task(answering)
+    watching = asyncio.create_task(_wait(engine, job_id, session_id))
+    try:
+        await asyncio.wait({running, watching}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for task in (running, watching):
+            task.cancel()  # a no-op on a task that is done
+        await asyncio.gather(running, watching, return_exceptions=True)
+    if running.cancelled():
+        return True
+    running.result()  # raises what the answering raised
+    return False
+
+
+async def _wait(engine: AsyncEngine, job_id: int, session_id: uuid.UUID) -> None:
+    """Return once the job is asked to stop or its chat is gone; a database that does not answer is asked again."""
+    wanted = sa.select(
+        sa.or_(
+            sa.exists().where(_stops.c.job_id == job_id),
+            ~sa.exists().where(_sessions.c.id == session_id),
+        )
+    )
+    while True:
+        try:
+            async with engine.connect() as conn:
+                if (await conn.execute(wanted)).scalar_one():
+                    return
+        except sa.exc.DBAPIError as exc:
+            log.debug("could not check for a stop of job %s: %s", job_id, exc)
+        await asyncio.sleep(POLL_SECONDS)
