@@ -15,6 +15,7 @@ from pathlib import Path
 from tests import procs
 from tests.conftest import ADMIN_KEY
 
+CONFIG = Path(__file__).with_name("schemathesis.toml")
 SEED = 20261202
 EXAMPLES = 20  # per operation and phase: bounded so the run takes about a minute on two cores
 CHECKS = ",".join((
@@ -32,7 +33,7 @@ EXCLUDED = (
 def test_the_api_answers_every_generated_request_as_its_openapi_document_says(stack, tmp_path: Path) -> None:
     own_key = next(k["id"] for k in stack.client.get(stack.url + "/v1/keys").json()["keys"])
     argv = [
-        sys.executable, "-m", "schemathesis.cli", "run", f"{stack.url}/openapi.json",
+        sys.executable, "-m", "schemathesis.cli", "--config-file", str(CONFIG), "run", f"{stack.url}/openapi.json",
         "--header", f"Authorization: Bearer {ADMIN_KEY}",
         "--phases", "coverage,fuzzing,stateful",
         "--checks", CHECKS,

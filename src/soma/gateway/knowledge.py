@@ -84,7 +84,8 @@ async def get_document(request: Request, document_id: uuid.UUID) -> dict[str, An
 @router.get(
     "/{document_id}/content",
     response_class=StreamingResponse,
-    responses={200: {"description": "The file's bytes, as the type it was stored as.", "content": {"*/*": {"schema": {"type": "string", "format": "binary"}}}}},
+    # No schema: the bytes are the file's, whatever the type it was uploaded as (a "text" upload may be binary).
+    responses={200: {"description": "The file's bytes, as the type it was stored as.", "content": {"*/*": {}}}},
 )
 async def download(request: Request, document_id: uuid.UUID) -> StreamingResponse:
     """The original file, as an attachment under its uploaded name, streamed from PostgreSQL piece by piece."""
