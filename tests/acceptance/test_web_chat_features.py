@@ -81,3 +81,130 @@ def test_markdown_renders_as_elements_hostile_html_stays_text_and_copy_buttons_c
     assert clipboard(page) == stored[0]
     page.locator('[data-testid="message"][data-role="user"]').get_by_test_id("copy-message").click()
     assert clipboard(page) == 'Please **plan** <img src=x onerror="window.pwned = 5">'
+
+
+def bubble(page: sync_api.Page, role: str) -> sync_api.Locator:
+    return page.locator(f'[data-testid="message"][data-role="{role}"]')
+
+
+def test_an_answer_is_stopped_regenerated_and_edited_and_earlier_versions_stay_readable(stack, page) -> None:
+    long_start = "Counting\n\n" + "".join(f"{n}. line\n" for n in range(1, 61))  # taller than the page
+    stack.slm.script(
+        {"chunks": [long_start] + [f" {n}" for n in range(40)], "delay": 0.25},
+        {"chunks": ["**Second** answer"]},
+        {"chunks": ["Third answer"]},
+    )
+    stack.worker()
+    chat_id = new_chat(page, stack.url)
+    send(page, "Count slowly")
+
+    answer = bubble(page, "assistant")
+    expect(answer).to_have_attribute("data-state", "streaming")
+    expect(answer).to_contain_text("60. line")
+    stop = page.get_by_test_id("stop")
+    expect(stop).to_be_visible()
+    # Scrolled up while it streams: a button brings the latest text back.
+    page.locator(".scroller").evaluate("el => el.scrollTo(0, 0)")
+    to_bottom = page.get_by_test_id("scroll-to-bottom")
+    expect(to_bottom).to_be_visible()
+    to_bottom.click()
+    expect(to_bottom).to_be_hidden()
+
+    page.keyboard.press("Escape")  # Esc stops, as the Stop button does
+    expect(answer).to_have_attribute("data-state", "done")
+    expect(answer.get_by_test_id("message-stopped")).to_have_text("Stopped")
+    expect(stop).to_be_hidden()
+    stopped = stack.messages(chat_id)[1]
+    assert stopped["stopped"] is True and stopped["content"].startswith("Counting")
+
+    answer.get_by_test_id("regenerate").click()
+    expect(content(page, "assistant").locator("strong")).to_have_text("Second")
+    expect(content(page, "assistant")).to_have_text("Second answer")
+    expect(answer.get_by_test_id("version-label")).to_have_text("2/2")
+    answer.get_by_test_id("version-prev").click()
+    expect(answer.get_by_test_id("version-label")).to_have_text("1/2")
+    expect(content(page, "assistant").locator("ol > li")).to_have_count(60)  # the stopped answer, rendered
+    answer.get_by_test_id("version-next").click()
+    expect(content(page, "assistant")).to_have_text("Second answer")
+
+    question = bubble(page, "user")
+    question.get_by_test_id("edit-message").click()
+    expect(question.get_by_test_id("edit-input")).to_have_value("Count slowly")
+    question.get_by_test_id("edit-input").fill("Count *fast*")
+    question.get_by_test_id("edit-save").click()
+    expect(content(page, "user").locator("em")).to_have_text("fast")
+    expect(question.get_by_test_id("version-label")).to_have_text("2/2")
+    expect(content(page, "assistant")).to_have_text("Third answer")
+    expect(answer.get_by_test_id("version-label")).to_have_text("3/3")
+
+    page.reload()  # the versions come back from the event log
+    expect(content(page, "user")).to_have_text("Count fast")
+    expect(bubble(page, "assistant").get_by_test_id("version-label")).to_have_text("3/3")
+    user, assistant = stack.messages(chat_id)
+    assert (user["content"], [v["content"] for v in user["versions"]]) == ("Count *fast*", ["Count slowly"])
+    assert [v["content"] for v in assistant["versions"]][1:] == ["**Second** answer"]
+    assert assistant["content"] == "Third answer"
+
+
+def test_chats_are_grouped_searched_renamed_exported_and_deleted(stack, page) -> None:
+    lisbon, bread = stack.new_session(), stack.new_session()
+    stack.send(lisbon, "Trip to Lisbon in spring")
+    stack.send(bread, "A recipe for sourdough bread")
+    long_title = "Sourdough bread: starter, autolyse, stretch and fold, shaping, proofing and baking"
+    assert stack.client.patch(f"{stack.url}/v1/sessions/{bread}", json={"title": long_title}).status_code == 200
+    page.goto(stack.url)
+    items = page.get_by_test_id("chat-item")
+    expect(page.get_by_test_id("chat-group-label")).to_have_text(["Today"])
+    expect(items).to_have_count(2)
+    long_item = items.first  # the newest first
+    expect(long_item).to_have_attribute("data-chat-id", bread)
+    assert long_item.evaluate("el => getComputedStyle(el).textOverflow") == "ellipsis"
+    assert long_item.evaluate("el => el.scrollWidth > el.clientWidth")  # cut by CSS, whole in the tooltip
+    expect(long_item).to_have_attribute("title", long_title)
+    expect(long_item).to_have_text(long_title)
+
+    page.keyboard.press("Control+k")
+    search = page.get_by_test_id("chat-search")
+    expect(search).to_be_focused()
+    search.fill("lisb")
+    expect(items).to_have_count(1)
+    expect(items).to_have_text("Trip to Lisbon in spring")
+    search.fill("nothing like this")
+    expect(page.get_by_test_id("chat-list-empty")).to_have_text("No chats match your search.")
+    search.press("Escape")
+    expect(items).to_have_count(2)
+
+    items.last.click()
+    expect(page.get_by_test_id("chat-title")).to_have_text("Trip to Lisbon in spring")
+    page.get_by_test_id("chat-menu-button").click()
+    page.get_by_test_id("rename-chat").click()
+    page.get_by_test_id("chat-title-input").fill("Lisbon plans")
+    page.get_by_test_id("chat-title-input").press("Enter")
+    expect(page.get_by_test_id("chat-title")).to_have_text("Lisbon plans")
+    expect(page.locator(f'[data-testid="chat-item"][data-chat-id="{lisbon}"]')).to_have_text("Lisbon plans")
+    assert stack.client.get(f"{stack.url}/v1/sessions/{lisbon}").json()["title"] == "Lisbon plans"
+
+    for format_, name in (("markdown", "soma-lisbon-plans.md"), ("json", "soma-lisbon-plans.json")):
+        page.get_by_test_id("chat-menu-button").click()
+        with page.expect_download() as download:
+            page.get_by_test_id(f"export-{format_}").click()
+        assert download.value.suggested_filename == name
+        text = open(download.value.path(), encoding="utf-8").read()
+        assert "Trip to Lisbon in spring" in text and "Lisbon plans" in text
+
+    page.get_by_test_id("chat-menu-button").click()
+    page.get_by_test_id("delete-chat").click()
+    expect(page.get_by_test_id("delete-chat-dialog")).to_contain_text("Lisbon plans")
+    page.get_by_test_id("delete-chat-confirm").click()
+    expect(page).to_have_url(re.compile(r"#/chats$"))
+    expect(items).to_have_count(1)
+    expect(items).to_have_attribute("data-chat-id", bread)
+    assert stack.client.get(f"{stack.url}/v1/sessions/{lisbon}").status_code == 404
+
+    page.screenshot(path="/tmp/soma-chat-features.png")
+    page.locator("body").press("?")
+    dialog = page.get_by_test_id("shortcuts-dialog")
+    expect(dialog).to_be_visible()
+    expect(dialog).to_contain_text("Stop the answer")
+    page.get_by_test_id("shortcuts-close").click()
+    expect(dialog).to_be_hidden()

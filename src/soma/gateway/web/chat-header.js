@@ -35,6 +35,7 @@ export class ChatHeader {
       this.exportJson,
       menuButton("Delete…", "delete-chat", () => this.askDelete(), "danger-text"),
     );
+    this.menu.addEventListener("click", () => this.toggleMenu(false)); // an export link downloads, and the menu is done
     this.menuButton = h(
       "button",
       { type: "button", class: "icon-button menu-button", "aria-label": "Chat actions", "aria-haspopup": "menu", "aria-expanded": "false", dataset: { testid: "chat-menu-button", icon: "\u22ef" }, onclick: () => this.toggleMenu() },

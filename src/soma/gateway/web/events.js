@@ -11,6 +11,9 @@ export const EVENT_TYPES = Object.freeze([
   "assistant.delta",
   "assistant.message",
   "turn.failed",
+  "turn.cancelled",
+  "message.updated",
+  "session.updated",
 ]);
 
 const REOPEN_MS = 3000; // after the server refused the stream (e.g. 503), try again this late
