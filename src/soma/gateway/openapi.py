@@ -14,6 +14,7 @@ from fastapi import FastAPI
 from pydantic import BaseModel, Field
 
 from soma import errors
+from soma.backup import gate
 from soma.gateway import authn, lockdown
 
 ERROR_REF = "#/components/schemas/Error"
@@ -98,12 +99,12 @@ def complete(document: dict[str, Any]) -> dict[str, Any]:
     for path, operations in document.get("paths", {}).items():
         for method, operation in operations.items():
             if method in METHODS:
-                _add_errors(path, operation)
+                _add_errors(method, path, operation)
     _add_links(document)
     return document
 
 
-def _shared(path: str, operation: dict[str, Any]) -> dict[int, str]:
+def _shared(method: str, path: str, operation: dict[str, Any]) -> dict[int, str]:
     """The statuses the layers around a route can answer for this operation, with why."""
     statuses: dict[int, str] = {}
     has_body = "requestBody" in operation
@@ -117,15 +118,15 @@ def _shared(path: str, operation: dict[str, Any]) -> dict[int, str]:
         statuses[401] = _doc(errors.Unauthenticated)
         statuses[403] = f"{_doc(errors.Forbidden)} Also `csrf`: {_doc(errors.CSRFRejected)}"
     if not lockdown.is_open(path):
-        statuses[503] = (
-            f"`lockdown`: {_doc(errors.Lockdown)} `restore_in_progress` (with Retry-After): {_doc(errors.RestoreInProgress)}"
-        )
+        statuses[503] = f"`lockdown`: {_doc(errors.Lockdown)}"
+    if gate.guards(method.upper(), path):
+        statuses[503] = f"{statuses.get(503, '')} `restore_in_progress` (with Retry-After): {_doc(errors.RestoreInProgress)}".strip()
     return statuses
 
 
-def _add_errors(path: str, operation: dict[str, Any]) -> None:
+def _add_errors(method: str, path: str, operation: dict[str, Any]) -> None:
     responses = operation.setdefault("responses", {})
-    for status, description in _shared(path, operation).items():
+    for status, description in _shared(method, path, operation).items():
         entry = responses.setdefault(str(status), {"description": description})
         entry["content"] = {"application/json": {"schema": {"$ref": ERROR_REF}}}  # FastAPI's 422 included
 
