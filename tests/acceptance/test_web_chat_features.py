@@ -18,6 +18,34 @@ HOSTILE_ANSWER = [
 ]
 
 
+# Links a renderer must not make: each stays text. Rendered in the page by markdown.js directly.
+HOSTILE_LINKS = "\n\n".join([
+    "[a](JaVaScRiPt:alert(1))",
+    "[b]( javascript:alert(1))",
+    "[c](java\tscript:alert(1))",
+    "[d](data:text/html;base64,PHNjcmlwdD4=)",
+    "[e](vbscript:msgbox(1))",
+    "[f](//evil.example/x)",
+    "[g](/relative/path)",
+    "<javascript:alert(1)>",
+    "![h](https://example.com/h.png)",
+    "<iframe src=https://example.com></iframe> <svg onload=alert(1)> &lt;b&gt;",
+    "[ok](https://example.com/ok \"title\") <mailto:ada@example.com> https://example.com/bare.",
+])
+RENDER = """
+async (source) => {
+  const { renderMarkdown } = await import("/static/markdown.js");
+  const box = document.createElement("div");
+  box.append(renderMarkdown(source));
+  return {
+    links: [...box.querySelectorAll("a")].map((a) => [a.getAttribute("href"), a.textContent, a.rel, a.target]),
+    elements: box.querySelectorAll("img, iframe, svg, script, b").length,
+    text: box.textContent,
+  };
+}
+"""
+
+
 def content(page: sync_api.Page, role: str) -> sync_api.Locator:
     return page.locator(f'[data-testid="message"][data-role="{role}"] [data-testid="message-content"]')
 
@@ -82,6 +110,17 @@ def test_markdown_renders_as_elements_hostile_html_stays_text_and_copy_buttons_c
     page.locator('[data-testid="message"][data-role="user"]').get_by_test_id("copy-message").click()
     assert clipboard(page) == 'Please **plan** <img src=x onerror="window.pwned = 5">'
 
+    rendered = page.evaluate(RENDER, HOSTILE_LINKS)
+    safe = ["noopener noreferrer", "_blank"]
+    assert rendered["links"] == [
+        ["https://example.com/h.png", "h", *safe],  # an image is a link to it, never an <img>
+        ["https://example.com/ok", "ok", *safe],
+        ["mailto:ada@example.com", "ada@example.com", *safe],
+        ["https://example.com/bare", "https://example.com/bare", *safe],
+    ]
+    assert rendered["elements"] == 0
+    assert "[a](JaVaScRiPt:alert(1))" in rendered["text"] and "<svg onload=alert(1)> &lt;b&gt;" in rendered["text"]
+
 
 def bubble(page: sync_api.Page, role: str) -> sync_api.Locator:
     return page.locator(f'[data-testid="message"][data-role="{role}"]')
@@ -107,13 +146,14 @@ def test_an_answer_is_stopped_regenerated_and_edited_and_earlier_versions_stay_r
     page.locator(".scroller").evaluate("el => el.scrollTo(0, 0)")
     to_bottom = page.get_by_test_id("scroll-to-bottom")
     expect(to_bottom).to_be_visible()
-    to_bottom.click()
-    expect(to_bottom).to_be_hidden()
 
     page.keyboard.press("Escape")  # Esc stops, as the Stop button does
     expect(answer).to_have_attribute("data-state", "done")
     expect(answer.get_by_test_id("message-stopped")).to_have_text("Stopped")
     expect(stop).to_be_hidden()
+    assert page.locator(".scroller").evaluate("el => el.scrollTop") == 0  # rendered where the reader was
+    to_bottom.click()
+    expect(to_bottom).to_be_hidden()
     stopped = stack.messages(chat_id)[1]
     assert stopped["stopped"] is True and stopped["content"].startswith("Counting")
 
