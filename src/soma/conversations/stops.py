@@ -81,7 +81,7 @@ async def unless_stopped(answering: Coroutine[Any, Any, Any], engine: AsyncEngin
 
 
 async def _wait(engine: AsyncEngine, job_id: int, session_id: uuid.UUID) -> None:
-    """Return once the job is asked to stop or its chat is gone; a database that does not answer is asked again."""
+    """Return once the job is asked to stop or its chat is gone; a failed check is tried again, never taken for a stop."""
     wanted = sa.select(
         sa.or_(
             sa.exists().where(_stops.c.job_id == job_id),
@@ -93,6 +93,6 @@ async def _wait(engine: AsyncEngine, job_id: int, session_id: uuid.UUID) -> None
             async with engine.connect() as conn:
                 if (await conn.execute(wanted)).scalar_one():
                     return
-        except sa.exc.DBAPIError as exc:
+        except Exception as exc:  # the database down or the pool exhausted: the answer goes on, and we ask again
             log.debug("could not check for a stop of job %s: %s", job_id, exc)
         await asyncio.sleep(POLL_SECONDS)

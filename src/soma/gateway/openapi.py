@@ -29,6 +29,11 @@ LINKS: dict[tuple[str, str], tuple[str, tuple[tuple[str, str], ...]]] = {
         ("get", "/v1/sessions/{session_id}"),
         ("get", "/v1/sessions/{session_id}/messages"),
         ("post", "/v1/sessions/{session_id}/messages"),
+        ("patch", "/v1/sessions/{session_id}"),
+        ("get", "/v1/sessions/{session_id}/export"),
+        ("post", "/v1/sessions/{session_id}/stop"),
+        ("post", "/v1/sessions/{session_id}/regenerate"),
+        ("delete", "/v1/sessions/{session_id}"),
     )),
     ("post", "/v1/memories"): ("memory_id", (
         ("get", "/v1/memories/{memory_id}"),

@@ -92,13 +92,15 @@ async def delete_session(request: Request, session_id: uuid.UUID) -> Response:
     response_class=Response,
     responses={200: {"description": "The chat as a file.", "content": {"text/markdown": {}, "application/json": {}}}},
 )
-async def export_session(request: Request, session_id: uuid.UUID, format: Literal["markdown", "json"] = "markdown") -> Response:
+async def export_session(
+    request: Request, session_id: uuid.UUID, format_: Literal["markdown", "json"] = Query("markdown", alias="format")
+) -> Response:
     """The whole chat as a download: Markdown to read, or JSON with every message, its citations and earlier versions."""
     async with request.app.state.engine.connect() as conn:
         chat = await export.as_json(conn, session_id, access.chat_owner_filter(request))
-    body = export.markdown(chat) if format == "markdown" else json.dumps(chat, ensure_ascii=False)
-    headers = {"Content-Disposition": f'attachment; filename="{export.filename(chat, format)}"'}
-    return Response(body, media_type=export.MEDIA_TYPES[format], headers=headers)
+    body = export.markdown(chat) if format_ == "markdown" else json.dumps(chat, ensure_ascii=False)
+    headers = {"Content-Disposition": f'attachment; filename="{export.filename(chat, format_)}"'}
+    return Response(body, media_type=export.MEDIA_TYPES[format_], headers=headers)
 
 
 @router.get("/{session_id}/messages")
