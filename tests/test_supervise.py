@@ -154,3 +154,21 @@ def test_the_state_file_names_each_child_and_is_read_only_by_the_children_of_its
     assert supervise.read_state(tmp_path, os.getpid() + 1) == {}  # a file left by another soma up
     children.stop(timeout=1)
     assert not (tmp_path / supervise.STATE_FILE).exists()
+
+
+def test_a_child_that_serves_the_others_stops_after_them(tmp_path: Path, clock) -> None:
+    stopped: list[str] = []
+
+    class Recorded(Scripted):
+        def stop(self) -> None:
+            stopped.append(self.name)
+
+    children = supervise.Supervisor(tmp_path, lambda _: None)
+    slm, worker, gateway = Recorded("slm"), Recorded("worker"), Recorded("gateway")
+    slm.serves_others = True
+    for child in (slm, worker, gateway):
+        children.start(child)
+
+    children.stop(timeout=1)
+
+    assert stopped == ["gateway", "worker", "slm"]

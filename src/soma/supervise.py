@@ -40,6 +40,7 @@ class Child:
 
     name = "child"
     needs: Child | None = None  # not started while this one is down
+    serves_others = False  # True: stopped after the others, which may need it while they drain
 
     def __init__(self) -> None:
         self.state = "stopped"  # starting, up, down or stopped
@@ -225,13 +226,18 @@ class Supervisor:
         self._write_state()
 
     def stop(self, timeout: float) -> None:
-        """SIGTERM every child, last started first, and wait for all within timeout seconds."""
-        for child in reversed(self.children):
-            child.stop()
-        deadline = time.monotonic() + timeout
-        for child in reversed(self.children):
-            child.wait_stopped(max(0.1, deadline - time.monotonic()))
-            child.state = "stopped"
+        """SIGTERM the children and wait for them within timeout seconds each wave.
+
+        Those that serve the others (the local SLM) stop last: the worker finishes its turns first.
+        """
+        for wave in (False, True):
+            stopping = [c for c in reversed(self.children) if c.serves_others is wave]
+            for child in stopping:
+                child.stop()
+            deadline = time.monotonic() + timeout
+            for child in stopping:
+                child.wait_stopped(max(0.1, deadline - time.monotonic()))
+                child.state = "stopped"
         self.state_path.unlink(missing_ok=True)
 
     def _write_state(self) -> None:

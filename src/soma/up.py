@@ -83,6 +83,7 @@ class _Postgres(supervise.Child):
     """The embedded server, started again on the same socket when its postmaster dies."""
 
     name = "postgres"
+    serves_others = True
 
     def __init__(self, database: embedded.EmbeddedServer, data_dir: Path) -> None:
         super().__init__()
@@ -112,6 +113,7 @@ class _LocalSLM(supervise.Child):
     """The local SLM server, started again on the same port, so the worker's SOMA_SLM_BASE_URL still works."""
 
     name = "slm"
+    serves_others = True  # the worker's running turns still stream from it while it drains
 
     def __init__(self, data_dir: Path) -> None:
         super().__init__()
