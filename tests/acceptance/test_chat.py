@@ -28,3 +28,24 @@ def test_a_posted_message_comes_back_as_a_streamed_persisted_reply(stack) -> Non
     assert sent["body"]["stream"] is True
     assert sent["body"]["messages"][-1] == {"role": "user", "content": "Hi there"}
     assert sent["body"]["messages"][0]["role"] == "system"
+
+
+def test_a_worker_stops_a_streaming_answer_keeps_it_and_regenerates_it_as_a_new_version(stack) -> None:
+    stack.worker()
+    stack.slm.script({"chunks": ["Partial", " answer", " never", " sent"], "stall_after": 2}, {"chunks": ["Second", " try"]})
+    session = stack.new_session()
+    user = stack.send(session, "Tell me everything")
+    streaming = stack.events(session, has_event("assistant.delta"))
+
+    stop = stack.client.post(f"{stack.url}/v1/sessions/{session}/stop")
+    [*_, stored] = stack.events(session, has_event("assistant.message"), after=streaming[-1]["id"], timeout=5)
+    again = stack.client.post(f"{stack.url}/v1/sessions/{session}/regenerate")
+    regenerated = stack.events(session, has_event("assistant.message"), after=stored["id"], timeout=10)
+    stopped = stored["data"]["message"]
+
+    assert (stop.status_code, stop.json()["stopping"]) == (202, user["id"])
+    assert (stopped["content"], stopped["stopped"]) == ("Partial answer", True)
+    assert (again.status_code, again.json()) == (202, {"reply_to": user["id"], "generation": 2})
+    answer = regenerated[-1]["data"]["message"]
+    assert (answer["id"], answer["content"], answer["stopped"]) == (stopped["id"], "Second try", False)
+    assert [(v["content"], v["meta"]["stopped"]) for v in answer["versions"]] == [("Partial answer", True)]
