@@ -48,9 +48,13 @@ export class Transcript {
       case "turn.started":
         this.turn(data.reply_to).start(data.attempt);
         break;
-      case "assistant.delta":
-        this.turn(data.reply_to).append(data.text);
+      case "assistant.delta": {
+        const turn = this.turn(data.reply_to);
+        const before = turn.state;
+        turn.append(data.text);
+        if (turn.state === before) return; // most deltas change nothing but the text
         break;
+      }
       case "turn.failed":
         this.turn(data.reply_to).fail(data.reason, data.message);
         break;
