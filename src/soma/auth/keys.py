@@ -17,6 +17,7 @@ _k = tables.api_keys
 _PUBLIC = (_k.c.id, _k.c.prefix, _k.c.name, _k.c.scopes, _k.c.created_by, _k.c.created_at, _k.c.last_used_at,
            _k.c.expires_at, _k.c.revoked_at)  # fmt: skip
 TOUCH_EVERY = datetime.timedelta(seconds=30)  # last_used_at is written at most this often per key
+MAX_EXPIRES_DAYS = 36525  # a hundred years; far beyond it, the expiry date overflows
 
 
 async def create(
@@ -96,5 +97,5 @@ def _check(name: str, scopes: list[str], expires_days: float | None) -> None:
     unknown = sorted(set(scopes) - set(SCOPES))
     if unknown or not scopes:
         raise errors.InvalidApiKey(f"Scope {', '.join(unknown) or '(none)'} does not exist: use admin, chat or metrics.")
-    if expires_days is not None and expires_days <= 0:
-        raise errors.InvalidApiKey(f"--expires must be a positive number of days, not {expires_days:g}.")
+    if expires_days is not None and not 0 < expires_days <= MAX_EXPIRES_DAYS:
+        raise errors.InvalidApiKey(f"--expires must be a number of days above 0 and at most {MAX_EXPIRES_DAYS}, not {expires_days:g}.")

@@ -24,7 +24,7 @@ async def count(conn: AsyncConnection) -> int:
 
 async def create(conn: AsyncConnection, username: str, password: str, role: str) -> dict[str, Any]:
     """A new user; InvalidUser or UsernameTaken naming the problem."""
-    if not USERNAME.match(username):
+    if not USERNAME.fullmatch(username):
         raise errors.InvalidUser(f"Username {username!r} is not allowed: use 1–64 letters, digits or . _ @ -, starting with a letter or digit.")
     if role not in ROLES:
         raise errors.InvalidUser(f"Role {role!r} does not exist: use admin or member.")

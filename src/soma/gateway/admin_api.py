@@ -39,14 +39,13 @@ class UserChange(BaseModel):
     password: str | None = Field(None, min_length=1, max_length=passwords.MAX_LENGTH, json_schema_extra=NEW_PASSWORD)
 
 
-MAX_EXPIRES_DAYS = 36525  # a hundred years; far beyond it, the expiry date overflows
 
 
 class NewKey(BaseModel):
     model_config = ConfigDict(extra="forbid")
     name: bodies.Text = Field(min_length=1, max_length=100)
     scopes: list[Scope] = Field(min_length=1)
-    expires_days: float | None = Field(None, gt=0, le=MAX_EXPIRES_DAYS)
+    expires_days: float | None = Field(None, gt=0, le=keys.MAX_EXPIRES_DAYS)
 
 
 @router.get("/users")
