@@ -42,8 +42,8 @@ async def _work(turns: harness.Turns) -> str:
                 )
             )
         ).one()
-    args = job.args
-    outcome = await turn.run(turns.engine, turns.model, harness.EMBEDDER, args["message_id"], turns.limits, args.get("generation", 1), job.id)
+    message_id, generation = job.args["message_id"], job.args.get("generation", 1)
+    outcome = await turn.run(turns.engine, turns.model, harness.EMBEDDER, message_id, turns.limits, generation, job.id)
     async with turns.engine.begin() as conn:
         await conn.execute(sa.text("UPDATE procrastinate_jobs SET status = 'succeeded' WHERE id = :id"), {"id": job.id})
     return outcome

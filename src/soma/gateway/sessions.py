@@ -52,7 +52,9 @@ async def create_session(request: Request, body: NewSession | None = None) -> di
 @router.get("")
 async def list_sessions(
     request: Request,
-    query: str | None = Query(None, max_length=search.MAX_QUERY_CHARS, description="Find chats by the words of their titles and messages, best match first."),
+    query: str | None = Query(
+        None, max_length=search.MAX_QUERY_CHARS, description="Find chats by the words of their titles and messages, best match first."
+    ),
 ) -> dict[str, Any]:
     """Sessions, most recently active first (or best match first with `query`): the caller's own, or every one for admins."""
     owner = access.chat_owner_filter(request)
