@@ -145,7 +145,7 @@ async def test_a_chat_is_renamed_with_its_title_trimmed_and_its_streams_told(api
     assert response.json() == {**session, "title": "Trip to Lisbon", "last_event_id": 1}
     with psycopg.connect(database_url) as conn:
         event = conn.execute("SELECT type, data FROM session_events").fetchone()
-    assert event == ("session.updated", {"title": "Trip to Lisbon"})
+    assert event == ("session.updated", {"session": response.json()})
 
 
 async def test_a_blank_or_overlong_title_is_422_and_changes_nothing(api) -> None:

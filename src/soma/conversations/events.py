@@ -28,7 +28,7 @@ ASSISTANT_MESSAGE = "assistant.message"
 TURN_FAILED = "turn.failed"
 TURN_CANCELLED = "turn.cancelled"  # a queued turn removed before it started ({"reply_to", "reason": "stopped"})
 MESSAGE_UPDATED = "message.updated"  # the last user message was edited; its answer follows as a new version
-SESSION_UPDATED = "session.updated"  # the chat was renamed ({"title"})
+SESSION_UPDATED = "session.updated"  # the chat was renamed ({"session"})
 
 # Bumping the session's counter row-locks the session until commit, so a reader that has
 # seen event N can never later find an N-1 committing behind it.

@@ -71,10 +71,12 @@ async def touch(conn: AsyncConnection, session_id: uuid.UUID, first_message: str
 
 async def rename(conn: AsyncConnection, session_id: uuid.UUID, title: str, owner: str | None = None) -> dict[str, Any]:
     """Give the session a title (already trimmed, 1 to MAX_TITLE_CHARS characters); open streams get `session.updated`."""
-    await get(conn, session_id, lock=True, owner=owner)
+    before = await get(conn, session_id, lock=True, owner=owner)
     await conn.execute(sa.update(_t).where(_t.c.id == session_id).values(title=title))
-    await events.append(conn, session_id, events.SESSION_UPDATED, {"title": title})
-    return await get(conn, session_id)
+    # The lock makes the event's id last_event_id + 1, so the event can carry the session as it leaves it.
+    session = {**before, "title": title, "last_event_id": before["last_event_id"] + 1}
+    await events.append(conn, session_id, events.SESSION_UPDATED, {"session": session})
+    return session
 
 
 async def delete(conn: AsyncConnection, session_id: uuid.UUID, owner: str | None = None) -> dict[str, Any]:
