@@ -33,8 +33,21 @@ const ITEM = /^( {0,3})([-*+]|\d{1,9}[.)])([ \t]+(.*))?$/;
 const TABLE_RULE = /^ {0,3}\|?[ \t]*:?-+:?[ \t]*(\|[ \t]*:?-+:?[ \t]*)*\|?[ \t]*$/;
 const BLANK = /^[ \t]*$/;
 
+const MAX_DEPTH = 12; // quotes and lists nested deeper show as text: a hostile message cannot overflow the stack
+let depth = 0;
+
 /** Block elements for these lines. */
 function blocks(lines) {
+  if (depth >= MAX_DEPTH) return [h("p", {}, ...inline(lines.join("\n")))];
+  depth++;
+  try {
+    return blocksAt(lines);
+  } finally {
+    depth--;
+  }
+}
+
+function blocksAt(lines) {
   const out = [];
   let i = 0;
   while (i < lines.length) {
@@ -58,6 +71,7 @@ function fence(lines, start) {
   let i = start + 1;
   // An unclosed fence runs to the end: that is how a streamed answer looks mid-block.
   while (i < lines.length && !isClosingFence(lines[i], marker)) body.push(lines[i++]);
+  if (i >= lines.length) while (body.length && BLANK.test(body[body.length - 1])) body.pop();
   return { node: codeBlock(body.join("\n"), open[2].toLowerCase()), next: i + 1 };
 }
 
@@ -120,8 +134,9 @@ function list(lines, start) {
     while (i < lines.length) {
       const line = lines[i];
       if (BLANK.test(line)) {
-        const next = lines.slice(i + 1).find((l) => !BLANK.test(l));
-        if (next === undefined || leadingSpaces(next) < indent) break;
+        const filled = nextFilled(lines, i);
+        if (filled === lines.length || leadingSpaces(lines[filled]) < indent) break;
+        while (i < filled - 1) body.push(lines[i++].trim());
         body.push("");
         loose = true;
       } else if (leadingSpaces(line) >= indent) body.push(line.slice(indent));
@@ -131,8 +146,8 @@ function list(lines, start) {
     }
     items.push(body);
     // A blank line between items makes the list loose (paragraphs in items).
-    if (i < lines.length && BLANK.test(lines[i]) && sameList(lines.slice(i).find((l) => !BLANK.test(l)))) {
-      while (i < lines.length && BLANK.test(lines[i])) i++;
+    if (i < lines.length && BLANK.test(lines[i]) && sameList(lines[nextFilled(lines, i)])) {
+      i = nextFilled(lines, i);
       loose = true;
     }
   }
@@ -197,6 +212,12 @@ function startsBlock(lines, i) {
   return FENCE.test(line) || HEADING.test(line) || RULE.test(line) || QUOTE.test(line) || (ITEM.test(line) && !BLANK.test(ITEM.exec(line)[3] || "")) || isTable(lines, i);
 }
 
+/** The index of the first line at or after i that is not blank (lines.length when none). */
+function nextFilled(lines, i) {
+  while (i < lines.length && BLANK.test(lines[i])) i++;
+  return i;
+}
+
 function leadingSpaces(line) {
   return line.length - line.replace(/^ +/, "").length;
 }
@@ -218,6 +239,9 @@ function link(url, children) {
 
 /** Inline nodes (text, code, emphasis, links, line breaks) for a run of text. */
 function inline(text) {
+  // Where a delimiter was last looked for in vain: no closer after there, so later openers need
+  // not scan again. Without it, 30,000 lone "*" took seconds (each scanning to the end).
+  const misses = new Map();
   const out = [];
   let plain = "";
   const flush = () => {
@@ -226,7 +250,7 @@ function inline(text) {
   };
   let i = 0;
   while (i < text.length) {
-    const parsed = inlineAt(text, i);
+    const parsed = inlineAt(text, i, misses);
     if (parsed) {
       flush();
       out.push(...parsed.nodes);
@@ -242,10 +266,10 @@ function inline(text) {
   return out;
 }
 
-function inlineAt(text, i) {
+function inlineAt(text, i, misses) {
   const c = text[i];
   if (c === "`") return codeSpan(text, i);
-  if (c === "*" || c === "_" || c === "~") return emphasis(text, i);
+  if (c === "*" || c === "_" || c === "~") return emphasis(text, i, misses);
   if (c === "[") return linkAt(text, i, false);
   if (c === "!" && text[i + 1] === "[") return linkAt(text, i + 1, true);
   if (c === "<") return autolink(text, i);
@@ -270,6 +294,8 @@ function codeSpan(text, i) {
 }
 
 const EMPHASIS = [
+  ["***", "strong em"],
+  ["___", "strong em"],
   ["**", "strong"],
   ["__", "strong"],
   ["~~", "del"],
@@ -277,21 +303,30 @@ const EMPHASIS = [
   ["_", "em"],
 ];
 
-function emphasis(text, i) {
+function emphasis(text, i, misses) {
   for (const [marker, tag] of EMPHASIS) {
     if (!text.startsWith(marker, i)) continue;
     const after = text[i + marker.length];
     if (!after || /\s/.test(after) || after === marker[0]) continue;
     if (marker[0] === "_" && i > 0 && /\w/.test(text[i - 1])) continue; // snake_case stays text
-    const close = closing(text, i + marker.length, marker);
+    const close = closing(text, i + marker.length, marker, misses);
     if (close < 0) continue;
-    return { nodes: [h(tag, {}, ...inline(text.slice(i + marker.length, close)))], next: close + marker.length };
+    const inner = inline(text.slice(i + marker.length, close));
+    const node = tag === "strong em" ? h("em", {}, h("strong", {}, ...inner)) : h(tag, {}, ...inner);
+    return { nodes: [node], next: close + marker.length };
   }
   return null;
 }
 
 /** Where `marker` closes an emphasis opened before `from`, or -1; code spans in between are skipped. */
-function closing(text, from, marker) {
+function closing(text, from, marker, misses) {
+  if (from >= (misses.get(marker) ?? Infinity)) return -1;
+  const found = scanForClosing(text, from, marker);
+  if (found < 0) misses.set(marker, from);
+  return found;
+}
+
+function scanForClosing(text, from, marker) {
   for (let j = from + 1; j <= text.length - marker.length; j++) {
     if (text[j] === "`") {
       const span = codeSpan(text, j);
@@ -329,10 +364,13 @@ function linkAt(text, i, image) {
   return { nodes: [link(url, inline(label))], next };
 }
 
+const MAX_LINK_CHARS = 4000; // a link's label or URL longer than this is text: bounds the scan from each "["
+
 /** The index of the bracket closing the one at i, counting nesting; -1 when none. */
 function matching(text, i, open, close) {
   let depth = 0;
-  for (let j = i; j < text.length; j++) {
+  const end = Math.min(text.length, i + MAX_LINK_CHARS);
+  for (let j = i; j < end; j++) {
     if (text[j] === "\\") j++;
     else if (text[j] === open) depth++;
     else if (text[j] === close && --depth === 0) return j;
