@@ -19,6 +19,7 @@ from fastapi.responses import JSONResponse
 
 from soma import errors, supervise
 from soma.db import migrate
+from soma.gateway import database_down
 
 router = APIRouter()
 
@@ -47,7 +48,7 @@ async def ready(request: Request) -> JSONResponse:
     except TimeoutError:
         return _unready(request, "database", f"PostgreSQL did not answer within {READY_TIMEOUT:.0f}s.")
     except Exception as exc:  # any driver error means the database is not usable
-        return _unready(request, "database", errors.DatabaseUnavailable(f"{type(exc).__name__}: {_first_line(exc)}").message)
+        return _unready(request, "database", errors.DatabaseUnavailable(database_down.describe(exc)).message)
     checks = {"database": "ok", "schema": "ok", "slm_key": _slm_key(request), **_siblings(request)}
     status = "ready" if all(v == "ok" for v in checks.values()) else "degraded"
     return JSONResponse({"status": status, "checks": checks})
@@ -73,8 +74,3 @@ def _slm_key(request: Request) -> str:
 
 def _unready(request: Request, check: str, message: str) -> JSONResponse:
     return JSONResponse({"status": "unavailable", "checks": {check: message, **_siblings(request)}}, status_code=503)
-
-
-def _first_line(exc: Exception) -> str:
-    text = str(getattr(exc, "orig", None) or exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__
