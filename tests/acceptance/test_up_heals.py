@@ -16,8 +16,8 @@ import httpx
 import psutil
 
 from tests import procs
-from tests.acceptance.test_up import _up, data_dir  # noqa: F401  (data_dir is a fixture)
-from tests.conftest import ADMIN, ADMIN_KEY
+from tests.acceptance import up
+from tests.conftest import ADMIN
 
 SEED = 13  # the kills are random, but the same on every run
 KILLS = 20
@@ -33,9 +33,9 @@ FAST_RECOVERY = {  # a dead worker's turn runs again after 3 s, not 15
 }
 
 
-def test_up_restarts_children_killed_at_random_and_answers_every_turn_exactly_once(data_dir, launcher, slm) -> None:  # noqa: F811
+def test_up_restarts_children_killed_at_random_and_answers_every_turn_exactly_once(data_dir, launcher, slm) -> None:
     slm.script(default=SLOW)
-    url, proc = _up(data_dir, launcher, slm_base_url=slm.base_url, slm_api_key="k", slm_model="scripted", **FAST_RECOVERY)
+    url, proc = up.start(data_dir, launcher, slm_base_url=slm.base_url, slm_api_key="k", slm_model="scripted", **FAST_RECOVERY)
     up = psutil.Process(proc.popen.pid)
     with httpx.Client(base_url=url, timeout=10, headers=ADMIN) as client:
         sessions = [client.post("/v1/sessions", json={}).json()["id"] for _ in range(SESSIONS)]
@@ -190,7 +190,7 @@ class _Traffic:
                     time.sleep(0.2)
 
 
-def test_up_gives_up_on_a_child_that_cannot_start_naming_it_and_its_last_lines(data_dir, launcher, slm) -> None:  # noqa: F811
+def test_up_gives_up_on_a_child_that_cannot_start_naming_it_and_its_last_lines(data_dir, launcher, slm) -> None:
     taken = socket.socket()
     taken.bind(("127.0.0.1", 0))
     taken.listen()
