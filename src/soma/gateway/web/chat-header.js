@@ -50,9 +50,20 @@ export class ChatHeader {
       h("div", { class: "menu-anchor" }, this.menuButton, this.menu),
       this.confirm.el,
     );
-    document.addEventListener("click", (event) => {
-      if (!this.el.contains(event.target)) this.toggleMenu(false);
+    this.menu.parentElement.addEventListener("keydown", (event) => {
+      if (event.key !== "Escape" || this.menu.hidden) return;
+      event.stopPropagation(); // Esc closes the menu; it does not also stop an answer
+      this.toggleMenu(false);
+      this.menuButton.focus();
     });
+    this.onOutsideClick = (event) => {
+      if (!this.el.contains(event.target)) this.toggleMenu(false);
+    };
+    document.addEventListener("click", this.onOutsideClick);
+  }
+
+  destroy() {
+    document.removeEventListener("click", this.onOutsideClick);
   }
 
   /** Show chat `chatId` (null: no chat yet, so no menu) with `title`. */

@@ -58,6 +58,7 @@ class ChatsPage {
     clearTimeout(this.refreshTimer);
     this.stopListening();
     this.chatList.destroy();
+    this.header.destroy();
     if (this.stream) this.stream.close();
     this.stream = null;
   }
