@@ -15,7 +15,7 @@ export class ChatHeader {
     this.onDelete = onDelete;
     this.chatId = null;
     this.title = h("h1", { id: "chat-title", class: "chat-title", dataset: { testid: "chat-title" } });
-    this.titleInput = h("input", { class: "input chat-title-input", "aria-label": "Chat title", maxlength: 200, hidden: true, dataset: { testid: "chat-title-input" } });
+    this.titleInput = h("input", { class: "input chat-title-input", "aria-label": "Chat title", hidden: true, dataset: { testid: "chat-title-input" } });
     this.titleInput.addEventListener("keydown", (event) => {
       if (event.key === "Enter") this.saveTitle();
       if (event.key === "Escape") {

@@ -3,7 +3,8 @@
 // A chat is rendered from its event log alone: the stream opens with ?after=0, replays the
 // whole conversation (including failed turns, which GET /messages does not return), then
 // follows new events. See events.js for resuming without duplicates and transcript.js for
-// how events become messages.
+// how events become messages. The sidebar is chat-list.js, the header and its menu
+// chat-header.js, the keyboard shortcuts shortcuts.js; this module wires them to the API.
 
 import * as api from "./api.js";
 import { ChatHeader } from "./chat-header.js";
