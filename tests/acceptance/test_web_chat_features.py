@@ -216,6 +216,10 @@ def test_chats_are_grouped_searched_renamed_exported_and_deleted(stack, page) ->
 
     items.last.click()
     expect(page.get_by_test_id("chat-title")).to_have_text("Trip to Lisbon in spring")
+    # No worker runs: the question waits in the queue, and Stop takes it out.
+    page.get_by_test_id("stop").click()
+    expect(page.get_by_test_id("turn-cancelled")).to_contain_text("Stopped before an answer was written.")
+    expect(page.get_by_test_id("stop")).to_be_hidden()
     page.get_by_test_id("chat-menu-button").click()
     page.get_by_test_id("rename-chat").click()
     page.get_by_test_id("chat-title-input").fill("Lisbon plans")
