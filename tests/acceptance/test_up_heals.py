@@ -24,7 +24,6 @@ KILLS = 20
 SESSIONS = 3
 POST_EVERY = 0.8  # seconds between two turns posted (to the sessions in turn)
 SLOW = {"chunks": [f"w{i} " for i in range(4)], "delay": 0.1}  # 0.4 s per answer: kills land mid-turn
-COMMANDS = {"worker": ["worker"], "gateway": ["gateway"], "tunnel": ["tunnel", "run"]}
 FAST_RECOVERY = {  # a dead worker's turn runs again after 3 s, not 15
     "worker_heartbeat_seconds": "1",
     "worker_stalled_seconds": "3",
@@ -36,7 +35,7 @@ FAST_RECOVERY = {  # a dead worker's turn runs again after 3 s, not 15
 def test_up_restarts_children_killed_at_random_and_answers_every_turn_exactly_once(data_dir, launcher, slm) -> None:
     slm.script(default=SLOW)
     url, proc = up.start(data_dir, launcher, slm_base_url=slm.base_url, slm_api_key="k", slm_model="scripted", **FAST_RECOVERY)
-    up = psutil.Process(proc.popen.pid)
+    soma_up = psutil.Process(proc.popen.pid)
     with httpx.Client(base_url=url, timeout=10, headers=ADMIN) as client:
         sessions = [client.post("/v1/sessions", json={}).json()["id"] for _ in range(SESSIONS)]
     traffic = _Traffic(url, sessions)
@@ -44,14 +43,14 @@ def test_up_restarts_children_killed_at_random_and_answers_every_turn_exactly_on
     chooser = random.Random(SEED)
 
     for _ in range(KILLS):
-        _wait_all_ready(url, proc)
+        up.wait_all_ready(url, proc)
         name = chooser.choice(["worker", "gateway", "tunnel", "postgres"])
-        pid = _pid(up, data_dir, name)
+        pid = up.child_pid(soma_up, data_dir, name)
         psutil.Process(pid).send_signal(signal.SIGKILL)
-        procs.wait_until(lambda: _pid(up, data_dir, name) not in (None, pid), 30, f"a new {name} after pid {pid}")
+        procs.wait_until(lambda: up.child_pid(soma_up, data_dir, name) not in (None, pid), 30, f"a new {name} after pid {pid}")
         time.sleep(chooser.uniform(0, 0.5))  # the next kill lands at another point of a turn
 
-    _wait_all_ready(url, proc)
+    up.wait_all_ready(url, proc)
     traffic.stop_posting()
     with httpx.Client(base_url=url, timeout=10, headers=ADMIN) as client:
         stored = procs.wait_until(lambda: _all_answered(client, sessions), 60, "every turn answered")
@@ -71,41 +70,6 @@ def test_up_restarts_children_killed_at_random_and_answers_every_turn_exactly_on
     assert sum(len(a) for a in traffic.accepted.values()) > KILLS  # turns did flow through the kills
     assert httpx.get(url + "ready").json()["status"] == "ready"
     assert 'soma up: child "postgres" stopped; starting it again in 0.25 s' in proc.output()
-
-
-def _wait_all_ready(url: str, proc: procs.Proc) -> None:
-    """Until /ready is 200 with every check ok (every child up)."""
-    last: list[object] = [None]
-
-    def ready() -> bool:
-        assert proc.alive(), proc.output()[-3000:]
-        try:
-            last[0] = httpx.get(url + "ready", timeout=2).json()
-        except (httpx.HTTPError, ValueError) as exc:
-            last[0] = exc
-            return False
-        return last[0]["status"] == "ready"
-
-    try:
-        procs.wait_until(ready, 60, "every child of soma up to be ready", interval=0.05)
-    except AssertionError as exc:
-        raise AssertionError(f"{exc}; /ready said {last[0]}") from None
-
-
-def _pid(up: psutil.Process, data_dir: Path, name: str) -> int | None:
-    """The pid of soma up's child `name`; PostgreSQL's postmaster is found in its pid file."""
-    if name == "postgres":
-        try:
-            return int((data_dir / "postgres" / "postmaster.pid").read_text().split()[0])
-        except (OSError, IndexError, ValueError):
-            return None
-    for child in up.children():
-        try:
-            if child.cmdline()[-len(COMMANDS[name]) - 1 :] == ["soma", *COMMANDS[name]] and child.status() != psutil.STATUS_ZOMBIE:
-                return child.pid
-        except psutil.NoSuchProcess:
-            pass
-    return None
 
 
 def _all_answered(client: httpx.Client, sessions: list[str]) -> dict[str, list[dict]] | None:
