@@ -33,6 +33,16 @@ async def _until(check, timeout: float = 5) -> None:
     raise AssertionError("timed out")
 
 
+async def _log_in_and_stream(gateway, client, username: str) -> tuple[str, asyncio.Task]:
+    """Log `client` in as `username`, start a chat and read its stream in the background, once it is open."""
+    login = await client.post("/v1/auth/login", json={"username": username, "password": PASSWORD})
+    client.headers["X-CSRF-Token"] = login.json()["csrf_token"]
+    chat = (await client.post("/v1/sessions", json={})).json()["id"]
+    reading = asyncio.create_task(_stream(client, chat))
+    await _until(lambda: gateway.state.notifier.open_streams == 1)
+    return chat, reading
+
+
 async def _key(api, **extra: object) -> tuple[int, dict[str, str]]:
     created = (await api.post("/v1/keys", json={"name": "bot", "scopes": ["chat"], **extra})).json()
     return created["id"], {"Authorization": f"Bearer {created['key']}"}
@@ -68,11 +78,7 @@ async def test_a_revocation_no_notify_announced_ends_the_stream_at_a_keep_alive(
 async def test_a_stream_ends_when_its_login_idles_out(api, gateway, settings, database_url) -> None:
     await api.post("/v1/users", json={"username": "ann", "password": PASSWORD, "role": "member"})
     async with client_of(gateway) as ann:
-        login = await ann.post("/v1/auth/login", json={"username": "ann", "password": PASSWORD})
-        ann.headers["X-CSRF-Token"] = login.json()["csrf_token"]
-        chat = (await ann.post("/v1/sessions", json={})).json()["id"]
-        reading = asyncio.create_task(_stream(ann, chat))
-        await _until(lambda: gateway.state.notifier.open_streams == 1)
+        chat, reading = await _log_in_and_stream(gateway, ann, "ann")
         with psycopg.connect(database_url) as conn:  # last seen so long ago that it idles out in a second
             idle = f"{settings.session_idle_seconds - 1} seconds"
             conn.execute("UPDATE login_sessions SET last_seen_at = now() - %s::interval", (idle,))
@@ -87,11 +93,7 @@ async def test_a_stream_ends_when_its_login_idles_out(api, gateway, settings, da
 async def test_demoting_an_admin_ends_their_streams_and_a_reconnect_is_authorized_afresh(api, gateway) -> None:
     ann = (await api.post("/v1/users", json={"username": "ann", "password": PASSWORD, "role": "admin"})).json()
     async with client_of(gateway) as browser:
-        login = await browser.post("/v1/auth/login", json={"username": "ann", "password": PASSWORD})
-        browser.headers["X-CSRF-Token"] = login.json()["csrf_token"]
-        chat = (await browser.post("/v1/sessions", json={})).json()["id"]
-        reading = asyncio.create_task(_stream(browser, chat))
-        await _until(lambda: gateway.state.notifier.open_streams == 1)
+        chat, reading = await _log_in_and_stream(gateway, browser, "ann")
 
         assert (await api.patch(f"/v1/users/{ann['id']}", json={"role": "member"})).status_code == 200
 
