@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime
 import uuid
 from typing import Any
 
@@ -28,9 +29,14 @@ def as_dict(row: Any) -> dict[str, Any]:
         "meta": row.meta,
         "citations": row.meta.get("citations", []),
         "stopped": row.meta.get("stopped", False),  # an answer cut short by POST /v1/sessions/{id}/stop
-        "versions": row.versions,  # what it said before it was regenerated or edited, oldest first
+        "versions": [_same_times(v) for v in row.versions],  # what it said before it was regenerated or edited, oldest first
         "created_at": row.created_at.isoformat(),
     }
+
+
+def _same_times(version: dict[str, Any]) -> dict[str, Any]:
+    """A version with its time written as the message's own: PostgreSQL's JSON drops trailing zeros of the microseconds."""
+    return {**version, "created_at": datetime.datetime.fromisoformat(version["created_at"]).isoformat()}
 
 
 async def post_user_message(conn: AsyncConnection, session_id: uuid.UUID, content: str, owner: str | None = None) -> dict[str, Any]:
