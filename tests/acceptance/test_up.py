@@ -107,7 +107,7 @@ def test_up_prints_a_one_time_setup_link_while_nobody_can_log_in(data_dir, launc
 
 @pytest.mark.skipif(not local.installed(), reason="the local-slm extra is not installed (make test installs it)")
 def test_up_without_an_slm_configured_chats_with_the_local_gemma(data_dir, launcher) -> None:
-    url, proc = up.start(data_dir, launcher)
+    url, proc = up.start(data_dir, launcher, slm_max_tokens="24")  # a short answer: generating 512 tokens on 2 cores takes long
 
     events = _chat(url, "What is the capital of France?")
 
