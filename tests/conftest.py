@@ -27,12 +27,19 @@ ROOT = Path(__file__).resolve().parent.parent
 _numbers = itertools.count(1)
 
 
+# The longest modules (a minute, or many processes each), run first: pytest-xdist's worksteal
+# then fills the other process with short tests instead of ending on one long test.
+SLOW_FIRST = ("acceptance/test_up_heals.py", "acceptance/test_api_fuzz.py", "acceptance/test_up.py", "cli/test_database_errors.py")
+
+
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Mark every test that starts soma processes or a browser, so `make test-fast` can leave them out."""
+    """Mark every test that starts soma processes or a browser, so `make test-fast` can leave them out; slow modules first."""
     for item in items:
         acceptance = item.path.is_relative_to(ROOT / "tests" / "acceptance")
         if acceptance or "launcher" in getattr(item, "fixturenames", ()):
             item.add_marker(pytest.mark.processes)
+    slow = [ROOT / "tests" / module for module in SLOW_FIRST]
+    items.sort(key=lambda item: slow.index(item.path) if item.path in slow else len(slow))  # stable: modules stay whole
 
 
 def _database_url(server_url: str, name: str) -> str:

@@ -86,7 +86,7 @@ def test_a_file_uploads_with_progress_is_indexed_downloaded_and_deleted(stack, p
 
     polls: list[str] = []
     page.on("request", lambda r: polls.append(r.url) if r.url.endswith("/v1/knowledge") else None)
-    page.wait_for_timeout(4500)
+    page.wait_for_timeout(2500)  # longer than the 2 s poll of a list with documents being indexed
     assert polls == []  # nothing is being indexed: no polling
 
     handbook.get_by_test_id("knowledge-delete").click()
