@@ -53,6 +53,7 @@ from soma.conversations import search, stops  # noqa: E402
 from soma.db import embedded, migrate  # noqa: E402
 from soma.db import engine as db_engine  # noqa: E402
 from soma.db import url as db_url  # noqa: E402
+from bench.turn_latency import percentile  # noqa: E402
 from tests import procs  # noqa: E402  (needs the repo root on sys.path)
 
 ADMIN_KEY = "soma_bench-admin-key-0123456789abcdefghijklmnop"
@@ -199,16 +200,6 @@ FTS_COUNT = sa.text(
          UNION SELECT session_id FROM messages
           WHERE to_tsvector('simple'::regconfig, left(content, 100000)) @@ to_tsquery('simple'::regconfig, :q)) hit"""
 )
-
-
-def percentile(values: list[float], q: float) -> float:
-    """Linear-interpolated percentile (numpy's default), q in 0..100."""
-    if not values:
-        return math.nan
-    ordered = sorted(values)
-    pos = (len(ordered) - 1) * q / 100
-    lo, hi = math.floor(pos), math.ceil(pos)
-    return ordered[lo] + (ordered[hi] - ordered[lo]) * (pos - lo)
 
 
 def timed(call, repeats: int) -> tuple[list[float], Any]:
