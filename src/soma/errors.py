@@ -564,3 +564,21 @@ class TurnInProgress(SomaError):
 
     status_code = 409
     code = "turn_in_progress"
+
+
+class AgentZeroArchiveRefused(BackupInvalid):
+    """This Agent Zero backup holds an entry no backup made by Agent Zero holds (named above), so nothing was read from it. Make a new backup in Agent Zero (Settings → Backup & Restore) and give that file; docs/runbooks/migrate-from-agent-zero.md says what is checked."""
+
+    code = "agent_zero_archive_refused"
+
+
+class AgentZeroArchiveBroken(BackupInvalid):
+    """This Agent Zero backup cannot be read: it is cut off or damaged. Download or copy it again from Agent Zero, or make a new one there (Settings → Backup & Restore)."""
+
+    code = "agent_zero_archive_broken"
+
+
+class AgentZeroPickleRefused(BackupInvalid):
+    """Agent Zero's memory index (index.pkl) asks to load code that a memory index never holds, so it was not read. Make a new backup in Agent Zero, or restore without its memories; docs/runbooks/migrate-from-agent-zero.md explains the check."""
+
+    code = "agent_zero_pickle_refused"
