@@ -84,13 +84,46 @@ def verify(file: str = typer.Argument(..., help="The archive, or - for standard 
     typer.echo(_verified(file).line())
 
 
-@backup_app.command(help="Verify a backup, then show its manifest: when and by which Soma it was made, and what it holds.")
+@backup_app.command(help="Verify a backup, then show its manifest: when and by which Soma it was made, and what it holds. "
+                    "An Agent Zero backup (.zip) is previewed instead: what would come over and what would not.")  # fmt: skip
 def inspect(
     file: str = typer.Argument(..., help="The archive, or - for standard input."),
     as_json: bool = typer.Option(False, "--json", help="Print the manifest as JSON, with size_bytes."),
 ) -> None:
+    if file != STDIO and _is_zip(file):
+        found = _agent_zero_preview(file)
+        typer.echo(json.dumps(found, indent=2, ensure_ascii=False) if as_json else _agent_zero_text(found))
+        return
     summary = _verified(file)
     typer.echo(json.dumps(summary.as_json(), indent=2) if as_json else summary.text())
+
+
+def _is_zip(path: str) -> bool:
+    """A zip is an Agent Zero backup to preview; Soma's own archives are tar streams."""
+    from soma.agent_zero import archive
+
+    with _source(path) as stream:
+        return archive.looks_like_zip(stream.read(4))
+
+
+def _agent_zero_preview(path: str) -> dict[str, Any]:
+    """What the Agent Zero backup would bring; otherwise the reason and exit 1."""
+    from soma.agent_zero import preview
+
+    _settings()
+    try:
+        with _source(path) as stream:
+            return preview.preview(stream)
+    except OSError as exc:
+        fail(errors.BackupFileUnusable(f"Cannot read {path} ({exc.strerror})."))
+    except errors.SomaError as exc:
+        fail(exc)
+
+
+def _agent_zero_text(found: dict[str, Any]) -> str:
+    from soma.agent_zero import preview
+
+    return preview.text(found)
 
 
 class Mode(str, enum.Enum):
