@@ -136,6 +136,12 @@ def test_a_truncated_zip_is_refused_as_broken_by_the_cli(tmp_path: Path) -> None
     assert "Download or copy it again from Agent Zero" in result.stderr
 
 
+def test_inspect_of_a_missing_file_names_it_in_one_line(tmp_path: Path) -> None:
+    result = CliRunner().invoke(cli.app, ["backup", "inspect", str(tmp_path / "gone.zip")])
+    assert (result.exit_code, result.stderr.splitlines()[0]) == (1, f"error: Cannot read {tmp_path / 'gone.zip'} (No such file or directory). "
+                                                                    "Check the path and its permissions (and the free space where a backup is written), then run the command again.")  # fmt: skip
+
+
 def test_a_zip_without_metadata_is_not_a_backup(tmp_path: Path) -> None:
     with zipfile.ZipFile(tmp_path / "x.zip", "w") as zf:
         zf.writestr("hello.txt", "hi")

@@ -102,8 +102,13 @@ def _is_zip(path: str) -> bool:
     """A zip is an Agent Zero backup to preview; Soma's own archives are tar streams."""
     from soma.agent_zero import archive
 
-    with _source(path) as stream:
-        return archive.looks_like_zip(stream.read(4))
+    try:
+        with _source(path) as stream:
+            return archive.looks_like_zip(stream.read(4))
+    except OSError as exc:
+        fail(errors.BackupFileUnusable(f"Cannot read {path} ({exc.strerror})."))
+    except errors.SomaError as exc:
+        fail(exc)
 
 
 def _agent_zero_preview(path: str) -> dict[str, Any]:
