@@ -74,7 +74,9 @@ class Stack:
 @pytest.fixture
 def stack(database_url: str, slm: procs.ScriptedSLM, launcher: procs.Launcher) -> Stack:
     """A gateway process on this test's database (start workers with stack.worker())."""
-    with httpx.Client(timeout=30, headers=ADMIN) as client:
+    # No kept-alive connections: a request sent just as uvicorn closes an idle one (after 5 s) fails
+    # with "Server disconnected", and httpx does not retry it (browsers do).
+    with httpx.Client(timeout=30, headers=ADMIN, limits=httpx.Limits(max_keepalive_connections=0)) as client:
         s = Stack("", database_url, slm, launcher, client)
         s.url, _ = s.gateway()
         yield s
