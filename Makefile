@@ -25,6 +25,9 @@ test:
 	@scripts/install-browser.sh & browser=$$!; \
 	$(MAKE) --no-print-directory $(VENV)/.test; installed=$$?; \
 	wait $$browser && [ $$installed -eq 0 ]
+	@# Where PYTHONDONTWRITEBYTECODE is set (this machine), every process the suite starts would
+	@# compile Soma's modules again: compile them once.
+	@$(BIN)/python -m compileall -q -j 0 src tests > /dev/null
 	$(BIN)/pytest -n $(TEST_WORKERS) --dist worksteal
 
 # The inner loop: unit and in-process API tests, no child processes or browser.
