@@ -13,6 +13,7 @@ The children's state goes to STATE_FILE in the data directory, which the gateway
 
 from __future__ import annotations
 
+import abc
 import json
 import os
 import signal
@@ -35,7 +36,7 @@ TAIL_LINES = 20  # lines of each child's output kept for the give-up message
 STATE_FILE = "up-children.json"  # in SOMA_DATA_DIR; read by the gateway's /ready
 
 
-class Child:
+class Child(abc.ABC):
     """A process `soma up` keeps running; subclasses say how to start, watch and stop it."""
 
     name = "child"
@@ -51,29 +52,29 @@ class Child:
         self.ready_since = 0.0
         self.last_exit = ""
 
+    @abc.abstractmethod
     def launch(self) -> None:
         """Start the process (raise to count as a failed start)."""
-        raise NotImplementedError
 
+    @abc.abstractmethod
     def ended(self) -> str | None:
         """How the process ended ("was killed by SIGKILL"), or None while it runs."""
-        raise NotImplementedError
 
+    @abc.abstractmethod
     def ready(self) -> bool:
         """True once the process says it serves."""
-        raise NotImplementedError
 
+    @abc.abstractmethod
     def stop(self) -> None:
         """Ask the process to stop (SIGTERM)."""
-        raise NotImplementedError
 
+    @abc.abstractmethod
     def wait_stopped(self, timeout: float) -> None:
         """Wait for the process to stop, killing it after timeout seconds."""
-        raise NotImplementedError
 
+    @abc.abstractmethod
     def tail(self) -> list[str]:
         """The last lines the process wrote."""
-        raise NotImplementedError
 
 
 class Command(Child):
