@@ -7,7 +7,7 @@ import enum
 import json
 import sys
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO
 
@@ -68,14 +68,7 @@ def _verified(path: str) -> backup_verify.Summary:
     """The archive's summary once it is verified; otherwise the reason and exit 1."""
     from soma.backup import verify
 
-    _settings()  # logging, and a bad setting named before any work
-    try:
-        with _source(path) as stream:
-            return verify.verify_file(stream)
-    except OSError as exc:
-        fail(errors.BackupFileUnusable(f"Cannot read {path} ({exc.strerror})."))
-    except errors.SomaError as exc:
-        fail(exc)
+    return _read(path, verify.verify_file)
 
 
 @backup_app.command(help="Check a backup completely (format, versions, checksums, counts) without changing anything; "
@@ -115,10 +108,15 @@ def _agent_zero_preview(path: str) -> dict[str, Any]:
     """What the Agent Zero backup would bring; otherwise the reason and exit 1."""
     from soma.agent_zero import preview
 
-    _settings()
+    return _read(path, preview.preview)
+
+
+def _read(path: str, read: Callable[[Any], Any]) -> Any:
+    """`read` of the file (or stdin for -); a file that cannot be read or fails the reading is its reason and exit 1."""
+    _settings()  # logging, and a bad setting named before any work
     try:
         with _source(path) as stream:
-            return preview.preview(stream)
+            return read(stream)
     except OSError as exc:
         fail(errors.BackupFileUnusable(f"Cannot read {path} ({exc.strerror})."))
     except errors.SomaError as exc:
