@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 ROOT = "/a0"
+HANDBOOK = "# Office handbook\n\nThe coffee machine on the third floor is descaled every Friday evening by the night porter.\n"
 ENV = "API_KEY_OPENAI=sk-secret-openai\nexport AUTH_LOGIN=admin\n# a comment\nAUTH_PASSWORD=hunter2\n"
 
 
@@ -104,10 +105,18 @@ def index_pkl(memories: list[tuple[str, str]], protocol: int = pickle.DEFAULT_PR
 class Evil:
     """A pickle that runs a shell command when loaded by a plain pickle.load."""
 
+    def __init__(self, command: str = "echo pwned") -> None:
+        self.command = command
+
     def __reduce__(self) -> tuple[Any, ...]:
         import os
 
-        return (os.system, ("echo pwned",))
+        return (os.system, (self.command,))
+
+
+def evil_pickle(command: str) -> bytes:
+    """An index.pkl that runs command when unpickled by anything but a restricted unpickler."""
+    return pickle.dumps(Evil(command))
 
 
 def files(version: str) -> dict[str, bytes]:
@@ -119,7 +128,9 @@ def files(version: str) -> dict[str, bytes]:
         (f"{ROOT}/usr/", f"{ROOT}/usr/chats", f"{ROOT}/usr/memory", f"{ROOT}/usr/knowledge", f"{ROOT}/usr/settings.json", f"{ROOT}/usr/.env")
     )  # fmt: skip
     first = history([[(False, {"user_message": "What is the capital of France?", "attachments": []}),
-                      (True, {"thoughts": ["easy"], "tool_name": "response", "tool_args": {"text": "Paris."}})]],
+                      (True, {"thoughts": ["look it up"], "tool_name": "knowledge_tool", "tool_args": {"question": "capital of France"}}),
+                      (False, {"tool_name": "knowledge_tool", "tool_result": "Paris is the capital of France."}),
+                      (True, {"thoughts": ["found"], "tool_name": "response", "tool_args": {"text": "Paris."}})]],
                     [(False, "And of Italy?"), (True, "Rome.")])  # fmt: skip
     second = history([], [(False, "Summarise my notes"), (True, "Done.")], summarised="Earlier we planned a trip.")
     out = {
@@ -128,7 +139,7 @@ def files(version: str) -> dict[str, bytes]:
         f"{mem}/default/index.pkl": index_pkl([("main", "User lives in Lyon"), ("fragments", "Likes tea"), ("solutions", "Use ls -la")]),
         f"{mem}/default/index.faiss": b"\x00faiss",
         f"{mem}/default/embedding.json": b'{"model_provider": "huggingface"}',
-        f"{knowledge}/main/handbook.md": b"# Handbook\n",
+        f"{knowledge}/main/handbook.md": HANDBOOK.encode(),
         f"{knowledge}/fragments/notes.txt": b"notes",
         f"{knowledge}/solutions/photo.png": b"\x89PNG",
         settings: json.dumps({"chat_model_provider": "openai", "chat_model_name": "gpt-4.1", "chat_model_kwargs": {"temperature": "0.2"},

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import stat
 import zipfile
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import PurePosixPath
 from typing import Any, BinaryIO
@@ -40,6 +41,15 @@ class Archive:
         if len(data) > limit:
             raise errors.AgentZeroArchiveRefused(f"Entry {self.root + name!r} is over {limit} bytes.")
         return data
+
+    def chunks(self, name: str, size: int) -> Iterator[bytes]:
+        """The entry's bytes, size at a time (an entry may be up to MAX_ENTRY_BYTES); AgentZeroArchiveBroken when damaged."""
+        try:
+            with self.zip.open(self.root + name) as entry:
+                while chunk := entry.read(size):
+                    yield chunk
+        except (zipfile.BadZipFile, EOFError, OSError, ValueError) as exc:
+            raise errors.AgentZeroArchiveBroken(f"Entry {self.root + name!r} is damaged ({exc}).") from None
 
 
 def looks_like_zip(head: bytes) -> bool:
