@@ -91,7 +91,7 @@ def hostile(case: str, entries: list[tuple[str, bytes]], archive: bytes, sha256:
             return build(entries[:3], checksums=False), errors.BackupTruncated(
                 f"The archive ends after soma-backup/sessions/000001.jsonl, before {CHECKSUMS}.")
         case "not a tar":
-            return b"PK\x03\x04 this is a zip, not a tar" * 40, errors.NotABackup("The file is not a tar archive: its checksum field is not a number.")
+            return b"%PDF-1.7 this is a PDF, not a tar" * 40, errors.NotABackup("The file is not a tar archive: its checksum field is not a number.")
         case "wrong format name":
             return build(_with(entries, MANIFEST, _manifest_with(format="agent-zero-backup"))), errors.NotABackup(
                 f"{MANIFEST} names the format 'agent-zero-backup', not 'soma-backup'.")

@@ -3,13 +3,16 @@
 Everything is written in one transaction that commits only once the reader has checked the whole
 archive (checksums and counts come last): a bad archive, a cut-off upload or a killed gateway
 leaves no row behind. Nothing that Soma serves changes here; apply.py does that.
+
+An Agent Zero backup (a zip, known by its first bytes) is staged the same way, as the records
+soma.agent_zero.convert maps it to, so its preview, apply and discard are those of a Soma backup.
 """
 
 from __future__ import annotations
 
 import datetime
 import uuid
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -18,8 +21,10 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from soma import errors
+from soma.agent_zero import archive, convert
 from soma.backup import format, reader, staged, streams
 from soma.db import tables
+from soma.embeddings.embedder import Embedder, MiniLM
 from soma.knowledge import blobs, store
 from soma.settings import store as settings_store
 
@@ -39,17 +44,54 @@ class _Staging:
     segments: dict[str, int] = field(default_factory=dict)  # kind -> segments staged
 
 
-async def stage(engine: AsyncEngine, source: streams.Counted, filename: Callable[[], str], created_by: str) -> dict[str, Any]:
-    """Stage the archive on source; returns the staged restore as the API shows it (staged.describe)."""
+async def stage(
+    engine: AsyncEngine,
+    source: streams.Counted,
+    filename: Callable[[], str],
+    created_by: str,
+    embedder: Embedder | None = None,
+    owner: str | None = None,
+) -> dict[str, Any]:
+    """Stage the archive on source; returns the staged restore as the API shows it (staged.describe).
+
+    An Agent Zero backup (a zip) is staged as the Soma records it maps to: its memories embedded
+    with `embedder` (MiniLM when None), its chats owned by `owner` (the admin importing them).
+    """
     staging = _Staging(uuid.uuid4(), filename, created_by)
+    head = await source.read(len(archive.ZIP_MAGIC))
+    source = streams.Peeked(head, source)
+    if archive.looks_like_zip(head):
+        return await _stage_agent_zero(engine, staging, source, embedder, owner)
+    return await _stage_all(engine, staging, reader.read(source), lambda: streams.read_to_end(source))
+
+
+async def _stage_all(
+    engine: AsyncEngine, staging: _Staging, items: AsyncIterator[reader.Item], size: Callable[[], Awaitable[int]]
+) -> dict[str, Any]:
+    """Stage every item in one transaction, then record the archive's size (which `size` reads to its end)."""
     async with engine.connect() as conn:
         async with conn.begin():
             await staged.expire(conn)
-            async for item in reader.read(source):
+            async for item in items:
                 await _stage(conn, staging, item)
-            size = await streams.read_to_end(source)
-            await conn.execute(sa.update(tables.restores).where(tables.restores.c.id == staging.restore_id).values(size_bytes=size))
+            size_bytes = await size()
+            await conn.execute(sa.update(tables.restores).where(tables.restores.c.id == staging.restore_id).values(size_bytes=size_bytes))
         return await staged.describe(conn, staging.restore_id)
+
+
+async def _stage_agent_zero(
+    engine: AsyncEngine, staging: _Staging, source: streams.Peeked, embedder: Embedder | None, owner: str | None
+) -> dict[str, Any]:
+    """A zip is read from a file (its directory is at its end): an upload is kept in a temporary one first."""
+    async with engine.connect() as conn:
+        current = await settings_store.load(conn)
+    async with streams.seekable(source, archive.MAX_TOTAL_BYTES) as (file, size_bytes):
+        plan = await convert.prepare(file, embedder or MiniLM(), current.upload_max_bytes)
+
+        async def size() -> int:
+            return size_bytes
+
+        return await _stage_all(engine, staging, convert.items(plan, current, owner), size)
 
 
 async def _stage(conn: AsyncConnection, staging: _Staging, item: reader.Item) -> None:

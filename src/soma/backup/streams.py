@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import io
+import tempfile
+from collections.abc import AsyncIterator
 from typing import BinaryIO, Protocol
 
 from soma import errors
@@ -27,6 +31,45 @@ async def read_to_end(source: Counted) -> int:
             raise errors.BackupTooLarge(f"The archive goes on past its end marker for more than {format.MAX_ARCHIVE_BYTES} bytes.")
     return source.count
 
+
+
+class Peeked:
+    """A source whose first bytes were already read (to tell a zip from a tar), handed back first."""
+
+    def __init__(self, head: bytes, source: Counted) -> None:
+        self.head = head
+        self.source = source
+
+    @property
+    def count(self) -> int:
+        return self.source.count
+
+    async def read(self, size: int) -> bytes:
+        if not self.head:
+            return await self.source.read(size)
+        data, self.head = self.head[:size], self.head[size:]
+        return data + (await self.source.read(size - len(data)) if len(data) < size else b"")
+
+
+@contextlib.asynccontextmanager
+async def seekable(source: Peeked, limit: int) -> AsyncIterator[tuple[BinaryIO, int]]:
+    """The whole stream as a file that can seek, and its size: a local file as it is, anything else copied to a temporary file.
+
+    BackupTooLarge once more than `limit` bytes arrive.
+    """
+    inner = source.source
+    if isinstance(inner, FileSource) and inner.file.seekable():
+        inner.file.seek(0, io.SEEK_END)
+        yield inner.file, inner.file.tell()
+        return
+    with tempfile.TemporaryFile() as file:
+        size = 0
+        while data := await source.read(reader.READ_BYTES):
+            size += len(data)
+            if size > limit:
+                raise errors.BackupTooLarge(f"The zip is over {limit} bytes.")
+            file.write(data)  # a local write of 256 KiB: quick enough for the event loop, like FileSource's reads
+        yield file, size
 
 
 class FileSource:

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import contextlib
 import enum
+import io
 import json
 import sys
+import tempfile
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -78,12 +80,13 @@ def verify(file: str = typer.Argument(..., help="The archive, or - for standard 
 
 
 @backup_app.command(help="Verify a backup, then show its manifest: when and by which Soma it was made, and what it holds. "
-                    "An Agent Zero backup (.zip) is previewed instead: what would come over and what would not.")  # fmt: skip
+                    "An Agent Zero backup (.zip) is previewed instead: what would come over and what would not. "
+                    "FILE - reads standard input.")  # fmt: skip
 def inspect(
     file: str = typer.Argument(..., help="The archive, or - for standard input."),
     as_json: bool = typer.Option(False, "--json", help="Print the manifest as JSON, with size_bytes."),
 ) -> None:
-    if file != STDIO and _is_zip(file):
+    if _is_zip(file):
         found = _agent_zero_preview(file)
         typer.echo(json.dumps(found, indent=2, ensure_ascii=False) if as_json else _agent_zero_text(found))
         return
@@ -96,19 +99,41 @@ def _is_zip(path: str) -> bool:
     from soma.agent_zero import archive
 
     try:
+        if path == STDIO:
+            return archive.looks_like_zip(_peek(sys.stdin.buffer, len(archive.ZIP_MAGIC)))
         with _source(path) as stream:
-            return archive.looks_like_zip(stream.read(4))
+            return archive.looks_like_zip(stream.read(len(archive.ZIP_MAGIC)))
     except OSError as exc:
         fail(errors.BackupFileUnusable(f"Cannot read {path} ({exc.strerror})."))
     except errors.SomaError as exc:
         fail(exc)
 
 
+def _peek(stream: BinaryIO, size: int) -> bytes:
+    """The first bytes of a stream, left in it to be read again (a pipe is buffered; other streams seek back)."""
+    peek = getattr(stream, "peek", None)
+    if peek is not None:
+        return peek(size)[:size]
+    head = stream.read(size)
+    stream.seek(-len(head), io.SEEK_CUR)
+    return head
+
+
 def _agent_zero_preview(path: str) -> dict[str, Any]:
     """What the Agent Zero backup would bring; otherwise the reason and exit 1."""
-    from soma.agent_zero import preview
+    from soma.agent_zero import archive, preview
 
-    return _read(path, preview.preview)
+    def read(stream: BinaryIO) -> dict[str, Any]:
+        if stream.seekable():
+            return preview.preview(stream)
+        with tempfile.TemporaryFile() as copy:  # a zip's directory is at its end: a pipe is kept in a file first
+            while data := stream.read(1 << 20):
+                copy.write(data)
+                if copy.tell() > archive.MAX_TOTAL_BYTES:
+                    raise errors.BackupTooLarge(f"The zip is over {archive.MAX_TOTAL_BYTES} bytes.")
+            return preview.preview(copy)
+
+    return _read(path, read)
 
 
 def _read(path: str, read: Callable[[Any], Any]) -> Any:
@@ -134,8 +159,8 @@ class Mode(str, enum.Enum):
     preserve_settings = "preserve-settings"
 
 
-@backup_app.command(help="Replace chats, memories and knowledge files with a backup's, at once and all or nothing; "
-                    "settings too with --mode overwrite, not with preserve-settings. The backup is verified and "
+@backup_app.command(help="Replace chats, memories and knowledge files with a backup's (Soma's .tar or Agent Zero's .zip), at once "
+                    "and all or nothing; settings too with --mode overwrite, not with preserve-settings. The backup is verified and "
                     f"previewed before anything changes. FILE - reads standard input (then --yes is needed). Reads {DB_VARS}.")  # fmt: skip
 def restore(
     file: str = typer.Argument(..., help="The archive, or - for standard input."),
@@ -175,14 +200,18 @@ async def _restore(engine: AsyncEngine, path: str, mode: str, yes: bool) -> str:
 
 def _preview(preview: dict[str, Any], mode: str) -> str:
     """What the restore brings and replaces, for people, before they confirm."""
+    from soma.agent_zero import preview as agent_zero
     from soma.backup import format
 
     m = preview["manifest"]
-    lines = [
-        f"backup made {m['created_at']} by Soma {m['soma_version']} (schema {m['schema_revision']}), {preview['size_bytes']} bytes",
-        f"it holds: {format.counts_line(m['counts'])}",
-        "every current chat, memory and knowledge file is replaced by these",
-    ]
+    if m["format"] == "agent-zero":
+        lines = [f"Agent Zero backup, {preview['size_bytes']} bytes", agent_zero.text(m["agent_zero"]), f"it becomes: {format.counts_line(m['counts'])}"]
+    else:
+        lines = [
+            f"backup made {m['created_at']} by Soma {m['soma_version']} (schema {m['schema_revision']}), {preview['size_bytes']} bytes",
+            f"it holds: {format.counts_line(m['counts'])}",
+        ]
+    lines.append("every current chat, memory and knowledge file is replaced by these")
     if mode == "overwrite":
         changes = [f"  {d['key']}: {d['current']!r} -> {d['backup']!r}" for d in preview["settings_diff"]]
         lines += ["settings are overwritten: " + ("no setting differs" if not changes else f"{len(changes)} change")] + changes

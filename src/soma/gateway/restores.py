@@ -36,18 +36,20 @@ class ApplyRequest(BaseModel):
     "",
     status_code=201,
     responses=openapi.raises(errors.UploadCutOff),
-    openapi_extra=openapi.file_upload(FIELD, "A backup made by `soma backup create` or GET /v1/backup.", ["application/x-tar"]),
+    openapi_extra=openapi.file_upload(
+        FIELD, "A backup made by `soma backup create` or GET /v1/backup, or an Agent Zero backup (.zip).", ["application/x-tar", "application/zip"]
+    ),
 )
 async def upload(request: Request) -> dict[str, Any]:
     """Stage a backup while it uploads; 201 with its preview once the whole archive is verified.
 
     Nothing Soma serves changes. A bad archive is refused (422) as soon as its first bad entry
-    arrives, and leaves no row behind; so does a cut-off upload.
+    arrives, and leaves no row behind; so does a cut-off upload. An Agent Zero backup is previewed
+    as the chats, memories, knowledge files and settings it maps to (docs/runbooks/migrate-from-agent-zero.md).
     """
     pipe = streams.Pipe()
     names: list[str] = []
-    creator = access.principal(request).actor
-    work = asyncio.create_task(_stage(request, pipe, lambda: names[0] if names else "upload.tar", creator))
+    work = asyncio.create_task(_stage(request, pipe, lambda: names[0] if names else "upload.tar"))
     try:
         await uploads.receive(request, FIELD, pipe.put, lambda part: names.append(uploads.clean_filename(part.filename)))
         await pipe.end()
@@ -72,9 +74,10 @@ async def _discard_body(request: Request) -> None:
             return
 
 
-async def _stage(request: Request, pipe: streams.Pipe, filename: Callable[[], str], creator: str) -> dict[str, Any]:
+async def _stage(request: Request, pipe: streams.Pipe, filename: Callable[[], str]) -> dict[str, Any]:
+    principal = access.principal(request)
     try:
-        return await staging.stage(request.app.state.engine, pipe, filename, creator)
+        return await staging.stage(request.app.state.engine, pipe, filename, principal.actor, request.app.state.embedder, principal.owner)
     except BaseException as exc:
         pipe.abandon(exc)  # the upload stops at its next chunk with this error
         raise
