@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+from tests import agent_zero_backup as a0
 from tests import procs
 from tests.acceptance.browser import (  # noqa: F401
     RECORD_PROGRESS,
@@ -203,6 +204,20 @@ def test_a_file_that_is_not_a_backup_is_refused_in_the_servers_words_and_members
     expect(page.get_by_test_id("restore")).to_have_attribute("data-state", "idle")
     page.get_by_test_id("settings-backup").screenshot(path="/tmp/soma-restore-refused.png")
     assert session_ids(stack) == [chat_id]
+    assert get(stack, "/v1/settings") == before
+
+    # An Agent Zero backup is previewed with what stays behind (its secrets' key names, never their values), then restored.
+    stage(page, a0.write(tmp_path / "agent-zero-backup.zip"))
+    expect(page.get_by_test_id("restore-source")).to_contain_text("by Agent Zero M v1.7")
+    expect(page.get_by_test_id("restore-count-sessions")).to_contain_text("2")
+    left = page.get_by_test_id("restore-left-item")
+    expect(left.filter(has_text=re.compile(r"^usr/\.env: never"))).to_have_text("usr/.env: never imported; it holds API_KEY_OPENAI, AUTH_LOGIN, AUTH_PASSWORD (values not shown)")
+    expect(left.filter(has_text="photo.png")).to_have_count(1)
+    assert "sk-secret" not in page.get_by_test_id("restore-preview").inner_text()
+    page.get_by_test_id("restore-mode-preserve").check()
+    page.get_by_test_id("restore-apply").click()
+    expect(page.get_by_test_id("restore-status")).to_have_text("Restored 2 chats, 7 messages, 3 memories and 2 knowledge files.")
+    assert sorted(s["title"] for s in get(stack, "/v1/sessions")["sessions"]) == ["Capitals", "Notes"]
     assert get(stack, "/v1/settings") == before
 
     create_user(stack, "mo", "a member's password 1", "member")

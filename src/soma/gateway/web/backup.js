@@ -91,7 +91,7 @@ export class BackupCard {
       type: "file",
       id: "restore-file",
       class: "input input-file",
-      accept: ".tar,application/x-tar",
+      accept: ".tar,application/x-tar,.zip,application/zip",
       "aria-describedby": "restore-file-help",
       dataset: { testid: "restore-file" },
       onchange: () => this.render(),
@@ -104,7 +104,7 @@ export class BackupCard {
         "div",
         { class: "field" },
         h("label", { for: "restore-file", class: "field-label" }, "Backup file"),
-        h("p", { id: "restore-file-help", class: "field-help muted" }, "A .tar file from Download backup or soma backup create. It is checked whole before anything changes."),
+        h("p", { id: "restore-file-help", class: "field-help muted" }, "A .tar file from Download backup or soma backup create, or an Agent Zero backup (.zip). It is checked whole before anything changes."),
         h("div", { class: "field-control" }, this.fileInput, this.uploadButton),
       ),
     );
@@ -217,8 +217,8 @@ export class BackupCard {
         { class: "muted restore-source", dataset: { testid: "restore-source" } },
         "Made ",
         timeElement(manifest.created_at, { dataset: { testid: "restore-created" } }),
-        " by Soma ",
-        h("span", { dataset: { testid: "restore-version" } }, manifest.soma_version),
+        manifest.format === "agent-zero" ? " by Agent Zero " : " by Soma ",
+        h("span", { dataset: { testid: "restore-version" } }, manifest.format === "agent-zero" ? manifest.agent_zero_version : manifest.soma_version),
         ` · ${restore.filename}, ${formatBytes(restore.size_bytes)}`,
       ),
       h(
@@ -226,6 +226,7 @@ export class BackupCard {
         { class: "stats", dataset: { testid: "restore-counts" } },
         ...CONTENTS.map(([key, label]) => h("div", { class: "stat", dataset: { testid: `restore-count-${key}` } }, h("dt", {}, label), h("dd", {}, (counts[key] ?? 0).toLocaleString()))),
       ),
+      ...(manifest.agent_zero ? [this.buildLeftBehind(manifest.agent_zero)] : []),
       this.buildDiff(restore.settings_diff),
       ...(restore.owners_unmatched > 0 ? [this.buildOwners(restore.owners_unmatched)] : []),
       h(
@@ -274,6 +275,22 @@ export class BackupCard {
           ),
         ),
       ),
+    );
+  }
+
+  /** What an Agent Zero backup holds that does not come over, each with why: dropped, skipped, and secrets (key names only). */
+  buildLeftBehind(found) {
+    const items = [
+      ...found.dropped.map(({ what, why }) => [what, why]),
+      ...found.skipped.map(({ what, why }) => [what, why]),
+      ...found.secrets_not_imported.map(({ file, keys }) => [file, `never imported; it holds ${keys.length ? keys.join(", ") : "no keys"} (values not shown)`]),
+    ];
+    if (!items.length) return h("p", { class: "muted", dataset: { testid: "restore-left-behind" } }, "Everything in this Agent Zero backup comes over.");
+    return h(
+      "div",
+      { class: "restore-left-behind", dataset: { testid: "restore-left-behind" } },
+      h("p", { id: "restore-left-title", class: "field-label" }, "Not brought over from Agent Zero"),
+      h("ul", { "aria-labelledby": "restore-left-title" }, ...items.map(([what, why]) => h("li", { dataset: { testid: "restore-left-item" } }, h("strong", {}, what), `: ${why}`))),
     );
   }
 
