@@ -34,8 +34,9 @@ test:
 test-fast: $(VENV)/.dev
 	$(BIN)/pytest -n $(TEST_WORKERS) -m "not processes"
 
+# Turn latency at concurrency 1, 16 and 64: the SLM directly, through LiteLLM proxy, through Soma.
 bench: $(VENV)/.dev
-	$(BIN)/python -m bench.turn_latency
+	$(BIN)/python -m bench.turn_latency --concurrency 1,16,64
 
 install: $(VENV)/.core
 

@@ -2,13 +2,15 @@
 
 Run from the repository root:
 
-    .venv/bin/python -m bench.turn_latency [--turns 50] [--concurrency 1,16] [--chunks 20] [--chunk-delay 0.01]
+    .venv/bin/python -m bench.turn_latency [--turns 50] [--concurrency 1,16,64] [--chunks 20] [--chunk-delay 0.01] [--no-litellm]
 
 Everything runs as real processes on 127.0.0.1, started and stopped by this script: an embedded
 PostgreSQL in a temporary directory, tests/scripted_slm.py, one `soma gateway` and one `soma worker`.
 
 "direct"        POST /v1/chat/completions (stream=true) to the scripted SLM; TTFT is the first content
                 chunk, total is `data: [DONE]`.
+"litellm"       the same request through LiteLLM proxy (bench/litellm_proxy.py: one process, installed on
+                first use into bench/.litellm-venv, never a dependency of Soma) in front of the same SLM.
 "through soma"  POST /v1/sessions/{id}/messages to the gateway while the session's SSE stream
                 (GET /v1/sessions/{id}/events) is already open; TTFT is the first `assistant.delta`,
                 total is the `assistant.message` event.
@@ -39,6 +41,8 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+from bench import litellm_proxy  # noqa: E402
+from soma.conversations import timeline  # noqa: E402
 from tests import procs  # noqa: E402  (needs the repo root on sys.path)
 
 TURN_TIMEOUT = 30.0  # seconds one turn may take before it counts as an error
@@ -141,13 +145,14 @@ CORES = os.cpu_count() or 1
 # Direct: the scripted SLM's OpenAI-compatible endpoint
 
 
-async def direct_turn(http: httpx.AsyncClient, slm_url: str) -> Turn:
+async def direct_turn(http: httpx.AsyncClient, slm_url: str, key: str = "bench") -> Turn:
+    """One streamed completion from an OpenAI-compatible endpoint: the scripted SLM itself, or a proxy in front of it."""
     body = {
         "model": "scripted",
         "stream": True,
         "messages": [{"role": "system", "content": SYSTEM_PROMPT}, {"role": "user", "content": USER_TEXT}],
     }
-    headers = {"Authorization": "Bearer bench", "Accept": "text/event-stream"}
+    headers = {"Authorization": f"Bearer {key}", "Accept": "text/event-stream"}
     first: float | None = None
     wall = time.time()
     t0 = time.perf_counter()
@@ -155,7 +160,7 @@ async def direct_turn(http: httpx.AsyncClient, slm_url: str) -> Turn:
         post_done = time.perf_counter()
         if response.status_code != 200:
             await response.aread()
-            raise RuntimeError(f"SLM answered HTTP {response.status_code}: {response.text[:200]}")
+            raise RuntimeError(f"{slm_url} answered HTTP {response.status_code}: {response.text[:200]}")
         async for line in response.aiter_lines():
             if not line.startswith("data:"):
                 continue
@@ -299,7 +304,7 @@ BENCH_KEY = "soma_bench-admin-key-0123456789abcdefghijklmnop"
 BENCH_ADMIN = {"Authorization": f"Bearer {BENCH_KEY}"}
 
 async def run_level(mode: str, concurrency: int, turns: int, warmup: int, think: float,
-                    gateway_url: str, slm_url: str, deadline: float) -> LevelResult:
+                    gateway_url: str, slm_url: str, deadline: float, litellm_url: str | None = None) -> LevelResult:
     result = LevelResult(mode, concurrency)
     per_client = math.ceil(turns / concurrency)
     barrier = asyncio.Barrier(concurrency)
@@ -331,6 +336,9 @@ async def run_level(mode: str, concurrency: int, turns: int, warmup: int, think:
                 if mode == "direct":
                     def do():
                         return direct_turn(http, slm_url)
+                elif mode == "litellm":
+                    def do():
+                        return direct_turn(http, litellm_url, litellm_proxy.KEY)
                 else:
                     created = await http.post(gateway_url + "/v1/sessions", json={})
                     created.raise_for_status()
@@ -424,8 +432,10 @@ def breakdown(database_url: str, turns: list[Turn]) -> list[tuple[str, list[floa
         stages[names[5]].append((am - fd) * 1000)
         stages[names[6]].append((t.final_wall - am) * 1000)
     out = list(stages.items())
-    out.append(("worker meta.first_token_ms (turn.started -> first SLM piece)",
-                [m["first_token_ms"] for (m,) in metas if m and m.get("first_token_ms") is not None]))
+    # The turn's own stages (soma.conversations.timeline), as the worker recorded them in meta.timeline.
+    for stage, start, end in timeline.STAGES:
+        values = [m["timeline"][stage] for (m,) in metas if m and stage in m.get("timeline", {})]
+        out.append((f"worker meta.timeline.{stage} ({start} -> {end})", values))
     out.append(("worker meta.total_ms (turn.started -> last SLM piece)",
                 [m["total_ms"] for (m,) in metas if m and m.get("total_ms") is not None]))
     return out
@@ -435,30 +445,29 @@ def breakdown(database_url: str, turns: list[Turn]) -> list[tuple[str, list[floa
 # Printing
 
 
-def print_level(direct: LevelResult, soma: LevelResult) -> None:
-    c = direct.concurrency
-    print(f"\n=== concurrency {c} ===")
-    print(f"turns measured: direct {len(direct.turns)}, through soma {len(soma.turns)}"
-          f"   (errors: direct {len(direct.errors)}, through soma {len(soma.errors)})")
-    print(f"wall time: direct {direct.wall_seconds:.1f}s, through soma {soma.wall_seconds:.1f}s")
-    header = f"{'':18}{'direct':>10}{'soma':>10}{'soma-direct':>13}{'ratio':>8}"
-    print(header)
+LABELS = {"direct": "direct", "litellm": "litellm", "soma": "soma"}
+
+
+def print_level(results: list[LevelResult]) -> None:
+    """One table per level: each path's TTFT and total, p50 and p99, and what it adds over direct."""
+    direct = results[0]
+    print(f"\n=== concurrency {direct.concurrency} ===")
+    print("turns measured: " + ", ".join(f"{LABELS[r.mode]} {len(r.turns)} ({len(r.errors)} errors, {r.wall_seconds:.1f}s)" for r in results))
+    print(f"{'':18}" + "".join(f"{LABELS[r.mode]:>10}" for r in results) + "".join(f"{'+' + LABELS[r.mode]:>12}" for r in results[1:]))
     for label, attr in (("TTFT", "ttft_ms"), ("total", "total_ms")):
-        d = [getattr(t, attr) for t in direct.turns]
-        s = [getattr(t, attr) for t in soma.turns]
         for q in (50, 99):
-            dv, sv = percentile(d, q), percentile(s, q)
-            ratio = sv / dv if dv else math.nan
-            print(f"{label + f' p{q} (ms)':18}{dv:10.1f}{sv:10.1f}{sv - dv:13.1f}{ratio:8.2f}")
-    for r in (direct, soma):
+            values = [percentile([getattr(t, attr) for t in r.turns], q) for r in results]
+            added = "".join(f"{v - values[0]:12.1f}" for v in values[1:])
+            print(f"{label + f' p{q} (ms)':18}" + "".join(f"{v:10.1f}" for v in values) + added)
+    for r in results:
         if r.cpu and r.turns:
             parts = ", ".join(f"{name} {sec:.2f}s" for name, sec in r.cpu.items() if sec == sec)
-            print(f"CPU while measuring {'through soma' if r.mode == 'soma' else 'direct'}: {parts}"
-                  f"  ({CORES} cores = {CORES * r.wall_seconds:.1f} core-s available)")
-    for err in (direct.errors + soma.errors)[:10]:
+            print(f"CPU while measuring {LABELS[r.mode]}: {parts}  ({CORES} cores = {CORES * r.wall_seconds:.1f} core-s available)")
+    errors = [e for r in results for e in r.errors]
+    for err in errors[:10]:
         print(f"  error: {err}")
-    if len(direct.errors) + len(soma.errors) > 10:
-        print(f"  … {len(direct.errors) + len(soma.errors) - 10} more errors")
+    if len(errors) > 10:
+        print(f"  … {len(errors) - 10} more errors")
 
 
 def print_breakdown(c: int, stages: list[tuple[str, list[float]]]) -> None:
@@ -476,7 +485,7 @@ def print_breakdown(c: int, stages: list[tuple[str, list[float]]]) -> None:
 
 
 class Stack:
-    def __init__(self, tmp: Path, chunks: int, chunk_delay: float, worker_concurrency: int,
+    def __init__(self, tmp: Path, chunks: int, chunk_delay: float, worker_concurrency: int | None,
                  profile_dir: Path | None = None) -> None:
         self.tmp = tmp
         self.profile_dir = profile_dir
@@ -488,8 +497,9 @@ class Stack:
         self.database_url = ""
         self.gateway_url = ""
         self.slm: procs.ScriptedSLM | None = None
+        self.litellm_url: str | None = None
 
-    def start(self) -> None:
+    def start(self, litellm: bool = False) -> None:
         from soma.db import embedded, migrate
 
         print("starting embedded PostgreSQL …", flush=True)
@@ -502,9 +512,16 @@ class Stack:
         chunks = [("Tok" if i == 0 else " tok") + str(i) for i in range(self.chunks)]
         self.slm.script(default={"chunks": chunks, "delay": self.chunk_delay})
 
+        if litellm:
+            print("starting the LiteLLM proxy …", flush=True)
+            self.litellm_url = litellm_proxy.start(self.launcher, self.slm.base_url, self.tmp)
+            METER.pids["litellm"] = self.launcher.procs[-1].popen.pid
+
         gw_port = procs.free_port()
         env = dict(slm_base_url=self.slm.base_url, slm_api_key="bench", slm_model="scripted", bootstrap_admin_key=BENCH_KEY,
-                   worker_concurrency=self.worker_concurrency, log_level="WARNING")
+                   log_level="WARNING")
+        if self.worker_concurrency is not None:
+            env["worker_concurrency"] = self.worker_concurrency
         print("starting soma gateway and worker …", flush=True)
         gateway = self._soma("gateway", procs.soma_env(self.database_url, port=gw_port, **env))
         worker = self._soma("worker", procs.soma_env(self.database_url, **env))
@@ -562,7 +579,9 @@ class Stack:
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--turns", type=int, default=50, help="turns measured per concurrency level and path (default 50)")
-    parser.add_argument("--concurrency", default="1,16", help="comma-separated concurrency levels (default 1,16)")
+    parser.add_argument("--concurrency", default="1,16,64", help="comma-separated concurrency levels (default 1,16,64)")
+    parser.add_argument("--worker-concurrency", type=int, default=None,
+                        help="SOMA_WORKER_CONCURRENCY for the worker (default: Soma's own default)")
     parser.add_argument("--chunks", type=int, default=20, help="tokens (SSE chunks) per answer (default 20)")
     parser.add_argument("--chunk-delay", type=float, default=0.01, help="seconds between SLM chunks (default 0.01)")
     parser.add_argument("--warmup", type=int, default=2, help="unmeasured turns per client before measuring (default 2)")
@@ -571,6 +590,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--profile", type=Path, default=None, metavar="DIR",
                         help="run gateway and worker under cProfile, write DIR/{gateway,worker}.prof and print "
                              "their top functions (slows Soma down; use for attribution, not for the figures)")
+    parser.add_argument("--no-litellm", action="store_true",
+                        help="leave out LiteLLM proxy (installed on first use into bench/.litellm-venv)")
     parser.add_argument("--max-seconds", type=float, default=600.0,
                         help="stop starting new turns after this long (default 600)")
     args = parser.parse_args(argv)
@@ -585,19 +606,21 @@ async def measure(args: argparse.Namespace, stack: Stack) -> None:
     for c in args.levels:
         print(f"\nmeasuring concurrency {c}: {args.turns} turns per path …", flush=True)
         common = dict(concurrency=c, turns=args.turns, warmup=args.warmup, think=args.think,
-                      gateway_url=stack.gateway_url, slm_url=stack.slm.base_url, deadline=deadline)
-        direct = await run_level("direct", **common)
+                      gateway_url=stack.gateway_url, slm_url=stack.slm.base_url, deadline=deadline, litellm_url=stack.litellm_url)
+        results = [await run_level("direct", **common)]
+        if stack.litellm_url:
+            results.append(await run_level("litellm", **common))
         soma = await run_level("soma", **common)
-        print_level(direct, soma)
+        print_level([*results, soma])
         print_breakdown(c, breakdown(stack.database_url, soma.turns))
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    worker_concurrency = 16
+    worker_concurrency = args.worker_concurrency
     print(f"turn latency: chunks={args.chunks} chunk_delay={args.chunk_delay}s turns/level={args.turns} "
           f"concurrency={args.levels} warmup/client={args.warmup} think={args.think}s "
-          f"worker_concurrency={worker_concurrency}")
+          f"worker_concurrency={worker_concurrency or 'default'}")
 
     def on_sigterm(signum, frame):  # stop the stack on SIGTERM as on Ctrl-C
         raise KeyboardInterrupt
@@ -607,7 +630,7 @@ def main(argv: list[str] | None = None) -> int:
         profile_dir = args.profile.resolve() if args.profile else None
         stack = Stack(Path(tmp), args.chunks, args.chunk_delay, worker_concurrency, profile_dir)
         try:
-            stack.start()
+            stack.start(litellm=not args.no_litellm)
             asyncio.run(measure(args, stack))
         except KeyboardInterrupt:
             print("\ninterrupted; stopping everything", file=sys.stderr)
