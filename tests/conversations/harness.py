@@ -18,7 +18,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from soma import config
-from soma.conversations import events, messages, sessions, turn
+from soma.conversations import events, messages, sessions, timeline, turn
 from soma.db import engine as db_engine
 from soma.embeddings import embedder
 from soma.memory import store as memory
@@ -148,6 +148,17 @@ class _Milliseconds:
         return "<milliseconds>"
 
 
+class _Stages:
+    """Equal to a turn's `meta.timeline`: some of the stages of soma.conversations.timeline, each a number of ms."""
+
+    def __eq__(self, other: object) -> bool:
+        names = {stage for stage, _start, _end in timeline.STAGES}
+        return isinstance(other, dict) and set(other) <= names and all(isinstance(v, int | float) for v in other.values())
+
+    def __repr__(self) -> str:
+        return "<turn stages>"
+
+
 class _Timestamp:
     """Equal to any ISO 8601 time with a zone, as messages carry in `created_at`."""
 
@@ -165,6 +176,7 @@ class _Timestamp:
 
 MILLISECONDS = _Milliseconds()
 TIMESTAMP = _Timestamp()
+STAGES = _Stages()
 
 
 def answered_at_once(user: dict[str, Any], reply: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
@@ -189,7 +201,7 @@ def assistant_message(user: dict[str, Any], id: int, content: str, **meta: Any) 
     """The assistant message answering `user`, as stored: `meta` changes a plain turn's (model `scripted`, nothing recalled or stored)."""
     plain = {
         "model": "scripted", "first_token_ms": MILLISECONDS, "total_ms": MILLISECONDS,
-        "memories": [], "remembered": [], "forgotten": [], "citations": [],
+        "memories": [], "remembered": [], "forgotten": [], "citations": [], "timeline": STAGES,
     }
     merged = {**plain, **meta}
     return {

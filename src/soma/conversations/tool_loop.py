@@ -9,6 +9,7 @@ from typing import Any, Protocol
 
 from soma import errors
 from soma.conversations import events
+from soma.conversations.timeline import Timeline
 from soma.conversations.writer import EventWriter
 from soma.slm import client as slm
 
@@ -75,8 +76,9 @@ async def _carry_out(toolbox: Toolbox, calls: list[slm.ToolCall], text: str) -> 
 class Reply:
     """The answer's text across requests, streamed to the event log as it comes."""
 
-    def __init__(self, writer: EventWriter, message_id: int, started: float) -> None:
+    def __init__(self, writer: EventWriter, message_id: int, started: float, timeline: Timeline | None = None) -> None:
         self._writer = writer
+        self._timeline = timeline
         self._message_id = message_id
         self._started = started
         self._parts: list[str] = []
@@ -88,6 +90,8 @@ class Reply:
         """Stream one request's text; returns the tool calls it ended with."""
         calls: list[slm.ToolCall] = []
         mark = len(self._parts)
+        if self._timeline is not None:
+            self._timeline.mark("requested")
         async for piece in model.stream(messages, options):
             if isinstance(piece, slm.ToolCall):
                 calls.append(piece)
@@ -119,5 +123,7 @@ class Reply:
                 piece = "\n\n" + piece  # the text after a tool call starts a new paragraph
         if self._first_token is None:
             self._first_token = round((time.monotonic() - self._started) * 1000, 1)
+            if self._timeline is not None:
+                self._timeline.mark("first_piece")
         self._parts.append(piece)
         self._writer.delta(piece)

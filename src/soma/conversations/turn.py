@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime
 import logging
 import time
 import uuid
@@ -12,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from soma import errors
 from soma.conversations import context, events, messages, prompt, stops, tool_loop
+from soma.conversations.timeline import Timeline
 from soma.conversations.writer import EventWriter
 from soma.embeddings.embedder import Embedder
 from soma.memory import intents, tools
@@ -36,16 +38,20 @@ async def run(
     limits: TurnLimits,
     generation: int = 1,
     job_id: int | None = None,
+    fetched_at: float | None = None,
 ) -> str:
     """Write the `generation`-th answer to user message `message_id`; returns the outcome (`answered`, `stopped`, `failed`, `skipped`).
 
     `job_id` is the queue job running the turn: a stop request for it (soma.conversations.stops)
-    ends the stream and keeps the partial answer, marked `stopped`.
+    ends the stream and keeps the partial answer, marked `stopped`. `fetched_at` is when the
+    worker took the job (time.time()), the end of the turn's `queue` stage (timeline.py).
     """
     async with engine.connect() as conn:
         user_message = await messages.get(conn, message_id)
         if user_message is None or await messages.answered(conn, message_id, generation):
             return "skipped"  # deleted, or answered by an earlier run of this same turn
+        posted = datetime.datetime.fromisoformat(user_message["created_at"]).timestamp() if generation == 1 else None
+        timeline = Timeline(posted, fetched_at)  # a regenerated answer's queue did not start when its question was posted
         session_id = uuid.UUID(user_message["session_id"])
         agent = await store.load(conn)
         history = await messages.history(conn, session_id, message_id, limits.history_messages)
@@ -56,10 +62,11 @@ async def run(
         chat = await _memory_request(toolbox, user_message["content"], chat)
     offered = toolbox if agent.tools_enabled else None
     options = slm.CallOptions(model=agent.slm_model, temperature=agent.temperature)
+    timeline.mark("prepared")
     started = time.monotonic()
-    async with EventWriter(engine, session_id, message_id) as writer:
+    async with EventWriter(engine, session_id, message_id, timeline) as writer:
         writer.event(events.TURN_STARTED, {"reply_to": message_id, "attempt": 1})
-        reply = tool_loop.Reply(writer, message_id, started)
+        reply = tool_loop.Reply(writer, message_id, started, timeline)
         try:
             stopped = await stops.unless_stopped(tool_loop.run(model, reply, chat, options, offered), engine, job_id, session_id)
         except errors.SLMError as exc:
@@ -71,11 +78,12 @@ async def run(
             await stops.clear(conn, job_id)
             return "failed"
         answer = reply.answer()
-        meta = _meta(options.model or model.config.model, answer, started, known, toolbox, stopped)
+        meta = _meta(options.model or model.config.model, answer, started, known, toolbox, stopped) | {"timeline": timeline.stages()}
         stored = await messages.store_reply(conn, session_id, message_id, answer.text, meta, generation)
         await stops.clear(conn, job_id)  # after store_reply took the session lock: a stop request racing it has committed
     if not stored:
         return "skipped"
+    timeline.observe()
     return "stopped" if stopped else "answered"
 
 
