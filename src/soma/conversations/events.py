@@ -32,8 +32,7 @@ SESSION_UPDATED = "session.updated"  # the chat was renamed ({"session"})
 
 # Bumping the session's counter row-locks the session until commit, so a reader that has
 # seen event N can never later find an N-1 committing behind it.
-_APPEND = sa.text(
-    """
+APPEND_SQL = """
     WITH next AS (
         UPDATE chat_sessions SET last_event_id = last_event_id + 1
          WHERE id = :session_id
@@ -43,7 +42,7 @@ _APPEND = sa.text(
     SELECT :session_id, last_event_id, :type, CAST(:data AS jsonb) FROM next
     RETURNING id
     """
-)
+_APPEND = sa.text(APPEND_SQL)
 
 
 @dataclass(frozen=True)
