@@ -6,6 +6,7 @@ import logging
 from dataclasses import dataclass, field
 from typing import Any
 
+import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from soma.embeddings.embedder import Embedder
@@ -26,8 +27,9 @@ class TurnContext:
 
 async def gather(conn: AsyncConnection, embedder: Embedder, agent: AgentSettings, question: str) -> TurnContext:
     """Recall memories and retrieve knowledge chunks similar to the question, as the settings allow."""
-    use_memory = agent.memory_enabled and await memory.any_stored(conn)
-    use_knowledge = agent.knowledge_k > 0 and await knowledge.any_ready(conn)
+    stored, ready = (await conn.execute(sa.select(memory.STORED, knowledge.READY))).one()  # one round trip for both
+    use_memory = agent.memory_enabled and stored
+    use_knowledge = agent.knowledge_k > 0 and ready
     if not (use_memory or use_knowledge):
         return TurnContext()  # nothing to search: spare the embedding
     [vector] = await embedder.embed([question])

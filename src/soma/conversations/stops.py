@@ -89,10 +89,10 @@ async def _wait(engine: AsyncEngine, job_id: int, session_id: uuid.UUID) -> None
         )
     )
     while True:
+        await asyncio.sleep(POLL_SECONDS)  # first: the turn's start, when every millisecond shows, goes without it
         try:
             async with engine.connect() as conn:
                 if (await conn.execute(wanted)).scalar_one():
                     return
         except Exception as exc:  # the database down or the pool exhausted: the answer goes on, and we ask again
             log.debug("could not check for a stop of job %s: %s", job_id, exc)
-        await asyncio.sleep(POLL_SECONDS)
