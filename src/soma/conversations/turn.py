@@ -39,12 +39,14 @@ async def run(
     generation: int = 1,
     job_id: int | None = None,
     fetched_at: float | None = None,
+    writes: AsyncEngine | None = None,
 ) -> str:
     """Write the `generation`-th answer to user message `message_id`; returns the outcome (`answered`, `stopped`, `failed`, `skipped`).
 
     `job_id` is the queue job running the turn: a stop request for it (soma.conversations.stops)
     ends the stream and keeps the partial answer, marked `stopped`. `fetched_at` is when the
-    worker took the job (time.time()), the end of the turn's `queue` stage (timeline.py).
+    worker took the job (time.time()), the end of the turn's `queue` stage (timeline.py). `writes`
+    (db.engine.create_for_events) takes the streamed events; without it, `engine` does.
     """
     async with engine.connect() as conn:
         user_message = await messages.get(conn, message_id)
@@ -64,7 +66,7 @@ async def run(
     options = slm.CallOptions(model=agent.slm_model, temperature=agent.temperature)
     timeline.mark("prepared")
     started = time.monotonic()
-    async with EventWriter(engine, session_id, message_id, timeline) as writer:
+    async with EventWriter(writes or engine, session_id, message_id, timeline) as writer:
         writer.event(events.TURN_STARTED, {"reply_to": message_id, "attempt": 1})
         reply = tool_loop.Reply(writer, message_id, started, timeline)
         try:

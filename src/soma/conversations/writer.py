@@ -1,4 +1,4 @@
-"""A turn's event writer: one connection for the whole stream, the answer's pieces coalesced into few deltas."""
+"""A turn's event writer: the answer's pieces coalesced into few deltas, each batch written on a pooled connection."""
 
 from __future__ import annotations
 
@@ -8,8 +8,7 @@ import time
 import uuid
 from typing import Any
 
-import sqlalchemy as sa
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from soma.conversations import events
 from soma.conversations.timeline import Timeline
@@ -30,12 +29,13 @@ class EventWriter:
 
     The first piece of the answer is written at once (it is the time to first token); later pieces
     are gathered for DELTA_INTERVAL, and while a write commits, so a delta holds what came
-    meanwhile. Writes commit without waiting for the disk: a lost delta costs nothing, since the
-    final message is committed durably. The connection is taken while the SLM request starts.
+    meanwhile. `writes` is an engine from db.engine.create_for_events (autocommit, commits not
+    waiting for the disk: a lost delta costs nothing, since the final message is committed
+    durably); each batch borrows a connection, so a turn holds none while it waits on the SLM.
     """
 
-    def __init__(self, engine: AsyncEngine, session_id: uuid.UUID, reply_to: int, timeline: Timeline | None = None) -> None:
-        self._engine = engine
+    def __init__(self, writes: AsyncEngine, session_id: uuid.UUID, reply_to: int, timeline: Timeline | None = None) -> None:
+        self._writes = writes
         self._session_id = session_id
         self._reply_to = reply_to
         self._timeline = timeline
@@ -66,21 +66,6 @@ class EventWriter:
             await task
 
     async def _run(self) -> None:
-        conn = await self._engine.connect()
-        try:
-            await conn.execution_options(isolation_level="AUTOCOMMIT")
-            await conn.execute(sa.text("SET synchronous_commit = off"))
-            raw = (await conn.get_raw_connection()).driver_connection
-            async with raw.cursor() as cursor:
-                await self._drain(cursor)
-        finally:
-            try:
-                await conn.execute(sa.text("RESET synchronous_commit"))
-            except sa.exc.DBAPIError:
-                await conn.invalidate()  # a broken connection must not go back to the pool
-            await conn.close()
-
-    async def _drain(self, cursor: Any) -> None:
         done = False
         last_delta = 0.0
         while not done:
@@ -91,8 +76,16 @@ class EventWriter:
             while not self._queue.empty():
                 items.append(self._queue.get_nowait())
             done = items[-1] is _DONE
-            if await self._write(cursor, [i for i in items if i is not _DONE]):
+            batch = [i for i in items if i is not _DONE]
+            if batch and await self._write_batch(batch):
                 last_delta = time.monotonic()
+
+    async def _write_batch(self, items: list[Any]) -> bool:
+        async with self._writes.connect() as conn:
+            await conn.execution_options(isolation_level="AUTOCOMMIT")  # already so on a create_for_events engine
+            raw = (await conn.get_raw_connection()).driver_connection
+            async with raw.cursor() as cursor:
+                return await self._write(cursor, items)
 
     async def _write(self, cursor: Any, items: list[Any]) -> bool:
         """Write the items in order; True when a delta was among them."""

@@ -22,6 +22,24 @@ def create(database_url: str, pool_size: int = 10) -> AsyncEngine:
     )
 
 
+def create_for_events(database_url: str, pool_size: int = 4) -> AsyncEngine:
+    """An engine for a worker's streamed event appends: autocommit, commits not waiting for the disk, no ping.
+
+    Turns take a connection for each batch of deltas instead of holding one while they stream, so a
+    worker running many turns needs few connections; the ping before each checkout would double the
+    round trips of a batch. A connection broken by a server restart fails its batch, the turn is run
+    again by the queue, and the pool drops every older connection.
+    """
+    return create_async_engine(
+        db_url.for_sqlalchemy(database_url),
+        pool_size=pool_size,
+        max_overflow=pool_size,
+        pool_timeout=10,
+        isolation_level="AUTOCOMMIT",
+        connect_args={"options": "-c synchronous_commit=off"},
+    )
+
+
 def create_once(database_url: str) -> sa.Engine:
     """A synchronous engine without a pool, for one-off work at a command's start: checks and migrations."""
     return sa.create_engine(

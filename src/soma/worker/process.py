@@ -31,6 +31,7 @@ async def serve(settings: config.Settings, database_url: str) -> None:
     keys = watch.SecretWatcher(settings)
     await asyncio.to_thread(keys.load)  # an unreachable Vault stops the worker here, naming SOMA_VAULT_ADDR
     engine = db_engine.create(database_url, pool_size=settings.worker_concurrency + 2)
+    writes = db_engine.create_for_events(database_url)  # the turns' streamed events: few connections for any concurrency
     model = slm.SLMClient(model_config, keys)
     app = tasks.build_app(database_url, settings.backup_schedule)
     queues = tasks.queues(app)
@@ -56,6 +57,7 @@ async def serve(settings: config.Settings, database_url: str) -> None:
                     delete_jobs="successful",
                     additional_context={
                         "engine": engine,
+                        "writes": writes,
                         "slm": model,
                         "embedder": embedding_model,
                         "limits": turn.TurnLimits(history_messages=settings.history_messages),
@@ -76,6 +78,7 @@ async def serve(settings: config.Settings, database_url: str) -> None:
         await flag.stop()
         await model.aclose()
         await engine.dispose()
+        await writes.dispose()
     log.info("worker stopped")
 
 

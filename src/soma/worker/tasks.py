@@ -117,6 +117,7 @@ async def run_turn(
             answering = turn.run(
                 extra["engine"], extra["slm"], extra["embedder"], message_id, extra["limits"], generation, context.job.id,
                 context.start_timestamp,  # procrastinate's time.time() when it fetched the job
+                extra.get("writes"),
             )
             result = await _unless_lockdown(answering, flag, extra["engine"], message_id, generation)
             outcome = OUTCOME_LABELS[result]
