@@ -91,7 +91,7 @@ class Settings(BaseSettings):
     slm_max_attempts: int = Field(4, ge=1, le=10, description="Attempts per turn on 429, 5xx or a dropped stream.")
     slm_backoff_seconds: float = Field(0.5, ge=0, description="First retry delay; doubles each attempt.")
 
-    worker_concurrency: int = Field(32, ge=1, description="Turns one worker runs at once (different sessions).")
+    worker_concurrency: int = Field(64, ge=1, description="Turns one worker runs at once (different sessions).")
     worker_drain_seconds: float = Field(
         25.0, ge=0, description="On SIGTERM, how long running turns may take to finish."
     )
