@@ -22,6 +22,9 @@ from soma.worker import recovery, tasks
 log = logging.getLogger(__name__)
 
 
+POOL_SIZE = 16
+
+
 async def serve(settings: config.Settings, database_url: str) -> None:
     """Run turns until SIGTERM/SIGINT, then finish running turns within the drain timeout.
 
@@ -30,7 +33,9 @@ async def serve(settings: config.Settings, database_url: str) -> None:
     model_config = slm.SLMConfig.from_settings(settings)
     keys = watch.SecretWatcher(settings)
     await asyncio.to_thread(keys.load)  # an unreachable Vault stops the worker here, naming SOMA_VAULT_ADDR
-    engine = db_engine.create(database_url, pool_size=settings.worker_concurrency + 2)
+    # Turns use a connection only for short reads and the final write, so a few serve them all; up to
+    # twice this with overflow, well under PostgreSQL's max_connections with the gateways beside.
+    engine = db_engine.create(database_url, pool_size=min(settings.worker_concurrency + 2, POOL_SIZE))
     writes = db_engine.create_for_events(database_url)  # the turns' streamed events: few connections for any concurrency
     model = slm.SLMClient(model_config, keys)
     app = tasks.build_app(database_url, settings.backup_schedule)
