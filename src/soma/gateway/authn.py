@@ -15,7 +15,8 @@ from starlette.responses import JSONResponse, RedirectResponse
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from soma import errors
-from soma.auth import keys, logins
+from soma.auth import keys, logins, tokens
+from soma.auth.key_cache import KeyCache
 from soma.auth.principal import CHAT, METRICS, Principal, user_scopes
 from soma.gateway.errors import body
 
@@ -69,11 +70,7 @@ class Authenticate:
             scheme, _, key = authorization.partition(" ")
             if scheme.lower() != "bearer" or not key.strip():
                 raise errors.Unauthenticated("The Authorization header must be `Bearer <key>`.")
-            async with engine.begin() as conn:
-                row = await keys.authenticate(conn, key.strip())
-            if row is None:
-                raise errors.Unauthenticated("This API key is unknown, revoked or expired.")
-            return Principal("key", row["id"], row["name"], frozenset(row["scopes"]))
+            return await self._key(scope, key.strip())
         cookie = session_cookie(headers)
         if cookie:
             async with engine.begin() as conn:
@@ -82,6 +79,22 @@ class Authenticate:
                 raise errors.Unauthenticated("Your session has ended (logged out, expired or revoked).")
             return Principal("user", login.user_id, login.username, user_scopes(login.role), login.session_id, login.csrf_token)
         raise errors.Unauthenticated()
+
+
+    async def _key(self, scope: Scope, key: str) -> Principal:
+        """The key's principal: from this gateway's cache of keys accepted moments ago, else from the database."""
+        cache: KeyCache | None = getattr(getattr(scope["app"].state, "notifier", None), "keys", None)
+        digest = tokens.digest(key)
+        if cache is not None and (cached := cache.get(digest)) is not None:
+            return cached
+        async with scope["app"].state.engine.begin() as conn:
+            row = await keys.authenticate(conn, key)
+        if row is None:
+            raise errors.Unauthenticated("This API key is unknown, revoked or expired.")
+        principal = Principal("key", row["id"], row["name"], frozenset(row["scopes"]))
+        if cache is not None:
+            cache.put(digest, principal, row["expires_at"])
+        return principal
 
 
 def session_cookie(headers: Headers) -> str | None:

@@ -10,6 +10,7 @@ from collections import defaultdict, deque
 
 import psycopg
 
+from soma.auth.key_cache import KeyCache
 from soma.conversations.events import CHANNEL, END_FOR_CREDENTIAL, END_FOR_LOCKDOWN, END_FOR_RESTORE, Event
 from soma.db import url as db_url
 
@@ -98,8 +99,9 @@ class Subscription:
 class Notifier:
     """Fans NOTIFYs on CHANNEL out to subscribed streams; reconnects, waking everyone, after a failure."""
 
-    def __init__(self, database_url: str) -> None:
+    def __init__(self, database_url: str, keys: KeyCache | None = None) -> None:
         self._url = db_url.for_libpq(database_url)
+        self.keys = keys or KeyCache()  # trusted only while this notifier listens; see soma.auth.key_cache
         self._subscribers: dict[str, set[Subscription]] = defaultdict(set)
         self._task: asyncio.Task[None] | None = None
 
@@ -138,13 +140,16 @@ class Notifier:
             try:
                 async with await psycopg.AsyncConnection.connect(self._url, autocommit=True) as conn:
                     await conn.execute(f"LISTEN {CHANNEL}")
+                    self.keys.listening(True)
                     self._wake_all()  # anything written while we were not listening gets read now
                     async for note in conn.notifies():
                         self._dispatch(note.payload)
             except asyncio.CancelledError:
+                self.keys.listening(False)
                 raise
             except Exception as exc:
                 log.warning("LISTEN connection lost (%s); reconnecting in %.0fs", exc, RECONNECT_DELAY)
+            self.keys.listening(False)  # a key ended meanwhile would go unannounced
             self._wake_all()
             await asyncio.sleep(RECONNECT_DELAY)
 
@@ -156,6 +161,7 @@ class Notifier:
     def _dispatch(self, payload: str) -> None:
         note = json.loads(payload)
         if END_FOR_LOCKDOWN in note:  # soma.emergency.stop: every stream ends
+            self.keys.clear()
             self.lock_all()
             return
         if END_FOR_RESTORE in note:  # soma.backup.apply: every session changed
@@ -164,6 +170,7 @@ class Notifier:
             return
         if END_FOR_CREDENTIAL in note:  # soma.auth.ending: keys revoked, logins ended, users disabled
             ended = frozenset(note[END_FOR_CREDENTIAL])
+            self.keys.forget(ended)
             for sub in self._every_subscription():
                 if sub.credentials & ended:
                     sub.end(note["reason"])
