@@ -11,6 +11,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from soma import errors
+from soma.db import engine as db_engine
 
 _KEY = "hashtextextended('soma.restore', 0)"
 _SHUT = sa.text(f"SELECT pg_try_advisory_xact_lock({_KEY})")
@@ -29,9 +30,8 @@ async def shut(conn: AsyncConnection) -> None:
 
 async def check(engine: AsyncEngine) -> None:
     """RestoreInProgress while a restore applies."""
-    async with engine.connect() as conn:
+    async with db_engine.reading(engine) as conn:  # the shared lock is taken and let go within the statement
         is_open = (await conn.execute(_OPEN)).scalar_one()
-        await conn.rollback()
     if not is_open:
         raise errors.RestoreInProgress()
 

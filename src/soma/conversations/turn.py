@@ -15,6 +15,7 @@ from soma import errors
 from soma.conversations import context, events, messages, prompt, stops, tool_loop
 from soma.conversations.timeline import Timeline
 from soma.conversations.writer import EventWriter
+from soma.db import engine as db_engine
 from soma.embeddings.embedder import Embedder
 from soma.memory import intents, tools
 from soma.settings import store
@@ -48,7 +49,7 @@ async def run(
     worker took the job (time.time()), the end of the turn's `queue` stage (timeline.py). `writes`
     (db.engine.create_for_events) takes the streamed events; without it, `engine` does.
     """
-    async with engine.connect() as conn:
+    async with db_engine.reading(engine) as conn:
         user_message = await messages.get(conn, message_id)
         if user_message is None or await messages.answered(conn, message_id, generation):
             return "skipped"  # deleted, or answered by an earlier run of this same turn
