@@ -33,24 +33,25 @@ async def turns(
     monkeypatch.delenv("SOMA_SLM_API_KEY", raising=False)
     monkeypatch.chdir(tmp_path)  # the key watcher re-reads ./.env
     async with harness.turns(database_url, slm, settings, slm_max_attempts=2) as running:
-        working = asyncio.create_task(_work_forever(running))
+        stop = asyncio.Event()
+        working = asyncio.create_task(_work_until(stop, running))
         yield running
-        working.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await working
+        stop.set()  # not cancelled: a turn cut off mid-write would leave its connection broken
+        await working
 
 
-async def _work_forever(turns: harness.Turns) -> None:
+async def _work_until(stop: asyncio.Event, turns: harness.Turns) -> None:
     """Take queued turn jobs as a worker does: mark one doing, run it with its args and id, mark it done."""
     claim = sa.text(
         "UPDATE procrastinate_jobs SET status = 'doing' WHERE id = "
         "(SELECT min(id) FROM procrastinate_jobs WHERE status = 'todo' AND queue_name = 'turns') RETURNING id, args"
     )
-    while True:
+    while not stop.is_set():
         async with turns.engine.begin() as conn:
             job = (await conn.execute(claim)).one_or_none()
         if job is None:
-            await asyncio.sleep(0.02)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), 0.02)
             continue
         await turn.run(turns.engine, turns.model, harness.EMBEDDER, job.args["message_id"], turns.limits, 1, job.id)
         async with turns.engine.begin() as conn:
