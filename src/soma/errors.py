@@ -582,3 +582,30 @@ class AgentZeroPickleRefused(BackupInvalid):
     """Agent Zero's memory index (index.pkl) asks to load code that a memory index never holds, so it was not read. Make a new backup in Agent Zero, or restore without its memories; docs/runbooks/migrate-from-agent-zero.md explains the check."""
 
     code = "agent_zero_pickle_refused"
+
+
+class ModelNotFound(NotFound):
+    """Soma serves the model `soma` only. List the models with GET /v1/models and send one of their ids as `model`."""
+
+    code = "model_not_found"
+
+
+class ChatRequestInvalid(SomaError):
+    """The chat completion request cannot become a turn. Send `messages` ending with a user message of text (docs/openai-api.md)."""
+
+    status_code = 400
+    code = "invalid_request"
+
+
+class TurnFailed(SomaError):
+    """The agent could not answer: its SLM failed (the reason is in front). Check the SLM with `soma slm check`, then send the request again; the chat keeps the question."""
+
+    status_code = 503
+    code = "turn_failed"
+
+
+class TurnRateLimited(TurnFailed):
+    """The agent's SLM kept refusing with 429 Too Many Requests. Wait, then send the request again; the chat keeps the question."""
+
+    status_code = 429
+    code = "rate_limit_exceeded"

@@ -103,6 +103,25 @@ async def test_chats_of_people_unknown_here_are_restored_without_an_owner(instal
     assert query(installed.database_url, "SELECT title, owner FROM chat_sessions") == [("Lighthouse", None)]
 
 
+async def test_a_backup_from_before_compaction_restores_without_the_deltas_of_stored_answers(installed: Installed, api) -> None:
+    url = installed.database_url
+    chat = uuid.uuid4()
+    kinds = ["message.created", "turn.started", "assistant.delta", "assistant.delta", "assistant.message", "message.created",
+             "turn.started", "assistant.delta"]  # fmt: skip  (an answer stored, the next one streaming)
+    with psycopg.connect(url) as conn:  # a log as Soma kept it before migration 0010
+        conn.execute("INSERT INTO chat_sessions (id, title, last_event_id) VALUES (%s, 'Old chat', %s)", (chat, len(kinds)))
+        for number, kind in enumerate(kinds, start=1):
+            conn.execute("INSERT INTO session_events (session_id, id, type, data) VALUES (%s, %s, %s, '{}')", (chat, number, kind))
+    archive = await make_archive(url)
+
+    preview = (await upload(api, archive)).json()
+    assert (await api.post(f"/v1/restores/{preview['id']}/apply", json={"mode": "overwrite"})).status_code == 200
+
+    kept = query(url, f"SELECT id, type FROM session_events WHERE session_id = '{chat}' ORDER BY id")
+    assert kept == [(1, "message.created"), (2, "turn.started"), (5, "assistant.message"), (6, "message.created"),
+                    (7, "turn.started"), (8, "assistant.delta")]  # fmt: skip
+
+
 @pytest.mark.parametrize("case", CASES)
 async def test_a_hostile_or_wrong_archive_is_refused_with_nothing_written(case: str, installed: Installed, api) -> None:
     url = installed.database_url

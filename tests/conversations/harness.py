@@ -180,11 +180,10 @@ STAGES = _Stages()
 
 
 def answered_at_once(user: dict[str, Any], reply: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
-    """The condensed events of a turn answered at its first attempt: the user message, then `reply` streamed."""
+    """The events of a turn answered at its first attempt: the user message, then `reply` stored, its deltas gone with it."""
     return [
         (events.MESSAGE_CREATED, {"message": user}),
         (events.TURN_STARTED, {"reply_to": user["id"], "attempt": 1}),
-        (events.ASSISTANT_DELTA, {"reply_to": user["id"], "text": reply["content"]}),
         (events.ASSISTANT_MESSAGE, {"message": reply}),
     ]
 

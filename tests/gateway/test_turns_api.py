@@ -63,12 +63,19 @@ def _rows(database_url: str, query: str) -> list[tuple]:
         return conn.execute(query).fetchall()
 
 
-async def _until_streaming(turns: harness.Turns, session_id: str) -> None:
+async def _until_streaming(turns: harness.Turns, session_id: str) -> int:
+    """Wait for the answer's first delta; returns the id of the last delta seen, as a client streaming it would."""
     for _ in range(200):
-        if any(e["event"] == "assistant.delta" for e in await turns.events(session_id)):
-            return
+        deltas = [e["id"] for e in await turns.events(session_id) if e["event"] == "assistant.delta"]
+        if deltas:
+            return deltas[-1]
         await asyncio.sleep(0.02)
     raise AssertionError("the answer never started streaming")
+
+
+async def _resumed_after(turns: harness.Turns, session_id: str, seen: int) -> list[tuple[str, Any]]:
+    """What a client that saw event `seen` gets when it reconnects: the log after it, as (type, content or data)."""
+    return [(e["event"], e["data"].get("message", {}).get("content")) for e in await turns.events(session_id) if e["id"] > seen]
 
 
 async def test_regenerate_replaces_the_last_answer_keeps_it_as_a_version_and_runs_once(api, turns, slm) -> None:
@@ -96,8 +103,11 @@ async def test_regenerate_replaces_the_last_answer_keeps_it_as_a_version_and_run
     assert answer["versions"] == [{"content": DEFAULT_TEXT, "meta": first["meta"], "created_at": TIMESTAMP}]
     sent = slm.requests()[1]["body"]["messages"]
     assert [m["role"] for m in sent] == ["system", "user"]  # the replaced answer is not history
-    events = [e["event"] for e in await turns.events(session_id)]
-    assert events.count("assistant.message") == 2
+    log = await turns.events(session_id)
+    assert [e["event"] for e in log] == ["message.created", "turn.started", "assistant.message", "turn.started", "assistant.message"]
+    second_start = log[3]["id"]
+    assert log[4]["id"] > second_start + 1  # its deltas had the ids between, and went when it was stored
+    assert await _resumed_after(turns, session_id, second_start + 1) == [("assistant.message", "Second try")]
 
 
 async def test_only_the_last_user_message_is_edited_and_its_answer_follows(api, turns, slm) -> None:
@@ -130,7 +140,10 @@ async def test_only_the_last_user_message_is_edited_and_its_answer_follows(api, 
     sent = slm.requests()[2]["body"]["messages"][1:]
     assert sent == [{"role": "user", "content": "Hi"}, {"role": "assistant", "content": DEFAULT_TEXT},
                     {"role": "user", "content": "Plan a trip to Porto"}]  # fmt: skip
-    assert "message.updated" in [e["event"] for e in await turns.events(session_id)]
+    assert [e["event"] for e in await turns.events(session_id)] == [
+        "message.created", "turn.started", "assistant.message", "message.created", "turn.started", "assistant.message",
+        "message.updated", "turn.started", "assistant.message",
+    ]  # fmt: skip
 
 
 async def test_stop_removes_queued_turns_and_says_so_when_nothing_runs(api, database_url) -> None:
@@ -153,7 +166,7 @@ async def test_a_stopped_answer_ends_within_a_second_and_keeps_its_partial_text(
     slm.script(STALL)
     session_id, [user] = await _chat(api, "Tell me everything")
     working = asyncio.create_task(_work(turns))
-    await _until_streaming(turns, session_id)
+    seen = await _until_streaming(turns, session_id)
 
     response = await api.post(f"/v1/sessions/{session_id}/stop")
     outcome = await asyncio.wait_for(working, timeout=2)  # the SLM would stall for an hour
@@ -164,7 +177,8 @@ async def test_a_stopped_answer_ends_within_a_second_and_keeps_its_partial_text(
     assert outcome == "stopped"
     [_, answer] = await _messages(api, session_id)
     assert (answer["content"], answer["stopped"], answer["meta"]["stopped"]) == ("Partial answer", True, True)
-    assert [e["event"] for e in await turns.events(session_id)][-1] == "assistant.message"
+    assert [e["event"] for e in await turns.events(session_id)] == ["message.created", "turn.started", "assistant.message"]
+    assert await _resumed_after(turns, session_id, seen) == [("assistant.message", "Partial answer")]
     assert _rows(database_url, "SELECT count(*) FROM turn_stops") == [(0,)]
 
 

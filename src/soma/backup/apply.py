@@ -109,6 +109,7 @@ async def _replace(conn: AsyncConnection, restore_id: uuid.UUID, counts: dict[st
     indexes = await _drop_vector_indexes(conn)
     for kind in format.TABLES:
         await conn.execute(_insert(kind), {"restore_id": restore_id, "kind": kind})
+    await events.compact_every_session(conn)  # a backup made before migration 0010 holds every answer's deltas
     memory = max(HNSW_MEMORY[0], min(HNSW_MEMORY[1], HNSW_BYTES_PER_ROW * max(counts["memories"], counts["chunks"])))
     await conn.execute(sa.text(f"SET LOCAL maintenance_work_mem = '{memory // 1024}kB'"))
     for definition in indexes:

@@ -45,6 +45,30 @@ APPEND_SQL = """
 _APPEND = sa.text(APPEND_SQL)
 
 
+# Every delta written since the session's last `assistant.message`: the streamed text of the
+# answer about to be stored, and that of failed or killed runs before it, which clients drop. The backward scan of the primary key stops at the last answer and the delete reads the
+# key range after it, so both cost the turn's events, not the session's.
+_COMPACT = sa.text(
+    """
+    DELETE FROM session_events
+     WHERE session_id = :session_id AND type = 'assistant.delta'
+       AND id > coalesce(
+           (SELECT max(id) FROM session_events WHERE session_id = :session_id AND type = 'assistant.message'), 0)
+    """
+)
+
+# The same for every session at once, for logs written before answers dropped their own deltas
+# (a backup made before migration 0010, restored): every delta with a later answer in its session.
+_COMPACT_EVERY_SESSION = sa.text(
+    """
+    DELETE FROM session_events e
+     USING (SELECT session_id, max(id) AS last_answer FROM session_events
+             WHERE type = 'assistant.message' GROUP BY session_id) a
+     WHERE e.session_id = a.session_id AND e.id < a.last_answer AND e.type = 'assistant.delta'
+    """
+)
+
+
 @dataclass(frozen=True)
 class Event:
     """One entry of a session's event log."""
@@ -59,6 +83,21 @@ async def append(conn: AsyncConnection, session_id: uuid.UUID, type_: str, data:
     """Append an event in the caller's transaction; returns its id, or None when the chat was deleted (mid-turn)."""
     result = await conn.execute(_APPEND, {"session_id": session_id, "type": type_, "data": json.dumps(data)})
     return result.scalar_one_or_none()
+
+
+async def compact(conn: AsyncConnection, session_id: uuid.UUID) -> int:
+    """Delete the deltas an answer about to be stored makes redundant; returns how many.
+
+    Call it in the answer's transaction, before appending its `assistant.message`: a reader sees
+    either every delta and no answer, or the answer and none of them. A client that saw delta N
+    and resumes after N gets the `assistant.message`, whose id is above every delta's.
+    """
+    return (await conn.execute(_COMPACT, {"session_id": session_id})).rowcount
+
+
+async def compact_every_session(conn: AsyncConnection) -> int:
+    """Delete, in every session, the deltas of answers already stored; returns how many (see migration 0010)."""
+    return (await conn.execute(_COMPACT_EVERY_SESSION)).rowcount
 
 
 async def after(conn: AsyncConnection, session_id: uuid.UUID, after_id: int, limit: int = 500) -> list[Event]:

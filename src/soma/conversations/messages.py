@@ -98,7 +98,7 @@ async def history(conn: AsyncConnection, session_id: uuid.UUID, up_to: int, limi
 async def store_reply(
     conn: AsyncConnection, session_id: uuid.UUID, user_message_id: int, content: str, meta: dict[str, Any], generation: int = 1
 ) -> dict[str, Any] | None:
-    """Store the `generation`-th answer and its event; None when it was stored already (a turn run twice) or the chat is gone.
+    """Store the `generation`-th answer and its event, dropping its deltas; None when it was stored already (a turn run twice) or the chat is gone.
 
     A later generation replaces the answer in place and keeps the one before in `versions`, so the
     answer's id stays and the history sent to the SLM holds only current versions.
@@ -123,6 +123,7 @@ async def store_reply(
     if row is None:
         return None
     message = as_dict(row)
+    await events.compact(conn, session_id)  # the stored answer replaces its streamed pieces in the log
     await events.append(conn, session_id, events.ASSISTANT_MESSAGE, {"message": message})
     await sessions.touch(conn, session_id)
     return message

@@ -41,6 +41,8 @@ messages = sa.Table(
     sa.Column("versions", JSONB, nullable=False, server_default=sa.text("'[]'::jsonb")),
     sa.CheckConstraint("role IN ('user', 'assistant')", name="messages_role_check"),
     sa.Index("messages_session_order", "session_id", "id"),
+    # Equality on content (migration 0009): the OpenAI-compatible API finds the chat a client's history continues.
+    sa.Index("messages_content_hash", "content", postgresql_using="hash"),
 )
 
 # Full-text search over titles and messages. Queries must use these very expressions, so the GIN

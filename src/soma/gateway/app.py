@@ -21,7 +21,7 @@ from soma.auth import bootstrap
 from soma.gateway import admin_api, auth_api, authn, errors, events, health, knowledge, limits, memories, meta, metrics, sessions
 from soma.gateway import backup as backup_api
 from soma.gateway import restores, turns
-from soma.gateway import database_down, emergency_api, lockdown, openapi
+from soma.gateway import database_down, emergency_api, lockdown, openai_api, openai_errors, openapi
 from soma.gateway import settings as settings_api
 from soma.gateway import tunnel as tunnel_api
 from soma.gateway.notifier import Notifier
@@ -83,11 +83,13 @@ def create(
     app.add_middleware(authn.Authenticate, metrics_open=not settings.metrics_require_key, idle_seconds=settings.session_idle_seconds)
     app.add_middleware(lockdown.Gate)  # outside authentication: under lockdown every caller gets 503, keys or not
     app.add_middleware(database_down.DatabaseDown)  # PostgreSQL away: 503 from any layer inside, counted by Observe
+    app.add_middleware(openai_errors.OpenAIShape)  # OpenAI's error shape on its routes, from every layer inside
     app.add_middleware(observe.Observe)  # outermost: sees every request, even a 413
     for module in (health, metrics, auth_api, admin_api, meta, sessions, turns, events, settings_api, knowledge, memories, backup_api, restores):
         app.include_router(module.router)
     app.include_router(tunnel_api.router)
     app.include_router(emergency_api.router)
+    app.include_router(openai_api.router)
     app.mount("/static", StaticFiles(directory=WEB), name="static")
     for path, page in (("/", "index.html"), ("/login", "login.html"), ("/setup", "setup.html")):
         app.add_api_route(path, _page(page), include_in_schema=False)

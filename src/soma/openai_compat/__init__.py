@@ -1,0 +1,1 @@
+"""The agent through the OpenAI chat completions API: requests mapped onto chats, answers in OpenAI's shapes."""
