@@ -11,6 +11,8 @@ PostgreSQL in a temporary directory, tests/scripted_slm.py, one `soma gateway` a
                 chunk, total is `data: [DONE]`.
 "litellm"       the same request through LiteLLM proxy (bench/litellm_proxy.py: one process, installed on
                 first use into bench/.litellm-venv, never a dependency of Soma) in front of the same SLM.
+"soma-oai"      the same request to Soma's own POST /v1/chat/completions (model `soma`): a new chat each
+                time, its turn through the queue and the event log like any other.
 "through soma"  POST /v1/sessions/{id}/messages to the gateway while the session's SSE stream
                 (GET /v1/sessions/{id}/events) is already open; TTFT is the first `assistant.delta`,
                 total is the `assistant.message` event.
@@ -145,10 +147,10 @@ CORES = os.cpu_count() or 1
 # Direct: the scripted SLM's OpenAI-compatible endpoint
 
 
-async def direct_turn(http: httpx.AsyncClient, slm_url: str, key: str = "bench") -> Turn:
-    """One streamed completion from an OpenAI-compatible endpoint: the scripted SLM itself, or a proxy in front of it."""
+async def direct_turn(http: httpx.AsyncClient, slm_url: str, key: str = "bench", model: str = "scripted") -> Turn:
+    """One streamed completion from an OpenAI-compatible endpoint: the scripted SLM itself, a proxy, or Soma's."""
     body = {
-        "model": "scripted",
+        "model": model,
         "stream": True,
         "messages": [{"role": "system", "content": SYSTEM_PROMPT}, {"role": "user", "content": USER_TEXT}],
     }
@@ -339,6 +341,9 @@ async def run_level(mode: str, concurrency: int, turns: int, warmup: int, think:
                 elif mode == "litellm":
                     def do():
                         return direct_turn(http, litellm_url, litellm_proxy.KEY)
+                elif mode == "openai":
+                    def do():  # each request a new chat: one user message, as a stateless client sends it
+                        return direct_turn(http, gateway_url + "/v1", BENCH_KEY, "soma")
                 else:
                     created = await http.post(gateway_url + "/v1/sessions", json={})
                     created.raise_for_status()
@@ -445,7 +450,7 @@ def breakdown(database_url: str, turns: list[Turn]) -> list[tuple[str, list[floa
 # Printing
 
 
-LABELS = {"direct": "direct", "litellm": "litellm", "soma": "soma"}
+LABELS = {"direct": "direct", "litellm": "litellm", "openai": "soma-oai", "soma": "soma"}
 
 
 def print_level(results: list[LevelResult]) -> None:
@@ -463,6 +468,9 @@ def print_level(results: list[LevelResult]) -> None:
         if r.cpu and r.turns:
             parts = ", ".join(f"{name} {sec:.2f}s" for name, sec in r.cpu.items() if sec == sec)
             print(f"CPU while measuring {LABELS[r.mode]}: {parts}  ({CORES} cores = {CORES * r.wall_seconds:.1f} core-s available)")
+            soma_cpu = sum(r.cpu.get(name, 0.0) for name in ("gateway", "worker", "postgres") if r.cpu.get(name) == r.cpu.get(name))
+            if r.mode in ("soma", "openai"):  # compare runs with different --chunks: the per-token cost is the slope
+                print(f"  Soma's CPU per turn ({LABELS[r.mode]}: gateway + worker + PostgreSQL): {soma_cpu / len(r.turns) * 1000:.1f} ms")
     errors = [e for r in results for e in r.errors]
     for err in errors[:10]:
         print(f"  error: {err}")
@@ -610,6 +618,7 @@ async def measure(args: argparse.Namespace, stack: Stack) -> None:
         results = [await run_level("direct", **common)]
         if stack.litellm_url:
             results.append(await run_level("litellm", **common))
+        results.append(await run_level("openai", **common))
         soma = await run_level("soma", **common)
         print_level([*results, soma])
         print_breakdown(c, breakdown(stack.database_url, soma.turns))
