@@ -8,7 +8,9 @@ A step: {"status": 200, "chunks": [...], "delay": seconds between chunks, "stall
 (stop sending after n chunks), "drop_after": n (close the connection after n chunks),
 "retry_after": seconds (header on errors), "key": the only API key accepted,
 "tool_calls": [{"name": ..., "arguments": {...} or "raw JSON text"}] (stream these calls, each
-one's arguments split over several chunks, after any "chunks", and finish with "tool_calls")}.
+one's arguments split over several chunks, after any "chunks", and finish with "tool_calls"),
+"usage": {"prompt_tokens": n, "completion_tokens": n, "total_tokens": n} (sent in the last chunk, as
+llama.cpp's server and OpenAI with include_usage do)}.
 """
 
 from __future__ import annotations
@@ -64,6 +66,8 @@ async def _chunks(step: dict, model: str):
         yield f"data: {json.dumps(chunk)}\n\n"
     done = {"id": "chatcmpl-1", "object": "chat.completion.chunk", "model": model,
             "choices": [{"index": 0, "delta": {}, "finish_reason": "tool_calls" if calls else "stop"}]}
+    if "usage" in step:
+        done["usage"] = step["usage"]
     yield f"data: {json.dumps(done)}\n\ndata: [DONE]\n\n"
 
 

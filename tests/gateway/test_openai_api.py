@@ -105,7 +105,7 @@ async def test_a_completion_is_a_turn_of_a_new_chat_with_the_agents_system_promp
 
 
 async def test_a_streamed_completion_sends_the_text_as_it_comes_then_a_last_chunk_and_done(client, turns, slm) -> None:
-    slm.script({"chunks": ["One", " two", " three."], "delay": 0.02})
+    slm.script({"chunks": ["One", " two", " three."], "delay": 0.02, "usage": {"prompt_tokens": 31, "completion_tokens": 3, "total_tokens": 34}})
 
     stream = await client.chat.completions.create(model="soma", messages=[_user("Count")], stream=True)
     chunks = [chunk async for chunk in stream]
@@ -116,6 +116,8 @@ async def test_a_streamed_completion_sends_the_text_as_it_comes_then_a_last_chun
     assert {c.id for c in chunks} == {"chatcmpl-soma-1"} and {c.object for c in chunks} == {"chat.completion.chunk"}
     last = chunks[-1].model_extra["soma"]
     assert (last["message_id"], last["citations"]) == (2, [])
+    usage = chunks[-1].usage
+    assert (usage.prompt_tokens, usage.completion_tokens, usage.total_tokens) == (31, 3, 34)  # as the SLM reported them
     stored = [(role, content) for role, content, _ in await _chat(turns, last["session_id"])]
     assert stored == [("user", "Count"), ("assistant", "One two three.")]
 

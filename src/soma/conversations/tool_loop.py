@@ -34,6 +34,7 @@ class Answer:
 
     text: str
     first_token_ms: float | None
+    usage: dict[str, int] | None = None  # the SLM's token counts over the turn's requests, when it reported them
 
 
 async def run(
@@ -84,6 +85,7 @@ class Reply:
         self._parts: list[str] = []
         self._attempt = 1
         self._first_token: float | None = None
+        self._usage: slm.Usage | None = None
         self.round_text = ""  # what the latest request streamed
 
     async def stream(self, model: slm.SLMClient, messages: list[dict[str, Any]], options: slm.CallOptions) -> list[slm.ToolCall]:
@@ -95,6 +97,8 @@ class Reply:
         async for piece in model.stream(messages, options):
             if isinstance(piece, slm.ToolCall):
                 calls.append(piece)
+            elif isinstance(piece, slm.Usage):
+                self._usage = piece.add(self._usage)
             elif isinstance(piece, slm.Restart):
                 self.restart(piece.attempt)
                 mark = 0
@@ -112,7 +116,7 @@ class Reply:
 
     def answer(self) -> Answer:
         """The whole answer."""
-        return Answer("".join(self._parts), self._first_token)
+        return Answer("".join(self._parts), self._first_token, self._usage.as_dict() if self._usage else None)
 
     def _add(self, piece: str, fresh: bool) -> None:
         if fresh:

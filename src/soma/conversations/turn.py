@@ -103,6 +103,8 @@ def _meta(
         "forgotten": toolbox.forgotten if toolbox else [],
         "citations": prompt.citations(known.excerpts),
     }
+    if answer.usage is not None:
+        meta["usage"] = answer.usage  # the OpenAI-compatible API reports it
     return {**meta, "stopped": True} if stopped else meta
 
 

@@ -25,6 +25,24 @@ class Restart:
 
 
 @dataclass(frozen=True)
+class Usage:
+    """Yielded by `stream` at the end of an answer when the SLM reported its token counts."""
+
+    prompt_tokens: int
+    completion_tokens: int
+
+    def add(self, other: Usage | None) -> Usage:
+        """The counts of two requests of one turn (a tool round asks again)."""
+        if other is None:
+            return self
+        return Usage(self.prompt_tokens + other.prompt_tokens, self.completion_tokens + other.completion_tokens)
+
+    def as_dict(self) -> dict[str, int]:
+        return {"prompt_tokens": self.prompt_tokens, "completion_tokens": self.completion_tokens,
+                "total_tokens": self.prompt_tokens + self.completion_tokens}  # fmt: skip
+
+
+@dataclass(frozen=True)
 class ToolCall:
     """Yielded by `stream` at the end of an answer for each function the SLM asked to call.
 
@@ -126,8 +144,8 @@ class SLMClient:
 
     async def stream(
         self, messages: list[dict[str, Any]], options: CallOptions = CallOptions()
-    ) -> AsyncIterator[str | Restart | ToolCall]:
-        """Yield the answer's text pieces, then its tool calls.
+    ) -> AsyncIterator[str | Restart | ToolCall | Usage]:
+        """Yield the answer's text pieces, then its token counts (when the SLM reports them), then its tool calls.
 
         Retries 429, 5xx and broken streams with backoff; a 401/403 only once, and only if a re-read finds a new key.
         """
@@ -174,7 +192,7 @@ class SLMClient:
             raise errors.SLMAuthFailed(f"No SLM API key: {key.missing} ({key.label}).")
         return headers
 
-    async def _stream_once(self, messages: list[dict[str, Any]], options: CallOptions, key: Key) -> AsyncIterator[str | ToolCall]:
+    async def _stream_once(self, messages: list[dict[str, Any]], options: CallOptions, key: Key) -> AsyncIterator[str | ToolCall | Usage]:
         """One request to the SLM, counted in soma_slm_calls_total by how it ended."""
         call = metrics.SLMCall()
         try:
@@ -187,7 +205,7 @@ class SLMClient:
 
     async def _request(
         self, messages: list[dict[str, Any]], options: CallOptions, key: Key, call: metrics.SLMCall
-    ) -> AsyncIterator[str | ToolCall]:
+    ) -> AsyncIterator[str | ToolCall | Usage]:
         body: dict[str, object] = {
             "model": options.model or self.config.model,
             "messages": messages,
@@ -211,14 +229,17 @@ class SLMClient:
             raise errors.SLMUnavailable(f"{type(exc).__name__}: {exc}.") from exc
 
 
-async def _pieces(response: httpx.Response, call: metrics.SLMCall) -> AsyncIterator[str | ToolCall]:
+async def _pieces(response: httpx.Response, call: metrics.SLMCall) -> AsyncIterator[str | ToolCall | Usage]:
     """The content deltas of an OpenAI streaming response (`data: {...}` lines, then `data: [DONE]`), then its tool calls."""
     calls: dict[int, dict[str, Any]] = {}
+    reported: Usage | None = None
     async for line in response.aiter_lines():
         if not line.startswith("data:"):
             continue
         payload = line[5:].strip()
         if payload == "[DONE]":
+            if reported is not None:
+                yield reported
             for index in sorted(calls):
                 call = calls[index]
                 yield ToolCall(call["id"] or f"call_{index}", call["name"], "".join(call["arguments"]))
@@ -232,6 +253,8 @@ async def _pieces(response: httpx.Response, call: metrics.SLMCall) -> AsyncItera
         usage = chunk.get("usage")
         if isinstance(usage, dict) and isinstance(usage.get("completion_tokens"), int):
             call.usage(usage["completion_tokens"])
+            if isinstance(usage.get("prompt_tokens"), int):
+                reported = Usage(usage["prompt_tokens"], usage["completion_tokens"])
         for choice in chunk.get("choices") or []:
             delta = choice.get("delta") or {}
             for fragment in delta.get("tool_calls") or []:
