@@ -468,7 +468,7 @@ def print_level(results: list[LevelResult]) -> None:
         if r.cpu and r.turns:
             parts = ", ".join(f"{name} {sec:.2f}s" for name, sec in r.cpu.items() if sec == sec)
             print(f"CPU while measuring {LABELS[r.mode]}: {parts}  ({CORES} cores = {CORES * r.wall_seconds:.1f} core-s available)")
-            soma_cpu = sum(r.cpu.get(name, 0.0) for name in ("gateway", "worker", "postgres") if r.cpu.get(name) == r.cpu.get(name))
+            soma_cpu = sum(sec for name, sec in r.cpu.items() if name in ("gateway", "postgres") or name.startswith("worker"))
             if r.mode in ("soma", "openai"):  # compare runs with different --chunks: the per-token cost is the slope
                 print(f"  Soma's CPU per turn ({LABELS[r.mode]}: gateway + worker + PostgreSQL): {soma_cpu / len(r.turns) * 1000:.1f} ms")
     errors = [e for r in results for e in r.errors]
@@ -500,6 +500,7 @@ class Stack:
         self.chunks = chunks
         self.chunk_delay = chunk_delay
         self.worker_concurrency = worker_concurrency
+        self.workers = 1
         self.launcher = procs.Launcher(tmp)
         self.server = None
         self.database_url = ""
@@ -532,9 +533,11 @@ class Stack:
             env["worker_concurrency"] = self.worker_concurrency
         print("starting soma gateway and worker …", flush=True)
         gateway = self._soma("gateway", procs.soma_env(self.database_url, port=gw_port, **env))
-        worker = self._soma("worker", procs.soma_env(self.database_url, **env))
+        workers = [self._soma("worker", procs.soma_env(self.database_url, worker_metrics_port=0, **env)) for _ in range(self.workers)]
+        worker = workers[0]
         self.gateway_url = f"http://127.0.0.1:{gw_port}"
-        METER.pids.update({"gateway": gateway.popen.pid, "worker": worker.popen.pid, "slm": self.slm.proc.popen.pid})
+        METER.pids.update({"gateway": gateway.popen.pid, "slm": self.slm.proc.popen.pid})
+        METER.pids.update({f"worker{n + 1}" if self.workers > 1 else "worker": w.popen.pid for n, w in enumerate(workers)})
         procs.wait_healthy(self.gateway_url, gateway)
         # The worker logs "worker ready" at INFO, hidden at WARNING: wait for its procrastinate row instead.
         procs.wait_until(lambda: self._worker_registered(worker), 30, "the worker to register")
@@ -588,6 +591,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--turns", type=int, default=50, help="turns measured per concurrency level and path (default 50)")
     parser.add_argument("--concurrency", default="1,16,64", help="comma-separated concurrency levels (default 1,16,64)")
+    parser.add_argument("--workers", type=int, default=1, help="soma worker processes (default 1)")
     parser.add_argument("--worker-concurrency", type=int, default=None,
                         help="SOMA_WORKER_CONCURRENCY for the worker (default: Soma's own default)")
     parser.add_argument("--chunks", type=int, default=20, help="tokens (SSE chunks) per answer (default 20)")
@@ -638,6 +642,7 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="soma-bench-") as tmp:
         profile_dir = args.profile.resolve() if args.profile else None
         stack = Stack(Path(tmp), args.chunks, args.chunk_delay, worker_concurrency, profile_dir)
+        stack.workers = args.workers
         try:
             stack.start(litellm=not args.no_litellm)
             asyncio.run(measure(args, stack))
