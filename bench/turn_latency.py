@@ -407,35 +407,34 @@ def breakdown(database_url: str, turns: list[Turn]) -> list[tuple[str, list[floa
             " WHERE session_id = ANY(%s::uuid[])", (sessions,)
         ).fetchall()
         metas = conn.execute(  # the measured turns' answers only, not the warm-up ones
-            "SELECT meta FROM messages WHERE reply_to = ANY(%s)", ([t.message_id for t in turns if t.message_id],)
+            "SELECT meta || jsonb_build_object('reply_to', reply_to) FROM messages WHERE reply_to = ANY(%s)",
+            ([t.message_id for t in turns if t.message_id],),
         ).fetchall()
     created = {(s, i): at for s, i, at in rows}
+    # Stored answers' deltas are compacted away (events.compact), so the first delta's own stamp is
+    # gone: the worker's meta.timeline below times the stages up to its commit.
     stages: dict[str, list[float]] = {
         "POST sent -> 202 received (client)": [],
-        "POST sent -> user message txn start": [],
-        "user message txn start -> turn.started txn start (commit, NOTIFY, job fetch, worker reads)": [],
-        "turn.started -> first delta txn start (SLM connect + first chunk)": [],
-        "first delta txn start -> client receives it (commit, NOTIFY, gateway read, SSE)": [],
-        "first delta -> assistant.message txn start (streaming the rest)": [],
+        "POST sent -> user message txn start (gateway: HTTP, auth, restore gate)": [],
+        "first delta committed -> client receives it (NOTIFY, gateway, SSE; from the timeline)": [],
         "assistant.message txn start -> client receives it": [],
     }
     names = list(stages)
+    by_message = {m["reply_to"]: m for (m,) in metas if m}
     for t in turns:
         ids = t.event_ids
         try:
             mc = created[(t.session_id, ids["message.created"])]
-            ts = created[(t.session_id, ids["turn.started"])]
-            fd = created[(t.session_id, ids["first.delta"])]
             am = created[(t.session_id, ids["assistant.message"])]
         except KeyError:
             continue
         stages[names[0]].append(t.post_done_ms)
         stages[names[1]].append((mc - t.post_wall) * 1000)
-        stages[names[2]].append((ts - mc) * 1000)
-        stages[names[3]].append((fd - ts) * 1000)
-        stages[names[4]].append((t.first_delta_wall - fd) * 1000)
-        stages[names[5]].append((am - fd) * 1000)
-        stages[names[6]].append((t.final_wall - am) * 1000)
+        spent = (by_message.get(t.message_id) or {}).get("timeline") or {}
+        if all(k in spent for k in ("queue", "prepare")):  # the stages run back to back, but for prepared -> requested (µs)
+            committed = mc + sum(spent.get(stage, 0) for stage, _start, _end in timeline.STAGES) / 1000
+            stages[names[2]].append((t.first_delta_wall - committed) * 1000)
+        stages[names[3]].append((t.final_wall - am) * 1000)
     out = list(stages.items())
     # The turn's own stages (soma.conversations.timeline), as the worker recorded them in meta.timeline.
     for stage, start, end in timeline.STAGES:
