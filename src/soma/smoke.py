@@ -90,6 +90,7 @@ def _on_event(kind: str, data: dict, message_id: int, started: float, timings: d
     elif kind == "assistant.delta" and data.get("reply_to") == message_id:
         timings.setdefault("first token", time.monotonic() - started)
     elif kind == "assistant.message" and data["message"].get("reply_to") == message_id:
+        timings.setdefault("first token", time.monotonic() - started)  # stored before the stream opened: its deltas are gone
         timings["reply complete"] = time.monotonic() - started
         return data["message"]["content"]
     elif kind == "turn.failed" and data.get("reply_to") == message_id:

@@ -7,10 +7,12 @@ from tests.procs import has_event
 
 def test_a_posted_message_comes_back_as_a_streamed_persisted_reply(stack) -> None:
     stack.worker()
+    stack.slm.script({"chunks": ["Hello", " from", " the", " scripted", " SLM."], "delay": 0.2})  # still streaming once the stream is open
     session = stack.new_session()
     user = stack.send(session, "Hi there")
 
     events = stack.events(session, has_event("assistant.message"))
+    replayed = stack.events(session, has_event("assistant.message"))  # after the answer was stored
 
     kinds = [e["event"] for e in events]
     deltas = len(kinds) - 3  # pieces that arrive while a write commits go out as one delta
@@ -18,6 +20,7 @@ def test_a_posted_message_comes_back_as_a_streamed_persisted_reply(stack) -> Non
     assert 1 <= deltas <= 5
     assert [e["id"] for e in events] == list(range(1, len(events) + 1))
     assert "".join(e["data"]["text"] for e in events if e["event"] == "assistant.delta") == "Hello from the scripted SLM."
+    assert replayed == [events[0], events[1], events[-1]]  # the stored answer took its deltas' place
     reply = events[-1]["data"]["message"]
     assert reply["role"] == "assistant" and reply["content"] == "Hello from the scripted SLM."
     assert reply["reply_to"] == user["id"]

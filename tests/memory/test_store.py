@@ -11,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from soma import errors
 from soma.db import engine as db_engine
+from soma.db import hnsw
 from soma.embeddings import embedder
 from soma.memory import store
 from tests.memory import unrelated
@@ -161,17 +162,25 @@ async def test_blank_or_oversized_content_is_refused_and_stores_nothing(engine, 
     assert _rows(database_url) == []
 
 
-async def test_recall_finds_the_one_related_memory_among_1000_unrelated_through_the_hnsw_index(engine, database_url) -> None:
+async def test_recall_finds_the_one_related_memory_among_1000_unrelated_by_exact_scan_and_through_the_hnsw_index(engine, database_url) -> None:
     fact = await _create(engine, "My sister Alice lives in Lisbon.")
     unrelated.insert(database_url, unrelated.facts())
     [question] = EMBEDDER.embed_sync(["Where does my sister Alice live?"])
 
-    async with engine.connect() as conn:
-        await conn.execute(sa.text("SET enable_seqscan = off"))  # the planner must use the HNSW index
-        recalled = await store.recall(conn, question, k=5, threshold=0.35)
-        nearest = await store.recall(conn, question, k=50, threshold=0.0)
+    found = []
+    for rows in (1001, hnsw.EXACT_BELOW):  # as VACUUM or ANALYZE counts it: an exact scan, then the index at its least depth
+        async with engine.connect() as conn:
+            await conn.execute(sa.text("UPDATE pg_class SET reltuples = :rows WHERE relname = 'memories'"), {"rows": rows})
+            await conn.execute(sa.text("SET enable_seqscan = off"))  # the planner must use the index when the query lets it
+            recalled = await store.recall(conn, question, k=5, threshold=0.35)
+            nearest = await store.recall(conn, question, k=50, threshold=0.0)
+            scans = sa.text("SELECT pg_stat_get_xact_numscans('memories_embedding_hnsw'::regclass)")  # in this transaction
+            found.append(((await conn.execute(scans)).scalar_one(), recalled, nearest))
+            await conn.commit()
 
-    assert recalled == [{"id": fact["id"], "content": "My sister Alice lives in Lisbon.", "similarity": 0.7421}]
-    assert len(nearest) == 50  # more than pgvector's default of 40 candidates
-    assert [m["similarity"] for m in nearest] == sorted((m["similarity"] for m in nearest), reverse=True)
+    assert [index_scans for index_scans, _, _ in found] == [0, 2]
+    for _, recalled, nearest in found:
+        assert recalled == [{"id": fact["id"], "content": "My sister Alice lives in Lisbon.", "similarity": 0.7421}]
+        assert len(nearest) == 50  # more than pgvector's default of 40 candidates
+        assert [m["similarity"] for m in nearest] == sorted((m["similarity"] for m in nearest), reverse=True)
     assert len(set(unrelated.facts())) == 1000

@@ -1,4 +1,4 @@
-"""The per-session event log: append-only, ids that only grow, committed in id order."""
+"""The per-session event log: append-only but for the deltas of stored answers, ids that only grow, committed in id order."""
 
 from __future__ import annotations
 
@@ -46,8 +46,9 @@ _APPEND = sa.text(APPEND_SQL)
 
 
 # Every delta written since the session's last `assistant.message`: the streamed text of the
-# answer about to be stored, and that of failed or killed runs before it, which clients drop. The backward scan of the primary key stops at the last answer and the delete reads the
-# key range after it, so both cost the turn's events, not the session's.
+# answer about to be stored, and that of failed or killed runs before it, which clients drop.
+# The backward scan of the primary key stops at the last answer and the delete reads the key
+# range after it, so both cost the turn's events, not the session's.
 _COMPACT = sa.text(
     """
     DELETE FROM session_events

@@ -1,19 +1,44 @@
-"""pgvector HNSW search settings shared by memory recall and knowledge retrieval."""
+"""How similarity searches use pgvector's HNSW indexes: an exact scan of a small table, a depth that grows with a large one."""
 
 from __future__ import annotations
+
+import math
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-# Candidates an HNSW scan keeps (pgvector's hnsw.ef_search; it returns at most this many rows).
-# pgvector's default, 40, misses a vector unlike all the others: one fact among 1,000 clustered,
-# unrelated memories was missed by 34 of 40 index builds at 40, and by none at 400. Recall
-# matters more than the milliseconds: an index scan of 1,000 memories takes ~2.5 ms at 400
-# (bench/memory_search.py has the figures up to 100,000).
-EF_SEARCH = 400
+# Below this many rows (pg_class.reltuples) a search reads every row: about as fast as the index
+# there (6-9 ms at 10,000), and it never misses. The index can: at pgvector's default depth (40)
+# one fact among 1,000 clustered, unrelated memories was missed by 24 of 25 index builds, and by
+# none at 100, the least depth used above this size.
+EXACT_BELOW = 10_000
+# Above it, the candidates an HNSW scan keeps (hnsw.ef_search) grow by EF_SEARCH_PER_TENFOLD each
+# time the table grows tenfold: a bigger graph needs a wider search for the same recall, and the
+# time a search takes grows with its depth. bench/memory_search.py has the figures behind them.
+MIN_EF_SEARCH = 100
+EF_SEARCH_PER_TENFOLD = 100
+MAX_EF_SEARCH = 1000  # pgvector refuses more
 
 
-async def widen_search(conn: AsyncConnection, ef_search: int | None = None) -> None:
-    """Make this transaction's HNSW scans keep `ef_search` (default EF_SEARCH) candidates."""
-    value = EF_SEARCH if ef_search is None else ef_search
-    await conn.execute(sa.select(sa.func.set_config("hnsw.ef_search", str(value), True)))
+def depth_for(rows: float, k: int = 1) -> int | None:
+    """The hnsw.ef_search for a table of about `rows` rows returning `k`, or None: scan it exactly."""
+    if rows < EXACT_BELOW:
+        return None
+    grown = MIN_EF_SEARCH + EF_SEARCH_PER_TENFOLD * math.log10(rows / EXACT_BELOW)
+    return min(MAX_EF_SEARCH, max(k, round(grown)))
+
+
+async def nearest_first(conn: AsyncConnection, table: sa.Table, distance: sa.ColumnElement[Any], k: int) -> sa.ColumnElement[Any]:
+    """The ORDER BY that finds the `k` rows of `table` nearest by `distance`, with this transaction's search depth set."""
+    rows = (await conn.execute(_ROWS, {"table": table.name})).scalar_one()
+    depth = depth_for(rows, k)
+    if depth is None:
+        return distance + 0  # not the indexed expression, so the planner reads every row
+    await conn.execute(sa.select(sa.func.set_config("hnsw.ef_search", str(depth), True)))
+    return distance
+
+
+# The planner's own row count, kept by VACUUM, ANALYZE and CREATE INDEX: no scan. -1 (never
+# counted) reads as 0: a new table is small, and a restore builds its indexes, which counts it.
+_ROWS = sa.text("SELECT greatest(reltuples, 0) FROM pg_class WHERE oid = to_regclass(:table)")

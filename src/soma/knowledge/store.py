@@ -132,13 +132,13 @@ async def retrieve(conn: AsyncConnection, vector: list[float], k: int) -> list[d
     """The k chunks of ready documents most similar to vector, best first, with their document's name."""
     if k <= 0:
         return []
-    await hnsw.widen_search(conn)
     distance = _c.c.embedding.cosine_distance(vector)
+    order = await hnsw.nearest_first(conn, _c, distance, k)
     rows = await conn.execute(
         sa.select(_c.c.id, _c.c.ordinal, _c.c.content, _d.c.id.label("document_id"), _d.c.filename, (1 - distance).label("similarity"))
         .join(_d, _d.c.id == _c.c.document_id)
         .where(_d.c.state == "ready")
-        .order_by(distance)
+        .order_by(order)
         .limit(k)
     )
     return [

@@ -18,7 +18,6 @@ MAX_CHARS = 4000  # per memory: a fact, not a document (documents go to knowledg
 MERGE_SIMILARITY = 0.9
 DEFAULT_PAGE = 20  # memories per page or search, unless asked
 MAX_PAGE = 100
-EF_SEARCH = hnsw.EF_SEARCH  # HNSW candidates per search; see db/hnsw.py for why
 SOURCES = ("user", "agent")  # 'user': through the API; 'agent': the remember tool or "remember that …"
 
 _m = tables.memories
@@ -49,9 +48,9 @@ async def create(conn: AsyncConnection, embedder: Embedder, content: str, source
         raise ValueError(f"source must be one of {SOURCES}, not {source!r}")
     [vector] = await embedder.embed([content])
     await conn.execute(sa.select(sa.func.pg_advisory_xact_lock(_WRITES_LOCK)))
-    await _widen_search(conn)
     distance = _m.c.embedding.cosine_distance(vector)
-    nearest = (await conn.execute(sa.select(_m.c.id, (1 - distance).label("similarity")).order_by(distance).limit(1))).one_or_none()
+    order = await hnsw.nearest_first(conn, _m, distance, 1)
+    nearest = (await conn.execute(sa.select(_m.c.id, (1 - distance).label("similarity")).order_by(order).limit(1))).one_or_none()
     values = {"content": content, "embedding": vector, "embedding_model": embedder.model_id}
     merged = nearest is not None and nearest.similarity >= MERGE_SIMILARITY
     if merged:
@@ -85,9 +84,9 @@ async def search(conn: AsyncConnection, embedder: Embedder, text: str, limit: in
     if not text.strip():
         raise errors.InvalidMemory("The search text is empty.")
     [vector] = await embedder.embed([text])
-    await _widen_search(conn)
     distance = _m.c.embedding.cosine_distance(vector)
-    rows = await conn.execute(sa.select(*_COLUMNS, (1 - distance).label("similarity")).order_by(distance).limit(limit))
+    order = await hnsw.nearest_first(conn, _m, distance, limit)
+    rows = await conn.execute(sa.select(*_COLUMNS, (1 - distance).label("similarity")).order_by(order).limit(limit))
     return [{**as_dict(r), "similarity": round(float(r.similarity), 4)} for r in rows]
 
 
@@ -118,11 +117,11 @@ async def delete(conn: AsyncConnection, memory_id: int) -> dict[str, Any]:
 
 async def recall(conn: AsyncConnection, vector: list[float], k: int, threshold: float) -> list[dict[str, Any]]:
     """The k memories most similar to vector with cosine similarity >= threshold, best first."""
-    await _widen_search(conn)
     distance = _m.c.embedding.cosine_distance(vector)
+    order = await hnsw.nearest_first(conn, _m, distance, k)
     rows = await conn.execute(
         sa.select(_m.c.id, _m.c.content, (1 - distance).label("similarity"))
-        .order_by(distance)
+        .order_by(order)
         .limit(k)
     )
     return [{"id": r.id, "content": r.content, "similarity": round(float(r.similarity), 4)} for r in rows if r.similarity >= threshold]
@@ -143,7 +142,3 @@ def _checked(content: str) -> str:
     if len(content) > MAX_CHARS:
         raise errors.MemoryTooLarge(f"The memory has {len(content)} characters.")
     return content
-
-
-async def _widen_search(conn: AsyncConnection) -> None:
-    await hnsw.widen_search(conn, EF_SEARCH)
