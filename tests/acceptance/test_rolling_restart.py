@@ -14,6 +14,7 @@ import psycopg
 from tests.procs import wait_until
 
 TURNS = 50
+WORKER_CONCURRENCY = 8
 STEADY = {"chunks": [f"w{i} " for i in range(8)], "delay": 0.1}  # about 0.8 s per turn
 TEXT = "".join(f"w{i} " for i in range(8))
 
@@ -42,12 +43,14 @@ def _rollout(stack, drain_seconds: float) -> None:
     stack.slm.script(default=STEADY)
     for _ in range(TURNS):  # queued first, so the load is there however slow this machine is
         stack.send(stack.new_session(), "Work through the queue")
-    old = stack.worker(worker_drain_seconds=drain_seconds)
-    stack.worker(worker_drain_seconds=drain_seconds)
+    # Eight at a time per worker, so the queue lasts for seconds: at the default of 64, the first
+    # worker would answer all of it before the second one started.
+    old = stack.worker(worker_drain_seconds=drain_seconds, worker_concurrency=WORKER_CONCURRENCY)
+    stack.worker(worker_drain_seconds=drain_seconds, worker_concurrency=WORKER_CONCURRENCY)
     wait_until(lambda: _in_flight(stack.database_url) >= 8, 30, "turns to be in flight")
 
     old.signal(signal.SIGTERM)
-    stack.worker(worker_drain_seconds=drain_seconds)  # the replacement pod
+    stack.worker(worker_drain_seconds=drain_seconds, worker_concurrency=WORKER_CONCURRENCY)  # the replacement pod
     assert old.wait(drain_seconds + 30) == 0
 
     wait_until(lambda: all(_replies(stack.database_url).values()), 120, "every turn to be answered", interval=0.5)

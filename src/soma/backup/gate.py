@@ -19,7 +19,7 @@ _SHUT = sa.text(f"SELECT pg_try_advisory_xact_lock({_KEY})")
 _OPEN = sa.text(f"SELECT pg_try_advisory_xact_lock_shared({_KEY})")
 
 # The API paths whose writes a restore would overwrite (admin, auth and restores themselves stay open).
-GUARDED_PATHS = ("/v1/sessions", "/v1/memories", "/v1/knowledge", "/v1/settings")
+GUARDED_PATHS = ("/v1/sessions", "/v1/memories", "/v1/knowledge", "/v1/settings", "/v1/chat/completions")
 
 
 async def shut(conn: AsyncConnection) -> None:
