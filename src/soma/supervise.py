@@ -95,8 +95,9 @@ class Command(Child):
         argv = [sys.executable, "-m", "soma", *self.command.split()]
         self._marked.clear()
         self.process = subprocess.Popen(argv, env=self.env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-        self._copying = threading.Thread(target=self._copy, args=(self.process,), name=f"output of {self.name}", daemon=True)
-        self._copying.start()
+        copying = threading.Thread(target=self._copy, args=(self.process,), name=f"output of {self.name}", daemon=True)
+        copying.start()
+        self._copying = copying  # only once started: a stop signalled in between must not join a thread never started
 
     def _copy(self, process: subprocess.Popen[bytes]) -> None:
         assert process.stdout is not None

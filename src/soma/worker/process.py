@@ -23,6 +23,7 @@ log = logging.getLogger(__name__)
 
 
 POOL_SIZE = 16
+FETCH_POLL_SECONDS = 1.0  # procrastinate's default is 5 s
 
 
 async def serve(settings: config.Settings, database_url: str) -> None:
@@ -60,6 +61,9 @@ async def serve(settings: config.Settings, database_url: str) -> None:
                     update_heartbeat_interval=settings.worker_heartbeat_seconds,
                     stalled_worker_timeout=settings.worker_stalled_seconds,
                     delete_jobs="successful",
+                    # A NOTIFY that lands while the worker is between fetches is dropped by procrastinate
+                    # (it clears its flag after each fetch); polling every second bounds that wait.
+                    fetch_job_polling_interval=FETCH_POLL_SECONDS,
                     additional_context={
                         "engine": engine,
                         "writes": writes,
