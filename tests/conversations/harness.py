@@ -122,6 +122,17 @@ async def turns(database_url: str, slm: procs.ScriptedSLM, settings: config.Sett
         await engine.dispose()
 
 
+@contextlib.asynccontextmanager
+async def turns_on_test_key(
+    database_url: str, slm: procs.ScriptedSLM, settings: config.Settings, monkeypatch: Any, tmp_path: Any, **overrides: Any
+) -> AsyncIterator[Turns]:
+    """`turns` whose SLM key is the test settings' own: none from SOMA_SLM_API_KEY or a ./.env the key watcher re-reads."""
+    monkeypatch.delenv("SOMA_SLM_API_KEY", raising=False)
+    monkeypatch.chdir(tmp_path)
+    async with turns(database_url, slm, settings, **overrides) as running:
+        yield running
+
+
 def condensed(log: list[dict[str, Any]]) -> list[tuple[str, dict[str, Any]]]:
     """The events as (type, data), each run of deltas of one reply joined into one delta.
 

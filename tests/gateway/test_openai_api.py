@@ -30,9 +30,7 @@ async def turns(
     database_url: str, slm: procs.ScriptedSLM, settings: config.Settings, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> AsyncIterator[harness.Turns]:
     """The worker's turn machinery on the gateway's database, working every queued turn in the background."""
-    monkeypatch.delenv("SOMA_SLM_API_KEY", raising=False)
-    monkeypatch.chdir(tmp_path)  # the key watcher re-reads ./.env
-    async with harness.turns(database_url, slm, settings, slm_max_attempts=2) as running:
+    async with harness.turns_on_test_key(database_url, slm, settings, monkeypatch, tmp_path, slm_max_attempts=2) as running:
         stop = asyncio.Event()
         working = asyncio.create_task(_work_until(stop, running))
         yield running

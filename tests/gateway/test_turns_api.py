@@ -25,9 +25,7 @@ async def turns(
     database_url: str, slm: procs.ScriptedSLM, settings: config.Settings, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> AsyncIterator[harness.Turns]:
     """The worker's turn machinery on the gateway's database; the SLM key is the test settings' own."""
-    monkeypatch.delenv("SOMA_SLM_API_KEY", raising=False)
-    monkeypatch.chdir(tmp_path)  # the key watcher re-reads ./.env
-    async with harness.turns(database_url, slm, settings) as running:
+    async with harness.turns_on_test_key(database_url, slm, settings, monkeypatch, tmp_path) as running:
         yield running
 
 
