@@ -93,9 +93,8 @@ def _streams_get_every_event(stack) -> None:
 
 def _append_everywhere(database_url: str, chats: list[str]) -> None:
     """Append the events round-robin across the chats, each committed on its own, as turns write them."""
-    sql = events.APPEND_SQL.replace(":session_id", "%(session_id)s").replace(":type", "%(type)s").replace(":data", "%(data)s")
     with psycopg.connect(database_url, autocommit=True) as conn:
         for n in range(EVENTS_PER_STREAM):
             for chat in chats:
                 data = json.dumps({"reply_to": 1, "text": f"{chat} piece {n}"})
-                conn.execute(sql, {"session_id": uuid.UUID(chat), "type": events.ASSISTANT_DELTA, "data": data})
+                conn.execute(events.APPEND_DRIVER_SQL, {"session_id": uuid.UUID(chat), "type": events.ASSISTANT_DELTA, "data": data})

@@ -43,6 +43,8 @@ APPEND_SQL = """
     RETURNING id
     """
 _APPEND = sa.text(APPEND_SQL)
+# The same for a driver cursor (psycopg's named placeholders), where SQLAlchemy would cost more than the statement.
+APPEND_DRIVER_SQL = APPEND_SQL.replace(":session_id", "%(session_id)s").replace(":type", "%(type)s").replace(":data", "%(data)s")
 
 
 # Every delta written since the session's last `assistant.message`: the streamed text of the

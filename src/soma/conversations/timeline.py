@@ -24,6 +24,9 @@ STAGES = (
     ("first_delta", "first_piece", "first_delta"),
 )
 
+for _stage, _start, _end in STAGES:
+    metrics.TURN_STAGE.labels(_stage)  # every stage's series exists at 0 before the first turn
+
 
 class Timeline:
     """The marks of one turn; each is kept the first time it is made (a retried SLM request does not move it)."""

@@ -20,8 +20,6 @@ _DONE = object()
 # streaming a token every 10 ms across 16 chats spent more than the two cores had, and the turns
 # queued behind it started hundreds of ms late. 40 ms is below what a reader notices.
 DELTA_INTERVAL = 0.04
-# events.append, as the driver runs it: prepared once per connection, no SQLAlchemy in the loop.
-_APPEND = events.APPEND_SQL.replace(":session_id", "%(session_id)s").replace(":type", "%(type)s").replace(":data", "%(data)s")
 
 
 class EventWriter:
@@ -111,4 +109,4 @@ class EventWriter:
 
     async def _append(self, cursor: Any, type_: str, data: dict[str, Any]) -> None:
         params = {"session_id": self._session_id, "type": type_, "data": json.dumps(data)}
-        await cursor.execute(_APPEND, params, prepare=True)
+        await cursor.execute(events.APPEND_DRIVER_SQL, params, prepare=True)  # prepared once per connection

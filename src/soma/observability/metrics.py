@@ -38,11 +38,10 @@ TURN_DURATION = Histogram(
 )
 TURN_STAGE = Histogram(
     "soma_turn_stage_seconds",
-    "Time a turn spends in each stage before its first word is in the event log (soma.conversations.timeline).",
+    "Time a turn spends in each stage before its first word is in the event log (soma.conversations.timeline, which labels them).",
     ["stage"],
     buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
 )
-TURN_STAGES = ("queue", "prepare", "slm_first_token", "first_delta")
 # completed: answer stored; stopped: partial answer stored by a stop request; failed: turn.failed written
 # (SLM error); skipped: already answered or deleted; cancelled: stopped by a shutdown, queued again;
 # error: an unexpected exception, retried by the queue.
@@ -77,8 +76,6 @@ BUILD_INFO.labels(version=soma.__version__, python=platform.python_version()).se
 for _outcome in TURN_OUTCOMES:
     TURNS.labels(_outcome)
     TURN_DURATION.labels(_outcome)
-for _stage in TURN_STAGES:
-    TURN_STAGE.labels(_stage)
 for _outcome in SLM_OUTCOMES:
     SLM_CALLS.labels(_outcome)
 SLM_TOKENS.labels("completion")
