@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import enum
 import io
 import json
 import sys
-import tempfile
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -122,18 +122,14 @@ def _peek(stream: BinaryIO, size: int) -> bytes:
 def _agent_zero_preview(path: str) -> dict[str, Any]:
     """What the Agent Zero backup would bring; otherwise the reason and exit 1."""
     from soma.agent_zero import archive, preview
+    from soma.backup import streams
 
-    def read(stream: BinaryIO) -> dict[str, Any]:
-        if stream.seekable():
-            return preview.preview(stream)
-        with tempfile.TemporaryFile() as copy:  # a zip's directory is at its end: a pipe is kept in a file first
-            while data := stream.read(1 << 20):
-                copy.write(data)
-                if copy.tell() > archive.MAX_TOTAL_BYTES:
-                    raise errors.BackupTooLarge(f"The zip is over {archive.MAX_TOTAL_BYTES} bytes.")
-            return preview.preview(copy)
+    async def previewed(stream: BinaryIO) -> dict[str, Any]:
+        # A zip's directory is at its end: a pipe is kept in a temporary file first, as an upload is.
+        async with streams.seekable(streams.Peeked(b"", streams.FileSource(stream)), archive.MAX_TOTAL_BYTES) as (file, _size):
+            return preview.preview(file)
 
-    return _read(path, read)
+    return _read(path, lambda stream: asyncio.run(previewed(stream)))
 
 
 def _read(path: str, read: Callable[[Any], Any]) -> Any:
