@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import contextlib
+import select
 from collections.abc import AsyncIterator
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
@@ -15,22 +17,46 @@ CONNECT_TIMEOUT = 10  # seconds for PostgreSQL to accept a connection; libpq wou
 
 
 def create(database_url: str, pool_size: int = 10) -> AsyncEngine:
-    """An async engine on psycopg 3; connections are checked before use so a restarted server heals."""
-    return create_async_engine(
+    """An async engine on psycopg 3; a connection the server closed is replaced at checkout, so a restarted server heals."""
+    return _checked(create_async_engine(
         db_url.for_sqlalchemy(database_url),
         pool_size=pool_size,
         max_overflow=pool_size,
-        pool_pre_ping=True,
         pool_timeout=10,
-    )
+    ))
+
+
+def _checked(engine: AsyncEngine) -> AsyncEngine:
+    """Replace, at checkout, a pooled connection whose server has hung up.
+
+    An idle connection has nothing to read unless the server closed it (a restart, a killed
+    backend, idle_session_timeout), which sends an error or end-of-file first. Looking for that on
+    the socket costs a system call; pool_pre_ping costs a round trip on every checkout, and a turn
+    or a posted message checks out several.
+    """
+    sa.event.listen(engine.sync_engine, "checkout", _drop_if_hung_up)
+    return engine
+
+
+def _drop_if_hung_up(dbapi_connection: Any, record: Any, proxy: Any) -> None:
+    driver = dbapi_connection.driver_connection  # psycopg.AsyncConnection
+    if driver.closed or _readable(driver.pgconn.socket):
+        raise sa.exc.DisconnectionError("PostgreSQL closed this pooled connection")  # the pool connects anew
+
+
+def _readable(fd: int) -> bool:
+    poller = select.poll()  # not select.select: it refuses descriptors past 1024
+    poller.register(fd, select.POLLIN)
+    return bool(poller.poll(0))
 
 
 @contextlib.asynccontextmanager
-async def reading(engine: AsyncEngine) -> AsyncIterator[AsyncConnection]:
-    """A pooled connection in autocommit, for reads that need no transaction of their own.
+async def autocommit(engine: AsyncEngine) -> AsyncIterator[AsyncConnection]:
+    """A pooled connection in autocommit: for reads that need no transaction, and writes made in one statement.
 
-    Under READ COMMITTED each statement takes its own snapshot anyway; without a transaction the
-    driver sends no BEGIN and no ROLLBACK, two round trips of the few a turn's start makes.
+    Under READ COMMITTED each statement takes its own snapshot anyway, and a single statement is a
+    transaction by itself; in autocommit the driver sends no BEGIN, COMMIT or ROLLBACK, round trips
+    that were a good part of a turn's start.
     """
     async with engine.connect() as conn:
         await conn.execution_options(isolation_level="AUTOCOMMIT")
@@ -38,21 +64,21 @@ async def reading(engine: AsyncEngine) -> AsyncIterator[AsyncConnection]:
 
 
 def create_for_events(database_url: str, pool_size: int = 4) -> AsyncEngine:
-    """An engine for a worker's streamed event appends: autocommit, commits not waiting for the disk, no ping.
+    """An engine for a worker's streamed event appends: autocommit, commits not waiting for the disk.
 
     Turns take a connection for each batch of deltas instead of holding one while they stream, so a
-    worker running many turns needs few connections; the ping before each checkout would double the
-    round trips of a batch. A connection broken by a server restart fails its batch, the turn is run
-    again by the queue, and the pool drops every older connection.
+    worker running many turns needs few connections. A connection broken by a server restart
+    mid-batch fails its batch, the turn is run again by the queue, and the pool drops every older
+    connection.
     """
-    return create_async_engine(
+    return _checked(create_async_engine(
         db_url.for_sqlalchemy(database_url),
         pool_size=pool_size,
         max_overflow=pool_size,
         pool_timeout=10,
         isolation_level="AUTOCOMMIT",
         connect_args={"options": "-c synchronous_commit=off"},
-    )
+    ))
 
 
 def create_once(database_url: str) -> sa.Engine:
