@@ -30,7 +30,7 @@ async def shut(conn: AsyncConnection) -> None:
 
 async def check(engine: AsyncEngine) -> None:
     """RestoreInProgress while a restore applies."""
-    async with db_engine.reading(engine) as conn:  # the shared lock is taken and let go within the statement
+    async with db_engine.autocommit(engine) as conn:  # the shared lock is taken and let go within the statement
         is_open = (await conn.execute(_OPEN)).scalar_one()
     if not is_open:
         raise errors.RestoreInProgress()

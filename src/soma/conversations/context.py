@@ -6,13 +6,12 @@ import logging
 from dataclasses import dataclass, field
 from typing import Any
 
-import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from soma.conversations.question import Question
 from soma.embeddings.embedder import Embedder
 from soma.knowledge import store as knowledge
 from soma.memory import store as memory
-from soma.settings.store import AgentSettings
 
 log = logging.getLogger(__name__)
 
@@ -25,14 +24,14 @@ class TurnContext:
     excerpts: list[dict[str, Any]] = field(default_factory=list)
 
 
-async def gather(conn: AsyncConnection, embedder: Embedder, agent: AgentSettings, question: str) -> TurnContext:
+async def gather(conn: AsyncConnection, embedder: Embedder, asked: Question) -> TurnContext:
     """Recall memories and retrieve knowledge chunks similar to the question, as the settings allow."""
-    stored, ready = (await conn.execute(sa.select(memory.STORED, knowledge.READY))).one()  # one round trip for both
-    use_memory = agent.memory_enabled and stored
-    use_knowledge = agent.knowledge_k > 0 and ready
+    agent = asked.agent
+    use_memory = agent.memory_enabled and asked.memories_stored
+    use_knowledge = agent.knowledge_k > 0 and asked.documents_ready
     if not (use_memory or use_knowledge):
         return TurnContext()  # nothing to search: spare the embedding
-    [vector] = await embedder.embed([question])
+    [vector] = await embedder.embed([asked.message["content"]])
     recalled = await memory.recall(conn, vector, agent.memory_recall_k, agent.memory_threshold) if use_memory else []
     excerpts = await knowledge.retrieve(conn, vector, agent.knowledge_k) if use_knowledge else []
     return TurnContext(memories=recalled, excerpts=excerpts)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime
+import json
 import uuid
 from typing import Any
 
@@ -12,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from soma import errors
 from soma.conversations import events, queue, sessions
-from soma.db import tables
+from soma.db import jobs, tables
 
 _m = tables.messages
 _COLUMNS = (_m.c.id, _m.c.session_id, _m.c.role, _m.c.content, _m.c.reply_to, _m.c.meta, _m.c.created_at, _m.c.versions)
@@ -40,18 +41,59 @@ def _same_times(version: dict[str, Any]) -> dict[str, Any]:
 
 
 async def post_user_message(conn: AsyncConnection, session_id: uuid.UUID, content: str, owner: str | None = None) -> dict[str, Any]:
-    """Store a user message, its `message.created` event and its turn job, all in the caller's transaction."""
-    # Locking the session keeps its messages in the order their events were written.
-    session = await sessions.get(conn, session_id, lock=True, owner=owner)
-    first = session["last_event_id"] == 0
-    row = (
-        await conn.execute(sa.insert(_m).values(session_id=session_id, role="user", content=content).returning(*_COLUMNS))
-    ).one()
-    message = as_dict(row)
-    await events.append(conn, session_id, events.MESSAGE_CREATED, {"message": message})
-    await queue.enqueue_turn(conn, session_id, row.id)
-    await sessions.touch(conn, session_id, content if first else None)
-    return message
+    """Store a user message, its `message.created` event and its turn job in one statement: the caller's transaction, or its own.
+
+    One statement is one round trip, and in autocommit its own durable transaction: the gateway's
+    share of a turn's time to first token was mostly the round trips of doing this in five.
+    """
+    params = {
+        "session_id": session_id, "owner": owner, "content": content,
+        "default_title": sessions.DEFAULT_TITLE, "title": sessions.title_from(content),
+        "queue": queue.QUEUE, "task": queue.TASK_NAME, "lock": queue.session_lock(session_id),
+        "args": json.dumps(queue.turn_args(session_id)),
+    }  # fmt: skip
+    row = (await conn.execute(_POST, params)).one_or_none()
+    if row is None:
+        raise errors.SessionNotFound(f"Session '{session_id}' does not exist.")
+    return as_dict(row)
+
+
+# created_at as datetime.isoformat() writes it (colons escaped from sa.text), in the session's time zone as psycopg reads it:
+# the event's copy of the message must equal the API's.
+ISO_CREATED_AT = """to_char(created_at, 'YYYY-MM-DD"T"HH24\\:MI\\:SS')
+    || CASE WHEN to_char(created_at, 'US') = '000000' THEN '' ELSE to_char(created_at, '.US') END
+    || to_char(created_at, 'TZH\\:TZM')"""
+
+# as_dict in SQL, for the `message.created` event written in the same statement.
+_MESSAGE_JSON = f"""jsonb_build_object(
+    'id', id, 'session_id', session_id, 'role', role, 'content', content, 'reply_to', reply_to, 'meta', meta,
+    'citations', coalesce(meta->'citations', '[]'), 'stopped', coalesce(meta->'stopped', 'false'), 'versions', versions,
+    'created_at', {ISO_CREATED_AT})"""
+
+# Bumping the session's event counter locks the session first, as every writer of its messages
+# does (events.APPEND_SQL); a default title becomes the start of the first message. No row when
+# the session does not exist or, with :owner, is someone else's: then nothing is written.
+_POST = sa.text(
+    f"""
+    WITH chat AS (
+        UPDATE chat_sessions
+           SET last_event_id = last_event_id + 1, updated_at = now(),
+               title = CASE WHEN last_event_id = 0 AND title = :default_title THEN :title ELSE title END
+         WHERE id = :session_id AND (CAST(:owner AS text) IS NULL OR owner = CAST(:owner AS text))
+     RETURNING id, last_event_id
+    ), message AS (
+        INSERT INTO messages (session_id, role, content) SELECT id, 'user', :content FROM chat
+     RETURNING id, session_id, role, content, reply_to, meta, created_at, versions
+    ), event AS (
+        INSERT INTO session_events (session_id, id, type, data)
+        SELECT chat.id, chat.last_event_id, '{events.MESSAGE_CREATED}', jsonb_build_object('message', message.json)
+          FROM chat, (SELECT {_MESSAGE_JSON} AS json FROM message) AS message
+    ), job AS (
+        SELECT {jobs.defer_one("CAST(:args AS jsonb) || jsonb_build_object('message_id', id)")} AS id FROM message
+    )
+    SELECT message.* FROM message, job
+    """
+)
 
 
 async def list_for_session(conn: AsyncConnection, session_id: uuid.UUID, owner: str | None = None) -> list[dict[str, Any]]:
@@ -77,22 +119,6 @@ async def answers(conn: AsyncConnection, user_message_id: int) -> int:
 async def answered(conn: AsyncConnection, user_message_id: int, generation: int = 1) -> bool:
     """True when the user message already has its `generation`-th answer (a turn run twice answers once)."""
     return await answers(conn, user_message_id) >= generation
-
-
-async def history(conn: AsyncConnection, session_id: uuid.UUID, up_to: int, limit: int) -> list[dict[str, Any]]:
-    """The last `limit` messages of the conversation up to user message `up_to`, oldest first.
-
-    Conversation order puts each answer right after its question, even when the user sent
-    the next message before the answer was written.
-    """
-    turn = sa.func.coalesce(_m.c.reply_to, _m.c.id)
-    rows = await conn.execute(
-        sa.select(*_COLUMNS)
-        .where(_m.c.session_id == session_id, sa.or_(turn < up_to, _m.c.id == up_to))  # not the answer being replaced
-        .order_by(turn.desc(), _m.c.role)  # newest first; reversed below, so a question precedes its answer
-        .limit(limit)
-    )
-    return [as_dict(r) for r in reversed(rows.all())]
 
 
 async def store_reply(

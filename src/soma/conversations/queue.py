@@ -43,17 +43,23 @@ def session_lock(session_id: uuid.UUID | str) -> str:
 
 
 async def enqueue_turn(conn: AsyncConnection, session_id: uuid.UUID, message_id: int, generation: int = 1) -> int:
-    """Queue the turn that answers a user message (`generation` > 1: answers it again); returns the job id.
+    """Queue the turn that answers a user message (`generation` > 1: answers it again); returns the job id."""
+    args = turn_args(session_id, generation) | {"message_id": message_id}
+    return await jobs.defer(conn, QUEUE, TASK_NAME, args, lock=session_lock(session_id))
+
+
+def turn_args(session_id: uuid.UUID, generation: int = 1) -> dict[str, object]:
+    """A turn job's arguments but the message id.
 
     The request id of the HTTP request that posted the message goes along, so the worker's log lines
     for the turn carry it too.
     """
-    args: dict[str, object] = {"session_id": str(session_id), "message_id": message_id}
+    args: dict[str, object] = {"session_id": str(session_id)}
     if generation > 1:
         args["generation"] = generation
     if (request_id := context.request_id.get()) is not None:
         args["request_id"] = request_id
-    return await jobs.defer(conn, QUEUE, TASK_NAME, args, lock=session_lock(session_id))
+    return args
 
 
 async def unfinished(conn: AsyncConnection, session_id: uuid.UUID) -> list[TurnJob]:

@@ -92,7 +92,7 @@ async def _wait(engine: AsyncEngine, job_id: int, session_id: uuid.UUID) -> None
     while True:
         await asyncio.sleep(POLL_SECONDS)  # first: the turn's start, when every millisecond shows, goes without it
         try:
-            async with db_engine.reading(engine) as conn:
+            async with db_engine.autocommit(engine) as conn:
                 if (await conn.execute(wanted)).scalar_one():
                     return
         except Exception as exc:  # the database down or the pool exhausted: the answer goes on, and we ask again

@@ -12,13 +12,12 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from soma import errors
-from soma.conversations import context, events, messages, prompt, stops, tool_loop
+from soma.conversations import context, events, messages, prompt, question, stops, tool_loop
 from soma.conversations.timeline import Timeline
 from soma.conversations.writer import EventWriter
 from soma.db import engine as db_engine
 from soma.embeddings.embedder import Embedder
 from soma.memory import intents, tools
-from soma.settings import store
 from soma.slm import client as slm
 
 log = logging.getLogger(__name__)
@@ -49,17 +48,16 @@ async def run(
     worker took the job (time.time()), the end of the turn's `queue` stage (timeline.py). `writes`
     (db.engine.create_for_events) takes the streamed events; without it, `engine` does.
     """
-    async with db_engine.reading(engine) as conn:
-        user_message = await messages.get(conn, message_id)
-        if user_message is None or await messages.answered(conn, message_id, generation):
+    async with db_engine.autocommit(engine) as conn:
+        asked = await question.read(conn, message_id, limits.history_messages)
+        if asked is None or asked.answers >= generation:
             return "skipped"  # deleted, or answered by an earlier run of this same turn
+        user_message, agent = asked.message, asked.agent
         posted = datetime.datetime.fromisoformat(user_message["created_at"]).timestamp() if generation == 1 else None
         timeline = Timeline(posted, fetched_at)  # a regenerated answer's queue did not start when its question was posted
         session_id = uuid.UUID(user_message["session_id"])
-        agent = await store.load(conn)
-        history = await messages.history(conn, session_id, message_id, limits.history_messages)
-        known = await context.gather(conn, embedder, agent, user_message["content"])
-    chat = prompt.build(agent.system_prompt, history, known.memories, known.excerpts)
+        known = await context.gather(conn, embedder, asked)
+    chat = prompt.build(agent.system_prompt, asked.history, known.memories, known.excerpts)
     toolbox = tools.Toolbox(engine, embedder) if agent.memory_enabled else None
     if toolbox is not None:
         chat = await _memory_request(toolbox, user_message["content"], chat)

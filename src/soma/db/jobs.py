@@ -8,15 +8,20 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-# procrastinate's own defer function, called in our transaction so a row and its job commit
-# together (no dual write); procrastinate's trigger then NOTIFYs the workers.
-_DEFER = sa.text(
+
+def defer_one(args: str) -> str:
+    """procrastinate's own defer function for one job, as an SQL expression yielding its id; `args` is the SQL of its arguments.
+
+    Called in our transaction (or statement), a row and its job commit together (no dual write);
+    procrastinate's trigger then NOTIFYs the workers. Parameters: :queue, :task, :lock.
     """
-    SELECT unnest(procrastinate_defer_jobs_v1(ARRAY[
-        ROW(:queue, :task, 0, :lock, NULL, CAST(:args AS jsonb), NULL)
-    ]::procrastinate_job_to_defer_v1[])) AS id
-    """
-)
+    return (
+        "unnest(procrastinate_defer_jobs_v1(ARRAY["
+        f"ROW(:queue, :task, 0, :lock, NULL, {args}, NULL)]::procrastinate_job_to_defer_v1[]))"
+    )
+
+
+_DEFER = sa.text(f"SELECT {defer_one('CAST(:args AS jsonb)')} AS id")
 
 
 async def defer(conn: AsyncConnection, queue: str, task: str, args: dict[str, Any], lock: str | None = None) -> int:

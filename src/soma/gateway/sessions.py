@@ -12,6 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from soma import errors
 from soma.audit import log as audit
 from soma.conversations import export, messages, search, sessions
+from soma.db import engine as db_engine
 from soma.gateway import access, bodies
 
 router = APIRouter(prefix="/v1/sessions", tags=["sessions"])
@@ -118,5 +119,5 @@ async def post_message(request: Request, session_id: uuid.UUID, body: NewMessage
     limit = request.app.state.settings.max_message_chars
     if len(body.content) > limit:
         raise errors.MessageTooLarge(f"The message has {len(body.content)} characters; the limit is {limit}.")
-    async with request.app.state.engine.begin() as conn:
+    async with db_engine.autocommit(request.app.state.engine) as conn:  # one statement, its own transaction
         return await messages.post_user_message(conn, session_id, body.content, access.chat_owner_filter(request))
