@@ -157,12 +157,15 @@ async def test_a_staged_restore_can_be_discarded_and_keeps_its_file_while_staged
 
 
 async def test_writes_get_503_restore_in_progress_while_a_restore_holds_the_gate(installed: Installed, api) -> None:
+    chat = (await api.post("/v1/sessions", json={"title": "Before the restore"})).json()
     # The gate is the lock an apply's transaction holds; taken here as an apply takes it.
     with psycopg.connect(installed.database_url) as conn:
         conn.execute(f"SELECT pg_advisory_xact_lock({gate._KEY})")
         refused = await api.post("/v1/sessions", json={"title": "During the restore"})
         assert (refused.status_code, refused.json()["error"]["code"]) == (503, "restore_in_progress")
         assert refused.headers["retry-after"] == "5"
+        posted = await api.post(f"/v1/sessions/{chat['id']}/messages", json={"content": "Lost?"})  # checks the gate in its statement
+        assert (posted.status_code, posted.json()["error"]["code"], posted.headers["retry-after"]) == (503, "restore_in_progress", "5")
         assert (await api.put("/v1/settings", json={"temperature": 1.0})).status_code == 503
         assert (await api.get("/v1/sessions")).status_code == 200  # reading goes on
         other = await upload(api, await make_archive(installed.database_url))
@@ -170,3 +173,4 @@ async def test_writes_get_503_restore_in_progress_while_a_restore_holds_the_gate
         busy = await api.post(f"/v1/restores/{other.json()['id']}/apply", json={"mode": "overwrite"})
         assert (busy.status_code, busy.json()["error"]["code"]) == (503, "restore_in_progress")
     assert (await api.post("/v1/sessions", json={"title": "After it"})).status_code == 201
+    assert (await api.get(f"/v1/sessions/{chat['id']}/messages")).json()["messages"] == []

@@ -12,6 +12,7 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from soma import errors
+from soma.backup import gate
 from soma.conversations import events, queue, sessions
 from soma.db import jobs, tables
 
@@ -52,8 +53,10 @@ async def post_user_message(conn: AsyncConnection, session_id: uuid.UUID, conten
         "queue": queue.QUEUE, "task": queue.TASK_NAME, "lock": queue.session_lock(session_id),
         "args": json.dumps(queue.turn_args(session_id)),
     }  # fmt: skip
-    row = (await conn.execute(_POST, params)).one_or_none()
-    if row is None:
+    row = (await conn.execute(_POST, params)).one()
+    if not row.gate_open:
+        raise errors.RestoreInProgress()
+    if row.id is None:
         raise errors.SessionNotFound(f"Session '{session_id}' does not exist.")
     return as_dict(row)
 
@@ -70,16 +73,20 @@ _MESSAGE_JSON = f"""jsonb_build_object(
     'citations', coalesce(meta->'citations', '[]'), 'stopped', coalesce(meta->'stopped', 'false'), 'versions', versions,
     'created_at', {ISO_CREATED_AT})"""
 
-# Bumping the session's event counter locks the session first, as every writer of its messages
-# does (events.APPEND_SQL); a default title becomes the start of the first message. No row when
-# the session does not exist or, with :owner, is someone else's: then nothing is written.
+# Nothing is written while a restore applies (gate.OPEN false), or when the session does not exist
+# or, with :owner, is someone else's (no message). Bumping the session's event counter locks the
+# session first, as every writer of its messages does (events.APPEND_SQL); a default title
+# becomes the start of the first message.
 _POST = sa.text(
     f"""
-    WITH chat AS (
+    WITH gate AS (
+        SELECT {gate.OPEN} AS open
+    ), chat AS (
         UPDATE chat_sessions
            SET last_event_id = last_event_id + 1, updated_at = now(),
                title = CASE WHEN last_event_id = 0 AND title = :default_title THEN :title ELSE title END
          WHERE id = :session_id AND (CAST(:owner AS text) IS NULL OR owner = CAST(:owner AS text))
+           AND (SELECT open FROM gate)
      RETURNING id, last_event_id
     ), message AS (
         INSERT INTO messages (session_id, role, content) SELECT id, 'user', :content FROM chat
@@ -91,7 +98,7 @@ _POST = sa.text(
     ), job AS (
         SELECT {jobs.defer_one("CAST(:args AS jsonb) || jsonb_build_object('message_id', id)")} AS id FROM message
     )
-    SELECT message.* FROM message, job
+    SELECT gate.open AS gate_open, posted.* FROM gate LEFT JOIN (SELECT message.* FROM message, job) AS posted ON true
     """
 )
 
