@@ -39,14 +39,16 @@ def _checked(engine: AsyncEngine) -> AsyncEngine:
 
 
 def _drop_if_hung_up(dbapi_connection: Any, record: Any, proxy: Any) -> None:
-    driver = dbapi_connection.driver_connection  # psycopg.AsyncConnection
-    if driver.closed or _readable(driver.pgconn.socket):
+    if hung_up(dbapi_connection.driver_connection):
         raise sa.exc.DisconnectionError("PostgreSQL closed this pooled connection")  # the pool connects anew
 
 
-def _readable(fd: int) -> bool:
+def hung_up(connection: Any) -> bool:
+    """Whether an idle psycopg connection was closed by the server: closed, or something to read on its socket."""
+    if connection.closed:
+        return True
     poller = select.poll()  # not select.select: it refuses descriptors past 1024
-    poller.register(fd, select.POLLIN)
+    poller.register(connection.pgconn.socket, select.POLLIN)
     return bool(poller.poll(0))
 
 

@@ -12,11 +12,14 @@ from typing import Any
 
 import procrastinate
 import procrastinate.jobs
+import psycopg
+import psycopg_pool
 from procrastinate import JobContext
 
 from soma import errors
 from soma.backup import schedule
 from soma.conversations import queue, turn
+from soma.db import engine as db_engine
 from soma.db import url as db_url
 from soma.emergency import lockdown
 from soma.knowledge import ingest
@@ -59,13 +62,32 @@ JOB_CONNECTION = {"options": "-c synchronous_commit=off"}
 
 def build_app(database_url: str, backup_schedule: str | None = None) -> procrastinate.App:
     """A procrastinate app on Soma's database with the turn and ingestion tasks, and the backup task when scheduled."""
-    connector = procrastinate.PsycopgConnector(conninfo=db_url.for_libpq(database_url), kwargs=JOB_CONNECTION)
+    connector = procrastinate.PsycopgConnector(
+        conninfo=db_url.for_libpq(database_url), kwargs=JOB_CONNECTION, configure=_autocommit, pool_factory=_job_pool
+    )
     app = procrastinate.App(connector=connector)
     app.task(name=queue.TASK_NAME, queue=queue.QUEUE, pass_context=True, retry=TurnRetry())(run_turn)
     app.task(name=ingest.TASK_NAME, queue=ingest.QUEUE, pass_context=True, retry=INGEST_RETRY)(run_ingest)
     if backup_schedule:
         _schedule_backups(app, backup_schedule)
     return app
+
+
+# Each of procrastinate's queries (fetch a job, finish it, retry it) is one statement, so its pool's
+# connections run in autocommit: no BEGIN and COMMIT around each. And they are checked by their
+# socket (db.engine.hung_up) instead of psycopg_pool's query: a turn's job cost twelve round
+# trips (two fetches and a finish, each checked, begun and committed), now three.
+async def _autocommit(connection: psycopg.AsyncConnection) -> None:
+    await connection.set_autocommit(True)
+
+
+async def _check(connection: psycopg.AsyncConnection) -> None:
+    if db_engine.hung_up(connection):
+        raise psycopg.OperationalError("PostgreSQL closed this pooled connection")  # the pool takes another
+
+
+def _job_pool(**kwargs: Any) -> psycopg_pool.AsyncConnectionPool:
+    return psycopg_pool.AsyncConnectionPool(**(kwargs | {"check": _check}))
 
 
 def _schedule_backups(app: procrastinate.App, cron: str) -> None:
