@@ -9,7 +9,7 @@ import pytest
 import sqlalchemy as sa
 
 from soma import errors
-from soma.conversations import messages, sessions
+from soma.conversations import message_writes, messages, sessions
 from soma.db import engine as db_engine
 
 
@@ -20,7 +20,7 @@ async def test_the_event_writes_times_as_the_api_does(database_url: str, zone: s
         async with engine.connect() as conn:
             await conn.execute(sa.text(f"SET TIME ZONE '{zone}'"))
             for written in ("2026-01-02 03:04:05+00", "2026-01-02 03:04:05.120000+00", "1999-12-31 23:59:59.999999+00"):
-                query = sa.text(f"SELECT created_at, {messages.ISO_CREATED_AT} AS iso FROM (SELECT CAST(:t AS timestamptz) AS created_at) AS m")
+                query = sa.text(f"SELECT created_at, {message_writes.iso('created_at')} AS iso FROM (SELECT CAST(:t AS timestamptz) AS created_at) AS m")
                 row = (await conn.execute(query, {"t": written})).one()
                 assert row.iso == row.created_at.isoformat()
     finally:
@@ -47,5 +47,28 @@ async def test_a_post_to_a_missing_or_foreign_chat_writes_nothing(database_url: 
             chat = await sessions.get(conn, session_id)
             assert chat["title"] == "Where is the 2027 budget?" and chat["last_event_id"] == 1
             assert datetime.datetime.fromisoformat(chat["updated_at"]) >= datetime.datetime.fromisoformat(posted["created_at"])
+    finally:
+        await engine.dispose()
+
+
+async def test_a_stored_answer_and_its_event_agree_and_a_second_store_writes_nothing(database_url: str) -> None:
+    engine = db_engine.create(database_url)
+    try:
+        async with engine.begin() as conn:
+            chat = await sessions.create(conn, None)
+        session_id = uuid.UUID(chat["id"])
+        async with db_engine.autocommit(engine) as conn:
+            asked = await messages.post_user_message(conn, session_id, "Hi")
+            first = await messages.store_reply(conn, session_id, asked["id"], "Hello", {"citations": []})
+            assert await messages.store_reply(conn, session_id, asked["id"], "Hello again", {}) is None  # a turn run twice
+            second = await messages.store_reply(conn, session_id, asked["id"], "Hi there", {"stopped": True}, generation=2)
+            log = (await conn.execute(sa.text("SELECT id, type, data FROM session_events ORDER BY id"))).all()
+        assert [(e.id, e.type) for e in log] == [(1, "message.created"), (2, "assistant.message"), (3, "assistant.message")]
+        assert log[1].data == {"message": first} and log[2].data == {"message": second}
+        assert second["id"] == first["id"] and second["stopped"] is True
+        async with db_engine.autocommit(engine) as conn:
+            await sessions.delete(conn, session_id)
+            assert await messages.store_reply(conn, session_id, asked["id"], "Too late", {}, generation=3) is None  # the chat is gone
+        assert [v["content"] for v in second["versions"]] == ["Hello"] and second["versions"][0]["created_at"] == first["created_at"]
     finally:
         await engine.dispose()

@@ -49,16 +49,15 @@ APPEND_DRIVER_SQL = APPEND_SQL.replace(":session_id", "%(session_id)s").replace(
 
 # Every delta written since the session's last `assistant.message`: the streamed text of the
 # answer about to be stored, and that of failed or killed runs before it, which clients drop.
-# The backward scan of the primary key stops at the last answer and the delete reads the key
-# range after it, so both cost the turn's events, not the session's.
-_COMPACT = sa.text(
+# Deleted in the statement that stores the answer (message_writes.STORE_FIRST), before its
+# `assistant.message` is appended: a reader sees either every delta and no answer, or the answer
+# and none of them, and a client that saw delta N and resumes after N gets the answer, whose id
+# is above every delta's. The backward scan of the primary key stops at the last answer and the
+# delete reads the key range after it, so both cost the turn's events, not the session's.
+DELTAS_BEFORE_ANSWER = """
+    session_id = :session_id AND type = 'assistant.delta'
+    AND id > coalesce((SELECT max(id) FROM session_events WHERE session_id = :session_id AND type = 'assistant.message'), 0)
     """
-    DELETE FROM session_events
-     WHERE session_id = :session_id AND type = 'assistant.delta'
-       AND id > coalesce(
-           (SELECT max(id) FROM session_events WHERE session_id = :session_id AND type = 'assistant.message'), 0)
-    """
-)
 
 # The same for every session at once, for logs written before answers dropped their own deltas
 # (a backup made before migration 0010, restored): every delta with a later answer in its session.
@@ -86,16 +85,6 @@ async def append(conn: AsyncConnection, session_id: uuid.UUID, type_: str, data:
     """Append an event in the caller's transaction; returns its id, or None when the chat was deleted (mid-turn)."""
     result = await conn.execute(_APPEND, {"session_id": session_id, "type": type_, "data": json.dumps(data)})
     return result.scalar_one_or_none()
-
-
-async def compact(conn: AsyncConnection, session_id: uuid.UUID) -> int:
-    """Delete the deltas an answer about to be stored makes redundant; returns how many.
-
-    Call it in the answer's transaction, before appending its `assistant.message`: a reader sees
-    either every delta and no answer, or the answer and none of them. A client that saw delta N
-    and resumes after N gets the `assistant.message`, whose id is above every delta's.
-    """
-    return (await conn.execute(_COMPACT, {"session_id": session_id})).rowcount
 
 
 async def compact_every_session(conn: AsyncConnection) -> int:

@@ -8,13 +8,11 @@ import uuid
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from soma import errors
-from soma.backup import gate
-from soma.conversations import events, queue, sessions
-from soma.db import jobs, tables
+from soma.conversations import events, message_writes, queue, sessions
+from soma.db import tables
 
 _m = tables.messages
 _COLUMNS = (_m.c.id, _m.c.session_id, _m.c.role, _m.c.content, _m.c.reply_to, _m.c.meta, _m.c.created_at, _m.c.versions)
@@ -53,54 +51,12 @@ async def post_user_message(conn: AsyncConnection, session_id: uuid.UUID, conten
         "queue": queue.QUEUE, "task": queue.TASK_NAME, "lock": queue.session_lock(session_id),
         "args": json.dumps(queue.turn_args(session_id)),
     }  # fmt: skip
-    row = (await conn.execute(_POST, params)).one()
+    row = (await conn.execute(message_writes.POST, params)).one()
     if not row.gate_open:
         raise errors.RestoreInProgress()
     if row.id is None:
         raise errors.SessionNotFound(f"Session '{session_id}' does not exist.")
     return as_dict(row)
-
-
-# created_at as datetime.isoformat() writes it (colons escaped from sa.text), in the session's time zone as psycopg reads it:
-# the event's copy of the message must equal the API's.
-ISO_CREATED_AT = """to_char(created_at, 'YYYY-MM-DD"T"HH24\\:MI\\:SS')
-    || CASE WHEN to_char(created_at, 'US') = '000000' THEN '' ELSE to_char(created_at, '.US') END
-    || to_char(created_at, 'TZH\\:TZM')"""
-
-# as_dict in SQL, for the `message.created` event written in the same statement.
-_MESSAGE_JSON = f"""jsonb_build_object(
-    'id', id, 'session_id', session_id, 'role', role, 'content', content, 'reply_to', reply_to, 'meta', meta,
-    'citations', coalesce(meta->'citations', '[]'), 'stopped', coalesce(meta->'stopped', 'false'), 'versions', versions,
-    'created_at', {ISO_CREATED_AT})"""
-
-# Nothing is written while a restore applies (gate.OPEN false), or when the session does not exist
-# or, with :owner, is someone else's (no message). Bumping the session's event counter locks the
-# session first, as every writer of its messages does (events.APPEND_SQL); a default title
-# becomes the start of the first message.
-_POST = sa.text(
-    f"""
-    WITH gate AS (
-        SELECT {gate.OPEN} AS open
-    ), chat AS (
-        UPDATE chat_sessions
-           SET last_event_id = last_event_id + 1, updated_at = now(),
-               title = CASE WHEN last_event_id = 0 AND title = :default_title THEN :title ELSE title END
-         WHERE id = :session_id AND (CAST(:owner AS text) IS NULL OR owner = CAST(:owner AS text))
-           AND (SELECT open FROM gate)
-     RETURNING id, last_event_id
-    ), message AS (
-        INSERT INTO messages (session_id, role, content) SELECT id, 'user', :content FROM chat
-     RETURNING id, session_id, role, content, reply_to, meta, created_at, versions
-    ), event AS (
-        INSERT INTO session_events (session_id, id, type, data)
-        SELECT chat.id, chat.last_event_id, '{events.MESSAGE_CREATED}', jsonb_build_object('message', message.json)
-          FROM chat, (SELECT {_MESSAGE_JSON} AS json FROM message) AS message
-    ), job AS (
-        SELECT {jobs.defer_one("CAST(:args AS jsonb) || jsonb_build_object('message_id', id)")} AS id FROM message
-    )
-    SELECT gate.open AS gate_open, posted.* FROM gate LEFT JOIN (SELECT message.* FROM message, job) AS posted ON true
-    """
-)
 
 
 async def list_for_session(conn: AsyncConnection, session_id: uuid.UUID, owner: str | None = None) -> list[dict[str, Any]]:
@@ -134,39 +90,19 @@ async def store_reply(
     """Store the `generation`-th answer and its event, dropping its deltas; None when it was stored already (a turn run twice) or the chat is gone.
 
     A later generation replaces the answer in place and keeps the one before in `versions`, so the
-    answer's id stays and the history sent to the SLM holds only current versions.
+    answer's id stays and the history sent to the SLM holds only current versions. One statement:
+    in autocommit, its own durable transaction.
     """
-    try:
-        await sessions.get(conn, session_id, lock=True)  # in the order post_user_message locks: session first
-    except errors.SessionNotFound:
-        return None  # deleted while the turn ran
-    if generation == 1:
-        stored = (
-            insert(_m)
-            .values(session_id=session_id, role="assistant", content=content, reply_to=user_message_id, meta=meta)
-            .on_conflict_do_nothing(index_elements=[_m.c.reply_to])
-        )
-    else:
-        stored = (
-            sa.update(_m)
-            .where(_m.c.reply_to == user_message_id, sa.func.jsonb_array_length(_m.c.versions) == generation - 2)
-            .values(versions=with_current_version(), content=content, meta=meta, created_at=sa.func.now())
-        )
-    row = (await conn.execute(stored.returning(*_COLUMNS))).one_or_none()
-    if row is None:
-        return None
-    message = as_dict(row)
-    await events.compact(conn, session_id)  # the stored answer replaces its streamed pieces in the log
-    await events.append(conn, session_id, events.ASSISTANT_MESSAGE, {"message": message})
-    await sessions.touch(conn, session_id)
-    return message
+    statement = message_writes.STORE_FIRST if generation == 1 else message_writes.STORE_AGAIN
+    params = {"session_id": session_id, "reply_to": user_message_id, "content": content, "meta": json.dumps(meta),
+              "earlier": generation - 2}  # fmt: skip
+    row = (await conn.execute(statement, params)).one_or_none()
+    return as_dict(row) if row else None
 
 
 def with_current_version() -> sa.ColumnElement[Any]:
     """The row's `versions` with its content, meta and time appended: for an UPDATE that replaces them."""
-    keys = [sa.literal_column(f"'{key}'") for key in ("content", "meta", "created_at")]
-    current = sa.func.jsonb_build_object(keys[0], _m.c.content, keys[1], _m.c.meta, keys[2], _m.c.created_at)
-    return _m.c.versions.op("||")(sa.func.jsonb_build_array(current))
+    return sa.literal_column(message_writes.WITH_CURRENT_VERSION)
 
 
 async def last_user_message(conn: AsyncConnection, session_id: uuid.UUID) -> dict[str, Any] | None:

@@ -74,14 +74,14 @@ async def run(
             log.warning("turn for message %s failed: %s", message_id, exc.code)
             writer.event(events.TURN_FAILED, {"reply_to": message_id, "reason": exc.code, "message": exc.message})
             stopped = None
-    async with engine.begin() as conn:
+    async with db_engine.autocommit(engine) as conn:  # each statement its own transaction
         if stopped is None:
             await stops.clear(conn, job_id)
             return "failed"
         answer = reply.answer()
         meta = _meta(options.model or model.config.model, answer, started, known, toolbox, stopped) | {"timeline": timeline.stages()}
         stored = await messages.store_reply(conn, session_id, message_id, answer.text, meta, generation)
-        await stops.clear(conn, job_id)  # after store_reply took the session lock: a stop request racing it has committed
+        await stops.clear(conn, job_id)  # after store_reply committed under the session lock: a stop request racing it has committed too
     if not stored:
         return "skipped"
     timeline.observe()
