@@ -15,7 +15,9 @@ def _connections(database_url: str, allowed: bool) -> None:
     with psycopg.connect(**{**params, "dbname": "postgres"}, autocommit=True) as conn:
         conn.execute(f'ALTER DATABASE "{name}" WITH ALLOW_CONNECTIONS {str(allowed).lower()}')
         if not allowed:
-            conn.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s", (name,))
+            # Waiting (up to 5 s) until each backend is gone, as after a server stop: its connection's
+            # socket is then closed, which is how a pooled connection is found dead (db.engine.hung_up).
+            conn.execute("SELECT pg_terminate_backend(pid, 5000) FROM pg_stat_activity WHERE datname = %s", (name,))
 
 
 async def test_requests_get_503_while_postgresql_refuses_and_200_once_it_is_back(api, database_url) -> None:
