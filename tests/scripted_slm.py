@@ -3,7 +3,7 @@
 Run: python tests/scripted_slm.py PORT. Control it over HTTP:
   POST /_script   {"steps": [step, ...]}  queue behaviours, one per chat request
   POST /_reset    forget the script and the recorded requests
-  GET  /_requests the chat requests received (body and Authorization header)
+  GET  /_requests the chat requests received (body, Authorization header, client address and port)
 A step: {"status": 200, "chunks": [...], "delay": seconds between chunks, "stall_after": n
 (stop sending after n chunks), "drop_after": n (close the connection after n chunks),
 "retry_after": seconds (header on errors), "key": the only API key accepted,
@@ -38,7 +38,8 @@ class Drop(Exception):
 async def chat(request: Request) -> JSONResponse | StreamingResponse:
     body = await request.json()
     auth = request.headers.get("authorization")
-    state["requests"].append({"body": body, "authorization": auth, "at": time.time()})
+    client = f"{request.client.host}:{request.client.port}" if request.client else None  # one per TCP connection
+    state["requests"].append({"body": body, "authorization": auth, "at": time.time(), "client": client})
     step = state["steps"].pop(0) if state["steps"] else state["default"]
     key = step.get("key", state["default"].get("key"))
     if key is not None and auth != f"Bearer {key}":

@@ -1,4 +1,4 @@
-"""The SLM client offers tools and assembles streamed tool calls, against the scripted SLM over HTTP."""
+"""The SLM client offers tools, assembles streamed tool calls and keeps its connection, against the scripted SLM over HTTP."""
 
 from __future__ import annotations
 
@@ -38,3 +38,14 @@ async def test_tool_calls_streamed_in_pieces_come_out_whole_after_the_text(slm) 
 async def test_without_tools_the_request_has_no_tools_key(slm) -> None:
     assert await _pieces(slm.base_url, client.CallOptions()) == ["Hello", " from", " the", " scripted", " SLM."]
     assert "tools" not in slm.requests()[0]["body"]
+
+
+async def test_answers_one_after_another_share_one_connection(slm) -> None:
+    """After [DONE] the client reads the response to its end, so the connection is kept, not opened anew per turn."""
+    model = client.SLMClient(client.SLMConfig(base_url=slm.base_url, model="scripted"))
+    try:
+        for _ in range(3):
+            assert [p async for p in model.stream([{"role": "user", "content": "Hi"}])] == ["Hello", " from", " the", " scripted", " SLM."]
+    finally:
+        await model.aclose()
+    assert len({r["client"] for r in slm.requests()}) == 1

@@ -16,6 +16,8 @@ from soma.observability import metrics
 
 log = logging.getLogger(__name__)
 
+DRAIN_SECONDS = 0.5  # how long the end of a response may take to come after its [DONE]
+
 
 class Restart:
     """Yielded by `stream` when a stream broke mid-answer and is being asked again from the start."""
@@ -233,11 +235,13 @@ async def _pieces(response: httpx.Response, call: metrics.SLMCall) -> AsyncItera
     """The content deltas of an OpenAI streaming response (`data: {...}` lines, then `data: [DONE]`), then its tool calls."""
     calls: dict[int, dict[str, Any]] = {}
     reported: Usage | None = None
-    async for line in response.aiter_lines():
+    lines = response.aiter_lines()
+    async for line in lines:
         if not line.startswith("data:"):
             continue
         payload = line[5:].strip()
         if payload == "[DONE]":
+            await _drain(lines)
             if reported is not None:
                 yield reported
             for index in sorted(calls):
@@ -265,6 +269,20 @@ async def _pieces(response: httpx.Response, call: metrics.SLMCall) -> AsyncItera
                 yield text
     # A stream that ends without [DONE] was cut off.
     raise errors.SLMUnavailable("The SLM closed the stream before [DONE].")
+
+
+async def _drain(lines: AsyncIterator[str]) -> None:
+    """Read the response to its end after [DONE], so that its connection goes back to the pool.
+
+    A response left unread is closed instead, and the next turn connects anew: a TCP handshake
+    before its request, on every turn. A server that does not end the response soon is left be.
+    """
+    try:
+        async with asyncio.timeout(DRAIN_SECONDS):
+            async for _ in lines:
+                pass
+    except TimeoutError:
+        pass
 
 
 def _add_fragment(calls: dict[int, dict[str, Any]], fragment: dict[str, Any]) -> None:
