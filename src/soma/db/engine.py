@@ -65,13 +65,15 @@ async def autocommit(engine: AsyncEngine) -> AsyncIterator[AsyncConnection]:
         yield conn
 
 
-def create_for_events(database_url: str, pool_size: int = 4) -> AsyncEngine:
+def create_for_events(database_url: str, pool_size: int = 8) -> AsyncEngine:
     """An engine for a worker's streamed event appends: autocommit, commits not waiting for the disk.
 
     Turns take a connection for each batch of deltas instead of holding one while they stream, so a
-    worker running many turns needs few connections. A connection broken by a server restart
-    mid-batch fails its batch, the turn is run again by the queue, and the pool drops every older
-    connection.
+    worker running many turns needs few connections. Few, but not too few: a connection beyond
+    `pool_size` is closed when it comes back, and at 16 chats streaming, 4 kept connections meant
+    one opened and closed every few writes (a tenth of the worker's samples). A connection broken by a
+    server restart mid-batch fails its batch, the turn is run again by the queue, and the pool
+    drops every older connection.
     """
     return _checked(create_async_engine(
         db_url.for_sqlalchemy(database_url),
