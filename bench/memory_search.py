@@ -39,7 +39,7 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from soma.db import embedded, hnsw, migrate  # noqa: E402
+from soma.db import embedded, hnsw, migrate, tables  # noqa: E402
 from soma.db import engine as db_engine  # noqa: E402
 from soma.embeddings import embedder  # noqa: E402
 from soma.memory import store  # noqa: E402
@@ -224,8 +224,10 @@ def main() -> None:
     parser.add_argument("--ef", default="40,100,200,400", help="hnsw.ef_search values to compare with Soma's choice")
     parser.add_argument("--random", action="store_true", help="random unit vectors instead of MiniLM embeddings of facts")
     parser.add_argument("--latent", type=int, default=0, help="with --random: vectors of this intrinsic dimension (0: uniform)")
-    parser.add_argument("--m", type=int, default=16, help="HNSW m (pgvector's default, as migration 0002 builds it)")
-    parser.add_argument("--ef-construction", type=int, default=64, help="HNSW ef_construction (pgvector's default)")
+    parser.add_argument("--m", type=int, default=tables.HNSW_GRAPH["m"], help="HNSW m (as migration 0011 builds it)")
+    parser.add_argument(
+        "--ef-construction", type=int, default=tables.HNSW_GRAPH["ef_construction"], help="HNSW ef_construction (as migration 0011 builds it; pgvector's default is 64)"
+    )
     parser.add_argument("--data-dir", type=Path, help="keep the embedded PostgreSQL here, to reuse its rows and index")
     args = parser.parse_args()
     sizes = [int(s) for s in args.sizes.split(",")]

@@ -167,18 +167,22 @@ async def test_recall_finds_the_one_related_memory_among_1000_unrelated_by_exact
     unrelated.insert(database_url, unrelated.facts())
     [question] = EMBEDDER.embed_sync(["Where does my sister Alice live?"])
 
-    found = []
-    for rows in (1001, hnsw.EXACT_BELOW):  # as VACUUM or ANALYZE counts it: an exact scan, then the index at its least depth
+    found, depths = [], []
+    sizes = (1001, hnsw.EXACT_BELOW, 1_000_000)  # as VACUUM or ANALYZE counts it: an exact scan, then the index at its least depth and deeper
+    for rows in sizes:
         async with engine.connect() as conn:
             await conn.execute(sa.text("UPDATE pg_class SET reltuples = :rows WHERE relname = 'memories'"), {"rows": rows})
             await conn.execute(sa.text("SET enable_seqscan = off"))  # the planner must use the index when the query lets it
+            scans = sa.text("SELECT pg_stat_get_xact_numscans('memories_embedding_hnsw'::regclass)")  # not yet flushed
+            before = (await conn.execute(scans)).scalar_one()
             recalled = await store.recall(conn, question, k=5, threshold=0.35)
             nearest = await store.recall(conn, question, k=50, threshold=0.0)
-            scans = sa.text("SELECT pg_stat_get_xact_numscans('memories_embedding_hnsw'::regclass)")  # in this transaction
-            found.append(((await conn.execute(scans)).scalar_one(), recalled, nearest))
+            found.append(((await conn.execute(scans)).scalar_one() - before, recalled, nearest))
+            depths.append((await conn.execute(sa.text("SELECT current_setting('hnsw.ef_search')"))).scalar_one())
             await conn.commit()
 
-    assert [index_scans for index_scans, _, _ in found] == [0, 2]
+    assert [index_scans for index_scans, _, _ in found] == [0, 2, 2]
+    assert depths == ["40", *(str(hnsw.depth_for(rows, k=50)) for rows in sizes[1:])]  # the depth set in SQL is depth_for's
     for _, recalled, nearest in found:
         assert recalled == [{"id": fact["id"], "content": "My sister Alice lives in Lisbon.", "similarity": 0.7421}]
         assert len(nearest) == 50  # more than pgvector's default of 40 candidates

@@ -91,6 +91,9 @@ procrastinate_migrations = sa.Table(
 )
 
 EMBEDDING_DIMENSIONS = 384  # all-MiniLM-L6-v2; a new model gets a migration and a re-embed
+# How the HNSW indexes over embeddings are built (migration 0011): a denser graph than pgvector's
+# default ef_construction 64, so searches reach the same recall at less depth (soma.db.hnsw).
+HNSW_GRAPH = {"m": 16, "ef_construction": 128}
 
 memories = sa.Table(
     "memories",
@@ -103,7 +106,7 @@ memories = sa.Table(
     sa.Column("created_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()),
     sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()),
     sa.CheckConstraint("source IN ('user', 'agent')", name="memories_source_check"),
-    sa.Index("memories_embedding_hnsw", "embedding", postgresql_using="hnsw", postgresql_ops={"embedding": "vector_cosine_ops"}),
+    sa.Index("memories_embedding_hnsw", "embedding", postgresql_using="hnsw", postgresql_ops={"embedding": "vector_cosine_ops"}, postgresql_with=HNSW_GRAPH),
     sa.Index("memories_recent", sa.text("id DESC")),
 )
 
@@ -153,7 +156,7 @@ knowledge_chunks = sa.Table(
     sa.Column("embedding_model", sa.Text, nullable=False),
     sa.UniqueConstraint("document_id", "ordinal", name="knowledge_chunks_document_ordinal"),
     sa.Index("knowledge_chunks_document", "document_id"),
-    sa.Index("knowledge_chunks_embedding_hnsw", "embedding", postgresql_using="hnsw", postgresql_ops={"embedding": "vector_cosine_ops"}),
+    sa.Index("knowledge_chunks_embedding_hnsw", "embedding", postgresql_using="hnsw", postgresql_ops={"embedding": "vector_cosine_ops"}, postgresql_with=HNSW_GRAPH),
 )
 
 audit_log = sa.Table(
