@@ -34,7 +34,12 @@ def depth_for(rows: float, k: int = 1) -> int | None:
 
 
 async def nearest_first(conn: AsyncConnection, table: sa.Table, distance: sa.ColumnElement[Any], k: int) -> sa.ColumnElement[Any]:
-    """The ORDER BY that finds the `k` rows of `table` nearest by `distance`, with this transaction's search depth set."""
+    """The ORDER BY that finds the `k` rows of `table` nearest by `distance`, with the connection's search depth set.
+
+    The depth is set for the session, not the transaction: in autocommit (a turn's reads) a local
+    setting ends with its own statement, and the search after it ran at pgvector's default of 40.
+    Every index search sets its own depth first, so what a pooled connection keeps is never used.
+    """
     rows = (await conn.execute(_ROWS_AND_DEPTH, {"table": table.name, "k": k, **_RULE})).scalar_one()
     if rows < EXACT_BELOW:
         return distance + 0  # not the indexed expression, so the planner reads every row
@@ -50,7 +55,7 @@ _RULE = {"exact_below": EXACT_BELOW, "least": MIN_EF_SEARCH, "per_tenfold": EF_S
 _ROWS_AND_DEPTH = sa.text(
     """
     SELECT rows, CASE WHEN rows >= :exact_below THEN set_config('hnsw.ef_search', least(:most, greatest(:k,
-             round(:least + :per_tenfold * log(rows / :exact_below))))::int::text, true) END
+             round(:least + :per_tenfold * log(rows / :exact_below))))::int::text, false) END
       FROM (SELECT coalesce((SELECT greatest(reltuples, 0) FROM pg_class WHERE oid = to_regclass(:table)), 0) AS rows) counted
     """
 )
