@@ -156,7 +156,7 @@ async def timed(url: str, queries: np.ndarray, ef: int | None) -> tuple[list[flo
     times, results = [], []
     nearest = sa.text("SELECT id FROM memories ORDER BY embedding <=> CAST(:v AS vector) LIMIT :k")
     try:
-        async with engine.connect() as conn:
+        async with db_engine.autocommit(engine) as conn:  # as a turn reads: each statement its own transaction
             if ef == 0:
                 await conn.execute(sa.text("SET enable_indexscan = off"))
             elif ef is not None:
@@ -170,7 +170,6 @@ async def timed(url: str, queries: np.ndarray, ef: int | None) -> tuple[list[flo
                     found = list((await conn.execute(nearest, {"v": str(vector), "k": K})).scalars())
                 times.append((time.perf_counter() - started) * 1000)
                 results.append(found)
-                await conn.commit()  # each recall is its own transaction in a turn too
     finally:
         await engine.dispose()
     return times, results
