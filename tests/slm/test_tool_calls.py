@@ -46,6 +46,7 @@ async def test_answers_one_after_another_share_one_connection(slm) -> None:
     try:
         for _ in range(3):
             assert [p async for p in model.stream([{"role": "user", "content": "Hi"}])] == ["Hello", " from", " the", " scripted", " SLM."]
+            await model.settled()  # the end of the response is read in the background
     finally:
         await model.aclose()
     assert len({r["client"] for r in slm.requests()}) == 1

@@ -16,7 +16,7 @@ from soma.observability import metrics
 
 log = logging.getLogger(__name__)
 
-DRAIN_SECONDS = 0.5  # how long the end of a response may take to come after its [DONE]
+DRAIN_SECONDS = 2.0  # how long the end of a response may take to come after its [DONE], read in the background
 
 
 class Restart:
@@ -139,10 +139,24 @@ class SLMClient:
         self.keys = keys
         timeout = httpx.Timeout(config.read_timeout, connect=config.connect_timeout)
         self._http = httpx.AsyncClient(base_url=config.base_url.rstrip("/") + "/", timeout=timeout)
+        self._closing: set[asyncio.Task[None]] = set()  # answered responses being read to their end
 
     async def aclose(self) -> None:
         """Close the connection pool."""
+        for task in list(self._closing):
+            task.cancel()
+        await asyncio.gather(*self._closing, return_exceptions=True)
         await self._http.aclose()
+
+    async def settled(self) -> None:
+        """Wait until the answered responses still being read to their end are closed (their connections kept or not)."""
+        await asyncio.gather(*self._closing, return_exceptions=True)
+
+    def _close_later(self, response: httpx.Response, lines: AsyncIterator[str]) -> None:
+        """Finish an answered response in the background: the turn goes on without waiting for its end."""
+        task = asyncio.create_task(_read_to_end(response, lines))
+        self._closing.add(task)
+        task.add_done_callback(self._closing.discard)
 
     async def stream(
         self, messages: list[dict[str, Any]], options: CallOptions = CallOptions()
@@ -219,29 +233,50 @@ class SLMClient:
         if options.tools:
             body["tools"] = options.tools
         try:
-            async with self._http.stream("POST", "chat/completions", json=body, headers=self._headers(key)) as response:
+            response = await self._send(self._http.build_request("POST", "chat/completions", json=body, headers=self._headers(key)))
+            lines, answered = response.aiter_lines(), False
+            try:
                 if response.status_code != 200:
                     await response.aread()
                     raise _status_error(response, key)
-                async for piece in _pieces(response, call):
+                async for piece in _pieces(lines, call):
                     yield piece
+                answered = True
+            finally:
+                if answered:
+                    self._close_later(response, lines)
+                else:
+                    await response.aclose()
         except httpx.TimeoutException as exc:
             raise errors.SLMTimeout(f"{type(exc).__name__} after {self.config.read_timeout}s.") from exc
         except httpx.TransportError as exc:
             raise errors.SLMUnavailable(f"{type(exc).__name__}: {exc}.") from exc
 
 
-async def _pieces(response: httpx.Response, call: metrics.SLMCall) -> AsyncIterator[str | ToolCall | Usage]:
+    async def _send(self, request: httpx.Request) -> httpx.Response:
+        """Send the request, once more on a new connection if a kept one turns out closed.
+
+        Connections are kept between turns (see _drain), and a server may close one while it is idle:
+        llama.cpp's server closes every other one just after its answer. The request then fails
+        before any answer came, and asking again at once, rather than after the retry backoff, is
+        what HTTP clients do.
+        """
+        try:
+            return await self._http.send(request, stream=True)
+        except (httpx.RemoteProtocolError, httpx.ReadError, httpx.WriteError) as exc:
+            log.debug("the SLM connection was closed before the request (%s); sending it again", exc)
+            return await self._http.send(request, stream=True)
+
+
+async def _pieces(lines: AsyncIterator[str], call: metrics.SLMCall) -> AsyncIterator[str | ToolCall | Usage]:
     """The content deltas of an OpenAI streaming response (`data: {...}` lines, then `data: [DONE]`), then its tool calls."""
     calls: dict[int, dict[str, Any]] = {}
     reported: Usage | None = None
-    lines = response.aiter_lines()
     async for line in lines:
         if not line.startswith("data:"):
             continue
         payload = line[5:].strip()
         if payload == "[DONE]":
-            await _drain(lines)
             if reported is not None:
                 yield reported
             for index in sorted(calls):
@@ -271,18 +306,21 @@ async def _pieces(response: httpx.Response, call: metrics.SLMCall) -> AsyncItera
     raise errors.SLMUnavailable("The SLM closed the stream before [DONE].")
 
 
-async def _drain(lines: AsyncIterator[str]) -> None:
-    """Read the response to its end after [DONE], so that its connection goes back to the pool.
+async def _read_to_end(response: httpx.Response, lines: AsyncIterator[str]) -> None:
+    """Read what follows [DONE] and close the response: read to its end, its connection goes back to the pool.
 
-    A response left unread is closed instead, and the next turn connects anew: a TCP handshake
-    before its request, on every turn. A server that does not end the response soon is left be.
+    A response closed unread closes its connection, and the next turn would connect anew: a TCP
+    handshake (and a TLS one with a remote SLM) before its request. A server that does not end the
+    response soon (llama.cpp's server takes up to a few hundred ms) is left be.
     """
     try:
         async with asyncio.timeout(DRAIN_SECONDS):
             async for _ in lines:
                 pass
-    except TimeoutError:
+    except (TimeoutError, httpx.HTTPError):
         pass
+    finally:
+        await response.aclose()
 
 
 def _add_fragment(calls: dict[int, dict[str, Any]], fragment: dict[str, Any]) -> None:
