@@ -41,10 +41,16 @@ class Stack:
         return procs.soma_env(self.database_url, **defaults)
 
     def worker(self, **overrides: object) -> procs.Proc:
-        proc = self.launcher.soma("worker", self.env(**overrides))
-        procs.wait_until(lambda: "worker ready" in proc.output() or not proc.alive(), 30, "the worker to start")
-        assert proc.alive(), proc.output()
+        [proc] = self.workers(1, **overrides)
         return proc
+
+    def workers(self, count: int, **overrides: object) -> list[procs.Proc]:
+        """`count` workers started together: on a loaded machine each takes seconds to start."""
+        started = [self.launcher.soma("worker", self.env(**overrides)) for _ in range(count)]
+        for proc in started:
+            procs.wait_until(lambda p=proc: "worker ready" in p.output() or not p.alive(), 30, "the worker to start")
+            assert proc.alive(), proc.output()
+        return started
 
     def gateway(self, **overrides: object) -> tuple[str, procs.Proc]:
         port = procs.free_port()

@@ -45,10 +45,10 @@ def _rollout(stack, drain_seconds: float) -> None:
     stack.slm.script(default=STEADY)
     for _ in range(TURNS):  # queued first, so the load is there however slow this machine is
         stack.send(stack.new_session(), "Work through the queue")
-    # Eight at a time per worker, so the queue lasts for seconds: at the default of 64, the first
-    # worker would answer all of it before the second one started.
-    old = stack.worker(worker_drain_seconds=drain_seconds, worker_concurrency=WORKER_CONCURRENCY)
-    stack.worker(worker_drain_seconds=drain_seconds, worker_concurrency=WORKER_CONCURRENCY)
+    # Eight at a time per worker, so the queue lasts for seconds, and both started together: on a
+    # loaded machine a worker takes seconds to start, and one started after the other was ready
+    # found the queue already answered.
+    old, _ = stack.workers(2, worker_drain_seconds=drain_seconds, worker_concurrency=WORKER_CONCURRENCY)
     # Turns running and more waiting, as a rollout meets them; on a loaded machine fewer run at once.
     seen: list[dict[str, int]] = []
     try:
