@@ -27,7 +27,9 @@ def iso(time: str) -> str:
     )
 
 
-COLUMNS = "id, session_id, role, content, reply_to, meta, created_at, versions"  # messages._COLUMNS
+# The columns messages.as_dict reads, named once for its SQLAlchemy queries and the SQL here.
+FIELDS = ("id", "session_id", "role", "content", "reply_to", "meta", "created_at", "versions")
+COLUMNS = ", ".join(FIELDS)
 
 # The row's `versions` with its content, meta and time appended: for an UPDATE that replaces them.
 WITH_CURRENT_VERSION = "versions || jsonb_build_array(jsonb_build_object('content', content, 'meta', meta, 'created_at', created_at))"

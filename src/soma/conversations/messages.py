@@ -15,7 +15,7 @@ from soma.conversations import events, message_writes, queue, sessions
 from soma.db import tables
 
 _m = tables.messages
-_COLUMNS = (_m.c.id, _m.c.session_id, _m.c.role, _m.c.content, _m.c.reply_to, _m.c.meta, _m.c.created_at, _m.c.versions)
+_COLUMNS = tuple(_m.c[name] for name in message_writes.FIELDS)
 
 
 def as_dict(row: Any) -> dict[str, Any]:

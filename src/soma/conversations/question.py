@@ -8,7 +8,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from soma.conversations import messages
+from soma.conversations import message_writes, messages
 from soma.settings.store import AgentSettings
 
 
@@ -40,8 +40,8 @@ async def read(conn: AsyncConnection, message_id: int, history_messages: int) ->
 # after its question even when the next question came before it; the question's own answer (one
 # being written again) is left out.
 _READ = sa.text(
-    """
-    SELECT asked.id, asked.session_id, asked.role, asked.content, asked.reply_to, asked.meta, asked.created_at, asked.versions,
+    f"""
+    SELECT {", ".join(f"asked.{name}" for name in message_writes.FIELDS)},
            coalesce((SELECT jsonb_array_length(versions) + 1 FROM messages WHERE reply_to = asked.id), 0) AS answers,
            (SELECT data FROM agent_settings) AS settings,
            EXISTS (SELECT FROM memories) AS memories_stored,
