@@ -145,7 +145,7 @@ class SLMClient:
         """Close the connection pool."""
         for task in list(self._closing):
             task.cancel()
-        await asyncio.gather(*self._closing, return_exceptions=True)
+        await self.settled()
         await self._http.aclose()
 
     async def settled(self) -> None:
@@ -256,7 +256,7 @@ class SLMClient:
     async def _send(self, request: httpx.Request) -> httpx.Response:
         """Send the request, once more on a new connection if a kept one turns out closed.
 
-        Connections are kept between turns (see _drain), and a server may close one while it is idle:
+        Connections are kept between turns (see _read_to_end), and a server may close one while it is idle:
         llama.cpp's server closes every other one just after its answer. The request then fails
         before any answer came, and asking again at once, rather than after the retry backoff, is
         what HTTP clients do.
