@@ -55,7 +55,7 @@ async def post_user_message(conn: AsyncConnection, session_id: uuid.UUID, conten
     if not row.gate_open:
         raise errors.RestoreInProgress()
     if row.id is None:
-        raise errors.SessionNotFound(f"Session '{session_id}' does not exist.")
+        raise sessions.not_found(session_id)
     return as_dict(row)
 
 

@@ -55,8 +55,13 @@ async def get(conn: AsyncConnection, session_id: uuid.UUID, *, lock: bool = Fals
         query = query.where(_t.c.owner == owner)
     row = (await conn.execute(query.with_for_update() if lock else query)).one_or_none()
     if row is None:
-        raise errors.SessionNotFound(f"Session '{session_id}' does not exist.")
+        raise not_found(session_id)
     return as_dict(row)
+
+
+def not_found(session_id: uuid.UUID) -> errors.SessionNotFound:
+    """The error for a session that does not exist, or is someone else's (so ids cannot be probed)."""
+    return errors.SessionNotFound(f"Session '{session_id}' does not exist.")
 
 
 async def touch(conn: AsyncConnection, session_id: uuid.UUID, first_message: str | None = None) -> None:
