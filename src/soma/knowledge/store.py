@@ -154,9 +154,6 @@ async def retrieve(conn: AsyncConnection, vector: list[float], k: int) -> list[d
     ]
 
 
-READY = sa.exists().where(_d.c.state == "ready").label("documents_ready")  # at least one document indexed and ready
-
-
 async def any_ready(conn: AsyncConnection) -> bool:
-    """True when at least one document is indexed and ready."""
-    return (await conn.execute(sa.select(READY))).scalar_one()
+    """True when at least one document is indexed and ready (a turn asks it in its start read, conversations/question.py)."""
+    return (await conn.execute(sa.select(sa.exists().where(_d.c.state == "ready")))).scalar_one()

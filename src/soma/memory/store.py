@@ -127,12 +127,9 @@ async def recall(conn: AsyncConnection, vector: list[float], k: int, threshold: 
     return [{"id": r.id, "content": r.content, "similarity": round(float(r.similarity), 4)} for r in rows if r.similarity >= threshold]
 
 
-STORED = sa.exists().where(_m.c.id.isnot(None)).label("memories_stored")  # at least one memory
-
-
 async def any_stored(conn: AsyncConnection) -> bool:
-    """True when at least one memory exists."""
-    return (await conn.execute(sa.select(STORED))).scalar_one()
+    """True when at least one memory exists (a turn asks it in its start read, conversations/question.py)."""
+    return (await conn.execute(sa.select(sa.exists().where(_m.c.id.isnot(None))))).scalar_one()
 
 
 def _checked(content: str) -> str:
