@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from soma.errors import NotFound, SomaError
+from soma.errors.base import NotFound, SomaError
 
 
 class BackupInvalid(SomaError):
