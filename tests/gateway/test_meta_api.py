@@ -8,7 +8,7 @@ import pydantic
 import pytest
 
 from soma.auth import passwords, principal
-from soma.gateway import admin_api, meta
+from soma.gateway import admin_api, meta_api
 from soma.knowledge import parsers
 from soma.memory import store as memory_store
 from soma.settings import store as settings_store
@@ -21,7 +21,7 @@ SCHEMA_OTHER = {"type", "title", "default", "description", "anyOf"}
 
 
 def _setting_bounds() -> dict[str, dict[str, Any]]:
-    """Each agent setting's bounds, read from the model's JSON Schema (another path than meta.py's)."""
+    """Each agent setting's bounds, read from the model's JSON Schema (another path than meta_api.py's)."""
     found = {}
     for name, prop in settings_store.AgentSettings.model_json_schema()["properties"].items():
         parts = [prop, *prop.get("anyOf", [])]
@@ -36,7 +36,7 @@ EXPECTED = {
     "passwords": {"min_length": passwords.MIN_LENGTH},
     "users": {"roles": list(principal.ROLES), "default_role": admin_api.NewUser.model_fields["role"].default},
     "api_keys": {
-        "scopes": [{"name": scope, "help": meta.SCOPE_HELP[scope]} for scope in principal.SCOPES],
+        "scopes": [{"name": scope, "help": meta_api.SCOPE_HELP[scope]} for scope in principal.SCOPES],
         "default_scopes": [principal.CHAT],
     },
     "knowledge": {"file_types": {kind: list(suffixes) for kind, suffixes in parsers.EXTENSIONS.items()}},

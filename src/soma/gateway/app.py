@@ -5,11 +5,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import AsyncIterator
-from pathlib import Path
 
 from fastapi import FastAPI
-from fastapi.responses import FileResponse
-from fastapi.staticfiles import StaticFiles
 
 import soma
 from soma import config
@@ -18,18 +15,22 @@ from soma.conversations import queue as turn_queue
 from soma.db import engine as db_engine
 from soma.embeddings import embedder
 from soma.auth import bootstrap
-from soma.gateway import admin_api, auth_api, authn, errors, events, health, knowledge, limits, memories, meta, metrics, sessions
-from soma.gateway import backup as backup_api
-from soma.gateway import restores, turns
-from soma.gateway import database_down, emergency_api, lockdown, openai_api, openai_errors, openapi
-from soma.gateway import settings as settings_api
-from soma.gateway import tunnel as tunnel_api
+from soma.gateway import (
+    admin_api, auth_api, authn, backup_api, database_down, emergency_api, error_shape, events_api, health_api, knowledge_api,
+    limits, lockdown_gate, memories_api, meta_api, metrics_api, openai_api, openai_errors, openapi, restores_api, sessions_api,
+    settings_api, tunnel_api, turns_api,
+)
 from soma.gateway.notifier import Notifier
 from soma.knowledge import ingest
 from soma.observability import http as observe, queues
 from soma.secrets import watch
+from soma.web import pages
 
-WEB = Path(__file__).parent / "web"
+# Every module named *_api is a router; the order is the OpenAPI document's.
+ROUTERS = (
+    health_api, metrics_api, auth_api, admin_api, meta_api, sessions_api, turns_api, events_api, settings_api,
+    knowledge_api, memories_api, backup_api, restores_api, tunnel_api, emergency_api, openai_api,
+)
 
 
 def create(
@@ -53,7 +54,7 @@ def create(
         app.state.queues = queues.QueueSampler(app.state.engine, (turn_queue.QUEUE, ingest.QUEUE))
         app.state.notifier = Notifier(database_url)
         app.state.notifier.start()
-        app.state.lockdown = lockdown.watch(app, database_url)
+        app.state.lockdown = lockdown_gate.watch(app, database_url)
         await app.state.lockdown.first_read(timeout=5)  # a gateway started during a lockdown never serves
         warming = asyncio.create_task(context.warm_if_needed(app.state.engine, app.state.embedder))
         provisioning = asyncio.create_task(bootstrap.provision_when_possible(app.state.engine, settings))
@@ -71,33 +72,21 @@ def create(
     app = FastAPI(title="Soma", version=soma.__version__, lifespan=lifespan)
     app.state.settings = settings
     app.state.embedder = embedding_model or embedder.MiniLM()  # loads its weights on first use
-    errors.install(app)
+    error_shape.install(app)
     openapi.install(app)
-    app.add_middleware(restores.Gate)  # innermost: only requests past authentication and the body limit probe the gate
+    app.add_middleware(restores_api.Gate)  # innermost: only requests past authentication and the body limit probe the gate
     app.add_middleware(
         limits.BodyLimit,
         max_bytes=limits.max_body_bytes(settings.max_message_chars),
-        streamed=(knowledge.UPLOAD_PATH, restores.UPLOAD_PATH),
+        streamed=(knowledge_api.UPLOAD_PATH, restores_api.UPLOAD_PATH),
     )
     # Inside Observe, so refusals are counted and carry a request id; outside the body limit.
     app.add_middleware(authn.Authenticate, metrics_open=not settings.metrics_require_key, idle_seconds=settings.session_idle_seconds)
-    app.add_middleware(lockdown.Gate)  # outside authentication: under lockdown every caller gets 503, keys or not
+    app.add_middleware(lockdown_gate.Gate)  # outside authentication: under lockdown every caller gets 503, keys or not
     app.add_middleware(database_down.DatabaseDown)  # PostgreSQL away: 503 from any layer inside, counted by Observe
     app.add_middleware(openai_errors.OpenAIShape)  # OpenAI's error shape on its routes, from every layer inside
     app.add_middleware(observe.Observe)  # outermost: sees every request, even a 413
-    for module in (health, metrics, auth_api, admin_api, meta, sessions, turns, events, settings_api, knowledge, memories, backup_api, restores):
+    for module in ROUTERS:
         app.include_router(module.router)
-    app.include_router(tunnel_api.router)
-    app.include_router(emergency_api.router)
-    app.include_router(openai_api.router)
-    app.mount("/static", StaticFiles(directory=WEB), name="static")
-    for path, page in (("/", "index.html"), ("/login", "login.html"), ("/setup", "setup.html")):
-        app.add_api_route(path, _page(page), include_in_schema=False)
+    pages.install(app)
     return app
-
-
-def _page(name: str):
-    async def serve() -> FileResponse:
-        return FileResponse(WEB / name)
-
-    return serve

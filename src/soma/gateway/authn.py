@@ -18,7 +18,7 @@ from soma import errors
 from soma.auth import keys, logins, tokens
 from soma.auth.key_cache import KeyCache
 from soma.auth.principal import CHAT, METRICS, Principal, user_scopes
-from soma.gateway.errors import body
+from soma.gateway.error_shape import body
 
 log = logging.getLogger(__name__)
 

@@ -13,7 +13,7 @@ from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from soma import errors
-from soma.gateway.errors import body
+from soma.gateway.error_shape import body
 
 log = logging.getLogger(__name__)
 

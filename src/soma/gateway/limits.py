@@ -5,7 +5,7 @@ from __future__ import annotations
 from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from soma.gateway.errors import body
+from soma.gateway.error_shape import body
 
 BODY_OVERHEAD = 64 * 1024  # bytes of JSON around the message text
 

@@ -15,7 +15,7 @@ from pydantic import BaseModel, Field
 
 from soma import errors
 from soma.backup import gate
-from soma.gateway import authn, lockdown
+from soma.gateway import authn, lockdown_gate
 
 ERROR_REF = "#/components/schemas/Error"
 METHODS = ("get", "put", "post", "delete", "patch")
@@ -56,7 +56,7 @@ LINKS: dict[tuple[str, str], tuple[str, tuple[tuple[str, str], ...]]] = {
 
 
 class ErrorDetail(BaseModel):
-    code: str = Field(description="Stable, for programs: e.g. not_found, invalid_request, lockdown.")
+    code: str = Field(description="Stable, for programs: e.g. not_found, invalid_request, lockdown_gate.")
     message: str = Field(description="For people: what failed, quoting the offending value, and what to do.")
 
 
@@ -122,7 +122,7 @@ def _shared(method: str, path: str, operation: dict[str, Any]) -> dict[int, str]
     if not authn.is_public(path, metrics_open=False):
         statuses[401] = _doc(errors.Unauthenticated)
         statuses[403] = f"{_doc(errors.Forbidden)} Also `csrf`: {_doc(errors.CSRFRejected)}"
-    if not lockdown.is_open(path):
+    if not lockdown_gate.is_open(path):
         statuses[503] = f"`lockdown`: {_doc(errors.Lockdown)}"
     if gate.guards(method.upper(), path):
         statuses[503] = f"{statuses.get(503, '')} `restore_in_progress` (with Retry-After): {_doc(errors.RestoreInProgress)}".strip()

@@ -17,7 +17,7 @@ from soma import errors
 from soma.auth import admin
 from soma.backup import apply, gate, staged, staging, streams
 from soma.gateway import access, openapi, uploads
-from soma.gateway.errors import body as error_body
+from soma.gateway.error_shape import body as error_body
 
 router = APIRouter(prefix="/v1/restores", tags=["backup"], dependencies=[Depends(access.require_admin)])
 

@@ -8,7 +8,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from soma import errors
 from soma.emergency import lockdown
-from soma.gateway.errors import body as error_body
+from soma.gateway.error_shape import body as error_body
 
 OPEN_PATHS = frozenset({"/health", "/ready", "/metrics", "/", "/login", "/setup"})  # probes, and pages that only load files
 OPEN_PREFIX = "/static/"
