@@ -63,7 +63,7 @@ def answer_pieces(rng: random.Random, count: int) -> list[str]:
 
 
 def message(id_: int, session_id: uuid.UUID, role: str, content: str, reply_to: int | None, at: datetime.datetime) -> dict[str, Any]:
-    """A message as messages.as_dict shows it, in the event log and the API."""
+    """A message as soma.conversations.message_shape shows it, in the event log and the API."""
     meta = {"model": "scripted", "citations": []} if role == "assistant" else {}
     return {"id": id_, "session_id": str(session_id), "role": role, "content": content, "reply_to": reply_to, "meta": meta,
             "citations": [], "stopped": False, "versions": [], "created_at": at.isoformat()}  # fmt: skip

@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from soma import errors
-from soma.conversations import message_writes, messages, sessions
+from soma.conversations import message_shape, messages, sessions
 from soma.db import engine as db_engine
 
 
@@ -32,7 +32,7 @@ async def test_the_event_writes_times_as_the_api_does(engine: AsyncEngine, zone:
     async with engine.connect() as conn:
         await conn.execute(sa.text(f"SET TIME ZONE '{zone}'"))
         for written in ("2026-01-02 03:04:05+00", "2026-01-02 03:04:05.120000+00", "1999-12-31 23:59:59.999999+00"):
-            query = sa.text(f"SELECT created_at, {message_writes.iso('created_at')} AS iso FROM (SELECT CAST(:t AS timestamptz) AS created_at) AS m")
+            query = sa.text(f"SELECT created_at, {message_shape.iso('created_at')} AS iso FROM (SELECT CAST(:t AS timestamptz) AS created_at) AS m")
             row = (await conn.execute(query, {"t": written})).one()
             assert row.iso == row.created_at.isoformat()
 

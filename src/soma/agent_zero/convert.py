@@ -105,7 +105,7 @@ class _Records:
             message = self._message(session_id, role, text, question, at)
             question = message["id"] if role == "user" else None
             kind = events.MESSAGE_CREATED if role == "user" else events.ASSISTANT_MESSAGE
-            shown = {**message, "citations": [], "stopped": False}  # as messages.as_dict shows it
+            shown = {**message, "citations": [], "stopped": False}  # as message_shape shows it
             self._add("events", {"session_id": session_id, "id": event_id, "type": kind, "data": {"message": shown}, "created_at": message["created_at"]})
         title = _clean(chat.name).strip()[:TITLE_CHARS] or f"Agent Zero chat {chat.id}"
         session = {"id": session_id, "title": title, "created_at": at.isoformat(), "updated_at": at.isoformat(),

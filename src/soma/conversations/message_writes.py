@@ -2,8 +2,8 @@
 
 One statement is one round trip, and in autocommit its own durable transaction; done as separate
 statements in a transaction, each took five or more. Each locks the session first, as every writer
-of its events does (events.APPEND_SQL), and writes its event with it, built here from the row as
-messages.as_dict shows it, so the event's copy of the message equals the API's.
+of its events does (events.APPEND_SQL), and writes its event with it, carrying the message as
+message_shape shows it, so the event's copy of the message is the API's.
 """
 
 from __future__ import annotations
@@ -11,37 +11,14 @@ from __future__ import annotations
 import sqlalchemy as sa
 
 from soma.backup import gate
-from soma.conversations import events
+from soma.conversations import events, message_shape
 from soma.db import jobs
 
 
-def iso(time: str) -> str:
-    """SQL writing timestamptz `time` as datetime.isoformat() does, in the session's time zone as psycopg reads it.
-
-    Colons are escaped from sa.text.
-    """
-    return (
-        f"to_char({time}, 'YYYY-MM-DD\"T\"HH24\\:MI\\:SS')"
-        f" || CASE WHEN to_char({time}, 'US') = '000000' THEN '' ELSE to_char({time}, '.US') END"
-        f" || to_char({time}, 'TZH\\:TZM')"
-    )
-
-
-# The columns messages.as_dict reads, named once for its SQLAlchemy queries and the SQL here.
-FIELDS = ("id", "session_id", "role", "content", "reply_to", "meta", "created_at", "versions")
-COLUMNS = ", ".join(FIELDS)
-
 # The row's `versions` with its content, meta and time appended: for an UPDATE that replaces them.
 WITH_CURRENT_VERSION = "versions || jsonb_build_array(jsonb_build_object('content', content, 'meta', meta, 'created_at', created_at))"
-
-# messages.as_dict of a `messages` row, in SQL; the times of earlier versions, written by
-# PostgreSQL's JSON, are rewritten as the message's own (messages._same_times).
-_VERSIONS = f"""(SELECT coalesce(jsonb_agg(v || jsonb_build_object('created_at', {iso("CAST(v->>'created_at' AS timestamptz)")}) ORDER BY n), '[]')
-                   FROM jsonb_array_elements(versions) WITH ORDINALITY AS earlier(v, n))"""
-_MESSAGE_JSON = f"""jsonb_build_object(
-    'id', id, 'session_id', session_id, 'role', role, 'content', content, 'reply_to', reply_to, 'meta', meta,
-    'citations', coalesce(meta->'citations', '[]'), 'stopped', coalesce(meta->'stopped', 'false'),
-    'versions', {_VERSIONS}, 'created_at', {iso("created_at")})"""
+# What a write returns: the message as it is shown, and its session (for the caller's checks).
+RETURNING = f"RETURNING session_id, {message_shape.json_of()} AS message"
 
 # Nothing is written while a restore applies (gate.OPEN false), or when the session does not exist
 # or, with :owner, is someone else's (no message). A default title becomes the start of the
@@ -59,13 +36,13 @@ POST = sa.text(
      RETURNING id, last_event_id
     ), message AS (
         INSERT INTO messages (session_id, role, content) SELECT id, 'user', :content FROM chat
-     RETURNING {COLUMNS}
+     {RETURNING}
     ), event AS (
         INSERT INTO session_events (session_id, id, type, data)
-        SELECT chat.id, chat.last_event_id, '{events.MESSAGE_CREATED}', jsonb_build_object('message', message.json)
-          FROM chat, (SELECT {_MESSAGE_JSON} AS json FROM message) AS message
+        SELECT chat.id, chat.last_event_id, '{events.MESSAGE_CREATED}', jsonb_build_object('message', message.message)
+          FROM chat, message
     ), job AS (
-        SELECT {jobs.defer_one("CAST(:args AS jsonb) || jsonb_build_object('message_id', id)")} AS id FROM message
+        SELECT {jobs.defer_one("CAST(:args AS jsonb) || jsonb_build_object('message_id', message.message->'id')")} AS id FROM message
     )
     SELECT gate.open AS gate_open, posted.* FROM gate LEFT JOIN (SELECT message.* FROM message, job) AS posted ON true
     """
@@ -83,8 +60,8 @@ _RECORD_ANSWER = f"""
      RETURNING id, last_event_id
     ), event AS (
         INSERT INTO session_events (session_id, id, type, data)
-        SELECT counted.id, counted.last_event_id, '{events.ASSISTANT_MESSAGE}', jsonb_build_object('message', answer.json)
-          FROM counted, (SELECT {_MESSAGE_JSON} AS json FROM stored) AS answer
+        SELECT counted.id, counted.last_event_id, '{events.ASSISTANT_MESSAGE}', jsonb_build_object('message', stored.message)
+          FROM counted, stored
     )
     SELECT stored.* FROM stored
     """
@@ -96,7 +73,7 @@ STORE_FIRST = sa.text(
         INSERT INTO messages (session_id, role, content, reply_to, meta)
         SELECT id, 'assistant', :content, :reply_to, CAST(:meta AS jsonb) FROM chat
             ON CONFLICT (reply_to) DO NOTHING
-     RETURNING {COLUMNS}
+     {RETURNING}
     ), {_RECORD_ANSWER}
     """
 )
@@ -107,7 +84,7 @@ STORE_AGAIN = sa.text(
     WITH {_LOCK_CHAT}, stored AS (
         UPDATE messages SET versions = {WITH_CURRENT_VERSION}, content = :content, meta = CAST(:meta AS jsonb), created_at = now()
          WHERE reply_to = :reply_to AND jsonb_array_length(versions) = :earlier AND EXISTS (SELECT FROM chat)
-     RETURNING {COLUMNS}
+     {RETURNING}
     ), {_RECORD_ANSWER}
     """
 )

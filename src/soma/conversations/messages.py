@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import datetime
 import json
 import uuid
 from typing import Any
@@ -11,32 +10,11 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from soma import errors
-from soma.conversations import events, message_writes, queue, sessions
+from soma.conversations import events, message_shape, message_writes, queue, sessions
 from soma.db import tables
 
 _m = tables.messages
-_COLUMNS = tuple(_m.c[name] for name in message_writes.FIELDS)
-
-
-def as_dict(row: Any) -> dict[str, Any]:
-    """A message as the API and the event log show it."""
-    return {
-        "id": row.id,
-        "session_id": str(row.session_id),
-        "role": row.role,
-        "content": row.content,
-        "reply_to": row.reply_to,
-        "meta": row.meta,
-        "citations": row.meta.get("citations", []),
-        "stopped": row.meta.get("stopped", False),  # an answer cut short by POST /v1/sessions/{id}/stop
-        "versions": [_same_times(v) for v in row.versions],  # what it said before it was regenerated or edited, oldest first
-        "created_at": row.created_at.isoformat(),
-    }
-
-
-def _same_times(version: dict[str, Any]) -> dict[str, Any]:
-    """A version with its time written as the message's own: PostgreSQL's JSON drops trailing zeros of the microseconds."""
-    return {**version, "created_at": datetime.datetime.fromisoformat(version["created_at"]).isoformat()}
+_SHOWN = message_shape.column()  # the message as the API and the event log show it
 
 
 async def post_user_message(conn: AsyncConnection, session_id: uuid.UUID, content: str, owner: str | None = None) -> dict[str, Any]:
@@ -54,22 +32,20 @@ async def post_user_message(conn: AsyncConnection, session_id: uuid.UUID, conten
     row = (await conn.execute(message_writes.POST, params)).one()
     if not row.gate_open:
         raise errors.RestoreInProgress()
-    if row.id is None:
+    if row.message is None:
         raise sessions.not_found(session_id)
-    return as_dict(row)
+    return row.message
 
 
 async def list_for_session(conn: AsyncConnection, session_id: uuid.UUID, owner: str | None = None) -> list[dict[str, Any]]:
     """Every message of a session, oldest first."""
     await sessions.get(conn, session_id, owner=owner)
-    rows = await conn.execute(sa.select(*_COLUMNS).where(_m.c.session_id == session_id).order_by(_m.c.id))
-    return [as_dict(r) for r in rows]
+    return list((await conn.execute(sa.select(_SHOWN).where(_m.c.session_id == session_id).order_by(_m.c.id))).scalars())
 
 
 async def get(conn: AsyncConnection, message_id: int) -> dict[str, Any] | None:
     """One message, or None when it is gone (its session was deleted)."""
-    row = (await conn.execute(sa.select(*_COLUMNS).where(_m.c.id == message_id))).one_or_none()
-    return as_dict(row) if row else None
+    return (await conn.execute(sa.select(_SHOWN).where(_m.c.id == message_id))).scalar_one_or_none()
 
 
 async def answers(conn: AsyncConnection, user_message_id: int) -> int:
@@ -97,7 +73,7 @@ async def store_reply(
     params = {"session_id": session_id, "reply_to": user_message_id, "content": content, "meta": json.dumps(meta),
               "earlier": generation - 2}  # fmt: skip
     row = (await conn.execute(statement, params)).one_or_none()
-    return as_dict(row) if row else None
+    return row.message if row else None
 
 
 def with_current_version() -> sa.ColumnElement[Any]:
@@ -107,9 +83,8 @@ def with_current_version() -> sa.ColumnElement[Any]:
 
 async def last_user_message(conn: AsyncConnection, session_id: uuid.UUID) -> dict[str, Any] | None:
     """The session's latest user message, or None in an empty chat."""
-    query = sa.select(*_COLUMNS).where(_m.c.session_id == session_id, _m.c.role == "user").order_by(_m.c.id.desc()).limit(1)
-    row = (await conn.execute(query)).one_or_none()
-    return as_dict(row) if row else None
+    query = sa.select(_SHOWN).where(_m.c.session_id == session_id, _m.c.role == "user").order_by(_m.c.id.desc()).limit(1)
+    return (await conn.execute(query)).scalar_one_or_none()
 
 
 async def revise(conn: AsyncConnection, message_id: int, content: str) -> dict[str, Any]:
@@ -119,9 +94,9 @@ async def revise(conn: AsyncConnection, message_id: int, content: str) -> dict[s
             sa.update(_m)
             .where(_m.c.id == message_id)
             .values(versions=with_current_version(), content=content, created_at=sa.func.now())
-            .returning(*_COLUMNS)
+            .returning(_m.c.session_id, _SHOWN)
         )
     ).one()
-    message = as_dict(row)
+    message = row.message
     await events.append(conn, row.session_id, events.MESSAGE_UPDATED, {"message": message})
     return message

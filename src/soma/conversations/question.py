@@ -8,7 +8,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from soma.conversations import message_writes, messages
+from soma.conversations import message_shape
 from soma.settings.store import AgentSettings
 
 
@@ -16,7 +16,7 @@ from soma.settings.store import AgentSettings
 class Question:
     """A user message about to be answered, and what its turn needs to know before calling the SLM."""
 
-    message: dict[str, Any]  # as messages.as_dict shows it
+    message: dict[str, Any]  # as message_shape shows it
     answers: int  # 0, or 1 plus the earlier versions of its answer (messages.answers)
     agent: AgentSettings
     history: list[dict[str, str]]  # role and content of the conversation up to the question, oldest first
@@ -33,7 +33,7 @@ async def read(conn: AsyncConnection, message_id: int, history_messages: int) ->
     if row is None:
         return None
     agent = AgentSettings.model_validate(row.settings or {})
-    return Question(messages.as_dict(row), row.answers, agent, row.history, row.memories_stored, row.documents_ready)
+    return Question(row.message, row.answers, agent, row.history, row.memories_stored, row.documents_ready)
 
 
 # The history is the last :history messages in conversation order, which puts each answer right
@@ -41,7 +41,7 @@ async def read(conn: AsyncConnection, message_id: int, history_messages: int) ->
 # being written again) is left out.
 _READ = sa.text(
     f"""
-    SELECT {", ".join(f"asked.{name}" for name in message_writes.FIELDS)},
+    SELECT {message_shape.json_of("asked")} AS message,
            coalesce((SELECT jsonb_array_length(versions) + 1 FROM messages WHERE reply_to = asked.id), 0) AS answers,
            (SELECT data FROM agent_settings) AS settings,
            EXISTS (SELECT FROM memories) AS memories_stored,
