@@ -9,7 +9,7 @@ import psycopg
 import pytest
 
 from soma.auth import bootstrap
-from soma.backup import gate
+from soma.db import restore_lock
 from tests.backup.conftest import Installed, entries_of, make_archive
 from tests.backup.hostile import CASES, hostile
 
@@ -160,7 +160,7 @@ async def test_writes_get_503_restore_in_progress_while_a_restore_holds_the_gate
     chat = (await api.post("/v1/sessions", json={"title": "Before the restore"})).json()
     # The gate is the lock an apply's transaction holds; taken here as an apply takes it.
     with psycopg.connect(installed.database_url) as conn:
-        conn.execute(f"SELECT pg_advisory_xact_lock({gate._KEY})")
+        conn.execute(f"SELECT pg_advisory_xact_lock({restore_lock.KEY})")
         refused = await api.post("/v1/sessions", json={"title": "During the restore"})
         assert (refused.status_code, refused.json()["error"]["code"]) == (503, "restore_in_progress")
         assert refused.headers["retry-after"] == "5"

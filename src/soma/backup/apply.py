@@ -20,10 +20,10 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from soma import errors
 from soma.auth import admin
-from soma.backup import format, gate, rows, staged
+from soma.backup import format, rows, staged
 from soma.conversations import events
 from soma.conversations import queue as turn_queue
-from soma.db import tables
+from soma.db import restore_lock, tables
 from soma.knowledge import blobs, ingest
 
 log = logging.getLogger(__name__)
@@ -60,7 +60,7 @@ async def apply(engine: AsyncEngine, restore_id: uuid.UUID, mode: str, actor: ad
     started = time.monotonic()
     async with engine.connect() as conn:
         async with conn.begin():
-            await gate.shut(conn)
+            await restore_lock.shut(conn)
             row = await _staged(conn, restore_id)
             await _drain(conn)
             await conn.execute(sa.text(f"LOCK TABLE {', '.join(REPLACED)} IN ACCESS EXCLUSIVE MODE"))

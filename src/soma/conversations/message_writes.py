@@ -10,9 +10,8 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 
-from soma.backup import gate
 from soma.conversations import events
-from soma.db import jobs
+from soma.db import jobs, restore_lock
 
 
 def iso(time: str) -> str:
@@ -43,13 +42,13 @@ _MESSAGE_JSON = f"""jsonb_build_object(
     'citations', coalesce(meta->'citations', '[]'), 'stopped', coalesce(meta->'stopped', 'false'),
     'versions', {_VERSIONS}, 'created_at', {iso("created_at")})"""
 
-# Nothing is written while a restore applies (gate.OPEN false), or when the session does not exist
+# Nothing is written while a restore applies (restore_lock.OPEN false), or when the session does not exist
 # or, with :owner, is someone else's (no message). A default title becomes the start of the
 # first message.
 POST = sa.text(
     f"""
     WITH gate AS (
-        SELECT {gate.OPEN} AS open
+        SELECT {restore_lock.OPEN} AS open
     ), chat AS (
         UPDATE chat_sessions
            SET last_event_id = last_event_id + 1, updated_at = now(),

@@ -14,8 +14,7 @@ from fastapi import FastAPI
 from pydantic import BaseModel, Field
 
 from soma import errors
-from soma.backup import gate
-from soma.gateway import authn, lockdown
+from soma.gateway import authn, lockdown, restore_gate
 
 ERROR_REF = "#/components/schemas/Error"
 METHODS = ("get", "put", "post", "delete", "patch")
@@ -124,7 +123,7 @@ def _shared(method: str, path: str, operation: dict[str, Any]) -> dict[int, str]
         statuses[403] = f"{_doc(errors.Forbidden)} Also `csrf`: {_doc(errors.CSRFRejected)}"
     if not lockdown.is_open(path):
         statuses[503] = f"`lockdown`: {_doc(errors.Lockdown)}"
-    if gate.guards(method.upper(), path):
+    if restore_gate.guards(method.upper(), path):
         statuses[503] = f"{statuses.get(503, '')} `restore_in_progress` (with Retry-After): {_doc(errors.RestoreInProgress)}".strip()
     return statuses
 
