@@ -100,7 +100,7 @@ async def get_restore(request: Request, restore_id: uuid.UUID) -> dict[str, Any]
         return await staged.describe(conn, restore_id)
 
 
-@router.post("/{restore_id}/apply", responses=openapi.raises(errors.RestoreNotStaged, errors.RestoreStale))
+@router.post("/{restore_id}/apply", responses=openapi.raises(errors.RestoreNotStaged, errors.RestoreStale, errors.RestoreInProgress, errors.RestoreBusy))
 async def apply_restore(request: Request, restore_id: uuid.UUID, body: ApplyRequest) -> dict[str, Any]:
     """Replace chats, memories and knowledge with the backup's (and the settings, with `overwrite`), all at once."""
     actor = admin.Actor(access.principal(request).actor, access.client_address(request))
