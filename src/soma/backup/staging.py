@@ -36,12 +36,16 @@ _INSERT_SEGMENT = sa.text(
 class Importer(Protocol):
     """Another program's backup read as the items of a restore (soma.agent_zero.convert.AgentZero is one)."""
 
-    magic: bytes  # how its files start; a Soma backup is a tar, which never starts so
-    max_bytes: int  # the most a file of it may hold: an upload is kept in a temporary file while it is read
+    @property
+    def magic(self) -> bytes:
+        """How its files start (a Soma backup, a tar, never starts so)."""
+
+    @property
+    def max_bytes(self) -> int:
+        """The most a file of it may hold: an upload is kept in a temporary file of up to this while it is read."""
 
     async def read(self, file: BinaryIO, current: settings_store.AgentSettings) -> AsyncIterator[reader.Item]:
         """Read the whole file (which can seek), then hand over its items; `current` are the settings now."""
-        ...
 
 
 @dataclass
