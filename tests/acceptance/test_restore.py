@@ -126,3 +126,53 @@ def _ignore_errors(call) -> None:
         call()
     except httpx.HTTPError:
         pass  # the gateway was killed under it
+
+
+POSTERS = 8
+IN_PROGRESS = (503, "restore_in_progress", "5")  # status, error code, Retry-After
+
+
+def test_an_apply_while_8_clients_post_messages_succeeds_and_each_post_is_kept_or_told_to_retry(stack) -> None:
+    chats = [stack.new_session() for _ in range(POSTERS)]
+    for chat in chats:
+        stack.send(chat, "Before the backup.")
+    archive = stack.client.get(stack.url + "/v1/backup").content
+    backed_up = _rows(stack.database_url, "SELECT id, session_id::text, content FROM messages ORDER BY id")
+    restore_id = _stage(stack.client, stack.url, archive)
+
+    applied_at = threading.Event()  # set once the apply has answered
+    answers: list[list[tuple[tuple, int | None, bool]]] = [[] for _ in chats]  # (status, code, retry-after), message id, after the apply
+
+    def post(n: int) -> None:
+        with httpx.Client(timeout=30, headers=ADMIN, limits=httpx.Limits(max_keepalive_connections=0)) as client:
+            count = 0
+            while not any(after for _, _, after in answers[n]):  # until a post made after the apply has answered
+                after = applied_at.is_set()
+                r = client.post(f"{stack.url}/v1/sessions/{chats[n]}/messages", json={"content": f"client {n}, post {count}"})
+                body = r.json()
+                outcome = (r.status_code, body.get("error", {}).get("code"), r.headers.get("retry-after"))
+                answers[n].append((outcome, body.get("id") if r.status_code == 202 else None, after))
+                count += 1
+
+    posters = [threading.Thread(target=post, args=(n,)) for n in range(POSTERS)]
+    for poster in posters:
+        poster.start()
+    procs.wait_until(lambda: all(answers), 30, "every client to have posted")
+    applied = stack.client.post(f"{stack.url}/v1/restores/{restore_id}/apply", json={"mode": "overwrite"}, timeout=60)
+    applied_at.set()
+    for poster in posters:
+        poster.join(60)
+
+    assert applied.status_code == 200, applied.text
+    outcomes = {outcome for client in answers for outcome, _, _ in client}
+    assert outcomes <= {(202, None, None), IN_PROGRESS}, outcomes
+    # All or nothing: every backed-up message as it was, and of the posts taken, exactly those after the restore.
+    taken = sorted(message for client in answers for outcome, message, _ in client if message is not None)
+    now = _rows(stack.database_url, "SELECT id, session_id::text, content FROM messages ORDER BY id")
+    assert now[: len(backed_up)] == backed_up
+    kept = [message for message, _, _ in now[len(backed_up) :]]
+    lost = sorted(set(taken) - set(kept))  # taken before the restore, then replaced by it
+    assert set(kept) <= set(taken)
+    assert not lost or not kept or max(lost) < min(kept), (lost, kept)
+    assert kept, "no post was taken after the restore"
+    assert _rows(stack.database_url, "SELECT count(*) FROM chat_sessions") == [(POSTERS,)]

@@ -22,6 +22,7 @@ NOTES = {
     "name": "Notes", "created_at": "2025-11-01T08:00:00", "messages": 3,
     "first_exchange": {"user": "Summarise my notes", "assistant": "Done."},
 }  # fmt: skip
+COUNTS = {"sessions": 2, "messages": 7, "memories": 3, "documents": 2}  # in Soma's words, as a Soma backup's manifest
 MAPPED = [
     {"key": "slm_model", "value": "gpt-4.1", "from": "usr/settings.json: chat_model_name"},
     {"key": "temperature", "value": 0.2, "from": "usr/settings.json: chat_model_kwargs.temperature"},
@@ -37,7 +38,7 @@ def test_a_1_7_backup_previews_chats_memories_knowledge_settings_and_what_is_dro
         "timestamp": "2025-11-02T10:15:00.123456",
         "backup_name": "agent-zero-backup-2025-11-02",
         "layout": "0.9.8+",
-        "counts": {"chats": 2, "messages": 7, "memories": 3, "knowledge_files": 2},
+        "counts": COUNTS,
         "chats": [CAPITALS, NOTES],
         "memory_areas": {"main": 1, "fragments": 1, "solutions": 1},
         "knowledge_files": ["usr/knowledge/main/handbook.md", "usr/knowledge/fragments/notes.txt"],
@@ -64,7 +65,7 @@ def test_a_1_7_backup_previews_chats_memories_knowledge_settings_and_what_is_dro
 def test_a_0_9_7_backup_is_read_from_tmp_memory_and_knowledge_custom(tmp_path: Path) -> None:
     found = preview.preview(a0.to_bytes(a0.write(tmp_path / "a0.zip", version="v0.9.7")))
     assert found["layout"] == "0.9.4-0.9.7"
-    assert found["counts"] == {"chats": 2, "messages": 7, "memories": 3, "knowledge_files": 2}
+    assert found["counts"] == COUNTS
     assert found["chats"] == [CAPITALS, NOTES]
     assert found["knowledge_files"] == ["knowledge/custom/main/handbook.md", "knowledge/custom/fragments/notes.txt"]
     assert found["settings"] == [{**m, "from": m["from"].replace("usr/", "tmp/")} for m in MAPPED[:2]]
@@ -83,7 +84,18 @@ def test_soma_backup_inspect_json_shows_format_version_and_counts(tmp_path: Path
     assert result.exit_code == 0, result.output
     body = json.loads(result.stdout)
     assert (body["format"], body["agent_zero_version"]) == ("agent-zero", "M v1.7")
-    assert body["counts"] == {"chats": 2, "messages": 7, "memories": 3, "knowledge_files": 2}
+    assert body["counts"] == COUNTS
+
+
+def test_soma_backup_inspect_json_counts_a_soma_backup_and_an_agent_zero_zip_in_the_same_words(tmp_path: Path) -> None:
+    soma_backup = sorted((Path(__file__).parent.parent / "backup" / "fixtures").glob("backup-*.tar"))[-1]
+    counts = {}
+    for archive in (soma_backup, a0.write(tmp_path / "a0.zip")):
+        result = CliRunner().invoke(cli.app, ["backup", "inspect", str(archive), "--json"])
+        assert result.exit_code == 0, result.output
+        counts[archive.suffix] = json.loads(result.stdout)["counts"]
+    assert set(COUNTS) <= set(counts[".tar"])
+    assert counts[".zip"] == COUNTS
 
 
 def test_soma_backup_inspect_prints_the_preview_for_people(tmp_path: Path) -> None:
@@ -172,6 +184,6 @@ def test_index_pkl_reads_as_plain_memories_under_old_and_new_protocols(protocol:
 def test_a_malformed_chat_is_skipped_with_its_reason(tmp_path: Path) -> None:
     entries = {**a0.files("M v1.7"), "/a0/usr/chats/c3/chat.json": b'{"id": "c3", "agents": [{"number": 0, "history": "{oops"}]}'}
     found = preview.preview(a0.to_bytes(a0.write(tmp_path / "a0.zip", entries=entries)))
-    assert found["counts"]["chats"] == 2
+    assert found["counts"]["sessions"] == 2
     assert found["skipped"][-1]["what"] == "usr/chats/c3/chat.json"
     assert found["skipped"][-1]["why"].startswith("malformed chat.json: history is not JSON (")

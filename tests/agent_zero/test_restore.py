@@ -72,6 +72,9 @@ async def test_an_agent_zero_backup_is_previewed_applied_and_its_memory_and_know
     assert (preview["state"], preview["filename"], preview["counts"]) == ("staged", "agent-zero-backup.zip", COUNTS)
     manifest = preview["manifest"]
     assert (manifest["format"], manifest["agent_zero_version"], manifest["created_at"]) == ("agent-zero", "M v1.7", "2025-11-02T10:15:00.123456Z")
+    # Agent Zero's preview counts in Soma's words too, as GET /v1/restores/{id} shows them.
+    assert manifest["agent_zero"]["counts"] == {kind: COUNTS[kind] for kind in ("sessions", "messages", "memories", "documents")}
+    assert (await api.get(f"/v1/restores/{preview['id']}")).json() == preview
     assert manifest["agent_zero"]["secrets_not_imported"][0] == {"file": "usr/.env", "keys": ["API_KEY_OPENAI", "AUTH_LOGIN", "AUTH_PASSWORD"]}
     assert {d["key"]: d["backup"] for d in preview["settings_diff"]} == {
         "slm_model": "gpt-4.1", "temperature": 0.2, "system_prompt": "You are Agent Zero, a careful assistant."

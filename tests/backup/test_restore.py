@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
+from collections.abc import Callable
 
 import httpx
 import psycopg
 import pytest
 
-from soma.auth import bootstrap
-from soma.backup import gate
+from soma import errors
+from soma.auth import admin, bootstrap
+from soma.backup import apply
+from soma.db import restore_lock
 from tests.backup.conftest import Installed, entries_of, make_archive
 from tests.backup.hostile import CASES, hostile
 
@@ -24,11 +28,23 @@ STATE = {
     "blobs": "SELECT sha256, size_bytes, (SELECT count(*) FROM knowledge_blob_pieces p WHERE p.sha256 = b.sha256) FROM knowledge_blobs b ORDER BY sha256",
 }
 STAGING = "SELECT (SELECT count(*) FROM restore_segments) + (SELECT count(*) FROM restore_blobs)"
+# The restore lock's two advisory locks, held by an apply; its request for the gate, waiting.
+HELD = "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND mode = 'ExclusiveLock' AND granted"
+WAITING = "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND mode = 'ExclusiveLock' AND NOT granted"
+IN_PROGRESS = {"error": {"code": "restore_in_progress", "message": errors.RestoreInProgress().message}}
 
 
 def query(database_url: str, sql: str) -> list[tuple]:
     with psycopg.connect(database_url) as conn:
         return conn.execute(sql).fetchall()
+
+
+async def until(check: Callable[[], bool], what: str, timeout: float = 30) -> None:
+    """Poll check() while the event loop serves the in-process gateway; fail naming `what` after timeout seconds."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    while not check():
+        assert asyncio.get_running_loop().time() < deadline, f"timed out after {timeout}s waiting for {what}"
+        await asyncio.sleep(0.02)
 
 
 def state(database_url: str) -> dict[str, list[tuple]]:
@@ -156,21 +172,65 @@ async def test_a_staged_restore_can_be_discarded_and_keeps_its_file_while_staged
     assert [(r["id"], r["state"]) for r in listed] == [(preview["id"], "discarded")]
 
 
-async def test_writes_get_503_restore_in_progress_while_a_restore_holds_the_gate(installed: Installed, api) -> None:
+async def test_while_a_restore_applies_writes_get_503_restore_in_progress_and_a_second_restore_is_told_so(installed: Installed, api) -> None:
+    url = installed.database_url
     chat = (await api.post("/v1/sessions", json={"title": "Before the restore"})).json()
-    # The gate is the lock an apply's transaction holds; taken here as an apply takes it.
-    with psycopg.connect(installed.database_url) as conn:
-        conn.execute(f"SELECT pg_advisory_xact_lock({gate._KEY})")
-        refused = await api.post("/v1/sessions", json={"title": "During the restore"})
-        assert (refused.status_code, refused.json()["error"]["code"]) == (503, "restore_in_progress")
-        assert refused.headers["retry-after"] == "5"
-        posted = await api.post(f"/v1/sessions/{chat['id']}/messages", json={"content": "Lost?"})  # checks the gate in its statement
-        assert (posted.status_code, posted.json()["error"]["code"], posted.headers["retry-after"]) == (503, "restore_in_progress", "5")
-        assert (await api.put("/v1/settings", json={"temperature": 1.0})).status_code == 503
-        assert (await api.get("/v1/sessions")).status_code == 200  # reading goes on
-        other = await upload(api, await make_archive(installed.database_url))
-        assert other.status_code == 201  # staging another changes nothing served
-        busy = await api.post(f"/v1/restores/{other.json()['id']}/apply", json={"mode": "overwrite"})
-        assert (busy.status_code, busy.json()["error"]["code"]) == (503, "restore_in_progress")
+    first, second = [(await upload(api, await make_archive(url))).json() for _ in range(2)]
+    # A turn still running (its job `doing`, no worker to end it) keeps the first apply draining, holding the lock.
+    assert len(query(url, "UPDATE procrastinate_jobs SET status = 'doing' RETURNING id")) == 1  # the installed chat's turn
+    applying = asyncio.create_task(api.post(f"/v1/restores/{first['id']}/apply", json={"mode": "overwrite"}))
+    await until(lambda: query(url, HELD) == [(2,)], "the first apply to hold the restore lock")
+
+    refused = await api.post("/v1/sessions", json={"title": "During the restore"})
+    assert (refused.status_code, refused.json(), refused.headers["retry-after"]) == (503, IN_PROGRESS, "5")
+    posted = await api.post(f"/v1/sessions/{chat['id']}/messages", json={"content": "Lost?"})  # checks the lock in its statement
+    assert (posted.status_code, posted.json(), posted.headers["retry-after"]) == (503, IN_PROGRESS, "5")
+    assert (await api.put("/v1/settings", json={"temperature": 1.0})).status_code == 503
+    assert (await api.get("/v1/sessions")).status_code == 200  # reading goes on
+    assert (await upload(api, await make_archive(url))).status_code == 201  # staging another changes nothing served
+    busy = await api.post(f"/v1/restores/{second['id']}/apply", json={"mode": "overwrite"})
+    message = f"Another restore is being applied. {errors.RestoreInProgress.__doc__}"
+    assert (busy.status_code, busy.json(), busy.headers["retry-after"]) == (503, {"error": {"code": "restore_in_progress", "message": message}}, "5")
+
+    query(url, "UPDATE procrastinate_jobs SET status = 'succeeded' RETURNING id")  # the turn ends: the first apply goes on
+    assert (await applying).status_code == 200
     assert (await api.post("/v1/sessions", json={"title": "After it"})).status_code == 201
-    assert (await api.get(f"/v1/sessions/{chat['id']}/messages")).json()["messages"] == []
+    assert (await api.post(f"/v1/restores/{second['id']}/apply", json={"mode": "overwrite"})).status_code == 200
+
+
+async def test_an_apply_waits_for_writes_in_flight_while_new_writes_are_told_a_restore_is_in_progress(installed: Installed, api) -> None:
+    url = installed.database_url
+    archive = await make_archive(url)
+    before = state(url)
+    await change_everything(api, installed)
+    preview = (await upload(api, archive)).json()
+    with psycopg.connect(url) as writer:
+        writer.execute(f"SELECT pg_advisory_xact_lock_shared({restore_lock.GATE})")  # held as a message post holds it
+        applying = asyncio.create_task(api.post(f"/v1/restores/{preview['id']}/apply", json={"mode": "overwrite"}))
+        await until(lambda: query(url, WAITING) == [(1,)], "the apply to wait for the write in flight")
+        # A waiting apply's request makes later shared requests queue behind it: each write's try fails at once.
+        posted = await api.post(f"/v1/sessions/{installed.session_id}/messages", json={"content": "Now?"})
+        assert (posted.status_code, posted.json()) == (503, IN_PROGRESS)
+        created = await api.post("/v1/sessions", json={"title": "Now?"})
+        assert (created.status_code, created.json()) == (503, IN_PROGRESS)
+        assert not applying.done()
+    applied = await applying  # the write in flight ended, and the apply went ahead
+    assert (applied.status_code, applied.json()["state"]) == (200, "applied"), applied.text
+    assert state(url) == before
+
+
+async def test_writes_in_flight_past_the_wait_make_an_apply_give_up_with_restore_busy_changing_nothing(installed: Installed, api, gateway) -> None:
+    url = installed.database_url
+    archive = await make_archive(url)
+    await change_everything(api, installed)
+    preview = (await upload(api, archive)).json()
+    changed = state(url)
+    with psycopg.connect(url) as writer:
+        writer.execute(f"SELECT pg_advisory_xact_lock_shared({restore_lock.GATE})")
+        with pytest.raises(errors.RestoreBusy) as busy:
+            await apply.apply(gateway.state.engine, uuid.UUID(preview["id"]), "overwrite", admin.Actor("cli:test"), lock_wait=0.2)
+    assert busy.value.message == f"Writes in flight did not end within 0.2 s. {errors.RestoreBusy.__doc__}"
+    assert (busy.value.status_code, busy.value.code, busy.value.retry_after) == (503, "restore_busy", 5)
+    assert state(url) == changed
+    assert (await api.get(f"/v1/restores/{preview['id']}")).json()["state"] == "staged"
+    assert (await api.post(f"/v1/restores/{preview['id']}/apply", json={"mode": "overwrite"})).status_code == 200

@@ -4,7 +4,8 @@ The records are those a Soma backup holds: chats with their messages and the eve
 them, memories embedded again with Soma's model (Agent Zero's vectors come from another one), and
 knowledge files as documents waiting to be indexed, as uploads are; apply.py enqueues their
 indexing. The settings are the current ones with Agent Zero's mapped values on top, so `overwrite`
-changes only those and `preserve_settings` none.
+changes only those and `preserve_settings` none. AgentZero hands these items to soma.backup.staging,
+which stages them as it stages a Soma backup's.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import hashlib
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
-from typing import Any, BinaryIO
+from typing import Any, BinaryIO, ClassVar
 
 import soma
 from soma import errors
@@ -42,6 +43,21 @@ class Import:
     found: contents.Contents
     vectors: list[list[float]]
     model_id: str
+
+
+@dataclass(frozen=True)
+class AgentZero:
+    """Agent Zero's backups for soma.backup.staging: memories embedded with `embedder`, chats owned by `owner` (the admin importing them)."""
+
+    embedder: Embedder
+    owner: str | None = None
+    magic: ClassVar[bytes] = archive.ZIP_MAGIC
+    max_bytes: ClassVar[int] = archive.MAX_TOTAL_BYTES
+
+    async def read(self, file: BinaryIO, current: settings_store.AgentSettings) -> AsyncIterator[reader.Item]:
+        """Read and embed the whole zip, then hand over its items (staging.Importer)."""
+        plan = await prepare(file, self.embedder, current.upload_max_bytes)
+        return items(plan, current, self.owner)
 
 
 async def prepare(file: BinaryIO, embedder: Embedder, upload_limit: int) -> Import:

@@ -23,11 +23,11 @@ def describe(found: contents.Contents) -> dict[str, Any]:
         "timestamp": meta.get("timestamp"),
         "backup_name": meta.get("backup_name"),
         "layout": found.layout,
-        "counts": {
-            "chats": len(found.chats),
+        "counts": {  # in Soma's words, as a Soma backup's manifest counts them (chats are sessions, files documents)
+            "sessions": len(found.chats),
             "messages": sum(len(c.messages) for c in found.chats),
             "memories": len(found.memories),
-            "knowledge_files": len(found.knowledge),
+            "documents": len(found.knowledge),
         },
         "chats": [_chat(c) for c in found.chats],
         "memory_areas": _areas(found.memories),
@@ -85,7 +85,7 @@ def text(found: dict[str, Any]) -> str:
         f"format:          agent-zero ({found['layout']} layout)",
         f"agent zero:      {found['agent_zero_version']}",
         f"made at:         {found['timestamp']}",
-        f"brings:          {c['chats']} chats ({c['messages']} messages), {c['memories']} memories, {c['knowledge_files']} knowledge files",
+        f"brings:          {c['sessions']} chats ({c['messages']} messages), {c['memories']} memories, {c['documents']} knowledge files",
     ]
     for chat in found["chats"]:
         first = chat["first_exchange"]

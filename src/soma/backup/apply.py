@@ -1,7 +1,9 @@
 """Applying a staged restore: chats, memories and knowledge replaced by the backup's, in one transaction.
 
-While it runs the restore gate is shut (new writes get 503 restore_in_progress on every replica),
-turns already running get DRAIN_SECONDS to finish, and then the tables it replaces are locked,
+It begins by taking the restore lock (soma.db.restore_lock): from then on new writes get 503
+restore_in_progress on every replica and a second restore is told that this one is being
+applied; writes already in flight are waited for, and when they do not end in time it gives up
+with 503 restore_busy. Then turns already running get DRAIN_SECONDS to finish, and then the tables it replaces are locked,
 emptied and filled from the staged segments. Any failure (a constraint, a killed gateway, a lost
 connection) rolls everything back: the old state stays as it was. Once it commits the next turn
 reads the restored memories, knowledge and settings, and open chat streams are told to reload.
@@ -20,10 +22,10 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from soma import errors
 from soma.auth import admin
-from soma.backup import format, gate, rows, staged
+from soma.backup import format, rows, staged
 from soma.conversations import events
 from soma.conversations import queue as turn_queue
-from soma.db import tables
+from soma.db import restore_lock, tables
 from soma.knowledge import blobs, ingest
 
 log = logging.getLogger(__name__)
@@ -53,14 +55,19 @@ HNSW_BYTES_PER_ROW = 4096
 HNSW_MEMORY = (64 * 1024 * 1024, 1024 * 1024 * 1024)  # at least PostgreSQL's default, at most 1 GiB
 
 
-async def apply(engine: AsyncEngine, restore_id: uuid.UUID, mode: str, actor: admin.Actor) -> dict[str, Any]:
-    """Replace chats, memories and knowledge (and the settings when mode is `overwrite`) with the staged backup's."""
+async def apply(
+    engine: AsyncEngine, restore_id: uuid.UUID, mode: str, actor: admin.Actor, lock_wait: float = restore_lock.WAIT_SECONDS
+) -> dict[str, Any]:
+    """Replace chats, memories and knowledge (and the settings when mode is `overwrite`) with the staged backup's.
+
+    `lock_wait` is how many seconds writes in flight may keep it waiting before RestoreBusy.
+    """
     if mode not in MODES:
         raise ValueError(f"mode must be one of {MODES}")
     started = time.monotonic()
     async with engine.connect() as conn:
         async with conn.begin():
-            await gate.shut(conn)
+            await restore_lock.shut(conn, lock_wait)
             row = await _staged(conn, restore_id)
             await _drain(conn)
             await conn.execute(sa.text(f"LOCK TABLE {', '.join(REPLACED)} IN ACCESS EXCLUSIVE MODE"))

@@ -4,8 +4,10 @@ Everything is written in one transaction that commits only once the reader has c
 archive (checksums and counts come last): a bad archive, a cut-off upload or a killed gateway
 leaves no row behind. Nothing that Soma serves changes here; apply.py does that.
 
-An Agent Zero backup (a zip, known by its first bytes) is staged the same way, as the records
-soma.agent_zero.convert maps it to, so its preview, apply and discard are those of a Soma backup.
+Another program's backup (Agent Zero's zip, known by its first bytes) is staged the same way, as
+the records its Importer maps it to, so its preview, apply and discard are those of a Soma backup.
+The caller hands the importer in (soma.agent_zero.convert.AgentZero): backup reads only its own
+format and imports no other's reader, which imports backup's records.
 """
 
 from __future__ import annotations
@@ -14,23 +16,36 @@ import datetime
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, BinaryIO, Protocol
 
 import pydantic
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from soma import errors
-from soma.agent_zero import archive, convert
 from soma.backup import format, reader, staged, streams
 from soma.db import tables
-from soma.embeddings.embedder import Embedder, MiniLM
 from soma.knowledge import blobs, store
 from soma.settings import store as settings_store
 
 _INSERT_SEGMENT = sa.text(
     "INSERT INTO restore_segments (restore_id, kind, number, records) VALUES (:restore_id, :kind, :number, CAST(:records AS json))"
 )
+
+
+class Importer(Protocol):
+    """Another program's backup read as the items of a restore (soma.agent_zero.convert.AgentZero is one)."""
+
+    @property
+    def magic(self) -> bytes:
+        """How its files start (a Soma backup, a tar, never starts so)."""
+
+    @property
+    def max_bytes(self) -> int:
+        """The most a file of it may hold: an upload is kept in a temporary file of up to this while it is read."""
+
+    async def read(self, file: BinaryIO, current: settings_store.AgentSettings) -> AsyncIterator[reader.Item]:
+        """Read the whole file (which can seek), then hand over its items; `current` are the settings now."""
 
 
 @dataclass
@@ -49,19 +64,19 @@ async def stage(
     source: streams.Counted,
     filename: Callable[[], str],
     created_by: str,
-    embedder: Embedder | None = None,
-    owner: str | None = None,
+    importer: Importer | None = None,
 ) -> dict[str, Any]:
     """Stage the archive on source; returns the staged restore as the API shows it (staged.describe).
 
-    An Agent Zero backup (a zip) is staged as the Soma records it maps to: its memories embedded
-    with `embedder` (MiniLM when None), its chats owned by `owner` (the admin importing them).
+    A file that starts as `importer`'s files do is staged as the Soma records it maps to; without
+    an importer every file is read as a Soma backup.
     """
     staging = _Staging(uuid.uuid4(), filename, created_by)
-    head = await source.read(len(archive.ZIP_MAGIC))
-    source = streams.Peeked(head, source)
-    if archive.looks_like_zip(head):
-        return await _stage_agent_zero(engine, staging, source, embedder, owner)
+    if importer is not None:
+        head = await source.read(len(importer.magic))
+        source = streams.Peeked(head, source)
+        if head.startswith(importer.magic):
+            return await _stage_imported(engine, staging, source, importer)
     return await _stage_all(engine, staging, reader.read(source), lambda: streams.read_to_end(source))
 
 
@@ -79,19 +94,17 @@ async def _stage_all(
         return await staged.describe(conn, staging.restore_id)
 
 
-async def _stage_agent_zero(
-    engine: AsyncEngine, staging: _Staging, source: streams.Peeked, embedder: Embedder | None, owner: str | None
-) -> dict[str, Any]:
+async def _stage_imported(engine: AsyncEngine, staging: _Staging, source: streams.Peeked, importer: Importer) -> dict[str, Any]:
     """A zip is read from a file (its directory is at its end): an upload is kept in a temporary one first."""
     async with engine.connect() as conn:
         current = await settings_store.load(conn)
-    async with streams.seekable(source, archive.MAX_TOTAL_BYTES) as (file, size_bytes):
-        plan = await convert.prepare(file, embedder or MiniLM(), current.upload_max_bytes)
+    async with streams.seekable(source, importer.max_bytes) as (file, size_bytes):
+        items = await importer.read(file, current)  # before the transaction: reading and embedding take a while
 
         async def size() -> int:
             return size_bytes
 
-        return await _stage_all(engine, staging, convert.items(plan, current, owner), size)
+        return await _stage_all(engine, staging, items, size)
 
 
 async def _stage(conn: AsyncConnection, staging: _Staging, item: reader.Item) -> None:

@@ -170,14 +170,17 @@ def restore(
 
 async def _restore(engine: AsyncEngine, path: str, mode: str, yes: bool) -> str:
     """Stage and preview the backup, ask (unless yes), apply; a restore not applied is discarded."""
+    from soma.agent_zero import convert
     from soma.audit import log as audit
     from soma.auth import admin
     from soma.backup import apply, format, staged, staging, streams
+    from soma.embeddings import embedder
 
     actor = admin.Actor(audit.cli_actor())
     with _source(path) as stream:
         try:
-            preview = await staging.stage(engine, streams.FileSource(stream), lambda: path, actor.name)
+            agent_zero = convert.AgentZero(embedder.MiniLM())  # its chats have no owner: the CLI is no user
+            preview = await staging.stage(engine, streams.FileSource(stream), lambda: path, actor.name, agent_zero)
         except OSError as exc:
             raise errors.BackupFileUnusable(f"Cannot read {path} ({exc.strerror}).") from None
     restore_id = preview["id"]

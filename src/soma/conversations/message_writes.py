@@ -10,9 +10,8 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 
-from soma.backup import gate
 from soma.conversations import events, message_shape
-from soma.db import jobs
+from soma.db import jobs, restore_lock
 
 
 # The row's `versions` with its content, meta and time appended: for an UPDATE that replaces them.
@@ -20,13 +19,13 @@ WITH_CURRENT_VERSION = "versions || jsonb_build_array(jsonb_build_object('conten
 # What a write returns: the message as it is shown, and its session (for the caller's checks).
 RETURNING = f"RETURNING session_id, {message_shape.json_of()} AS message"
 
-# Nothing is written while a restore applies (gate.OPEN false), or when the session does not exist
+# Nothing is written while a restore applies (restore_lock.OPEN false), or when the session does not exist
 # or, with :owner, is someone else's (no message). A default title becomes the start of the
 # first message.
 POST = sa.text(
     f"""
     WITH gate AS (
-        SELECT {gate.OPEN} AS open
+        SELECT {restore_lock.OPEN} AS open
     ), chat AS (
         UPDATE chat_sessions
            SET last_event_id = last_event_id + 1, updated_at = now(),

@@ -1,7 +1,7 @@
 """The error catalogue, one module per capability; each docstring is the message an operator reads, with the fix.
 
 Every error is named here as `errors.Name`, so a call site reads `raise errors.SessionNotFound()`
-wherever the class is declared. Only `soma.cli` and `soma.gateway.errors` turn them into exit codes
+wherever the class is declared. Only `soma.cli` and `soma.gateway.error_shape` turn them into exit codes
 and HTTP responses.
 """
 
@@ -51,6 +51,6 @@ from soma.errors.backup import (  # noqa: F401
     AgentZeroArchiveBroken, AgentZeroArchiveRefused, AgentZeroPickleRefused, BackupBlobsMismatch,
     BackupChecksumMismatch, BackupCountsWrong, BackupDataInvalid, BackupDirUnusable, BackupEntryUnexpected,
     BackupEntryUnsafe, BackupFileUnusable, BackupFormatNewer, BackupInvalid, BackupSchemaNewer, BackupTooLarge,
-    BackupTruncated, NotABackup, RestoreInProgress, RestoreNeedsYes, RestoreNotFound, RestoreNotStaged,
+    BackupTruncated, NotABackup, RestoreBusy, RestoreInProgress, RestoreNeedsYes, RestoreNotFound, RestoreNotStaged,
     RestoreStale,
 )

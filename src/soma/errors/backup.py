@@ -143,3 +143,11 @@ class AgentZeroPickleRefused(BackupInvalid):
     """Agent Zero's memory index (index.pkl) asks to load code that a memory index never holds, so it was not read. Make a new backup in Agent Zero, or restore without its memories; docs/runbooks/migrate-from-agent-zero.md explains the check."""
 
     code = "agent_zero_pickle_refused"
+
+
+class RestoreBusy(SomaError):
+    """The database was busy, so the restore was not applied and nothing changed; it stays staged. Apply it again in a few seconds, or when fewer chats are being written to."""
+
+    status_code = 503
+    code = "restore_busy"
+    retry_after = 5  # seconds

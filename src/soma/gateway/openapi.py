@@ -14,12 +14,11 @@ from fastapi import FastAPI
 from pydantic import BaseModel, Field
 
 from soma import errors
-from soma.backup import gate
-from soma.gateway import authn, lockdown_gate
+from soma.gateway import authn, lockdown_gate, restore_gate
 
 ERROR_REF = "#/components/schemas/Error"
 METHODS = ("get", "put", "post", "delete", "patch")
-# FastAPI's own 422 shape, which gateway/errors.py never sends: replaced by Error.
+# FastAPI's own 422 shape, which gateway/error_shape.py never sends: replaced by Error.
 FASTAPI_VALIDATION = ("HTTPValidationError", "ValidationError")
 
 # What a created object's id is called in its response, and the operations that take it:
@@ -56,12 +55,12 @@ LINKS: dict[tuple[str, str], tuple[str, tuple[tuple[str, str], ...]]] = {
 
 
 class ErrorDetail(BaseModel):
-    code: str = Field(description="Stable, for programs: e.g. not_found, invalid_request, lockdown_gate.")
+    code: str = Field(description="Stable, for programs: e.g. not_found, invalid_request, lockdown.")
     message: str = Field(description="For people: what failed, quoting the offending value, and what to do.")
 
 
 class Error(BaseModel):
-    """The one shape of every error the API answers (gateway/errors.py)."""
+    """The one shape of every error the API answers (gateway/error_shape.py)."""
 
     error: ErrorDetail
 
@@ -124,7 +123,7 @@ def _shared(method: str, path: str, operation: dict[str, Any]) -> dict[int, str]
         statuses[403] = f"{_doc(errors.Forbidden)} Also `csrf`: {_doc(errors.CSRFRejected)}"
     if not lockdown_gate.is_open(path):
         statuses[503] = f"`lockdown`: {_doc(errors.Lockdown)}"
-    if gate.guards(method.upper(), path):
+    if restore_gate.guards(method.upper(), path):
         statuses[503] = f"{statuses.get(503, '')} `restore_in_progress` (with Retry-After): {_doc(errors.RestoreInProgress)}".strip()
     return statuses
 

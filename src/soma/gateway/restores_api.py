@@ -14,9 +14,11 @@ from pydantic import BaseModel, ConfigDict
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from soma import errors
+from soma.agent_zero import convert
 from soma.auth import admin
-from soma.backup import apply, gate, staged, staging, streams
-from soma.gateway import access, openapi, uploads
+from soma.backup import apply, staged, staging, streams
+from soma.db import restore_lock
+from soma.gateway import access, openapi, restore_gate, uploads
 from soma.gateway.error_shape import body as error_body
 
 router = APIRouter(prefix="/v1/restores", tags=["backup"], dependencies=[Depends(access.require_admin)])
@@ -77,7 +79,8 @@ async def _discard_body(request: Request) -> None:
 async def _stage(request: Request, pipe: streams.Pipe, filename: Callable[[], str]) -> dict[str, Any]:
     principal = access.principal(request)
     try:
-        return await staging.stage(request.app.state.engine, pipe, filename, principal.actor, request.app.state.embedder, principal.owner)
+        agent_zero = convert.AgentZero(request.app.state.embedder, principal.owner)
+        return await staging.stage(request.app.state.engine, pipe, filename, principal.actor, agent_zero)
     except BaseException as exc:
         pipe.abandon(exc)  # the upload stops at its next chunk with this error
         raise
@@ -97,7 +100,7 @@ async def get_restore(request: Request, restore_id: uuid.UUID) -> dict[str, Any]
         return await staged.describe(conn, restore_id)
 
 
-@router.post("/{restore_id}/apply", responses=openapi.raises(errors.RestoreNotStaged, errors.RestoreStale))
+@router.post("/{restore_id}/apply", responses=openapi.raises(errors.RestoreNotStaged, errors.RestoreStale, errors.RestoreInProgress, errors.RestoreBusy))
 async def apply_restore(request: Request, restore_id: uuid.UUID, body: ApplyRequest) -> dict[str, Any]:
     """Replace chats, memories and knowledge with the backup's (and the settings, with `overwrite`), all at once."""
     actor = admin.Actor(access.principal(request).actor, access.client_address(request))
@@ -121,9 +124,9 @@ class Gate:
         self.app = app
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and gate.guards(scope["method"], scope["path"]):
+        if scope["type"] == "http" and restore_gate.guards(scope["method"], scope["path"]):
             try:
-                await gate.check(scope["app"].state.engine)
+                await restore_lock.check(scope["app"].state.engine)
             except errors.RestoreInProgress as exc:
                 headers = {"Retry-After": str(exc.retry_after)}
                 await JSONResponse(error_body(exc.code, exc.message), status_code=503, headers=headers)(scope, receive, send)
