@@ -13,6 +13,7 @@ from datetime import datetime, timedelta
 
 import psycopg
 
+from tests import procs
 from tests.procs import wait_until
 
 TURNS = 3
@@ -36,8 +37,10 @@ def _questions_asked(stack) -> list[str]:
     return [request["body"]["messages"][-1]["content"] for request in stack.slm.requests()]
 
 
-def _drain_beside(stack, other_settings: dict[str, object], other_threshold: float) -> None:
-    """Turns held in one worker, another started beside it, SIGTERM the first: every turn asked and answered once."""
+def _drain_beside(stack, other_settings: dict[str, object], other_threshold: float) -> procs.Proc:
+    """Turns held in one worker, another started beside it, SIGTERM the first: every turn asked and answered once.
+
+    Returns the other worker."""
     stack.slm.script(default=HELD)
     # A held answer is a silent SLM: the read timeout must outlast the hold, or the turns fail instead.
     draining = stack.worker(worker_drain_seconds=DRAIN_SECONDS, worker_concurrency=TURNS, slm_read_timeout=DRAIN_SECONDS)
@@ -65,13 +68,16 @@ def _drain_beside(stack, other_settings: dict[str, object], other_threshold: flo
     assert sorted(_questions_asked(stack)) == questions
     assert "queued again" not in other.output() + draining.output()
     assert other.alive(), other.output()
+    return other
 
 
 def test_a_draining_worker_keeps_its_turns_although_another_worker_counts_silence_as_death_sooner(stack) -> None:
     # The other worker's own drain is short, so its threshold (3 s + 3 heartbeats) is far below the
     # draining worker's drain: only the draining worker's heartbeat keeps its turns.
     other = {"worker_drain_seconds": 3, "worker_stalled_seconds": 1}
-    _drain_beside(stack, other, other_threshold=3 + 3 * HEARTBEAT_SECONDS)
+    beside = _drain_beside(stack, other, other_threshold=3 + 3 * HEARTBEAT_SECONDS)
+    raised = "SOMA_WORKER_STALLED_SECONDS=1 is shorter than SOMA_WORKER_DRAIN_SECONDS=3 plus 3 heartbeats of 1s: "
+    assert raised + "a silent worker counts as dead after 6s instead" in beside.output()
 
 
 def test_a_drain_longer_than_the_stalled_setting_asks_the_slm_once_per_turn(stack) -> None:
