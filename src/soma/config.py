@@ -50,6 +50,10 @@ def proxy_networks(spec: str) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Net
     return tuple(ipaddress.ip_network(part.strip(), strict=False) for part in spec.split(",") if part.strip())
 
 
+# A worker counts as dead only after this many heartbeats past its drain: one slow write is not death.
+HEARTBEATS_BEFORE_STALLED = 3
+
+
 class Settings(BaseSettings):
     """Process settings. Agent behaviour (system prompt, …) lives in the database, not here."""
 
@@ -96,8 +100,11 @@ class Settings(BaseSettings):
         25.0, ge=0, description="On SIGTERM, how long running turns may take to finish."
     )
     worker_heartbeat_seconds: float = Field(2.0, gt=0, description="How often a worker proves it is alive.")
-    worker_stalled_seconds: float = Field(
-        15.0, gt=0, description="A worker silent this long is dead; its turns are run again."
+    worker_stalled_seconds: float | None = Field(
+        None,
+        gt=0,
+        description="A worker silent this long is dead; its turns are run again [default and least: "
+        "SOMA_WORKER_DRAIN_SECONDS plus 3 heartbeats].",
     )
     worker_metrics_port: int = Field(
         9090, ge=0, le=65535, description="Port of the worker's /metrics and /health; 0 serves none."
@@ -200,6 +207,18 @@ class Settings(BaseSettings):
     def embedded(self) -> bool:
         """True when Soma must run its own PostgreSQL under data_dir."""
         return not self.database_url
+
+    @property
+    def worker_stalled_threshold(self) -> float:
+        """Seconds of silence after which a worker is dead and its jobs run again elsewhere.
+
+        SOMA_WORKER_STALLED_SECONDS, raised to the drain plus HEARTBEATS_BEFORE_STALLED heartbeats when
+        lower (and that when unset), so a threshold never undercuts a drain: a draining worker keeps its
+        heartbeat (worker/drain.py), and this bound still holds for one that cannot write it meanwhile,
+        or runs a version that stops it (procrastinate's own shutdown does).
+        """
+        least = self.worker_drain_seconds + HEARTBEATS_BEFORE_STALLED * self.worker_heartbeat_seconds
+        return max(self.worker_stalled_seconds or 0.0, least)
 
 
 ENV_PREFIX = "SOMA_"

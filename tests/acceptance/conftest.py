@@ -32,8 +32,10 @@ class Stack:
             "slm_model": "scripted",
             "slm_backoff_seconds": "0.05",
             "slm_read_timeout": "3",
+            # A killed worker's turns run again after the drain plus 3 heartbeats (config.Settings.worker_stalled_threshold):
+            # 5 s here. A test that lets turns finish on SIGTERM asks for a longer drain.
+            "worker_drain_seconds": "2",
             "worker_heartbeat_seconds": "1",
-            "worker_stalled_seconds": "4",
             "sse_keepalive_seconds": "1",
             "worker_metrics_port": "0",  # many workers share this machine; a test that scrapes picks a free port
         }

@@ -1,13 +1,16 @@
 """Runbook 2 simulated with processes: `kubectl rollout restart deploy/conversation-worker` under load.
 
 A rollout sends SIGTERM to an old pod and starts its replacement; every turn in flight must
-get exactly one reply, whether it finished during the drain or was cut off and run again.
+get exactly one reply, whether it finished during the drain or was cut off and run again. The SLM
+counts what it was asked: a turn that finished within the drain was asked once; only a turn the
+drain's deadline cut off is asked again (once), and only the draining worker's turns are.
 """
 
 from __future__ import annotations
 
 import signal
 import time
+from collections import Counter
 
 import psycopg
 
@@ -41,10 +44,11 @@ def _jobs(database_url: str) -> dict[str, int]:
     return {"doing": 0, "todo": 0} | dict(rows)
 
 
-def _rollout(stack, drain_seconds: float) -> None:
+def _rollout(stack, drain_seconds: float, asked_again_at_most: int) -> None:
     stack.slm.script(default=STEADY)
-    for _ in range(TURNS):  # queued first, so the load is there however slow this machine is
-        stack.send(stack.new_session(), "Work through the queue")
+    questions = [f"Work through the queue, part {i}" for i in range(TURNS)]
+    for question in questions:  # queued first, so the load is there however slow this machine is
+        stack.send(stack.new_session(), question)
     # Eight at a time per worker, so the queue lasts for seconds, and both started together: on a
     # loaded machine a worker takes seconds to start, and one started after the other was ready
     # found the queue already answered.
@@ -66,11 +70,17 @@ def _rollout(stack, drain_seconds: float) -> None:
     replies = _replies(stack.database_url)
     assert len(replies) == TURNS
     assert all(answers == [TEXT] for answers in replies.values()), replies
+    asked = Counter(request["body"]["messages"][-1]["content"] for request in stack.slm.requests())
+    assert set(asked) == set(questions)
+    asked_again = sorted(question for question, times in asked.items() if times > 1)
+    assert max(asked.values()) <= 2 and len(asked_again) <= asked_again_at_most, asked_again
 
 
-def test_a_rolling_restart_with_a_long_drain_answers_every_turn_exactly_once(stack) -> None:
-    _rollout(stack, drain_seconds=25)
+def test_a_rolling_restart_with_a_long_drain_asks_and_answers_every_turn_exactly_once(stack) -> None:
+    _rollout(stack, drain_seconds=25, asked_again_at_most=0)
 
 
-def test_a_rolling_restart_that_cuts_turns_off_still_answers_every_turn_exactly_once(stack) -> None:
-    _rollout(stack, drain_seconds=0.2)  # turns still running at the deadline are cancelled and run again
+def test_a_rolling_restart_that_cuts_turns_off_asks_again_only_those_and_answers_every_turn_exactly_once(stack) -> None:
+    # Turns still running at the deadline are cancelled and run again: at most the draining worker's.
+    _rollout(stack, drain_seconds=0.2, asked_again_at_most=WORKER_CONCURRENCY)
+

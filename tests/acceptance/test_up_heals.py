@@ -26,9 +26,9 @@ KILLS = 10  # the issue asks for 20; 10 reach every child at least twice and kee
 SESSIONS = 3
 POST_EVERY = 0.8  # seconds between two turns posted (to the sessions in turn)
 SLOW = {"chunks": [f"w{i} " for i in range(4)], "delay": 0.1}  # 0.4 s per answer: kills land mid-turn
-FAST_RECOVERY = {  # a dead worker's turn runs again after 3 s, not 15
+FAST_RECOVERY = {  # a dead worker's turn runs again after 4 s (the drain plus 3 heartbeats), not 31
+    "worker_drain_seconds": "1",
     "worker_heartbeat_seconds": "1",
-    "worker_stalled_seconds": "3",
     "worker_metrics_port": "0",
     "sse_keepalive_seconds": "1",
 }

@@ -53,7 +53,7 @@ def test_a_session_killed_mid_turn_still_answers_its_next_message(stack) -> None
 
 def test_sigterm_lets_the_running_turn_finish_then_the_worker_exits_0(stack) -> None:
     stack.slm.script(SLOW)
-    worker = stack.worker()
+    worker = stack.worker(worker_drain_seconds=30)
     session = stack.new_session()
     stack.send(session, "Long answer please")
     stack.events(session, has_event("assistant.delta", 1))

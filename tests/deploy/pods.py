@@ -2,13 +2,15 @@
 
 Only what cannot exist here is translated: Service host names become the test servers'
 addresses, container ports become free local ports, and mounted volumes become local
-directories holding the same files (Secrets' keys, decoded).
+directories holding the same files (Secrets' keys, decoded; ConfigMaps' keys; nothing for an
+emptyDir or a volume claim).
 """
 
 from __future__ import annotations
 
 import base64
 import os
+import subprocess
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -69,11 +71,24 @@ def _mount(workload: Manifest, manifests: list[Manifest], root: Path) -> dict[st
     for mount in charts.container(workload).get("volumeMounts", []):
         local = root / mount["name"]
         local.mkdir(parents=True, exist_ok=True)
-        for secret, items in _secret_sources(volumes[mount["name"]]):
+        volume = volumes.get(mount["name"], {})  # a StatefulSet's claims are not among the pod's volumes
+        for secret, items in _secret_sources(volume):
             for key, path in items(manifests, secret):
                 (local / path).write_text(secret_value(manifests, secret, key))
+        if "configMap" in volume:
+            for key, text in charts.find(manifests, "ConfigMap", volume["configMap"]["name"])["data"].items():
+                (local / key).write_text(text)
         mounts[mount["mountPath"]] = local
     return mounts
+
+
+def run_openbao_setup(infra: list[Manifest], manifests: list[Manifest], root: Path, hosts: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    """soma-infra's OpenBao setup Job, run to its end with the venv's `bao`, against the server `hosts` points at."""
+    [job] = [m for m in infra if m["kind"] == "Job"]  # soma-infra's one Job
+    setup = prepare(job, manifests, root, hosts)
+    script = setup.argv[-1].replace("/secret/", setup.local_path("/secret") + "/")
+    setup.env["PATH"] = f"{Path(sys.executable).parent}:{setup.env['PATH']}"  # bao ships in the venv
+    return subprocess.run([*setup.argv[:-1], script], env=setup.env, capture_output=True, text=True, timeout=120)
 
 
 def _secret_sources(volume: dict[str, Any]):

@@ -9,7 +9,6 @@ charts and the application cannot drift apart.
 from __future__ import annotations
 
 import subprocess
-import sys
 from pathlib import Path
 
 import httpx
@@ -39,10 +38,7 @@ def test_the_rendered_dev_stack_runs_answers_its_probes_and_completes_a_turn(dat
     dev_key = charts.values("dev")["openbao"]["kv"]["slmApiKey"]
     slm.script(default={"key": dev_key})
 
-    setup = pods.prepare(charts.find(infra, "Job", f"{openbao_host}-setup"), manifests, tmp_path / "setup", hosts)
-    script = setup.argv[-1].replace("/secret/", setup.local_path("/secret") + "/")
-    setup.env["PATH"] = f"{Path(sys.executable).parent}:{setup.env['PATH']}"  # bao ships in the venv
-    done = subprocess.run([*setup.argv[:-1], script], env=setup.env, capture_output=True, text=True, timeout=60)
+    done = pods.run_openbao_setup(infra, manifests, tmp_path / "setup", hosts)
     assert done.returncode == 0, done.stdout + done.stderr
     assert vault.value() == dev_key
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -36,10 +37,57 @@ def instructions() -> list[tuple[str, str]]:
     return steps
 
 
-def final_stage() -> list[tuple[str, str]]:
-    steps = instructions()
-    last = max(i for i, (keyword, _) in enumerate(steps) if keyword == "FROM")
-    return steps[last:]
+def global_args() -> dict[str, str]:
+    """The ARGs before the first FROM, which every FROM may use: name → default."""
+    found = {}
+    for keyword, arguments in instructions():
+        if keyword == "FROM":
+            break
+        name, _, default = arguments.partition("=")
+        found[name] = default
+    return found
+
+
+def stages() -> dict[str, list[tuple[str, str]]]:
+    """Each stage's instructions, its FROM first, by the stage's name (the last, unnamed one's is "")."""
+    found: dict[str, list[tuple[str, str]]] = {}
+    for keyword, arguments in instructions():
+        if keyword == "FROM":
+            current = found.setdefault(arguments.split(" AS ")[1] if " AS " in arguments else "", [])
+        if found:
+            current.append((keyword, arguments))
+    return found
+
+
+def expand(text: str, args: dict[str, str]) -> str:
+    """${NAME}, ${NAME:-word} and ${NAME:+word} in a FROM line, as BuildKit expands them."""
+
+    def one(match: re.Match[str]) -> str:
+        value = args.get(match["name"], "")
+        if match["op"] == ":-":
+            return value or match["word"]
+        if match["op"] == ":+":
+            return match["word"] if value else ""
+        return value
+
+    return re.sub(r"\$\{(?P<name>\w+)(?:(?P<op>:[-+])(?P<word>[^}]*))?\}", one, text)
+
+
+def needed(stage: str, args: dict[str, str]) -> set[str]:
+    """The stages BuildKit builds for `stage`: those its FROM and its COPY --from name, and theirs in turn."""
+    steps = stages()[stage]
+    sources = [expand(steps[0][1].split(" AS ")[0], args)]
+    sources += [a.split()[0].removeprefix("--from=") for k, a in steps if k == "COPY" and a.startswith("--from=")]
+    found = {stage}
+    for source in sources:
+        if source in stages():
+            found |= needed(source, args)
+    return found
+
+
+def runtime() -> list[tuple[str, str]]:
+    """The stage every variant of the image is: user, environment, entrypoint."""
+    return stages()["runtime"]
 
 
 def only(stage: list[tuple[str, str]], keyword: str) -> str:
@@ -47,47 +95,89 @@ def only(stage: list[tuple[str, str]], keyword: str) -> str:
     return arguments
 
 
-def test_the_image_is_built_in_stages_from_slim_python_311() -> None:
-    froms = [a for k, a in instructions() if k == "FROM"]
-    assert len(froms) >= 2
-    assert "ARG PYTHON_IMAGE=python:3.11-slim-bookworm" in [f"{k} {a}" for k, a in instructions()]
-    assert all(f.startswith("${PYTHON_IMAGE}") for f in froms if f != "${CLOUDFLARED_IMAGE} AS cloudflared")
+DEFAULTS = {
+    "BASE_IMAGE": "python:3.11-slim-bookworm",
+    "CLOUDFLARED_IMAGE": "cloudflare/cloudflared:2025.8.1@sha256:b77d84e8704db38db22c22661cf7e56468c526e3a6a5fe9c8b7c151452fa1472",
+    "PIP_INDEX_URL": "https://pypi.org/simple",
+    "TORCH_INDEX_URL": "https://download.pytorch.org/whl/cpu",
+    "APT_MIRROR": "http://deb.debian.org",
+}
 
 
-def test_the_image_carries_cloudflared_from_cloudflares_image_for_the_tunnel_supervisor() -> None:
-    assert "ARG CLOUDFLARED_IMAGE=cloudflare/cloudflared:latest" in [f"{k} {a}" for k, a in instructions()]
-    assert ("COPY", "--from=cloudflared /usr/local/bin/cloudflared /usr/local/bin/cloudflared") in final_stage()
+def test_every_outside_source_is_a_build_argument_whose_default_is_todays_source() -> None:
+    assert global_args() == DEFAULTS
 
 
-def test_torch_comes_from_the_cpu_index_and_the_rest_as_prebuilt_wheels_from_the_constraints() -> None:
-    runs = [a for k, a in instructions() if k == "RUN"]
-    assert any("--index-url https://download.pytorch.org/whl/cpu torch==2.13.0" in r for r in runs)
-    assert any('pip install -c constraints.txt ".[local-slm]"' in r for r in runs)
-    assert any("pip install --only-binary=:all: -c constraints.txt -r /tmp/requirements.txt" in r for r in runs)
+def test_no_image_or_index_is_named_outside_the_build_arguments() -> None:
+    later = [(k, a) for k, a in instructions()[len(global_args()) :] if k != "HEALTHCHECK"]  # it asks 127.0.0.1
+    named = [a.replace("s|http://deb.debian.org|", "") for _, a in later]  # what the APT_MIRROR rewrite replaces
+    assert [a for a in named if "://" in a or "pytorch.org" in a or "cloudflare/" in a or "python:" in a] == []
+    froms = {a.split(" AS ")[0] for k, a in later if k == "FROM"}
+    assert froms == {"${CLOUDFLARED_IMAGE:-scratch}", "${BASE_IMAGE}", "runtime", "runtime${CLOUDFLARED_IMAGE:+-tunnel}"}
+
+
+def test_cloudflared_is_pinned_to_a_release_and_a_digest_never_to_latest() -> None:
+    assert re.fullmatch(r"cloudflare/cloudflared:\d{4}\.\d+\.\d+@sha256:[0-9a-f]{64}", global_args()["CLOUDFLARED_IMAGE"])
+
+
+def test_the_tunnel_binary_and_its_image_are_used_only_when_cloudflared_image_is_set() -> None:
+    without = {**DEFAULTS, "CLOUDFLARED_IMAGE": ""}
+    [(_, final)] = stages()[""]  # the last stage only chooses the image
+
+    assert expand(final, DEFAULTS) == "runtime-tunnel"
+    assert needed("runtime-tunnel", DEFAULTS) == {"runtime-tunnel", "runtime", "build", "cloudflared"}
+    assert stages()["runtime-tunnel"][1:] == [("COPY", "--from=cloudflared /usr/local/bin/cloudflared /usr/local/bin/cloudflared")]
+    assert expand(final, without) == "runtime"
+    assert needed("runtime", without) == {"runtime", "build"}  # Cloudflare's image is not even pulled
+    assert expand(stages()["cloudflared"][0][1], without) == "scratch AS cloudflared"
+
+
+def test_the_image_is_built_and_run_on_the_base_image() -> None:
+    assert stages()["build"][0] == ("FROM", "${BASE_IMAGE} AS build")
+    assert runtime()[0] == ("FROM", "${BASE_IMAGE} AS runtime")
+    assert ("COPY", "--from=build /opt/venv /opt/venv") in runtime()
+
+
+def test_torch_comes_from_its_index_and_the_rest_as_prebuilt_wheels_from_the_package_index() -> None:
+    build = stages()["build"]
+    runs = [a for k, a in build if k == "RUN"]
+    assert ("ARG", "PIP_INDEX_URL") in build and ("ARG", "TORCH_INDEX_URL") in build
+    assert 'pip install --index-url "$TORCH_INDEX_URL" torch==2.13.0' in runs
+    assert any('pip install --index-url "$PIP_INDEX_URL" -c constraints.txt ".[local-slm]"' in r for r in runs)
+    assert any('pip install --index-url "$PIP_INDEX_URL" --only-binary=:all: -c constraints.txt -r /tmp/requirements.txt' in r for r in runs)
+    assert [r for r in runs if r.count("pip install") != r.count("pip install --index-url")] == []
     assert not any("build-essential" in r or "cmake" in r for r in runs)  # prebuilt wheels: nothing to compile
-    assert "ARG LOCAL_SLM=1" in [f"{k} {a}" for k, a in instructions()]
+    assert ("ARG", "LOCAL_SLM=1") in build
+
+
+def test_debian_packages_come_from_the_apt_mirror_argument() -> None:
+    [run] = [a for k, a in runtime() if k == "RUN"]
+    assert ("ARG", "APT_MIRROR") in runtime()
+    rewrite = """find /etc/apt/ -name '*.list' -o -name '*.sources' | xargs -r sed -i "s|http://deb.debian.org|$APT_MIRROR|g" """
+    assert " ".join(run.split()).startswith(rewrite + "&& apt-get update")
+
 
 
 def test_the_image_runs_as_uid_10001() -> None:
-    assert only(final_stage(), "USER") == "10001:10001"
+    assert only(runtime(), "USER") == "10001:10001"
 
 
 def test_the_environment_serves_on_all_interfaces_from_data() -> None:
-    env = only(final_stage(), "ENV").split()
+    env = only(runtime(), "ENV").split()
     for setting in ("SOMA_HOST=0.0.0.0", "SOMA_PORT=8080", "SOMA_DATA_DIR=/data", "SOMA_LOG_FORMAT=json",
                     "HF_HUB_OFFLINE=1", "HOME=/tmp"):  # fmt: skip
         assert setting in env
 
 
 def test_the_healthcheck_asks_the_gateway_health_endpoint_with_python() -> None:
-    healthcheck = only(final_stage(), "HEALTHCHECK")
+    healthcheck = only(runtime(), "HEALTHCHECK")
     command = json.loads(healthcheck[healthcheck.index("CMD") + 3 :])
     assert command[:2] == ["python", "-c"]
     assert "http://127.0.0.1:8080/health" in command[2]
 
 
 def test_the_entrypoint_is_soma_and_the_default_command_the_gateway() -> None:
-    stage = final_stage()
+    stage = runtime()
     assert json.loads(only(stage, "ENTRYPOINT")) == ["soma"]
     assert json.loads(only(stage, "CMD")) == ["gateway"]
 

@@ -8,6 +8,7 @@ from urllib.parse import urlsplit
 
 import pytest
 
+from soma import config
 from tests.deploy import charts
 
 ENVS = list(charts.ENVIRONMENTS)
@@ -245,3 +246,21 @@ def test_infra_prometheus_scrapes_the_annotated_gateway_and_worker_pods() -> Non
         assert annotations["prometheus.io/scrape"] == "true"
         assert annotations["prometheus.io/path"] == "/metrics"
         assert [int(annotations["prometheus.io/port"])] == ports
+
+
+@pytest.mark.parametrize("env", ENVS)
+def test_a_worker_counts_as_dead_only_after_silence_longer_than_a_whole_drain(env: str) -> None:
+    manifests = stack(env)
+    worker = charts.environment(charts.find(manifests, "Deployment", "conversation-worker"), manifests)
+    drain, stalled = float(worker["SOMA_WORKER_DRAIN_SECONDS"]), float(worker["SOMA_WORKER_STALLED_SECONDS"])
+    assert stalled > drain
+    settings = config.Settings(worker_drain_seconds=drain, worker_stalled_seconds=stalled, database_url="postgresql://x/y")
+    assert settings.worker_stalled_threshold == stalled  # high enough that Soma keeps it as it is
+
+
+def test_the_stalled_threshold_follows_the_drain_from_the_one_value() -> None:
+    values = charts.values("dev")
+    values["worker"] = {**values["worker"], "drainSeconds": 300}
+    manifests = charts.render_values("soma-stack", values, "soma")
+    settings = charts.find(manifests, "ConfigMap", "soma")["data"]
+    assert (settings["SOMA_WORKER_DRAIN_SECONDS"], settings["SOMA_WORKER_STALLED_SECONDS"]) == ("300", "310")

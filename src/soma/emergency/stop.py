@@ -53,12 +53,12 @@ async def stop(
     with revoke_slm_key delete the SLM key's current version in Vault. Then audit and store the report."""
     report = Report("emergency.stop", reason, actor.name)
     run = _runner(report, on_step)
-    running = await _running_turns(engine, settings.worker_stalled_seconds)  # before the workers start cancelling
+    running = await _running_turns(engine, settings.worker_stalled_threshold)  # before the workers start cancelling
     await run("lockdown", lambda: _lockdown_on(engine, reason, actor.name))
     await run("tunnel", lambda: _tunnel_off(engine, actor.name))
     await run("access", lambda: _revoke_access(engine, actor))
     await run("streams", lambda: _close_streams(engine))
-    await run("turns", lambda: _turns_cancelled(engine, settings.worker_stalled_seconds, running))
+    await run("turns", lambda: _turns_cancelled(engine, settings.worker_stalled_threshold, running))
     if revoke_slm_key:
         await run("slm_key", lambda: asyncio.to_thread(slm_key.delete_current, settings))
     await _finish(report, run, engine, settings, actor)

@@ -1,4 +1,4 @@
-"""The worker process: turn, ingestion and scheduled backup jobs, stalled-turn recovery, drain on SIGTERM."""
+"""The worker process: turn, ingestion and scheduled backup jobs, stalled-turn recovery, drain on SIGTERM (drain.py)."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import logging
 
+import procrastinate.worker
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from soma import config
@@ -17,7 +18,7 @@ from soma.observability import queues as queue_metrics
 from soma.observability import server as metrics_server
 from soma.secrets import watch
 from soma.slm import client as slm
-from soma.worker import recovery, tasks
+from soma.worker import drain, recovery, tasks
 
 log = logging.getLogger(__name__)
 
@@ -48,34 +49,41 @@ async def serve(settings: config.Settings, database_url: str) -> None:
         await flag.first_read(timeout=5)
         warming = asyncio.create_task(context.warm_if_needed(engine, embedding_model))
         async with app.open_async():
+            stalled = _stalled_threshold(settings)
             interval = settings.worker_heartbeat_seconds
-            recovering = asyncio.create_task(recovery.run(app, settings.worker_stalled_seconds, interval))
+            recovering = asyncio.create_task(recovery.run(app, stalled, interval))
             reloading = asyncio.create_task(keys.run())
             scrapes = await _serve_metrics(settings, engine, queues)
+            worker = procrastinate.worker.Worker(
+                app,
+                queues=list(queues),
+                concurrency=settings.worker_concurrency,
+                shutdown_graceful_timeout=settings.worker_drain_seconds,
+                update_heartbeat_interval=interval,
+                stalled_worker_timeout=stalled,
+                delete_jobs="successful",
+                # A NOTIFY that lands while the worker is between fetches is dropped by procrastinate
+                # (it clears its flag after each fetch); polling every second bounds that wait.
+                fetch_job_polling_interval=FETCH_POLL_SECONDS,
+                install_signal_handlers=False,  # drain.on_signals: procrastinate's would stop the heartbeat
+                additional_context={
+                    "engine": engine,
+                    "writes": writes,
+                    "slm": model,
+                    "embedder": embedding_model,
+                    "limits": turn.TurnLimits(history_messages=settings.history_messages),
+                    "backup_dir": settings.backup_dir,
+                    "backup_keep": settings.backup_keep,
+                    "lockdown": flag,
+                },
+            )
+            draining = drain.Drain(app, worker, interval, recovering)
             _log_ready(settings, queues)
             try:
-                await app.run_worker_async(
-                    queues=list(queues),
-                    concurrency=settings.worker_concurrency,
-                    shutdown_graceful_timeout=settings.worker_drain_seconds,
-                    update_heartbeat_interval=settings.worker_heartbeat_seconds,
-                    stalled_worker_timeout=settings.worker_stalled_seconds,
-                    delete_jobs="successful",
-                    # A NOTIFY that lands while the worker is between fetches is dropped by procrastinate
-                    # (it clears its flag after each fetch); polling every second bounds that wait.
-                    fetch_job_polling_interval=FETCH_POLL_SECONDS,
-                    additional_context={
-                        "engine": engine,
-                        "writes": writes,
-                        "slm": model,
-                        "embedder": embedding_model,
-                        "limits": turn.TurnLimits(history_messages=settings.history_messages),
-                        "backup_dir": settings.backup_dir,
-                        "backup_keep": settings.backup_keep,
-                        "lockdown": flag,
-                    },
-                )
+                with drain.on_signals(draining):
+                    await worker.run()
             finally:
+                await draining.close()
                 if scrapes is not None:
                     scrapes.close()
                 warming.cancel()
@@ -89,6 +97,19 @@ async def serve(settings: config.Settings, database_url: str) -> None:
         await engine.dispose()
         await writes.dispose()
     log.info("worker stopped")
+
+
+def _stalled_threshold(settings: config.Settings) -> float:
+    """The seconds after which a silent worker is dead (config.Settings.worker_stalled_threshold), said when it raised the setting."""
+    threshold = settings.worker_stalled_threshold
+    configured = settings.worker_stalled_seconds
+    if configured is not None and threshold > configured:
+        log.warning(
+            "SOMA_WORKER_STALLED_SECONDS=%g is shorter than SOMA_WORKER_DRAIN_SECONDS=%g plus %d heartbeats of %gs: "
+            "a silent worker counts as dead after %gs instead",
+            configured, settings.worker_drain_seconds, config.HEARTBEATS_BEFORE_STALLED, settings.worker_heartbeat_seconds, threshold,
+        )  # fmt: skip
+    return threshold
 
 
 def _log_ready(settings: config.Settings, queues: tuple[str, ...]) -> None:

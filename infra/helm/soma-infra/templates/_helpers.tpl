@@ -52,3 +52,18 @@ capabilities:
 image: {{ printf "%s:%s" .repository .tag | quote }}
 imagePullPolicy: {{ .pullPolicy | default "IfNotPresent" }}
 {{- end -}}
+
+{{/* A StatefulSet's one volume claim, named data. Arg: the part's storage values (size, storageClassName). */}}
+{{- define "soma-infra.dataClaim" -}}
+volumeClaimTemplates:
+  - metadata:
+      name: data
+    spec:
+      accessModes: ["ReadWriteOnce"]
+      {{- with .storageClassName }}
+      storageClassName: {{ . }}
+      {{- end }}
+      resources:
+        requests:
+          storage: {{ .size }}
+{{- end -}}

@@ -38,6 +38,9 @@ export async function loadMeta() {
   return meta;
 }
 
+/** What every user should know now ({notices: [{code, message}]}): the banners of notices.js. */
+export const getStatus = () => request("GET", "/v1/status");
+
 /** Ask whether the login session still holds; when it does not, the browser goes to /login. */
 export async function checkSession() {
   try {

@@ -13,6 +13,7 @@ import { createChatsPage } from "./chat.js";
 import { h } from "./dom.js";
 import { createKnowledgePage } from "./knowledge.js";
 import { createMemoryPage } from "./memory.js";
+import { showNotices } from "./notices.js";
 import { Router } from "./router.js";
 import { createSettingsPage } from "./settings.js";
 
@@ -45,6 +46,7 @@ async function start() {
     return;
   }
   renderAccount(document.getElementById("account"), api.me);
+  showNotices(document.getElementById("notices"));
   const router = new Router({
     routes: routes.filter((route) => !route.adminOnly || api.isAdmin()),
     fallback: "#/chats",
