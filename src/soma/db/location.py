@@ -30,7 +30,7 @@ def _open(settings: config.Settings, schema: bool) -> embedded.EmbeddedServer:
     if settings.database_url:
         database = embedded.EmbeddedServer(url=settings.database_url, owner=False)
     else:
-        database = embedded.ensure(settings.data_dir)
+        database = embedded.ensure(settings.data_dir, settings.embedded_postgres_user)
     try:
         _check(database.url, schema)
     except BaseException:
