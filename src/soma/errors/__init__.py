@@ -33,6 +33,10 @@ class DatabaseUnavailable(SomaError):
     status_code = 503
     code = "database_unavailable"
 
+    def __init__(self, detail: str | None = None, retry_after: int | None = None) -> None:
+        self.retry_after = retry_after  # seconds, sent as Retry-After when the gateway answers with this
+        super().__init__(detail)
+
 
 class EmbeddedPostgresFailed(SomaError):
     """The embedded PostgreSQL server could not start. Read its log in SOMA_DATA_DIR/postgres/log, or set SOMA_DATABASE_URL to use another server."""
@@ -473,3 +477,12 @@ class TurnRateLimited(TurnFailed):
 
 # The backup and restore errors, by their own module: a name each, as `errors.BackupInvalid` etc.
 from soma.errors.backup import *  # noqa: E402, F403  (after SomaError and NotFound, which they extend)
+
+
+# The gateway's doors (issue 24).
+class RequestTooLarge(SomaError):
+    """Send a shorter message, or raise SOMA_MAX_MESSAGE_CHARS."""
+
+    status_code = 413
+    code = "request_too_large"
+

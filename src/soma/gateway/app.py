@@ -21,7 +21,7 @@ from soma.auth import bootstrap
 from soma.gateway import admin_api, auth_api, authn, errors, events, health, knowledge, limits, memories, meta, metrics, sessions
 from soma.gateway import backup as backup_api
 from soma.gateway import restores, turns
-from soma.gateway import database_down, emergency_api, lockdown, openai_api, openai_errors, openapi
+from soma.gateway import database_down, emergency_api, lockdown, openai_api, openapi
 from soma.gateway import settings as settings_api
 from soma.gateway import tunnel as tunnel_api
 from soma.gateway.notifier import Notifier
@@ -73,17 +73,17 @@ def create(
     app.state.embedder = embedding_model or embedder.MiniLM()  # loads its weights on first use
     errors.install(app)
     openapi.install(app)
+    # Every middleware below refuses by raising a SomaError, which errors.Catch renders.
     app.add_middleware(restores.Gate)  # innermost: only requests past authentication and the body limit probe the gate
     app.add_middleware(
         limits.BodyLimit,
         max_bytes=limits.max_body_bytes(settings.max_message_chars),
         streamed=(knowledge.UPLOAD_PATH, restores.UPLOAD_PATH),
     )
-    # Inside Observe, so refusals are counted and carry a request id; outside the body limit.
     app.add_middleware(authn.Authenticate, metrics_open=not settings.metrics_require_key, idle_seconds=settings.session_idle_seconds)
     app.add_middleware(lockdown.Gate)  # outside authentication: under lockdown every caller gets 503, keys or not
-    app.add_middleware(database_down.DatabaseDown)  # PostgreSQL away: 503 from any layer inside, counted by Observe
-    app.add_middleware(openai_errors.OpenAIShape)  # OpenAI's error shape on its routes, from every layer inside
+    app.add_middleware(database_down.DatabaseDown)  # PostgreSQL away: 503 from any layer inside
+    app.add_middleware(errors.Catch)  # inside Observe, so every refusal is counted and carries a request id
     app.add_middleware(observe.Observe)  # outermost: sees every request, even a 413
     for module in (health, metrics, auth_api, admin_api, meta, sessions, turns, events, settings_api, knowledge, memories, backup_api, restores):
         app.include_router(module.router)

@@ -2,7 +2,8 @@
 
 A pure ASGI middleware, so Server-Sent Events are guarded like any other route. The caller is
 found from `Authorization: Bearer <key>` (an API key) or the login cookie; cookie requests that
-change state must also carry the session's CSRF token in `X-CSRF-Token`.
+change state must also carry the session's CSRF token in `X-CSRF-Token`. Refusals are raised as
+SomaErrors and rendered by gateway/errors.py.
 """
 
 from __future__ import annotations
@@ -11,14 +12,12 @@ import ipaddress
 import logging
 
 from starlette.datastructures import Headers
-from starlette.responses import JSONResponse, RedirectResponse
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from soma import errors
 from soma.auth import keys, logins, tokens
 from soma.auth.key_cache import KeyCache
 from soma.auth.principal import CHAT, METRICS, Principal, user_scopes
-from soma.gateway.errors import body
 
 log = logging.getLogger(__name__)
 
@@ -39,7 +38,7 @@ def is_public(path: str, metrics_open: bool) -> bool:
 
 
 class Authenticate:
-    """Puts the caller in `request.state.principal`, or answers 401/403 itself."""
+    """Puts the caller in `request.state.principal`, or raises Unauthenticated (401), Forbidden or CSRFRejected (403)."""
 
     def __init__(self, app: ASGIApp, metrics_open: bool, idle_seconds: float) -> None:
         self.app = app
@@ -51,15 +50,11 @@ class Authenticate:
             await self.app(scope, receive, send)
             return
         headers = Headers(scope=scope)
-        try:
-            principal = await self._principal(scope, headers)
-            _check_scope(scope["path"], principal)
-            if principal.session_id is not None and scope["method"] not in SAFE_METHODS:
-                if headers.get(CSRF_HEADER) != principal.csrf_token:
-                    raise errors.CSRFRejected()
-        except errors.SomaError as exc:
-            await _refuse(exc, scope, headers)(scope, receive, send)
-            return
+        principal = await self._principal(scope, headers)
+        _check_scope(scope["path"], principal)
+        if principal.session_id is not None and scope["method"] not in SAFE_METHODS:
+            if headers.get(CSRF_HEADER) != principal.csrf_token:
+                raise errors.CSRFRejected()
         scope.setdefault("state", {})["principal"] = principal
         await self.app(scope, receive, send)
 
@@ -79,7 +74,6 @@ class Authenticate:
                 raise errors.Unauthenticated("Your session has ended (logged out, expired or revoked).")
             return Principal("user", login.user_id, login.username, user_scopes(login.role), login.session_id, login.csrf_token)
         raise errors.Unauthenticated()
-
 
     async def _key(self, scope: Scope, key: str) -> Principal:
         """The key's principal: from this gateway's cache of keys accepted moments ago, else from the database."""
@@ -139,12 +133,3 @@ def _check_scope(path: str, principal: Principal) -> None:
     needed = METRICS if path == METRICS_PATH else CHAT
     if not principal.may(needed):
         raise errors.Forbidden(f"This credential lacks the {needed!r} scope.")
-
-
-def _refuse(exc: errors.SomaError, scope: Scope, headers: Headers):
-    """A browser opening a page is sent to the login page; everything else gets the error shape."""
-    wants_page = scope["method"] == "GET" and "text/html" in headers.get("accept", "") and not scope["path"].startswith("/v1/")
-    if wants_page and exc.status_code == 401:
-        return RedirectResponse("/login", status_code=303)
-    extra = {"WWW-Authenticate": 'Bearer realm="soma"'} if exc.status_code == 401 else {}
-    return JSONResponse(body(exc.code, exc.message), status_code=exc.status_code, headers=extra)

@@ -1,7 +1,7 @@
 """503 `database_unavailable` instead of a 500 and a traceback while PostgreSQL is away (restarting, failing over).
 
-A pure ASGI middleware just inside Observe, so it also covers the middlewares that read the
-database (authentication, the restore gate), not only the routes.
+A pure ASGI middleware just inside gateway/errors.py's Catch (which renders the 503), so it also
+covers the middlewares that read the database (authentication, the restore gate), not only the routes.
 """
 
 from __future__ import annotations
@@ -9,15 +9,13 @@ from __future__ import annotations
 import logging
 
 import sqlalchemy as sa
-from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from soma import errors
-from soma.gateway.errors import body
 
 log = logging.getLogger(__name__)
 
-RETRY_AFTER = "5"  # seconds; about what a restarted PostgreSQL needs to replay its WAL
+RETRY_AFTER = 5  # seconds; about what a restarted PostgreSQL needs to replay its WAL
 # What a lost or refused connection raises; errors about the data itself (a DataError) are not among them.
 DOWN = (sa.exc.OperationalError, sa.exc.InterfaceError, sa.exc.TimeoutError, ConnectionError)
 
@@ -46,9 +44,7 @@ class DatabaseDown:
                 await send({"type": "http.response.body", "body": b"", "more_body": False})
                 return
             log.warning("%s %s answered 503: PostgreSQL is unavailable (%s)", scope["method"], scope["path"], reason)
-            error = errors.DatabaseUnavailable(reason)
-            response = JSONResponse(body(error.code, error.message), status_code=503, headers={"Retry-After": RETRY_AFTER})
-            await response(scope, receive, send)
+            raise errors.DatabaseUnavailable(reason, retry_after=RETRY_AFTER) from exc
 
 
 def describe(exc: Exception) -> str:
