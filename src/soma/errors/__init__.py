@@ -479,10 +479,15 @@ class TurnRateLimited(TurnFailed):
 from soma.errors.backup import *  # noqa: E402, F403  (after SomaError and NotFound, which they extend)
 
 
-# The gateway's doors (issue 24).
+# The gateway's doors (issue 24): the body limit, and the tunnel's own listener.
 class RequestTooLarge(SomaError):
     """Send a shorter message, or raise SOMA_MAX_MESSAGE_CHARS."""
 
     status_code = 413
     code = "request_too_large"
 
+
+class TunnelDoorUnavailable(SomaError):
+    """The gateway cannot serve the tunnel's door, so it does not start: cloudflared would reach nothing, or whatever else holds that port. Set SOMA_TUNNEL_ORIGIN_PORT (and SOMA_TUNNEL_ORIGIN_HOST) to a free address, the same for `soma tunnel run`, or SOMA_TUNNEL_ORIGIN_PORT=0 for a gateway the tunnel does not reach."""
+
+    code = "tunnel_door_unavailable"

@@ -18,6 +18,7 @@ from soma import errors
 from soma.auth import keys, logins, tokens
 from soma.auth.key_cache import KeyCache
 from soma.auth.principal import CHAT, METRICS, Principal, user_scopes
+from soma.gateway import tunnel_door
 
 log = logging.getLogger(__name__)
 
@@ -66,7 +67,7 @@ class Authenticate:
             if scheme.lower() != "bearer" or not key.strip():
                 raise errors.Unauthenticated("The Authorization header must be `Bearer <key>`.")
             return await self._key(scope, key.strip())
-        cookie = session_cookie(headers)
+        cookie = session_cookie(scope, headers)
         if cookie:
             async with engine.begin() as conn:
                 login = await logins.resolve(conn, cookie, self.idle_seconds)
@@ -91,26 +92,36 @@ class Authenticate:
         return principal
 
 
-def session_cookie(headers: Headers) -> str | None:
-    """The login cookie's value, under either name."""
+def session_cookie(scope: Scope, headers: Headers) -> str | None:
+    """The login cookie's value: on an HTTPS origin only the `__Host-` one, elsewhere under either name.
+
+    A browser takes a `__Host-` cookie only from this very origin over HTTPS. The plain name could
+    have been planted by a sibling subdomain or over plain HTTP, so an HTTPS origin ignores it.
+    """
     cookies = {}
     for part in headers.get("cookie", "").split(";"):
         name, _, value = part.strip().partition("=")
         cookies[name] = value
+    if https_origin(scope, headers):
+        return cookies.get(COOKIE) or None
     return cookies.get(COOKIE) or cookies.get(PLAIN_HTTP_COOKIE) or None
 
 
 def cookie_name_and_secure(scope: Scope, headers: Headers) -> tuple[str, bool]:
-    """`__Host-` with Secure over HTTPS and on loopback (where browsers accept Secure over HTTP); a plain name otherwise.
-
-    A request for SOMA_PUBLIC_URL's host came through the tunnel: the browser spoke HTTPS to Cloudflare,
-    even though cloudflared hands it to the gateway as plain HTTP.
-    """
-    host = headers.get("host", "")
-    if scope.get("scheme") == "https" or _loopback(host) or _public_origin(scope, host):
+    """`__Host-` with Secure on an HTTPS origin and on loopback (where browsers accept Secure over HTTP); a plain name otherwise."""
+    if https_origin(scope, headers) or _loopback(headers.get("host", "")):
         return COOKIE, True
     log.warning("login over plain HTTP from a non-loopback address: the session cookie cannot be Secure; serve Soma over HTTPS")
     return PLAIN_HTTP_COOKIE, False
+
+
+def https_origin(scope: Scope, headers: Headers) -> bool:
+    """True when the browser spoke HTTPS: the scheme says so, or the request came through the tunnel.
+
+    Cloudflare hands tunnel requests to the gateway as plain HTTP: those on the tunnel's door, and
+    those for SOMA_PUBLIC_URL's host (a named tunnel still pointed at the normal listener).
+    """
+    return scope.get("scheme") == "https" or tunnel_door.through(scope) or _public_origin(scope, headers.get("host", ""))
 
 
 def _public_origin(scope: Scope, host: str) -> bool:

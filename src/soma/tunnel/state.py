@@ -19,7 +19,7 @@ from soma.emergency import lockdown
 MODES = ("token", "quick")
 STATES = ("off", "starting", "connected", "failed")
 _t = tables.tunnel_state
-PUBLIC = (_t.c.enabled, _t.c.mode, _t.c.state, _t.c.public_url, _t.c.last_error, _t.c.reported_at)
+PUBLIC = (_t.c.enabled, _t.c.mode, _t.c.state, _t.c.public_url, _t.c.last_error, _t.c.reported_at, _t.c.origin)
 
 # An admin who can log in: a live account (every account has a password hash; disabled ones cannot log in).
 _ADMIN_WITH_PASSWORD = sa.select(sa.literal(1)).where(
@@ -32,7 +32,7 @@ _OPEN_SETUP_LINK = sa.select(sa.literal(1)).where(
 
 
 async def read(conn: AsyncConnection) -> dict[str, Any]:
-    """The tunnel as wanted and as last reported: enabled, mode, state, public_url, last_error, reported_at."""
+    """The tunnel as wanted and as last reported: enabled, mode, state, public_url, last_error, reported_at, origin."""
     return dict((await conn.execute(sa.select(*PUBLIC).where(_t.c.id == 1))).one()._mapping)
 
 
@@ -70,7 +70,9 @@ async def switch(
     return dict(row)
 
 
-async def report(conn: AsyncConnection, state: str, public_url: str | None = None, last_error: str | None = None) -> None:
-    """The supervisor's view of cloudflared, stamped with the database's time."""
-    values = {"state": state, "public_url": public_url, "last_error": last_error, "reported_at": sa.func.now()}
+async def report(
+    conn: AsyncConnection, state: str, public_url: str | None = None, last_error: str | None = None, origin: str | None = None
+) -> None:
+    """The supervisor's view of cloudflared, and where it points cloudflared, stamped with the database's time."""
+    values = {"state": state, "public_url": public_url, "last_error": last_error, "origin": origin, "reported_at": sa.func.now()}
     await conn.execute(sa.update(_t).where(_t.c.id == 1).values(values))
