@@ -8,6 +8,7 @@ SomaErrors and rendered by gateway/errors.py.
 
 from __future__ import annotations
 
+import hmac
 import ipaddress
 import logging
 
@@ -54,8 +55,7 @@ class Authenticate:
         principal = await self._principal(scope, headers)
         _check_scope(scope["path"], principal)
         if principal.session_id is not None and scope["method"] not in SAFE_METHODS:
-            if headers.get(CSRF_HEADER) != principal.csrf_token:
-                raise errors.CSRFRejected()
+            _check_csrf(headers.get(CSRF_HEADER, ""), principal.csrf_token or "")
         scope.setdefault("state", {})["principal"] = principal
         await self.app(scope, receive, send)
 
@@ -144,3 +144,9 @@ def _check_scope(path: str, principal: Principal) -> None:
     needed = METRICS if path == METRICS_PATH else CHAT
     if not principal.may(needed):
         raise errors.Forbidden(f"This credential lacks the {needed!r} scope.")
+
+
+def _check_csrf(given: str, expected: str) -> None:
+    """CSRFRejected unless the header holds the session's token; compared in constant time, as bytes (headers may hold any latin-1)."""
+    if not expected or not hmac.compare_digest(given.encode(), expected.encode()):
+        raise errors.CSRFRejected()
