@@ -12,7 +12,7 @@ import pytest
 from kubernetes_validate import utils as k8s
 
 from soma import config
-from soma.tunnel import supervisor
+from soma.tunnel import state
 from tests.deploy import charts
 
 PUBLIC_URL = "https://soma.example.org"
@@ -81,7 +81,9 @@ def _settings(workload: charts.Manifest, manifests: list[charts.Manifest]) -> co
 def test_the_supervisor_points_cloudflared_at_the_gateways_tunnel_door_through_their_service() -> None:
     manifests = _render(enabled=True, publicUrl=PUBLIC_URL, token={"value": TOKEN})
     gateway = _settings(charts.find(manifests, "Deployment", "gateway"), manifests)
-    origin = urllib.parse.urlsplit(supervisor.origin(_settings(charts.find(manifests, "Deployment", "tunnel"), manifests)))
+    pointed_at = state.origin(_settings(charts.find(manifests, "Deployment", "tunnel"), manifests))
+    assert state.origin(gateway) == pointed_at  # what GET /v1/tunnel shows is where cloudflared goes
+    origin = urllib.parse.urlsplit(pointed_at)
     service = charts.find(manifests, "Service", "gateway")
     [door] = [p for p in service["spec"]["ports"] if p["port"] == origin.port]
     [container_port] = [p for p in charts.container(charts.find(manifests, "Deployment", "gateway"))["ports"] if p["name"] == door["targetPort"]]

@@ -51,7 +51,7 @@ def off() -> None:
     typer.echo("tunnel off; `soma tunnel run` stops cloudflared within a second.")
 
 
-@tunnel_app.command(help=f"Show the tunnel as wanted and as the supervisor last reported it, with the origin cloudflared is pointed at. Reads {DB_VARS}.")
+@tunnel_app.command(help=f"Show the tunnel as wanted and as the supervisor last reported it, with the origin cloudflared is pointed at. Reads {DB_VARS}, {env_names('tunnel_origin', 'tunnel_origin_host', 'tunnel_origin_port')}.")
 def status(
     as_json: bool = typer.Option(False, "--json", help="Print it as one JSON object, as GET /v1/tunnel gives it."),
 ) -> None:
@@ -61,7 +61,7 @@ def status(
         async with engine.connect() as conn:
             return await state.read(conn)
 
-    row = on_database(work)
+    row = state.shown(on_database(work), _settings())
     if as_json:
         typer.echo(json.dumps({**row, "reported_at": row["reported_at"].isoformat() if row["reported_at"] else None}))
         return

@@ -282,7 +282,6 @@ tunnel_state = sa.Table(
     sa.Column("public_url", sa.Text),
     sa.Column("last_error", sa.Text),
     sa.Column("reported_at", sa.DateTime(timezone=True)),
-    sa.Column("origin", sa.Text),  # where the leading supervisor points cloudflared (0012)
     sa.CheckConstraint("id = 1", name="tunnel_state_single_row"),
     sa.CheckConstraint("mode IN ('token', 'quick')", name="tunnel_state_mode_check"),
     sa.CheckConstraint("state IN ('off', 'starting', 'connected', 'failed')", name="tunnel_state_state_check"),

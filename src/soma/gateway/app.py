@@ -21,7 +21,7 @@ from soma.auth import bootstrap
 from soma.gateway import admin_api, auth_api, authn, errors, events, health, knowledge, limits, memories, meta, metrics, sessions
 from soma.gateway import backup as backup_api
 from soma.gateway import restores, turns
-from soma.gateway import database_down, emergency_api, headers, lockdown, openai_api, openapi
+from soma.gateway import emergency_api, headers, lockdown, openai_api, openapi
 from soma.gateway import settings as settings_api
 from soma.gateway import tunnel as tunnel_api
 from soma.gateway.notifier import Notifier
@@ -82,8 +82,7 @@ def create(
     )
     app.add_middleware(authn.Authenticate, metrics_open=not settings.metrics_require_key, idle_seconds=settings.session_idle_seconds)
     app.add_middleware(lockdown.Gate)  # outside authentication: under lockdown every caller gets 503, keys or not
-    app.add_middleware(database_down.DatabaseDown)  # PostgreSQL away: 503 from any layer inside
-    app.add_middleware(errors.Catch)  # inside Observe, so every refusal is counted and carries a request id
+    app.add_middleware(errors.Catch)  # inside Observe, so every refusal (and a lost database's 503) is counted and has a request id
     app.add_middleware(observe.Observe)  # sees every request, even a 413
     app.add_middleware(headers.SecurityHeaders)  # outermost: on every response the app gives
     for module in (health, metrics, auth_api, admin_api, meta, sessions, turns, events, settings_api, knowledge, memories, backup_api, restores):

@@ -2,9 +2,10 @@
 
 Errors reach here two ways. A route's SomaError, a validation error or an HTTPException goes to
 the exception handlers installed by install(). A SomaError raised by a middleware (authentication,
-the lockdown, the body limit, the restore gate, a lost database) never reaches those handlers,
-since Starlette runs them inside every middleware: Catch, just inside Observe, renders it. Both
-go through render(), so a refusal looks the same from whichever layer it came.
+the lockdown, the body limit, the restore gate) never reaches those handlers, since Starlette runs
+them inside every middleware: Catch, just inside Observe, renders it, and turns a lost database
+from any layer into 503 (gateway/database_down.py). Both go through render(), so a refusal looks
+the same from whichever layer it came.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from soma import errors
-from soma.gateway import openai_errors
+from soma.gateway import database_down, openai_errors
 
 log = logging.getLogger(__name__)
 
@@ -64,10 +65,11 @@ def _wants_page(scope: Scope) -> bool:
 
 
 class Catch:
-    """Renders a SomaError a middleware raised; sits just inside Observe, which counts the answer and gives it a request id.
+    """Renders a SomaError a middleware raised, and a lost database; just inside Observe, which counts the answer and gives it a request id.
 
-    An error raised once the response has started cannot become another response: it goes on up,
+    A SomaError raised once the response has started cannot become another response: it goes on up,
     and the server cuts the connection, so a client never takes a truncated download for a whole one.
+    A lost database then ends the response cleanly instead: an event stream resumes from Last-Event-ID.
     """
 
     def __init__(self, app: ASGIApp) -> None:
@@ -86,6 +88,12 @@ class Catch:
 
         try:
             await self.app(scope, receive, watch)
+        except database_down.DOWN as exc:
+            if started:
+                database_down.cut(scope, exc)
+                await send({"type": "http.response.body", "body": b"", "more_body": False})
+                return
+            await render(scope, database_down.unavailable(scope, exc))(scope, receive, send)
         except errors.SomaError as exc:
             if started:
                 raise

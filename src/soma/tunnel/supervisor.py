@@ -58,7 +58,7 @@ class Supervisor:
         self.locked = False  # the lockdown keeps cloudflared stopped whatever `enabled` says
         self.reported: tuple[str, str | None, str | None] | None = None
         self.reported_at = 0.0
-        self.origin = origin(settings)
+        self.origin = state.origin(settings)
 
     async def run(self, stop: asyncio.Event) -> None:
         """Lead when the lock is free, wait otherwise, until `stop` is set; cloudflared is stopped on the way out."""
@@ -103,7 +103,7 @@ class Supervisor:
             metrics.TUNNEL_LEADER.set(0)
             await self._stop_child()
             with contextlib.suppress(Exception):
-                await state.report(conn, "off", None, self.last_error, self.origin)
+                await state.report(conn, "off", None, self.last_error)
             metrics.tunnel_state(None)
 
     async def _wanted(self, conn: AsyncConnection) -> dict[str, Any]:
@@ -217,7 +217,7 @@ class Supervisor:
             return
         if self.reported is None or report[:2] != self.reported[:2]:
             log.info("tunnel: %s%s", now_state, f" at {url}" if url else "")
-        await state.report(conn, *report, origin=self.origin)
+        await state.report(conn, *report)
         self.reported, self.reported_at = report, time.monotonic()
         metrics.tunnel_state(now_state)
 
@@ -225,18 +225,6 @@ class Supervisor:
         if self.child is not None:
             child, self.child = self.child, None
             await child.stop()
-
-
-def origin(settings: config.Settings) -> str | None:
-    """Where cloudflared is pointed: SOMA_TUNNEL_ORIGIN, else the gateway's tunnel door on this machine; None with neither."""
-    if settings.tunnel_origin:
-        return settings.tunnel_origin
-    if not settings.tunnel_origin_port:
-        return None
-    host = settings.tunnel_origin_host
-    if host in ("0.0.0.0", "::", ""):  # the door listens everywhere; this machine reaches it on loopback
-        host = "127.0.0.1"
-    return f"http://{'[' + host + ']' if ':' in host else host}:{settings.tunnel_origin_port}"
 
 
 async def serve(settings: config.Settings, database_url: str) -> None:

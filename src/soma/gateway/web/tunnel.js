@@ -1,6 +1,6 @@
 // The Settings page's Tunnel card: public access through Cloudflare. It shows the tunnel as the
-// supervisor (`soma tunnel run`) last reported it — state, public URL, the gateways' tunnel door it
-// points cloudflared at (where a named tunnel's public hostname must point), last error — and switches
+// supervisor (`soma tunnel run`) last reported it — state, public URL, last error — with the origin
+// cloudflared is pointed at (the gateways' tunnel door, where a named tunnel's hostname must point), and switches
 // it with PUT /v1/tunnel. The server decides whether Soma may be exposed: its refusal (409
 // tunnel_refused) names what to fix and is shown as is. Only admins see the tunnel or switch it.
 
