@@ -94,9 +94,12 @@ def run_soma(env: dict[str, str], *args: str, stdin: str = "", timeout: float = 
 
 
 def soma_env(database_url: str, **overrides: str) -> dict[str, str]:
-    """A child environment with only the SOMA_* settings a test chooses."""
+    """A child environment with only the SOMA_* settings a test chooses.
+
+    Gateways open no tunnel door unless the test gives them one (tunnel_origin_port): many share this machine.
+    """
     env = {k: v for k, v in os.environ.items() if not k.startswith("SOMA_")}
-    env.update(SOMA_DATABASE_URL=database_url, SOMA_LOG_LEVEL="INFO")
+    env.update(SOMA_DATABASE_URL=database_url, SOMA_LOG_LEVEL="INFO", SOMA_TUNNEL_ORIGIN_PORT="0")
     env.update({f"SOMA_{k.upper()}": str(v) for k, v in overrides.items()})
     return env
 

@@ -54,6 +54,17 @@ def proxy_networks(spec: str) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Net
 HEARTBEATS_BEFORE_STALLED = 3
 
 
+def _origin(value: str | None, schemes: tuple[str, ...], problem: str) -> str | None:
+    """`scheme://host[:port]` without a trailing slash, or None for blank; PydanticCustomError(problem) for anything else."""
+    if value is None or not value.strip():
+        return None
+    origin = value.strip().rstrip("/")
+    scheme, _, rest = origin.partition("://")
+    if scheme not in schemes or not rest or "/" in rest or "?" in rest or "#" in rest:
+        raise PydanticCustomError("origin", problem)
+    return origin
+
+
 class Settings(BaseSettings):
     """Process settings. Agent behaviour (system prompt, …) lives in the database, not here."""
 
@@ -154,6 +165,18 @@ class Settings(BaseSettings):
     tunnel_metrics_port: int = Field(
         9091, ge=0, le=65535, description="Port of `soma tunnel run`'s /metrics and /health on SOMA_HOST; 0 serves none."
     )
+    tunnel_origin_host: str = Field(
+        "127.0.0.1", description="Address of the gateway's tunnel door, the listener only cloudflared is pointed at."
+    )
+    tunnel_origin_port: int = Field(
+        8081, ge=0, le=65535,
+        description="Port of the gateway's tunnel door: requests there are public, counted per Cloudflare visitor; 0 serves none.",
+    )  # fmt: skip
+    tunnel_origin: str | None = Field(
+        None,
+        description="Where `soma tunnel run` points cloudflared: the gateway's tunnel door, e.g. `http://gateway:8081`"
+        " [default: http://SOMA_TUNNEL_ORIGIN_HOST:SOMA_TUNNEL_ORIGIN_PORT, 127.0.0.1 for 0.0.0.0].",
+    )
 
     session_idle_seconds: float = Field(8 * 3600, gt=0, description="A login session unused this long ends.")
     session_max_seconds: float = Field(7 * 86400, gt=0, description="A login session ends this long after login, used or not.")
@@ -179,13 +202,13 @@ class Settings(BaseSettings):
     @classmethod
     def _public_origin(cls, value: str | None) -> str | None:
         """An https origin (scheme and host, no path), given without a trailing slash; blank is unset."""
-        if value is None or not value.strip():
-            return None
-        origin = value.strip().rstrip("/")
-        scheme, _, rest = origin.partition("://")
-        if scheme != "https" or not rest or "/" in rest or "?" in rest or "#" in rest:
-            raise PydanticCustomError("origin", "give the https origin the tunnel serves, like https://soma.example.org (no path)")
-        return origin
+        return _origin(value, ("https",), "give the https origin the tunnel serves, like https://soma.example.org (no path)")
+
+    @field_validator("tunnel_origin")
+    @classmethod
+    def _door_origin(cls, value: str | None) -> str | None:
+        """An http(s) origin of the gateway's tunnel door, given without a trailing slash; blank is unset."""
+        return _origin(value, ("http", "https"), "give the URL of the gateway's tunnel door, like http://gateway:8081 (no path)")
 
     @field_validator("trusted_proxies")
     @classmethod

@@ -45,6 +45,14 @@ RECORD_PROGRESS = """
 }
 """
 
+# Run in every page before its own scripts: whatever the Content-Security-Policy blocks (an inline
+# style or script, a data: image) becomes a console error, which fails the test.
+REPORT_CSP_VIOLATIONS = """
+document.addEventListener("securitypolicyviolation", (e) => {
+  console.error(`CSP violation: ${e.violatedDirective} blocked ${e.blockedURI || "inline"} in ${e.sourceFile}:${e.lineNumber}`);
+});
+"""
+
 requires_chromium = pytest.mark.skipif(
     not CHROMIUM.exists(), reason=f"{CHROMIUM} is missing: run scripts/install-browser.sh to install Debian's chromium"
 )
@@ -98,6 +106,7 @@ def _pages(browser: sync_api.Browser, console: Console) -> Iterator[Callable[[],
     def open_in_new_context() -> sync_api.Page:
         context = browser.new_context(viewport=VIEWPORT, accept_downloads=True)
         contexts.append(context)
+        context.add_init_script(REPORT_CSP_VIOLATIONS)
         page = context.new_page()
         page.on("pageerror", lambda exc: console.problems.append(f"uncaught: {exc}"))
         page.on("console", lambda msg: console.problems.append(f"console.{msg.type}: {msg.text}") if msg.type == "error" else None)

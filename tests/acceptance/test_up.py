@@ -35,9 +35,13 @@ def _chat(url: str, text: str) -> list[dict]:
 
 
 def test_up_migrates_serves_and_answers_then_stops_cleanly(data_dir, launcher, slm) -> None:
-    url, proc = up.start(data_dir, launcher, slm_base_url=slm.base_url, slm_api_key="k", slm_model="scripted")
+    door = procs.free_port()
+    url, proc = up.start(data_dir, launcher, slm_base_url=slm.base_url, slm_api_key="k", slm_model="scripted", tunnel_origin_port=str(door))
 
     assert f"migrated: soma empty -> {migrate.head()}" in proc.output()
+    origin = httpx.get(url + "v1/tunnel", headers=ADMIN).json()["origin"]
+    assert origin == f"http://127.0.0.1:{door}"  # its gateway's tunnel door, where its supervisor would point cloudflared
+    assert httpx.get(origin + "/health").json() == {"status": "ok"}
     page = httpx.get(url, headers={"Accept": "text/html"}, follow_redirects=True)
     assert (page.status_code, page.url.path) == (200, "/login")  # the web UI, behind its login page
     assert _chat(url, "Hi")[-1]["data"]["message"]["content"] == "Hello from the scripted SLM."

@@ -11,7 +11,7 @@ pytestmark = requires_chromium
 
 HOSTILE_ANSWER = [
     "# Plan\n\nSome **bold** and `inline` text.\n\n",
-    "- one\n- two\n\n| a | b |\n|---|---|\n| 1 | 2 |\n\n",
+    "- one\n- two\n\n| a | b |\n|:--|--:|\n| 1 | 2 |\n\n",
     "```python\nprint('hi')\n```\n\n",
     '<img src=x onerror="window.pwned = 1"> <script>window.pwned = 2</script>\n',
     "[click](javascript:window.pwned=3) [site](https://example.com) ![pic](javascript:window.pwned=4)",
@@ -83,6 +83,7 @@ def test_markdown_renders_as_elements_hostile_html_stays_text_and_copy_buttons_c
     expect(answer.locator("li")).to_have_text(["one", "two"])
     expect(answer.locator("table th")).to_have_text(["a", "b"])
     expect(answer.locator("table td")).to_have_text(["1", "2"])
+    expect(answer.locator("table td").nth(1)).to_have_css("text-align", "right")  # by a class: the CSP refuses style attributes
     expect(answer.locator("pre")).to_have_text("print('hi')")
     expect(answer.locator("pre .tok-builtin")).to_have_text("print")
     # Hostile HTML is shown as the text it is; only the https link is a link, opened safely.

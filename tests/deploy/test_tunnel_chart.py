@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import base64
 import re
+import urllib.parse
 from typing import Any
 
 import helm_python as helm
 import pytest
 from kubernetes_validate import utils as k8s
 
+from soma import config
+from soma.tunnel import state
 from tests.deploy import charts
 
 PUBLIC_URL = "https://soma.example.org"
@@ -67,3 +70,45 @@ def test_the_chart_refuses_a_tunnel_it_could_not_open(tunnel: dict, message: str
 def test_a_public_url_with_a_path_is_refused_by_the_schema() -> None:
     with pytest.raises(helm.HelmValuesError, match="publicUrl"):
         _render(enabled=True, publicUrl="https://soma.example.org/app", token={"value": TOKEN})
+
+
+def _settings(workload: charts.Manifest, manifests: list[charts.Manifest]) -> config.Settings:
+    """The settings the workload's process reads from its rendered environment."""
+    env = {name.removeprefix(config.ENV_PREFIX).lower(): value for name, value in charts.environment(workload, manifests).items()}
+    return config.Settings(_env_file=None, **{k: v for k, v in env.items() if k in config.Settings.model_fields and isinstance(v, str)})
+
+
+def test_the_supervisor_points_cloudflared_at_the_gateways_tunnel_door_through_their_service() -> None:
+    manifests = _render(enabled=True, publicUrl=PUBLIC_URL, token={"value": TOKEN})
+    gateway = _settings(charts.find(manifests, "Deployment", "gateway"), manifests)
+    pointed_at = state.origin(_settings(charts.find(manifests, "Deployment", "tunnel"), manifests))
+    assert state.origin(gateway) == pointed_at  # what GET /v1/tunnel shows is where cloudflared goes
+    origin = urllib.parse.urlsplit(pointed_at)
+    service = charts.find(manifests, "Service", "gateway")
+    [door] = [p for p in service["spec"]["ports"] if p["port"] == origin.port]
+    [container_port] = [p for p in charts.container(charts.find(manifests, "Deployment", "gateway"))["ports"] if p["name"] == door["targetPort"]]
+    assert (origin.scheme, origin.hostname, door["name"]) == ("http", "gateway", "tunnel")
+    assert container_port["containerPort"] == gateway.tunnel_origin_port == 8081 and gateway.tunnel_origin_host == "0.0.0.0"
+    assert gateway.port != gateway.tunnel_origin_port  # never the API's port
+
+
+def test_only_the_tunnel_pods_may_reach_the_gateways_tunnel_door() -> None:
+    manifests = _render(enabled=True, publicUrl=PUBLIC_URL, token={"value": TOKEN})
+    policy = charts.find(manifests, "NetworkPolicy", "gateway-tunnel-door")
+    k8s.validate(policy, k8s.latest_version(), strict=True)
+    gateway, tunnel = (charts.find(manifests, "Deployment", name) for name in ("gateway", "tunnel"))
+    assert policy["spec"]["podSelector"]["matchLabels"] == gateway["spec"]["selector"]["matchLabels"]
+    assert policy["spec"]["policyTypes"] == ["Ingress"]
+    api, door = policy["spec"]["ingress"]
+    assert api == {"ports": [{"port": "http", "protocol": "TCP"}]}  # open to all, as without the policy
+    assert door == {"from": [{"podSelector": {"matchLabels": tunnel["spec"]["selector"]["matchLabels"]}}], "ports": [{"port": "tunnel", "protocol": "TCP"}]}
+    assert {p["name"] for p in charts.container(gateway)["ports"]} == {"http", "tunnel"}  # nothing else the policy would shut
+
+
+def test_without_the_tunnel_no_gateway_opens_a_door() -> None:
+    manifests = charts.rendered("soma-stack", "dev")
+    assert charts.find(manifests, "ConfigMap", "soma")["data"]["SOMA_TUNNEL_ORIGIN_PORT"] == "0"
+    assert [p["name"] for p in charts.find(manifests, "Service", "gateway")["spec"]["ports"]] == ["http"]
+    assert [m for m in manifests if m["kind"] == "NetworkPolicy"] == []
+    without_policy = _render(enabled=True, publicUrl=PUBLIC_URL, token={"value": TOKEN}, networkPolicy=False)
+    assert [m for m in without_policy if m["kind"] == "NetworkPolicy"] == []

@@ -60,6 +60,7 @@ async def test_the_tunnel_starts_off_and_reports_nothing_yet(public) -> None:
     assert response.status_code == 200
     assert response.json() == {
         "enabled": False, "mode": "token", "state": "off", "public_url": None, "last_error": None, "reported_at": None,
+        "origin": "http://127.0.0.1:8081",  # the gateways' tunnel door, by default on this machine
     }  # fmt: skip
 
 
@@ -98,6 +99,7 @@ async def test_an_admin_opens_and_closes_it_and_each_change_is_audited(public) -
         assert opened.status_code == 200
         assert opened.json() == {
             "enabled": True, "mode": "quick", "state": "off", "public_url": None, "last_error": None, "reported_at": None,
+            "origin": "http://127.0.0.1:8081",
         }  # fmt: skip
         closed = await api.put("/v1/tunnel", json={"enabled": False})
         assert (closed.json()["enabled"], closed.json()["mode"]) == (False, "quick")

@@ -44,7 +44,7 @@ def _state(database_url: str) -> tuple:
 def test_two_supervisors_run_one_cloudflared_and_the_survivor_takes_over(launcher, database_url, tmp_path) -> None:
     record = tmp_path / "cloudflared.jsonl"
     metrics_port = procs.free_port()
-    env = procs.soma_env(database_url, cloudflared=FAKE, public_url=PUBLIC_URL, tunnel_metrics_port=0)
+    env = procs.soma_env(database_url, cloudflared=FAKE, public_url=PUBLIC_URL, tunnel_metrics_port=0, tunnel_origin_port=procs.free_port())
     env["FAKE_CLOUDFLARED_RECORD"] = str(record)
     first = launcher.start("tunnel-a", SUPERVISOR, {**env, "SOMA_TUNNEL_METRICS_PORT": str(metrics_port)})
     procs.wait_until(lambda: "this supervisor leads" in first.output(), 15, "the first supervisor to lead")
@@ -84,7 +84,7 @@ def test_the_cli_refuses_then_opens_reports_and_closes_the_tunnel(database_url) 
     assert (opened.returncode, opened.stdout) == (0, "tunnel on (quick); `soma tunnel run` starts cloudflared within a second. Check with `soma tunnel status`.\n")
     status = procs.run_soma(env, "tunnel", "status")
     assert status.stdout == (
-        "wanted: on (quick)\nstate: off\npublic URL: -\nlast error: -\nreported: never (is `soma tunnel run` running?)\n"
+        "wanted: on (quick)\nstate: off\npublic URL: -\norigin: -\nlast error: -\nreported: never (is `soma tunnel run` running?)\n"
     )
     closed = procs.run_soma(env, "tunnel", "off")
     assert (closed.returncode, closed.stdout) == (0, "tunnel off; `soma tunnel run` stops cloudflared within a second.\n")

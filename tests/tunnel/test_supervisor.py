@@ -74,7 +74,7 @@ async def run_supervisor(database_url: str, tmp_path: Path, monkeypatch: pytest.
     started: list[tuple[asyncio.Event, asyncio.Task, Any]] = []
 
     async def start(**values: Any) -> Running:
-        chosen = {"cloudflared": FAKE, "public_url": PUBLIC_URL, "port": 18080, "secret_reload_seconds": 0.2, **values}
+        chosen = {"cloudflared": FAKE, "public_url": PUBLIC_URL, "port": 18080, "tunnel_origin_port": 18081, "secret_reload_seconds": 0.2, **values}
         settings = config.Settings(_env_file=None, tunnel_metrics_port=0, **chosen)
         engine = db_engine.create(database_url, pool_size=2)
         stop = asyncio.Event()
@@ -96,8 +96,33 @@ async def test_a_quick_tunnel_reports_the_url_cloudflared_printed(run_supervisor
     assert re.fullmatch(r"https://[0-9a-f-]+\.trycloudflare\.com", row["public_url"]), row
     assert row["last_error"] is None and row["reported_at"] is not None
     [start] = tunnel.events("start")
-    assert start["argv"] == ["tunnel", "--no-autoupdate", "--url", "http://127.0.0.1:18080"]
+    assert start["argv"] == ["tunnel", "--no-autoupdate", "--url", "http://127.0.0.1:18081"]  # the tunnel's door, not SOMA_PORT
     assert start["token"] is None
+
+
+async def test_a_door_listening_everywhere_is_reached_on_loopback(run_supervisor) -> None:
+    tunnel = await run_supervisor(tunnel_origin_host="0.0.0.0", tunnel_origin_port=18082)
+    await tunnel.want(True, "quick")
+    await tunnel.state_is("connected")
+    assert tunnel.events("start")[0]["argv"][-2:] == ["--url", "http://127.0.0.1:18082"]
+
+
+def test_the_origin_is_the_url_given_else_the_door_on_this_machine() -> None:
+    def origin(**values: Any) -> str | None:
+        return state.origin(config.Settings(_env_file=None, **values))
+
+    assert origin() == "http://127.0.0.1:8081"
+    assert origin(tunnel_origin="http://gateway:8081/", tunnel_origin_port=0) == "http://gateway:8081"
+    assert (origin(tunnel_origin_host="::1"), origin(tunnel_origin_host="::")) == ("http://[::1]:8081", "http://127.0.0.1:8081")
+    assert origin(tunnel_origin_port=0) is None
+
+
+async def test_a_quick_tunnel_without_a_door_fails_instead_of_using_the_normal_listener(run_supervisor) -> None:
+    tunnel = await run_supervisor(tunnel_origin_port=0)
+    await tunnel.want(True, "quick")
+    row = await tunnel.state_is("failed")
+    assert row["last_error"] == supervisor.NO_ORIGIN
+    assert tunnel.events("start") == []
 
 
 async def test_the_token_comes_from_openbao_and_a_rotated_token_restarts_cloudflared(run_supervisor, vault, caplog) -> None:

@@ -6,6 +6,7 @@ import re
 import sys
 from pathlib import Path
 
+from tests import procs
 from tests.acceptance.browser import browser, console, expect, open_page, page, requires_chromium  # noqa: F401
 from tests.acceptance.conftest import stack  # noqa: F401
 from tests.tunnel.test_supervisor import FAKE
@@ -17,9 +18,11 @@ pytestmark = requires_chromium
 
 
 def test_the_tunnel_card_shows_a_refusal_then_opens_a_quick_tunnel_and_closes_it(stack, page, console) -> None:
+    door = procs.free_port()  # the public gateway's tunnel door, where the supervisor points cloudflared
     supervisor = stack.launcher.start(
-        "tunnel", [sys.executable, "-m", "soma", "tunnel", "run"], stack.env(cloudflared=FAKE, public_url=PUBLIC_URL, tunnel_metrics_port=0)
-    )
+        "tunnel", [sys.executable, "-m", "soma", "tunnel", "run"],
+        stack.env(cloudflared=FAKE, public_url=PUBLIC_URL, tunnel_metrics_port=0, tunnel_origin_port=door),
+    )  # fmt: skip
     console.allow_http_errors(409)
     open_page(page, stack.url, "settings")  # this gateway has no SOMA_PUBLIC_URL
     switch = page.get_by_test_id("tunnel-switch")
@@ -32,12 +35,13 @@ def test_the_tunnel_card_shows_a_refusal_then_opens_a_quick_tunnel_and_closes_it
     expect(page.get_by_test_id("tunnel-refused-code")).to_have_text("tunnel_refused")
     expect(switch).not_to_be_checked()
 
-    public_gateway, _ = stack.gateway(public_url=PUBLIC_URL)
+    public_gateway, _ = stack.gateway(public_url=PUBLIC_URL, tunnel_origin_port=door)
     open_page(page, public_gateway, "settings")
     page.get_by_test_id("tunnel-mode").select_option("quick")
     page.get_by_test_id("tunnel-switch").check()
     expect(page.get_by_test_id("tunnel-state")).to_have_text("Connected", timeout=15_000)
     expect(page.get_by_test_id("tunnel-url").get_by_role("link")).to_have_text(re.compile(r"^https://[0-9a-f-]+\.trycloudflare\.com$"))
+    expect(page.get_by_test_id("tunnel-origin")).to_have_text(f"http://127.0.0.1:{door}")  # the door, not the gateway's own port
     expect(page.get_by_test_id("tunnel-last-error")).to_have_text("—")
     page.get_by_test_id("settings-tunnel").screenshot(path=str(SCREENSHOT))
 

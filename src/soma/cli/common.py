@@ -32,10 +32,12 @@ WORKER_VARS = env_names(
 )  # fmt: skip
 GATEWAY_VARS = env_names(
     "host", "port", "max_message_chars", "sse_keepalive_seconds", "session_idle_seconds", "session_max_seconds",
-    "bootstrap_admin_key", "bootstrap_admin_key_file", "metrics_require_key", "trusted_proxies",
+    "bootstrap_admin_key", "bootstrap_admin_key_file", "metrics_require_key", "trusted_proxies", "tunnel_origin_host",
+    "tunnel_origin_port",
 )  # fmt: skip
 TUNNEL_VARS = env_names(
     "public_url", "cloudflared", "tunnel_token", "tunnel_token_file", "tunnel_token_vault_path", "tunnel_metrics_port",
+    "tunnel_origin",
 )  # fmt: skip
 
 app = typer.Typer(

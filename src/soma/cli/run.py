@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Optional
 
 import typer
-import uvicorn
 
 from soma import errors
 from soma.cli.common import DB_VARS, GATEWAY_VARS, KEY_VARS, SLM_VARS, WORKER_VARS, app, fail, serve, settings as _settings
@@ -28,13 +27,14 @@ def migrate() -> None:
     typer.echo("\n".join(f"applied: {step}" for step in applied) if applied else "schema is current")
 
 
-@app.command(help=f"Serve the HTTP API, event streams and web UI. Reads {DB_VARS}, {GATEWAY_VARS}, {KEY_VARS}.")
+@app.command(help=f"Serve the HTTP API, event streams and web UI, and the tunnel's own door. Reads {DB_VARS}, {GATEWAY_VARS}, {KEY_VARS}.")
 def gateway(
     host: Optional[str] = typer.Option(None, help="Listen address [default: SOMA_HOST or 127.0.0.1]."),
     port: Optional[int] = typer.Option(None, help="Listen port [default: SOMA_PORT or 8080]."),
 ) -> None:
     from soma.db import location
     from soma.gateway import app as gateway_app
+    from soma.gateway import server
     from soma.auth import bootstrap
     from soma.secrets import watch
 
@@ -45,16 +45,8 @@ def gateway(
         try:
             keys = watch.SecretWatcher(settings)
             keys.load()  # the gateway reports the SLM key on /ready; an unreachable Vault stops it here
-            uvicorn.run(
-                gateway_app.create(settings, database.url, keys),
-                host=host or settings.host,
-                port=settings.port if port is None else port,
-                log_level=settings.log_level.lower(),
-                log_config=None,  # uvicorn's lines go through Soma's handler, as text or JSON
-                access_log=False,  # the gateway logs one access line per request itself (soma.access)
-                timeout_graceful_shutdown=5,
-                proxy_headers=False,  # uvicorn would believe any loopback peer's X-Forwarded-For; access.py reads it per SOMA_TRUSTED_PROXIES
-            )
+            app = gateway_app.create(settings, database.url, keys)
+            server.run(app, settings, host or settings.host, settings.port if port is None else port)
         finally:
             database.stop()
     except errors.SomaError as exc:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import enum
+import json
 from typing import Any, Optional
 
 import typer
@@ -50,18 +51,24 @@ def off() -> None:
     typer.echo("tunnel off; `soma tunnel run` stops cloudflared within a second.")
 
 
-@tunnel_app.command(help=f"Show the tunnel as wanted and as the supervisor last reported it. Reads {DB_VARS}.")
-def status() -> None:
+@tunnel_app.command(help=f"Show the tunnel as wanted and as the supervisor last reported it, with the origin cloudflared is pointed at. Reads {DB_VARS}, {env_names('tunnel_origin', 'tunnel_origin_host', 'tunnel_origin_port')}.")
+def status(
+    as_json: bool = typer.Option(False, "--json", help="Print it as one JSON object, as GET /v1/tunnel gives it."),
+) -> None:
     from soma.tunnel import state
 
     async def work(engine: Any) -> dict[str, Any]:
         async with engine.connect() as conn:
             return await state.read(conn)
 
-    row = on_database(work)
+    row = state.shown(on_database(work), _settings())
+    if as_json:
+        typer.echo(json.dumps({**row, "reported_at": row["reported_at"].isoformat() if row["reported_at"] else None}))
+        return
     typer.echo(f"wanted: {'on' if row['enabled'] else 'off'} ({row['mode']})")
     typer.echo(f"state: {row['state']}")
     typer.echo(f"public URL: {row['public_url'] or '-'}")
+    typer.echo(f"origin: {row['origin'] or '-'}")
     typer.echo(f"last error: {row['last_error'] or '-'}")
     reported = f"{row['reported_at']:%Y-%m-%d %H:%M:%S %Z}" if row["reported_at"] else "never (is `soma tunnel run` running?)"
     typer.echo(f"reported: {reported}")

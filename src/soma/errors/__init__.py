@@ -45,7 +45,10 @@ from soma.errors.emergency import (  # noqa: F401
     EmergencyNotConfirmed, EmergencyStepFailed, Lockdown, SLMKeyNotInVault,
 )
 from soma.errors.tunnel import (  # noqa: F401
-    TunnelRefused,
+    TunnelDoorUnavailable, TunnelRefused,
+)
+from soma.errors.requests import (  # noqa: F401
+    RequestTooLarge,
 )
 from soma.errors.backup import (  # noqa: F401
     AgentZeroArchiveBroken, AgentZeroArchiveRefused, AgentZeroPickleRefused, BackupBlobsMismatch,

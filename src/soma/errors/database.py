@@ -18,6 +18,10 @@ class DatabaseUnavailable(SomaError):
     status_code = 503
     code = "database_unavailable"
 
+    def __init__(self, detail: str | None = None, retry_after: int | None = None) -> None:
+        self.retry_after = retry_after  # seconds, sent as Retry-After when the gateway answers with this
+        super().__init__(detail)
+
 
 class EmbeddedPostgresFailed(SomaError):
     """The embedded PostgreSQL server could not start. Read its log in SOMA_DATA_DIR/postgres/log, or set SOMA_DATABASE_URL to use another server."""

@@ -10,3 +10,9 @@ class TunnelRefused(SomaError):
 
     status_code = 409
     code = "tunnel_refused"
+
+
+class TunnelDoorUnavailable(SomaError):
+    """The gateway cannot serve the tunnel's door, so it does not start: cloudflared would reach nothing, or whatever else holds that port. Set SOMA_TUNNEL_ORIGIN_PORT (and SOMA_TUNNEL_ORIGIN_HOST) to a free address, the same for `soma tunnel run`, or SOMA_TUNNEL_ORIGIN_PORT=0 for a gateway the tunnel does not reach."""
+
+    code = "tunnel_door_unavailable"

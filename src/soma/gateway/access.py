@@ -1,4 +1,4 @@
-"""Route-level checks on top of authn.py: admin-only routes, and which chats a caller may see."""
+"""Route-level checks on top of authn.py: admin-only routes, which chats a caller may see, and the address a request comes from."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from fastapi import Request
 
 from soma import config, errors
 from soma.auth.principal import Principal
+from soma.gateway import tunnel_door
 
 
 def principal(request: Request) -> Principal:
@@ -30,12 +31,15 @@ def chat_owner_filter(request: Request) -> str | None:
 
 
 def client_address(request: Request) -> str | None:
-    """Who is calling: the peer, or behind SOMA_TRUSTED_PROXIES the nearest untrusted X-Forwarded-For hop.
+    """Who is calling: Cloudflare's visitor on the tunnel's door; elsewhere the peer, or behind
+    SOMA_TRUSTED_PROXIES the nearest untrusted X-Forwarded-For hop.
 
-    Read right to left, because each proxy appends the address it saw: entries left of the first
-    untrusted one were written by the client itself and prove nothing.
+    X-Forwarded-For is read right to left, because each proxy appends the address it saw: entries
+    left of the first untrusted one were written by the client itself and prove nothing.
     """
     peer = request.client.host if request.client else None
+    if tunnel_door.through(request.scope):
+        return tunnel_door.visitor(request.headers) or peer
     trusted = config.proxy_networks(request.app.state.settings.trusted_proxies)
     if peer is None or not _within(peer, trusted):
         return peer

@@ -16,8 +16,8 @@ from soma.db import engine as db_engine
 from soma.embeddings import embedder
 from soma.auth import bootstrap
 from soma.gateway import (
-    admin_api, auth_api, authn, backup_api, database_down, emergency_api, error_shape, events_api, health_api, knowledge_api,
-    limits, lockdown_gate, memories_api, meta_api, metrics_api, openai_api, openai_errors, openapi, restores_api, sessions_api,
+    admin_api, auth_api, authn, backup_api, emergency_api, error_shape, events_api, headers, health_api, knowledge_api,
+    limits, lockdown_gate, memories_api, meta_api, metrics_api, openai_api, openapi, restores_api, sessions_api,
     settings_api, status_api, tunnel_api, turns_api,
 )
 from soma.gateway.notifier import Notifier
@@ -74,18 +74,18 @@ def create(
     app.state.embedder = embedding_model or embedder.MiniLM()  # loads its weights on first use
     error_shape.install(app)
     openapi.install(app)
+    # Every middleware below refuses by raising a SomaError, which error_shape.Catch renders.
     app.add_middleware(restores_api.Gate)  # innermost: only requests past authentication and the body limit probe the gate
     app.add_middleware(
         limits.BodyLimit,
         max_bytes=limits.max_body_bytes(settings.max_message_chars),
         streamed=(knowledge_api.UPLOAD_PATH, restores_api.UPLOAD_PATH),
     )
-    # Inside Observe, so refusals are counted and carry a request id; outside the body limit.
     app.add_middleware(authn.Authenticate, metrics_open=not settings.metrics_require_key, idle_seconds=settings.session_idle_seconds)
     app.add_middleware(lockdown_gate.Gate)  # outside authentication: under lockdown every caller gets 503, keys or not
-    app.add_middleware(database_down.DatabaseDown)  # PostgreSQL away: 503 from any layer inside, counted by Observe
-    app.add_middleware(openai_errors.OpenAIShape)  # OpenAI's error shape on its routes, from every layer inside
-    app.add_middleware(observe.Observe)  # outermost: sees every request, even a 413
+    app.add_middleware(error_shape.Catch)  # inside Observe, so every refusal (and a lost database's 503) is counted and has a request id
+    app.add_middleware(observe.Observe)  # sees every request, even a 413
+    app.add_middleware(headers.SecurityHeaders)  # outermost: on every response the app gives
     for module in ROUTERS:
         app.include_router(module.router)
     pages.install(app)

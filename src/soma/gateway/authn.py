@@ -2,23 +2,24 @@
 
 A pure ASGI middleware, so Server-Sent Events are guarded like any other route. The caller is
 found from `Authorization: Bearer <key>` (an API key) or the login cookie; cookie requests that
-change state must also carry the session's CSRF token in `X-CSRF-Token`.
+change state must also carry the session's CSRF token in `X-CSRF-Token`. Refusals are raised as
+SomaErrors and rendered by gateway/error_shape.py.
 """
 
 from __future__ import annotations
 
+import hmac
 import ipaddress
 import logging
 
 from starlette.datastructures import Headers
-from starlette.responses import JSONResponse, RedirectResponse
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from soma import errors
 from soma.auth import keys, logins, tokens
 from soma.auth.key_cache import KeyCache
 from soma.auth.principal import CHAT, METRICS, Principal, user_scopes
-from soma.gateway.error_shape import body
+from soma.gateway import tunnel_door
 
 log = logging.getLogger(__name__)
 
@@ -39,7 +40,7 @@ def is_public(path: str, metrics_open: bool) -> bool:
 
 
 class Authenticate:
-    """Puts the caller in `request.state.principal`, or answers 401/403 itself."""
+    """Puts the caller in `request.state.principal`, or raises Unauthenticated (401), Forbidden or CSRFRejected (403)."""
 
     def __init__(self, app: ASGIApp, metrics_open: bool, idle_seconds: float) -> None:
         self.app = app
@@ -51,15 +52,10 @@ class Authenticate:
             await self.app(scope, receive, send)
             return
         headers = Headers(scope=scope)
-        try:
-            principal = await self._principal(scope, headers)
-            _check_scope(scope["path"], principal)
-            if principal.session_id is not None and scope["method"] not in SAFE_METHODS:
-                if headers.get(CSRF_HEADER) != principal.csrf_token:
-                    raise errors.CSRFRejected()
-        except errors.SomaError as exc:
-            await _refuse(exc, scope, headers)(scope, receive, send)
-            return
+        principal = await self._principal(scope, headers)
+        _check_scope(scope["path"], principal)
+        if principal.session_id is not None and scope["method"] not in SAFE_METHODS:
+            _check_csrf(headers.get(CSRF_HEADER, ""), principal.csrf_token or "")
         scope.setdefault("state", {})["principal"] = principal
         await self.app(scope, receive, send)
 
@@ -71,7 +67,7 @@ class Authenticate:
             if scheme.lower() != "bearer" or not key.strip():
                 raise errors.Unauthenticated("The Authorization header must be `Bearer <key>`.")
             return await self._key(scope, key.strip())
-        cookie = session_cookie(headers)
+        cookie = session_cookie(scope, headers)
         if cookie:
             async with engine.begin() as conn:
                 login = await logins.resolve(conn, cookie, self.idle_seconds)
@@ -79,7 +75,6 @@ class Authenticate:
                 raise errors.Unauthenticated("Your session has ended (logged out, expired or revoked).")
             return Principal("user", login.user_id, login.username, user_scopes(login.role), login.session_id, login.csrf_token)
         raise errors.Unauthenticated()
-
 
     async def _key(self, scope: Scope, key: str) -> Principal:
         """The key's principal: from this gateway's cache of keys accepted moments ago, else from the database."""
@@ -97,26 +92,36 @@ class Authenticate:
         return principal
 
 
-def session_cookie(headers: Headers) -> str | None:
-    """The login cookie's value, under either name."""
+def session_cookie(scope: Scope, headers: Headers) -> str | None:
+    """The login cookie's value: on an HTTPS origin only the `__Host-` one, elsewhere under either name.
+
+    A browser takes a `__Host-` cookie only from this very origin over HTTPS. The plain name could
+    have been planted by a sibling subdomain or over plain HTTP, so an HTTPS origin ignores it.
+    """
     cookies = {}
     for part in headers.get("cookie", "").split(";"):
         name, _, value = part.strip().partition("=")
         cookies[name] = value
+    if https_origin(scope, headers):
+        return cookies.get(COOKIE) or None
     return cookies.get(COOKIE) or cookies.get(PLAIN_HTTP_COOKIE) or None
 
 
 def cookie_name_and_secure(scope: Scope, headers: Headers) -> tuple[str, bool]:
-    """`__Host-` with Secure over HTTPS and on loopback (where browsers accept Secure over HTTP); a plain name otherwise.
-
-    A request for SOMA_PUBLIC_URL's host came through the tunnel: the browser spoke HTTPS to Cloudflare,
-    even though cloudflared hands it to the gateway as plain HTTP.
-    """
-    host = headers.get("host", "")
-    if scope.get("scheme") == "https" or _loopback(host) or _public_origin(scope, host):
+    """`__Host-` with Secure on an HTTPS origin and on loopback (where browsers accept Secure over HTTP); a plain name otherwise."""
+    if https_origin(scope, headers) or _loopback(headers.get("host", "")):
         return COOKIE, True
     log.warning("login over plain HTTP from a non-loopback address: the session cookie cannot be Secure; serve Soma over HTTPS")
     return PLAIN_HTTP_COOKIE, False
+
+
+def https_origin(scope: Scope, headers: Headers) -> bool:
+    """True when the browser spoke HTTPS: the scheme says so, or the request came through the tunnel.
+
+    Cloudflare hands tunnel requests to the gateway as plain HTTP: those on the tunnel's door, and
+    those for SOMA_PUBLIC_URL's host (a named tunnel still pointed at the normal listener).
+    """
+    return scope.get("scheme") == "https" or tunnel_door.through(scope) or _public_origin(scope, headers.get("host", ""))
 
 
 def _public_origin(scope: Scope, host: str) -> bool:
@@ -141,10 +146,7 @@ def _check_scope(path: str, principal: Principal) -> None:
         raise errors.Forbidden(f"This credential lacks the {needed!r} scope.")
 
 
-def _refuse(exc: errors.SomaError, scope: Scope, headers: Headers):
-    """A browser opening a page is sent to the login page; everything else gets the error shape."""
-    wants_page = scope["method"] == "GET" and "text/html" in headers.get("accept", "") and not scope["path"].startswith("/v1/")
-    if wants_page and exc.status_code == 401:
-        return RedirectResponse("/login", status_code=303)
-    extra = {"WWW-Authenticate": 'Bearer realm="soma"'} if exc.status_code == 401 else {}
-    return JSONResponse(body(exc.code, exc.message), status_code=exc.status_code, headers=extra)
+def _check_csrf(given: str, expected: str) -> None:
+    """CSRFRejected unless the header holds the session's token; compared in constant time, as bytes (headers may hold any latin-1)."""
+    if not expected or not hmac.compare_digest(given.encode(), expected.encode()):
+        raise errors.CSRFRejected()

@@ -1,7 +1,9 @@
-"""503 `database_unavailable` instead of a 500 and a traceback while PostgreSQL is away (restarting, failing over).
+"""PostgreSQL away (restarting, failing over): which driver errors mean that, and the 503 they become.
 
-A pure ASGI middleware just inside Observe, so it also covers the middlewares that read the
-database (authentication, the restore gate), not only the routes.
+gateway/error_shape.py's Catch, which sees what every middleware and route raises, answers them: 503
+`database_unavailable` with Retry-After before the response has started, or a clean end of a stream
+already flowing (its client resumes with Last-Event-ID); never a 500 and a traceback. That covers the
+middlewares that read the database (authentication, the restore gate), not only the routes.
 """
 
 from __future__ import annotations
@@ -9,46 +11,27 @@ from __future__ import annotations
 import logging
 
 import sqlalchemy as sa
-from starlette.responses import JSONResponse
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import Scope
 
 from soma import errors
-from soma.gateway.error_shape import body
 
 log = logging.getLogger(__name__)
 
-RETRY_AFTER = "5"  # seconds; about what a restarted PostgreSQL needs to replay its WAL
+RETRY_AFTER = 5  # seconds; about what a restarted PostgreSQL needs to replay its WAL
 # What a lost or refused connection raises; errors about the data itself (a DataError) are not among them.
 DOWN = (sa.exc.OperationalError, sa.exc.InterfaceError, sa.exc.TimeoutError, ConnectionError)
 
 
-class DatabaseDown:
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
+def unavailable(scope: Scope, exc: Exception) -> errors.DatabaseUnavailable:
+    """The 503 for a request whose answer had not started when PostgreSQL went away."""
+    reason = describe(exc)
+    log.warning("%s %s answered 503: PostgreSQL is unavailable (%s)", scope["method"], scope["path"], reason)
+    return errors.DatabaseUnavailable(reason, retry_after=RETRY_AFTER)
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        started = False
 
-        async def watch(message: Message) -> None:
-            nonlocal started
-            started = started or message["type"] == "http.response.start"
-            await send(message)
-
-        try:
-            await self.app(scope, receive, watch)
-        except DOWN as exc:
-            reason = describe(exc)
-            if started:  # a stream was flowing: end it cleanly; its client resumes with Last-Event-ID
-                log.warning("%s %s ended: PostgreSQL went away (%s)", scope["method"], scope["path"], reason)
-                await send({"type": "http.response.body", "body": b"", "more_body": False})
-                return
-            log.warning("%s %s answered 503: PostgreSQL is unavailable (%s)", scope["method"], scope["path"], reason)
-            error = errors.DatabaseUnavailable(reason)
-            response = JSONResponse(body(error.code, error.message), status_code=503, headers={"Retry-After": RETRY_AFTER})
-            await response(scope, receive, send)
+def cut(scope: Scope, exc: Exception) -> None:
+    """Note a stream that ends early because PostgreSQL went away."""
+    log.warning("%s %s ended: PostgreSQL went away (%s)", scope["method"], scope["path"], describe(exc))
 
 
 def describe(exc: Exception) -> str:

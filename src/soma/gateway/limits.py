@@ -1,20 +1,26 @@
-"""Refusing request bodies too large to be any valid request, before they are read."""
+"""Request bodies too large to be any valid request: refused by their declared length, or counted as they arrive.
+
+A chunked body declares no length, so the declared length alone would let one be read whole into
+memory. Every body is therefore counted as the app reads it: the read that passes the limit raises
+RequestTooLarge (413 through gateway/error_shape.py) and nothing past it is kept. What the client still
+sends is read and dropped by the server once the 413 is out, so the client reads the 413 instead of
+a connection reset.
+"""
 
 from __future__ import annotations
 
-from starlette.responses import JSONResponse
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from soma.gateway.error_shape import body
+from soma import errors
 
 BODY_OVERHEAD = 64 * 1024  # bytes of JSON around the message text
 
 
 class BodyLimit:
-    """413 for a Content-Length above `max_bytes`; the route's own checks handle the rest.
+    """413 `request_too_large` for a body over `max_bytes`, declared or counted.
 
-    Multipart bodies posted to a path in `streamed` pass: those routes stream files into PostgreSQL under
-    a limit of their own.
+    Multipart bodies posted to a path in `streamed` pass uncounted: those routes stream files into
+    PostgreSQL under a limit of their own.
     """
 
     def __init__(self, app: ASGIApp, max_bytes: int, streamed: tuple[str, ...] = ()) -> None:
@@ -23,20 +29,33 @@ class BodyLimit:
         self.streamed = streamed
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and not self._streamed(scope):
-            length = dict(scope["headers"]).get(b"content-length", b"0")
-            if length.isdigit() and int(length) > self.max_bytes:
-                message = (
-                    f"The request body has {int(length)} bytes; the limit is {self.max_bytes}. "
-                    "Send a shorter message, or raise SOMA_MAX_MESSAGE_CHARS."
-                )
-                await JSONResponse(body("request_too_large", message), status_code=413)(scope, receive, send)
-                return
-        await self.app(scope, receive, send)
+        if scope["type"] != "http" or self._streamed(scope):
+            await self.app(scope, receive, send)
+            return
+        length = dict(scope["headers"]).get(b"content-length", b"0")
+        if length.isdigit() and int(length) > self.max_bytes:
+            raise errors.RequestTooLarge(f"The request body has {int(length)} bytes; the limit is {self.max_bytes}.")
+        await self.app(scope, _counted(receive, self.max_bytes), send)
 
     def _streamed(self, scope: Scope) -> bool:
         content_type = dict(scope["headers"]).get(b"content-type", b"")
         return scope["path"] in self.streamed and content_type.lower().startswith(b"multipart/form-data")
+
+
+def _counted(receive: Receive, max_bytes: int) -> Receive:
+    """`receive` that raises RequestTooLarge on the message that takes the body past max_bytes."""
+    received = 0
+
+    async def counted() -> Message:
+        nonlocal received
+        message = await receive()
+        if message["type"] == "http.request":
+            received += len(message.get("body", b""))
+            if received > max_bytes:
+                raise errors.RequestTooLarge(f"The request body is larger than the limit of {max_bytes} bytes.")
+        return message
+
+    return counted
 
 
 def max_body_bytes(max_message_chars: int) -> int:

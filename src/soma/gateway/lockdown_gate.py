@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 from fastapi import FastAPI
-from fastapi.responses import JSONResponse
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from soma import errors
 from soma.emergency import lockdown
-from soma.gateway.error_shape import body as error_body
 
 OPEN_PATHS = frozenset({"/health", "/ready", "/metrics", "/", "/login", "/setup"})  # probes, and pages that only load files
 OPEN_PREFIX = "/static/"
@@ -32,9 +30,7 @@ class Gate:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http" and _locked(scope) and not is_open(scope["path"]):
-            exc = errors.Lockdown()
-            await JSONResponse(error_body(exc.code, exc.message), status_code=503)(scope, receive, send)
-            return
+            raise errors.Lockdown()  # rendered by gateway/error_shape.py's Catch
         await self.app(scope, receive, send)
 
 

@@ -9,7 +9,6 @@ from collections.abc import Callable
 from typing import Any, Literal
 
 from fastapi import APIRouter, Depends, Request, Response
-from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict
 from starlette.types import ASGIApp, Receive, Scope, Send
 
@@ -19,7 +18,6 @@ from soma.auth import admin
 from soma.backup import apply, staged, staging, streams
 from soma.db import restore_lock
 from soma.gateway import access, openapi, restore_gate, uploads
-from soma.gateway.error_shape import body as error_body
 
 router = APIRouter(prefix="/v1/restores", tags=["backup"], dependencies=[Depends(access.require_admin)])
 
@@ -125,10 +123,5 @@ class Gate:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http" and restore_gate.guards(scope["method"], scope["path"]):
-            try:
-                await restore_lock.check(scope["app"].state.engine)
-            except errors.RestoreInProgress as exc:
-                headers = {"Retry-After": str(exc.retry_after)}
-                await JSONResponse(error_body(exc.code, exc.message), status_code=503, headers=headers)(scope, receive, send)
-                return
+            await restore_lock.check(scope["app"].state.engine)  # RestoreInProgress, rendered by gateway/error_shape.py's Catch
         await self.app(scope, receive, send)

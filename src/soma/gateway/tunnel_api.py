@@ -23,13 +23,15 @@ class TunnelChange(BaseModel):
 
 @router.get("/tunnel")
 async def show(request: Request) -> dict[str, Any]:
+    """The tunnel as wanted and as last reported, with the origin cloudflared is pointed at (the gateways' tunnel door)."""
     async with request.app.state.engine.connect() as conn:
-        return await state.read(conn)
+        return state.shown(await state.read(conn), request.app.state.settings)
 
 
 @router.put("/tunnel", responses=openapi.raises(errors.TunnelRefused))
 async def change(request: Request, body: TunnelChange) -> dict[str, Any]:
     """409 `tunnel_refused` naming what to fix when opening it would expose an unprotected Soma."""
     actor = admin.Actor(access.principal(request).actor, access.client_address(request))
+    settings = request.app.state.settings
     async with request.app.state.engine.begin() as conn:
-        return await state.switch(conn, actor, request.app.state.settings, body.enabled, body.mode)
+        return state.shown(await state.switch(conn, actor, settings, body.enabled, body.mode), settings)

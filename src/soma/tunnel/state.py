@@ -1,4 +1,4 @@
-"""The tunnel's one row: what an admin asked for (enabled, mode), what the supervisor saw, and the guarded switch.
+"""The tunnel's one row: what an admin asked for (enabled, mode), what the supervisor saw, and the guarded switch; and the origin cloudflared is pointed at.
 
 The API (gateway/tunnel.py) and the CLI (cli/tunnel.py) both switch through `switch`, so the checks
 and the audit entry are the same whichever door the change came through.
@@ -74,3 +74,24 @@ async def report(conn: AsyncConnection, state: str, public_url: str | None = Non
     """The supervisor's view of cloudflared, stamped with the database's time."""
     values = {"state": state, "public_url": public_url, "last_error": last_error, "reported_at": sa.func.now()}
     await conn.execute(sa.update(_t).where(_t.c.id == 1).values(values))
+
+
+def origin(settings: config.Settings) -> str | None:
+    """Where cloudflared is pointed, the gateways' tunnel door: SOMA_TUNNEL_ORIGIN, else the door on this machine; None with neither.
+
+    The supervisor points cloudflared here, and GET /v1/tunnel and `soma tunnel status` show it,
+    from the same settings (in Kubernetes, the ConfigMap every process reads).
+    """
+    if settings.tunnel_origin:
+        return settings.tunnel_origin
+    if not settings.tunnel_origin_port:
+        return None
+    host = settings.tunnel_origin_host
+    if host in ("0.0.0.0", "::", ""):  # the door listens everywhere; this machine reaches it on loopback
+        host = "127.0.0.1"
+    return f"http://{'[' + host + ']' if ':' in host else host}:{settings.tunnel_origin_port}"
+
+
+def shown(row: dict[str, Any], settings: config.Settings) -> dict[str, Any]:
+    """The row as the API and the CLI show it: with the origin cloudflared is pointed at."""
+    return {**row, "origin": origin(settings)}

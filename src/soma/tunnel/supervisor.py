@@ -34,6 +34,10 @@ BACKOFF_FIRST = 1.0  # seconds before starting a crashed cloudflared again; doub
 BACKOFF_MAX = 30.0  # seconds, the longest wait between restarts
 RECONNECT_SECONDS = 1.0  # after the database was lost
 LOCK_KEY = 0x736F6D615F74756E  # "soma_tun": the session advisory lock that makes one supervisor the leader
+NO_ORIGIN = (
+    "A quick tunnel needs the gateway's tunnel door and none is set: set SOMA_TUNNEL_ORIGIN_PORT (as for the gateway), "
+    "or SOMA_TUNNEL_ORIGIN to its URL. cloudflared is never pointed at the gateway's normal listener."
+)
 
 
 class Supervisor:
@@ -54,6 +58,7 @@ class Supervisor:
         self.locked = False  # the lockdown keeps cloudflared stopped whatever `enabled` says
         self.reported: tuple[str, str | None, str | None] | None = None
         self.reported_at = 0.0
+        self.origin = state.origin(settings)
 
     async def run(self, stop: asyncio.Event) -> None:
         """Lead when the lock is free, wait otherwise, until `stop` is set; cloudflared is stopped on the way out."""
@@ -124,6 +129,10 @@ class Supervisor:
         if self.child is not None and self.child.mode != mode:
             log.info("tunnel: mode changed to %s; restarting cloudflared", mode)
             await self._stop_child()
+        if mode == "quick" and self.origin is None:
+            await self._stop_child()
+            self.last_error = NO_ORIGIN
+            return
         token = None
         if mode == "token":
             token = await self._token()
@@ -149,7 +158,7 @@ class Supervisor:
         log.warning("tunnel: %s; starting it again in %.1f s", self.last_error, delay)
 
     async def _start(self, mode: str, token: str | None) -> None:
-        argv = cloudflared.command(self.settings.cloudflared, mode, self._origin())
+        argv = cloudflared.command(self.settings.cloudflared, mode, self.origin or "")
         try:
             self.child = await cloudflared.Cloudflared.start(argv, cloudflared.environment(config.child_environment(), token), mode)
         except OSError as exc:
@@ -189,13 +198,6 @@ class Supervisor:
             self.token_problem = f"No tunnel token in {reading.origin}: {reading.missing}. Store it there, or switch to a quick tunnel."
             return None
         return reading.value
-
-    def _origin(self) -> str:
-        """Where a quick tunnel sends requests: this machine's gateway."""
-        host = self.settings.host
-        if host in ("0.0.0.0", "::", ""):
-            host = "127.0.0.1"
-        return f"http://{'[' + host + ']' if ':' in host else host}:{self.settings.port}"
 
     async def _report(self, conn: AsyncConnection) -> None:
         """Write the observed state when it changed, and at least every HEARTBEAT_SECONDS."""

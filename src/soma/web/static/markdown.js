@@ -177,7 +177,8 @@ function table(lines, start) {
   let i = start + 2;
   const rows = [];
   while (i < lines.length && lines[i].includes("|") && !BLANK.test(lines[i])) rows.push(cells(lines[i++]));
-  const cell = (tag, text, col) => h(tag, { style: aligns[col] ? `text-align: ${aligns[col]}` : null }, ...inline(text));
+  // A class, not a style attribute: the Content-Security-Policy refuses inline styles.
+  const cell = (tag, text, col) => h(tag, { class: aligns[col] ? `align-${aligns[col]}` : null }, ...inline(text));
   const node = h(
     "div",
     { class: "table-wrap" },

@@ -1,5 +1,6 @@
 // The Settings page's Tunnel card: public access through Cloudflare. It shows the tunnel as the
-// supervisor (`soma tunnel run`) last reported it — state, public URL, last error — and switches
+// supervisor (`soma tunnel run`) last reported it — state, public URL, last error — with the origin
+// cloudflared is pointed at (the gateways' tunnel door, where a named tunnel's hostname must point), and switches
 // it with PUT /v1/tunnel. The server decides whether Soma may be exposed: its refusal (409
 // tunnel_refused) names what to fix and is shown as is. Only admins see the tunnel or switch it.
 
@@ -53,6 +54,7 @@ export class TunnelCard {
     );
     this.state = h("span", { dataset: { testid: "tunnel-state" } }, "…");
     this.url = h("span", { dataset: { testid: "tunnel-url" } }, "—");
+    this.origin = h("code", { dataset: { testid: "tunnel-origin" } }, "—");
     this.lastError = h("span", { dataset: { testid: "tunnel-last-error" } }, "—");
     this.reported = h("span", { class: "muted", dataset: { testid: "tunnel-reported" } });
     return [
@@ -63,6 +65,7 @@ export class TunnelCard {
       h("dl", { class: "tunnel-status" },
         h("dt", {}, "State"), h("dd", {}, this.state, " ", this.reported),
         h("dt", {}, "Public URL"), h("dd", {}, this.url),
+        h("dt", {}, "Origin"), h("dd", {}, this.origin),
         h("dt", {}, "Last error"), h("dd", {}, this.lastError),
       ),
       this.error.el,
@@ -90,6 +93,7 @@ export class TunnelCard {
     this.state.dataset.state = tunnel.state;
     this.reported.replaceChildren(...(tunnel.reported_at ? ["reported ", timeElement(tunnel.reported_at)] : ["no supervisor has reported yet"]));
     this.url.replaceChildren(tunnel.public_url ? h("a", { href: tunnel.public_url, target: "_blank", rel: "noopener" }, tunnel.public_url) : "—");
+    this.origin.textContent = tunnel.origin || "—";
     this.lastError.textContent = tunnel.last_error || "—";
   }
 
