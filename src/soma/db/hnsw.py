@@ -44,10 +44,11 @@ def nearest(query: sa.Select[Any], table: sa.Table, distance: sa.ColumnElement[A
     connection. Each row also carries its `distance`.
     """
     indexed = sa.select(_searched_by_index(table, k).c.indexed).scalar_subquery()
-    ranked = query.add_columns(distance.label("distance"))
-    exact = ranked.where(sa.not_(indexed)).order_by(distance + 0).limit(k)  # not the indexed expression: every row is read
-    searched = ranked.where(indexed).order_by(distance).limit(k)
-    return sa.union_all(exact, searched).order_by(sa.literal_column("distance"))
+    by_distance = sa.literal_column("distance")  # the column, not the expression again: computed once a row
+    # distance + 0 is not the indexed expression, so the planner reads every row
+    exact = query.add_columns((distance + 0).label("distance")).where(sa.not_(indexed)).order_by(by_distance).limit(k)
+    searched = query.add_columns(distance.label("distance")).where(indexed).order_by(distance).limit(k)
+    return sa.union_all(exact, searched).order_by(by_distance)
 
 
 def _searched_by_index(table: sa.Table, k: int) -> sa.CTE:
