@@ -178,7 +178,7 @@ async def measure_compaction(url: str, session_id: uuid.UUID, deltas: int) -> No
             for piece in pieces:
                 await events.append(conn, session_id, events.ASSISTANT_DELTA, {"reply_to": user["id"], "text": piece})
         async with engine.connect() as conn:  # EXPLAIN ANALYZE deletes: rolled back
-            explain = sa.text("EXPLAIN (ANALYZE, COSTS OFF) " + events._COMPACT.text)
+            explain = sa.text("EXPLAIN (ANALYZE, COSTS OFF) DELETE FROM session_events WHERE " + events.DELTAS_BEFORE_ANSWER)
             plan = (await conn.execute(explain, {"session_id": session_id})).all()
             await conn.rollback()
         print(f"\nthe delete when the next answer is stored (a {deltas}-delta answer in the compacted chat):")
