@@ -37,7 +37,8 @@ async def _store_chunks(engine: AsyncEngine, vectors: np.ndarray) -> None:
         await conn.execute(sa.insert(tables.knowledge_blobs), [{"sha256": name, "size_bytes": 1} for name in ("ready", "pending")])
         for state in ("ready", "pending"):
             document = {"filename": f"{state}.txt", "content_type": "text/plain", "size_bytes": 1, "sha256": state, "state": state}
-            document_id = (await conn.execute(sa.insert(tables.knowledge_documents).values(document).returning(tables.knowledge_documents.c.id))).scalar_one()
+            inserted = sa.insert(tables.knowledge_documents).values(document).returning(tables.knowledge_documents.c.id)
+            document_id = (await conn.execute(inserted)).scalar_one()
             chunks = [
                 {"document_id": document_id, "ordinal": n, "content": f"{state} {n}", "embedding": vector.tolist(), "embedding_model": "test"}
                 for n, vector in enumerate(vectors)
