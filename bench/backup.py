@@ -73,7 +73,7 @@ if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bench import restored, stats  # noqa: E402
-from bench.stack import database, work_dir  # noqa: E402
+from bench.stack import database, unwind_on, work_dir  # noqa: E402
 from soma.embeddings import embedder  # noqa: E402
 from soma.knowledge import blobs  # noqa: E402
 
@@ -483,10 +483,6 @@ def _print_statements(label: str, times: dict[str, list[float]], top: int = 8) -
         print(f"{sum(seconds):>8.1f}s {len(seconds):>7} × {statement}")
 
 
-def _terminate(signum: int, _frame: object) -> None:
-    raise SystemExit(128 + signum)  # unwinds through the finally below, like Ctrl-C
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--gb", type=float, default=0.5, help="knowledge file bytes, in GB (10^9); default 0.5")
@@ -497,8 +493,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--profile", action="store_true", help="also profile create, verify and restore in-process with cProfile")
     parser.add_argument("--seed", type=int, default=11)
     args = parser.parse_args(argv)
-    for signum in (signal.SIGINT, signal.SIGTERM):  # SIGINT too: a shell starts background jobs ignoring it
-        signal.signal(signum, _terminate)
+    unwind_on(signal.SIGINT, signal.SIGTERM)
 
     data_dir = work_dir("soma-bench-backup-")
     work = data_dir / "out"

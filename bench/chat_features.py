@@ -49,7 +49,7 @@ if str(ROOT) not in sys.path:
 from soma.auth import tokens  # noqa: E402
 from soma.conversations import search, stops  # noqa: E402
 from bench import stats  # noqa: E402
-from bench.stack import Stack, running  # noqa: E402
+from bench.stack import Stack, running, unwind_on  # noqa: E402
 from soma.db import engine as db_engine  # noqa: E402
 from soma.db import url as db_url  # noqa: E402
 from tests import procs  # noqa: E402  (needs the repo root on sys.path)
@@ -395,10 +395,6 @@ def start_soma(stack: Stack, chunk_delay: float) -> None:
     stack.start_workers(env)
 
 
-def _terminate(signum: int, _frame: object) -> None:
-    raise SystemExit(128 + signum)  # unwinds through the finally in main, like Ctrl-C
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--chats", type=int, default=2000, help="chats to search (default 2000)")
@@ -407,23 +403,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--stops", type=int, default=10, help="stops measured (default 10)")
     parser.add_argument("--chunk-delay", type=float, default=0.05, help="seconds between the scripted SLM's chunks (default 0.05)")
     args = parser.parse_args(argv)
-    signal.signal(signal.SIGTERM, _terminate)
+    unwind_on(signal.SIGTERM)
 
     with running("soma-bench-chat-") as stack:
-        try:
-            print("starting embedded PostgreSQL and filling it …", flush=True)
-            stack.start_database()
-            populate(db_url.for_libpq(stack.database_url), args.chats, args.messages, create_member_key(db_url.for_libpq(stack.database_url)))
-            print("starting the scripted SLM, soma gateway and worker …", flush=True)
-            start_soma(stack, args.chunk_delay)
-            measure_search(stack, args.repeats)
-            asyncio.run(measure_stops(stack, args.stops, args.chunk_delay))
-        except KeyboardInterrupt:
-            print("\ninterrupted; stopping everything", file=sys.stderr)
-            return 130
-        except Exception:
-            print(stack.logs(), file=sys.stderr)
-            raise
+        print("starting embedded PostgreSQL and filling it …", flush=True)
+        stack.start_database()
+        populate(db_url.for_libpq(stack.database_url), args.chats, args.messages, create_member_key(db_url.for_libpq(stack.database_url)))
+        print("starting the scripted SLM, soma gateway and worker …", flush=True)
+        start_soma(stack, args.chunk_delay)
+        measure_search(stack, args.repeats)
+        asyncio.run(measure_stops(stack, args.stops, args.chunk_delay))
     return 0
 
 

@@ -49,7 +49,7 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from bench import stats  # noqa: E402
-from bench.stack import Stack, running  # noqa: E402
+from bench.stack import Stack, running, unwind_on  # noqa: E402
 from soma.auth import passwords  # noqa: E402
 from tests import procs  # noqa: E402  (needs the repo root on sys.path)
 
@@ -206,7 +206,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--turns", type=int, default=16, help="running turns, one chat each (default 16)")
     args = parser.parse_args(argv)
 
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    unwind_on(signal.SIGTERM)
     with running("soma-bench-stop-", lambda tmp: Stop(tmp, args.turns)) as stack:
         stack.start()
         results: dict[str, list[float]] = {name: [] for name in FIGURES}

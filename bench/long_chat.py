@@ -204,18 +204,14 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     with running("soma-bench-long-chat-") as stack:
-        try:
-            stack.start_database()
-            url = db_url.for_libpq(stack.database_url)
-            started = time.perf_counter()
-            chats = write_chats(url, args.turns, args.deltas)
-            print(f"wrote two chats of {args.turns} turns ({args.deltas} deltas an answer) in {time.perf_counter() - started:.1f}s")
-            stack.start_gateway(stack.soma_env(bootstrap_admin_key=ADMIN_KEY))
-            measure_opening(stack.url, url, chats, args.repeats)
-            asyncio.run(measure_compaction(stack.database_url, chats["after"], args.deltas))
-        except Exception:
-            print(stack.logs(), file=sys.stderr)
-            raise
+        stack.start_database()
+        url = db_url.for_libpq(stack.database_url)
+        started = time.perf_counter()
+        chats = write_chats(url, args.turns, args.deltas)
+        print(f"wrote two chats of {args.turns} turns ({args.deltas} deltas an answer) in {time.perf_counter() - started:.1f}s")
+        stack.start_gateway(stack.soma_env(bootstrap_admin_key=ADMIN_KEY))
+        measure_opening(stack.url, url, chats, args.repeats)
+        asyncio.run(measure_compaction(stack.database_url, chats["after"], args.deltas))
     return 0
 
 

@@ -23,6 +23,7 @@ import argparse
 import asyncio
 import random
 import shutil
+import signal
 import statistics
 import sys
 import time
@@ -38,7 +39,7 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from bench import stats  # noqa: E402
-from bench.stack import database, work_dir  # noqa: E402
+from bench.stack import database, unwind_on, work_dir  # noqa: E402
 from soma.db import hnsw, tables  # noqa: E402
 from soma.db import engine as db_engine  # noqa: E402
 from soma.embeddings import embedder  # noqa: E402
@@ -222,6 +223,7 @@ def main() -> None:
     )
     parser.add_argument("--data-dir", type=Path, help="keep the embedded PostgreSQL here, to reuse its rows and index")
     args = parser.parse_args()
+    unwind_on(signal.SIGINT, signal.SIGTERM)  # SIGINT too: the 1M run goes in the background
     sizes = [int(s) for s in args.sizes.split(",")]
     efs = [int(e) for e in args.ef.split(",")]
 

@@ -31,6 +31,20 @@ START_TIMEOUT = 120.0  # seconds for a gateway to answer /health or a worker to 
 PROFILE_STOP_TIMEOUT = 30.0  # seconds a profiled process may take to write its profile and exit
 
 
+def unwind_on(*signums: signal.Signals) -> None:
+    """Make these signals end the benchmark as Ctrl-C does, through every `finally` that stops what it started.
+
+    Left alone, SIGTERM kills at once and leaves the servers running. Give SIGINT too when the
+    benchmark may run as a background job, which a shell starts ignoring SIGINT.
+    """
+    for signum in signums:
+        signal.signal(signum, _unwind)
+
+
+def _unwind(signum: int, _frame: object) -> None:
+    raise SystemExit(128 + signum)
+
+
 def work_dir(prefix: str) -> Path:
     """A new temporary folder, open to others: the embedded server runs as another user when a benchmark runs as root."""
     path = Path(tempfile.mkdtemp(prefix=prefix))
@@ -162,11 +176,20 @@ class Stack:
 
 @contextlib.contextmanager
 def running(prefix: str, make: Callable[[Path], S] = Stack) -> Iterator[S]:  # type: ignore[assignment]
-    """make(folder), a Stack in a new temporary folder; on leaving, everything it started is stopped and the folder removed."""
+    """make(folder), a Stack in a new temporary folder; on leaving, everything it started is stopped and the folder removed.
+
+    A failure prints the end of each process's output first; Ctrl-C exits with status 130.
+    """
     tmp = work_dir(prefix)
     stack = make(tmp)
     try:
         yield stack
+    except KeyboardInterrupt:
+        print("\ninterrupted; stopping everything", file=sys.stderr)
+        raise SystemExit(130) from None
+    except Exception:
+        print(stack.logs(), file=sys.stderr)
+        raise
     finally:
         try:
             stack.stop()

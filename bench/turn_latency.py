@@ -42,7 +42,7 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from bench import litellm_proxy, stats  # noqa: E402
-from bench.stack import Stack, running  # noqa: E402
+from bench.stack import Stack, running, unwind_on  # noqa: E402
 from soma.conversations import timeline  # noqa: E402
 from tests import procs  # noqa: E402  (needs the repo root on sys.path)
 
@@ -566,21 +566,11 @@ def main(argv: list[str] | None = None) -> int:
           f"concurrency={args.levels} warmup/client={args.warmup} think={args.think}s "
           f"worker_concurrency={worker_concurrency or 'default'}")
 
-    def on_sigterm(signum, frame):  # stop the stack on SIGTERM as on Ctrl-C
-        raise KeyboardInterrupt
-
-    signal.signal(signal.SIGTERM, on_sigterm)
+    unwind_on(signal.SIGTERM)
     profile_dir = args.profile.resolve() if args.profile else None
     with running("soma-bench-", lambda tmp: Latency(tmp, args.chunks, args.chunk_delay, worker_concurrency, args.workers, profile_dir)) as stack:
-        try:
-            stack.start(litellm=not args.no_litellm)
-            asyncio.run(measure(args, stack))
-        except KeyboardInterrupt:
-            print("\ninterrupted; stopping everything", file=sys.stderr)
-            return 130
-        except Exception:
-            print(stack.logs(), file=sys.stderr)
-            raise
+        stack.start(litellm=not args.no_litellm)
+        asyncio.run(measure(args, stack))
     if args.profile:
         print_profiles(args.profile)
     return 0
