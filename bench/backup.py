@@ -52,10 +52,8 @@ import random
 import re
 import shutil
 import signal
-import statistics
 import subprocess
 import sys
-import tempfile
 import time
 import uuid
 from collections.abc import Callable
@@ -74,8 +72,8 @@ if str(ROOT) not in sys.path:
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncEngine
 
-from bench import restored  # noqa: E402
-from soma.db import embedded, migrate  # noqa: E402
+from bench import restored, stats  # noqa: E402
+from bench.stack import database, unwind_on, work_dir  # noqa: E402
 from soma.embeddings import embedder  # noqa: E402
 from soma.knowledge import blobs  # noqa: E402
 
@@ -363,7 +361,7 @@ def report(steps: dict[str, Step], made: Installation, runs: int) -> bool:
     _table([steps[label] for label in RESTORES], steps["pg_restore -d"], "pg_restore", "in", db_mb)
     soma = steps["soma backup restore"]
     if soma.applied:
-        total, applied = statistics.median(soma.seconds), statistics.median(soma.applied)
+        total, applied = stats.median(soma.seconds), stats.median(soma.applied)
         print(f"\n  soma backup restore: apply {applied:.1f}s ({applied / total:.0%}, from its log), the rest "
               f"{total - applied:.1f}s ({1 - applied / total:.0%}: start-up, reading, verifying and staging, preview)")  # fmt: skip
     print("\npeak RSS is the measured process's own (VmHWM). The PostgreSQL backend serving soma or pg_restore is not in it;\n"
@@ -383,7 +381,7 @@ def report(steps: dict[str, Step], made: Installation, runs: int) -> bool:
 
 def _table(rows: list[Step], base: Step, base_name: str, way: str, db_mb: float) -> None:
     """Seconds, MB written (way "out") or read ("in"), MB/s, peak RSS, and time and RSS as ratios to base's."""
-    base_s, base_rss = statistics.median(base.seconds), max(base.rss_kib)
+    base_s, base_rss = stats.median(base.seconds), max(base.rss_kib)
     head = (f"{'step':<26}{'seconds':>9}{way + ' MB':>9}{way + ' MB/s':>10}{'db MB/s':>9}{'peak RSS MB':>13}"
             f"{'time/' + base_name:>{len(base_name) + 8}}{'RSS/' + base_name:>{len(base_name) + 7}}")  # fmt: skip
     print(head)
@@ -391,7 +389,7 @@ def _table(rows: list[Step], base: Step, base_name: str, way: str, db_mb: float)
     for step in rows:
         if not step.seconds:
             continue
-        s, rss_mb = statistics.median(step.seconds), max(step.rss_kib) * 1024 / MB
+        s, rss_mb = stats.median(step.seconds), max(step.rss_kib) * 1024 / MB
         way_mb = step.output_bytes / MB
         print(f"{step.label:<26}{s:>9.2f}{way_mb:>9.0f}{way_mb / s:>10.1f}{db_mb / s:>9.1f}{rss_mb:>13.1f}"
               f"{s / base_s:>{len(base_name) + 8}.2f}{max(step.rss_kib) / base_rss:>{len(base_name) + 7}.2f}")  # fmt: skip
@@ -485,10 +483,6 @@ def _print_statements(label: str, times: dict[str, list[float]], top: int = 8) -
         print(f"{sum(seconds):>8.1f}s {len(seconds):>7} × {statement}")
 
 
-def _terminate(signum: int, _frame: object) -> None:
-    raise SystemExit(128 + signum)  # unwinds through the finally below, like Ctrl-C
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--gb", type=float, default=0.5, help="knowledge file bytes, in GB (10^9); default 0.5")
@@ -499,18 +493,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--profile", action="store_true", help="also profile create, verify and restore in-process with cProfile")
     parser.add_argument("--seed", type=int, default=11)
     args = parser.parse_args(argv)
-    for signum in (signal.SIGINT, signal.SIGTERM):  # SIGINT too: a shell starts background jobs ignoring it
-        signal.signal(signum, _terminate)
+    unwind_on(signal.SIGINT, signal.SIGTERM)
 
-    # Not under a 0700 folder: the embedded server runs as another user when this runs as root.
-    data_dir = Path(tempfile.mkdtemp(prefix="soma-bench-backup-"))
-    data_dir.chmod(0o755)
+    data_dir = work_dir("soma-bench-backup-")
     work = data_dir / "out"
     work.mkdir()
     server = None
     try:
-        server = embedded.ensure(data_dir)
-        migrate.upgrade(server.url)
+        server = database(data_dir)
         print(f"building the installation in {data_dir} (random bytes and random unit vectors, no embedding model):")
         made = build(server.url, args.gb, args.messages, args.memories, args.seed)
         soma_env = {k: v for k, v in os.environ.items() if not k.startswith("SOMA_")}

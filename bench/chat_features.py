@@ -31,10 +31,8 @@ import asyncio
 import datetime
 import math
 import random
-import shutil
 import signal
 import sys
-import tempfile
 import time
 import uuid
 from pathlib import Path
@@ -50,10 +48,10 @@ if str(ROOT) not in sys.path:
 
 from soma.auth import tokens  # noqa: E402
 from soma.conversations import search, stops  # noqa: E402
-from soma.db import embedded, migrate  # noqa: E402
+from bench import stats  # noqa: E402
+from bench.stack import Stack, running, unwind_on  # noqa: E402
 from soma.db import engine as db_engine  # noqa: E402
 from soma.db import url as db_url  # noqa: E402
-from bench.turn_latency import percentile  # noqa: E402
 from tests import procs  # noqa: E402  (needs the repo root on sys.path)
 
 ADMIN_KEY = "soma_bench-admin-key-0123456789abcdefghijklmnop"
@@ -264,9 +262,13 @@ async def in_database(url: str, text: str, repeats: int) -> dict[str, Any]:
     return {"fts_ms": fts_ms, "ilike_ms": ilike_ms, "fts_chats": fts_chats, "ilike_chats": ilike_chats, "indexes": index_names(plan)}
 
 
+SEARCH_TABLE = stats.Table(("query", "<27", ""), ("path", "<30", ""), ("n", ">4", ""), ("p50", ">9", ".2f"), ("p95", ">9", ".2f"),
+                           ("ILIKE/this p50", ">16", ".1f"), ("chats", ">8", ""))  # fmt: skip
+
+
 def measure_search(stack: Stack, repeats: int) -> None:
     print(f"\n=== chat search: up to {repeats} timed calls per row after one warm-up, fewer (at least {MIN_REPEATS}) past {BUDGET:.0f} s; ms ===")
-    print(f"{'query':<27}{'path':<30}{'n':>4}{'p50':>9}{'p95':>9}{'ILIKE/this p50':>16}{'chats':>8}")
+    print(SEARCH_TABLE.heading())
     headers = lambda key: {"Authorization": f"Bearer {key}"}  # noqa: E731
     with httpx.Client(base_url=stack.url, timeout=WAIT) as http:
         for label, text in QUERIES:
@@ -279,7 +281,7 @@ def measure_search(stack: Stack, repeats: int) -> None:
 
             admin_ms, admin_n = timed(lambda: endpoint(ADMIN_KEY), repeats)
             member_ms, member_n = timed(lambda: endpoint(MEMBER_KEY), repeats)
-            base = percentile(found["ilike_ms"], 50)
+            base = stats.percentile(found["ilike_ms"], 50)
             rows = [
                 ("GET ?query= as admin", admin_ms, f"{admin_n}"),
                 ("GET ?query= as member (1/10)", member_ms, f"{member_n}"),
@@ -288,8 +290,8 @@ def measure_search(stack: Stack, repeats: int) -> None:
             ]
             name = f"{label} '{text}'"
             for path, times, chats in rows:
-                print(f"{name:<27}{path:<30}{len(times):>4}{percentile(times, 50):>9.2f}{percentile(times, 95):>9.2f}"
-                      f"{base / percentile(times, 50):>16.1f}{chats:>8}")
+                p50 = stats.percentile(times, 50)
+                print(SEARCH_TABLE.row(name, path, len(times), p50, stats.percentile(times, 95), base / p50, chats))
                 name = ""
             print(f"{'':<27}plan uses: {', '.join(sorted(found['indexes'])) or 'no index'}")
     print("chats: what the endpoint returned (at most 100); * every chat matching, counted in SQL. ILIKE matches")
@@ -369,11 +371,11 @@ async def measure_stops(stack: Stack, count: int, chunk_delay: float) -> None:
                 errors.append(f"stop {n + 1}: {type(exc).__name__}: {exc}"[:300])
     times, acks = [f["message"] for f in found], [f["ack"] for f in found]
     print("per stop, ms: " + " ".join(f"{t:.0f}" for t in times))
-    p50, worst = percentile(times, 50), max(times, default=math.nan)
+    p50, worst = stats.percentile(times, 50), max(times, default=math.nan)
     print(f"POST stop → assistant.message (stopped)   p50 {p50:7.0f} ms   max {worst:7.0f} ms   ({len(times)} stops, {len(errors)} errors)")
-    print(f"POST stop → its 202                        p50 {percentile(acks, 50):7.0f} ms   max {max(acks, default=math.nan):7.0f} ms")
+    print(f"POST stop → its 202                        p50 {stats.percentile(acks, 50):7.0f} ms   max {max(acks, default=math.nan):7.0f} ms")
     words = [f["words"] for f in found]
-    print(f"words streamed after the POST              p50 {percentile(words, 50):7.0f}      max {max(words, default=math.nan):7.0f}")
+    print(f"words streamed after the POST              p50 {stats.percentile(words, 50):7.0f}      max {max(words, default=math.nan):7.0f}")
     for name, ms in (("stop-check interval (stops.POLL_SECONDS)", stops.POLL_SECONDS * 1000),
                      ("scripted SLM chunk interval", chunk_delay * 1000), ("the issue's goal", GOAL * 1000)):  # fmt: skip
         print(f"  vs {name:<42}{ms:7.0f} ms   p50 ×{p50 / ms:5.2f}   max ×{worst / ms:5.2f}")
@@ -385,53 +387,12 @@ async def measure_stops(stack: Stack, count: int, chunk_delay: float) -> None:
 # The processes
 
 
-class Stack:
-    """PostgreSQL, the scripted SLM, a gateway and a worker."""
-
-    def __init__(self, tmp: Path) -> None:
-        self.tmp = tmp
-        self.launcher = procs.Launcher(tmp)
-        self.server: embedded.EmbeddedServer | None = None
-        self.database_url = ""
-        self.url = ""
-
-    def start_database(self) -> None:
-        self.server = embedded.ensure(self.tmp / "data")
-        self.database_url = self.server.url
-        migrate.upgrade(self.database_url)
-
-    def start_soma(self, chunk_delay: float) -> None:
-        slm = procs.start_scripted_slm(self.launcher)
-        slm.script(default={"chunks": [f" word{n}" for n in range(int(120 / chunk_delay))], "delay": chunk_delay})  # two minutes
-        port = procs.free_port()
-        self.url = f"http://127.0.0.1:{port}"
-        env = procs.soma_env(self.database_url, port=str(port), slm_base_url=slm.base_url, slm_api_key="bench", slm_model="scripted",
-                             bootstrap_admin_key=ADMIN_KEY, worker_concurrency="2", log_level="WARNING")  # fmt: skip
-        gateway = self.launcher.soma("gateway", env)
-        worker = self.launcher.soma("worker", env)
-        procs.wait_healthy(self.url, gateway)
-        procs.wait_until(lambda: worker.alive() and self.sql("SELECT count(*) FROM procrastinate_workers")[0][0] > 0,
-                         WAIT, "the worker to register")  # fmt: skip
-
-    def sql(self, statement: str, *args: object) -> list[tuple]:
-        with psycopg.connect(db_url.for_libpq(self.database_url), autocommit=True) as conn:
-            cursor = conn.execute(statement, args or None)
-            return cursor.fetchall() if cursor.description else []
-
-    def stop(self) -> None:
-        try:
-            self.launcher.stop_all()
-        finally:
-            if self.server is not None:
-                self.server.stop()
-                self.server = None
-
-    def logs(self) -> str:
-        return "\n".join(f"--- {p.name} ---\n{p.output()[-2000:]}" for p in self.launcher.procs if p.output().strip())
-
-
-def _terminate(signum: int, _frame: object) -> None:
-    raise SystemExit(128 + signum)  # unwinds through the finally in main, like Ctrl-C
+def start_soma(stack: Stack, chunk_delay: float) -> None:
+    """The scripted SLM answering for two minutes, a gateway and a worker running two turns at a time."""
+    slm = stack.start_slm({"chunks": [f" word{n}" for n in range(int(120 / chunk_delay))], "delay": chunk_delay})
+    env = stack.soma_env(slm, bootstrap_admin_key=ADMIN_KEY, worker_concurrency=2)
+    stack.start_gateway(env)
+    stack.start_workers(env)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -442,28 +403,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--stops", type=int, default=10, help="stops measured (default 10)")
     parser.add_argument("--chunk-delay", type=float, default=0.05, help="seconds between the scripted SLM's chunks (default 0.05)")
     args = parser.parse_args(argv)
-    signal.signal(signal.SIGTERM, _terminate)
+    unwind_on(signal.SIGTERM)
 
-    tmp = Path(tempfile.mkdtemp(prefix="soma-bench-chat-"))
-    tmp.chmod(0o755)  # the embedded server runs as another user when this runs as root
-    stack = Stack(tmp)
-    try:
+    with running("soma-bench-chat-") as stack:
         print("starting embedded PostgreSQL and filling it …", flush=True)
         stack.start_database()
         populate(db_url.for_libpq(stack.database_url), args.chats, args.messages, create_member_key(db_url.for_libpq(stack.database_url)))
         print("starting the scripted SLM, soma gateway and worker …", flush=True)
-        stack.start_soma(args.chunk_delay)
+        start_soma(stack, args.chunk_delay)
         measure_search(stack, args.repeats)
         asyncio.run(measure_stops(stack, args.stops, args.chunk_delay))
-    except KeyboardInterrupt:
-        print("\ninterrupted; stopping everything", file=sys.stderr)
-        return 130
-    except Exception:
-        print(stack.logs(), file=sys.stderr)
-        raise
-    finally:
-        stack.stop()
-        shutil.rmtree(tmp, ignore_errors=True)
     return 0
 
 

@@ -36,25 +36,21 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import shutil
 import signal
-import statistics
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 import httpx
-import psycopg
 
 ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+from bench import stats  # noqa: E402
+from bench.stack import Stack, running, unwind_on  # noqa: E402
 from soma.auth import passwords  # noqa: E402
-from soma.db import embedded, migrate  # noqa: E402
-from soma.db import url as db_url  # noqa: E402
 from tests import procs  # noqa: E402  (needs the repo root on sys.path)
 
 FAKE_CLOUDFLARED = str(ROOT / "tests" / "fake_cloudflared.py")
@@ -66,47 +62,29 @@ WAIT = 60.0  # seconds any set-up step may take before the run fails
 FIGURES = ("lockdown row", "streams closed", "first 503", "all 503", "cloudflared", "command")
 
 
-class Stack:
-    """PostgreSQL, the scripted SLM, a gateway, a worker and the tunnel supervisor, started once."""
+class Stop(Stack):
+    """The stack a stop takes dark: PostgreSQL, the scripted SLM, a gateway, a worker and the tunnel supervisor, started once."""
 
     def __init__(self, tmp: Path, turns: int) -> None:
-        self.tmp = tmp
+        super().__init__(tmp)
         self.turns = turns
-        self.launcher = procs.Launcher(tmp)
-        self.server: embedded.EmbeddedServer | None = None
-        self.database_url = ""
-        self.url = ""
         self.record = tmp / "cloudflared.jsonl"
         self.env: dict[str, str] = {}
 
     def start(self) -> None:
         print("starting embedded PostgreSQL, the scripted SLM, soma gateway, worker and tunnel run …", flush=True)
-        self.server = embedded.ensure(self.tmp / "data")
-        self.database_url = self.server.url
-        migrate.upgrade(self.database_url)
-        slm = procs.start_scripted_slm(self.launcher)
-        slm.script(default=SLOW_ANSWER)
-        port = procs.free_port()
-        self.url = f"http://127.0.0.1:{port}"
-        self.env = procs.soma_env(
-            self.database_url, port=str(port), slm_base_url=slm.base_url, slm_api_key="bench", slm_model="scripted",
-            worker_concurrency=str(self.turns), public_url=PUBLIC_URL, cloudflared=FAKE_CLOUDFLARED,
-            tunnel_metrics_port="0", log_level="WARNING", data_dir=str(self.tmp / "soma"),
+        self.start_database()
+        slm = self.start_slm(SLOW_ANSWER)
+        self.env = self.soma_env(
+            slm, worker_concurrency=self.turns, public_url=PUBLIC_URL, cloudflared=FAKE_CLOUDFLARED, tunnel_metrics_port=0,
+            data_dir=self.tmp / "soma",
         )  # fmt: skip
         self.env["FAKE_CLOUDFLARED_RECORD"] = str(self.record)
         self.sql("INSERT INTO users (username, password_hash, role) VALUES ('bench', %s, 'admin')",
                  passwords.hash_password("bench-password-0123456789"))  # fmt: skip
-        gateway = self.launcher.soma("gateway", self.env)
-        worker = self.launcher.soma("worker", self.env)
+        self.start_gateway(self.env)
+        self.start_workers(self.env)
         self.launcher.start("tunnel", [sys.executable, "-m", "soma", "tunnel", "run"], self.env)
-        procs.wait_healthy(self.url, gateway)
-        procs.wait_until(lambda: worker.alive() and self.sql("SELECT count(*) FROM procrastinate_workers")[0][0] > 0,
-                         WAIT, "the worker to register")  # fmt: skip
-
-    def sql(self, statement: str, *args: object) -> list[tuple]:
-        with psycopg.connect(db_url.for_libpq(self.database_url), autocommit=True) as conn:
-            cursor = conn.execute(statement, args or None)
-            return cursor.fetchall() if cursor.description else []
 
     def soma(self, *args: str) -> subprocess.CompletedProcess[str]:
         done = procs.run_soma(self.env, *args)
@@ -120,14 +98,6 @@ class Stack:
         starts = [e["pid"] for e in map(json.loads, lines) if e["event"] == "start"]
         return starts[-1] if starts else None
 
-    def stop(self) -> None:
-        try:
-            self.launcher.stop_all()
-        finally:
-            if self.server is not None:
-                self.server.stop()
-                self.server = None
-
 
 def _alive(pid: int) -> bool:
     try:
@@ -136,7 +106,7 @@ def _alive(pid: int) -> bool:
         return False
 
 
-def prepare(stack: Stack, turns: int) -> tuple[str, list[str], int]:
+def prepare(stack: Stop, turns: int) -> tuple[str, list[str], int]:
     """A new admin key, the tunnel connected, `turns` chats streaming; returns the key, the chats and cloudflared's pid."""
     key = stack.soma("keys", "create", "--name", f"bench {time.time():.0f}", "--scope", "admin", "--scope", "chat").stdout.strip()
     stack.soma("tunnel", "on", "--mode", "quick")
@@ -183,7 +153,7 @@ async def watch_gone(pid: int) -> float:
     return time.monotonic()
 
 
-async def one_run(stack: Stack, streams: int, turns: int) -> tuple[dict[str, float], str]:
+async def one_run(stack: Stop, streams: int, turns: int) -> tuple[dict[str, float], str]:
     """One measured stop; returns seconds from the spawn for each figure, and the command's output."""
     key, sessions, pid = prepare(stack, turns)
     limits = httpx.Limits(max_connections=streams + 10, max_keepalive_connections=streams + 10)
@@ -236,11 +206,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--turns", type=int, default=16, help="running turns, one chat each (default 16)")
     args = parser.parse_args(argv)
 
-    tmp = Path(tempfile.mkdtemp(prefix="soma-bench-stop-"))
-    tmp.chmod(0o755)  # the embedded server runs as another user when this runs as root
-    stack = Stack(tmp, args.turns)
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
-    try:
+    unwind_on(signal.SIGTERM)
+    with running("soma-bench-stop-", lambda tmp: Stop(tmp, args.turns)) as stack:
         stack.start()
         results: dict[str, list[float]] = {name: [] for name in FIGURES}
         output = ""
@@ -253,14 +220,11 @@ def main(argv: list[str] | None = None) -> int:
               f"tunnel; seconds from spawning the command, {args.runs} runs:")  # fmt: skip
         print(f"  {'':<16}{'p50':>8}{'max':>8}   p50 / goal ({GOAL:.0f} s)")
         for name, values in results.items():
-            p50 = statistics.median(values)
+            p50 = stats.median(values)
             print(f"  {name:<16}{p50:8.3f}{max(values):8.3f}   {p50 / GOAL:.2f}")
         print("\nthe last stop's steps, as the command reported them:")
         for line in output.split("\n\n")[0].splitlines():
             print(f"  {line}")
-    finally:
-        stack.stop()
-        shutil.rmtree(tmp, ignore_errors=True)
     return 0
 
 

@@ -28,10 +28,7 @@ import asyncio
 import datetime
 import json
 import random
-import shutil
-import statistics
 import sys
-import tempfile
 import time
 import uuid
 from pathlib import Path
@@ -45,8 +42,9 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+from bench import stats  # noqa: E402
+from bench.stack import running  # noqa: E402
 from soma.conversations import events, messages  # noqa: E402
-from soma.db import embedded, migrate  # noqa: E402
 from soma.db import engine as db_engine  # noqa: E402
 from soma.db import url as db_url  # noqa: E402
 from tests import procs  # noqa: E402  (needs the repo root on sys.path)
@@ -161,10 +159,10 @@ def measure_opening(base_url: str, url: str, chats: dict[str, uuid.UUID], repeat
     for label in chats:
         count, size = sizes[label]
         replays, lists = figures[label]["replay"], figures[label]["messages"]
-        print(f"{label:<8}{stored[label]:>15}{count:>10}{size / 1e6:>8.1f}{statistics.median(replays):>17.3f}{min(replays):>9.3f}"
-              f"{statistics.median(lists):>19.3f}")  # fmt: skip
-    ratio = statistics.median(figures["before"]["replay"]) / statistics.median(figures["after"]["replay"])
-    both = [statistics.median(figures[label]["replay"]) + statistics.median(figures[label]["messages"]) for label in ("before", "after")]
+        print(f"{label:<8}{stored[label]:>15}{count:>10}{size / 1e6:>8.1f}{stats.median(replays):>17.3f}{min(replays):>9.3f}"
+              f"{stats.median(lists):>19.3f}")  # fmt: skip
+    ratio = stats.median(figures["before"]["replay"]) / stats.median(figures["after"]["replay"])
+    both = [stats.median(figures[label]["replay"]) + stats.median(figures[label]["messages"]) for label in ("before", "after")]
     print(f"replay before / after: {ratio:.1f}x; messages + replay: {both[0]:.3f} s -> {both[1]:.3f} s ({both[0] / both[1]:.1f}x)")
 
 
@@ -180,7 +178,7 @@ async def measure_compaction(url: str, session_id: uuid.UUID, deltas: int) -> No
             for piece in pieces:
                 await events.append(conn, session_id, events.ASSISTANT_DELTA, {"reply_to": user["id"], "text": piece})
         async with engine.connect() as conn:  # EXPLAIN ANALYZE deletes: rolled back
-            explain = sa.text("EXPLAIN (ANALYZE, COSTS OFF) " + events._COMPACT.text)
+            explain = sa.text("EXPLAIN (ANALYZE, COSTS OFF) DELETE FROM session_events WHERE " + events.DELTAS_BEFORE_ANSWER)
             plan = (await conn.execute(explain, {"session_id": session_id})).all()
             await conn.rollback()
         print(f"\nthe delete when the next answer is stored (a {deltas}-delta answer in the compacted chat):")
@@ -205,32 +203,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeats", type=int, default=5, help="timed openings of each chat (default 5)")
     args = parser.parse_args(argv)
 
-    tmp = Path(tempfile.mkdtemp(prefix="soma-bench-long-chat-"))
-    tmp.chmod(0o755)  # the embedded server runs as another user when this runs as root
-    launcher = procs.Launcher(tmp)
-    server = embedded.ensure(tmp / "data")
-    gateway = None
-    try:
-        migrate.upgrade(server.url)
-        url = db_url.for_libpq(server.url)
+    with running("soma-bench-long-chat-") as stack:
+        stack.start_database()
+        url = db_url.for_libpq(stack.database_url)
         started = time.perf_counter()
         chats = write_chats(url, args.turns, args.deltas)
         print(f"wrote two chats of {args.turns} turns ({args.deltas} deltas an answer) in {time.perf_counter() - started:.1f}s")
-        port = procs.free_port()
-        base_url = f"http://127.0.0.1:{port}"
-        env = procs.soma_env(server.url, port=str(port), bootstrap_admin_key=ADMIN_KEY, log_level="WARNING")
-        gateway = launcher.soma("gateway", env)
-        procs.wait_healthy(base_url, gateway)
-        measure_opening(base_url, url, chats, args.repeats)
-        asyncio.run(measure_compaction(server.url, chats["after"], args.deltas))
-    except Exception:
-        if gateway is not None:
-            print(gateway.output()[-2000:], file=sys.stderr)
-        raise
-    finally:
-        launcher.stop_all()
-        server.stop()
-        shutil.rmtree(tmp, ignore_errors=True)
+        stack.start_gateway(stack.soma_env(bootstrap_admin_key=ADMIN_KEY))
+        measure_opening(stack.url, url, chats, args.repeats)
+        asyncio.run(measure_compaction(stack.database_url, chats["after"], args.deltas))
     return 0
 
 

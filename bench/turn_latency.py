@@ -30,9 +30,7 @@ import json
 import math
 import os
 import signal
-import subprocess
 import sys
-import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -43,7 +41,8 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from bench import litellm_proxy  # noqa: E402
+from bench import litellm_proxy, stats  # noqa: E402
+from bench.stack import Stack, running, unwind_on  # noqa: E402
 from soma.conversations import timeline  # noqa: E402
 from tests import procs  # noqa: E402  (needs the repo root on sys.path)
 
@@ -79,16 +78,6 @@ class LevelResult:
     errors: list[str] = field(default_factory=list)
     wall_seconds: float = 0.0
     cpu: dict[str, float] = field(default_factory=dict)  # CPU seconds per process while measuring
-
-
-def percentile(values: list[float], q: float) -> float:
-    """Linear-interpolated percentile (numpy's default), q in 0..100."""
-    if not values:
-        return math.nan
-    ordered = sorted(values)
-    pos = (len(ordered) - 1) * q / 100
-    lo, hi = math.floor(pos), math.ceil(pos)
-    return ordered[lo] + (ordered[hi] - ordered[lo]) * (pos - lo)
 
 
 class CpuMeter:
@@ -460,7 +449,7 @@ def print_level(results: list[LevelResult]) -> None:
     print(f"{'':18}" + "".join(f"{LABELS[r.mode]:>10}" for r in results) + "".join(f"{'+' + LABELS[r.mode]:>12}" for r in results[1:]))
     for label, attr in (("TTFT", "ttft_ms"), ("total", "total_ms")):
         for q in (50, 99):
-            values = [percentile([getattr(t, attr) for t in r.turns], q) for r in results]
+            values = [stats.percentile([getattr(t, attr) for t in r.turns], q) for r in results]
             added = "".join(f"{v - values[0]:12.1f}" for v in values[1:])
             print(f"{label + f' p{q} (ms)':18}" + "".join(f"{v:10.1f}" for v in values) + added)
     for r in results:
@@ -484,103 +473,46 @@ def print_breakdown(c: int, stages: list[tuple[str, list[float]]]) -> None:
     print(f"  {'p50':>8}{'p99':>9}  stage")
     for name, values in stages:
         if values:
-            print(f"  {percentile(values, 50):8.1f}{percentile(values, 99):9.1f}  {name}")
+            print(f"  {stats.percentile(values, 50):8.1f}{stats.percentile(values, 99):9.1f}  {name}")
 
 
 # ---------------------------------------------------------------------------------------------
 # Setting up and tearing down the stack
 
 
-class Stack:
-    def __init__(self, tmp: Path, chunks: int, chunk_delay: float, worker_concurrency: int | None,
-                 profile_dir: Path | None = None) -> None:
-        self.tmp = tmp
-        self.profile_dir = profile_dir
+class Latency(Stack):
+    """The scripted SLM, LiteLLM proxy if asked, one gateway and `workers` workers, each process's CPU metered (METER)."""
+
+    def __init__(self, tmp: Path, chunks: int, chunk_delay: float, worker_concurrency: int | None, workers: int,
+                 profile_dir: Path | None = None) -> None:  # fmt: skip
+        super().__init__(tmp, profile_dir)
         self.chunks = chunks
         self.chunk_delay = chunk_delay
         self.worker_concurrency = worker_concurrency
-        self.workers = 1
-        self.launcher = procs.Launcher(tmp)
-        self.server = None
-        self.database_url = ""
-        self.gateway_url = ""
+        self.workers = workers
         self.slm: procs.ScriptedSLM | None = None
         self.litellm_url: str | None = None
 
     def start(self, litellm: bool = False) -> None:
-        from soma.db import embedded, migrate
-
         print("starting embedded PostgreSQL …", flush=True)
-        self.server = embedded.ensure(self.tmp / "data")
-        self.database_url = self.server.url
-        migrate.upgrade(self.database_url)
-
-        METER.pgdata = embedded.pgdata(self.tmp / "data")
-        self.slm = procs.start_scripted_slm(self.launcher)
+        self.start_database()
+        METER.pgdata = self.pgdata
         chunks = [("Tok" if i == 0 else " tok") + str(i) for i in range(self.chunks)]
-        self.slm.script(default={"chunks": chunks, "delay": self.chunk_delay})
+        self.slm = self.start_slm({"chunks": chunks, "delay": self.chunk_delay})
 
         if litellm:
             print("starting the LiteLLM proxy …", flush=True)
             self.litellm_url = litellm_proxy.start(self.launcher, self.slm.base_url, self.tmp)
             METER.pids["litellm"] = self.launcher.procs[-1].popen.pid
 
-        gw_port = procs.free_port()
-        env = dict(slm_base_url=self.slm.base_url, slm_api_key="bench", slm_model="scripted", bootstrap_admin_key=BENCH_KEY,
-                   log_level="WARNING")
+        settings: dict[str, object] = {"bootstrap_admin_key": BENCH_KEY}
         if self.worker_concurrency is not None:
-            env["worker_concurrency"] = self.worker_concurrency
+            settings["worker_concurrency"] = self.worker_concurrency
         print("starting soma gateway and worker …", flush=True)
-        gateway = self._soma("gateway", procs.soma_env(self.database_url, port=gw_port, **env))
-        workers = [self._soma("worker", procs.soma_env(self.database_url, worker_metrics_port=0, **env)) for _ in range(self.workers)]
-        worker = workers[0]
-        self.gateway_url = f"http://127.0.0.1:{gw_port}"
+        gateway = self.start_gateway(self.soma_env(self.slm, **settings))
+        workers = self.start_workers(self.soma_env(self.slm, worker_metrics_port=0, **settings), self.workers)
         METER.pids.update({"gateway": gateway.popen.pid, "slm": self.slm.proc.popen.pid})
         METER.pids.update({f"worker{n + 1}" if self.workers > 1 else "worker": w.popen.pid for n, w in enumerate(workers)})
-        procs.wait_healthy(self.gateway_url, gateway)
-        # The worker logs "worker ready" at INFO, hidden at WARNING: wait for its procrastinate row instead.
-        procs.wait_until(lambda: self._worker_registered(worker), 30, "the worker to register")
-
-    def _soma(self, command: str, env: dict[str, str]) -> procs.Proc:
-        if self.profile_dir is None:
-            return self.launcher.soma(command, env)
-        self.profile_dir.mkdir(parents=True, exist_ok=True)
-        out = self.profile_dir / f"{command}.prof"  # written when the process exits on SIGTERM
-        return self.launcher.start(command, [sys.executable, "-m", "cProfile", "-o", str(out), "-m", "soma", command], env)
-
-    def _worker_registered(self, worker: procs.Proc) -> bool:
-        import psycopg
-
-        from soma.db import url as db_url
-
-        if not worker.alive():
-            raise RuntimeError(f"soma worker exited:\n{worker.output()}")
-        with psycopg.connect(db_url.for_libpq(self.database_url)) as conn:
-            try:
-                return conn.execute("SELECT count(*) FROM procrastinate_workers").fetchone()[0] > 0
-            except psycopg.Error:
-                return False
-
-    def stop(self) -> None:
-        try:
-            if self.profile_dir is not None:
-                # uvicorn re-raises SIGTERM after its shutdown, which kills the process before cProfile
-                # writes; SIGINT comes back as KeyboardInterrupt, which lets cProfile write its file.
-                for proc in self.launcher.procs:
-                    if proc.name in ("gateway", "worker") and proc.alive():
-                        proc.signal(signal.SIGINT)
-                        try:
-                            proc.wait(30)
-                        except subprocess.TimeoutExpired:
-                            pass
-            self.launcher.stop_all()
-        finally:
-            if self.server is not None:
-                self.server.stop()
-                self.server = None
-
-    def logs(self) -> str:
-        return "\n".join(f"--- {p.name} ---\n{p.output()[-2000:]}" for p in self.launcher.procs if p.output().strip())
 
 
 # ---------------------------------------------------------------------------------------------
@@ -612,12 +544,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return args
 
 
-async def measure(args: argparse.Namespace, stack: Stack) -> None:
+async def measure(args: argparse.Namespace, stack: Latency) -> None:
     deadline = time.monotonic() + args.max_seconds
     for c in args.levels:
         print(f"\nmeasuring concurrency {c}: {args.turns} turns per path …", flush=True)
         common = dict(concurrency=c, turns=args.turns, warmup=args.warmup, think=args.think,
-                      gateway_url=stack.gateway_url, slm_url=stack.slm.base_url, deadline=deadline, litellm_url=stack.litellm_url)
+                      gateway_url=stack.url, slm_url=stack.slm.base_url, deadline=deadline, litellm_url=stack.litellm_url)
         results = [await run_level("direct", **common)]
         if stack.litellm_url:
             results.append(await run_level("litellm", **common))
@@ -634,25 +566,11 @@ def main(argv: list[str] | None = None) -> int:
           f"concurrency={args.levels} warmup/client={args.warmup} think={args.think}s "
           f"worker_concurrency={worker_concurrency or 'default'}")
 
-    def on_sigterm(signum, frame):  # stop the stack on SIGTERM as on Ctrl-C
-        raise KeyboardInterrupt
-
-    signal.signal(signal.SIGTERM, on_sigterm)
-    with tempfile.TemporaryDirectory(prefix="soma-bench-") as tmp:
-        profile_dir = args.profile.resolve() if args.profile else None
-        stack = Stack(Path(tmp), args.chunks, args.chunk_delay, worker_concurrency, profile_dir)
-        stack.workers = args.workers
-        try:
-            stack.start(litellm=not args.no_litellm)
-            asyncio.run(measure(args, stack))
-        except KeyboardInterrupt:
-            print("\ninterrupted; stopping everything", file=sys.stderr)
-            return 130
-        except Exception:
-            print(stack.logs(), file=sys.stderr)
-            raise
-        finally:
-            stack.stop()
+    unwind_on(signal.SIGTERM)
+    profile_dir = args.profile.resolve() if args.profile else None
+    with running("soma-bench-", lambda tmp: Latency(tmp, args.chunks, args.chunk_delay, worker_concurrency, args.workers, profile_dir)) as stack:
+        stack.start(litellm=not args.no_litellm)
+        asyncio.run(measure(args, stack))
     if args.profile:
         print_profiles(args.profile)
     return 0

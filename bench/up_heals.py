@@ -17,7 +17,6 @@ from __future__ import annotations
 import argparse
 import shutil
 import signal
-import statistics
 import sys
 import tempfile
 import time
@@ -30,7 +29,7 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from bench import startup  # noqa: E402
+from bench import startup, stats  # noqa: E402
 from tests import procs  # noqa: E402
 from tests.acceptance import up  # noqa: E402
 
@@ -113,8 +112,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"baseline: a warm start of the whole of soma up: ready {warm_ready:.2f}, first answer {warm_turn:.2f}")
         print(f"{'child':<10} {'ready again':>16} {'answer':>16} {'ready / warm start':>20}")
         for name, (ready, answer) in figures.items():
-            ratio = statistics.median(ready) / warm_ready
-            print(f"{name:<10} {statistics.median(ready):7.2f} {max(ready):7.2f}  {statistics.median(answer):7.2f} {max(answer):7.2f} {ratio:19.2f}x")
+            ratio = stats.median(ready) / warm_ready
+            print(f"{name:<10} {stats.median(ready):7.2f} {max(ready):7.2f}  {stats.median(answer):7.2f} {max(answer):7.2f} {ratio:19.2f}x")
     finally:
         launcher.stop_all()
         shutil.rmtree(data_dir, ignore_errors=True)

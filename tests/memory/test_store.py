@@ -183,9 +183,13 @@ async def test_recall_finds_the_one_related_memory_among_1000_unrelated_by_exact
 
     async with db_engine.autocommit(engine) as conn:  # as a turn reads (conversations/turn.py): each statement its own transaction
         await conn.execute(sa.text("SET enable_seqscan = off"))
-        assert len(await store.recall(conn, question, k=50, threshold=0.0)) == 50  # the depth outlived the statement that set it
+        depth_before = (await conn.execute(sa.text("SELECT current_setting('hnsw.ef_search')"))).scalar_one()
+        in_autocommit = await store.recall(conn, question, k=50, threshold=0.0)  # at pgvector's 40 it would find 40 at most
+        depth_after = (await conn.execute(sa.text("SELECT current_setting('hnsw.ef_search')"))).scalar_one()
         await conn.execute(sa.text("RESET enable_seqscan"))
 
+    assert len(in_autocommit) == 50  # the depth the statement set was the depth its own index scan used
+    assert (depth_before, depth_after) == ("40", "40")  # and it ended with that statement: nothing stays on the pooled connection
     assert [index_scans for index_scans, _, _ in found] == [0, 2, 2]
     assert depths == ["40", *(str(hnsw.depth_for(rows, k=50)) for rows in sizes[1:])]  # the depth set in SQL is depth_for's
     for _, recalled, nearest in found:

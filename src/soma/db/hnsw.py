@@ -6,7 +6,6 @@ import math
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.ext.asyncio import AsyncConnection
 
 # Below this many rows (pg_class.reltuples) a search reads every row: about as fast as the index
 # there (6-9 ms at 10,000), and it never misses. The index can: at pgvector's default depth (40)
@@ -33,29 +32,47 @@ def depth_for(rows: float, k: int = 1) -> int | None:
     return min(MAX_EF_SEARCH, max(k, round(grown)))
 
 
-async def nearest_first(conn: AsyncConnection, table: sa.Table, distance: sa.ColumnElement[Any], k: int) -> sa.ColumnElement[Any]:
-    """The ORDER BY that finds the `k` rows of `table` nearest by `distance`, with the connection's search depth set.
+def nearest(query: sa.Select[Any], table: sa.Table, distance: sa.ColumnElement[Any], k: int) -> sa.CompoundSelect:
+    """`query`, a select from `table`, cut to its `k` rows nearest by `distance`, nearest first, in one statement.
 
-    The depth is set for the session, not the transaction: in autocommit (a turn's reads) a local
-    setting ends with its own statement, and the search after it ran at pgvector's default of 40.
-    Every index search sets its own depth first, so what a pooled connection keeps is never used.
+    The statement holds two searches and runs one: an exact scan while the table is small, else
+    the HNSW index at depth_for's depth. Which one, and the depth, come from a CTE the statement
+    computes first: each search runs under a one-time filter on the CTE's answer, which PostgreSQL
+    evaluates before it reads a row of that search, so the depth the CTE sets (for the statement's
+    transaction only) is the depth its index scan starts with (pgvector reads hnsw.ef_search at
+    the scan's first row). One round trip per search, not two, and nothing is left on a pooled
+    connection. Each row also carries its `distance`.
     """
-    rows = (await conn.execute(_ROWS_AND_DEPTH, {"table": table.name, "k": k, **_RULE})).scalar_one()
-    if rows < EXACT_BELOW:
-        return distance + 0  # not the indexed expression, so the planner reads every row
-    return distance
+    indexed = sa.select(_searched_by_index(table, k).c.indexed).scalar_subquery()
+    by_distance = sa.literal_column("distance")  # the column, not the expression again: computed once a row
+    # distance + 0 is not the indexed expression, so the planner reads every row
+    exact = query.add_columns((distance + 0).label("distance")).where(sa.not_(indexed)).order_by(by_distance).limit(k)
+    searched = query.add_columns(distance.label("distance")).where(indexed).order_by(distance).limit(k)
+    return sa.union_all(exact, searched).order_by(by_distance)
 
 
-# The planner's own row count, kept by VACUUM, ANALYZE and CREATE INDEX: no scan. -1 (never
-# counted) reads as 0: a new table is small, and a restore builds its indexes, which counts it.
-# The same statement sets the depth (depth_for, in SQL; tests/memory/test_store.py checks they
-# agree): one round trip before the search, not two: 0.27 ms instead of 0.54 (p50; p95 0.42 / 0.86)
-# on 2 busy cores.
-_RULE = {"exact_below": EXACT_BELOW, "least": MIN_EF_SEARCH, "per_tenfold": EF_SEARCH_PER_TENFOLD, "most": MAX_EF_SEARCH}
-_ROWS_AND_DEPTH = sa.text(
+def _searched_by_index(table: sa.Table, k: int) -> sa.CTE:
+    """One row: whether `table` is searched through its index; when it is, hnsw.ef_search is set for the transaction.
+
+    The row count is the planner's own (pg_class.reltuples, kept by VACUUM, ANALYZE and CREATE
+    INDEX): no scan. -1 (never counted) reads as 0, as does a missing table (max() of no row is
+    null, which greatest() skips): a new table is small, and a restore builds its indexes, which
+    counts it. The depth is depth_for's, in SQL (tests/memory/test_store.py checks
+    that they agree).
     """
-    SELECT rows, CASE WHEN rows >= :exact_below THEN set_config('hnsw.ef_search', least(:most, greatest(:k,
-             round(:least + :per_tenfold * log(rows / :exact_below))))::int::text, false) END
-      FROM (SELECT coalesce((SELECT greatest(reltuples, 0) FROM pg_class WHERE oid = to_regclass(:table)), 0) AS rows) counted
-    """
-)
+    return (
+        sa.text(_SEARCHED_BY_INDEX)
+        .bindparams(sa.bindparam("hnsw_table", table.name, sa.String), sa.bindparam("hnsw_k", k, sa.Integer))
+        .columns(indexed=sa.Boolean)
+        .cte(f"{table.name}_searched_by_index")
+    )
+
+
+# depth_for in SQL, with the same constants
+_SEARCHED_BY_INDEX = f"""
+    SELECT CASE WHEN rows >= {EXACT_BELOW}
+                THEN set_config('hnsw.ef_search', least({MAX_EF_SEARCH}, greatest(:hnsw_k,
+                       round({MIN_EF_SEARCH} + {EF_SEARCH_PER_TENFOLD} * log(rows / {EXACT_BELOW}))))::int::text, true) IS NOT NULL
+                ELSE false END AS indexed
+      FROM (SELECT greatest(max(reltuples), 0)::float8 AS rows FROM pg_class WHERE oid = to_regclass(:hnsw_table)) counted
+"""

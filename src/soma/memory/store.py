@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 import sqlalchemy as sa
@@ -23,6 +24,11 @@ SOURCES = ("user", "agent")  # 'user': through the API; 'agent': the remember to
 _m = tables.memories
 _COLUMNS = (_m.c.id, _m.c.content, _m.c.source, _m.c.embedding_model, _m.c.created_at, _m.c.updated_at)
 _WRITES_LOCK = 0x736F6D61  # advisory lock key ('soma'): one memory write at a time, so duplicates merge
+# The vector a search looks for, bound when it runs: each search statement is built once (per k)
+# and reused, as building and keying one costs about 1 ms of CPU, more than a round trip.
+_QUESTION = sa.bindparam("question", type_=_m.c.embedding.type)
+_DISTANCE = _m.c.embedding.cosine_distance(_QUESTION)
+_SIMILARITY = (1 - _DISTANCE).label("similarity")
 
 
 def as_dict(row: Any) -> dict[str, Any]:
@@ -48,9 +54,7 @@ async def create(conn: AsyncConnection, embedder: Embedder, content: str, source
         raise ValueError(f"source must be one of {SOURCES}, not {source!r}")
     [vector] = await embedder.embed([content])
     await conn.execute(sa.select(sa.func.pg_advisory_xact_lock(_WRITES_LOCK)))
-    distance = _m.c.embedding.cosine_distance(vector)
-    order = await hnsw.nearest_first(conn, _m, distance, 1)
-    nearest = (await conn.execute(sa.select(_m.c.id, (1 - distance).label("similarity")).order_by(order).limit(1))).one_or_none()
+    nearest = (await conn.execute(_restated(), {"question": vector})).one_or_none()
     values = {"content": content, "embedding": vector, "embedding_model": embedder.model_id}
     merged = nearest is not None and nearest.similarity >= MERGE_SIMILARITY
     if merged:
@@ -84,9 +88,7 @@ async def search(conn: AsyncConnection, embedder: Embedder, text: str, limit: in
     if not text.strip():
         raise errors.InvalidMemory("The search text is empty.")
     [vector] = await embedder.embed([text])
-    distance = _m.c.embedding.cosine_distance(vector)
-    order = await hnsw.nearest_first(conn, _m, distance, limit)
-    rows = await conn.execute(sa.select(*_COLUMNS, (1 - distance).label("similarity")).order_by(order).limit(limit))
+    rows = await conn.execute(_found(limit), {"question": vector})
     return [{**as_dict(r), "similarity": round(float(r.similarity), 4)} for r in rows]
 
 
@@ -117,19 +119,31 @@ async def delete(conn: AsyncConnection, memory_id: int) -> dict[str, Any]:
 
 async def recall(conn: AsyncConnection, vector: list[float], k: int, threshold: float) -> list[dict[str, Any]]:
     """The k memories most similar to vector with cosine similarity >= threshold, best first."""
-    distance = _m.c.embedding.cosine_distance(vector)
-    order = await hnsw.nearest_first(conn, _m, distance, k)
-    rows = await conn.execute(
-        sa.select(_m.c.id, _m.c.content, (1 - distance).label("similarity"))
-        .order_by(order)
-        .limit(k)
-    )
+    rows = await conn.execute(_recalled(k), {"question": vector})
     return [{"id": r.id, "content": r.content, "similarity": round(float(r.similarity), 4)} for r in rows if r.similarity >= threshold]
 
 
 async def any_stored(conn: AsyncConnection) -> bool:
     """True when at least one memory exists (a turn asks it in its start read, conversations/question.py)."""
     return (await conn.execute(sa.select(sa.exists().where(_m.c.id.isnot(None))))).scalar_one()
+
+
+@functools.cache
+def _restated() -> sa.CompoundSelect:
+    """The memory nearest the question, if any: the one a new memory may restate."""
+    return hnsw.nearest(sa.select(_m.c.id, _SIMILARITY), _m, _DISTANCE, 1)
+
+
+@functools.lru_cache(maxsize=MAX_PAGE)
+def _found(limit: int) -> sa.CompoundSelect:
+    """The `limit` memories nearest the question, as a search shows them."""
+    return hnsw.nearest(sa.select(*_COLUMNS, _SIMILARITY), _m, _DISTANCE, limit)
+
+
+@functools.lru_cache(maxsize=MAX_PAGE)
+def _recalled(k: int) -> sa.CompoundSelect:
+    """The `k` memories nearest the question, as a turn recalls them."""
+    return hnsw.nearest(sa.select(_m.c.id, _m.c.content, _SIMILARITY), _m, _DISTANCE, k)
 
 
 def _checked(content: str) -> str:
