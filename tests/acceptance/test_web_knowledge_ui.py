@@ -4,11 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import pytest
+from tests.acceptance.browser import RECORD_PROGRESS, browser, console, expect, open_page, page, sync_api  # noqa: F401
 
-from tests.acceptance.browser import RECORD_PROGRESS, browser, console, expect, open_page, page, requires_chromium, sync_api  # noqa: F401
-
-BACKEND = Path(__file__).resolve().parents[2] / "src" / "soma" / "gateway" / "knowledge.py"
 SCREENSHOT = Path("/tmp/soma-knowledge.png")
 INDEXED_MS = 180_000  # a fresh worker loads the embedding model before its first document
 HANDBOOK = "".join(
@@ -16,11 +13,6 @@ HANDBOOK = "".join(
     f"Check the drug trolley, sign the controlled-drugs book and note any fall risk for bed {n % 24}.\n\n"
     for n in range(1, 700)
 ).encode()  # about 100 KB: at 128 KiB/s, long enough to watch its upload progress
-
-pytestmark = [
-    requires_chromium,
-    pytest.mark.skipif(not BACKEND.exists(), reason=f"the knowledge API ({BACKEND.name}) is not written yet"),
-]
 
 
 
