@@ -76,6 +76,21 @@ def database_url(postgres: embedded.EmbeddedServer) -> str:
     return _database_url(postgres.url, name)
 
 
+async def database_clock_passes(database_url: str, moment: str, timeout: float = 30) -> None:
+    """Wait until PostgreSQL's clock, the one every expiry and login delay is measured by, is past `moment`.
+
+    `moment` is an SQL expression such as a row's `expires_at`: the test waits for the expiry
+    itself, however slow the machine, instead of sleeping for a guess of how long it takes.
+    """
+
+    async def past() -> bool:
+        async with await psycopg.AsyncConnection.connect(database_url) as conn:
+            [passed] = await (await conn.execute(f"SELECT clock_timestamp() > ({moment})")).fetchone()
+            return passed
+
+    await procs.eventually(past, timeout, f"the database clock to pass {moment}", interval=0.05)
+
+
 @pytest.fixture(scope="session")
 def _scripted_slm_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[procs.ScriptedSLM]:
     launcher = procs.Launcher(tmp_path_factory.mktemp("slm"))

@@ -7,7 +7,6 @@ get exactly one reply, whether it finished during the drain or was cut off and r
 from __future__ import annotations
 
 import signal
-import time
 
 import psycopg
 
@@ -62,7 +61,7 @@ def _rollout(stack, drain_seconds: float) -> None:
     assert old.wait(drain_seconds + 30) == 0
 
     wait_until(lambda: all(_replies(stack.database_url).values()), 120, "every turn to be answered", interval=0.5)
-    time.sleep(2)  # a duplicate answer would land by now
+    stack.wait_no_job_left()  # a duplicate answer would be stored by now
     replies = _replies(stack.database_url)
     assert len(replies) == TURNS
     assert all(answers == [TEXT] for answers in replies.values()), replies
