@@ -19,10 +19,14 @@ from httpx import ASGITransport
 
 from soma import config
 from soma.db import embedded, migrate
+from soma.embeddings import embedder
 from soma.gateway import app as gateway_app
 from tests import openbao, procs
 
 TEMPLATE = "soma_template"
+# One per test process, shared by every test and in-process gateway that embeds: the model loads on
+# first use (about 2 s of CPU), and apps making their own loaded it again in each test.
+EMBEDDER = embedder.MiniLM()
 ROOT = Path(__file__).resolve().parent.parent
 _numbers = itertools.count(1)
 
@@ -129,7 +133,7 @@ def settings(tmp_path: Path) -> config.Settings:
 @pytest.fixture
 async def gateway(settings: config.Settings, database_url: str) -> AsyncIterator[FastAPI]:
     """The gateway app in-process, its lifespan running."""
-    app = gateway_app.create(settings, database_url)
+    app = gateway_app.create(settings, database_url, embedding_model=EMBEDDER)
     async with app.router.lifespan_context(app):
         yield app
 
