@@ -44,6 +44,7 @@ def documents(stack) -> list[dict]:
 
 def test_a_file_uploads_with_progress_is_indexed_downloaded_and_deleted(stack, page) -> None:
     stack.worker()
+    page.clock.install()  # the page's timers run on a clock the test can move; it flows as usual until then
     open_page(page, stack.url, "knowledge")
     expect(page.get_by_test_id("knowledge-empty")).to_contain_text("No files yet")
     expect(page.get_by_test_id("knowledge-limit")).to_have_text("Up to 20 MiB each.")
@@ -78,7 +79,9 @@ def test_a_file_uploads_with_progress_is_indexed_downloaded_and_deleted(stack, p
 
     polls: list[str] = []
     page.on("request", lambda r: polls.append(r.url) if r.url.endswith("/v1/knowledge") else None)
-    page.wait_for_timeout(2500)  # longer than the 2 s poll of a list with documents being indexed
+    page.clock.run_for(2500)  # at once, every timer due in 2.5 s fires: longer than the 2 s poll while indexing
+    with page.expect_request(lambda r: r.url.endswith("/health")):  # sent after any request those timers made
+        page.evaluate("fetch('/health')")
     assert polls == []  # nothing is being indexed: no polling
 
     handbook.get_by_test_id("knowledge-delete").click()
