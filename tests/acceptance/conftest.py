@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
+import psycopg
 import pytest
 
 from tests import procs
@@ -73,6 +74,15 @@ class Stack:
 
     def messages(self, session_id: str) -> list[dict]:
         return self.client.get(f"{self.url}/v1/sessions/{session_id}/messages").json()["messages"]
+
+    def wait_no_job_left(self, timeout: float = 60) -> None:
+        """Until no job is queued or running: from then on no answer can be stored, a late duplicate included."""
+
+        def none_left() -> bool:
+            with psycopg.connect(self.database_url) as conn:
+                return conn.execute("SELECT NOT EXISTS (SELECT FROM procrastinate_jobs WHERE status IN ('todo', 'doing'))").fetchone()[0]
+
+        procs.wait_until(none_left, timeout, "no job left queued or running", interval=0.2)
 
     def events(self, session_id: str, until, after: int = 0, timeout: float = 30) -> list[dict]:
         url = f"{self.url}/v1/sessions/{session_id}/events?after={after}"

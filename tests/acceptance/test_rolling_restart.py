@@ -9,7 +9,6 @@ drain's deadline cut off is asked again (once), and only the draining worker's t
 from __future__ import annotations
 
 import signal
-import time
 from collections import Counter
 
 import psycopg
@@ -66,7 +65,7 @@ def _rollout(stack, drain_seconds: float, asked_again_at_most: int) -> None:
     assert old.wait(drain_seconds + 30) == 0
 
     wait_until(lambda: all(_replies(stack.database_url).values()), 120, "every turn to be answered", interval=0.5)
-    time.sleep(2)  # a duplicate answer would land by now
+    stack.wait_no_job_left()  # a duplicate answer would be stored by now
     replies = _replies(stack.database_url)
     assert len(replies) == TURNS
     assert all(answers == [TEXT] for answers in replies.values()), replies

@@ -5,7 +5,6 @@ A real OpenBao dev server holds the key at kv/slm/api-key; the scripted SLM acce
 
 from __future__ import annotations
 
-import time
 
 import httpx
 import psycopg
@@ -31,6 +30,12 @@ def _turn(stack, session: str | None = None) -> dict:
 def _reply_to(event: dict) -> int | None:
     data = event["data"]
     return data["message"].get("reply_to") if "message" in data and event["event"] == "assistant.message" else data.get("reply_to")
+
+
+def _wait_reloaded(processes: list[procs.Proc], line: str) -> None:
+    """Until each process has re-read the key from Vault and logged `line` (every RELOAD seconds)."""
+    for proc in processes:
+        procs.wait_until(lambda p=proc: line in p.output(), 30, f"{proc.name} to log {line!r}")
 
 
 def _vault_stack_env(stack, vault, **overrides) -> dict[str, str]:
@@ -105,7 +110,7 @@ def test_a_destroyed_key_fails_turns_with_slm_auth_and_restoring_it_heals_the_sa
     assert _turn(stack)["event"] == "assistant.message"
 
     vault.kv.destroy_secret_versions("slm/api-key", versions=[1], mount_point="kv")
-    time.sleep(RELOAD + 0.5)
+    _wait_reloaded([worker, gateway], "SLM key changed: MISSING")
     failed = _turn(stack)
 
     assert failed["event"] == "turn.failed" and failed["data"]["reason"] == "slm_auth"
@@ -116,7 +121,7 @@ def test_a_destroyed_key_fails_turns_with_slm_auth_and_restoring_it_heals_the_sa
     assert httpx.get(f"{gateway_url}/v1/sessions", headers=ADMIN).status_code == 200
 
     vault.write_key("key-one")
-    time.sleep(RELOAD + 0.5)
+    _wait_reloaded([worker, gateway], "SLM key changed: from ")
     assert _turn(stack)["event"] == "assistant.message"
     assert httpx.get(gateway_url + "/ready").json()["checks"]["slm_key"] == "ok"
     assert worker.alive() and gateway.alive()

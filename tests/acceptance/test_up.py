@@ -10,7 +10,6 @@ from pathlib import Path
 
 import httpx
 import psutil
-import pytest
 
 from soma.db import migrate
 from soma.slm import local
@@ -109,8 +108,7 @@ def test_up_prints_a_one_time_setup_link_while_nobody_can_log_in(data_dir, launc
     assert "setup#" not in proc.output()  # an account exists: no link
 
 
-@pytest.mark.skipif(not local.installed(), reason="the local-slm extra is not installed (make test installs it)")
-def test_up_without_an_slm_configured_chats_with_the_local_gemma(data_dir, launcher) -> None:
+def test_up_without_an_slm_configured_chats_with_the_local_gemma(local_slm_extra, data_dir, launcher) -> None:
     url, proc = up.start(data_dir, launcher, slm_max_tokens="24")  # a short answer: generating 512 tokens on 2 cores takes long
 
     events = _chat(url, "What is the capital of France?")

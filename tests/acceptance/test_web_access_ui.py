@@ -17,10 +17,8 @@ from tests.acceptance.browser import (  # noqa: F401
     log_in,
     new_page,
     page,
-    requires_chromium,
 )
 
-pytestmark = requires_chromium
 
 WRONG_LOGIN = "Wrong username or password, or the account is disabled."
 

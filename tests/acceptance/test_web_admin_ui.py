@@ -18,12 +18,10 @@ from tests.acceptance.browser import (  # noqa: F401
     new_page,
     open_page,
     page,
-    requires_chromium,
     sync_api,
 )
 from tests.conftest import ADMIN_KEY
 
-pytestmark = requires_chromium
 
 MEMBER = "bob"
 MEMBER_PASSWORD = "a member's password"

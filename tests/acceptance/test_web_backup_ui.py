@@ -17,7 +17,6 @@ from tests.acceptance.browser import (  # noqa: F401
     new_page,
     open_page,
     page,
-    requires_chromium,
     sync_api,
 )
 from tests.procs import has_event
@@ -30,7 +29,6 @@ NOTES = b"# Allotment\n\nSow broad beans in November; lift the onions in August 
 BACKUP_NAME = re.compile(r"^soma-backup-\d{8}T\d{6}Z\.tar$")
 RESTORED = "Restored 1 chat, 2 messages, 1 memory and 1 knowledge file."
 
-pytestmark = requires_chromium
 
 
 

@@ -5,9 +5,8 @@ from __future__ import annotations
 
 import re
 
-from tests.acceptance.browser import browser, console, expect, page, requires_chromium, sync_api  # noqa: F401
+from tests.acceptance.browser import browser, console, expect, page, sync_api  # noqa: F401
 
-pytestmark = requires_chromium
 
 HOSTILE_ANSWER = [
     "# Plan\n\nSome **bold** and `inline` text.\n\n",

@@ -5,11 +5,8 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-import pytest
+from tests.acceptance.browser import browser, console, expect, open_page, page, sync_api  # noqa: F401
 
-from tests.acceptance.browser import browser, console, expect, open_page, page, requires_chromium, sync_api  # noqa: F401
-
-BACKEND = Path(__file__).resolve().parents[2] / "src" / "soma" / "gateway" / "memories.py"
 SCREENSHOT = Path("/tmp/soma-memory.png")
 # Far apart in meaning, so none merges into another (store.MERGE_SIMILARITY).
 FACTS = [
@@ -38,11 +35,6 @@ FACTS = [
 PAGE_SIZE = 20  # memory.js shows this many, then "Load more"
 EMBEDDER_LOAD_S = 120
 SIMILARITY = re.compile(r"^similarity 0\.\d\d$")
-
-pytestmark = [
-    requires_chromium,
-    pytest.mark.skipif(not BACKEND.exists(), reason=f"the memories API ({BACKEND.name}) is not written yet"),
-]
 
 
 def items(page: sync_api.Page) -> sync_api.Locator:

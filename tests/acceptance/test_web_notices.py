@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 from tests import openbao
-from tests.acceptance.browser import browser, console, create_user, expect, log_in, new_page, requires_chromium  # noqa: F401
-
-pytestmark = requires_chromium
+from tests.acceptance.browser import browser, console, create_user, expect, log_in, new_page  # noqa: F401
 
 MEMBER, PASSWORD = "ann", "not an admin at all"
 POLL_MS = 30_000  # notices.js asks /v1/status this often

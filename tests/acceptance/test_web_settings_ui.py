@@ -5,12 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 
 from soma.settings import store
-from tests.acceptance.browser import browser, console, expect, open_page, page, requires_chromium  # noqa: F401
+from tests.acceptance.browser import browser, console, expect, open_page, page  # noqa: F401
 
 SCREENSHOT = Path("/tmp/soma-settings.png")
 PROMPT = "You are Soma. Answer in one short paragraph,\nand name your sources."
 
-pytestmark = requires_chromium
 
 
 def settings(stack) -> dict:

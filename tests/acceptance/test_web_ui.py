@@ -5,12 +5,11 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from tests.acceptance.browser import browser, console, expect, page, requires_chromium, sync_api  # noqa: F401
+from tests.acceptance.browser import browser, console, expect, page, sync_api  # noqa: F401
 
 SCREENSHOT = Path("/tmp/soma-ui.png")
 ANSWER = "Hello from the scripted SLM."
 
-pytestmark = requires_chromium
 
 
 def messages(page: sync_api.Page, role: str) -> sync_api.Locator:

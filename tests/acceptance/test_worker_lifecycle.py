@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import signal
-import time
 
 from tests.procs import has_event, wait_until
 
@@ -23,7 +22,7 @@ def test_a_worker_killed_mid_turn_leaves_a_turn_another_worker_answers_exactly_o
     events = stack.events(session, has_event("assistant.message"), timeout=60)
 
     assert events[-1]["data"]["message"]["content"] == SLOW_TEXT
-    time.sleep(2)  # a second, late answer would show up by now
+    stack.wait_no_job_left()  # a second, late answer would be stored by now
     assistants = [m for m in stack.messages(session) if m["role"] == "assistant"]
     assert [m["content"] for m in assistants] == [SLOW_TEXT]
     starts = [e for e in stack.events(session, has_event("assistant.message")) if e["event"] == "turn.started"]

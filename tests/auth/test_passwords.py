@@ -1,7 +1,8 @@
-"""What counts as an acceptable password, and the error naming the limit when it is not."""
+"""What counts as an acceptable password, the error naming the limit when it is not, and the decoy hash."""
 
 from __future__ import annotations
 
+import argon2
 import pytest
 
 from soma import errors
@@ -22,3 +23,11 @@ def test_a_short_password_is_weak_and_a_huge_one_too_long() -> None:
     )
     passwords.check_acceptable("x" * 10)
     passwords.check_acceptable("x" * 1024)
+
+
+def test_the_decoy_hash_costs_what_a_stored_hash_costs_so_a_missing_user_takes_as_long() -> None:
+    stored = passwords.hash_password("a long enough password")
+
+    assert argon2.extract_parameters(passwords.DECOY) == argon2.extract_parameters(stored)
+    assert passwords.verify(None, "a long enough password") is False
+    assert passwords.verify(stored, "a long enough password") is True

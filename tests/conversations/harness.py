@@ -20,15 +20,14 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from soma import config
 from soma.conversations import events, messages, sessions, timeline, turn
 from soma.db import engine as db_engine
-from soma.embeddings import embedder
 from soma.memory import store as memory
 from soma.secrets import watch
 from soma.settings import store as agent_settings
 from soma.slm import client
 from tests import procs
+from tests.conftest import EMBEDDER
 
 DEFAULT_TEXT = "Hello from the scripted SLM."  # what the scripted SLM streams unless scripted otherwise
-EMBEDDER = embedder.MiniLM()  # one per test process, loaded only by the first turn that embeds
 
 # The worker's settings in these tests: the scripted SLM, and retries and timeouts short enough
 # to cost milliseconds (production waits 0.5 s before the first retry and 30 s for a silent SLM).

@@ -6,6 +6,7 @@ import json
 import math
 
 from soma.embeddings import embedder
+from tests.conftest import EMBEDDER
 from tests.embeddings import make_reference
 from tests.embeddings.texts import TEXTS
 
@@ -19,7 +20,7 @@ def _worst(got: list[list[float]], expected: list[list[float]]) -> float:
 def test_vectors_equal_sentence_transformers_ones_for_the_same_texts() -> None:
     assert REFERENCE["texts"] == TEXTS and REFERENCE["model"] == embedder.MODEL_ID  # else: run make_reference
 
-    got = embedder.MiniLM().embed_sync(TEXTS)
+    got = EMBEDDER.embed_sync(TEXTS)
 
     assert [len(v) for v in got] == [embedder.DIMENSIONS] * len(TEXTS)
     assert _worst(got, REFERENCE["vectors"]) < 1e-5
@@ -27,8 +28,6 @@ def test_vectors_equal_sentence_transformers_ones_for_the_same_texts() -> None:
 
 
 def test_one_text_alone_gets_the_vector_it_gets_in_a_batch() -> None:
-    model = embedder.MiniLM()
-
-    alone = model.embed_sync([TEXTS[1]])
+    alone = EMBEDDER.embed_sync([TEXTS[1]])
 
     assert _worst(alone, [REFERENCE["vectors"][1]]) < 1e-5

@@ -10,9 +10,11 @@ import pytest
 
 from soma import config, errors
 from soma.auth import admin, bootstrap, keys, logins, users
+from soma.conversations import events
 from soma.db import engine as db_engine
 from soma.emergency import stop
 from soma.gateway.notifier import Notifier
+from tests import procs
 from tests.conftest import client_of
 
 ACTOR = f"key:{bootstrap.NAME}"
@@ -132,18 +134,25 @@ async def test_the_slm_key_step_deletes_the_current_version_in_openbao_and_again
     assert [s.detail for s in second.steps if s.name == "lockdown"][0].startswith("already on since ")
 
 
+async def _listening(database_url: str) -> bool:
+    """Whether a connection to this database has run LISTEN on the notifier's channel (and waits for NOTIFYs)."""
+    async with await psycopg.AsyncConnection.connect(database_url) as conn:
+        found = await conn.execute(
+            "SELECT 1 FROM pg_stat_activity WHERE datname = current_database() AND query = %s",
+            (f"LISTEN {events.CHANNEL}",),
+        )
+        return await found.fetchone() is not None
+
+
 async def test_a_lockdown_notify_ends_every_open_stream_of_every_session(database_url) -> None:
     notifier = Notifier(database_url)
     notifier.start()
     try:
         streams = [notifier.subscribe(session) for session in ("a", "a", "b")]
-        await asyncio.sleep(0.5)  # LISTEN is set up
+        await procs.eventually(lambda: _listening(database_url), 10, "the notifier's LISTEN")
         with psycopg.connect(database_url, autocommit=True) as conn:
-            conn.execute("SELECT pg_notify('soma_session_events', %s)", (json.dumps({"lockdown": True}),))
-        for _ in range(50):
-            if all(s.locked for s in streams):
-                break
-            await asyncio.sleep(0.1)
+            conn.execute("SELECT pg_notify(%s, %s)", (events.CHANNEL, json.dumps({"lockdown": True})))
+        await procs.eventually(lambda: all(s.locked for s in streams), 5, "every stream to be locked")
         woken = await asyncio.gather(*(s.wait(1) for s in streams))
     finally:
         await notifier.stop()

@@ -5,9 +5,8 @@ from __future__ import annotations
 import httpx
 import psycopg
 
-from tests.acceptance.browser import ADMIN_USERNAME, browser, console, expect, open_page, page, requires_chromium  # noqa: F401
+from tests.acceptance.browser import ADMIN_USERNAME, browser, console, expect, open_page, page  # noqa: F401
 
-pytestmark = requires_chromium
 
 
 def test_an_admin_types_stop_and_the_page_shows_the_report_of_a_lockdown(stack, page) -> None:

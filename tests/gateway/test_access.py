@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import datetime
 from collections.abc import AsyncIterator
@@ -15,7 +14,7 @@ from starlette.routing import Mount
 
 from soma.auth import setup_links
 from soma.gateway import authn, openai_errors
-from tests.conftest import ADMIN, client_of
+from tests.conftest import ADMIN, client_of, database_clock_passes
 
 PASSWORD = "correct horse battery"
 # The only routes a stranger reaches: probes, login and setup (pages and endpoints), static assets, and /metrics.
@@ -159,22 +158,25 @@ async def _ann_logged_in_to(settings, database_url: str, **changes: float) -> As
             yield ann
 
 
+ANNS_LOGIN = "(SELECT {} FROM login_sessions JOIN users ON users.id = login_sessions.user_id WHERE username = 'ann')"
+
+
 async def test_sessions_expire_when_idle(settings, database_url) -> None:
     async with _ann_logged_in_to(settings, database_url, session_idle_seconds=1.0) as ann:
         assert (await ann.get("/v1/sessions")).status_code == 200
-        await asyncio.sleep(1.5)
+        await database_clock_passes(database_url, ANNS_LOGIN.format("last_seen_at + interval '1 second'"))
         assert (await ann.get("/v1/sessions")).status_code == 401
 
 
 async def test_sessions_end_at_their_absolute_expiry(settings, database_url) -> None:
-    # 3 s, not 1: the requests before the deadline must make it on a loaded machine too.
+    # 3 s, not 1: the request before the deadline must make it on a loaded machine too.
     async with _ann_logged_in_to(settings, database_url, session_max_seconds=3.0) as ann:
-        logged_in = asyncio.get_running_loop().time()
-        assert (await ann.get("/v1/sessions")).status_code == 200
-        await asyncio.sleep(1.0)  # in use all along (the idle limit is hours): only the absolute limit can end it
-        assert (await ann.get("/v1/sessions")).status_code == 200
-        await asyncio.sleep(max(0.0, logged_in + 3.2 - asyncio.get_running_loop().time()))
+        assert (await ann.get("/v1/sessions")).status_code == 200  # in use (the idle limit is hours): only the absolute limit can end it
+        await database_clock_passes(database_url, ANNS_LOGIN.format("expires_at"))
         assert (await ann.get("/v1/sessions")).status_code == 401
+    with psycopg.connect(database_url) as conn:
+        [lifetime] = conn.execute(ANNS_LOGIN.format("expires_at - login_sessions.created_at")).fetchone()
+    assert lifetime == datetime.timedelta(seconds=3)  # the expiry passed is the one SOMA_SESSION_MAX_SECONDS set
 
 
 async def test_a_disabled_user_is_logged_out_at_once(api, gateway) -> None:
@@ -263,10 +265,10 @@ async def test_an_admin_cannot_disable_or_demote_their_own_account(api, gateway)
         assert (await client.get("/v1/users")).status_code == 200
 
 
-async def test_an_expired_key_is_refused_on_its_next_request(api, gateway) -> None:
+async def test_an_expired_key_is_refused_on_its_next_request(api, gateway, database_url) -> None:
     created = await api.post("/v1/keys", json={"name": "short-lived", "scopes": ["chat"], "expires_days": 1.5 / 86400})
     async with client_of(gateway, {"Authorization": f"Bearer {created.json()['key']}"}) as client:
-        assert (await client.get("/v1/sessions")).status_code == 200
-        await asyncio.sleep(2)
+        assert (await client.get("/v1/sessions")).status_code == 200  # and now in the gateway's key cache
+        await database_clock_passes(database_url, "SELECT expires_at FROM api_keys WHERE name = 'short-lived'")
         refused = await client.get("/v1/sessions")
     assert (refused.status_code, refused.json()["error"]["code"]) == (401, "unauthenticated")

@@ -16,10 +16,9 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from soma.db import engine as db_engine
 from soma.embeddings import embedder
 from soma.knowledge import blobs, ingest
-from tests.conftest import ADMIN_KEY
+from tests.conftest import ADMIN_KEY, EMBEDDER
 from tests.knowledge import samples, uploads
 
-EMBEDDER = embedder.MiniLM()  # this module's one; it loads the model on first use
 UNKNOWN = "00000000-0000-0000-0000-000000000000"
 SUPPORTED = (
     "Soma reads text (.txt), Markdown (.md), HTML (.html), PDF (.pdf), CSV (.csv) and JSON (.json) files. "

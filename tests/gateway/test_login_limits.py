@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 from collections.abc import AsyncIterator
 
@@ -10,7 +9,7 @@ import pytest
 
 from soma import config
 from soma.auth import ratelimit
-from tests.conftest import ADMIN, client_of
+from tests.conftest import ADMIN, client_of, database_clock_passes
 
 PASSWORD = "correct horse battery"
 
@@ -39,7 +38,7 @@ async def test_failures_from_one_address_never_stop_a_correct_login_from_another
     assert len(failures) == ratelimit.FREE_FAILURES and {e["client_address"] for e in failures} == {"127.0.0.3"}
 
 
-async def test_the_delay_doubles_per_failure_and_then_lets_the_right_password_in(api, gateway, ann) -> None:
+async def test_the_delay_doubles_per_failure_and_then_lets_the_right_password_in(api, gateway, ann, database_url) -> None:
     for _ in range(ratelimit.FREE_FAILURES):
         assert (await _login(gateway, "ann", "wrong guess!", "127.0.0.3")).status_code == 401
     held = await _login(gateway, "ann", PASSWORD, "127.0.0.3")  # even the right password waits its turn
@@ -47,7 +46,7 @@ async def test_the_delay_doubles_per_failure_and_then_lets_the_right_password_in
     assert held.headers["Retry-After"] == "1" and "wait 1 s" in held.json()["error"]["message"]
     assert [ratelimit.delay(n) for n in range(3, 7)] == [1, 2, 4, 8] and ratelimit.delay(40) == ratelimit.MAX_DELAY
 
-    await asyncio.sleep(1.1)
+    await database_clock_passes(database_url, f"SELECT max(at) + interval '1 second' FROM audit_log WHERE action = '{ratelimit.FAILED}'")
     assert (await _login(gateway, "ann", PASSWORD, "127.0.0.3")).status_code == 200
 
 

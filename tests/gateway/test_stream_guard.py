@@ -8,6 +8,7 @@ import psycopg
 import pytest
 
 from soma import config
+from tests import procs
 from tests.conftest import client_of
 
 PASSWORD = "correct horse battery"
@@ -25,21 +26,13 @@ async def _stream(client, session_id: str) -> tuple[int, str]:
     return response.status_code, response.text
 
 
-async def _until(check, timeout: float = 5) -> None:
-    for _ in range(int(timeout / 0.02)):
-        if check():
-            return
-        await asyncio.sleep(0.02)
-    raise AssertionError("timed out")
-
-
 async def _log_in_and_stream(gateway, client, username: str) -> tuple[str, asyncio.Task]:
     """Log `client` in as `username`, start a chat and read its stream in the background, once it is open."""
     login = await client.post("/v1/auth/login", json={"username": username, "password": PASSWORD})
     client.headers["X-CSRF-Token"] = login.json()["csrf_token"]
     chat = (await client.post("/v1/sessions", json={})).json()["id"]
     reading = asyncio.create_task(_stream(client, chat))
-    await _until(lambda: gateway.state.notifier.open_streams == 1)
+    await procs.eventually(lambda: gateway.state.notifier.open_streams == 1, 5, "the stream to open")
     return chat, reading
 
 
@@ -65,7 +58,7 @@ async def test_a_revocation_no_notify_announced_ends_the_stream_at_a_keep_alive(
     async with client_of(gateway, bearer) as bot:
         chat = (await bot.post("/v1/sessions", json={})).json()["id"]
         reading = asyncio.create_task(_stream(bot, chat))
-        await _until(lambda: gateway.state.notifier.open_streams == 1)
+        await procs.eventually(lambda: gateway.state.notifier.open_streams == 1, 5, "the stream to open")
         with psycopg.connect(database_url) as conn:  # behind the gateway's back: as if the NOTIFY were lost
             conn.execute("UPDATE api_keys SET revoked_at = now() WHERE id = %s", (key_id,))
 

@@ -63,12 +63,22 @@ def _rows(database_url: str, query: str) -> list[tuple]:
 
 async def _until_streaming(turns: harness.Turns, session_id: str) -> int:
     """Wait for the answer's first delta; returns the id of the last delta seen, as a client streaming it would."""
-    for _ in range(200):
-        deltas = [e["id"] for e in await turns.events(session_id) if e["event"] == "assistant.delta"]
-        if deltas:
-            return deltas[-1]
-        await asyncio.sleep(0.02)
-    raise AssertionError("the answer never started streaming")
+
+    async def streaming() -> list[int]:
+        return [e["id"] for e in await turns.events(session_id) if e["event"] == "assistant.delta"]
+
+    return (await procs.eventually(streaming, 4, "the answer to start streaming"))[-1]
+
+
+async def _until_streamed(turns: harness.Turns, session_id: str, text: str) -> None:
+    """Wait until the deltas hold the whole answer `text` (it is being stored about now) or the answer is stored."""
+
+    async def streamed() -> bool:
+        found = await turns.events(session_id)
+        shown = "".join(e["data"]["text"] for e in found if e["event"] == "assistant.delta")
+        return shown == text or any(e["event"] == "assistant.message" for e in found)
+
+    await procs.eventually(streamed, 4, f"the answer {text!r} to be streamed")
 
 
 async def _resumed_after(turns: harness.Turns, session_id: str, seen: int) -> list[tuple[str, Any]]:
@@ -184,8 +194,7 @@ async def test_a_stop_racing_the_end_of_an_answer_leaves_exactly_one_answer(api,
     session_id, [user] = await _chat(api, "Hi")
     slm.script({"chunks": ["One", " two", " three"], "delay": 0.05})
     working = asyncio.create_task(_work(turns))
-    await _until_streaming(turns, session_id)
-    await asyncio.sleep(0.1)  # the stream ends about now
+    await _until_streamed(turns, session_id, "One two three")  # the stop races the answer being stored
 
     stop = await api.post(f"/v1/sessions/{session_id}/stop")
     await asyncio.wait_for(working, timeout=2)

@@ -12,12 +12,11 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from soma import errors
 from soma.db import engine as db_engine
 from soma.db import hnsw
-from soma.embeddings import embedder
 from soma.memory import store
+from tests.conftest import EMBEDDER
 from tests.memory import unrelated
 
 MODEL = "sentence-transformers/all-MiniLM-L6-v2"
-EMBEDDER = embedder.MiniLM()  # this module's one; it loads the model on first use
 
 
 @pytest.fixture

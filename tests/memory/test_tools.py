@@ -10,10 +10,9 @@ import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from soma.db import engine as db_engine
-from soma.embeddings import embedder
 from soma.memory import tools
+from tests.conftest import EMBEDDER
 
-EMBEDDER = embedder.MiniLM()  # this module's one; it loads the model on first use
 
 
 @pytest.fixture

@@ -9,6 +9,7 @@ from collections.abc import Sequence
 import psycopg
 
 from soma.embeddings import embedder
+from tests.conftest import EMBEDDER
 
 _THINGS = [
     "the blue kettle", "the garden hose", "the spare tyre", "the tax folder", "the camping stove", "the old laptop",
@@ -40,13 +41,10 @@ def facts() -> list[str]:
     return found
 
 
-_MODEL = embedder.MiniLM()  # one per test process, loaded on first use
-
-
 @functools.lru_cache(maxsize=4)
 def _vectors(contents: tuple[str, ...]) -> list[list[float]]:
     """The same 1,000 facts serve several tests: embed them once per test process."""
-    return _MODEL.embed_sync(contents)
+    return EMBEDDER.embed_sync(contents)
 
 
 def insert(database_url: str, contents: list[str], vectors: Sequence[Sequence[float]] | None = None) -> None:

@@ -12,14 +12,11 @@ import pytest
 
 from soma.slm import local
 
-pytestmark = [
-    pytest.mark.processes,
-    pytest.mark.skipif(not local.installed(), reason="the local-slm extra is not installed (make test installs it)"),
-]
+pytestmark = pytest.mark.processes
 
 
 @pytest.fixture(scope="module")
-def server() -> Iterator[local.LocalSLM]:
+def server(local_slm_extra: None) -> Iterator[local.LocalSLM]:
     data_dir = Path(tempfile.mkdtemp(prefix="soma-test-slm-"))
     started = local.start(data_dir)
     try:

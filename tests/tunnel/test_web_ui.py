@@ -7,14 +7,13 @@ import sys
 from pathlib import Path
 
 from tests import procs
-from tests.acceptance.browser import browser, console, expect, open_page, page, requires_chromium  # noqa: F401
+from tests.acceptance.browser import browser, console, expect, open_page, page  # noqa: F401
 from tests.acceptance.conftest import stack  # noqa: F401
 from tests.tunnel.test_supervisor import FAKE
 
 PUBLIC_URL = "https://soma.example.org"
 SCREENSHOT = Path("/tmp/soma-tunnel.png")
 
-pytestmark = requires_chromium
 
 
 def test_the_tunnel_card_shows_a_refusal_then_opens_a_quick_tunnel_and_closes_it(stack, page, console) -> None:

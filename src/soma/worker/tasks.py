@@ -81,13 +81,21 @@ async def _autocommit(connection: psycopg.AsyncConnection) -> None:
     await connection.set_autocommit(True)
 
 
-async def _check(connection: psycopg.AsyncConnection) -> None:
-    if db_engine.hung_up(connection):
-        raise psycopg.OperationalError("PostgreSQL closed this pooled connection")  # the pool takes another
-
-
 def _job_pool(**kwargs: Any) -> psycopg_pool.AsyncConnectionPool:
-    return psycopg_pool.AsyncConnectionPool(**(kwargs | {"check": _check}))
+    pool: psycopg_pool.AsyncConnectionPool
+
+    async def check(connection: psycopg.AsyncConnection) -> None:
+        if db_engine.hung_up(connection):
+            # Closed, the pool drops it; left open it looked usable and was handed out again, so after a
+            # PostgreSQL restart no job ran for 30 s (psycopg_pool's getconn timeout), then the worker
+            # died. A server that closed one idle connection has closed the others too (a restart),
+            # or will: they are all replaced now rather than found dead one by one, a backoff apart.
+            await connection.close()
+            await pool.drain()
+            raise psycopg.OperationalError("PostgreSQL closed this pooled connection")  # the pool takes a new one
+
+    pool = psycopg_pool.AsyncConnectionPool(**(kwargs | {"check": check}))
+    return pool
 
 
 def _schedule_backups(app: procrastinate.App, cron: str) -> None:
