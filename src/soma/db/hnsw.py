@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 # Below this many rows (pg_class.reltuples) a search reads every row: about as fast as the index
 # there (6-9 ms at 10,000), and it never misses. The index can: at pgvector's default depth (40)
@@ -32,23 +34,43 @@ def depth_for(rows: float, k: int = 1) -> int | None:
     return min(MAX_EF_SEARCH, max(k, round(grown)))
 
 
-def nearest(query: sa.Select[Any], table: sa.Table, distance: sa.ColumnElement[Any], k: int) -> sa.CompoundSelect:
-    """`query`, a select from `table`, cut to its `k` rows nearest by `distance`, nearest first, in one statement.
+@dataclass(frozen=True)
+class Search:
+    """The two statements of one similarity search: built once by `search`, run by `nearest` with the vector bound."""
 
-    The statement holds two searches and runs one: an exact scan while the table is small, else
-    the HNSW index at depth_for's depth. Which one, and the depth, come from a CTE the statement
-    computes first: each search runs under a one-time filter on the CTE's answer, which PostgreSQL
-    evaluates before it reads a row of that search, so the depth the CTE sets (for the statement's
-    transaction only) is the depth its index scan starts with (pgvector reads hnsw.ef_search at
-    the scan's first row). One round trip per search, not two, and nothing is left on a pooled
-    connection. Each row also carries its `distance`.
+    indexed: sa.Select[Any]  # the depth set and the index searched, in one statement; each row says whether it was
+    exact: sa.Select[Any]  # every row read: for a small table
+
+
+def search(query: sa.Select[Any], table: sa.Table, distance: sa.ColumnElement[Any], k: int) -> Search:
+    """The statements that cut `query`, a select from `table`, to its `k` rows nearest by `distance`, nearest first.
+
+    `indexed` reads the table's size and, when it is large, sets the depth (for its transaction
+    only) in a CTE, then searches the index in a LATERAL subquery under a filter on the CTE's
+    answer: a nested loop fetches the CTE's row, which sets the depth, before it starts the
+    subquery, and pgvector reads hnsw.ef_search when its scan starts, so the statement's own
+    search runs at the depth it set. The exact scan is a statement of its own rather than a
+    branch of that one: the planner would count the cost of reading a million rows in a branch
+    that never runs, and past jit_above_cost it would compile every search with LLVM. Building
+    these costs about 1 ms of CPU (0.7 building, 0.3 keying for SQLAlchemy's cache), more than a
+    round trip: build them once per query and k, with the vector as a bound parameter.
     """
-    indexed = sa.select(_searched_by_index(table, k).c.indexed).scalar_subquery()
-    by_distance = sa.literal_column("distance")  # the column, not the expression again: computed once a row
-    # distance + 0 is not the indexed expression, so the planner reads every row
-    exact = query.add_columns((distance + 0).label("distance")).where(sa.not_(indexed)).order_by(by_distance).limit(k)
-    searched = query.add_columns(distance.label("distance")).where(indexed).order_by(distance).limit(k)
-    return sa.union_all(exact, searched).order_by(by_distance)
+    answer = _searched_by_index(table, k)
+    found = query.add_columns(distance.label("distance")).where(answer.c.indexed).order_by(distance).limit(k).lateral("nearest")
+    indexed = sa.select(answer.c.indexed, *found.c).select_from(answer.outerjoin(found, sa.true())).order_by(found.c.distance)
+    # distance + 0 is not the indexed expression, so the planner reads every row; ordering by the
+    # column, not the expression again, computes each row's distance once for it
+    exact = query.add_columns((distance + 0).label("distance")).order_by(sa.literal_column("distance")).limit(k)
+    return Search(indexed, exact)
+
+
+async def nearest(conn: AsyncConnection, statements: Search, params: dict[str, Any]) -> list[sa.Row[Any]]:
+    """The rows `statements` find, nearest first, each with its `distance`: in one round trip from a table
+    searched through its index, in two from a small one (its size first, then every row)."""
+    rows = (await conn.execute(statements.indexed, params)).all()
+    if rows[0].indexed:
+        return [row for row in rows if row.distance is not None]  # nothing found is one row of nulls
+    return list((await conn.execute(statements.exact, params)).all())
 
 
 def _searched_by_index(table: sa.Table, k: int) -> sa.CTE:

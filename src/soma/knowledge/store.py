@@ -133,7 +133,7 @@ async def retrieve(conn: AsyncConnection, vector: list[float], k: int) -> list[d
     """The k chunks of ready documents most similar to vector, best first, with their document's name."""
     if k <= 0:
         return []
-    rows = await conn.execute(_retrieved(k), {"question": vector})
+    rows = await hnsw.nearest(conn, _retrieved(k), {"question": vector})
     return [
         {
             "chunk_id": r.id,
@@ -148,18 +148,15 @@ async def retrieve(conn: AsyncConnection, vector: list[float], k: int) -> list[d
 
 
 @functools.lru_cache(maxsize=64)
-def _retrieved(k: int) -> sa.CompoundSelect:
-    """The `k` chunks of ready documents nearest the question (bound when it runs), with their document's name.
-
-    Built once per k and reused: building and keying it costs about 1 ms of CPU, more than a round trip.
-    """
+def _retrieved(k: int) -> hnsw.Search:
+    """The `k` chunks of ready documents nearest the question (bound when it runs), with their document's name; built once per k."""
     distance = _c.c.embedding.cosine_distance(sa.bindparam("question", type_=_c.c.embedding.type))
     chunks = (
         sa.select(_c.c.id, _c.c.ordinal, _c.c.content, _d.c.id.label("document_id"), _d.c.filename, (1 - distance).label("similarity"))
         .join(_d, _d.c.id == _c.c.document_id)
         .where(_d.c.state == "ready")
     )
-    return hnsw.nearest(chunks, _c, distance, k)
+    return hnsw.search(chunks, _c, distance, k)
 
 
 async def any_ready(conn: AsyncConnection) -> bool:

@@ -24,8 +24,8 @@ SOURCES = ("user", "agent")  # 'user': through the API; 'agent': the remember to
 _m = tables.memories
 _COLUMNS = (_m.c.id, _m.c.content, _m.c.source, _m.c.embedding_model, _m.c.created_at, _m.c.updated_at)
 _WRITES_LOCK = 0x736F6D61  # advisory lock key ('soma'): one memory write at a time, so duplicates merge
-# The vector a search looks for, bound when it runs: each search statement is built once (per k)
-# and reused, as building and keying one costs about 1 ms of CPU, more than a round trip.
+# The vector a search looks for, bound when it runs: each search is built once (per k) and reused
+# (hnsw.search).
 _QUESTION = sa.bindparam("question", type_=_m.c.embedding.type)
 _DISTANCE = _m.c.embedding.cosine_distance(_QUESTION)
 _SIMILARITY = (1 - _DISTANCE).label("similarity")
@@ -54,7 +54,8 @@ async def create(conn: AsyncConnection, embedder: Embedder, content: str, source
         raise ValueError(f"source must be one of {SOURCES}, not {source!r}")
     [vector] = await embedder.embed([content])
     await conn.execute(sa.select(sa.func.pg_advisory_xact_lock(_WRITES_LOCK)))
-    nearest = (await conn.execute(_restated(), {"question": vector})).one_or_none()
+    found = await hnsw.nearest(conn, _restated(), {"question": vector})
+    nearest = found[0] if found else None
     values = {"content": content, "embedding": vector, "embedding_model": embedder.model_id}
     merged = nearest is not None and nearest.similarity >= MERGE_SIMILARITY
     if merged:
@@ -88,7 +89,7 @@ async def search(conn: AsyncConnection, embedder: Embedder, text: str, limit: in
     if not text.strip():
         raise errors.InvalidMemory("The search text is empty.")
     [vector] = await embedder.embed([text])
-    rows = await conn.execute(_found(limit), {"question": vector})
+    rows = await hnsw.nearest(conn, _found(limit), {"question": vector})
     return [{**as_dict(r), "similarity": round(float(r.similarity), 4)} for r in rows]
 
 
@@ -119,7 +120,7 @@ async def delete(conn: AsyncConnection, memory_id: int) -> dict[str, Any]:
 
 async def recall(conn: AsyncConnection, vector: list[float], k: int, threshold: float) -> list[dict[str, Any]]:
     """The k memories most similar to vector with cosine similarity >= threshold, best first."""
-    rows = await conn.execute(_recalled(k), {"question": vector})
+    rows = await hnsw.nearest(conn, _recalled(k), {"question": vector})
     return [{"id": r.id, "content": r.content, "similarity": round(float(r.similarity), 4)} for r in rows if r.similarity >= threshold]
 
 
@@ -129,21 +130,21 @@ async def any_stored(conn: AsyncConnection) -> bool:
 
 
 @functools.cache
-def _restated() -> sa.CompoundSelect:
+def _restated() -> hnsw.Search:
     """The memory nearest the question, if any: the one a new memory may restate."""
-    return hnsw.nearest(sa.select(_m.c.id, _SIMILARITY), _m, _DISTANCE, 1)
+    return hnsw.search(sa.select(_m.c.id, _SIMILARITY), _m, _DISTANCE, 1)
 
 
 @functools.lru_cache(maxsize=MAX_PAGE)
-def _found(limit: int) -> sa.CompoundSelect:
+def _found(limit: int) -> hnsw.Search:
     """The `limit` memories nearest the question, as a search shows them."""
-    return hnsw.nearest(sa.select(*_COLUMNS, _SIMILARITY), _m, _DISTANCE, limit)
+    return hnsw.search(sa.select(*_COLUMNS, _SIMILARITY), _m, _DISTANCE, limit)
 
 
 @functools.lru_cache(maxsize=MAX_PAGE)
-def _recalled(k: int) -> sa.CompoundSelect:
+def _recalled(k: int) -> hnsw.Search:
     """The `k` memories nearest the question, as a turn recalls them."""
-    return hnsw.nearest(sa.select(_m.c.id, _m.c.content, _SIMILARITY), _m, _DISTANCE, k)
+    return hnsw.search(sa.select(_m.c.id, _m.c.content, _SIMILARITY), _m, _DISTANCE, k)
 
 
 def _checked(content: str) -> str:
