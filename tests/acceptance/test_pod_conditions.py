@@ -48,7 +48,7 @@ def test_migrate_gateway_worker_tunnel_and_slm_start_as_an_unknown_uid_with_a_no
     bridge, url = _bridge(database_url)
     try:
         env = procs.soma_env(url, slm_base_url=slm.base_url, slm_api_key="pod-key", data_dir="/tmp/soma",
-                             worker_metrics_port=0, tunnel_metrics_port=0)  # fmt: skip
+                             worker_metrics_port=0, tunnel_metrics_port=0, worker_drain_seconds=2)  # fmt: skip
         migrate = _start(launcher, tmp_path, "migrate", ["migrate"], env)
         assert migrate.wait(120) == 0, migrate.output()
         port, slm_port = procs.free_port(), procs.free_port()
@@ -92,6 +92,6 @@ NOBODY = 65534  # a uid every Debian system names: PostgreSQL looks its own uid 
 def _embedded_env(slm: procs.ScriptedSLM) -> dict[str, str]:
     """Settings for the embedded server, in SOMA_DATA_DIR on the pod's /tmp."""
     env = procs.soma_env("", slm_base_url=slm.base_url, slm_api_key="pod-key", data_dir="/tmp/soma", port=procs.free_port(),
-                         worker_metrics_port=0, tunnel_metrics_port=0)  # fmt: skip
+                         worker_metrics_port=0, tunnel_metrics_port=0, worker_drain_seconds=2)  # fmt: skip
     del env["SOMA_DATABASE_URL"]
     return env
