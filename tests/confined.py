@@ -5,10 +5,8 @@ bit); its root filesystem may be read-only; it runs as an arbitrary uid that /et
 know, with no XDG_RUNTIME_DIR. `confine` wraps a command line so it starts that way, in a private
 mount namespace (util-linux `unshare`, run as root): nothing outside the process changes.
 
-The venv's Python lives under /root/.pyenv, which another uid cannot reach through /root (0700),
-so it is bound into a readable /root as a container image would have it. The test PostgreSQL's
-socket directory belongs to its own system user, so the confined process reaches it over TCP,
-through `SocketBridge`.
+The test PostgreSQL's socket directory belongs to its own system user, so the confined process
+reaches it over TCP, through `SocketBridge`.
 """
 
 from __future__ import annotations
@@ -21,24 +19,29 @@ import threading
 from pathlib import Path
 
 UID = 10001  # like the charts' runAsUser, and in no /etc/passwd
-PYTHON_HOME = Path(sys.base_prefix)  # the interpreter the venv links to
+ROOT = Path(__file__).resolve().parent.parent
+# What the confined process must still reach, as a container image would hold it: the interpreter
+# the venv links to, and this checkout (the venv, the source). Either may sit under /root (0700 to
+# other uids) or under /tmp (replaced by the pod's own), so each is bound back at its own path.
+KEPT = (Path(sys.base_prefix), ROOT)
 
 
-def confine(argv: list[str], hold: Path, uid: int = UID) -> list[str]:
-    """`argv` as a pod would run it, as `uid`; `hold` is an empty directory of the test's, reachable before /tmp is replaced."""
-    keep = hold / "python"
-    keep.mkdir(parents=True, exist_ok=True)
-    script = f"""
-        set -e
-        mount --bind {shlex.quote(str(PYTHON_HOME))} {shlex.quote(str(keep))}
-        mount -t tmpfs -o mode=0755 tmpfs /root
-        mkdir -p {shlex.quote(str(PYTHON_HOME))}
-        mount --bind {shlex.quote(str(keep))} {shlex.quote(str(PYTHON_HOME))}
-        mount -t tmpfs -o mode=0777 tmpfs /tmp
-        mount -o remount,bind,ro /
-        cd /
-        exec setpriv --reuid {uid} --regid {uid} --clear-groups -- "$@"
-    """
+def confine(argv: list[str], uid: int = UID) -> list[str]:
+    """`argv` as a pod would run it, as `uid`."""
+    hold = [f"mount --bind {shlex.quote(str(path))} /mnt/{i}" for i, path in enumerate(KEPT)]
+    put_back = [f"mkdir -p {shlex.quote(str(path))} && mount --bind /mnt/{i} {shlex.quote(str(path))}" for i, path in enumerate(KEPT)]
+    script = "\n".join([
+        "set -e",
+        "mount -t tmpfs -o mode=0700 tmpfs /mnt",  # the held directories, while /root and /tmp are replaced
+        *(f"mkdir /mnt/{i}" for i in range(len(KEPT))),
+        *hold,
+        "mount -t tmpfs -o mode=0755 tmpfs /root",
+        "mount -t tmpfs -o mode=0777 tmpfs /tmp",  # an emptyDir: world-writable, no sticky bit
+        *put_back,
+        "mount -o remount,bind,ro /",
+        "cd /",
+        f'exec setpriv --reuid {uid} --regid {uid} --clear-groups -- "$@"',
+    ])  # fmt: skip
     return ["unshare", "--mount", "--propagation", "private", "--", "sh", "-c", script, "confined", *argv]
 
 

@@ -7,7 +7,6 @@ at import once, because the embedded server's library asked platformdirs for a r
 
 from __future__ import annotations
 
-from pathlib import Path
 
 import httpx
 import psycopg
@@ -22,10 +21,8 @@ def _bridge(database_url: str) -> tuple[confined.SocketBridge, str]:
     return bridge, f"postgresql://{info['user']}@127.0.0.1:{bridge.port}/{info['dbname']}"
 
 
-def _start(
-    launcher: procs.Launcher, tmp_path: Path, name: str, args: list[str], env: dict[str, str], uid: int = confined.UID
-) -> procs.Proc:
-    argv = confined.confine([procs.sys.executable, "-m", "soma", *args], tmp_path / name, uid)
+def _start(launcher: procs.Launcher, name: str, args: list[str], env: dict[str, str], uid: int = confined.UID) -> procs.Proc:
+    argv = confined.confine([procs.sys.executable, "-m", "soma", *args], uid)
     return launcher.start(name, argv, confined.pod_environment(env))
 
 
@@ -43,19 +40,19 @@ def _answers(url: str, proc: procs.Proc) -> bool:
 
 
 def test_migrate_gateway_worker_tunnel_and_slm_start_as_an_unknown_uid_with_a_non_sticky_tmp_and_a_read_only_root(
-    database_url: str, slm: procs.ScriptedSLM, launcher: procs.Launcher, tmp_path: Path
+    database_url: str, slm: procs.ScriptedSLM, launcher: procs.Launcher
 ) -> None:
     bridge, url = _bridge(database_url)
     try:
         env = procs.soma_env(url, slm_base_url=slm.base_url, slm_api_key="pod-key", data_dir="/tmp/soma",
                              worker_metrics_port=0, tunnel_metrics_port=0, worker_drain_seconds=2)  # fmt: skip
-        migrate = _start(launcher, tmp_path, "migrate", ["migrate"], env)
+        migrate = _start(launcher, "migrate", ["migrate"], env)
         assert migrate.wait(120) == 0, migrate.output()
         port, slm_port = procs.free_port(), procs.free_port()
-        gateway = _start(launcher, tmp_path, "gateway", ["gateway"], {**env, "SOMA_PORT": str(port)})
-        worker = _start(launcher, tmp_path, "worker", ["worker"], env)
-        tunnel = _start(launcher, tmp_path, "tunnel", ["tunnel", "run"], env)
-        local_slm = _start(launcher, tmp_path, "slm", ["slm", "serve", "--port", str(slm_port)], env)
+        gateway = _start(launcher, "gateway", ["gateway"], {**env, "SOMA_PORT": str(port)})
+        worker = _start(launcher, "worker", ["worker"], env)
+        tunnel = _start(launcher, "tunnel", ["tunnel", "run"], env)
+        local_slm = _start(launcher, "slm", ["slm", "serve", "--port", str(slm_port)], env)
         procs.wait_until(lambda: _answers(f"http://127.0.0.1:{port}/ready", gateway), 90, "the confined gateway's /ready")
         procs.wait_until(lambda: _logged(worker, "worker ready"), 90, "the confined worker")
         procs.wait_until(lambda: _logged(tunnel, "tunnel supervisor ready"), 90, "the confined tunnel supervisor")
@@ -67,17 +64,17 @@ def test_migrate_gateway_worker_tunnel_and_slm_start_as_an_unknown_uid_with_a_no
 
 
 def test_soma_up_runs_its_embedded_postgresql_with_a_non_sticky_tmp_and_a_read_only_root(
-    slm: procs.ScriptedSLM, launcher: procs.Launcher, tmp_path: Path
+    slm: procs.ScriptedSLM, launcher: procs.Launcher
 ) -> None:
-    up = _start(launcher, tmp_path, "up", ["up"], _embedded_env(slm), uid=NOBODY)
+    up = _start(launcher, "up", ["up"], _embedded_env(slm), uid=NOBODY)
     procs.wait_until(lambda: _logged(up, "Soma is ready"), 150, "`soma up` under a pod's conditions")
     assert "Traceback" not in up.output(), up.output()
 
 
 def test_the_embedded_postgresql_refuses_an_unknown_uid_in_one_line_naming_the_way_out(
-    slm: procs.ScriptedSLM, launcher: procs.Launcher, tmp_path: Path
+    slm: procs.ScriptedSLM, launcher: procs.Launcher
 ) -> None:
-    migrate = _start(launcher, tmp_path, "migrate", ["migrate"], _embedded_env(slm))
+    migrate = _start(launcher, "migrate", ["migrate"], _embedded_env(slm))
     assert migrate.wait(60) == 1
     assert migrate.output().strip().splitlines()[-1] == (
         f"error: PostgreSQL will not run as uid {confined.UID}, which /etc/passwd does not name (a container's arbitrary uid): "
