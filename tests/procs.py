@@ -17,6 +17,7 @@ from pathlib import Path
 import httpx
 
 ROOT = Path(__file__).resolve().parent.parent
+STOP_TIMEOUT = 30.0  # seconds for a process to exit on SIGTERM (a worker drains its turns) before SIGKILL
 
 
 def free_port() -> int:
@@ -70,13 +71,18 @@ class Proc:
         return self.popen.wait(timeout)
 
     def stop(self) -> None:
+        """SIGTERM, then SIGKILL if it has not exited within STOP_TIMEOUT."""
         if self.alive():
             self.popen.send_signal(signal.SIGTERM)
-            try:
-                self.popen.wait(30)
-            except subprocess.TimeoutExpired:
-                self.popen.kill()
-                self.popen.wait()
+        self.wait_or_kill(time.monotonic() + STOP_TIMEOUT)
+
+    def wait_or_kill(self, deadline: float) -> None:
+        """Wait for the exit until `deadline` (time.monotonic()), then SIGKILL."""
+        try:
+            self.popen.wait(max(0.0, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            self.popen.kill()
+            self.popen.wait()
 
 
 @dataclass
@@ -98,8 +104,13 @@ class Launcher:
         return self.start(command, [sys.executable, "-m", "soma", command], env)
 
     def stop_all(self) -> None:
-        for proc in reversed(self.procs):
-            proc.stop()
+        """SIGTERM every process at once, then wait for them: each drains or shuts down while the others do."""
+        running = [proc for proc in reversed(self.procs) if proc.alive()]
+        for proc in running:
+            proc.signal(signal.SIGTERM)
+        deadline = time.monotonic() + STOP_TIMEOUT
+        for proc in running:
+            proc.wait_or_kill(deadline)
 
 
 def run_soma(env: dict[str, str], *args: str, stdin: str = "", timeout: float = 60) -> subprocess.CompletedProcess[str]:
