@@ -5,7 +5,7 @@ Needs Debian's chromium (scripts/install-browser.sh) and Playwright for Python (
 fails, naming what to install; it never skips, so a green run always includes the UI tests
 (`make test-fast` leaves every browser test out). A test module uses it with
 
-    from tests.acceptance.browser import console, expect, new_page, page  # noqa: F401
+    from tests.acceptance.browser import browser, console, expect, new_page, page  # noqa: F401
 
 One Chromium runs per test process (the session fixture `chromium` in tests/conftest.py); every
 test gets fresh browser contexts, so no cookie or storage passes from one test to the next.
