@@ -12,19 +12,23 @@ from typing import Any
 import sqlalchemy as sa
 
 
-def iso(time: str) -> str:
+# A colon as sa.text needs it (else it reads a bind parameter); a literal column takes it plain.
+TEXT_COLON = "\\:"
+
+
+def iso(time: str, colon: str = TEXT_COLON) -> str:
     """SQL writing timestamptz `time` as datetime.isoformat() does, in the session's time zone as psycopg reads it.
 
-    Microseconds appear only when not zero, as Python writes them. Colons are escaped from sa.text.
+    Microseconds appear only when not zero, as Python writes them.
     """
     return (
-        f"to_char({time}, 'YYYY-MM-DD\"T\"HH24\\:MI\\:SS')"
+        f"to_char({time}, 'YYYY-MM-DD\"T\"HH24{colon}MI{colon}SS')"
         f" || CASE WHEN to_char({time}, 'US') = '000000' THEN '' ELSE to_char({time}, '.US') END"
-        f" || to_char({time}, 'TZH\\:TZM')"
+        f" || to_char({time}, 'TZH{colon}TZM')"
     )
 
 
-def json_of(row: str = "") -> str:
+def json_of(row: str = "", colon: str = TEXT_COLON) -> str:
     """SQL for the message in row alias `row` (none: the only table in scope, as in RETURNING).
 
     `citations` and `stopped` (an answer cut short by POST /v1/sessions/{id}/stop) come out of
@@ -32,14 +36,14 @@ def json_of(row: str = "") -> str:
     its time written as the message's own.
     """
     c = f"{row}." if row else ""
-    versions = f"""(SELECT coalesce(jsonb_agg(v || jsonb_build_object('created_at', {iso("CAST(v->>'created_at' AS timestamptz)")}) ORDER BY n), '[]')
+    versions = f"""(SELECT coalesce(jsonb_agg(v || jsonb_build_object('created_at', {iso("CAST(v->>'created_at' AS timestamptz)", colon)}) ORDER BY n), '[]')
                       FROM jsonb_array_elements({c}versions) WITH ORDINALITY AS earlier(v, n))"""
     return f"""jsonb_build_object(
         'id', {c}id, 'session_id', {c}session_id, 'role', {c}role, 'content', {c}content, 'reply_to', {c}reply_to,
         'meta', {c}meta, 'citations', coalesce({c}meta->'citations', '[]'), 'stopped', coalesce({c}meta->'stopped', 'false'),
-        'versions', {versions}, 'created_at', {iso(f"{c}created_at")})"""
+        'versions', {versions}, 'created_at', {iso(f"{c}created_at", colon)})"""
 
 
 def column() -> sa.ColumnElement[Any]:
     """The message as a column labelled `message`, for SQLAlchemy selects and RETURNING clauses on `messages`."""
-    return sa.literal_column(json_of().replace("\\:", ":")).label("message")  # a literal column binds nothing: no escapes
+    return sa.literal_column(json_of(colon=":")).label("message")

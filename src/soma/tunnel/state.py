@@ -1,6 +1,6 @@
 """The tunnel's one row: what an admin asked for (enabled, mode), what the supervisor saw, and the guarded switch; and the origin cloudflared is pointed at.
 
-The API (gateway/tunnel.py) and the CLI (cli/tunnel.py) both switch through `switch`, so the checks
+The API (gateway/tunnel_api.py) and the CLI (cli/tunnel.py) both switch through `switch`, so the checks
 and the audit entry are the same whichever door the change came through.
 """
 
