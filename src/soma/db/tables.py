@@ -309,3 +309,55 @@ lockdown = sa.Table(
     sa.Column("lifted_by", sa.Text),
     sa.CheckConstraint("id = 1", name="lockdown_single_row"),
 )
+
+# MCP tool servers an admin configured (PUT /v1/tools/servers/{name}). `config` is the server's
+# entry as the mcpServers JSON has it ({"command", "args", "env"} or {"url", "headers"}, with
+# "transport"); a secret in env or headers is a reference (vault:, env:, file:), never a value.
+tool_servers = sa.Table(
+    "tool_servers",
+    metadata,
+    sa.Column("name", sa.Text, primary_key=True),
+    sa.Column("config", JSONB, nullable=False),
+    sa.Column("disabled", sa.Boolean, nullable=False, server_default=sa.false()),
+    sa.Column("init_timeout", sa.Float, nullable=False, server_default="10"),
+    sa.Column("call_timeout", sa.Float, nullable=False, server_default="120"),
+    sa.Column("output_cap", sa.Integer, nullable=False, server_default="65536"),
+    sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()),
+)
+
+# What the last connection to each server found: its state, error and tools (name, description,
+# input_schema, annotations), written by whichever process connected (gateway probe or worker).
+tool_catalogue = sa.Table(
+    "tool_catalogue",
+    metadata,
+    sa.Column("server", sa.Text, primary_key=True),
+    sa.Column("state", sa.Text, nullable=False),
+    sa.Column("error", sa.Text),
+    sa.Column("tools", JSONB, nullable=False, server_default=sa.text("'[]'::jsonb")),
+    sa.Column("checked_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()),
+    sa.CheckConstraint("state IN ('connected', 'failed', 'disabled')", name="tool_catalogue_state_check"),
+)
+
+# An admin's choice for one tool (PATCH /v1/tools/{server}/{tool}); a tool without a row is enabled
+# and runs without asking. Built-in tools have server 'soma'.
+tool_settings = sa.Table(
+    "tool_settings",
+    metadata,
+    sa.Column("server", sa.Text, primary_key=True),
+    sa.Column("tool", sa.Text, primary_key=True),
+    sa.Column("enabled", sa.Boolean, nullable=False, server_default=sa.true()),
+    sa.Column("approval", sa.Text, nullable=False, server_default="auto"),
+    sa.CheckConstraint("approval IN ('auto', 'ask')", name="tool_settings_approval_check"),
+)
+
+# A user's answer to a `tool.approval` (POST /v1/sessions/{id}/approvals/{call_id}); the turn
+# waiting for it polls. No foreign key: a restore TRUNCATEs the chat tables.
+tool_approvals = sa.Table(
+    "tool_approvals",
+    metadata,
+    sa.Column("session_id", UUID(as_uuid=True), primary_key=True),
+    sa.Column("call_id", sa.Text, primary_key=True),
+    sa.Column("allow", sa.Boolean, nullable=False),
+    sa.Column("decided_by", sa.Text),
+    sa.Column("decided_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()),
+)
