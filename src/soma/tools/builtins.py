@@ -1,0 +1,52 @@
+"""The built-in tools: what they are (their specs); the turn's loop runs them against the memory and knowledge stores."""
+
+from __future__ import annotations
+
+from soma.tools.registry import BUILTIN_SERVER, ToolSpec
+
+_QUERY = {
+    "type": "object",
+    "properties": {"query": {"type": "string", "description": "What to look for, in a few words or a question."}},
+    "required": ["query"],
+}
+
+REMEMBER = ToolSpec(
+    BUILTIN_SERVER,
+    "remember",
+    "Save a fact to long-term memory, to recall in later conversations. "
+    "Use it when the user asks you to remember something or shares a lasting fact about themselves.",
+    {
+        "type": "object",
+        "properties": {"content": {"type": "string", "description": "The fact, as one self-contained sentence."}},
+        "required": ["content"],
+    },
+    repeatable=True,  # a second run of the same fact merges into the first (memory.store.MERGE_SIMILARITY)
+)
+FORGET = ToolSpec(
+    BUILTIN_SERVER,
+    "forget",
+    "Remove a fact from long-term memory, when the user asks you to forget it or it is no longer true.",
+    {
+        "type": "object",
+        "properties": {
+            "content": {"type": "string", "description": "The fact to forget, worded as it was remembered."},
+            "id": {"type": "integer", "description": "The memory's id, when known."},
+        },
+    },
+)
+SEARCH_MEMORY = ToolSpec(
+    BUILTIN_SERVER,
+    "search_memory",
+    "Search long-term memory for facts about the user or earlier conversations.",
+    _QUERY,
+    repeatable=True,
+)
+SEARCH_KNOWLEDGE = ToolSpec(
+    BUILTIN_SERVER,
+    "search_knowledge",
+    "Search the uploaded knowledge files; each result names its file.",
+    _QUERY,
+    repeatable=True,
+)
+
+SPECS = (REMEMBER, FORGET, SEARCH_MEMORY, SEARCH_KNOWLEDGE)
