@@ -2,8 +2,8 @@
 
 The request's last user message is posted to the chat its history continues
 (soma.openai_compat.continuity), so the turn runs in a worker like any other and the chat shows in
-Soma's UI. The answer is read back from the chat's events, through this gateway's notifier, as the
-session API's event stream reads them. Errors take OpenAI's shape (gateway/openai_errors.py).
+Soma's UI. The answer is read back from the chat's events, through this gateway's notifier
+(gateway/answer_wait.py, which /mcp's `ask` shares). Errors take OpenAI's shape (gateway/openai_errors.py).
 """
 
 from __future__ import annotations
@@ -20,9 +20,8 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from soma import errors
 from soma.auth import ending
-from soma.conversations import events, sessions
-from soma.conversations.events import Event
-from soma.gateway import access, openapi, sse
+from soma.conversations import sessions
+from soma.gateway import access, answer_wait, openapi, sse
 from soma.gateway.notifier import Subscription
 from soma.openai_compat import answer as answers
 from soma.openai_compat import continuity, shapes
@@ -30,7 +29,6 @@ from soma.openai_compat import continuity, shapes
 router = APIRouter(prefix="/v1", tags=["openai"])
 
 STARTED = int(time.time())  # the model list's `created`: when this gateway started
-BATCH = 500  # events read per query
 DONE = b"data: [DONE]\n\n"
 
 
@@ -85,11 +83,12 @@ async def chat_completions(
             await sessions.get(conn, x_soma_session, owner=access.chat_owner_filter(request))
         posted = await continuity.post(conn, said, caller.owner, x_soma_session)
     subscription = state.notifier.subscribe(str(posted.session_id), ending.names_of(caller))
-    followed = answers.follow(_events(request, subscription, posted), posted.message["id"])
+    log = answer_wait.after(state, subscription, posted.session_id, posted.event_id, request.is_disconnected)
+    followed = answers.follow(log, posted.message["id"])
     if body.stream:
         return StreamingResponse(_stream(request, posted, followed, subscription), media_type="text/event-stream", headers=sse.HEADERS)
     try:
-        answer = await _answer(followed)
+        answer = await answer_wait.answer(followed)
     finally:
         subscription.close()
     if answer is None:
@@ -102,14 +101,6 @@ def _within_limit(said: list[continuity.Said], limit: int) -> None:
         if len(message.content) > limit:
             size = len(message.content)
             raise errors.MessageTooLarge(f"Message {n + 1} of the conversation ({message.role}) has {size} characters; the limit is {limit}.")
-
-
-async def _answer(followed: AsyncIterator[str | None | dict[str, Any]]) -> dict[str, Any] | None:
-    """The stored answer, once the turn ends; None when the client left first."""
-    async for item in followed:
-        if isinstance(item, dict):
-            return item
-    return None
 
 
 async def _stream(
@@ -141,46 +132,3 @@ async def _extra(request: Request, posted: continuity.Posted, answer: dict[str, 
     async with request.app.state.engine.connect() as conn:
         memories = await answers.recalled(conn, answer)
     return shapes.extra(str(posted.session_id), answer, memories)
-
-
-async def _events(request: Request, subscription: Subscription, posted: continuity.Posted) -> AsyncIterator[Event | None]:
-    """The chat's events after the question's own, as they are written; None after each quiet keep-alive interval.
-
-    Ends when the client has left; raises when the chat, the credential or the gateway's service ends meanwhile.
-    """
-    state, cursor = request.app.state, posted.event_id
-    batch = await _stored(request, posted.session_id, cursor)
-    while True:
-        for event in batch:
-            yield event
-            cursor = event.id
-        if len(batch) == BATCH:
-            batch = await _stored(request, posted.session_id, cursor)
-        elif await subscription.wait(state.settings.sse_keepalive_seconds):
-            _still_on(subscription)
-            batch = subscription.take(cursor)
-            if batch is None:  # NOTIFY could not carry it all: read the table
-                batch = await _stored(request, posted.session_id, cursor)
-        else:
-            if await request.is_disconnected():
-                return
-            yield None
-            batch = await _stored(request, posted.session_id, cursor, present=True)
-
-
-async def _stored(request: Request, session_id: uuid.UUID, cursor: int, present: bool = False) -> list[Event]:
-    """The stored events after cursor; with `present`, SessionNotFound when the chat was deleted meanwhile."""
-    async with request.app.state.engine.connect() as conn:
-        if present:
-            await sessions.get(conn, session_id)
-        return await events.after(conn, session_id, cursor, BATCH)
-
-
-def _still_on(subscription: Subscription) -> None:
-    """Raise what ended the wait for the answer: the lockdown, a restore, or the caller's credential."""
-    if subscription.locked:
-        raise errors.Lockdown()
-    if subscription.restored is not None:
-        raise errors.SessionNotFound("A restore replaced every chat while the answer was on its way.")
-    if subscription.ended is not None:
-        raise errors.Unauthenticated(f"Your credential ended ({subscription.ended}) while the answer was on its way.")
