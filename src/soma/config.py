@@ -195,6 +195,9 @@ class Settings(BaseSettings):
     max_message_chars: int = Field(16000, ge=1, description="Longest user message accepted (413 beyond).")
     history_messages: int = Field(40, ge=1, description="How many earlier messages go into the prompt.")
     sse_keepalive_seconds: float = Field(15.0, gt=0, description="Idle SSE streams get a comment this often.")
+    mcp_ask_timeout_seconds: float = Field(
+        300.0, gt=0, description="How long /mcp's `ask` waits for the agent's answer; then it returns an error and the turn goes on."
+    )
     log_level: str = Field("INFO", description="Python log level.")
     log_format: Literal["text", "json"] = Field("text", description="Log lines as `text`, or `json`: one object per line.")
 

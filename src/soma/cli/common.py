@@ -33,7 +33,7 @@ WORKER_VARS = env_names(
 GATEWAY_VARS = env_names(
     "host", "port", "max_message_chars", "sse_keepalive_seconds", "session_idle_seconds", "session_max_seconds",
     "bootstrap_admin_key", "bootstrap_admin_key_file", "metrics_require_key", "trusted_proxies", "tunnel_origin_host",
-    "tunnel_origin_port",
+    "tunnel_origin_port", "mcp_ask_timeout_seconds",
 )  # fmt: skip
 TUNNEL_VARS = env_names(
     "public_url", "cloudflared", "tunnel_token", "tunnel_token_file", "tunnel_token_vault_path", "tunnel_metrics_port",

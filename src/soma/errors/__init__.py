@@ -50,6 +50,9 @@ from soma.errors.tunnel import (  # noqa: F401
 from soma.errors.requests import (  # noqa: F401
     RequestTooLarge,
 )
+from soma.errors.mcp_server import (  # noqa: F401
+    McpAnswerTimedOut, McpArgumentInvalid, McpChatNotFound, McpNeedsKey,
+)
 from soma.errors.backup import (  # noqa: F401
     AgentZeroArchiveBroken, AgentZeroArchiveRefused, AgentZeroPickleRefused, BackupBlobsMismatch,
     BackupChecksumMismatch, BackupCountsWrong, BackupDataInvalid, BackupDirUnusable, BackupEntryUnexpected,

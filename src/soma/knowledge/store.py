@@ -11,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from soma import errors
 from soma.db import hnsw, tables
+from soma.embeddings.embedder import Embedder
 from soma.knowledge import blobs
 
 _d = tables.knowledge_documents
@@ -145,6 +146,14 @@ async def retrieve(conn: AsyncConnection, vector: list[float], k: int) -> list[d
         }
         for r in rows
     ]
+
+
+async def search(conn: AsyncConnection, embedder: Embedder, text: str, k: int) -> list[dict[str, Any]]:
+    """The k chunks of ready documents most similar to text, as `retrieve` gives them; no embedding when none is ready."""
+    if not await any_ready(conn):
+        return []
+    [vector] = await embedder.embed([text])
+    return await retrieve(conn, vector, k)
 
 
 @functools.lru_cache(maxsize=64)
