@@ -198,7 +198,10 @@ async def _answer(request: Request, caller: Principal, posted: continuity.Posted
 
 
 async def _never_gone() -> bool:
-    """Whether the caller left: not asked of the HTTP request, whose body the SDK's transport reads; the timeout bounds the wait."""
+    """Whether the caller left: never asked here, since the SDK's transport owns the request's receive channel.
+
+    It cancels the tool call itself when the client closes the connection (both protocol eras).
+    """
     return False
 
 
