@@ -17,8 +17,10 @@ from mcp.shared.exceptions import MCPError
 
 from soma import config, errors
 from soma.db import engine as db_engine
+from soma.db import restore_lock
 from soma.emergency import lockdown
 from soma.gateway import app as gateway_app
+from soma.gateway import limits
 from tests import procs
 from tests.conftest import ADMIN, EMBEDDER, client_of
 from tests.soma_mcp import connected, text
@@ -146,6 +148,28 @@ async def test_bad_arguments_are_tool_errors_that_name_them(api, gateway, settin
         "blank query": (True, invalid("`query` is empty.").message),
         "blank knowledge query": (True, invalid("`query` is empty.").message),
     }
+
+
+async def test_a_body_over_the_gateways_limit_is_413_before_the_mcp_layer(api, gateway, settings: config.Settings) -> None:
+    chat = await _key(api, "ide", "chat")
+    limit = limits.max_body_bytes(settings.max_message_chars)
+    call = {"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": {"name": "ask", "arguments": {"message": "x" * limit}}}
+    async with client_of(gateway, {"Authorization": f"Bearer {chat['key']}"}) as own:
+        refused = await own.post("/mcp", json=call, headers=MCP_ACCEPT)
+
+    message = errors.RequestTooLarge(f"The request body has {len(refused.request.content)} bytes; the limit is {limit}.").message
+    assert (refused.status_code, refused.json()) == (413, {"error": {"code": "request_too_large", "message": message}})
+
+
+async def test_ask_during_a_restore_is_a_tool_error_and_leaves_no_chat(api, gateway, database_url) -> None:
+    chat = await _key(api, "ide", "chat")
+    async with _client(gateway, chat["key"]) as client:
+        with psycopg.connect(database_url) as restore:  # holds the gate as an applying restore does, until it ends
+            restore.execute(f"SELECT pg_advisory_xact_lock({restore_lock.GATE})")
+            result = await client.call_tool("ask", {"message": "Hello?"})
+
+    assert (result.is_error, text(result)) == (True, errors.RestoreInProgress().message)
+    assert _rows(database_url, "SELECT count(*) FROM chat_sessions") == [(0,)]
 
 
 @pytest.fixture
