@@ -104,7 +104,9 @@ async def running(app: FastAPI) -> AsyncIterator[None]:
             await stop.wait()
 
     serving = asyncio.create_task(serve(), name="soma-mcp")
-    await asyncio.wait({serving, asyncio.create_task(started.wait())}, return_when=asyncio.FIRST_COMPLETED)
+    ready = asyncio.create_task(started.wait())
+    await asyncio.wait({serving, ready}, return_when=asyncio.FIRST_COMPLETED)
+    ready.cancel()
     if serving.done():
         serving.result()  # it failed to start: raise why
     try:
@@ -166,7 +168,7 @@ async def _ask(request: Request, message: str, session_id: str | None, ctx: Cont
     try:
         answer = await _answer(request, caller, posted, ctx)
     except errors.SomaError as exc:
-        return failed(exc, posted.session_id)
+        return _failed(exc, posted.session_id)
     asked = Asked(answer=answer["content"], session_id=str(posted.session_id), message_id=answer["id"], stopped=answer["stopped"])
     text = answer["content"] if answer["id"] is not None else "The turn was stopped in Soma before the agent answered."
     return _result(text, asked.model_dump())
@@ -267,12 +269,12 @@ async def _guarded(request: Request, work: Awaitable[CallToolResult]) -> CallToo
     try:
         return await work
     except errors.SomaError as exc:
-        return failed(exc)
+        return _failed(exc)
     except database_down.DOWN as exc:
-        return failed(database_down.unavailable(request.scope, exc))
+        return _failed(database_down.unavailable(request.scope, exc))
 
 
-def failed(exc: errors.SomaError, session_id: uuid.UUID | None = None) -> CallToolResult:
+def _failed(exc: errors.SomaError, session_id: uuid.UUID | None = None) -> CallToolResult:
     """A tool error: the error's message, and the chat when the question was posted (its answer may come later)."""
     text = exc.message if session_id is None else f"{exc.message} (session_id: {session_id})"
     return CallToolResult(content=[TextContent(type="text", text=text)], is_error=True)
