@@ -118,6 +118,8 @@ export const regenerate = (id) => request("POST", `${sessionPath(id)}/regenerate
 /** Change the last question and answer it again; both earlier texts are kept as versions. */
 export const editMessage = (id, messageId, content) =>
   request("PATCH", `${sessionPath(id)}/messages/${encodeURIComponent(messageId)}`, { content });
+/** Allow or deny a tool call that waits for approval (a `tool.approval` event); the call's own events follow. */
+export const decideApproval = (id, callId, allow) => request("POST", `${sessionPath(id)}/approvals/${encodeURIComponent(callId)}`, { allow });
 /** Where the whole chat downloads from, as "markdown" or "json" (an attachment named by the server). */
 export const exportUrl = (id, format) => `${sessionPath(id)}/export?${new URLSearchParams({ format })}`;
 
