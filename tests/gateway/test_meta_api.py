@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 import pydantic
 import pytest
@@ -16,7 +16,7 @@ from tests.conftest import client_of
 
 PASSWORD = "correct horse battery"
 # The JSON Schema keywords /v1/meta describes, and its names for them.
-SCHEMA_BOUNDS = {"minimum": "min", "maximum": "max", "maxLength": "max_length"}
+SCHEMA_BOUNDS = {"minimum": "min", "maximum": "max", "maxLength": "max_length", "enum": "choices"}
 SCHEMA_OTHER = {"type", "title", "default", "description", "anyOf"}
 
 
@@ -72,9 +72,20 @@ def test_every_advertised_setting_bound_is_where_validation_starts_refusing() ->
             inside_outside.append((bounds["max"], bounds["max"] + 1))
         if "max_length" in bounds:
             inside_outside.append(("x" * bounds["max_length"], "x" * (bounds["max_length"] + 1)))
+        if "choices" in bounds:
+            inside_outside.append((bounds["choices"][-1], "not one of the choices"))
         for inside, outside in inside_outside:
             settings_store.AgentSettings.model_validate({name: inside})
             with pytest.raises(pydantic.ValidationError):
                 settings_store.AgentSettings.model_validate({name: outside})
             checked += 1
     assert checked == sum(len(b) for b in settings.values()) > 0
+
+
+def test_a_setting_with_a_fixed_set_of_values_lists_them_as_its_choices() -> None:
+    class Shape(pydantic.BaseModel):
+        kind: Literal["native", "json", "off"] = "native"
+        steps: int = pydantic.Field(10, ge=1, le=50)
+
+    assert meta_api.bounds(Shape.model_fields["kind"]) == {"choices": ["native", "json", "off"]}
+    assert meta_api.bounds(Shape.model_fields["steps"]) == {"min": 1, "max": 50}

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import uuid
+
 import psycopg
 import pytest
 
+from soma.conversations import events, export
+from tests import tool_steps
 from tests.conftest import client_of
 
 UNKNOWN = "00000000-0000-0000-0000-000000000000"
@@ -224,6 +228,89 @@ async def test_an_export_holds_the_whole_chat_as_markdown_or_json(api) -> None:
     assert exported["session"] == (await api.get(f"/v1/sessions/{session['id']}")).json()
     assert exported["messages"] == [user]
     assert (await api.get(f"/v1/sessions/{session['id']}/export", params={"format": "pdf"})).status_code == 422
+
+
+async def test_an_export_holds_each_answers_tool_steps_for_every_version(api, gateway) -> None:
+    session = (await api.post("/v1/sessions", json={"title": "Notes"})).json()
+    asked = (await api.post(f"/v1/sessions/{session['id']}/messages", json={"content": "Where are my notes?"})).json()["id"]
+    chat = uuid.UUID(session["id"])
+    async with gateway.state.engine.begin() as conn:
+        await tool_steps.turn_started(conn, chat, asked)
+        await tool_steps.started(conn, chat, asked, "lost", "fetch", {"url": "https://example.com"}, server="web")
+        await events.append(conn, chat, events.TURN_FAILED, {"reply_to": asked, "reason": "slm_unavailable", "message": "…"})
+        # Tried again: the failed run's call is not the answer's.
+        await tool_steps.turn_started(conn, chat, asked)
+        await tool_steps.started(conn, chat, asked, "c1", "search_memory", '{"query": "notes"}')
+        await tool_steps.finished(conn, chat, asked, "c1", "search_memory", "1. Notes live in /srv/notes.txt", duration_ms=8)
+        await tool_steps.started(conn, chat, asked, "c2", "read_lines", {"path": "/srv/notes.txt"}, server="files")
+        await tool_steps.turn_started(conn, chat, asked)  # the worker died; the resumed run runs c2 again
+        await tool_steps.started(conn, chat, asked, "c2", "read_lines", {"path": "/srv/notes.txt"}, server="files")
+        await tool_steps.finished(conn, chat, asked, "c2", "read_lines", "```\nbuy milk\n```", duration_ms=1530)
+        await tool_steps.answer(conn, chat, asked, "Your notes are in /srv/notes.txt.")
+        await tool_steps.turn_started(conn, chat, asked)  # answered again
+        await tool_steps.started(conn, chat, asked, "c3", "delete_file", {"path": "/srv/notes.txt"}, server="files")
+        await tool_steps.finished(conn, chat, asked, "c3", "delete_file", "", ok=False, duration_ms=0, error="The user denied this call.")
+        await tool_steps.answer(conn, chat, asked, "I left the file alone.", generation=2)
+
+    exported = (await api.get(f"/v1/sessions/{session['id']}/export", params={"format": "json"})).json()
+    markdown = (await api.get(f"/v1/sessions/{session['id']}/export", params={"format": "markdown"})).text
+
+    user, answer = exported["messages"]
+    assert "steps" not in user
+    assert answer["steps"] == [
+        {"call_id": "c3", "name": "delete_file", "server": "files", "arguments": {"path": "/srv/notes.txt"},
+         "ok": False, "result": "", "error": "The user denied this call.", "duration_ms": 0},
+    ]  # fmt: skip
+    assert answer["versions"][0]["content"] == "Your notes are in /srv/notes.txt."
+    assert answer["versions"][0]["steps"] == [
+        {"call_id": "c1", "name": "search_memory", "server": "soma", "arguments": '{"query": "notes"}',
+         "ok": True, "result": "1. Notes live in /srv/notes.txt", "error": None, "duration_ms": 8},
+        {"call_id": "c2", "name": "read_lines", "server": "files", "arguments": {"path": "/srv/notes.txt"},
+         "ok": True, "result": "```\nbuy milk\n```", "error": None, "duration_ms": 1530},
+    ]  # fmt: skip
+    answer_at = markdown.index("## Assistant · ")
+    assert markdown[answer_at:].split("\n")[1:] == [
+        "",
+        "**Step 1: delete_file** (files) · failed · 0 ms",
+        "",
+        "Arguments:",
+        "",
+        "```json",
+        "{",
+        '  "path": "/srv/notes.txt"',
+        "}",
+        "```",
+        "",
+        "Error:",
+        "",
+        "```text",
+        "The user denied this call.",
+        "```",
+        "",
+        "I left the file alone.",
+        "",
+        "_1 earlier version(s) in the JSON export._",
+        "",
+    ]
+
+
+def test_an_exported_step_keeps_a_result_with_backticks_inside_its_code_block() -> None:
+    chat = {
+        "session": {"title": "Code", "created_at": "2025-03-01T10:00:00+00:00"},
+        "exported_at": "2025-03-01T10:05:00+00:00",
+        "messages": [{
+            "role": "assistant", "created_at": "2025-03-01T10:01:00+00:00", "stopped": False, "citations": [], "versions": [],
+            "content": "Done.",
+            "steps": [{"call_id": "c1", "name": "read_file", "server": "files", "arguments": "not json", "ok": None,
+                       "result": None, "error": None, "duration_ms": None}],
+        }],
+    }  # fmt: skip
+    assert export.markdown(chat).split("\n")[6:14] == [
+        "**Step 1: read_file** (files) · not finished", "", "Arguments:", "", "```json", "not json", "```", "",
+    ]
+    chat["messages"][0]["steps"][0] |= {"ok": True, "result": "a ```` fence", "duration_ms": 2500}
+    assert "**Step 1: read_file** (files) · ok · 2.5 s" in export.markdown(chat)
+    assert "\n`````text\na ```` fence\n`````\n" in export.markdown(chat)
 
 
 async def test_another_members_chat_is_404_to_every_new_route_and_absent_from_search(api, gateway) -> None:

@@ -29,6 +29,11 @@ TURN_FAILED = "turn.failed"
 TURN_CANCELLED = "turn.cancelled"  # a queued turn removed before it started ({"reply_to", "reason": "stopped"})
 MESSAGE_UPDATED = "message.updated"  # the last user message was edited; its answer follows as a new version
 SESSION_UPDATED = "session.updated"  # the chat was renamed ({"session"})
+# A turn's tool calls (conversations/steps.py has their data), committed durably before the turn goes on:
+TOOL_STARTED = "tool.started"  # a call began to run
+TOOL_FINISHED = "tool.finished"  # a call ended: its result, or why there is none (denied, interrupted, stopped)
+TOOL_APPROVAL = "tool.approval"  # a call waits for the user to allow it (POST /v1/sessions/{id}/approvals/{call_id})
+TOOL_EVENTS = (TOOL_STARTED, TOOL_FINISHED, TOOL_APPROVAL)
 
 # Bumping the session's counter row-locks the session until commit, so a reader that has
 # seen event N can never later find an N-1 committing behind it.

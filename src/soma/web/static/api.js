@@ -63,11 +63,12 @@ function toLogin() {
   location.replace(LOGIN_PAGE + (location.hash.startsWith("#/") ? location.hash : ""));
 }
 
-async function request(method, path, body) {
+/** `body` is sent as JSON; with `raw`, it is a string of JSON sent as it is (the server judges it). */
+async function request(method, path, body, { raw = false } = {}) {
   const init = { method, headers: { Accept: "application/json", ...authHeaders(method) } };
   if (body !== undefined) {
     init.headers["Content-Type"] = "application/json";
-    init.body = JSON.stringify(body);
+    init.body = raw ? body : JSON.stringify(body);
   }
   let response;
   try {
@@ -118,6 +119,8 @@ export const regenerate = (id) => request("POST", `${sessionPath(id)}/regenerate
 /** Change the last question and answer it again; both earlier texts are kept as versions. */
 export const editMessage = (id, messageId, content) =>
   request("PATCH", `${sessionPath(id)}/messages/${encodeURIComponent(messageId)}`, { content });
+/** Allow or deny a tool call that waits for approval (a `tool.approval` event); the call's own events follow. */
+export const decideApproval = (id, callId, allow) => request("POST", `${sessionPath(id)}/approvals/${encodeURIComponent(callId)}`, { allow });
 /** Where the whole chat downloads from, as "markdown" or "json" (an attachment named by the server). */
 export const exportUrl = (id, format) => `${sessionPath(id)}/export?${new URLSearchParams({ format })}`;
 
@@ -129,6 +132,21 @@ export const eventsUrl = (id, after) => `${sessionPath(id)}/events?after=${after
 export const getSettings = () => request("GET", "/v1/settings");
 /** Change some settings (only the keys given); answers the whole settings document. */
 export const updateSettings = (changes) => request("PUT", "/v1/settings", changes);
+
+// ---- tools ----
+
+const toolServerPath = (name) => `/v1/tools/servers/${encodeURIComponent(name)}`;
+
+/** The tool servers with their state and error, and every tool with its switches: {servers, tools}. */
+export const listTools = () => request("GET", "/v1/tools");
+/** Switch a tool on or off and say whether its calls ask first: {enabled, approval}. */
+export const updateTool = (server, name, changes) =>
+  request("PATCH", `/v1/tools/${encodeURIComponent(server)}/${encodeURIComponent(name)}`, changes);
+/** The configured tool servers as the {"mcpServers": …} JSON other MCP clients use (admins only). */
+export const exportToolServers = () => request("GET", "/v1/tools/servers");
+/** Replace every tool server with those of an {"mcpServers": …} document, sent as the admin typed it; answers as listTools. */
+export const importToolServers = (text) => request("PUT", "/v1/tools/servers", text, { raw: true });
+export const removeToolServer = (name) => request("DELETE", toolServerPath(name));
 
 // ---- memories ----
 

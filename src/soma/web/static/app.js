@@ -30,7 +30,14 @@ export const routes = [
   },
   { id: "memory", label: "Memory", href: "#/memory", pattern: /^\/memory\/?$/, create: createMemoryPage },
   { id: "knowledge", label: "Knowledge", href: "#/knowledge", pattern: /^\/knowledge\/?$/, create: createKnowledgePage },
-  { id: "settings", label: "Settings", href: "#/settings", pattern: /^\/settings\/?$/, create: createSettingsPage },
+  {
+    id: "settings",
+    label: "Settings",
+    href: "#/settings",
+    pattern: /^\/settings(?:\/(tools))?\/?$/,
+    params: (match) => ({ tab: match[1] || "general" }),
+    create: createSettingsPage,
+  },
   { id: "admin", label: "Admin", href: "#/admin", pattern: /^\/admin\/?$/, create: createAdminPage, adminOnly: true },
 ];
 

@@ -2,9 +2,10 @@
 //
 // A chat is rendered from its event log alone: the stream opens with ?after=0, replays the
 // whole conversation (including failed turns, which GET /messages does not return), then
-// follows new events. See events.js for resuming without duplicates and transcript.js for
-// how events become messages. The sidebar is chat-list.js, the header and its menu
-// chat-header.js, the keyboard shortcuts shortcuts.js; this module wires them to the API.
+// follows new events. See events.js for resuming without duplicates, transcript.js for how
+// events become messages, and steps.js for the tool calls shown inside an answer. The sidebar
+// is chat-list.js, the header and its menu chat-header.js, the keyboard shortcuts shortcuts.js;
+// this module wires them to the API.
 
 import * as api from "./api.js";
 import { ChatHeader } from "./chat-header.js";
@@ -188,7 +189,11 @@ class ChatsPage {
     this.chatId = chatId;
     this.session = null;
     this.hideError();
-    this.transcript = new Transcript(this.messages, { onRegenerate: () => this.regenerate(), onEdit: (message, content) => this.edit(message, content) });
+    this.transcript = new Transcript(this.messages, {
+      onRegenerate: () => this.regenerate(),
+      onEdit: (message, content) => this.edit(message, content),
+      onDecide: (callId, allow) => api.decideApproval(chatId, callId, allow), // refusals show on the call itself
+    });
     this.renderChatList();
     this.setStatus(null);
     this.header.show(chatId, DEFAULT_TITLE);

@@ -14,6 +14,9 @@ export const EVENT_TYPES = Object.freeze([
   "turn.cancelled",
   "message.updated",
   "session.updated",
+  "tool.approval",
+  "tool.started",
+  "tool.finished",
 ]);
 
 const REOPEN_MS = 3000; // after the server refused the stream (e.g. 503), try again this late

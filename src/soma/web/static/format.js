@@ -1,4 +1,4 @@
-// Short, readable text for sizes, timestamps and counts.
+// Short, readable text for sizes, durations, timestamps and counts.
 
 const BYTE_UNITS = ["KiB", "MiB", "GiB"];
 
@@ -14,6 +14,17 @@ export function formatBytes(bytes) {
     if (Math.abs(value) < 1024) break;
   }
   return `${value.toFixed(value < 10 ? 1 : 0).replace(/\.0$/, "")} ${unit}`;
+}
+
+/** 840 → "840 ms", 1530 → "1.5 s", 95000 → "1 min 35 s"; "" for anything that is not a number. */
+export function formatDuration(ms) {
+  if (!Number.isFinite(ms)) return "";
+  if (ms < 1000) return `${Math.round(ms)} ms`;
+  const seconds = ms / 1000;
+  if (seconds < 59.5) return `${seconds.toFixed(seconds < 10 ? 1 : 0).replace(/\.0$/, "")} s`;
+  const whole = Math.round(seconds);
+  const rest = whole % 60;
+  return `${Math.floor(whole / 60)} min${rest ? ` ${rest} s` : ""}`;
 }
 
 const DATE_TIME = new Intl.DateTimeFormat(undefined, { dateStyle: "medium", timeStyle: "short" });

@@ -1,7 +1,8 @@
-// One message's bubble: rendered Markdown when complete (plain text while it streams), and its
-// actions: copy, flip between versions (what a regenerated answer or an edited question said
-// before), regenerate an answer, edit a question in place. Which bubble may regenerate or be
-// edited is decided by the transcript; here the buttons only exist, hidden.
+// One message's bubble: rendered Markdown when complete (plain text while it streams), the tool
+// calls behind an answer above its text (steps.js), and its actions: copy, flip between versions
+// (what a regenerated answer or an edited question said before), regenerate an answer, edit a
+// question in place. Which bubble may regenerate or be edited is decided by the transcript; here
+// the buttons only exist, hidden.
 
 import { h } from "./dom.js";
 import { renderMarkdown } from "./markdown.js";
@@ -18,20 +19,25 @@ function article(role, dataset, ...children) {
   );
 }
 
-/** An answer being written: returns {el, text}, `text` being the Text node the deltas grow. */
-export function streamingBubble() {
+/**
+ * An answer being written: returns {el, text}, `text` being the Text node the deltas grow.
+ * `steps` (steps.js), the tool calls made so far, go above the text.
+ */
+export function streamingBubble(steps = null) {
   const text = document.createTextNode("");
-  const el = article("assistant", { state: "streaming" }, h("div", { class: "content", dataset: { testid: "message-content" } }, text));
+  const el = article("assistant", { state: "streaming" }, steps, h("div", { class: "content", dataset: { testid: "message-content" } }, text));
   return { el, text };
 }
 
 /**
  * A stored message. `state` goes to data-state (null: none). With `onRegenerate` it has a
  * Regenerate button, with `onEdit(message, content)` an Edit button (both hidden until shown).
+ * `stepsFor(index)` gives the tool calls behind version `index` (0: the earliest), shown above its text.
  */
-export function messageBubble(message, { state = "done", onRegenerate = null, onEdit = null } = {}) {
+export function messageBubble(message, { state = "done", onRegenerate = null, onEdit = null, stepsFor = null } = {}) {
   const versions = [...(message.versions || []).map((v) => v.content), message.content ?? ""];
   let shown = versions.length - 1;
+  const steps = stepsFor ? h("div", { class: "step-slot" }) : null;
   const content = h("div", { class: "content markdown", dataset: { testid: "message-content" } });
   const label = h("span", { class: "version-label", dataset: { testid: "version-label" } });
   const prev = h("button", { type: "button", class: "icon-button", "aria-label": "Earlier version", dataset: { testid: "version-prev", icon: "\u2039" }, onclick: () => show(shown - 1) });
@@ -45,12 +51,13 @@ export function messageBubble(message, { state = "done", onRegenerate = null, on
     onRegenerate ? actionButton("Regenerate the answer", "regenerate", "\u21bb", onRegenerate) : null,
     message.stopped ? stopped : null,
   );
-  const el = article(role(message), { ...(state ? { state } : {}), messageId: String(message.id) }, content, actions);
+  const el = article(role(message), { ...(state ? { state } : {}), messageId: String(message.id) }, steps, content, actions);
   if (onEdit) actions.append(actionButton("Edit and send again", "edit-message", "\u270e", () => editInPlace(el, content, actions, versions[versions.length - 1], (text) => onEdit(message, text))));
 
   function show(index) {
     shown = Math.max(0, Math.min(versions.length - 1, index));
     content.replaceChildren(renderMarkdown(versions[shown]));
+    if (steps) steps.replaceChildren(...[stepsFor(shown)].filter(Boolean));
     label.textContent = `${shown + 1}/${versions.length}`;
     prev.disabled = shown === 0;
     next.disabled = shown === versions.length - 1;

@@ -1,9 +1,12 @@
-// The Settings page: one field per agent setting, saved with PUT /v1/settings.
+// The Settings page, in two tabs. General: one field per agent setting, saved with PUT /v1/settings.
+// Tools (#/settings/tools): the tools and MCP servers the agent may call (tools.js), read only when
+// the tab is first opened.
 //
 // Only the keys that changed are sent. The server is the judge of what is valid (the form is
 // `novalidate`): its 422 message names every bad key and value, is shown as is, and changes
 // nothing. An empty model or temperature means "use the default" and is sent as null.
-// Members may read the settings but not change them: for them the form stays read-only.
+// Members may read the settings but not change them: for them the form stays read-only. A setting
+// this server does not know (GET /v1/meta does not list it) has no field.
 // Below the form, the Backup card (backup.js) downloads and restores everything, and the Tunnel
 // card (tunnel.js) opens Soma to the internet.
 // Admins also get the Emergency stop card (emergency.js).
@@ -13,11 +16,12 @@ import { BackupCard } from "./backup.js";
 import { EmergencyCard } from "./emergency.js";
 import { h } from "./dom.js";
 import { formatBytes } from "./format.js";
+import { ToolsCard } from "./tools.js";
 import { TunnelCard } from "./tunnel.js";
 import { ErrorBanner, pageFrame, timeElement } from "./widgets.js";
 
 // Labels and help for soma.settings.store.AgentSettings; each field's bounds come from GET /v1/meta
-// (`help` may be a function of them: {min, max, max_length}).
+// (`help` may be a function of them: {min, max, max_length, choices}); a `choice` field lists `choices`.
 const SECTIONS = [
   {
     title: "Agent",
@@ -25,7 +29,21 @@ const SECTIONS = [
       { key: "system_prompt", kind: "text", label: "System prompt", help: "Sent first on every turn." },
       { key: "slm_model", kind: "string", label: "Model", help: "The model name to ask for. Empty uses SOMA_SLM_MODEL.", placeholder: "Default (SOMA_SLM_MODEL)" },
       { key: "temperature", kind: "number", label: "Temperature", help: ({ min, max }) => `Sampling temperature, ${min} to ${max}. Empty uses the model's default.`, step: 0.01, placeholder: "Default" },
-      { key: "tools_enabled", kind: "bool", label: "Offer tools", help: "Offer the remember/forget tools to models that support tool calls." },
+    ],
+  },
+  {
+    title: "Tools",
+    fields: [
+      { key: "tools_enabled", kind: "bool", label: "Offer tools", help: "Let the agent call tools: its own and those of the MCP servers in the Tools tab." },
+      { key: "max_tool_steps", kind: "number", label: "Steps per turn", help: (bounds) => `At most this many requests to the model in one turn, each with the tool calls it asks for${range(bounds)}. The last one offers no tools, so every turn ends with an answer.`, step: 1 },
+      {
+        key: "tool_call_format",
+        kind: "choice",
+        label: "Tool call format",
+        help: "How the model asks for tools: its own tool calls, or one JSON request in its text for models without them. Off offers no tools.",
+        labels: { native: "Native tool calls", json: "JSON in the answer's text", off: "Off" },
+      },
+      { key: "tool_approval_timeout_seconds", kind: "number", label: "Approval wait, in seconds", help: (bounds) => `How long a call that asks first waits for Allow or Deny before it is denied${range(bounds)}.`, step: 1 },
     ],
   },
   {
@@ -51,8 +69,19 @@ const SECTIONS = [
     ],
   },
 ];
-const FIELDS = SECTIONS.flatMap((section) => section.fields);
+const LABELS = Object.fromEntries(SECTIONS.flatMap((section) => section.fields).map((field) => [field.key, field.label]));
 const READ_ONLY = "Only admins can change the settings.";
+const TABS = [
+  { id: "general", label: "General", href: "#/settings" },
+  { id: "tools", label: "Tools", href: "#/settings/tools" },
+];
+
+/** " (1 to 50)" from a setting's bounds, or "" when it has none. */
+function range({ min, max }) {
+  if (min !== undefined && max !== undefined) return ` (${min} to ${max})`;
+  if (min !== undefined) return ` (at least ${min})`;
+  return max !== undefined ? ` (at most ${max})` : "";
+}
 
 export function createSettingsPage(outlet) {
   return new SettingsPage(outlet);
@@ -67,18 +96,33 @@ class SettingsPage {
     this.justSaved = false; // "Saved." stays until the next change
     this.destroyed = false;
     this.readOnly = !api.isAdmin();
+    // Only the settings this server knows (a newer page on an older gateway leaves the rest out).
+    this.sections = SECTIONS.map((section) => ({ ...section, fields: section.fields.filter((field) => field.key in api.meta.settings) }));
+    this.fields = this.sections.flatMap((section) => section.fields);
+    this.tools = null; // the Tools tab's card, built when the tab is first opened
     this.build(outlet);
     this.load();
   }
 
   // ---- page interface (router.js) ----
 
-  update() {}
+  update({ tab }) {
+    for (const { id } of TABS) {
+      this.panels[id].hidden = id !== tab;
+      if (id === tab) this.tabLinks[id].setAttribute("aria-current", "page");
+      else this.tabLinks[id].removeAttribute("aria-current");
+    }
+    if (tab === "tools" && !this.tools) {
+      this.tools = new ToolsCard();
+      this.panels.tools.append(this.tools.el);
+    }
+  }
 
   destroy() {
     this.destroyed = true;
     this.backup.destroy();
     this.tunnel.destroy();
+    if (this.tools) this.tools.destroy();
   }
 
   // ---- layout ----
@@ -99,7 +143,7 @@ class SettingsPage {
     this.saveButton = h("button", { type: "submit", class: "button primary", disabled: true, dataset: { testid: "settings-save" } }, "Save");
     this.discardButton = h("button", { type: "button", class: "button secondary", disabled: true, dataset: { testid: "settings-discard" }, onclick: () => this.discard() }, "Discard changes");
     this.saveButton.hidden = this.discardButton.hidden = this.readOnly;
-    this.fieldset = h("fieldset", { class: "settings-fields", disabled: true }, ...SECTIONS.map((section) => this.buildSection(section)));
+    this.fieldset = h("fieldset", { class: "settings-fields", disabled: true }, ...this.sections.filter((section) => section.fields.length).map((section) => this.buildSection(section)));
     this.form = h(
       "form",
       { class: "settings-form", novalidate: true, "aria-labelledby": "settings-title", dataset: { testid: "settings-form" } },
@@ -113,13 +157,19 @@ class SettingsPage {
     this.form.addEventListener("input", () => this.onEdit());
 
     this.backup = new BackupCard({
-      settingLabels: Object.fromEntries(FIELDS.map((field) => [field.key, field.label])),
+      settingLabels: LABELS,
       onRestored: () => this.load(), // a restore may have overwritten the settings
     });
 
     this.tunnel = new TunnelCard();
-    body.append(this.form, this.backup.el, this.tunnel.el);
-    if (!this.readOnly) body.append(new EmergencyCard().el); // admins only: runbook 5 from the browser
+    this.tabLinks = Object.fromEntries(TABS.map(({ id, label, href }) => [id, h("a", { href, class: "tab", dataset: { testid: `settings-tab-${id}` } }, label)]));
+    this.panels = {
+      general: h("div", { class: "tab-panel", dataset: { testid: "settings-general" } }, this.form, this.backup.el, this.tunnel.el),
+      tools: h("div", { class: "tab-panel", hidden: true, dataset: { testid: "settings-tools-tab" } }),
+    };
+    if (!this.readOnly) this.panels.general.append(new EmergencyCard().el); // admins only: runbook 5 from the browser
+    const tabs = h("nav", { class: "tabs", "aria-label": "Settings sections" }, h("ul", {}, ...TABS.map(({ id }) => h("li", {}, this.tabLinks[id]))));
+    body.append(tabs, this.panels.general, this.panels.tools);
     outlet.append(root);
   }
 
@@ -147,7 +197,9 @@ class SettingsPage {
     }
     if (field.kind === "text") {
       input = h("textarea", { class: "input textarea", rows: 7, spellcheck: "true", ...common });
-    } else if (field.kind === "string") {
+    } else if (field.kind === "choice" && bounds.choices) {
+      input = h("select", { class: "input input-select", ...common }, ...bounds.choices.map((value) => h("option", { value }, field.labels[value] || value)));
+    } else if (field.kind === "string" || field.kind === "choice") {
       input = h("input", { type: "text", class: "input", placeholder: field.placeholder, autocomplete: "off", spellcheck: "false", ...common });
     } else {
       input = h("input", {
@@ -185,7 +237,7 @@ class SettingsPage {
   /** Put a settings document from the server into the form and the header. */
   show(doc) {
     this.saved = doc.settings;
-    for (const field of FIELDS) this.write(field, doc.settings[field.key]);
+    for (const field of this.fields) this.write(field, doc.settings[field.key]);
     this.version.textContent = `Version ${doc.version}`;
     this.updatedAt.replaceChildren(timeElement(doc.updated_at));
     this.meta.hidden = false;
@@ -205,13 +257,14 @@ class SettingsPage {
     if (field.kind === "bool") return input.checked;
     if (field.kind === "text") return input.value;
     if (field.kind === "string") return input.value.trim() || null;
+    if (field.kind === "choice") return input.value;
     return input.value === "" ? null : Number(input.value);
   }
 
   changes() {
     const changes = {};
     if (!this.saved) return changes;
-    for (const field of FIELDS) {
+    for (const field of this.fields) {
       const value = this.read(field);
       if (value !== this.saved[field.key]) changes[field.key] = value;
     }
@@ -222,7 +275,7 @@ class SettingsPage {
   onEdit() {
     const changed = Object.keys(this.changes());
     if (changed.length) this.justSaved = false;
-    for (const field of FIELDS) {
+    for (const field of this.fields) {
       this.inputs.get(field.key).closest(".field").classList.toggle("field-changed", changed.includes(field.key));
       this.describe(field);
     }
@@ -244,7 +297,7 @@ class SettingsPage {
 
   discard() {
     if (!this.saved) return;
-    for (const field of FIELDS) this.write(field, this.saved[field.key]);
+    for (const field of this.fields) this.write(field, this.saved[field.key]);
     this.error.hide();
     this.justSaved = false;
     this.onEdit();

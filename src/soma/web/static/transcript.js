@@ -12,22 +12,31 @@
 // already has would be a later attempt, and is ignored), and `message.updated` redraws an edited
 // question. Only the last question can be edited and only the last answer regenerated, and
 // neither while an answer is being written. Bubbles themselves are drawn by message.js.
+//
+// A turn's `tool.*` events become the steps of its answer (steps.js). The steps of one run of the
+// turn stay together: a turn started again after it failed, or answered again, starts a new list,
+// while one restarted mid-run (a retried SLM request, a worker that died) keeps its list, whose
+// lines are keyed by call_id. Each stored version of an answer keeps the steps of the run that
+// wrote it, so flipping to an earlier version shows its own.
 
 import { h } from "./dom.js";
 import { messageBubble, streamingBubble } from "./message.js";
+import { StepList } from "./steps.js";
 
 export class Transcript {
   /**
    * @param {HTMLElement} list the <ol> the messages go in (emptied here)
-   * @param {{onRegenerate?: () => void, onEdit?: (message: object, content: string) => Promise<void>}} actions
-   *   without them, no message offers to be regenerated or edited
+   * @param {{onRegenerate?: () => void, onEdit?: (message: object, content: string) => Promise<void>,
+   *          onDecide?: (callId: string, allow: boolean) => Promise<void>}} actions
+   *   without them, no message offers to be regenerated or edited, and no tool call to be allowed or denied
    */
-  constructor(list, { onRegenerate = null, onEdit = null } = {}) {
+  constructor(list, { onRegenerate = null, onEdit = null, onDecide = null } = {}) {
     this.list = list;
     this.list.replaceChildren();
     this.list.removeAttribute("aria-busy");
     this.onRegenerate = onRegenerate;
     this.onEdit = onEdit;
+    this.onDecide = onDecide;
     this.messages = new Map(); // id → the message as last drawn
     this.questions = new Map(); // user message id → its <li>
     this.turns = new Map(); // user message id → Turn
@@ -61,6 +70,12 @@ export class Transcript {
       case "turn.cancelled":
         this.turn(data.reply_to).cancel();
         break;
+      case "tool.started":
+      case "tool.finished":
+      case "tool.approval":
+        if (data.reply_to === undefined || data.reply_to === null) return;
+        this.turn(data.reply_to).step(type, data);
+        break;
       default:
         return;
     }
@@ -92,7 +107,7 @@ export class Transcript {
   turn(replyTo) {
     let turn = this.turns.get(replyTo);
     if (!turn) {
-      turn = new Turn(replyTo, this.onRegenerate);
+      turn = new Turn(replyTo, this.onRegenerate, this.onDecide);
       this.turns.set(replyTo, turn);
       this.list.append(turn.el);
     }
@@ -106,8 +121,10 @@ export class Transcript {
 
   updated() {
     const answering = this.isAnswering();
-    // Screen readers wait for the whole answer instead of reading every token.
-    if (answering) this.list.setAttribute("aria-busy", "true");
+    // Screen readers wait for the whole answer instead of reading every token, but hear at once
+    // that a tool call waits for their decision.
+    const asking = [...this.turns.values()].some((t) => t.steps.isAsking());
+    if (answering && !asking) this.list.setAttribute("aria-busy", "true");
     else this.list.removeAttribute("aria-busy");
     // Only the last exchange can be redone, and only once its answer is over.
     const lastQuestion = [...this.questions.keys()].pop();
@@ -123,18 +140,22 @@ function sameVersion(shown, message) {
 }
 
 class Turn {
-  constructor(replyTo, onRegenerate) {
+  constructor(replyTo, onRegenerate, onDecide) {
     this.replyTo = replyTo;
     this.onRegenerate = onRegenerate;
+    this.onDecide = onDecide;
     this.state = "queued";
     this.message = null; // the stored answer, kept while a new version is written
     this.text = null; // the Text node the deltas grow
+    this.steps = new StepList({ onDecide }); // the tool calls of the run in progress (or the last one)
+    this.versionSteps = new Map(); // version index of the stored answer → the StepList of the run that wrote it
     this.el = h("li", { class: "entry turn", dataset: { testid: "turn", replyTo: String(replyTo) } });
     this.render();
   }
 
   start(attempt) {
     if (this.state === "done" && attempt !== 1) return; // a late retry of the answer it already has
+    if (SETTLED.has(this.state)) this.steps = new StepList({ onDecide: this.onDecide }); // a new run, not a resumed one
     this.state = "streaming";
     this.attempt = attempt;
     this.render(); // a fresh, empty answer: whatever streamed before is dropped
@@ -150,15 +171,27 @@ class Turn {
     this.el.querySelector(".thinking")?.remove();
   }
 
+  /** A tool call of this run started, finished or asks for approval. */
+  step(type, data) {
+    this.steps.apply(type, data);
+    if (this.state === "queued") {
+      this.state = "streaming"; // its turn.started is in the log before it; this only guards the order
+      this.render();
+    }
+  }
+
   finish(message) {
     this.state = "done";
     this.message = message;
+    this.versionSteps.set((message.versions || []).length, this.steps);
+    this.steps.settle();
     this.render();
   }
 
   fail(reason, message) {
     if (this.state === "done") return;
     this.state = "failed";
+    this.steps.settle();
     this.render({ reason, message });
   }
 
@@ -166,26 +199,29 @@ class Turn {
   cancel() {
     if (this.state === "done") return;
     this.state = this.message ? "done" : "cancelled";
+    this.steps.settle();
     this.render();
   }
 
   render(failure = null) {
     this.el.dataset.state = this.state;
     this.text = null;
-    const stored = this.message ? messageBubble(this.message, { state: "done", onRegenerate: this.onRegenerate }) : null;
+    const stepsFor = (index) => this.versionSteps.get(index)?.el;
+    const stored = this.message ? messageBubble(this.message, { state: "done", onRegenerate: this.onRegenerate, stepsFor }) : null;
     if (this.state === "queued") {
       this.el.replaceChildren(
         h("div", { class: "pending", dataset: { testid: "turn-pending" } }, dots(), h("span", { class: "visually-hidden" }, "Waiting for an answer")),
       );
     } else if (this.state === "streaming") {
-      const { el, text } = streamingBubble();
+      const { el, text } = streamingBubble(this.steps.el);
       this.text = text;
       el.append(h("div", { class: "thinking", "aria-hidden": "true" }, dots()));
       this.el.replaceChildren(el);
     } else if (this.state === "done") {
       this.el.replaceChildren(stored);
     } else if (this.state === "failed") {
-      this.el.replaceChildren(h("div", { class: "turn-stack" }, stored, failedNotice(failure.reason, failure.message, stored ? null : this.onRegenerate)));
+      const notice = failedNotice(failure.reason, failure.message, stored ? null : this.onRegenerate);
+      this.el.replaceChildren(h("div", { class: "turn-stack" }, stored, this.steps.el, notice)); // the failed run's own steps
     } else if (this.state === "cancelled") {
       this.el.replaceChildren(
         h("div", { class: "turn-cancelled", role: "note", dataset: { testid: "turn-cancelled" } }, "Stopped before an answer was written.", regenerateButton(this.onRegenerate)),
@@ -193,6 +229,8 @@ class Turn {
     }
   }
 }
+
+const SETTLED = new Set(["done", "failed", "cancelled"]); // a turn.started after these begins a new run
 
 function failedNotice(reason, message, onRegenerate) {
   return h(
