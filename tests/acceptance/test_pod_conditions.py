@@ -60,6 +60,9 @@ def test_migrate_gateway_worker_tunnel_and_slm_start_as_an_unknown_uid_with_a_no
         for proc in (gateway, worker, tunnel, local_slm):
             assert "Traceback" not in proc.output(), proc.output()
     finally:
+        # The processes stop first, while their database still answers: behind a bridge that stopped
+        # forwarding, the worker and the tunnel supervisor waited on it until SIGKILL, 30 s later.
+        launcher.stop_all()
         bridge.close()
 
 

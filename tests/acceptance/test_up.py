@@ -11,7 +11,7 @@ from pathlib import Path
 import httpx
 import psutil
 
-from soma.db import migrate
+from soma.db import schema
 from soma.slm import local
 from tests import procs
 from tests.acceptance import up
@@ -37,7 +37,7 @@ def test_up_migrates_serves_and_answers_then_stops_cleanly(data_dir, launcher, s
     door = procs.free_port()
     url, proc = up.start(data_dir, launcher, slm_base_url=slm.base_url, slm_api_key="k", slm_model="scripted", tunnel_origin_port=str(door))
 
-    assert f"migrated: soma empty -> {migrate.head()}" in proc.output()
+    assert f"migrated: soma empty -> {schema.head()}" in proc.output()
     origin = httpx.get(url + "v1/tunnel", headers=ADMIN).json()["origin"]
     assert origin == f"http://127.0.0.1:{door}"  # its gateway's tunnel door, where its supervisor would point cloudflared
     assert httpx.get(origin + "/health").json() == {"status": "ok"}

@@ -7,7 +7,7 @@ import json
 import tarfile
 
 from soma import errors
-from soma.db import migrate
+from soma.db import schema
 from tests.backup.conftest import build
 
 MANIFEST, SETTINGS, CHECKSUMS = "soma-backup/manifest.json", "soma-backup/settings.json", "soma-backup/checksums.json"
@@ -100,7 +100,7 @@ def hostile(case: str, entries: list[tuple[str, bytes]], archive: bytes, sha256:
                 "Soma 9.0.0 wrote this backup in format version 2; Soma 0.1.0 reads versions up to 1.")
         case "newer schema revision":
             return build(_with(entries, MANIFEST, _manifest_with(schema_revision="0099", soma_version="9.0.0"))), errors.BackupSchemaNewer(
-                f"Soma 9.0.0 made this backup from schema revision '0099'; Soma 0.1.0 knows revisions up to {migrate.head()!r}.")
+                f"Soma 9.0.0 made this backup from schema revision '0099'; Soma 0.1.0 knows revisions up to {schema.head()!r}.")
         case "lying counts":
             counts = {**json.loads(dict(entries)[MANIFEST])["counts"], "memories": 3}
             return build(_with(entries, MANIFEST, _manifest_with(counts=counts))), errors.BackupCountsWrong(

@@ -14,7 +14,7 @@ import shutil
 import tempfile
 from pathlib import Path
 
-from soma.db import embedded, migrate
+from soma.db import embedded, migrate, schema
 from tests.backup.conftest import make_archive, populate
 
 FIXTURES = Path(__file__).parent / "fixtures"
@@ -32,7 +32,7 @@ def main() -> None:
     finally:
         server.stop()
         shutil.rmtree(data_dir, ignore_errors=True)
-    out = FIXTURES / f"backup-{migrate.head()}.tar"
+    out = FIXTURES / f"backup-{schema.head()}.tar"
     out.write_bytes(archive)
     print(f"wrote {out}: {len(archive)} bytes")
 

@@ -10,7 +10,7 @@ import psycopg
 
 from soma.auth import bootstrap
 from soma.backup import streams, verify
-from soma.db import migrate
+from soma.db import schema
 from tests.backup.conftest import FILE_BYTES, PASSWORD, USERNAME, Installed, entries_of, soma_bytes
 from tests.conftest import client_of
 from tests.procs import run_soma, soma_env
@@ -28,7 +28,7 @@ async def _assert_archive(archive: bytes, installed: Installed) -> None:
     content = dict(entries)
     manifest = json.loads(content["soma-backup/manifest.json"])
     assert {k: v for k, v in manifest.items() if k != "created_at"} == {
-        "format": "soma-backup", "format_version": 1, "soma_version": "0.1.0", "schema_revision": migrate.head(),
+        "format": "soma-backup", "format_version": 1, "soma_version": "0.1.0", "schema_revision": schema.head(),
         "embedding_model": "sentence-transformers/all-MiniLM-L6-v2", "counts": COUNTS,
     }  # fmt: skip
     assert manifest["created_at"].endswith("Z")
@@ -66,7 +66,7 @@ async def test_soma_backup_create_writes_the_whole_state_but_no_secret_and_audit
     await _assert_archive(archive, installed)
     [(action, actor, target, details)] = _audit(installed.database_url)
     assert (action, actor.startswith("cli:"), target) == ("backup.created", True, str(out))
-    assert details == {"counts": COUNTS, "size_bytes": len(archive), "schema_revision": migrate.head()}
+    assert details == {"counts": COUNTS, "size_bytes": len(archive), "schema_revision": schema.head()}
 
 
 async def test_soma_backup_create_to_standard_output_streams_the_archive(installed: Installed) -> None:

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from soma import errors
-from soma.db import migrate
+from soma.db import schema
 from tests.backup.conftest import Installed, entries_of, make_archive, soma_bytes
 from tests.backup.hostile import MANIFEST, hostile
 from tests.procs import run_soma, soma_env
@@ -31,7 +31,7 @@ async def test_verify_and_inspect_accept_a_backup_with_exact_output(installed: I
     env = soma_env(installed.database_url)
     done = _verify(env, archive, tmp_path)
     counts = "1 sessions, 2 messages, 2 events, 2 memories, 1 documents, 2 chunks, 1 blobs"
-    line = f"ok: {len(archive)} bytes, made {manifest['created_at']} by Soma 0.1.0 (format 1, schema {migrate.head()}); {counts}\n"
+    line = f"ok: {len(archive)} bytes, made {manifest['created_at']} by Soma 0.1.0 (format 1, schema {schema.head()}); {counts}\n"
     assert (done.returncode, done.stdout, done.stderr) == (0, line, "")
     from_stdin = soma_bytes(env, "backup", "verify", "-", stdin=archive)
     assert (from_stdin.returncode, from_stdin.stdout.decode()) == (0, line)

@@ -6,7 +6,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import psycopg
 
-from soma.db import migrate
+from soma.db import schema
 from tests import procs
 
 CLOSED = "postgresql://soma:secret@127.0.0.1:1/soma"  # nothing listens on port 1
@@ -77,7 +77,7 @@ def test_every_command_but_migrate_says_the_same_line_when_the_schema_is_behind(
     found = _outcomes(url, USING_THE_SCHEMA)
 
     expected = (
-        f"error: soma schema at nothing, needs {migrate.head()}. The database schema is older than this version "
+        f"error: soma schema at nothing, needs {schema.head()}. The database schema is older than this version "
         "of Soma. Run `soma migrate`, then start again."
     )
     assert found == {" ".join(command): (1, expected) for command in USING_THE_SCHEMA}

@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from alembic import command
 
 from soma import config
-from soma.db import migrate
+from soma.db import migrate, schema
 from soma.db import url as db_url
 from soma.knowledge import blobs
 from tests import procs
@@ -85,7 +85,7 @@ def test_migrate_moves_every_knowledge_file_into_the_database_byte_for_byte(post
     result = _migrate(url, tmp_path)
 
     assert result.returncode == 0, result.stderr
-    assert result.stdout == f"applied: soma 0004 -> {migrate.head()}\napplied: procrastinate schema.sql\n"
+    assert result.stdout == f"applied: soma 0004 -> {schema.head()}\napplied: procrastinate schema.sql\n"
     assert _stored(url) == {hashlib.sha256(d).hexdigest(): (len(d), d) for d in (GUIDE, LARGE, EMPTY)}
     assert _rows(url, f"SELECT count(*) FROM knowledge_blob_pieces WHERE sha256 = '{hashlib.sha256(LARGE).hexdigest()}'") == [(3,)]
     assert _path(tmp_path, GUIDE).read_bytes() == GUIDE  # left for the operator to delete

@@ -7,7 +7,7 @@ import sys
 
 import psycopg
 
-from soma.db import migrate, procrastinate_schema
+from soma.db import procrastinate_schema, schema
 from tests import procs
 
 
@@ -29,7 +29,7 @@ def test_migrate_builds_an_empty_database_and_records_every_procrastinate_migrat
     second = _soma("migrate", url)
 
     assert first.returncode == 0, first.stderr
-    assert first.stdout == f"applied: soma empty -> {migrate.head()}\napplied: procrastinate schema.sql\n"
+    assert first.stdout == f"applied: soma empty -> {schema.head()}\napplied: procrastinate schema.sql\n"
     assert (second.returncode, second.stdout) == (0, "schema is current\n")
     with psycopg.connect(url) as conn:
         recorded = [r[0] for r in conn.execute("SELECT name FROM soma_procrastinate_migrations ORDER BY name")]
@@ -45,7 +45,7 @@ def test_gateway_and_worker_refuse_an_unmigrated_database_and_say_to_run_migrate
         result = _soma(command, url)
         assert result.returncode == 1
         assert result.stderr.strip().splitlines()[-1] == (
-            f"error: soma schema at nothing, needs {migrate.head()}. The database schema is older than this "
+            f"error: soma schema at nothing, needs {schema.head()}. The database schema is older than this "
             "version of Soma. Run `soma migrate`, then start again."
         )
 

@@ -12,7 +12,7 @@ import httpx
 from httpx import ASGITransport
 
 from soma import supervise
-from soma.db import embedded, migrate
+from soma.db import embedded, migrate, schema
 from soma.gateway import app as gateway_app
 
 
@@ -54,7 +54,7 @@ async def test_ready_is_503_naming_the_schema_when_migrations_are_missing(settin
     assert response.json() == {
         "status": "unavailable",
         "checks": {
-            "schema": f"soma schema at nothing, needs {migrate.head()}. The database schema is older than this "
+            "schema": f"soma schema at nothing, needs {schema.head()}. The database schema is older than this "
             "version of Soma. Run `soma migrate`, then start again."
         },
     }

@@ -23,7 +23,7 @@ from soma import errors
 from soma.agent_zero import archive, chats, contents, preview
 from soma.backup import format, reader, rows
 from soma.conversations import events
-from soma.db import migrate
+from soma.db import schema
 from soma.embeddings.embedder import Embedder
 from soma.settings import store as settings_store
 
@@ -96,7 +96,7 @@ def _manifest(found: contents.Contents, made: datetime.datetime, tables: dict[st
         "format": FORMAT,
         "agent_zero_version": found.metadata["agent_zero_version"],
         "soma_version": soma.__version__,
-        "schema_revision": migrate.head(),
+        "schema_revision": schema.head(),
         "created_at": made.isoformat().replace("+00:00", "Z"),
         "embedding_model": embedding_model,
         "counts": counts,

@@ -12,12 +12,11 @@ from collections.abc import Collection
 from dataclasses import dataclass
 from typing import Any
 
-from alembic.script import ScriptDirectory
 
 import soma
 from soma import errors
 from soma.backup import upgrade
-from soma.db import migrate
+from soma.db import schema
 from soma.embeddings import embedder
 
 FORMAT = "soma-backup"
@@ -106,8 +105,7 @@ def manifest(schema_revision: str, created_at: datetime.datetime, counts: dict[s
 
 def known_revisions() -> frozenset[str]:
     """Every schema revision a backup this version of Soma restores can have been made at."""
-    scripts = ScriptDirectory.from_config(migrate.alembic_config())
-    return upgrade.restorable(frozenset(script.revision for script in scripts.walk_revisions()))
+    return upgrade.restorable(frozenset(schema.parents()))
 
 
 def parse_manifest(data: bytes, revisions: Collection[str]) -> dict[str, Any]:
@@ -134,7 +132,7 @@ def parse_manifest(data: bytes, revisions: Collection[str]) -> dict[str, Any]:
         )
     if revision not in revisions:
         raise errors.BackupSchemaNewer(
-            f"Soma {made_by} made this backup from schema revision {revision!r}; Soma {soma.__version__} knows revisions up to {migrate.head()!r}."
+            f"Soma {made_by} made this backup from schema revision {revision!r}; Soma {soma.__version__} knows revisions up to {schema.head()!r}."
         )
     _check_manifest_shape(found)
     return found

@@ -13,15 +13,13 @@ import functools
 from collections.abc import Callable
 from typing import Any
 
-from alembic.script import ScriptDirectory
-
-from soma.db import migrate
+from soma.db import schema
 
 Record = dict[str, Any]
 Change = Callable[[str, Record], Record]
 
 FIRST_REVISION = "0005"  # the schema the first backups were made at
-UNCHANGED = frozenset({"0006", "0007", "0009", "0010", "0011"})  # restore staging (0006), tunnel and lockdown state (0007): no backup holds them; an index (0009); deltas of stored answers deleted, no record reshaped (0010); vector indexes rebuilt denser (0011)
+UNCHANGED = frozenset({"0006", "0007", "0009", "0010", "0011", "0012"})  # restore staging (0006), tunnel and lockdown state (0007): no backup holds them; an index (0009); deltas of stored answers deleted, no record reshaped (0010); vector indexes rebuilt denser (0011); new tool tables, which older backups lack (0012)
 
 
 def _messages_have_versions(kind: str, value: Record) -> Record:
@@ -35,9 +33,8 @@ CHANGES: dict[str, Change] = {"0008": _messages_have_versions}
 @functools.cache
 def later_revisions(revision: str) -> tuple[str, ...]:
     """The migrations after revision up to this Soma's head, oldest first."""
-    scripts = ScriptDirectory.from_config(migrate.alembic_config())
-    later = [script.revision for script in scripts.iterate_revisions(scripts.get_current_head(), revision)]
-    return tuple(reversed([r for r in later if r != revision]))
+    later = schema.lineage(schema.head())
+    return tuple(reversed(later[: later.index(revision)]))
 
 
 @functools.cache
@@ -66,5 +63,4 @@ def restorable(revisions: frozenset[str]) -> frozenset[str]:
 
 @functools.cache
 def _earlier(revision: str) -> frozenset[str]:
-    scripts = ScriptDirectory.from_config(migrate.alembic_config())
-    return frozenset(script.revision for script in scripts.iterate_revisions(revision, "base"))
+    return frozenset(schema.lineage(revision))

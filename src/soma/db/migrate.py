@@ -1,4 +1,7 @@
-"""`soma migrate`: Soma's Alembic migrations, then procrastinate's schema, under one advisory lock."""
+"""`soma migrate`: Soma's Alembic migrations, then procrastinate's schema, under one advisory lock.
+
+Only the commands that migrate import this (and Alembic); the others check the schema with soma.db.schema.
+"""
 
 from __future__ import annotations
 
@@ -8,13 +11,10 @@ import sqlalchemy as sa
 from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
-from alembic.script import ScriptDirectory
 from sqlalchemy.engine import Connection
-from sqlalchemy.ext.asyncio import AsyncEngine
 
-from soma import errors
 from soma.db import engine as db_engine
-from soma.db import procrastinate_schema
+from soma.db import procrastinate_schema, schema
 
 _LOCK_KEY = 0x50AA_0001  # pg_advisory_lock id: one migrator at a time (Helm hook and `soma up` may race)
 
@@ -25,11 +25,6 @@ def alembic_config(conn: Connection | None = None) -> Config:
     cfg.set_main_option("script_location", str(Path(__file__).parent / "migrations"))
     cfg.attributes["connection"] = conn
     return cfg
-
-
-def head() -> str:
-    """The newest Alembic revision this version of Soma ships."""
-    return ScriptDirectory.from_config(alembic_config()).get_current_head() or ""
 
 
 def upgrade(database_url: str) -> list[str]:
@@ -57,30 +52,7 @@ def _upgrade_locked(conn: Connection) -> list[str]:
     before = MigrationContext.configure(conn).get_current_revision()
     command.upgrade(alembic_config(conn), "head")
     conn.commit()
-    applied = [] if before == head() else [f"soma {before or 'empty'} -> {head()}"]
+    applied = [] if before == schema.head() else [f"soma {before or 'empty'} -> {schema.head()}"]
     with conn.begin():
         applied += [f"procrastinate {name}" for name in procrastinate_schema.upgrade(conn)]
     return applied
-
-
-def behind(conn: Connection) -> list[str]:
-    """What the database lacks for this version of Soma; empty when the schema is current."""
-    missing = []
-    current = MigrationContext.configure(conn).get_current_revision()
-    if current != head():
-        missing.append(f"soma schema at {current or 'nothing'}, needs {head()}")
-    elif pending := procrastinate_schema.pending(conn):
-        missing.append(f"procrastinate schema lacks {', '.join(pending)}")
-    return missing
-
-
-def require_current(conn: Connection) -> None:
-    """Raise SchemaBehind, naming what is missing, when the database is not at this version's schema."""
-    if missing := behind(conn):
-        raise errors.SchemaBehind("; ".join(missing) + ".")
-
-
-async def check(engine: AsyncEngine) -> None:
-    """`require_current` on an async engine, for /ready."""
-    async with engine.connect() as conn:
-        await conn.run_sync(require_current)

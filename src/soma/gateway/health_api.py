@@ -18,7 +18,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
 from soma import errors, supervise
-from soma.db import migrate
+from soma.db import schema
 from soma.gateway import database_down
 
 router = APIRouter()
@@ -42,7 +42,7 @@ async def ready(request: Request) -> JSONResponse:
         message = errors.Lockdown().message
         return JSONResponse({"status": "lockdown", "lockdown": True, "checks": {"lockdown": message}}, status_code=503)
     try:
-        await asyncio.wait_for(migrate.check(request.app.state.engine), READY_TIMEOUT)
+        await asyncio.wait_for(schema.check(request.app.state.engine), READY_TIMEOUT)
     except errors.SchemaBehind as exc:
         return _unready(request, "schema", exc.message)
     except TimeoutError:
