@@ -29,6 +29,11 @@ TURN_FAILED = "turn.failed"
 TURN_CANCELLED = "turn.cancelled"  # a queued turn removed before it started ({"reply_to", "reason": "stopped"})
 MESSAGE_UPDATED = "message.updated"  # the last user message was edited; its answer follows as a new version
 SESSION_UPDATED = "session.updated"  # the chat was renamed ({"session"})
+# A turn's tool calls (conversations/steps.py has their data), committed durably before the turn goes on:
+TOOL_STARTED = "tool.started"  # a call began to run
+TOOL_FINISHED = "tool.finished"  # a call ended: its result, or why there is none (denied, interrupted, stopped)
+TOOL_APPROVAL = "tool.approval"  # a call waits for the user to allow it (POST /v1/sessions/{id}/approvals/{call_id})
+TOOL_EVENTS = (TOOL_STARTED, TOOL_FINISHED, TOOL_APPROVAL)
 
 # Bumping the session's counter row-locks the session until commit, so a reader that has
 # seen event N can never later find an N-1 committing behind it.
@@ -45,6 +50,23 @@ APPEND_SQL = """
 _APPEND = sa.text(APPEND_SQL)
 # The same for a driver cursor (psycopg's named placeholders), where SQLAlchemy would cost more than the statement.
 APPEND_DRIVER_SQL = APPEND_SQL.replace(":session_id", "%(session_id)s").replace(":type", "%(type)s").replace(":data", "%(data)s")
+
+
+# Several events appended in one statement, in the order of the :events array of {"type", "data"}:
+# one round trip, and one durable commit in autocommit, for a turn's tool steps.
+_APPEND_MANY = sa.text(
+    """
+    WITH items AS (
+        SELECT item->>'type' AS type, item->'data' AS data, n FROM jsonb_array_elements(CAST(:events AS jsonb)) WITH ORDINALITY AS e(item, n)
+    ), next AS (
+        UPDATE chat_sessions SET last_event_id = last_event_id + (SELECT count(*) FROM items)
+         WHERE id = :session_id
+     RETURNING last_event_id - (SELECT count(*) FROM items) AS before
+    )
+    INSERT INTO session_events (session_id, id, type, data)
+    SELECT :session_id, next.before + items.n, items.type, items.data FROM next, items
+    """
+)
 
 
 # Every delta written since the session's last `assistant.message`: the streamed text of the
@@ -85,6 +107,12 @@ async def append(conn: AsyncConnection, session_id: uuid.UUID, type_: str, data:
     """Append an event in the caller's transaction; returns its id, or None when the chat was deleted (mid-turn)."""
     result = await conn.execute(_APPEND, {"session_id": session_id, "type": type_, "data": json.dumps(data)})
     return result.scalar_one_or_none()
+
+
+async def append_many(conn: AsyncConnection, session_id: uuid.UUID, items: list[tuple[str, dict[str, Any]]]) -> None:
+    """Append events in one statement, in order; nothing when the chat was deleted."""
+    payload = json.dumps([{"type": type_, "data": data} for type_, data in items])
+    await conn.execute(_APPEND_MANY, {"session_id": session_id, "events": payload})
 
 
 async def compact_every_session(conn: AsyncConnection) -> int:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import time
 import uuid
@@ -12,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from soma.conversations import events
 from soma.conversations.timeline import Timeline
+from soma.db import engine as db_engine
 
 _DONE = object()
 
@@ -30,15 +32,23 @@ class EventWriter:
     meanwhile. `writes` is an engine from db.engine.create_for_events (autocommit, commits not
     waiting for the disk: a lost delta costs nothing, since the final message is committed
     durably); each batch borrows a connection, so a turn holds none while it waits on the SLM.
+
+    What must survive a crash (a tool step) goes through `commit`, on `durable` (an engine whose
+    commits wait for the disk), after everything queued before it.
     """
 
-    def __init__(self, writes: AsyncEngine, session_id: uuid.UUID, reply_to: int, timeline: Timeline | None = None) -> None:
+    def __init__(
+        self, writes: AsyncEngine, session_id: uuid.UUID, reply_to: int, timeline: Timeline | None = None, durable: AsyncEngine | None = None
+    ) -> None:
         self._writes = writes
+        self._durable = durable or writes
         self._session_id = session_id
         self._reply_to = reply_to
         self._timeline = timeline
         self._queue: asyncio.Queue[Any] = asyncio.Queue()
+        self._hurry = asyncio.Event()  # set when someone waits for the queue: the gathering of pieces stops
         self._task: asyncio.Task[None] | None = None
+        self._committing = asyncio.Lock()  # one durable write at a time, each after the queue is written
         self._wrote_delta = False
 
     async def __aenter__(self) -> EventWriter:
@@ -60,8 +70,21 @@ class EventWriter:
         """Wait until everything queued is written; raises what the writing raised."""
         if self._task is not None:
             self._queue.put_nowait(_DONE)
+            self._hurry.set()
             task, self._task = self._task, None
             await task
+
+    async def commit(self, items: list[tuple[str, dict[str, Any]]]) -> None:
+        """Write what is queued, then `items` (type, data) in one durable statement; return once they are on disk.
+
+        The writer goes on taking pieces afterwards. Concurrent commits (the calls of one step
+        finishing together) take turns, so each lands after everything queued before it.
+        """
+        async with self._committing:
+            await self.flush()
+            async with db_engine.autocommit(self._durable) as conn:  # one statement: its own transaction
+                await events.append_many(conn, self._session_id, items)
+            self._task = asyncio.create_task(self._run())
 
     async def _run(self) -> None:
         done = False
@@ -69,8 +92,10 @@ class EventWriter:
         while not done:
             items = [await self._queue.get()]
             wait = last_delta + DELTA_INTERVAL - time.monotonic()
-            if self._wrote_delta and wait > 0 and isinstance(items[0], str):
-                await asyncio.sleep(wait)  # gather the pieces that come meanwhile into this delta
+            if self._wrote_delta and wait > 0 and isinstance(items[0], str) and not self._hurry.is_set():
+                with contextlib.suppress(TimeoutError):  # gather the pieces that come meanwhile into this delta
+                    await asyncio.wait_for(self._hurry.wait(), wait)
+            self._hurry.clear()
             while not self._queue.empty():
                 items.append(self._queue.get_nowait())
             done = items[-1] is _DONE
