@@ -62,14 +62,15 @@ async def run(
         posted = datetime.datetime.fromisoformat(user_message["created_at"]).timestamp() if generation == 1 else None
         timeline = Timeline(posted, fetched_at)  # a regenerated answer's queue did not start when its question was posted
         session_id = uuid.UUID(user_message["session_id"])
-        known = await context.gather(conn, embedder, asked)
+        recorded = steps.recorded(asked.recorded)
+        stored_before = frozenset(steps.changed_memories([c.result for c in recorded], "remembered"))
+        known = await context.gather(conn, embedder, asked, stored_before)
     chat = prompt.build(agent.system_prompt, asked.history, known.memories, known.excerpts)
     built_in = builtin_tools.every(engine, embedder)
     intended = None
     if agent.memory_enabled:
         chat, intended = await _memory_request(built_in, user_message["content"], chat)
     toolset = turn_tools.offer(asked, built_in, mcp)
-    recorded = steps.recorded(asked.recorded)
     options = slm.CallOptions(model=agent.slm_model, temperature=agent.temperature)
     timeline.mark("prepared")
     started = time.monotonic()
