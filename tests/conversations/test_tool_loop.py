@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 
+from soma.conversations import export
 from soma.settings.store import DEFAULT_SYSTEM_PROMPT
 from tests import procs
 from tests.conversations import probes
@@ -209,3 +211,20 @@ async def test_a_turn_cut_off_mid_step_resumes_without_running_a_finished_or_unr
     resumed = sorted((kind, data["call_id"], data["ok"], data["error"]) for kind, data in log[4:])  # they end in either order
     assert resumed == [("tool.finished", "m1g1s1c1", True, None), ("tool.finished", "m1g1s1c2", False, "interrupted")]
     assert len(slm.requests()) == 2  # the step the first run asked for is not asked again
+
+
+async def test_the_exported_chat_shows_each_step_before_its_answer(turns, slm) -> None:
+    turns.tools = probes.Source(probes.Probe("read", "files"), probes.Probe("broken", fails="disk on fire"))
+    slm.script({"tool_calls": [{"name": "files__read", "arguments": {"n": 7}}, {"name": "probe__broken", "arguments": {}}]})
+    turn = await turns.answer("Read file 7.")
+
+    async with turns.engine.connect() as conn:
+        chat = await export.as_json(conn, turn.session_id)
+    text = export.markdown(chat)
+
+    assert chat["messages"][1]["meta"]["steps"] == turn.messages[1]["meta"]["steps"]
+    lines = text.splitlines()
+    start = lines.index("Steps:")
+    assert re.fullmatch(r'- `files/read` \{"n": 7\} \(\d+ ms\) → read did 7', lines[start + 1]), lines[start + 1]
+    assert re.fullmatch(r"- `probe/broken` \{\} \(\d+ ms\) → failed \(failed\): The tool failed: RuntimeError: disk on fire", lines[start + 2])
+    assert lines[start + 3 : start + 5] == ["", DEFAULT_TEXT]

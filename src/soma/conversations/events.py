@@ -53,20 +53,19 @@ APPEND_DRIVER_SQL = APPEND_SQL.replace(":session_id", "%(session_id)s").replace(
 
 
 # Several events appended in one statement, in the order of the :events array of {"type", "data"}:
-# one round trip, and one durable commit in autocommit, for a turn's tool steps.
-_APPEND_MANY = sa.text(
-    """
+# one round trip, and one durable commit in autocommit, for a turn's tool steps (writer.EventWriter.commit).
+# Written for a driver cursor (psycopg's named placeholders), as APPEND_DRIVER_SQL.
+APPEND_MANY_DRIVER_SQL = """
     WITH items AS (
-        SELECT item->>'type' AS type, item->'data' AS data, n FROM jsonb_array_elements(CAST(:events AS jsonb)) WITH ORDINALITY AS e(item, n)
+        SELECT item->>'type' AS type, item->'data' AS data, n FROM jsonb_array_elements(CAST(%(events)s AS jsonb)) WITH ORDINALITY AS e(item, n)
     ), next AS (
         UPDATE chat_sessions SET last_event_id = last_event_id + (SELECT count(*) FROM items)
-         WHERE id = :session_id
+         WHERE id = %(session_id)s
      RETURNING last_event_id - (SELECT count(*) FROM items) AS before
     )
     INSERT INTO session_events (session_id, id, type, data)
-    SELECT :session_id, next.before + items.n, items.type, items.data FROM next, items
+    SELECT %(session_id)s, next.before + items.n, items.type, items.data FROM next, items
     """
-)
 
 
 # Every delta written since the session's last `assistant.message`: the streamed text of the
@@ -107,12 +106,6 @@ async def append(conn: AsyncConnection, session_id: uuid.UUID, type_: str, data:
     """Append an event in the caller's transaction; returns its id, or None when the chat was deleted (mid-turn)."""
     result = await conn.execute(_APPEND, {"session_id": session_id, "type": type_, "data": json.dumps(data)})
     return result.scalar_one_or_none()
-
-
-async def append_many(conn: AsyncConnection, session_id: uuid.UUID, items: list[tuple[str, dict[str, Any]]]) -> None:
-    """Append events in one statement, in order; nothing when the chat was deleted."""
-    payload = json.dumps([{"type": type_, "data": data} for type_, data in items])
-    await conn.execute(_APPEND_MANY, {"session_id": session_id, "events": payload})
 
 
 async def compact_every_session(conn: AsyncConnection) -> int:

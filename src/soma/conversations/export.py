@@ -1,8 +1,9 @@
-"""A whole chat as a file: Markdown to read, JSON to keep, with roles, times, citations and earlier versions."""
+"""A whole chat as a file: Markdown to read, JSON to keep, with roles, times, citations, tool steps and earlier versions."""
 
 from __future__ import annotations
 
 import datetime
+import json
 import re
 import uuid
 from typing import Any
@@ -15,6 +16,7 @@ MEDIA_TYPES = {"markdown": "text/markdown; charset=utf-8", "json": "application/
 _EXTENSIONS = {"markdown": "md", "json": "json"}
 _ROLES = {"user": "You", "assistant": "Assistant"}
 _UNSAFE = re.compile(r"[^A-Za-z0-9]+")  # a file name keeps letters and digits; the rest becomes "-"
+STEP_RESULT_CHARS = 500  # of a tool's result in the Markdown; the JSON export keeps it whole (an answer's meta.steps)
 
 
 async def as_json(conn: AsyncConnection, session_id: uuid.UUID, owner: str | None = None) -> dict[str, Any]:
@@ -33,7 +35,9 @@ def markdown(chat: dict[str, Any]) -> str:
     lines = [f"# {session['title']}", "", f"Started {_when(session['created_at'])}, exported {_when(chat['exported_at'])}."]
     for message in chat["messages"]:
         note = " (stopped)" if message["stopped"] else ""
-        lines += ["", f"## {_ROLES[message['role']]} · {_when(message['created_at'])}{note}", "", message["content"]]
+        lines += ["", f"## {_ROLES[message['role']]} · {_when(message['created_at'])}{note}"]
+        lines += _steps(message["meta"].get("steps", []))
+        lines += ["", message["content"]]
         lines += _sources(message["citations"])
         if message["versions"]:
             lines += ["", f"_{len(message['versions'])} earlier version(s) in the JSON export._"]
@@ -44,6 +48,21 @@ def filename(chat: dict[str, Any], format: str) -> str:
     """`soma-<title as letters, digits and dashes>.<md|json>`, safe in a Content-Disposition header on any system."""
     slug = _UNSAFE.sub("-", chat["session"]["title"]).strip("-").lower()[:60].strip("-")
     return f"soma-{slug or chat['session']['id']}.{_EXTENSIONS[format]}"
+
+
+def _steps(steps: list[dict[str, Any]]) -> list[str]:
+    """The tool calls that led to an answer, each with its arguments and what it gave, before the answer."""
+    if not steps:
+        return []
+    lines = ["", "Steps:"]
+    for step in steps:
+        tool = step["name"] if step["server"] in (None, "soma") else f"{step['server']}/{step['name']}"
+        outcome = "" if step["ok"] else f"failed ({step['error']}): "
+        result = step["result"] if len(step["result"]) <= STEP_RESULT_CHARS else step["result"][:STEP_RESULT_CHARS] + " …"
+        took = f" ({step['duration_ms']:.0f} ms)" if step["duration_ms"] is not None else ""
+        arguments = json.dumps(step["arguments"], ensure_ascii=False)
+        lines.append(f"- `{tool}` {arguments}{took} → {outcome}{' '.join(result.split())}")
+    return lines
 
 
 def _sources(citations: list[dict[str, Any]]) -> list[str]:
