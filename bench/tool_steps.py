@@ -41,7 +41,7 @@ if str(ROOT) not in sys.path:
 
 from bench import stats  # noqa: E402
 from bench.stack import Stack, running, unwind_on  # noqa: E402
-from bench.turn_latency import BENCH_ADMIN, BENCH_KEY, EventStream  # noqa: E402
+from bench.turn_latency import BENCH_ADMIN, BENCH_KEY, EventStream, print_profiles  # noqa: E402
 from tests import procs  # noqa: E402  (needs the repo root on sys.path)
 
 TURN_TIMEOUT = 120.0  # seconds one turn of many steps may take before it counts as an error
@@ -65,6 +65,9 @@ def _one_memory(client: httpx.Client, url: str) -> None:
 CASES = {
     "remember": ToolCase("remember", {"content": "The benchmark's user likes tea."}),  # merges into one memory each time
     "search_memory": ToolCase("search_memory", {"query": "What does the user like?"}, _one_memory),
+    # One DELETE that finds nothing: a tool that costs a database round trip and no embedding, whose
+    # CPU (the embedding model's threads) would otherwise share the cores with Soma's own work.
+    "forget_missing": ToolCase("forget", {"id": 2**62}),
 }
 
 
@@ -185,6 +188,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--concurrency", default="1,16", help="comma-separated concurrency levels (default 1,16)")
     parser.add_argument("--chunks", type=int, default=5, help="text chunks in each SLM answer (default 5)")
     parser.add_argument("--chunk-delay", type=float, default=0.0, help="seconds between SLM chunks (default 0)")
+    parser.add_argument("--profile", type=Path, default=None, metavar="DIR",
+                        help="run gateway and worker under cProfile and print the worker's top functions (slows Soma down)")
     args = parser.parse_args(argv)
     args.levels = [int(x) for x in args.concurrency.split(",") if x.strip()]
     if not args.levels or min(args.levels) < 1 or args.turns < 1 or not 2 <= args.steps <= 50:
@@ -198,7 +203,8 @@ def main(argv: list[str] | None = None) -> int:
     print(f"tool steps: tool={args.tool} steps/turn={args.steps} turns/level={args.turns} concurrency={args.levels} "
           f"chunks={args.chunks} chunk_delay={args.chunk_delay}s")  # fmt: skip
     unwind_on(signal.SIGTERM)
-    with running("soma-bench-tools-") as stack:
+    profile_dir = args.profile.resolve() if args.profile else None
+    with running("soma-bench-tools-", lambda tmp: Stack(tmp, profile_dir)) as stack:
         stack.start_database()
         answer = {
             "chunks": [f"step{i} " for i in range(args.chunks)], "delay": args.chunk_delay,
@@ -212,6 +218,8 @@ def main(argv: list[str] | None = None) -> int:
             client.put(stack.url + "/v1/settings", json={"max_tool_steps": args.steps}).raise_for_status()
             case.prepare(client, stack.url)
         asyncio.run(measure(args, stack, slm, case))
+    if profile_dir is not None:
+        print_profiles(profile_dir)
     return 0
 
 
