@@ -81,39 +81,44 @@ class Forget(_Builtin):
         return ToolResult(True, f"Forgot memory {gone['id']}: {gone['content']}", details={"forgotten": gone["id"]})
 
 
-class SearchMemory(_Builtin):
-    """The memories most like `{"query"}`, best first, each with its id and similarity."""
+class _Search(_Builtin):
+    """A search by `{"query"}`: the query checked, then the results as lines of text."""
+
+    async def run(self, arguments: dict[str, Any]) -> ToolResult:
+        query = arguments.get("query")
+        if not isinstance(query, str) or not query.strip():
+            return ToolResult(False, f'{self.spec.name} needs {{"query": "what to look for"}}.', "invalid_arguments")
+        return ToolResult(True, await self._find(query))
+
+    async def _find(self, query: str) -> str:
+        raise NotImplementedError
+
+
+class SearchMemory(_Search):
+    """The memories most like the query, best first, each with its id and similarity."""
 
     spec = builtins.SEARCH_MEMORY
 
-    async def run(self, arguments: dict[str, Any]) -> ToolResult:
-        query = arguments.get("query")
-        if not isinstance(query, str) or not query.strip():
-            return ToolResult(False, 'search_memory needs {"query": "what to look for"}.', "invalid_arguments")
+    async def _find(self, query: str) -> str:
         async with self._engine.connect() as conn:
             found = await memory.search(conn, self._embedder, query, limit=SEARCH_RESULTS)
         if not found:
-            return ToolResult(True, "Memory is empty.")
-        lines = [f"- memory {m['id']} (similarity {m['similarity']:.2f}): {m['content']}" for m in found]
-        return ToolResult(True, "\n".join(lines))
+            return "Memory is empty."
+        return "\n".join(f"- memory {m['id']} (similarity {m['similarity']:.2f}): {m['content']}" for m in found)
 
 
-class SearchKnowledge(_Builtin):
-    """The excerpts of ready knowledge files most like `{"query"}`, best first, each naming its file."""
+class SearchKnowledge(_Search):
+    """The excerpts of ready knowledge files most like the query, best first, each naming its file."""
 
     spec = builtins.SEARCH_KNOWLEDGE
 
-    async def run(self, arguments: dict[str, Any]) -> ToolResult:
-        query = arguments.get("query")
-        if not isinstance(query, str) or not query.strip():
-            return ToolResult(False, 'search_knowledge needs {"query": "what to look for"}.', "invalid_arguments")
+    async def _find(self, query: str) -> str:
         [vector] = await self._embedder.embed([query])
         async with self._engine.connect() as conn:
             found = await knowledge.retrieve(conn, vector, SEARCH_RESULTS)
         if not found:
-            return ToolResult(True, "No knowledge file is indexed.")
-        lines = [f"[{n}] ({e['filename']}, part {e['ordinal'] + 1}) {e['content']}" for n, e in enumerate(found, 1)]
-        return ToolResult(True, "\n".join(lines))
+            return "No knowledge file is indexed."
+        return "\n".join(f"[{n}] ({e['filename']}, part {e['ordinal'] + 1}) {e['content']}" for n, e in enumerate(found, 1))
 
 
 def every(engine: AsyncEngine, embedder: Embedder) -> dict[str, Tool]:
