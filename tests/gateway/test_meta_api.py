@@ -16,7 +16,7 @@ from tests.conftest import client_of
 
 PASSWORD = "correct horse battery"
 # The JSON Schema keywords /v1/meta describes, and its names for them.
-SCHEMA_BOUNDS = {"minimum": "min", "maximum": "max", "maxLength": "max_length"}
+SCHEMA_BOUNDS = {"minimum": "min", "maximum": "max", "maxLength": "max_length", "enum": "choices"}
 SCHEMA_OTHER = {"type", "title", "default", "description", "anyOf"}
 
 
@@ -72,9 +72,11 @@ def test_every_advertised_setting_bound_is_where_validation_starts_refusing() ->
             inside_outside.append((bounds["max"], bounds["max"] + 1))
         if "max_length" in bounds:
             inside_outside.append(("x" * bounds["max_length"], "x" * (bounds["max_length"] + 1)))
+        if "choices" in bounds:
+            inside_outside += [(choice, choice.upper()) for choice in bounds["choices"]]
         for inside, outside in inside_outside:
             settings_store.AgentSettings.model_validate({name: inside})
             with pytest.raises(pydantic.ValidationError):
                 settings_store.AgentSettings.model_validate({name: outside})
             checked += 1
-    assert checked == sum(len(b) for b in settings.values()) > 0
+    assert checked == sum(len(v) if isinstance(v, list) else 1 for b in settings.values() for v in b.values()) > 0

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import typing
 from typing import Any
 
 from fastapi import APIRouter
@@ -42,9 +43,11 @@ async def get_meta() -> dict[str, Any]:
     }
 
 
-def bounds(field: FieldInfo) -> dict[str, int | float]:
-    """A field's `min`, `max` and `max_length`, as its constraints say; empty when it has none."""
-    found: dict[str, int | float] = {}
+def bounds(field: FieldInfo) -> dict[str, Any]:
+    """A field's `min`, `max` and `max_length`, as its constraints say, and `choices` for one of fixed values; empty when it has none."""
+    found: dict[str, Any] = {}
+    if typing.get_origin(field.annotation) is typing.Literal:
+        found["choices"] = list(typing.get_args(field.annotation))
     for rule in field.metadata:
         named = {key: getattr(rule, attr) for attr, key in _BOUNDS if hasattr(rule, attr)}
         if not named:  # say so, rather than leave a rule unmentioned: add its kind to _BOUNDS
