@@ -6,6 +6,8 @@ import asyncio
 import json
 import re
 
+import pytest
+
 from soma.conversations import export
 from soma.settings.store import DEFAULT_SYSTEM_PROMPT
 from tests import procs
@@ -146,15 +148,36 @@ async def test_a_failing_tool_an_unknown_tool_and_bad_arguments_are_results_the_
     assert finished == [("broken", "probe", False, "failed"), ("search_web", None, False, "unknown_tool"), ("remember", "soma", False, "invalid_arguments")]
 
 
-async def test_with_tool_call_format_off_no_tool_is_offered(turns, slm) -> None:
-    await turns.change_settings({"tool_call_format": "off"})
+@pytest.mark.parametrize("choice", [{"tool_call_format": "off"}, {"tools_enabled": False}])
+async def test_with_tools_off_no_tool_is_offered(turns, slm, choice) -> None:
+    await turns.change_settings(choice)
     turns.tools = probes.Source(probes.Probe("unused"))
 
     turn = await turns.answer("Hi")
 
     assert turn.outcome == "answered"
     [request] = slm.requests()
-    assert "tools" not in request["body"]
+    assert "tools" not in request["body"] and "response_format" not in request["body"]
+
+
+async def test_a_stop_cancels_the_calls_in_flight_and_records_them_stopped(api, turns, slm) -> None:
+    slow = probes.Probe("slow", hold=True)
+    turns.tools = probes.Source(slow)
+    slm.script({"chunks": ["Working on it."], "tool_calls": [{"name": "probe__slow", "arguments": {"n": n}} for n in range(2)]})
+    session_id = (await api.post("/v1/sessions", json={})).json()["id"]
+    await api.post(f"/v1/sessions/{session_id}/messages", json={"content": "Take your time."})
+    working = asyncio.create_task(turns.work())
+    await procs.eventually(lambda: slow.in_flight == 2, 10, "both calls to run")
+
+    stop = await api.post(f"/v1/sessions/{session_id}/stop")
+
+    assert (stop.status_code, await working) == (202, "stopped")
+    assert (slow.cancelled, slow.in_flight) == (2, 0)
+    finished = [(d["call_id"], d["ok"], d["error"]) for kind, d in _tool_events(await turns.events(session_id)) if kind == "tool.finished"]
+    assert finished == [("m1g1s1c0", False, "stopped"), ("m1g1s1c1", False, "stopped")]
+    [_, answer] = (await api.get(f"/v1/sessions/{session_id}/messages")).json()["messages"]
+    assert (answer["content"], answer["stopped"], [s["error"] for s in answer["meta"]["steps"]]) == ("Working on it.", True, ["stopped"] * 2)
+    assert len(slm.requests()) == 1
 
 
 async def test_an_slm_that_refuses_tools_with_400_is_asked_again_without_them(turns, slm) -> None:
