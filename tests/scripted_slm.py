@@ -4,7 +4,8 @@ Run: python tests/scripted_slm.py PORT. Control it over HTTP:
   POST /_script   {"steps": [step, ...]}  queue behaviours, one per chat request
   POST /_reset    forget the script and the recorded requests
   POST /_release  let every stream held by "hold_after" go on
-  GET  /_requests the chat requests received (body, Authorization header, client address and port)
+  GET  /_requests the chat requests received (body, Authorization header, client address and port, `at` when
+                  it came and `done` when its answer's last byte was sent, both time.time())
 A step: {"status": 200, "chunks": [...], "delay": seconds between chunks, "stall_after": n
 (stop sending after n chunks), "hold_after": n (stop after n chunks until POST /_release), "drop_after": n (close the connection after n chunks),
 "retry_after": seconds (header on errors), "key": the only API key accepted,
@@ -41,7 +42,8 @@ async def chat(request: Request) -> JSONResponse | StreamingResponse:
     body = await request.json()
     auth = request.headers.get("authorization")
     client = f"{request.client.host}:{request.client.port}" if request.client else None  # one per TCP connection
-    state["requests"].append({"body": body, "authorization": auth, "at": time.time(), "client": client})
+    record = {"body": body, "authorization": auth, "at": time.time(), "client": client}
+    state["requests"].append(record)
     step = state["steps"].pop(0) if state["steps"] else state["default"]
     key = step.get("key", state["default"].get("key"))
     if key is not None and auth != f"Bearer {key}":
@@ -50,10 +52,10 @@ async def chat(request: Request) -> JSONResponse | StreamingResponse:
     if status != 200:
         headers = {"Retry-After": str(step["retry_after"])} if "retry_after" in step else {}
         return JSONResponse({"error": {"message": f"scripted {status}"}}, status, headers=headers)
-    return StreamingResponse(_chunks(step, body.get("model", "scripted")), media_type="text/event-stream")
+    return StreamingResponse(_chunks(step, body.get("model", "scripted"), record), media_type="text/event-stream")
 
 
-async def _chunks(step: dict, model: str):
+async def _chunks(step: dict, model: str, record: dict):
     calls = step.get("tool_calls", [])
     deltas = [{"content": text} for text in step.get("chunks", [] if calls else DEFAULT_CHUNKS)]
     deltas += [delta for index, call in enumerate(calls) for delta in _tool_call_deltas(index, call)]
@@ -74,6 +76,7 @@ async def _chunks(step: dict, model: str):
     if "usage" in step:
         done["usage"] = step["usage"]
     yield f"data: {json.dumps(done)}\n\ndata: [DONE]\n\n"
+    record["done"] = time.time()
 
 
 def _tool_call_deltas(index: int, call: dict) -> list[dict]:

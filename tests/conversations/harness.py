@@ -18,16 +18,19 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from soma import config
-from soma.conversations import events, messages, sessions, timeline, turn
+from soma.conversations import events, messages, sessions, timeline, turn, turn_tools
 from soma.db import engine as db_engine
 from soma.memory import store as memory
 from soma.secrets import watch
 from soma.settings import store as agent_settings
 from soma.slm import client
+from soma.tools import builtins
 from tests import procs
 from tests.conftest import EMBEDDER
 
 DEFAULT_TEXT = "Hello from the scripted SLM."  # what the scripted SLM streams unless scripted otherwise
+# The tools a turn offers by default: memory is on, and neither a memory nor a knowledge file exists to search.
+MEMORY_TOOLS = [builtins.REMEMBER.definition(), builtins.FORGET.definition()]
 
 # The worker's settings in these tests: the scripted SLM, and retries and timeouts short enough
 # to cost milliseconds (production waits 0.5 s before the first retry and 30 s for a silent SLM).
@@ -52,6 +55,7 @@ class Turns:
         self.engine = engine
         self.model = model
         self.limits = limits
+        self.tools: turn_tools.ToolSource | None = None  # what the worker's MCP connections would give its turns
 
     async def new_session(self) -> uuid.UUID:
         """Start a chat, as POST /v1/sessions does."""
@@ -65,7 +69,20 @@ class Turns:
 
     async def run(self, message_id: int) -> str:
         """Run the turn that answers a message, as the worker's task does."""
-        return await turn.run(self.engine, self.model, EMBEDDER, message_id, self.limits)
+        return await turn.run(self.engine, self.model, EMBEDDER, message_id, self.limits, mcp=self.tools)
+
+    async def work(self) -> str:
+        """Run the oldest queued turn job as a worker does: mark it doing, run it with its args and id, mark it done.
+
+        With its job id, the turn can be stopped (POST …/stop) as a worker's can.
+        """
+        async with self.engine.begin() as conn:
+            job = (await conn.execute(_TAKE_JOB)).one()
+        message_id, generation = job.args["message_id"], job.args.get("generation", 1)
+        outcome = await turn.run(self.engine, self.model, EMBEDDER, message_id, self.limits, generation, job.id, mcp=self.tools)
+        async with self.engine.begin() as conn:
+            await conn.execute(sa.text("UPDATE procrastinate_jobs SET status = 'succeeded' WHERE id = :id"), {"id": job.id})
+        return outcome
 
     async def answer(self, content: str, session_id: uuid.UUID | None = None) -> Turn:
         """Send `content` (in a new chat unless given one), run its turn, and read back the session."""
@@ -95,6 +112,15 @@ class Turns:
         async with self.engine.begin() as conn:
             return await agent_settings.update(conn, changes)
 
+    async def choose_tool(self, server: str, tool: str, enabled: bool = True, approval: str = "auto") -> None:
+        """An admin's choice for one tool, as PATCH /v1/tools/{server}/{tool} stores it."""
+        choice = sa.text(
+            "INSERT INTO tool_settings (server, tool, enabled, approval) VALUES (:server, :tool, :enabled, :approval) "
+            "ON CONFLICT (server, tool) DO UPDATE SET enabled = excluded.enabled, approval = excluded.approval"
+        )
+        async with self.engine.begin() as conn:
+            await conn.execute(choice, {"server": server, "tool": tool, "enabled": enabled, "approval": approval})
+
     async def remember(self, content: str) -> dict[str, Any]:
         """Store a memory, as POST /v1/memories does."""
         async with self.engine.begin() as conn:
@@ -104,6 +130,12 @@ class Turns:
         """Every stored memory as (id, content, source), oldest first."""
         async with self.engine.connect() as conn:
             return [tuple(row) for row in await conn.execute(sa.text("SELECT id, content, source FROM memories ORDER BY id"))]
+
+
+_TAKE_JOB = sa.text(
+    "UPDATE procrastinate_jobs SET status = 'doing' WHERE id = "
+    "(SELECT min(id) FROM procrastinate_jobs WHERE status = 'todo') RETURNING id, args"
+)
 
 
 @contextlib.asynccontextmanager

@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 from soma.conversations import events
-from soma.memory import tools
 from soma.settings.store import DEFAULT_SYSTEM_PROMPT
-from tests.conversations.harness import DEFAULT_TEXT, answered_at_once, assistant_message, condensed, user_message
+from tests.conversations.harness import DEFAULT_TEXT, MEMORY_TOOLS, answered_at_once, assistant_message, condensed, user_message
 
 
 async def test_a_sent_message_queues_its_turn_and_the_turn_streams_and_stores_the_reply(turns, slm) -> None:
@@ -25,7 +24,7 @@ async def test_a_sent_message_queues_its_turn_and_the_turn_streams_and_stores_th
         "messages": [{"role": "system", "content": DEFAULT_SYSTEM_PROMPT}, {"role": "user", "content": "Hi there"}],
         "stream": True,
         "max_tokens": 512,
-        "tools": tools.DEFINITIONS,
+        "tools": MEMORY_TOOLS,
     }
 
 

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from soma.memory import tools
 from soma.settings.store import DEFAULT_SYSTEM_PROMPT
-from tests.conversations.harness import DEFAULT_TEXT, answered_at_once, assistant_message, condensed, user_message
+from tests.conversations.harness import DEFAULT_TEXT, MEMORY_TOOLS, answered_at_once, assistant_message, condensed, user_message
 
 
 async def test_a_changed_system_prompt_model_and_temperature_reach_the_next_turn(turns, slm) -> None:
@@ -23,7 +22,7 @@ async def test_a_changed_system_prompt_model_and_temperature_reach_the_next_turn
             "messages": [{"role": "system", "content": DEFAULT_SYSTEM_PROMPT}, {"role": "user", "content": "first"}],
             "stream": True,
             "max_tokens": 512,
-            "tools": tools.DEFINITIONS,
+            "tools": MEMORY_TOOLS,
         },
         {
             "model": "other",
@@ -36,7 +35,7 @@ async def test_a_changed_system_prompt_model_and_temperature_reach_the_next_turn
             "stream": True,
             "max_tokens": 512,
             "temperature": 0.3,
-            "tools": tools.DEFINITIONS,
+            "tools": MEMORY_TOOLS,
         },
     ]
 

@@ -2,17 +2,16 @@
 
 from __future__ import annotations
 
-from soma.memory import tools
 from soma.settings.store import DEFAULT_SYSTEM_PROMPT
 from tests.conversations import harness
-from tests.conversations.harness import DEFAULT_TEXT, answered_at_once, assistant_message, condensed, user_message
+from tests.conversations.harness import DEFAULT_TEXT, MEMORY_TOOLS, answered_at_once, assistant_message, condensed, user_message
 
 HI = {
     "model": "scripted",
     "messages": [{"role": "system", "content": DEFAULT_SYSTEM_PROMPT}, {"role": "user", "content": "Hi"}],
     "stream": True,
     "max_tokens": 512,
-    "tools": tools.DEFINITIONS,
+    "tools": MEMORY_TOOLS,
 }  # the request that asks the SLM to answer "Hi" in a new chat
 
 

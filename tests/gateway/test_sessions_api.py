@@ -322,6 +322,7 @@ async def test_another_members_chat_is_404_to_every_new_route_and_absent_from_se
         for method, url, body in (
             ("PATCH", path, {"title": "mine"}), ("DELETE", path, None), ("GET", f"{path}/export", None),
             ("POST", f"{path}/stop", None), ("POST", f"{path}/regenerate", None),
+            ("POST", f"{path}/approvals/m{user['id']}g1s1c0", {"allow": True}),
             ("PATCH", f"{path}/messages/{user['id']}", {"content": "changed"}),
         ):  # fmt: skip
             response = await bob.request(method, url, json=body)

@@ -16,6 +16,9 @@ DEFAULTS = {
     "knowledge_k": 4,
     "upload_max_bytes": 20 * 1024 * 1024,
     "tools_enabled": True,
+    "max_tool_steps": 10,
+    "tool_call_format": "native",
+    "tool_approval_timeout_seconds": 300,
 }
 
 
@@ -60,6 +63,18 @@ async def test_a_bad_value_is_422_naming_the_key_and_changes_nothing(api, databa
     assert response.status_code == 422
     message = response.json()["error"]["message"]
     assert message.startswith("'temperature': Input should be less than or equal to 2 (got 7).")
+    assert _stored(database_url) == ({}, 1)
+
+
+async def test_the_tool_settings_refuse_values_out_of_their_bounds(api, database_url) -> None:
+    response = await api.put("/v1/settings", json={"max_tool_steps": 51, "tool_call_format": "xml", "tool_approval_timeout_seconds": 0})
+
+    assert response.status_code == 422
+    assert response.json()["error"]["message"].startswith(
+        "'max_tool_steps': Input should be less than or equal to 50 (got 51); "
+        "'tool_call_format': Input should be 'native', 'json' or 'off' (got 'xml'); "
+        "'tool_approval_timeout_seconds': Input should be greater than or equal to 1 (got 0)."
+    )
     assert _stored(database_url) == ({}, 1)
 
 

@@ -9,7 +9,6 @@ from typing import Any
 
 import psycopg
 import pytest
-import sqlalchemy as sa
 
 from soma import config
 from soma.conversations import turn
@@ -27,24 +26,6 @@ async def turns(
     """The worker's turn machinery on the gateway's database; the SLM key is the test settings' own."""
     async with harness.turns_on_test_key(database_url, slm, settings, monkeypatch, tmp_path) as running:
         yield running
-
-
-async def _work(turns: harness.Turns) -> str:
-    """Run the oldest queued turn job as a worker does: mark it doing, run it with its args and id, mark it done."""
-    async with turns.engine.begin() as conn:
-        job = (
-            await conn.execute(
-                sa.text(
-                    "UPDATE procrastinate_jobs SET status = 'doing' WHERE id = "
-                    "(SELECT min(id) FROM procrastinate_jobs WHERE status = 'todo') RETURNING id, args"
-                )
-            )
-        ).one()
-    message_id, generation = job.args["message_id"], job.args.get("generation", 1)
-    outcome = await turn.run(turns.engine, turns.model, harness.EMBEDDER, message_id, turns.limits, generation, job.id)
-    async with turns.engine.begin() as conn:
-        await conn.execute(sa.text("UPDATE procrastinate_jobs SET status = 'succeeded' WHERE id = :id"), {"id": job.id})
-    return outcome
 
 
 async def _chat(api, *contents: str) -> tuple[str, list[dict[str, Any]]]:
@@ -91,7 +72,7 @@ async def test_regenerate_replaces_the_last_answer_keeps_it_as_a_version_and_run
     refused = await api.post(f"/v1/sessions/{empty['id']}/regenerate")
     assert (refused.status_code, refused.json()["error"]["code"]) == (409, "nothing_to_regenerate")
     session_id, [user] = await _chat(api, "Hi")
-    assert await _work(turns) == "answered"
+    assert await turns.work() == "answered"
     [_, first] = await _messages(api, session_id)
     slm.script({"chunks": ["Second", " try"]})
 
@@ -104,7 +85,7 @@ async def test_regenerate_replaces_the_last_answer_keeps_it_as_a_version_and_run
         "message": f"The answer to message {user['id']} is still queued or being written. "
         "Wait until it ends, or stop it with POST /v1/sessions/{id}/stop, then try again.",
     })  # fmt: skip
-    assert await _work(turns) == "answered"
+    assert await turns.work() == "answered"
     assert await turn.run(turns.engine, turns.model, harness.EMBEDDER, user["id"], turns.limits, 2) == "skipped"  # a retry
     [_, answer] = await _messages(api, session_id)
     assert (answer["id"], answer["content"], answer["stopped"]) == (first["id"], "Second try", False)
@@ -120,10 +101,10 @@ async def test_regenerate_replaces_the_last_answer_keeps_it_as_a_version_and_run
 
 async def test_only_the_last_user_message_is_edited_and_its_answer_follows(api, turns, slm) -> None:
     session_id, [first] = await _chat(api, "Hi")
-    assert await _work(turns) == "answered"
+    assert await turns.work() == "answered"
     path = f"/v1/sessions/{session_id}/messages"
     last = (await api.post(path, json={"content": "Plan a trip"})).json()
-    assert await _work(turns) == "answered"
+    assert await turns.work() == "answered"
     [_, first_answer, _, last_answer] = await _messages(api, session_id)
 
     for message_id, status, code in (
@@ -141,7 +122,7 @@ async def test_only_the_last_user_message_is_edited_and_its_answer_follows(api, 
         "versions": [{"content": "Plan a trip", "meta": {}, "created_at": last["created_at"]}],
     }  # fmt: skip
     assert (busy.status_code, busy.json()["error"]["code"]) == (409, "turn_in_progress")
-    assert await _work(turns) == "answered"
+    assert await turns.work() == "answered"
     messages = await _messages(api, session_id)
     assert [m["content"] for m in messages] == ["Hi", DEFAULT_TEXT, "Plan a trip to Porto", DEFAULT_TEXT]
     assert [len(m["versions"]) for m in messages] == [0, 0, 1, 1] and messages[1] == first_answer
@@ -173,7 +154,7 @@ async def test_stop_removes_queued_turns_and_says_so_when_nothing_runs(api, data
 async def test_a_stopped_answer_ends_within_a_second_and_keeps_its_partial_text(api, turns, slm, database_url) -> None:
     slm.script(STALL)
     session_id, [user] = await _chat(api, "Tell me everything")
-    working = asyncio.create_task(_work(turns))
+    working = asyncio.create_task(turns.work())
     seen = await _until_streaming(turns, session_id)
 
     response = await api.post(f"/v1/sessions/{session_id}/stop")
@@ -193,7 +174,7 @@ async def test_a_stopped_answer_ends_within_a_second_and_keeps_its_partial_text(
 async def test_a_stop_racing_the_end_of_an_answer_leaves_exactly_one_answer(api, turns, slm, database_url) -> None:
     session_id, [user] = await _chat(api, "Hi")
     slm.script({"chunks": ["One", " two", " three"], "delay": 0.05})
-    working = asyncio.create_task(_work(turns))
+    working = asyncio.create_task(turns.work())
     await _until_streamed(turns, session_id, "One two three")  # the stop races the answer being stored
 
     stop = await api.post(f"/v1/sessions/{session_id}/stop")
@@ -213,7 +194,7 @@ async def test_a_stop_racing_the_end_of_an_answer_leaves_exactly_one_answer(api,
 async def test_a_chat_deleted_while_it_streams_stops_its_turn_and_stays_deleted(api, turns, slm, database_url) -> None:
     slm.script(STALL)
     session_id, _ = await _chat(api, "Tell me everything")
-    working = asyncio.create_task(_work(turns))
+    working = asyncio.create_task(turns.work())
     await _until_streaming(turns, session_id)
 
     assert (await api.delete(f"/v1/sessions/{session_id}")).status_code == 204

@@ -24,15 +24,23 @@ class TurnContext:
     excerpts: list[dict[str, Any]] = field(default_factory=list)
 
 
-async def gather(conn: AsyncConnection, embedder: Embedder, asked: Question) -> TurnContext:
-    """Recall memories and retrieve knowledge chunks similar to the question, as the settings allow."""
+async def gather(conn: AsyncConnection, embedder: Embedder, asked: Question, stored_by_turn: frozenset[int] = frozenset()) -> TurnContext:
+    """Recall memories and retrieve knowledge chunks similar to the question, as the settings allow.
+
+    `stored_by_turn` are memories an earlier run of this turn stored (a resumed turn): they are
+    not recalled, so its prompt is what it was when the turn began; its tool results say them.
+    """
     agent = asked.agent
     use_memory = agent.memory_enabled and asked.memories_stored
     use_knowledge = agent.knowledge_k > 0 and asked.documents_ready
     if not (use_memory or use_knowledge):
         return TurnContext()  # nothing to search: spare the embedding
     [vector] = await embedder.embed([asked.message["content"]])
-    recalled = await memory.recall(conn, vector, agent.memory_recall_k, agent.memory_threshold) if use_memory else []
+    recalled = []
+    if use_memory:
+        k = agent.memory_recall_k
+        found = await memory.recall(conn, vector, k + len(stored_by_turn), agent.memory_threshold)
+        recalled = [m for m in found if m["id"] not in stored_by_turn][:k]
     excerpts = await knowledge.retrieve(conn, vector, agent.knowledge_k) if use_knowledge else []
     return TurnContext(memories=recalled, excerpts=excerpts)
 

@@ -52,6 +52,22 @@ _APPEND = sa.text(APPEND_SQL)
 APPEND_DRIVER_SQL = APPEND_SQL.replace(":session_id", "%(session_id)s").replace(":type", "%(type)s").replace(":data", "%(data)s")
 
 
+# Several events appended in one statement, in the order of the :events array of {"type", "data"}:
+# one round trip, and one durable commit in autocommit, for a turn's tool steps (writer.EventWriter.commit).
+# Written for a driver cursor (psycopg's named placeholders), as APPEND_DRIVER_SQL.
+APPEND_MANY_DRIVER_SQL = """
+    WITH items AS (
+        SELECT item->>'type' AS type, item->'data' AS data, n FROM jsonb_array_elements(CAST(%(events)s AS jsonb)) WITH ORDINALITY AS e(item, n)
+    ), next AS (
+        UPDATE chat_sessions SET last_event_id = last_event_id + (SELECT count(*) FROM items)
+         WHERE id = %(session_id)s
+     RETURNING last_event_id - (SELECT count(*) FROM items) AS before
+    )
+    INSERT INTO session_events (session_id, id, type, data)
+    SELECT %(session_id)s, next.before + items.n, items.type, items.data FROM next, items
+    """
+
+
 # Every delta written since the session's last `assistant.message`: the streamed text of the
 # answer about to be stored, and that of failed or killed runs before it, which clients drop.
 # Deleted in the statement that stores the answer (message_writes.STORE_FIRST), before its

@@ -38,3 +38,10 @@ def citations(excerpts: list[dict[str, Any]]) -> list[dict[str, Any]]:
         {"n": n, "document_id": e["document_id"], "filename": e["filename"], "chunk_id": e["chunk_id"], "ordinal": e["ordinal"]}
         for n, e in enumerate(excerpts, 1)
     ]
+
+
+def with_note(chat: list[dict[str, Any]], note: str) -> list[dict[str, Any]]:
+    """The chat with `note` added to its system message (or as one, when it has none)."""
+    if chat and chat[0]["role"] == "system":
+        return [{"role": "system", "content": f"{chat[0]['content']}\n\n{note}"}, *chat[1:]]
+    return [{"role": "system", "content": note}, *chat]

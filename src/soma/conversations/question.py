@@ -1,4 +1,4 @@
-"""What a turn starts from, read in one statement: the question, its answers so far, the settings, the history, what can be searched."""
+"""What a turn starts from, read in one statement: the question, its answers so far, the settings, the history, what can be searched, the tools."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from soma.conversations import message_shape
+from soma.conversations import events, message_shape
 from soma.settings.store import AgentSettings
 
 
@@ -22,23 +22,30 @@ class Question:
     history: list[dict[str, str]]  # role and content of the conversation up to the question, oldest first
     memories_stored: bool  # at least one memory exists
     documents_ready: bool  # at least one knowledge document is indexed
+    tool_choices: list[dict[str, Any]]  # the rows of tool_settings: {server, tool, enabled, approval}
+    recorded: list[dict[str, Any]]  # tool events ({type, data}, oldest first) of earlier runs of this turn: steps.recorded
 
 
-async def read(conn: AsyncConnection, message_id: int, history_messages: int) -> Question | None:
-    """The question and its context, or None when the message is gone (its session was deleted).
+async def read(conn: AsyncConnection, message_id: int, history_messages: int, generation: int = 1) -> Question | None:
+    """The question and its context for its `generation`-th answer, or None when the message is gone (its session was deleted).
 
-    One round trip instead of five: this is the time between a worker taking the turn and asking the SLM.
+    One round trip instead of seven: this is the time between a worker taking the turn and asking the SLM.
     """
-    row = (await conn.execute(_READ, {"message_id": message_id, "history": history_messages})).one_or_none()
+    params = {"message_id": message_id, "history": history_messages, "generation": generation}
+    row = (await conn.execute(_READ, params)).one_or_none()
     if row is None:
         return None
     agent = AgentSettings.model_validate(row.settings or {})
-    return Question(row.message, row.answers, agent, row.history, row.memories_stored, row.documents_ready)
+    return Question(
+        row.message, row.answers, agent, row.history, row.memories_stored, row.documents_ready, row.tool_choices, row.recorded
+    )
 
 
 # The history is the last :history messages in conversation order, which puts each answer right
 # after its question even when the next question came before it; the question's own answer (one
-# being written again) is left out.
+# being written again) is left out. A turn's tool events come after the chat's last answer (a
+# session's turns run one at a time), so looking for those of a run that died costs a backward scan
+# of the primary key to that answer: the few events of this turn, nothing on a normal turn's start.
 _READ = sa.text(
     f"""
     SELECT {message_shape.json_of("asked")} AS message,
@@ -51,7 +58,16 @@ _READ = sa.text(
                       FROM messages
                      WHERE session_id = asked.session_id AND (coalesce(reply_to, id) < asked.id OR id = asked.id)
                      ORDER BY turn DESC, role
-                     LIMIT :history) AS recent) AS history
+                     LIMIT :history) AS recent) AS history,
+           (SELECT coalesce(jsonb_agg(jsonb_build_object('server', server, 'tool', tool, 'enabled', enabled, 'approval', approval)), '[]')
+              FROM tool_settings) AS tool_choices,
+           (SELECT coalesce(jsonb_agg(jsonb_build_object('type', type, 'data', data) ORDER BY id), '[]')
+              FROM session_events
+             WHERE session_id = asked.session_id
+               AND id > coalesce((SELECT max(id) FROM session_events
+                                   WHERE session_id = asked.session_id AND type = '{events.ASSISTANT_MESSAGE}'), 0)
+               AND type IN ('{events.TOOL_APPROVAL}', '{events.TOOL_STARTED}', '{events.TOOL_FINISHED}')
+               AND data->'reply_to' = to_jsonb(asked.id) AND data->'generation' = to_jsonb(CAST(:generation AS integer))) AS recorded
       FROM messages AS asked
      WHERE asked.id = :message_id
     """

@@ -1,56 +1,83 @@
-"""A turn's exchange with the SLM: stream the answer, carry out the tools it calls, ask again."""
+"""A turn's agent loop: ask the SLM, run the tools it asks for, give it their results, ask again, until it answers.
+
+Each SLM request is a step, up to the `max_tool_steps` setting; the last allowed one offers no
+tools, so every turn ends with an answer. The calls of a step run through tool_calls.Runner, which
+records them durably; the messages of later requests are built from those records (steps.messages),
+so a turn resumed after a crash goes on from its last finished step as if it had never stopped.
+
+Tools reach the SLM as OpenAI tool calls (`native`), or as a JSON object in its text (`json`,
+json_tools.py) for models without them. A server that refuses `tools` with a 4xx is asked the
+original chat again without them; one that refuses `response_format`, again without it.
+"""
 
 from __future__ import annotations
 
+import json
 import logging
-import time
-from dataclasses import dataclass, replace
-from typing import Any, Protocol
+from dataclasses import replace
+from typing import Any
 
 from soma import errors
-from soma.conversations import events
-from soma.conversations.timeline import Timeline
-from soma.conversations.writer import EventWriter
+from soma.conversations import json_tools, prompt, steps
+from soma.conversations.reply import Answer, Reply
+from soma.conversations.tool_calls import Runner
 from soma.slm import client as slm
 
 log = logging.getLogger(__name__)
 
-MAX_TOOL_ROUNDS = 2  # rounds of tool calls per turn; the request after the last offers no tools
 
+class Loop:
+    """One turn's exchange with the SLM: its requests, and the tool steps between them."""
 
-class Toolbox(Protocol):
-    """Tools a turn offers: OpenAI function definitions, and a way to carry out a call."""
+    def __init__(
+        self, model: slm.SLMClient, reply: Reply, chat: list[dict[str, Any]], options: slm.CallOptions,
+        runner: Runner | None, max_steps: int, tool_call_format: str,
+    ) -> None:  # fmt: skip
+        self._model = model
+        self._reply = reply
+        self._chat = chat
+        self._options = options
+        self._runner = runner
+        self._max_steps = max_steps
+        self._json = tool_call_format == "json"
+        self._tools_on = runner is not None and bool(runner.toolset) and tool_call_format != "off"
+        self._with_steps = True  # False once the SLM refused tools: it is asked the original chat
+        self._schema = True  # json: send the response_format until the server refuses it
+        self._correction: list[dict[str, Any]] = []  # json: the one correction of a request that could not be used
+        self._corrected = False
 
-    definitions: list[dict[str, Any]]
+    async def run(self) -> Answer:
+        """Stream the answer into the reply, carrying out the tools the SLM asks for between its requests.
 
-    async def call(self, name: str, arguments: str) -> str:
-        """Carry out one call; the result is the text the SLM reads."""
-        ...
+        A turn that ran before (its worker died) first finishes its recorded calls, then asks the
+        step after the last. When the turn is stopped, the reply holds what came so far.
+        """
+        runner = self._runner
+        if runner is not None and runner.calls:
+            for text in steps.texts(runner.calls):
+                self._reply.add_text(text)
+            await runner.resume()
+        step = (runner.last_step if runner else 0) + 1
+        while True:
+            offered = self._tools_on and step < self._max_steps
+            requested = await (self._json_request(offered) if self._json else self._native_request(offered))
+            if not requested:
+                return self._reply.answer()
+            assert runner is not None
+            await runner.run_step(step, requested, "" if self._json else self._reply.round_text)
+            step += 1
 
+    def _messages(self) -> list[dict[str, Any]]:
+        """The chat, then the steps taken so far."""
+        if self._runner is None or not self._with_steps:
+            return list(self._chat)
+        return self._chat + steps.messages(self._runner.calls, "json" if self._json else "native")
 
-@dataclass(frozen=True)
-class Answer:
-    """The streamed answer and when its first text arrived (ms after the turn started)."""
-
-    text: str
-    first_token_ms: float | None
-    usage: dict[str, int] | None = None  # the SLM's token counts over the turn's requests, when it reported them
-
-
-async def run(
-    model: slm.SLMClient, reply: Reply, chat: list[dict[str, Any]], options: slm.CallOptions, toolbox: Toolbox | None
-) -> Answer:
-    """Stream the answer to `chat` into `reply`, offering the toolbox's tools, and carrying out the calls between requests.
-
-    An SLM that refuses a request with tools (4xx; some servers reject `tools`) is asked the
-    original chat once more, without them. When the turn is stopped, `reply` holds what came so far.
-    """
-    messages = list(chat)
-    rounds = 0
-    while True:
-        offered = toolbox is not None and rounds < MAX_TOOL_ROUNDS
+    async def _native_request(self, offered: bool) -> list[slm.ToolCall]:
+        """One request offering the tools as OpenAI functions (or none); the calls it asked for, [] for an answer."""
+        tools = self._runner.toolset.definitions() if offered and self._runner else None
         try:
-            calls = await reply.stream(model, messages, replace(options, tools=toolbox.definitions if offered else None))
+            calls = await self._reply.stream(self._model, self._messages(), replace(self._options, tools=tools))
         except errors.SLMBadRequest as exc:
             if not offered:
                 raise
@@ -59,75 +86,40 @@ async def run(
                 "Set tools_enabled to false (PUT /v1/settings) to spare the extra request.",
                 exc.detail,
             )
-            toolbox, messages = None, list(chat)
-            reply.restart()
-            continue
-        if not (offered and calls):
-            return reply.answer()
-        messages += await _carry_out(toolbox, calls, reply.round_text)
-        rounds += 1
+            self._tools_on = self._with_steps = False
+            self._reply.restart()
+            return await self._native_request(False)
+        return calls if offered else []
 
-
-async def _carry_out(toolbox: Toolbox, calls: list[slm.ToolCall], text: str) -> list[dict[str, Any]]:
-    """The assistant's tool-call message and one `tool` message per result, to send back to the SLM."""
-    results = [{"role": "tool", "tool_call_id": c.id, "content": await toolbox.call(c.name, c.arguments)} for c in calls]
-    return [{"role": "assistant", "content": text, "tool_calls": [c.as_dict() for c in calls]}, *results]
-
-
-class Reply:
-    """The answer's text across requests, streamed to the event log as it comes."""
-
-    def __init__(self, writer: EventWriter, message_id: int, started: float, timeline: Timeline | None = None) -> None:
-        self._writer = writer
-        self._timeline = timeline
-        self._message_id = message_id
-        self._started = started
-        self._parts: list[str] = []
-        self._attempt = 1
-        self._first_token: float | None = None
-        self._usage: slm.Usage | None = None
-        self.round_text = ""  # what the latest request streamed
-
-    async def stream(self, model: slm.SLMClient, messages: list[dict[str, Any]], options: slm.CallOptions) -> list[slm.ToolCall]:
-        """Stream one request's text; returns the tool calls it ended with."""
-        calls: list[slm.ToolCall] = []
-        mark = len(self._parts)
-        if self._timeline is not None:
-            self._timeline.mark("requested")
-        async for piece in model.stream(messages, options):
-            if isinstance(piece, slm.ToolCall):
-                calls.append(piece)
-            elif isinstance(piece, slm.Usage):
-                self._usage = piece.add(self._usage)
-            elif isinstance(piece, slm.Restart):
-                self.restart(piece.attempt)
-                mark = 0
-            else:
-                self._add(piece, fresh=len(self._parts) == mark)
-        self.round_text = "".join(self._parts[mark:]).strip()
-        return calls
-
-    def restart(self, attempt: int = 0) -> None:
-        """Drop the text so far; clients drop it too when they see `turn.started` again."""
-        if self._parts or attempt:
-            self._attempt = max(self._attempt + 1, attempt)
-            self._writer.event(events.TURN_STARTED, {"reply_to": self._message_id, "attempt": self._attempt})
-        self._parts.clear()
-
-    def answer(self) -> Answer:
-        """The whole answer."""
-        return Answer("".join(self._parts), self._first_token, self._usage.as_dict() if self._usage else None)
-
-    def _add(self, piece: str, fresh: bool) -> None:
-        if fresh:
-            piece = piece.lstrip()  # models often open with a space or newline
-            if not piece:
-                return
-            if self._parts:
-                piece = "\n\n" + piece  # the text after a tool call starts a new paragraph
-        if self._first_token is None:
-            self._first_token = round((time.monotonic() - self._started) * 1000, 1)
-            if self._timeline is not None:
-                self._timeline.mark("first_piece")
-        self._parts.append(piece)
-        self._writer.delta(piece)
+    async def _json_request(self, offered: bool) -> list[slm.ToolCall]:
+        """One request whose text is a JSON tool request or an answer; the call it asked for, [] for an answer."""
+        messages = self._messages()
+        if not offered:
+            if self._tools_on:  # the last step: the model has seen tools, and is told it has none left
+                messages = prompt.with_note(messages, json_tools.LAST_STEP)
+            await self._reply.stream(self._model, messages, self._options)
+            return []
+        assert self._runner is not None
+        toolset = self._runner.toolset
+        messages = prompt.with_note(messages, json_tools.instructions(toolset)) + self._correction
+        schema = json_tools.response_format(toolset) if self._schema else None
+        try:
+            await self._reply.stream(self._model, messages, replace(self._options, response_format=schema), hold=True)
+        except errors.SLMBadRequest as exc:
+            if schema is None:
+                raise
+            log.info("the SLM refused a JSON-schema response_format (%s); asking again without it", exc.detail)
+            self._schema = False
+            return await self._json_request(offered)
+        text = self._reply.round_text
+        parsed = json_tools.parse(text, toolset)
+        if isinstance(parsed, json_tools.ToolRequest):
+            self._correction = []
+            return [slm.ToolCall("", parsed.function, json.dumps(parsed.arguments, ensure_ascii=False))]
+        if isinstance(parsed, json_tools.Malformed) and not self._corrected:
+            self._corrected = True
+            correction = json_tools.correction(parsed.problem, toolset)
+            self._correction = [{"role": "assistant", "content": text}, {"role": "user", "content": correction}]
+            return await self._json_request(offered)
+        self._reply.add_text(parsed.text if isinstance(parsed, json_tools.Plain) else text)
+        return []

@@ -12,13 +12,16 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from soma import errors
-from soma.conversations import context, events, messages, prompt, question, stops, tool_loop
+from soma.conversations import context, events, messages, prompt, question, steps, stops, tool_calls, tool_loop, turn_tools
+from soma.conversations.reply import Answer, Reply
 from soma.conversations.timeline import Timeline
 from soma.conversations.writer import EventWriter
 from soma.db import engine as db_engine
 from soma.embeddings.embedder import Embedder
-from soma.memory import intents, tools
+from soma.memory import intents
 from soma.slm import client as slm
+from soma.tools import builtin_tools
+from soma.tools.registry import Tool, ToolResult
 
 log = logging.getLogger(__name__)
 
@@ -40,46 +43,60 @@ async def run(
     job_id: int | None = None,
     fetched_at: float | None = None,
     writes: AsyncEngine | None = None,
+    mcp: turn_tools.ToolSource | None = None,
 ) -> str:
     """Write the `generation`-th answer to user message `message_id`; returns the outcome (`answered`, `stopped`, `failed`, `skipped`).
 
     `job_id` is the queue job running the turn: a stop request for it (soma.conversations.stops)
     ends the stream and keeps the partial answer, marked `stopped`. `fetched_at` is when the
     worker took the job (time.time()), the end of the turn's `queue` stage (timeline.py). `writes`
-    (db.engine.create_for_events) takes the streamed events; without it, `engine` does.
+    (db.engine.create_for_events) takes the streamed events; without it, `engine` does, which also
+    takes the tool steps' records (durably). `mcp` gives the MCP tools working now.
+    A run of a turn that ran before (its worker died) resumes after its last finished tool step.
     """
     async with db_engine.autocommit(engine) as conn:
-        asked = await question.read(conn, message_id, limits.history_messages)
+        asked = await question.read(conn, message_id, limits.history_messages, generation)
         if asked is None or asked.answers >= generation:
             return "skipped"  # deleted, or answered by an earlier run of this same turn
         user_message, agent = asked.message, asked.agent
         posted = datetime.datetime.fromisoformat(user_message["created_at"]).timestamp() if generation == 1 else None
         timeline = Timeline(posted, fetched_at)  # a regenerated answer's queue did not start when its question was posted
         session_id = uuid.UUID(user_message["session_id"])
-        known = await context.gather(conn, embedder, asked)
+        recorded = steps.recorded(asked.recorded)
+        stored_before = frozenset(steps.changed_memories([c.result for c in recorded], "remembered"))
+        known = await context.gather(conn, embedder, asked, stored_before)
     chat = prompt.build(agent.system_prompt, asked.history, known.memories, known.excerpts)
-    toolbox = tools.Toolbox(engine, embedder) if agent.memory_enabled else None
-    if toolbox is not None:
-        chat = await _memory_request(toolbox, user_message["content"], chat)
-    offered = toolbox if agent.tools_enabled else None
+    built_in = builtin_tools.every(engine, embedder)
+    intended = None
+    if agent.memory_enabled:
+        chat, intended = await _memory_request(built_in, user_message["content"], chat)
+    toolset = turn_tools.offer(asked, built_in, mcp)
     options = slm.CallOptions(model=agent.slm_model, temperature=agent.temperature)
     timeline.mark("prepared")
     started = time.monotonic()
-    async with EventWriter(writes or engine, session_id, message_id, timeline) as writer:
+    async with EventWriter(writes or engine, session_id, message_id, timeline, durable=engine) as writer:
         writer.event(events.TURN_STARTED, {"reply_to": message_id, "attempt": 1})
-        reply = tool_loop.Reply(writer, message_id, started, timeline)
+        reply = Reply(writer, message_id, started, timeline)
+        runner = None
+        if toolset or recorded:
+            about = tool_calls.Turn(session_id, message_id, generation)
+            runner = tool_calls.Runner(engine, writer, toolset, about, agent.tool_approval_timeout_seconds, recorded)
+        loop = tool_loop.Loop(model, reply, chat, options, runner, agent.max_tool_steps, agent.tool_call_format)
         try:
-            stopped = await stops.unless_stopped(tool_loop.run(model, reply, chat, options, offered), engine, job_id, session_id)
+            stopped = await stops.unless_stopped(loop.run(), engine, job_id, session_id)
         except errors.SLMError as exc:
             log.warning("turn for message %s failed: %s", message_id, exc.code)
             writer.event(events.TURN_FAILED, {"reply_to": message_id, "reason": exc.code, "message": exc.message})
             stopped = None
+        if stopped and runner is not None:
+            await runner.stop()
     async with db_engine.autocommit(engine) as conn:  # each statement its own transaction
         if stopped is None:
             await stops.clear(conn, job_id)
             return "failed"
         answer = reply.answer()
-        meta = _meta(options.model or model.config.model, answer, started, known, toolbox, stopped) | {"timeline": timeline.stages()}
+        calls = runner.calls if runner is not None else []
+        meta = _meta(options.model or model.config.model, answer, started, known, intended, calls, stopped) | {"timeline": timeline.stages()}
         stored = await messages.store_reply(conn, session_id, message_id, answer.text, meta, generation)
         await stops.clear(conn, job_id)  # after store_reply committed under the session lock: a stop request racing it has committed too
     if not stored:
@@ -89,32 +106,34 @@ async def run(
 
 
 def _meta(
-    model_name: str, answer: tool_loop.Answer, started: float, known: context.TurnContext, toolbox: tools.Toolbox | None, stopped: bool
-) -> dict[str, Any]:
-    """What the answer's `meta` records: model, timings, memories used and changed, citations, and `stopped` when cut short."""
-    meta = {
+    model_name: str, answer: Answer, started: float, known: context.TurnContext, intended: ToolResult | None,
+    calls: list[steps.Call], stopped: bool,
+) -> dict[str, Any]:  # fmt: skip
+    """What the answer's `meta` records: model, timings, memories used and changed, citations, the tool steps, and `stopped` when cut short."""
+    results = [intended, *(c.result for c in calls)]
+    meta: dict[str, Any] = {
         "model": model_name,
         "first_token_ms": answer.first_token_ms,
         "total_ms": _ms(started),
         "memories": [m["id"] for m in known.memories],
-        "remembered": toolbox.remembered if toolbox else [],
-        "forgotten": toolbox.forgotten if toolbox else [],
+        "remembered": steps.changed_memories(results, "remembered"),
+        "forgotten": steps.changed_memories(results, "forgotten"),
         "citations": prompt.citations(known.excerpts),
     }
+    if calls:
+        meta["steps"] = steps.summary(calls)  # the chat's export shows them
     if answer.usage is not None:
         meta["usage"] = answer.usage  # the OpenAI-compatible API reports it
     return {**meta, "stopped": True} if stopped else meta
 
 
-async def _memory_request(toolbox: tools.Toolbox, text: str, chat: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Carry out a "remember that …" or "forget that …" message, and tell the SLM in the system message."""
+async def _memory_request(built_in: dict[str, Tool], text: str, chat: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], ToolResult | None]:
+    """Carry out a "remember that …" or "forget that …" message, and tell the SLM in the system message; the chat and the result."""
     intent = intents.detect(text)
     if intent is None:
-        return chat
-    note = intents.note(await toolbox.execute(intent.action, {"content": intent.fact}))
-    if chat and chat[0]["role"] == "system":
-        return [{"role": "system", "content": f"{chat[0]['content']}\n\n{note}"}, *chat[1:]]
-    return [{"role": "system", "content": note}, *chat]
+        return chat, None
+    result = await built_in[intent.action].run({"content": intent.fact})
+    return prompt.with_note(chat, intents.note(result.text)), result
 
 
 def _ms(since: float) -> float:

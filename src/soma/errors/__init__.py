@@ -15,7 +15,7 @@ from soma.errors.processes import (  # noqa: F401
     ChildKeepsFailing,
 )
 from soma.errors.conversations import (  # noqa: F401
-    ChatRequestInvalid, MessageNotEditable, MessageNotFound, MessageTooLarge, ModelNotFound, NothingToRegenerate,
+    ApprovalDecided, ApprovalNotWaiting, ChatRequestInvalid, MessageNotEditable, MessageNotFound, MessageTooLarge, ModelNotFound, NothingToRegenerate,
     SessionNotFound, TurnFailed, TurnInProgress, TurnRateLimited,
 )
 from soma.errors.slm import (  # noqa: F401

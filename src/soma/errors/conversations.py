@@ -66,3 +66,17 @@ class TurnRateLimited(TurnFailed):
 
     status_code = 429
     code = "rate_limit_exceeded"
+
+
+class ApprovalNotWaiting(SomaError):
+    """No tool call of this chat waits for approval under this id: it never asked, or its turn ended. Read the chat's `tool.approval` events for the calls that wait."""
+
+    status_code = 409
+    code = "approval_not_waiting"
+
+
+class ApprovalDecided(SomaError):
+    """This tool call's approval is decided; the first answer counts. Read the call's `tool.finished` event for what happened."""
+
+    status_code = 409
+    code = "approval_decided"

@@ -1,14 +1,16 @@
-"""/v1/sessions/{id}/stop, /regenerate and PATCH …/messages/{id}: steering a chat's turns."""
+"""/v1/sessions/{id}/stop, /regenerate, /approvals/{call_id} and PATCH …/messages/{id}: steering a chat's turns."""
 
 from __future__ import annotations
 
 import uuid
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Request, Response
+from fastapi import APIRouter, Path, Request, Response
+from pydantic import BaseModel, ConfigDict, Field
 
 from soma import errors
-from soma.conversations import stops, versions
+from soma.audit import log as audit
+from soma.conversations import approvals, stops, versions
 from soma.gateway import access, bodies, openapi, params
 
 router = APIRouter(prefix="/v1/sessions", tags=["sessions"])
@@ -16,6 +18,29 @@ router = APIRouter(prefix="/v1/sessions", tags=["sessions"])
 
 class EditedMessage(bodies.TextBody):
     """Body of PATCH /v1/sessions/{id}/messages/{message_id}."""
+
+
+class ApprovalAnswer(BaseModel):
+    """Body of POST /v1/sessions/{id}/approvals/{call_id}."""
+
+    model_config = ConfigDict(extra="forbid")
+    allow: bool = Field(description="true lets the call run; false denies it, and the agent reads that it was denied.")
+
+
+# A call id as steps.call_id makes it (m<message>g<generation>s<step>c<index>); anything longer names no call.
+CallId = Annotated[str, Path(min_length=1, max_length=100, pattern=r"^[A-Za-z0-9_.:-]+$")]
+
+
+@router.post("/{session_id}/approvals/{call_id}", responses=openapi.raises(errors.ApprovalNotWaiting, errors.ApprovalDecided))
+async def decide_approval(request: Request, session_id: uuid.UUID, call_id: CallId, body: ApprovalAnswer) -> dict[str, Any]:
+    """Allow or deny a tool call waiting for approval (its `tool.approval` event); the first answer counts, and the audit log records it."""
+    caller = access.principal(request)
+    async with request.app.state.engine.begin() as conn:
+        asked = await approvals.decide(conn, session_id, call_id, body.allow, caller.actor, access.chat_owner_filter(request))
+        details = {"call_id": call_id, "server": asked["server"], "tool": asked["name"]}
+        action = "tool.allowed" if body.allow else "tool.denied"
+        await audit.record(conn, action, caller.actor, str(session_id), details, access.client_address(request))
+    return {"call_id": call_id, "allow": body.allow, "server": asked["server"], "name": asked["name"], "decided_by": caller.actor}
 
 
 @router.post("/{session_id}/stop", responses={202: {"description": "The running answer is being stopped."}})

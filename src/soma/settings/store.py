@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 
 import sqlalchemy as sa
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
@@ -29,7 +29,17 @@ class AgentSettings(BaseModel):
     memory_threshold: float = Field(0.35, ge=0, le=1, description="Least cosine similarity for a memory to be recalled.")
     knowledge_k: int = Field(4, ge=0, le=20, description="Knowledge chunks added to each turn (0: none).")
     upload_max_bytes: int = Field(20 * MiB, ge=1, le=1024 * MiB, description="Largest knowledge file accepted.")
-    tools_enabled: bool = Field(True, description="Offer the remember/forget tools to SLMs that support tool calls.")
+    tools_enabled: bool = Field(True, description="Offer tools (the built-ins and the MCP servers' tools) to the SLM.")
+    max_tool_steps: int = Field(
+        10, ge=1, le=50, description="SLM requests per turn, each answering or asking for tools; the last offers none, so every turn answers."
+    )
+    tool_call_format: Literal["native", "json", "off"] = Field(
+        "native",
+        description="How the SLM asks for tools: native (OpenAI tool calls), json (one JSON object in its text, for models without tool calls) or off.",
+    )
+    tool_approval_timeout_seconds: int = Field(
+        300, ge=1, le=86400, description="How long a tool set to ask waits for the user to allow it; then it counts as denied."
+    )
 
     @field_validator("system_prompt", "slm_model")
     @classmethod

@@ -96,6 +96,7 @@ class CallOptions:
     temperature: float | None = None
     tools: list[dict[str, Any]] | None = None  # OpenAI function definitions offered to the SLM
     max_tokens: int | None = None
+    response_format: dict[str, Any] | None = None  # e.g. a JSON schema the answer must follow
 
 
 class Key(Protocol):
@@ -232,6 +233,8 @@ class SLMClient:
             body["temperature"] = options.temperature
         if options.tools:
             body["tools"] = options.tools
+        if options.response_format:
+            body["response_format"] = options.response_format
         try:
             response = await self._send(self._http.build_request("POST", "chat/completions", json=body, headers=self._headers(key)))
             lines, answered = response.aiter_lines(), False

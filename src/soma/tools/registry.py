@@ -52,6 +52,9 @@ class ToolResult:
     ok: bool
     text: str
     error: str | None = None  # a short reason when not ok (e.g. "timeout", "interrupted", "denied")
+    # What Soma keeps about the call beside the text, e.g. {"remembered": 7}: recorded in `tool.finished`
+    # (so a resumed turn still knows it), never sent to the SLM.
+    details: dict[str, Any] | None = None
 
 
 class Tool(Protocol):

@@ -148,6 +148,7 @@ async def run_turn(
                 extra["engine"], extra["slm"], extra["embedder"], message_id, extra["limits"], generation, context.job.id,
                 context.start_timestamp,  # procrastinate's time.time() when it fetched the job
                 extra.get("writes"),
+                extra.get("tools"),  # the process's MCP connections; without them, the built-in tools only
             )
             result = await _unless_lockdown(answering, flag, extra["engine"], message_id, generation)
             outcome = OUTCOME_LABELS[result]

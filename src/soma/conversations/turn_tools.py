@@ -1,0 +1,60 @@
+"""What one turn offers: the built-in tools its settings allow and the MCP tools working now, less those an admin disabled.
+
+An admin's choice per tool is a `tool_settings` row (server, tool, enabled, approval), read in the
+turn's start statement (question.py); a tool without a row is enabled and runs without asking.
+Built-ins are offered where they can help: `remember` and `forget` while memory is on,
+`search_memory` once a memory exists, `search_knowledge` once a knowledge file is ready.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any, Protocol
+
+from soma.conversations.question import Question
+from soma.tools import builtins
+from soma.tools.registry import Offered, Tool, Toolset
+
+log = logging.getLogger(__name__)
+
+
+class ToolSource(Protocol):
+    """The worker process's MCP connections (its procrastinate context's "tools"): the tools of the servers connected now.
+
+    Each tool's `run` applies its server's call timeout and output cap itself and never raises.
+    """
+
+    def tools(self) -> list[Tool]: ...
+
+
+def offer(asked: Question, built_in: dict[str, Tool], source: ToolSource | None) -> Toolset:
+    """The turn's Toolset: nothing when tools are off; else each tool its admin left enabled, with its approval mode."""
+    agent = asked.agent
+    if not agent.tools_enabled or agent.tool_call_format == "off":
+        return Toolset([])
+    wanted = [
+        (builtins.REMEMBER, agent.memory_enabled),
+        (builtins.FORGET, agent.memory_enabled),
+        (builtins.SEARCH_MEMORY, agent.memory_enabled and asked.memories_stored),
+        (builtins.SEARCH_KNOWLEDGE, asked.documents_ready),
+    ]
+    candidates = [built_in[spec.name] for spec, useful in wanted if useful]
+    candidates += _connected(source)
+    choices = {(row["server"], row["tool"]): row for row in asked.tool_choices}
+    offered = []
+    for tool in candidates:
+        choice: dict[str, Any] = choices.get((tool.spec.server, tool.spec.name), {})
+        if choice.get("enabled", True):
+            offered.append(Offered(tool, choice.get("approval", "auto")))
+    return Toolset(offered)
+
+
+def _connected(source: ToolSource | None) -> list[Tool]:
+    """The MCP tools working now; none when the source fails (the turn goes on with the built-ins)."""
+    if source is None:
+        return []
+    try:
+        return list(source.tools())
+    except Exception as exc:
+        log.warning("could not list the MCP tools (%s: %s); this turn offers the built-in tools only", type(exc).__name__, exc)
+        return []
