@@ -17,7 +17,7 @@ from soma.embeddings import embedder
 from soma.auth import bootstrap
 from soma.gateway import (
     admin_api, auth_api, authn, backup_api, emergency_api, error_shape, events_api, headers, health_api, knowledge_api,
-    limits, lockdown_gate, mcp_server, memories_api, meta_api, metrics_api, openai_api, openapi, restores_api, sessions_api,
+    limits, lockdown_gate, mcp_endpoint, memories_api, meta_api, metrics_api, openai_api, openapi, restores_api, sessions_api,
     settings_api, status_api, tunnel_api, turns_api,
 )
 from soma.gateway.notifier import Notifier
@@ -60,9 +60,9 @@ def create(
         provisioning = asyncio.create_task(bootstrap.provision_when_possible(app.state.engine, settings))
         await asyncio.wait({provisioning}, timeout=5)  # usually done here, so the key works on the first request
         try:
-            async with mcp_server.running(app):  # ends first: an `ask` still waiting is cancelled while the database is there
-                yield
+            yield
         finally:
+            await mcp_endpoint.stop(app)  # first: an `ask` still waiting is cancelled while the database is there
             provisioning.cancel()
             warming.cancel()
             reloading.cancel()
@@ -89,6 +89,6 @@ def create(
     app.add_middleware(headers.SecurityHeaders)  # outermost: on every response the app gives
     for module in ROUTERS:
         app.include_router(module.router)
-    mcp_server.install(app)  # /mcp: the MCP protocol behind the same middlewares
+    mcp_endpoint.install(app)  # /mcp: the MCP protocol behind the same middlewares
     pages.install(app)
     return app

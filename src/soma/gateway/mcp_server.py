@@ -5,7 +5,8 @@ Three tools: `ask` posts a message into a chat of the caller's key, as POST
 (gateway/answer_wait.py, shared with the OpenAI-compatible API); `search_memory` and
 `search_knowledge` search what the agent remembers and the files it answers from.
 
-The official SDK (`mcp`) serves the protocol behind one gateway route, so every middleware stands
+The official SDK (`mcp`) serves the protocol behind one gateway route (gateway/mcp_endpoint.py,
+which imports this module on the first request), so every middleware stands
 in front of it as for /v1: the lockdown gate, authentication (an API key with the chat scope; a
 login cookie is refused here, McpNeedsKey), the body limit, the security headers, metrics and the
 access log. The SDK's session manager runs stateless: each request gets a fresh transport and no
@@ -19,12 +20,10 @@ and Origin allow-lists) is off: a rebinding page cannot send the bearer key ever
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import uuid
-from collections.abc import AsyncIterator, Awaitable
+from collections.abc import Awaitable
 from typing import Annotated, Any
 
-from fastapi import FastAPI
 from mcp.server import MCPServer
 from mcp.server.mcpserver import Context
 from mcp.server.streamable_http_manager import StreamableHTTPSessionManager
@@ -33,7 +32,6 @@ from mcp_types import CallToolResult, TextContent, ToolAnnotations
 from pydantic import BaseModel, Field
 from sqlalchemy.ext.asyncio import AsyncConnection
 from starlette.requests import Request
-from starlette.types import Receive, Scope, Send
 
 import soma
 from soma import errors
@@ -77,55 +75,14 @@ class KnowledgeFound(BaseModel):
     excerpts: list[dict[str, Any]] = Field(description="The most similar excerpts of ready files, best first, each with its `filename`.")
 
 
-def install(app: FastAPI) -> None:
-    """Serve /mcp; the app's lifespan must run `running(app)`."""
+def session_manager() -> StreamableHTTPSessionManager:
+    """The MCP server with Soma's three tools, as a stateless session manager (run it with `running`)."""
     server = MCPServer("soma", version=soma.__version__, instructions=INSTRUCTIONS)
     server.add_tool(ask, annotations=ToolAnnotations(readOnlyHint=False, destructiveHint=False, idempotentHint=False))
     server.add_tool(search_memory, annotations=ToolAnnotations(readOnlyHint=True))
     server.add_tool(search_knowledge, annotations=ToolAnnotations(readOnlyHint=True))
     server.streamable_http_app(stateless_http=True, transport_security=NO_REBINDING_CHECK)  # builds server.session_manager
-    app.state.mcp = server.session_manager
-    app.add_route(PATH, Endpoint(server.session_manager), include_in_schema=False)  # a protocol, not a REST operation
-
-
-@contextlib.asynccontextmanager
-async def running(app: FastAPI) -> AsyncIterator[None]:
-    """The MCP session manager's task group, where each request's transport runs, for the app's lifespan.
-
-    It lives in a task of its own: an anyio task group must be left by the task that entered it,
-    and a lifespan may be entered and left by different tasks (pytest-asyncio's fixtures do).
-    Leaving cancels the tool calls still running.
-    """
-    started, stop = asyncio.Event(), asyncio.Event()
-
-    async def serve() -> None:
-        async with app.state.mcp.run():
-            started.set()
-            await stop.wait()
-
-    serving = asyncio.create_task(serve(), name="soma-mcp")
-    ready = asyncio.create_task(started.wait())
-    await asyncio.wait({serving, ready}, return_when=asyncio.FIRST_COMPLETED)
-    ready.cancel()
-    if serving.done():
-        serving.result()  # it failed to start: raise why
-    try:
-        yield
-    finally:
-        stop.set()
-        await serving
-
-
-class Endpoint:
-    """The route's ASGI app: authn.Authenticate has checked the credential and its chat scope; it must be a key."""
-
-    def __init__(self, manager: StreamableHTTPSessionManager) -> None:
-        self.manager = manager
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["state"]["principal"].kind != "key":
-            raise errors.McpNeedsKey()  # rendered by gateway/error_shape.py
-        await self.manager.handle_request(scope, receive, send)
+    return server.session_manager
 
 
 async def ask(
