@@ -4,6 +4,7 @@
     python tests/mcp_servers/scripted.py --http PORT          # Streamable HTTP on 127.0.0.1:PORT/mcp
     --require-env NAME=VALUE     refuse to start unless the environment has it (a secret reference resolved)
     --require-header NAME=VALUE  (HTTP) answer 401 to any request without it
+                                 (VALUE may be sha256:HEX, so the secret itself need not be in the command line)
     --leak-env NAME              print that variable's value on stderr at start (a careless banner)
     --exit-at-start CODE         say so on stderr and exit with CODE (a server that dies at every start)
     --hang-at-start              never answer (a server that hangs before its handshake)
@@ -23,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import hashlib
 import json
 import os
 import sys
@@ -103,6 +105,15 @@ def _pair(text: str) -> tuple[str, str]:
     return name, value
 
 
+def _matches(given: str | None, wanted: str) -> bool:
+    """given equals wanted, or hashes to it when wanted is sha256:HEX."""
+    if given is None:
+        return False
+    if wanted.startswith("sha256:"):
+        return hashlib.sha256(given.encode()).hexdigest() == wanted.removeprefix("sha256:")
+    return given == wanted
+
+
 def _redirecting(location: str):
     async def redirect(scope, receive, send):
         if scope["type"] == "http":
@@ -124,10 +135,11 @@ def _recording(app, path: str):
 
 def _guarded(app, header: tuple[str, str]):
     """The ASGI app, answering 401 to a request without the header."""
-    wanted = (header[0].lower().encode(), header[1].encode())
+    name = header[0].lower().encode()
 
     async def guarded(scope, receive, send):
-        if scope["type"] == "http" and wanted not in scope["headers"]:
+        given = next((v.decode(errors="replace") for k, v in scope.get("headers", []) if k == name), None)
+        if scope["type"] == "http" and not _matches(given, header[1]):
             await send({"type": "http.response.start", "status": 401, "headers": [(b"content-type", b"text/plain")]})
             await send({"type": "http.response.body", "body": b"missing or wrong credentials"})
             return
@@ -163,7 +175,7 @@ def main() -> None:
         for _ in range(args.flood_stdout_at_start // 65536 + 1):
             sys.stdout.buffer.write(b"{" * 65536)  # before the SDK takes fd 1 for itself
         sys.stdout.buffer.flush()
-    if args.require_env and os.environ.get(args.require_env[0]) != args.require_env[1]:
+    if args.require_env and not _matches(os.environ.get(args.require_env[0]), args.require_env[1]):
         print(f"scripted: {args.require_env[0]} is missing or wrong; refusing to start", file=sys.stderr)
         raise SystemExit(2)
     if args.http is None:
