@@ -29,7 +29,12 @@ def _messages_have_versions(kind: str, value: Record) -> Record:
     return {**value, "versions": []} if kind == "messages" else value
 
 
-CHANGES: dict[str, Change] = {"0008": _messages_have_versions}
+def _settings_predate_tools(kind: str, value: Record) -> Record:
+    """0012: settings.json gained `tools` (the tool servers and choices); an older backup has none to restore (None)."""
+    return {**value, "tools": None} if kind == "settings" else value
+
+
+CHANGES: dict[str, Change] = {"0008": _messages_have_versions, "0012": _settings_predate_tools}
 
 
 @functools.cache

@@ -54,8 +54,12 @@ def parse(value: str) -> Reference | None:
     return Reference(found["kind"], found["where"], found["prefix"] or "")
 
 
-def problem(reference: Reference, settings: config.Settings) -> str | None:
-    """What is wrong with a reference (its form, or that it names one of Soma's own secrets), or None."""
+def problem(reference: Reference, settings: config.Settings | None) -> str | None:
+    """What is wrong with a reference (its form, or that it names one of Soma's own secrets), or None.
+
+    Without settings (a backup being staged), the places Soma's settings choose are not checked here;
+    the process that resolves the reference checks them (Resolver.read).
+    """
     if reference.kind == "env":
         if not _VARIABLE.fullmatch(reference.where):
             return f"{reference.label!r} does not name a variable (env:NAME)"
@@ -65,13 +69,13 @@ def problem(reference: Reference, settings: config.Settings) -> str | None:
     if reference.kind == "file":
         if not reference.where.startswith("/"):
             return f"{reference.label!r} is not an absolute path (file:/path)"
-        if _same_file(Path(reference.where), _own_files(settings)):
+        if settings is not None and _same_file(Path(reference.where), _own_files(settings)):
             return f"{reference.label!r} is one of Soma's own secret files, which no tool server may read"
         return None
     place = vault_location(reference)
     if place is None:
         return f"{reference.label!r} does not name a Vault secret (vault:MOUNT/PATH#FIELD)"
-    own = (vault.slm_key_location(settings), vault.tunnel_token_location(settings))
+    own = (vault.slm_key_location(settings), vault.tunnel_token_location(settings)) if settings is not None else ()
     if any((place.mount, place.path.strip("/")) == (o.mount, o.path.strip("/")) for o in own):
         return f"{reference.label!r} is one of Soma's own secrets in Vault, which no tool server may read"
     return None

@@ -74,8 +74,8 @@ class Server:
                 self.disabled, self.init_timeout)  # fmt: skip
 
 
-def parse(name: str, entry: Any, settings: config.Settings) -> Server:
-    """The server an entry describes; InvalidToolServer naming every problem."""
+def parse(name: str, entry: Any, settings: config.Settings | None) -> Server:
+    """The server an entry describes; InvalidToolServer naming every problem (settings: see references.problem)."""
     problems: list[str] = []
     if not isinstance(name, str) or not NAME.fullmatch(name) or "__" in name:
         problems.append(f"the name {name!r} must be 1-32 letters, digits, '_' or '-' (no '__')")
@@ -100,7 +100,7 @@ def parse(name: str, entry: Any, settings: config.Settings) -> Server:
     return Server(name, transport, entry, **fields, **limits)
 
 
-def parse_all(servers: Any, settings: config.Settings) -> list[Server]:
+def parse_all(servers: Any, settings: config.Settings | None) -> list[Server]:
     """Every server of an mcpServers object ({name: entry}); InvalidToolServer naming every bad entry."""
     if not isinstance(servers, dict):
         raise errors.InvalidToolServer('The body must be {"mcpServers": {"<name>": {…}, …}}.')
@@ -186,7 +186,7 @@ def _args(entry: dict[str, Any], problems: list[str]) -> tuple[str, ...]:
     return tuple(_text(arg, f"'args[{n}]'", problems) for n, arg in enumerate(args))
 
 
-def _values(server: str, entry: dict[str, Any], key: str, names: re.Pattern[str], settings: config.Settings, problems: list[str]) -> dict[str, str]:
+def _values(server: str, entry: dict[str, Any], key: str, names: re.Pattern[str], settings: config.Settings | None, problems: list[str]) -> dict[str, str]:
     """env or headers: names of the right form, values that are plain text or references, secrets only as references."""
     given = entry.get(key, {})
     if not isinstance(given, dict) or len(given) > _MAX_ITEMS:

@@ -37,19 +37,11 @@ async def load(conn: AsyncConnection, settings: config.Settings) -> tuple[list[S
     return found, broken
 
 
-async def get(conn: AsyncConnection, name: str, settings: config.Settings) -> Server:
-    """One server; ToolServerNotFound when none has the name."""
-    row = (await conn.execute(sa.select(_t).where(_t.c.name == name))).one_or_none()
-    if row is None:
-        raise errors.ToolServerNotFound(f"No tool server is named {name!r}.")
-    return _stored(row, settings)
-
-
 async def put(conn: AsyncConnection, actor: admin.Actor, server: Server) -> Server:
     """Add or change one server; returns it with its new version."""
-    stored = await _upsert(conn, server)
+    stored = await upsert(conn, server)
     await actor.record(conn, "tools.server.updated", server.name, {"transport": server.transport, "disabled": server.disabled})
-    await _notify(conn)
+    await announce(conn)
     return stored
 
 
@@ -60,7 +52,7 @@ async def remove(conn: AsyncConnection, actor: admin.Actor, name: str) -> None:
         raise errors.ToolServerNotFound(f"No tool server is named {name!r}.")
     await conn.execute(sa.delete(_c).where(_c.c.server == name))
     await actor.record(conn, "tools.server.removed", name)
-    await _notify(conn)
+    await announce(conn)
 
 
 async def replace(conn: AsyncConnection, actor: admin.Actor, wanted: list[Server]) -> list[Server]:
@@ -69,14 +61,15 @@ async def replace(conn: AsyncConnection, actor: admin.Actor, wanted: list[Server
     before = set((await conn.execute(sa.select(_t.c.name).with_for_update())).scalars())
     await conn.execute(sa.delete(_t).where(_t.c.name.not_in(names)))
     await conn.execute(sa.delete(_c).where(_c.c.server.not_in(names)))
-    stored = [await _upsert(conn, server) for server in wanted]
+    stored = [await upsert(conn, server) for server in wanted]
     details = {"servers": sorted(names), "removed": sorted(before - set(names))}
     await actor.record(conn, "tools.servers.replaced", "tool servers", details)
-    await _notify(conn)
+    await announce(conn)
     return stored
 
 
-async def _upsert(conn: AsyncConnection, server: Server) -> Server:
+async def upsert(conn: AsyncConnection, server: Server) -> Server:
+    """Write one server's row (no audit, no NOTIFY: the caller's)."""
     values = {
         "name": server.name, "config": server.entry, "disabled": server.disabled, "init_timeout": server.init_timeout,
         "call_timeout": server.call_timeout, "output_cap": server.output_cap, "updated_at": sa.func.clock_timestamp(),
@@ -104,5 +97,6 @@ def _with_version(server: Server, row: Any) -> Server:
     return dataclasses.replace(server, version=row.updated_at.isoformat())
 
 
-async def _notify(conn: AsyncConnection) -> None:
+async def announce(conn: AsyncConnection) -> None:
+    """Tell every worker's pool to read tool_servers again, at commit."""
     await conn.execute(sa.select(sa.func.pg_notify(CHANNEL, "")))  # sent at commit
