@@ -11,6 +11,7 @@
     --flood-stdout-at-start N    write N bytes to stdout without a line break before serving (stdio)
     --redirect-to URL            (HTTP) answer every request with 307 to URL
     --record-headers FILE        (HTTP) append each request's headers to FILE as a JSON line
+    --dump-env FILE              write its whole environment to FILE as JSON at start
     SCRIPTED_STARTS_FILE         a line is appended to it at each start (a test counts restarts)
 
 Tools: `append` writes a line to the file named by SCRIPTED_APPEND_FILE (not safe to repeat);
@@ -159,10 +160,14 @@ def main() -> None:
     parser.add_argument("--flood-stdout-at-start", type=int)
     parser.add_argument("--redirect-to")
     parser.add_argument("--record-headers")
+    parser.add_argument("--dump-env")
     args = parser.parse_args()
     if os.environ.get("SCRIPTED_STARTS_FILE"):
         with open(os.environ["SCRIPTED_STARTS_FILE"], "a") as out:
             out.write(f"{os.getpid()}\n")
+    if args.dump_env:
+        with open(args.dump_env, "w") as out:
+            json.dump(dict(os.environ), out)
     if args.leak_env:
         print(f"scripted: starting with {args.leak_env}={os.environ.get(args.leak_env, '')}", file=sys.stderr, flush=True)
     if args.exit_at_start is not None:
