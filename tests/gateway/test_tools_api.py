@@ -145,3 +145,13 @@ async def test_every_change_is_audited_with_names_never_values(api, database_url
         ("tools.server.removed", "other", {}),
     ]
     assert actors == [("key:bootstrap admin (SOMA_BOOTSTRAP_ADMIN_KEY)",)]
+
+
+async def test_the_servers_path_is_never_read_as_a_servers_tool(api) -> None:
+    for method in ("PATCH", "OPTIONS"):
+        response = await api.request(method, "/v1/tools/servers/github", json={"enabled": False})
+        assert (response.status_code, response.headers["allow"]) == (405, "DELETE, PUT"), method
+    taken = await api.put("/v1/tools/servers/servers", json={"command": "npx"})
+    assert (taken.status_code, taken.json()["error"]["code"]) == (422, "invalid_tool_server")
+    odd = await api.put("/v1/tools/servers/odd", json={"transport": {}, "command": "npx"})
+    assert odd.status_code == 422 and "the transport {} is not one of stdio, streamable-http" in odd.json()["error"]["message"]

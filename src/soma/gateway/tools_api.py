@@ -11,6 +11,7 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Body, Depends, Path, Request
 from pydantic import BaseModel
+from starlette import convertors
 
 from soma import errors
 from soma.auth import admin
@@ -18,6 +19,15 @@ from soma.gateway import access, openapi
 from soma.tools import catalogue, choices, overview, servers, store
 
 router = APIRouter(prefix="/v1/tools", tags=["tools"])
+
+
+class _ToolsServer(convertors.StringConvertor):
+    """A server's name in /v1/tools/{server}/{tool}: never `servers`, whose paths are the servers' own."""
+
+    regex = "(?!servers/)[^/]+"
+
+
+convertors.register_url_convertor("tools_server", _ToolsServer())
 
 ServerName = Annotated[str, Path(pattern=f"^{servers.NAME.pattern}$", description="Letters, digits, '_' and '-', at most 32.")]
 AnyServer = Annotated[str, Path(min_length=1, max_length=32, description="A tool server's name, or 'soma' for the built-ins.")]
@@ -151,7 +161,7 @@ async def delete_server(request: Request, name: ServerName) -> None:
 
 
 @router.patch(
-    "/{server}/{tool}", response_model=Choice, dependencies=[Depends(access.require_admin)],
+    "/{server:tools_server}/{tool}", response_model=Choice, dependencies=[Depends(access.require_admin)],
     openapi_extra=CHOICE_BODY, responses=openapi.raises(errors.InvalidToolChoice),
 )  # fmt: skip
 async def choose(request: Request, server: AnyServer, tool: ToolName, changes: Any = Body(...)) -> dict[str, Any]:

@@ -63,6 +63,8 @@ class _Watched(httpx2.AsyncBaseTransport):
         response = await self._inner.handle_async_request(request)
         if response.status_code >= 400:
             self._exchange.refused, self._exchange.reason = response.status_code, response.reason_phrase
+        else:
+            self._exchange.refused = None  # an earlier refusal no longer explains what fails next
         if response.headers.get("content-type", "").startswith("application/json"):
             response.stream = _Bounded(response.stream, MAX_MESSAGE_BYTES)  # type: ignore[arg-type]
         return response

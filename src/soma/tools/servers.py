@@ -27,6 +27,7 @@ _TYPES: dict[str, Transport] = {"stdio": STDIO, "streamable-http": HTTP, "http":
 
 # The name is part of the SLM's function names (`server__tool`, at most 64 characters).
 NAME = re.compile(r"[A-Za-z0-9_-]{1,32}")
+RESERVED_NAME = "servers"  # /v1/tools/servers/{name} would shadow /v1/tools/{server}/{tool} for it
 MAX_SERVERS = 64  # in one mcpServers document, and configured at once
 
 DEFAULT_INIT_TIMEOUT = 10.0  # seconds to start, answer and list tools
@@ -81,6 +82,8 @@ def parse(name: str, entry: Any, settings: config.Settings | None) -> Server:
         problems.append(f"the name {name!r} must be 1-32 letters, digits, '_' or '-' (no '__')")
     elif name == BUILTIN_SERVER:
         problems.append(f"the name {name!r} is the built-in tools' own")
+    elif name == RESERVED_NAME:
+        problems.append(f"the name {name!r} is taken by the API's own path (/v1/tools/servers)")
     if not isinstance(entry, dict):
         raise errors.InvalidToolServer(f"Tool server {name!r}: " + "; ".join([*problems, "its entry must be a JSON object"]) + ".")
     transport = _transport(entry, problems)
@@ -131,7 +134,7 @@ def _transport(entry: dict[str, Any], problems: list[str]) -> Transport | None:
     if stated == "sse":
         problems.append("the SSE transport is not supported: give the server's streamable HTTP URL (often ending in /mcp)")
         return None
-    if stated is not None and stated not in _TYPES:
+    if stated is not None and (not isinstance(stated, str) or stated not in _TYPES):
         problems.append(f"the transport {stated!r} is not one of stdio, streamable-http")
         return None
     implied = STDIO if "command" in entry else HTTP if "url" in entry else None
