@@ -168,3 +168,24 @@ async def test_a_published_mcp_server_from_pypi_works_over_stdio(database_url: s
         assert sorted(t.spec.name for t in tools.tools()) == ["convert_time", "get_current_time"]
         result = await convert.run({"source_timezone": "UTC", "time": "12:00", "target_timezone": "Asia/Tokyo"})
         assert result.ok and '"timezone": "Asia/Tokyo"' in result.text and "T21:00:00+09:00" in result.text
+
+
+async def test_closing_the_pool_stops_every_server_even_one_still_starting(database_url: str, tmp_path: Path) -> None:
+    chosen = settings()
+    started = tmp_path / "starts"
+    entries = {
+        "hung": stdio_entry("--hang-at-start", env={"SCRIPTED_STARTS_FILE": str(started)}, init_timeout=600),
+        "scripted": stdio_entry(env={"SCRIPTED_STARTS_FILE": str(started)}),
+    }
+    async with running(database_url, chosen, **entries) as (tools, _engine):
+        await procs.eventually(lambda: tool(tools, "scripted__add") and starts(started) == 2, 30, "both servers started")
+    pids = [int(line) for line in started.read_text().split()]
+    assert [_alive(pid) for pid in pids] == [False, False]
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True

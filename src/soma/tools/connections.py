@@ -66,7 +66,9 @@ class Connection:
         self._stop = asyncio.Event()
         self._calls = 0
         self._task: asyncio.Task[None] | None = None
+        self._scope: anyio.CancelScope | None = None  # around the session: cancelled by close(), so its servers stop cleanly
         self._reported: tuple[Any, ...] = ()
+        self._stale = False  # the secrets' source stopped answering while a session was open
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._supervise(), name=f"soma-tool-server-{self.server.name}")
@@ -74,6 +76,8 @@ class Connection:
     async def close(self) -> None:
         """End the session (a stdio server is stopped); calls in flight end with an error result."""
         self._stop.set()
+        if self._scope is not None:
+            self._scope.cancel()  # an anyio cancellation: the stdio server's shielded stop still runs
         if self._task is None:
             return
         done, _ = await asyncio.wait({self._task}, timeout=CLOSE_SECONDS)
@@ -131,15 +135,20 @@ class Connection:
     async def _hold(self, resolved: Resolved) -> None:
         """Open a session and keep it until the server goes, its secrets change, or the connection closes."""
         link = sessions.Link()
+        ended = False
         try:
-            async with sessions.open(self.server, resolved, link) as opened:
-                self._session = opened
-                self._tools = [McpTool(sessions.spec(self.server.name, entry), self) for entry in opened.tools]
-                self.state, self.error = "connected", None
-                log.info("tool server %r: connected, %d tools%s", self.server.name, len(opened.tools), _versions(resolved))
-                await self._tell("connected", None, opened.tools)
-                ended = await self._watch(opened, link, resolved)
-                self._session = None
+            with anyio.CancelScope() as self._scope:
+                if self._stop.is_set():
+                    return
+                async with sessions.open(self.server, resolved, link) as opened:
+                    self._session = opened
+                    self._tools = [McpTool(sessions.spec(self.server.name, entry), self) for entry in opened.tools]
+                    self.state, self.error = "connected", None
+                    log.info("tool server %r: connected, %d tools%s", self.server.name, len(opened.tools), _versions(resolved))
+                    await self._tell("connected", None, opened.tools)
+                    ended = await self._watch(opened, link, resolved)
+                    self._session = None
+            self._session = None
             if ended:  # described now that the process is reaped: its exit code and stderr are known
                 await self._failed(resolved.redact(sessions.describe(EOFError(), link, self.server)))
         except (Exception, BaseExceptionGroup) as exc:  # whatever ended the session: it is reported, and tried again
@@ -178,8 +187,13 @@ class Connection:
         try:
             fresh = await asyncio.to_thread(self._resolver.resolve, dict(self.server.env or {}), dict(self.server.headers or {}))
         except Unresolved as exc:
-            log.warning("tool server %r: cannot re-read its secret, keeping the one it has: %s", self.server.name, exc)
+            if not self._stale:  # once, not every few seconds while the source is away
+                log.warning("tool server %r: cannot re-read its secret, keeping the one it has: %s", self.server.name, exc)
+            self._stale = True
             return False
+        if self._stale:
+            log.info("tool server %r: its secret reads again", self.server.name)
+            self._stale = False
         if fresh.fingerprint == resolved.fingerprint:
             return False
         log.warning("tool server %r: its secret changed%s; connecting again", self.server.name, _versions(fresh))

@@ -21,8 +21,9 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from soma import config
 from soma.db import url as db_url
 from soma.tools import catalogue, store
-from soma.tools.connections import Connection, McpTool
+from soma.tools.connections import Connection
 from soma.tools.references import Resolver
+from soma.tools.registry import Tool
 from soma.tools.servers import Server
 
 log = logging.getLogger(__name__)
@@ -43,8 +44,8 @@ class Pool:
         self._watching: asyncio.Task[None] | None = None
         self._lock = asyncio.Lock()
 
-    def tools(self) -> list[McpTool]:
-        """The tools of every server connected now (registry.Tool each; the loop applies the admin's choices)."""
+    def tools(self) -> list[Tool]:
+        """The tools of every server connected now (the loop applies the admin's choices: choices.offered)."""
         return [tool for connection in self._connections.values() for tool in connection.tools()]
 
     def states(self) -> dict[str, tuple[str, str | None]]:
