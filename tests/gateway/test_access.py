@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime
+import re
 from collections.abc import AsyncIterator
 import uuid
 
@@ -36,6 +37,7 @@ def all_routes(routes) -> list:
 
 
 def _concrete(path: str) -> str:
+    path = re.sub(r"\{(\w+):\w+\}", r"{\1}", path)  # a convertor's name ({server:tools_server}) is no part of the parameter's
     for name, value in SAMPLE_PARAMS.items():
         path = path.replace("{" + name + "}", value)
     assert "{" not in path, f"add a sample value for {path} to SAMPLE_PARAMS"
