@@ -17,7 +17,7 @@ from soma.auth import admin
 from soma.db import engine as db_engine
 from soma.tools import overview, pool, servers, store
 from tests import openbao, procs
-from tests.tools.servers import start_http, stdio_entry
+from tests.tools.servers import SCRIPTED, start_http, stdio_entry
 
 ACTOR = admin.Actor("cli:test@host")
 
@@ -189,3 +189,20 @@ def _alive(pid: int) -> bool:
     except ProcessLookupError:
         return False
     return True
+
+
+async def test_an_http_server_that_goes_away_is_shown_failed_and_used_again_once_it_is_back(
+    database_url: str, launcher: procs.Launcher
+) -> None:
+    chosen = settings()
+    http = start_http(launcher)
+    async with running(database_url, chosen, remote={"url": http.url}) as (tools, engine):
+        add = await procs.eventually(lambda: tool(tools, "remote__add"), 30, "the HTTP server's tools")
+        http.proc.stop()
+        gone = await add.run({"a": 1, "b": 2})
+        assert (gone.ok, gone.error) == (False, "error")
+        await procs.eventually(lambda: (tools.states()["remote"][1] or "").startswith("cannot reach http://127.0.0.1:"), 30, "the failure shown")
+        port = http.url.split(":")[2].split("/")[0]
+        launcher.start("mcp-http-again", [sys.executable, SCRIPTED, "--http", port], {})
+        again = await procs.eventually(lambda: tool(tools, "remote__add"), 60, "the HTTP server used again")
+        assert (await again.run({"a": 2, "b": 3})).text == "5.0"
