@@ -279,3 +279,13 @@ def fresh_env_value(name: str) -> tuple[str | None, str]:
         return os.environ[name].strip(), "environment"
     value = dotenv_values(".env").get(name) if Path(".env").is_file() else None
     return (value.strip() if value else None), ".env"
+
+
+# What a child process of Soma's that must not see Soma's settings (an MCP tool server) takes from
+# this process's environment: enough to find programs, write caches and read text, nothing secret.
+CHILD_ENVIRONMENT = ("PATH", "HOME", "LANG", "LC_ALL", "LC_CTYPE", "TZ", "TMPDIR")
+
+
+def child_environment() -> dict[str, str]:
+    """The CHILD_ENVIRONMENT variables this process has: the base of an MCP stdio server's environment."""
+    return {name: os.environ[name] for name in CHILD_ENVIRONMENT if name in os.environ}

@@ -20,8 +20,12 @@ from soma.db import engine as db_engine
 from soma.db import tables
 from soma.knowledge import blobs, store
 from soma.settings import store as settings_store
+from soma.tools import choices, servers
+from soma.tools import store as tool_store
 
 USERNAME = "zebedee-backup-tester"
+# A tool server as the backup keeps it: its secret as a reference only.
+TIDES = {"command": "uvx", "args": ["tides-mcp"], "env": {"TIDES_API_KEY": "vault:kv/mcp/tides#key"}, "disabled": True}
 PASSWORD = "a long enough password for the tester"
 FILE_BYTES = b"".join(f"line {n}: the lighthouse keeper's log\n".encode() for n in range(9000))  # > one piece
 assert len(FILE_BYTES) > blobs.PIECE_BYTES
@@ -65,6 +69,8 @@ async def populate(database_url: str, file_bytes: bytes = FILE_BYTES) -> Install
                 values = {"content": content, "embedding": vector(n), "embedding_model": "test-model", "source": "user"}
                 await conn.execute(tables.memories.insert().values(values))
             await settings_store.update(conn, {"temperature": 0.25, "system_prompt": "You keep the lighthouse log."})
+            await tool_store.put(conn, actor, servers.parse("tides", TIDES, None))  # disabled: nothing connects to it
+            await choices.choose(conn, actor, "soma", "forget", {"approval": "ask"})
         async with engine.connect() as conn:
             upload = blobs.Writer(conn, len(file_bytes))
             await upload.write(file_bytes)

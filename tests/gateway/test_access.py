@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime
+import re
 from collections.abc import AsyncIterator
 import uuid
 
@@ -19,7 +20,7 @@ from tests.conftest import ADMIN, client_of, database_clock_passes
 PASSWORD = "correct horse battery"
 # The only routes a stranger reaches: probes, login and setup (pages and endpoints), static assets, and /metrics.
 ALLOWED_WITHOUT_CREDENTIALS = {"/health", "/ready", "/login", "/setup", "/v1/auth/login", "/v1/auth/setup", "/metrics"}
-SAMPLE_PARAMS = {"session_id": str(uuid.uuid4()), "document_id": str(uuid.uuid4()), "memory_id": "1", "user_id": "1", "key_id": "1", "restore_id": str(uuid.uuid4()), "message_id": "1", "call_id": "m1g1s1c0"}
+SAMPLE_PARAMS = {"session_id": str(uuid.uuid4()), "document_id": str(uuid.uuid4()), "memory_id": "1", "user_id": "1", "key_id": "1", "restore_id": str(uuid.uuid4()), "message_id": "1", "call_id": "m1g1s1c0", "name": "github", "server": "github", "tool": "create_issue"}
 
 
 def all_routes(routes) -> list:
@@ -36,6 +37,7 @@ def all_routes(routes) -> list:
 
 
 def _concrete(path: str) -> str:
+    path = re.sub(r"\{(\w+):\w+\}", r"{\1}", path)  # a convertor's name ({server:tools_server}) is no part of the parameter's
     for name, value in SAMPLE_PARAMS.items():
         path = path.replace("{" + name + "}", value)
     assert "{" not in path, f"add a sample value for {path} to SAMPLE_PARAMS"

@@ -27,6 +27,7 @@ from soma.conversations import events
 from soma.conversations import queue as turn_queue
 from soma.db import restore_lock, tables
 from soma.knowledge import blobs, ingest
+from soma.tools import saved as saved_tools
 
 log = logging.getLogger(__name__)
 
@@ -58,7 +59,7 @@ HNSW_MEMORY = (64 * 1024 * 1024, 1024 * 1024 * 1024)  # at least PostgreSQL's de
 async def apply(
     engine: AsyncEngine, restore_id: uuid.UUID, mode: str, actor: admin.Actor, lock_wait: float = restore_lock.WAIT_SECONDS
 ) -> dict[str, Any]:
-    """Replace chats, memories and knowledge (and the settings when mode is `overwrite`) with the staged backup's.
+    """Replace chats, memories and knowledge (and the settings and tool servers when mode is `overwrite`) with the staged backup's.
 
     `lock_wait` is how many seconds writes in flight may keep it waiting before RestoreBusy.
     """
@@ -77,6 +78,8 @@ async def apply(
                 raise errors.BackupDataInvalid(f"The backup's data does not fit this database ({_first_line(exc)}).") from None
             if mode == "overwrite":
                 await _overwrite_settings(conn, row.settings["data"])
+                if row.settings.get("tools") is not None:  # None: made before tool servers, or another program's backup
+                    await saved_tools.restore(conn, row.settings["tools"])
             await staged.finish(conn, restore_id, "applied", actor.name, mode)
             await blobs.remove_all_unreferenced(conn)  # the replaced documents' bytes
             details = {"mode": mode, "counts": row.manifest["counts"], "backup_created_at": row.manifest["created_at"], "filename": row.filename}

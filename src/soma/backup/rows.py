@@ -20,6 +20,7 @@ import sqlalchemy as sa
 from soma import errors
 from soma.backup import format
 from soma.db import tables
+from soma.tools import saved as saved_tools
 
 Check = Callable[[Any], bool]
 
@@ -123,7 +124,8 @@ SCHEMAS: dict[str, tuple[sa.Table, dict[str, Check], tuple[str, ...]]] = {
         ("id",),
     ),
 }
-SETTINGS_SCHEMA: dict[str, Check] = {"data": _object, "version": _int32, "updated_at": _time}
+# `tools` is None in a backup made before tool servers existed: the restore leaves them as they are.
+SETTINGS_SCHEMA: dict[str, Check] = {"data": _object, "version": _int32, "updated_at": _time, "tools": _optional(saved_tools.fits)}
 
 
 VECTOR = "embedding"  # the one pgvector column a table may have, read as its text form

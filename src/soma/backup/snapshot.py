@@ -13,6 +13,7 @@ from soma.backup import apply, format, rows
 from soma.backup.writer import Entry
 from soma.db import tables
 from soma.knowledge import blobs
+from soma.tools import saved as saved_tools
 
 ROWS_PER_FETCH = 500  # rows a server-side cursor hands over at a time
 BLOBS_PER_PAGE = 1000  # blob names listed at a time, so a million files do not sit in memory
@@ -45,7 +46,8 @@ class Snapshot:
         self.manifest = format.manifest(revision, self.created_at, await _counts(conn))
         yield Entry.of(format.MANIFEST, format.dumps(self.manifest))
         settings = (await conn.execute(sa.select(tables.agent_settings.c["data", "version", "updated_at"]))).one()
-        yield Entry.of(format.SETTINGS, format.dumps(rows.encode(settings._mapping)))
+        tools = await saved_tools.read(conn)  # the tool servers as references: no secret value is in the database
+        yield Entry.of(format.SETTINGS, format.dumps({**rows.encode(settings._mapping), "tools": tools}))
         for kind in format.TABLES:
             async for entry in _segments(conn, kind):
                 yield entry

@@ -12,6 +12,7 @@ from soma import errors
 from soma.db import tables
 from soma.knowledge import blobs, store
 from soma.settings import store as settings_store
+from soma.tools import saved as saved_tools
 
 EXPIRE_AFTER = "24 hours"  # a restore staged and then forgotten stops holding its space after this
 
@@ -54,7 +55,7 @@ async def describe(conn: AsyncConnection, restore_id: uuid.UUID) -> dict[str, An
         "created_by": row.created_by,
         "manifest": row.manifest,
         "counts": row.manifest["counts"],
-        "settings_diff": await settings_diff(conn, row.settings["data"]) if staged else [],
+        "settings_diff": await settings_diff(conn, row.settings["data"], row.settings.get("tools")) if staged else [],
         "owners_unmatched": (await conn.execute(_UNMATCHED, {"restore_id": row.id})).scalar_one() if staged else 0,
         "mode": row.mode,
         "finished_at": row.finished_at.isoformat() if row.finished_at else None,
@@ -62,11 +63,21 @@ async def describe(conn: AsyncConnection, restore_id: uuid.UUID) -> dict[str, An
     }
 
 
-async def settings_diff(conn: AsyncConnection, backup: dict[str, Any]) -> list[dict[str, Any]]:
-    """Each setting whose value in the backup differs from the current one: key, current, backup."""
+async def settings_diff(conn: AsyncConnection, backup: dict[str, Any], tools: dict[str, Any] | None = None) -> list[dict[str, Any]]:
+    """Each setting whose value in the backup differs from the current one: key, current, backup.
+
+    The tool servers (when the backup has them) count as one more, `tool_servers`, shown by name: an
+    `overwrite` restore makes the workers run the backup's.
+    """
     current = (await settings_store.load(conn)).model_dump()
     restored = settings_store.AgentSettings.model_validate(backup).model_dump()
-    return [{"key": key, "current": current[key], "backup": restored[key]} for key in current if current[key] != restored[key]]
+    found = [{"key": key, "current": current[key], "backup": restored[key]} for key in current if current[key] != restored[key]]
+    if tools is not None:
+        now = await saved_tools.read(conn)
+        if saved_tools.differs(now, tools):
+            names = [[server["name"] for server in side["servers"]] for side in (now, tools)]
+            found.append({"key": "tool_servers", "current": names[0], "backup": names[1]})
+    return found
 
 
 async def discard(conn: AsyncConnection, restore_id: uuid.UUID, actor: str) -> None:

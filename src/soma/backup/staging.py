@@ -27,6 +27,7 @@ from soma.backup import format, reader, staged, streams
 from soma.db import tables
 from soma.knowledge import blobs, store
 from soma.settings import store as settings_store
+from soma.tools import saved as saved_tools
 
 _INSERT_SEGMENT = sa.text(
     "INSERT INTO restore_segments (restore_id, kind, number, records) VALUES (:restore_id, :kind, :number, CAST(:records AS json))"
@@ -126,6 +127,11 @@ async def _begin(conn: AsyncConnection, staging: _Staging, settings: dict[str, A
         settings_store.AgentSettings.model_validate(settings["data"])
     except pydantic.ValidationError as exc:
         raise errors.BackupDataInvalid(f"{format.SETTINGS} holds settings this Soma refuses: {settings_store.problems(exc)}") from None
+    if settings.get("tools") is not None:
+        try:
+            saved_tools.check(settings["tools"])
+        except errors.InvalidToolServer as exc:
+            raise errors.BackupDataInvalid(f"{format.SETTINGS} holds tool servers this Soma refuses: {exc.detail}") from None
     revision = (await conn.execute(sa.text("SELECT version_num FROM alembic_version"))).scalar_one()
     values = {
         "id": staging.restore_id,

@@ -19,7 +19,7 @@ Record = dict[str, Any]
 Change = Callable[[str, Record], Record]
 
 FIRST_REVISION = "0005"  # the schema the first backups were made at
-UNCHANGED = frozenset({"0006", "0007", "0009", "0010", "0011", "0012"})  # restore staging (0006), tunnel and lockdown state (0007): no backup holds them; an index (0009); deltas of stored answers deleted, no record reshaped (0010); vector indexes rebuilt denser (0011); new tool tables, which older backups lack (0012)
+UNCHANGED = frozenset({"0006", "0007", "0009", "0010", "0011"})  # restore staging (0006), tunnel and lockdown state (0007): no backup holds them; an index (0009); deltas of stored answers deleted, no record reshaped (0010); vector indexes rebuilt denser (0011)
 
 
 def _messages_have_versions(kind: str, value: Record) -> Record:
@@ -27,7 +27,12 @@ def _messages_have_versions(kind: str, value: Record) -> Record:
     return {**value, "versions": []} if kind == "messages" else value
 
 
-CHANGES: dict[str, Change] = {"0008": _messages_have_versions}
+def _settings_predate_tools(kind: str, value: Record) -> Record:
+    """0012: settings.json gained `tools` (the tool servers and choices); an older backup has none to restore (None)."""
+    return {**value, "tools": None} if kind == "settings" else value
+
+
+CHANGES: dict[str, Change] = {"0008": _messages_have_versions, "0012": _settings_predate_tools}
 
 
 @functools.cache

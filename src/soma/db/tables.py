@@ -317,7 +317,7 @@ tool_servers = sa.Table(
     "tool_servers",
     metadata,
     sa.Column("name", sa.Text, primary_key=True),
-    sa.Column("config", JSONB, nullable=False),
+    sa.Column("config", sa.JSON, nullable=False),  # json, not jsonb: keeps the entry's key order for the export
     sa.Column("disabled", sa.Boolean, nullable=False, server_default=sa.false()),
     sa.Column("init_timeout", sa.Float, nullable=False, server_default="10"),
     sa.Column("call_timeout", sa.Float, nullable=False, server_default="120"),

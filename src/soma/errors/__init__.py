@@ -35,6 +35,9 @@ from soma.errors.auth import (  # noqa: F401
 from soma.errors.settings import (  # noqa: F401
     BadSetting, InvalidSettings,
 )
+from soma.errors.tools import (  # noqa: F401
+    InvalidToolChoice, InvalidToolServer, ToolNotFound, ToolServerNotFound,
+)
 from soma.errors.memory import (  # noqa: F401
     InvalidMemory, MemoryNotFound, MemoryTooLarge,
 )

@@ -138,9 +138,13 @@ async def _http_error(request: Request, exc: Exception) -> Response:
 def _method_not_allowed(request: Request, exc: HTTPException) -> Response:
     """405 naming every method served at this path: Starlette's names only the first route that matched it."""
     allowed = {method.strip() for method in (exc.headers or {}).get("Allow", "").split(",") if method.strip()}
-    for template, operations in request.app.openapi()["paths"].items():
-        if _fits(template, request.url.path):
-            allowed |= {method.upper() for method in operations}
+    paths = request.app.openapi()["paths"]
+    fitting = [template for template in paths if _fits(template, request.url.path)]
+    # The templates that name most of the path literally: /v1/tools/servers/x is a server's path, not a tool's.
+    most = max((_literals(template) for template in fitting), default=0)
+    for template in fitting:
+        if _literals(template) == most:
+            allowed |= {method.upper() for method in paths[template]}
     methods = ", ".join(sorted(allowed))
     message = f"{request.url.path} does not answer {request.method}; it answers {methods}."
     return respond(request.scope, 405, "method_not_allowed", message, {"Allow": methods})
@@ -150,6 +154,10 @@ def _fits(template: str, path: str) -> bool:
     """True when `path` is an instance of an OpenAPI path template such as /v1/keys/{key_id}."""
     wanted, given = template.split("/"), path.split("/")
     return len(wanted) == len(given) and all(w == g or (w.startswith("{") and g) for w, g in zip(wanted, given))
+
+
+def _literals(template: str) -> int:
+    return sum(1 for part in template.split("/") if part and not part.startswith("{"))
 
 
 def install(app: FastAPI) -> None:

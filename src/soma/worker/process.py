@@ -18,6 +18,7 @@ from soma.observability import queues as queue_metrics
 from soma.observability import server as metrics_server
 from soma.secrets import watch
 from soma.slm import client as slm
+from soma.tools import pool as tool_pool
 from soma.worker import drain, recovery, tasks
 
 log = logging.getLogger(__name__)
@@ -45,7 +46,9 @@ async def serve(settings: config.Settings, database_url: str) -> None:
     embedding_model = embedder.MiniLM()  # this process's one: its tasks get it in their context
     flag = lockdown.Watch(database_url)  # under lockdown, turns wait in the queue and running ones are cancelled
     flag.start()
+    tools = tool_pool.Pool(engine, database_url, settings)  # the MCP tool servers, connected in the background
     try:
+        await tools.start()
         await flag.first_read(timeout=5)
         warming = asyncio.create_task(context.warm_if_needed(engine, embedding_model))
         async with app.open_async():
@@ -75,6 +78,7 @@ async def serve(settings: config.Settings, database_url: str) -> None:
                     "backup_dir": settings.backup_dir,
                     "backup_keep": settings.backup_keep,
                     "lockdown": flag,
+                    "tools": tools,  # .tools(): the MCP tools of the servers connected now
                 },
             )
             draining = drain.Drain(app, worker, interval, recovering)
@@ -92,6 +96,7 @@ async def serve(settings: config.Settings, database_url: str) -> None:
                 with contextlib.suppress(asyncio.CancelledError):
                     await recovering
     finally:
+        await tools.close()  # after the drain: turns finishing meanwhile still had their tools
         await flag.stop()
         await model.aclose()
         await engine.dispose()

@@ -22,7 +22,7 @@ def upgrade() -> None:
     op.create_table(
         "tool_servers",
         sa.Column("name", sa.Text, primary_key=True),
-        sa.Column("config", JSONB, nullable=False),
+        sa.Column("config", sa.JSON, nullable=False),  # json, not jsonb: an export gives the entry back byte for byte, keys in order
         sa.Column("disabled", sa.Boolean, nullable=False, server_default=sa.false()),
         sa.Column("init_timeout", sa.Float, nullable=False, server_default="10"),
         sa.Column("call_timeout", sa.Float, nullable=False, server_default="120"),
