@@ -19,9 +19,9 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from soma import config
 from soma.db import tables
-from soma.tools import session as sessions
 from soma.tools.references import Resolver, Unresolved
 from soma.tools.servers import Server
+
 
 log = logging.getLogger(__name__)
 
@@ -60,6 +60,8 @@ def _json(tools: list[dict[str, Any]] | None) -> str | None:
 
 async def probe(server: Server, settings: config.Settings) -> Found:
     """Connect, list the tools, close: within the server's init_timeout (and its secrets' reading)."""
+    from soma.tools import session as sessions  # the MCP SDK: 0.5 s of CPU to import, paid by the first connection only
+
     resolver = Resolver(settings)
     try:
         resolved = await asyncio.to_thread(resolver.resolve, dict(server.env or {}), dict(server.headers or {}))

@@ -18,14 +18,16 @@ import logging
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import anyio
 
-from soma.tools import session as sessions
 from soma.tools.references import Resolved, Resolver, Unresolved
 from soma.tools.registry import ToolResult, ToolSpec
 from soma.tools.servers import Server
+
+if TYPE_CHECKING:
+    from soma.tools import session as sessions
 
 log = logging.getLogger(__name__)
 
@@ -134,6 +136,8 @@ class Connection:
 
     async def _hold(self, resolved: Resolved) -> None:
         """Open a session and keep it until the server goes, its secrets change, or the connection closes."""
+        from soma.tools import session as sessions  # the MCP SDK: 0.5 s of CPU to import, paid by the first connection only
+
         link = sessions.Link()
         ended = False
         try:
