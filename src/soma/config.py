@@ -283,9 +283,12 @@ def fresh_env_value(name: str) -> tuple[str | None, str]:
 
 # What a child process of Soma's that must not see Soma's settings (an MCP tool server) takes from
 # this process's environment: enough to find programs, write caches and read text, nothing secret.
-CHILD_ENVIRONMENT = ("PATH", "HOME", "LANG", "LC_ALL", "LC_CTYPE", "TZ", "TMPDIR")
+TOOL_SERVER_ENVIRONMENT = ("PATH", "HOME", "LANG", "LC_ALL", "LC_CTYPE", "TZ", "TMPDIR")
 
 
-def child_environment() -> dict[str, str]:
-    """The CHILD_ENVIRONMENT variables this process has: the base of an MCP stdio server's environment."""
-    return {name: os.environ[name] for name in CHILD_ENVIRONMENT if name in os.environ}
+def tool_server_environment() -> dict[str, str]:
+    """The TOOL_SERVER_ENVIRONMENT variables this process has: the base of an MCP stdio server's environment.
+
+    Not child_environment, which hands Soma's own children (gateway, worker, cloudflared) everything.
+    """
+    return {name: os.environ[name] for name in TOOL_SERVER_ENVIRONMENT if name in os.environ}

@@ -93,7 +93,7 @@ def test_a_worker_started_stdio_server_sees_none_of_the_workers_secrets(stack, t
     assert stack.client.put(f"{stack.url}/v1/tools/servers/scripted", json=stdio_entry("--dump-env", str(dumped), env={"LOG_LEVEL": "debug"})).status_code == 200
     procs.wait_until(lambda: "tool server 'scripted': connected" in worker.output(), 60, "the worker to connect")
     environment = json.loads(dumped.read_text())  # written by the worker's start, the last one
-    allowed = set(config.CHILD_ENVIRONMENT) | {"LOG_LEVEL"}
+    allowed = set(config.TOOL_SERVER_ENVIRONMENT) | {"LOG_LEVEL"}
     assert set(environment) <= allowed and {"PATH", "LOG_LEVEL"} <= set(environment)
     text = json.dumps(environment)
     assert not any(value in text for value in (*own.values(), stack.database_url, "test-key"))

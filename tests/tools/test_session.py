@@ -105,7 +105,7 @@ async def test_a_stdio_server_gets_only_the_minimal_environment_and_its_own_vari
     server, resolved = configured(stdio_entry(env={"SCRIPTED_APPEND_FILE": "/tmp/x", "LOG_LEVEL": "debug"}))
     async with session.open(server, resolved) as opened:
         names = json.loads((await opened.call("environment", {})).text)
-    inherited = [name for name in config.CHILD_ENVIRONMENT if name in config.child_environment()]
+    inherited = [name for name in config.TOOL_SERVER_ENVIRONMENT if name in config.tool_server_environment()]
     assert "TZ" in inherited and "PATH" in inherited
     # Python adds LC_CTYPE itself when it coerces the C locale; nothing else appears that Soma did not give.
     assert sorted(set(names) - {"LC_CTYPE"}) == sorted({*inherited, "SCRIPTED_APPEND_FILE", "LOG_LEVEL"} - {"LC_CTYPE"})

@@ -104,7 +104,7 @@ async def _transport(server: Server, resolved: Resolved, link: Link) -> AsyncIte
     """The SDK transport for the server (not yet entered: the Client enters it)."""
     if server.transport == STDIO:
         link.process = stdio.Process(ended=link.ended)
-        environment = config.child_environment() | resolved.env
+        environment = config.tool_server_environment() | resolved.env
         yield stdio.connect(server.command, server.args, environment, link.process)
         return
     link.exchange = http.Exchange()

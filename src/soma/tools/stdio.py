@@ -2,7 +2,7 @@
 
 The SDK's own stdio client merges the worker's HOME, PATH, SHELL, USER… into the child's
 environment, sends the child's stderr to the worker's, and buffers a line of stdout however long
-it grows. This one gives the child exactly the environment it is handed (config.child_environment
+it grows. This one gives the child exactly the environment it is handed (config.tool_server_environment
 plus the server's env), reads stderr all the time into a tail of STDERR_TAIL_BYTES (never into a
 log as it comes: a server may write without end), and ends the connection when one message passes
 MAX_MESSAGE_BYTES. `Process.ended` is set when the server is gone (its stdout closed, or it broke
