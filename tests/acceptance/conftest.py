@@ -63,6 +63,11 @@ class Stack:
         procs.wait_until(lambda: "worker ready" in proc.output() or not proc.alive(), 30, "the worker to start")
         assert proc.alive(), proc.output()
 
+    def wait_connected(self, worker: procs.Proc, *servers: str) -> None:
+        """Until the worker has connected to each of these tool servers (configured before or after it started)."""
+        lines = [f"tool server '{name}': connected" for name in servers]
+        procs.wait_until(lambda: all(line in worker.output() for line in lines), 30, f"the worker to connect to {', '.join(servers)}")
+
     def tool_servers(self, **entries: dict) -> dict:
         """Configure exactly these MCP servers (PUT /v1/tools/servers) and check the gateway's probe connected each."""
         response = self.client.put(f"{self.url}/v1/tools/servers", json={"mcpServers": entries})

@@ -22,11 +22,13 @@ def _calls(events: list[dict]) -> dict[str, dict]:
 
 def test_a_server_that_hangs_times_out_and_one_that_crashes_is_restarted_while_the_turn_answers(stack, tmp_path: Path) -> None:
     starts, down = tmp_path / "starts", tmp_path / "down"
+    worker = stack.launch_worker()  # starts while the servers are configured
     slow = start_http(stack.launcher)
     # init_timeout: its restart waits for the test, never long enough to time out and start a fourth time.
     fragile = stdio_entry("--wait-while", str(down), env={"SCRIPTED_STARTS_FILE": str(starts)}, init_timeout=120)
     stack.tool_servers(slow={"url": slow.url, "call_timeout": 1}, fragile=fragile)
-    worker = stack.worker()
+    stack.wait_ready(worker)
+    stack.wait_connected(worker, "slow", "fragile")
     down.touch()  # from now on a start of the fragile server waits: it is down until the test says otherwise
     calls = [{"name": "slow__sleep", "arguments": {"seconds": 30}}, {"name": "fragile__crash", "arguments": {}}]
     again = [{"name": "fragile__add", "arguments": {"a": 1, "b": 2}}]
@@ -53,7 +55,7 @@ def test_a_server_that_hangs_times_out_and_one_that_crashes_is_restarted_while_t
     assert len(starts.read_text().split()) == 3  # the gateway's probe, the worker's start, its restart
     stack.send(session, "Add one and two.")
     events = stack.events(session, procs.has_event("assistant.message", 2), timeout=60)
-    assert (_calls(events[len(finished) :])["add"]["result"], events[-1]["data"]["message"]["content"]) == ("3.0", "3.")
+    assert (_calls(events)["add"]["result"], events[-1]["data"]["message"]["content"]) == ("3.0", "3.")
     assert "tool server 'fragile': failed: it exited with code 3" in worker.output()
 
 
@@ -62,9 +64,11 @@ def test_a_published_mcp_server_answers_a_call_in_a_real_turn_and_the_step_is_re
     # the entry hands it this interpreter's import path, as an operator might.
     path = os.pathsep.join(entry for entry in sys.path if entry)
     command = {"command": sys.executable, "args": ["-m", "mcp_server_time", "--local-timezone", "UTC"], "env": {"PYTHONPATH": path}}
+    worker = stack.launch_worker()  # starts while the server is configured
     overview = stack.tool_servers(time=command)
     assert sorted(t["name"] for t in overview["tools"] if t["server"] == "time") == ["convert_time", "get_current_time"]
-    stack.worker()
+    stack.wait_ready(worker)
+    stack.wait_connected(worker, "time")
     arguments = {"source_timezone": "UTC", "time": "12:00", "target_timezone": "Asia/Tokyo"}
     stack.slm.script({"tool_calls": [{"name": "time__convert_time", "arguments": arguments}]}, {"chunks": ["It is 21:00 in Tokyo."]})
     session = stack.new_session()

@@ -9,19 +9,22 @@ from tests.procs import has_event, pid_alive, wait_until
 from tests.tools.servers import start_http, stdio_entry
 
 FACTS = ["The user's dog is called Rex.", "The user lives in Porto.", "The user plays the cello."]
+FAST_RECOVERY = {"worker_drain_seconds": 0.5, "worker_heartbeat_seconds": 0.5}  # a killed worker's turn runs again after 2 s
 
 
 def test_a_worker_killed_in_step_four_leaves_a_turn_resumed_with_each_remember_run_exactly_once(stack) -> None:
     steps = [{"chunks": [f"Step {n}."], "tool_calls": [{"name": "remember", "arguments": {"content": fact}}]} for n, fact in enumerate(FACTS, 1)]
     held = {"chunks": ["Almost", " done"], "hold_after": 1}  # step 4 streams a word, then waits for the kill
     stack.slm.script(*steps, held, {"chunks": ["All three are noted."]})
-    doomed = stack.worker()
+    doomed = stack.worker(**FAST_RECOVERY)
     session = stack.new_session()
     stack.send(session, "My dog is Rex, I live in Porto and I play the cello.")
+    wait_until(lambda: stack.slm.requests(), 30, "the doomed worker to take the turn")
+    successor = stack.launch_worker(**FAST_RECOVERY)  # starts while the turn runs; the turn is the doomed one's
     wait_until(lambda: len(stack.slm.requests()) == 4, 60, "the turn's fourth SLM request")
 
     doomed.signal(signal.SIGKILL)
-    stack.worker()
+    stack.wait_ready(successor)
     events = stack.events(session, has_event("assistant.message"), timeout=90)
 
     call_ids = [f"m1g1s{step}c0" for step in (1, 2, 3)]
@@ -45,7 +48,6 @@ def test_a_worker_killed_in_step_four_leaves_a_turn_resumed_with_each_remember_r
 
 # Five steps across two MCP servers, each appending a line to its own file: (step, server) of each call.
 APPENDS = [(1, "local"), (2, "remote"), (3, "local"), (3, "remote"), (4, "local"), (5, "remote")]
-FAST_RECOVERY = {"worker_drain_seconds": 0.5, "worker_heartbeat_seconds": 0.5}  # a killed worker's turn runs again after 2 s
 
 
 def _append_step(step: int) -> dict:
@@ -62,12 +64,14 @@ def test_a_worker_killed_after_step_three_of_five_across_two_mcp_servers_leaves_
 ) -> None:
     files = {server: tmp_path / f"{server}.txt" for server in ("local", "remote")}
     started = tmp_path / "local-starts"
+    doomed = stack.launch_worker(**FAST_RECOVERY)  # starts while the servers are configured
     remote = start_http(stack.launcher, env={"SCRIPTED_APPEND_FILE": str(files["remote"])})
     local = stdio_entry(env={"SCRIPTED_APPEND_FILE": str(files["local"]), "SCRIPTED_STARTS_FILE": str(started)})
     stack.tool_servers(local=local, remote={"url": remote.url})
     held = {"chunks": ["Step", " 4."], "hold_after": 1}  # the fourth request streams a word, then waits for the kill
     stack.slm.script(*(_append_step(n) for n in (1, 2, 3)), held, *(_append_step(n) for n in (4, 5)), {"chunks": ["All six lines are written."]})
-    doomed = stack.worker(**FAST_RECOVERY)
+    stack.wait_ready(doomed)
+    stack.wait_connected(doomed, "local", "remote")
     session = stack.new_session()
     sent = stack.send(session, "Write the six lines, over five steps.")
     wait_until(lambda: stack.slm.requests(), 30, "the doomed worker to take the turn")
