@@ -5,11 +5,23 @@ from __future__ import annotations
 import signal
 from pathlib import Path
 
-from tests.procs import has_event, pid_alive, wait_until
+from tests.procs import Proc, has_event, pid_alive, wait_until
 from tests.tools.servers import start_http, stdio_entry
 
 FACTS = ["The user's dog is called Rex.", "The user lives in Porto.", "The user plays the cello."]
 FAST_RECOVERY = {"worker_drain_seconds": 0.5, "worker_heartbeat_seconds": 0.5}  # a killed worker's turn runs again after 2 s
+
+
+def _killed_in_step_four(stack, doomed: Proc, session: str, content: str) -> tuple[dict, list[dict]]:
+    """Send `content`; SIGKILL `doomed` once the turn's fourth SLM request is held, and let a successor, started meanwhile,
+    resume the turn. The message sent, and the chat's events up to the answer."""
+    sent = stack.send(session, content)
+    wait_until(lambda: stack.slm.requests(), 30, "the doomed worker to take the turn")
+    successor = stack.launch_worker(**FAST_RECOVERY)  # starts while the turn runs; the turn is the doomed one's
+    wait_until(lambda: len(stack.slm.requests()) == 4, 60, "the turn's fourth SLM request")
+    doomed.signal(signal.SIGKILL)
+    stack.wait_ready(successor)
+    return sent, stack.events(session, has_event("assistant.message"), timeout=90)
 
 
 def test_a_worker_killed_in_step_four_leaves_a_turn_resumed_with_each_remember_run_exactly_once(stack) -> None:
@@ -18,14 +30,7 @@ def test_a_worker_killed_in_step_four_leaves_a_turn_resumed_with_each_remember_r
     stack.slm.script(*steps, held, {"chunks": ["All three are noted."]})
     doomed = stack.worker(**FAST_RECOVERY)
     session = stack.new_session()
-    stack.send(session, "My dog is Rex, I live in Porto and I play the cello.")
-    wait_until(lambda: stack.slm.requests(), 30, "the doomed worker to take the turn")
-    successor = stack.launch_worker(**FAST_RECOVERY)  # starts while the turn runs; the turn is the doomed one's
-    wait_until(lambda: len(stack.slm.requests()) == 4, 60, "the turn's fourth SLM request")
-
-    doomed.signal(signal.SIGKILL)
-    stack.wait_ready(successor)
-    events = stack.events(session, has_event("assistant.message"), timeout=90)
+    _, events = _killed_in_step_four(stack, doomed, session, "My dog is Rex, I live in Porto and I play the cello.")
 
     call_ids = [f"m1g1s{step}c0" for step in (1, 2, 3)]
     tool_events = [(e["event"], e["data"]["call_id"]) for e in events if e["event"].startswith("tool.")]
@@ -73,14 +78,7 @@ def test_a_worker_killed_after_step_three_of_five_across_two_mcp_servers_leaves_
     stack.wait_ready(doomed)
     stack.wait_connected(doomed, "local", "remote")
     session = stack.new_session()
-    sent = stack.send(session, "Write the six lines, over five steps.")
-    wait_until(lambda: stack.slm.requests(), 30, "the doomed worker to take the turn")
-    successor = stack.launch_worker(**FAST_RECOVERY)  # starts while the turn runs; the turn is the doomed one's
-    wait_until(lambda: len(stack.slm.requests()) == 4, 60, "the turn's fourth SLM request")
-
-    doomed.signal(signal.SIGKILL)
-    stack.wait_ready(successor)
-    events = stack.events(session, has_event("assistant.message"), timeout=90)
+    sent, events = _killed_in_step_four(stack, doomed, session, "Write the six lines, over five steps.")
 
     assert {server: _lines(path) for server, path in files.items()} == {
         "local": ["step 1", "step 3", "step 4"],
