@@ -50,6 +50,15 @@ async def eventually(check, timeout: float, what: str, interval: float = 0.02):
     raise AssertionError(f"timed out after {timeout}s waiting for {what}")
 
 
+def pid_alive(pid: int) -> bool:
+    """Whether process `pid` runs (a zombie, dead but not yet reaped, does not)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except FileNotFoundError:
+        return False
+    return stat.rpartition(")")[2].split()[0] != "Z"  # the state follows the command's name, which may hold spaces
+
+
 @dataclass
 class Proc:
     """A child process whose output goes to a log file for the failure report."""

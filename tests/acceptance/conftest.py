@@ -49,11 +49,32 @@ class Stack:
 
     def workers(self, count: int, **overrides: object) -> list[procs.Proc]:
         """`count` workers started together: on a loaded machine each takes seconds to start."""
-        started = [self.launcher.soma("worker", self.env(**overrides)) for _ in range(count)]
+        started = [self.launch_worker(**overrides) for _ in range(count)]
         for proc in started:
-            procs.wait_until(lambda p=proc: "worker ready" in p.output() or not p.alive(), 30, "the worker to start")
-            assert proc.alive(), proc.output()
+            self.wait_ready(proc)
         return started
+
+    def launch_worker(self, **overrides: object) -> procs.Proc:
+        """A worker started but not waited for (wait_ready): it starts while the test does something else."""
+        return self.launcher.soma("worker", self.env(**overrides))
+
+    def wait_ready(self, proc: procs.Proc) -> None:
+        """Until the worker takes jobs (its tool servers connected or failed: worker/process.py)."""
+        procs.wait_until(lambda: "worker ready" in proc.output() or not proc.alive(), 30, "the worker to start")
+        assert proc.alive(), proc.output()
+
+    def wait_connected(self, worker: procs.Proc, *servers: str) -> None:
+        """Until the worker has connected to each of these tool servers (configured before or after it started)."""
+        lines = [f"tool server '{name}': connected" for name in servers]
+        procs.wait_until(lambda: all(line in worker.output() for line in lines), 30, f"the worker to connect to {', '.join(servers)}")
+
+    def tool_servers(self, **entries: dict) -> dict:
+        """Configure exactly these MCP servers (PUT /v1/tools/servers) and check the gateway's probe connected each."""
+        response = self.client.put(f"{self.url}/v1/tools/servers", json={"mcpServers": entries})
+        assert response.status_code == 200, response.text
+        overview = response.json()
+        assert [(s["name"], s["state"], s["error"]) for s in overview["servers"]] == [(name, "connected", None) for name in sorted(entries)]
+        return overview
 
     def gateway(self, **overrides: object) -> tuple[str, procs.Proc]:
         port = procs.free_port()

@@ -63,6 +63,11 @@ def test_a_vault_secret_never_appears_in_the_database_backups_api_answers_logs_e
     sent = stack.send(session, "What is your token?")
     events = stack.events(session, procs.has_event("assistant.message"))
     assert events[-1]["data"]["message"]["reply_to"] == sent["id"]
+    call_id = f"m{sent['id']}g1s1c0"
+    [finished] = [e["data"] for e in events if e["event"] == "tool.finished"]
+    assert (finished["call_id"], finished["ok"], finished["result"]) == (call_id, True, "[secret]")
+    after_call = stack.slm.requests()[1]["body"]["messages"]
+    assert after_call[-1] == {"role": "tool", "tool_call_id": call_id, "content": "[secret]"}  # the SLM reads the redaction, not the value
 
     # The value in Vault changes to one the server refuses (it prints it on stderr as it fails), then to a good one.
     vault.write_key(wrong, path=place)

@@ -8,6 +8,7 @@
     --leak-env NAME              print that variable's value on stderr at start (a careless banner)
     --exit-at-start CODE         say so on stderr and exit with CODE (a server that dies at every start)
     --hang-at-start              never answer (a server that hangs before its handshake)
+    --wait-while FILE            at start, wait until FILE is gone (a server that is slow to come back)
     --flood-stdout-at-start N    write N bytes to stdout without a line break before serving (stdio)
     --redirect-to URL            (HTTP) answer every request with 307 to URL
     --record-headers FILE        (HTTP) append each request's headers to FILE as a JSON line
@@ -157,6 +158,7 @@ def main() -> None:
     parser.add_argument("--leak-env")
     parser.add_argument("--exit-at-start", type=int)
     parser.add_argument("--hang-at-start", action="store_true")
+    parser.add_argument("--wait-while", type=Path)
     parser.add_argument("--flood-stdout-at-start", type=int)
     parser.add_argument("--redirect-to")
     parser.add_argument("--record-headers")
@@ -176,6 +178,8 @@ def main() -> None:
     if args.hang_at_start:
         while True:
             time.sleep(3600)
+    while args.wait_while is not None and args.wait_while.exists():
+        time.sleep(0.05)
     if args.flood_stdout_at_start:
         for _ in range(args.flood_stdout_at_start // 65536 + 1):
             sys.stdout.buffer.write(b"{" * 65536)  # before the SDK takes fd 1 for itself

@@ -71,6 +71,14 @@ async def _connected(engine: Any, chosen: config.Settings, name: str) -> bool:
     return (await shown(engine, chosen))[name] == ("connected", None)
 
 
+async def test_settling_waits_until_each_server_has_connected_or_failed_so_a_first_turn_gets_the_tools(database_url: str) -> None:
+    chosen = settings()
+    async with running(database_url, chosen, hung=stdio_entry("--hang-at-start", init_timeout=0.5), scripted=stdio_entry()) as (tools, _engine):
+        await tools.settle()
+        assert tool(tools, "scripted__add") is not None
+        assert tools.states() == {"hung": ("failed", "it did not answer within 0.5 s (its init_timeout)"), "scripted": ("connected", None)}
+
+
 async def test_a_crashed_server_is_restarted_with_backoff_and_its_error_shown(database_url: str, tmp_path: Path) -> None:
     chosen = settings()
     started = tmp_path / "starts"
@@ -180,15 +188,7 @@ async def test_closing_the_pool_stops_every_server_even_one_still_starting(datab
     async with running(database_url, chosen, **entries) as (tools, _engine):
         await procs.eventually(lambda: tool(tools, "scripted__add") and starts(started) == 2, 30, "both servers started")
     pids = [int(line) for line in started.read_text().split()]
-    assert [_alive(pid) for pid in pids] == [False, False]
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    return True
+    assert [procs.pid_alive(pid) for pid in pids] == [False, False]
 
 
 async def test_an_http_server_that_goes_away_is_shown_failed_and_used_again_once_it_is_back(

@@ -71,6 +71,7 @@ class Connection:
         self._scope: anyio.CancelScope | None = None  # around the session: cancelled by close(), so its servers stop cleanly
         self._reported: tuple[Any, ...] = ()
         self._stale = False  # the secrets' source stopped answering while a session was open
+        self.tried = asyncio.Event()  # the first attempt connected or failed (or the connection closed): Pool.settle
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._supervise(), name=f"soma-tool-server-{self.server.name}")
@@ -78,6 +79,7 @@ class Connection:
     async def close(self) -> None:
         """End the session (a stdio server is stopped); calls in flight end with an error result."""
         self._stop.set()
+        self.tried.set()
         if self._scope is not None:
             self._scope.cancel()  # an anyio cancellation: the stdio server's shielded stop still runs
         if self._task is None:
@@ -239,6 +241,7 @@ class Connection:
 
     async def _tell(self, state: str, error: str | None, tools: list[dict[str, Any]] | None) -> None:
         """Report a change (not a repeat) to the catalogue, and log a failure once per error."""
+        self.tried.set()
         now = (state, error, tools)
         if now == self._reported:
             return

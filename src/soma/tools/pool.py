@@ -30,6 +30,8 @@ log = logging.getLogger(__name__)
 
 POLL_SECONDS = 10.0  # tool_servers is read this often even without a NOTIFY
 RETRY_SECONDS = 2.0  # after the LISTEN connection failed
+SETTLE_SLACK_SECONDS = 5.0  # beyond the longest init_timeout, for reading the secrets and starting the process
+MAX_SETTLE_SECONDS = 30.0  # a worker starts taking turns after this however its servers do
 
 
 class Pool:
@@ -56,6 +58,27 @@ class Pool:
         """Connect to the configured servers (in the background) and follow changes to them."""
         await self.refresh()
         self._watching = asyncio.create_task(self._watch_forever(), name="soma-tool-servers-watch")
+
+    async def settle(self) -> None:
+        """Wait until each server's first attempt has connected or failed, bounded by its init_timeout.
+
+        A worker calls it before it takes turns: a turn taken sooner, one resumed after a crash
+        included, would be offered none of the MCP tools of servers still starting (a stdio server
+        takes seconds), and the SLM would answer without them.
+        """
+        waiting = [c for c in self._connections.values() if not c.tried.is_set()]
+        if not waiting:
+            return
+        limit = min(max(c.server.init_timeout for c in waiting) + SETTLE_SLACK_SECONDS, MAX_SETTLE_SECONDS)
+        tries = [asyncio.ensure_future(c.tried.wait()) for c in waiting]
+        try:
+            await asyncio.wait(tries, timeout=limit)
+        finally:
+            for waited in tries:
+                waited.cancel()
+        for connection in waiting:
+            if not connection.tried.is_set():
+                log.warning("tool server %r: still connecting after %gs; turns start without its tools meanwhile", connection.server.name, limit)
 
     async def close(self) -> None:
         """Stop following changes and close every connection (stdio servers are stopped)."""

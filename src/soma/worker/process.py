@@ -82,6 +82,7 @@ async def serve(settings: config.Settings, database_url: str) -> None:
                 },
             )
             draining = drain.Drain(app, worker, interval, recovering)
+            await tools.settle()  # connecting since tools.start(): a turn taken now gets the MCP tools
             _log_ready(settings, queues)
             try:
                 with drain.on_signals(draining):
