@@ -2,7 +2,8 @@
 
 Run from the repository root:
 
-    .venv/bin/python -m bench.tool_steps [--tool remember] [--steps 10] [--turns 10] [--concurrency 1,16] [--chunks 5] [--chunk-delay 0]
+    .venv/bin/python -m bench.tool_steps [--tool remember|search_memory|forget_missing|mcp_add] [--steps 10] [--turns 10]
+                                         [--concurrency 1,16] [--chunks 5] [--chunk-delay 0] [--profile DIR]
 
 Everything runs as real processes on 127.0.0.1 (bench/stack.py): an embedded PostgreSQL, the
 scripted SLM, one `soma gateway` and one `soma worker`. The SLM answers every request with a few
@@ -18,14 +19,22 @@ and when its answer's last byte went) and the step's `tool.finished` event (the 
 
 that is reading the answer, recording the calls durably, running them (less the tool), recording
 the results durably and sending the next request. A turn's total is compared with the sum of its SLM
-and tool times. A tool is a parameter (ToolCase): the built-ins now; an MCP tool (and calling it
-directly with the SDK beside, `direct`) is one more case. It prints figures; it asserts nothing.
+and tool times. A tool is a parameter (ToolCase): a built-in, or `mcp_add`, the `add` tool of the
+SDK-written scripted MCP server (tests/mcp_servers/scripted.py) over stdio, which the worker keeps a
+connection to. For an MCP tool the same tool is also called directly with the SDK (`mcp.Client`
+over its own stdio process, `direct`), at each level's concurrency on one session as Soma's worker
+has one, so its time is printed beside the tool time Soma recorded. Before measuring, one turn must
+see every call succeed (the worker connects to a server in the background). It prints figures and
+the machine's load average; it asserts nothing.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
+import math
+import os
 import signal
 import sys
 import time
@@ -41,10 +50,15 @@ if str(ROOT) not in sys.path:
 
 from bench import stats  # noqa: E402
 from bench.stack import Stack, running, unwind_on  # noqa: E402
-from bench.turn_latency import BENCH_ADMIN, BENCH_KEY, EventStream, print_profiles  # noqa: E402
+from bench.turn_latency import BENCH_ADMIN, BENCH_KEY, CpuMeter, EventStream, print_profiles  # noqa: E402
 from tests import procs  # noqa: E402  (needs the repo root on sys.path)
 
 TURN_TIMEOUT = 120.0  # seconds one turn of many steps may take before it counts as an error
+READY_TIMEOUT = 60.0  # seconds for the worker to offer the tool (an MCP server is connected in the background)
+GOAL_STEP_MS = 5.0  # the issue's goal for the overhead per step, p50 at concurrency 1
+GOAL_TURN_PERCENT = 10.0  # and for a 10-step turn: at most this much above the sum of its SLM and tool times
+SCRIPTED_MCP = ROOT / "tests" / "mcp_servers" / "scripted.py"
+ADD = {"a": 2, "b": 3}
 
 
 @dataclass(frozen=True)
@@ -54,12 +68,45 @@ class ToolCase:
     function: str
     arguments: dict
     prepare: Callable[[httpx.Client, str], None] = lambda client, url: None
-    # Calls the same tool without Soma, for a figure beside it (an MCP tool through the SDK); None for built-ins.
-    direct: Callable[[], Awaitable[float]] | None = None
+    # direct(concurrency, calls): the ms of each of `calls` calls of the same tool without Soma, `concurrency`
+    # at a time (an MCP tool through the SDK), for a figure beside Soma's; None for built-ins.
+    direct: Callable[[int, int], Awaitable[list[float]]] | None = None
+    # The `error` every call should end with: None for a call that works; a call ending otherwise is reported.
+    expected_error: str | None = None
 
 
 def _one_memory(client: httpx.Client, url: str) -> None:
     client.post(url + "/v1/memories", json={"content": "The benchmark's user likes tea."}).raise_for_status()
+
+
+def _scripted_server(client: httpx.Client, url: str) -> None:
+    """Configure the scripted MCP server (stdio); the gateway answers once its probe connected."""
+    entry = {"transport": "stdio", "command": sys.executable, "args": [str(SCRIPTED_MCP)], "env": {}}
+    response = client.put(url + "/v1/tools/servers/scripted", json=entry)
+    response.raise_for_status()
+    if response.json()["state"] != "connected":
+        raise RuntimeError(f"the scripted MCP server did not connect: {response.json()['error']}")
+
+
+async def _add_directly(concurrency: int, calls: int) -> list[float]:
+    """`calls` calls of the scripted server's `add` through the SDK alone, over one stdio session, `concurrency` at a time."""
+    from mcp import Client, StdioServerParameters  # only this case needs the SDK
+
+    times: list[float] = []
+    async with Client(StdioServerParameters(command=sys.executable, args=[str(SCRIPTED_MCP)])) as client:
+        await client.call_tool("add", ADD)  # the first call of a session pays for more than a call
+
+        async def caller(count: int) -> None:
+            for _ in range(count):
+                began = time.perf_counter()
+                result = await client.call_tool("add", ADD)
+                times.append((time.perf_counter() - began) * 1000)
+                if result.is_error:
+                    raise RuntimeError(f"add failed: {result.content}")
+
+        share, extra = divmod(calls, concurrency)
+        await asyncio.gather(*(caller(share + (n < extra)) for n in range(concurrency)))
+    return times
 
 
 CASES = {
@@ -67,7 +114,9 @@ CASES = {
     "search_memory": ToolCase("search_memory", {"query": "What does the user like?"}, _one_memory),
     # One DELETE that finds nothing: a tool that costs a database round trip and no embedding, whose
     # CPU (the embedding model's threads) would otherwise share the cores with Soma's own work.
-    "forget_missing": ToolCase("forget", {"id": 2**62}),
+    "forget_missing": ToolCase("forget", {"id": 2**62}, expected_error="not_found"),
+    # An MCP tool that does next to nothing, so what is measured is the path to it and back.
+    "mcp_add": ToolCase("scripted__add", ADD, _scripted_server, _add_directly),
 }
 
 
@@ -79,6 +128,7 @@ class Level:
     texts: list[str] = field(default_factory=list)  # the measured turns' messages
     errors: list[str] = field(default_factory=list)
     wall_seconds: float = 0.0
+    cpu: dict[str, float] = field(default_factory=dict)  # CPU seconds each process used while measuring
 
 
 async def one_turn(http: httpx.AsyncClient, url: str, session_id: str, stream: EventStream, text: str) -> None:
@@ -95,7 +145,32 @@ async def one_turn(http: httpx.AsyncClient, url: str, session_id: str, stream: E
             raise RuntimeError(f"turn.failed: {data.get('reason')}")
 
 
-async def run_level(url: str, concurrency: int, turns: int) -> Level:
+def _children(pid: int) -> list[int]:
+    """The live child processes of `pid` (a worker's stdio MCP servers)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            with contextlib.suppress(OSError, ValueError, IndexError):
+                stat = (entry / "stat").read_text()
+                if int(stat[stat.rindex(")") + 2 :].split()[1]) == pid:
+                    found.append(int(entry.name))
+    return found
+
+
+def meter(stack: Stack, slm: procs.ScriptedSLM) -> CpuMeter:
+    """A CPU meter of the gateway, the worker, its MCP servers, PostgreSQL and the scripted SLM."""
+    cpu = CpuMeter()
+    cpu.pgdata = stack.pgdata
+    for proc in stack.launcher.procs:
+        if proc.name in ("gateway", "worker"):
+            cpu.pids[proc.name] = proc.popen.pid
+    cpu.pids["slm"] = slm.proc.popen.pid
+    for n, child in enumerate(_children(cpu.pids["worker"]), 1):
+        cpu.pids[f"mcp server {n}"] = child
+    return cpu
+
+
+async def run_level(url: str, concurrency: int, turns: int, cpu: CpuMeter) -> Level:
     """`concurrency` clients, each with a warm-up turn, then `turns` measured turns among them."""
     level = Level(concurrency)
     per_client = max(1, turns // concurrency)
@@ -124,14 +199,34 @@ async def run_level(url: str, concurrency: int, turns: int) -> Level:
         barrier = asyncio.Barrier(concurrency + 1)
         clients = [asyncio.create_task(client(n, barrier)) for n in range(concurrency)]
         await barrier.wait()
+        before = cpu.snapshot()
         started = time.perf_counter()
         await asyncio.gather(*clients)
         level.wall_seconds = time.perf_counter() - started
+        # A process gone meanwhile (an MCP server restarted) reads 0: its figure would mean nothing.
+        level.cpu = {name: seconds - before[name] if seconds >= before.get(name, math.inf) else math.nan for name, seconds in cpu.snapshot().items()}
     return level
 
 
-def analyse(stack: Stack, slm: procs.ScriptedSLM, texts: list[str]) -> tuple[list[float], list[tuple[float, float, float]]]:
-    """Each step's overhead (ms), and each turn's (total, SLM, tool) ms."""
+@dataclass
+class Figures:
+    """What the records of a level's turns say."""
+
+    overheads: list[float] = field(default_factory=list)  # ms per tool step
+    totals: list[tuple[float, float, float]] = field(default_factory=list)  # per turn: (total, SLM, tool) ms
+    tool_times: list[float] = field(default_factory=list)  # each call's duration_ms, as Soma recorded it
+    failed_calls: list[str] = field(default_factory=list)  # a call that did not succeed measures something else
+    # Where a step's overhead goes (ms), split at the start of the statements recording its calls
+    # (`created_at` is now(), the statement's start in autocommit, on the same clock as the SLM's):
+    # from the answer's last byte to recording the calls; from there to recording their results, less
+    # the tools' time (the first commit waiting for the disk, and the tool's path in Soma); from
+    # there to the next request (the second commit waiting for the disk, building and sending it).
+    parts: dict[str, list[float]] = field(default_factory=lambda: {"to_started": [], "started_to_finished": [], "finished_to_next": []})
+
+
+def analyse(stack: Stack, slm: procs.ScriptedSLM, texts: list[str], case: ToolCase) -> Figures:
+    """Each step's overhead, each turn's total beside its SLM and tool times, and each call's own time."""
+    figures = Figures()
     wanted = set(texts)
     by_turn: dict[str, list[dict]] = {}
     for request in slm.requests():
@@ -139,11 +234,23 @@ def analyse(stack: Stack, slm: procs.ScriptedSLM, texts: list[str]) -> tuple[lis
         if last_user in wanted:
             by_turn.setdefault(last_user, []).append(request)
     message_ids = dict(stack.sql("SELECT content, id FROM messages WHERE role = 'user' AND content = ANY(%s)", list(wanted)))
+    measured = set(message_ids.values())
     tool_ms: dict[tuple[int, int], float] = {}
-    for (data,) in stack.sql("SELECT data FROM session_events WHERE type = 'tool.finished'"):
-        tool_ms[(data["reply_to"], data["step"])] = tool_ms.get((data["reply_to"], data["step"]), 0.0) + (data["duration_ms"] or 0.0)
-    overheads: list[float] = []
-    totals: list[tuple[float, float, float]] = []
+    started_at: dict[tuple[int, int], float] = {}  # the first call of the step recorded
+    finished_at: dict[tuple[int, int], float] = {}  # the last call of the step recorded
+    rows = stack.sql("SELECT type, data, extract(epoch FROM created_at) FROM session_events WHERE type IN ('tool.started', 'tool.finished') ORDER BY id")
+    for type_, data, at in rows:
+        key = (data["reply_to"], data["step"])
+        if data["reply_to"] not in measured:
+            continue
+        if type_ == "tool.started":
+            started_at.setdefault(key, float(at))
+            continue
+        finished_at[key] = float(at)
+        tool_ms[key] = tool_ms.get(key, 0.0) + (data["duration_ms"] or 0.0)
+        figures.tool_times.append(data["duration_ms"] or 0.0)
+        if data.get("error") != case.expected_error:
+            figures.failed_calls.append(f"{data['name']}: {data['error']}: {data['result']}"[:300])
     for text, requests in by_turn.items():
         requests.sort(key=lambda r: r["at"])
         reply_to = message_ids[text]
@@ -152,32 +259,73 @@ def analyse(stack: Stack, slm: procs.ScriptedSLM, texts: list[str]) -> tuple[lis
         for step, (asked, following) in enumerate(zip(requests, requests[1:], strict=False), 1):
             took = tool_ms.get((reply_to, step), 0.0)
             tools += took
-            overheads.append((following["at"] - asked["done"]) * 1000 - took)
-        totals.append(((requests[-1]["done"] - requests[0]["at"]) * 1000, slm_ms, tools))
-    return overheads, totals
+            figures.overheads.append((following["at"] - asked["done"]) * 1000 - took)
+            key = (reply_to, step)
+            if key in started_at and key in finished_at:
+                figures.parts["to_started"].append((started_at[key] - asked["done"]) * 1000)
+                figures.parts["started_to_finished"].append((finished_at[key] - started_at[key]) * 1000 - took)
+                figures.parts["finished_to_next"].append((following["at"] - finished_at[key]) * 1000)
+        figures.totals.append(((requests[-1]["done"] - requests[0]["at"]) * 1000, slm_ms, tools))
+    return figures
 
 
-def report(level: Level, overheads: list[float], totals: list[tuple[float, float, float]]) -> None:
+def _load() -> str:
+    return "load average " + " ".join(f"{x:.2f}" for x in os.getloadavg())
+
+
+def _p50_p99(values: list[float]) -> str:
+    return f"p50 {stats.percentile(values, 50):.2f} ms, p99 {stats.percentile(values, 99):.2f} ms" if values else "none"
+
+
+def report(level: Level, figures: Figures, direct: list[float] | None) -> None:
+    overheads, totals = figures.overheads, figures.totals
     print(f"\n=== concurrency {level.concurrency}: {len(level.texts)} turns, {len(overheads)} tool steps, "
-          f"{len(level.errors)} errors, {level.wall_seconds:.1f} s ===")  # fmt: skip
-    print(f"Soma's overhead per tool step: p50 {stats.percentile(overheads, 50):.2f} ms, p99 {stats.percentile(overheads, 99):.2f} ms")
+          f"{len(level.errors)} errors, {len(figures.failed_calls)} failed calls, {level.wall_seconds:.1f} s; {_load()} ===")  # fmt: skip
+    print(f"Soma's overhead per tool step: {_p50_p99(overheads)} (the issue's goal: p50 at most {GOAL_STEP_MS:g} ms at concurrency 1)")
+    if figures.parts["to_started"]:
+        split = ", ".join(f"{name} {stats.percentile(values, 50):.2f}" for name, values in figures.parts.items())
+        print(f"  where it goes (p50, ms): {split}")
+    print(f"the tool's own time, as Soma recorded it (duration_ms): {_p50_p99(figures.tool_times)}")
+    if direct is not None:
+        print(f"the same tool called directly with the SDK, {level.concurrency} at a time: {_p50_p99(direct)}")
     if totals:
         turn, slm, tool = (stats.median([t[i] for t in totals]) for i in range(3))
         added = [(t[0] - t[1] - t[2]) / (t[1] + t[2]) * 100 for t in totals if t[1] + t[2] > 0]
         print(f"a turn (median): {turn:.1f} ms in all; its SLM requests {slm:.1f} ms, its tool runs {tool:.1f} ms; "
-              f"Soma adds {stats.median(added):.1f} % to their sum (p99 {stats.percentile(added, 99):.1f} %)")  # fmt: skip
+              f"Soma adds {stats.median(added):.1f} % to their sum (p99 {stats.percentile(added, 99):.1f} %; the goal: at most {GOAL_TURN_PERCENT:g} %)")  # fmt: skip
+    if level.texts and level.cpu:
+        per_turn = ", ".join(f"{name} {seconds * 1000 / len(level.texts):.1f}" for name, seconds in level.cpu.items())
+        print(f"CPU per turn (ms): {per_turn}")
     for error in level.errors[:5]:
         print(f"  error: {error}")
+    for failed in figures.failed_calls[:5]:
+        print(f"  failed call: {failed}")
 
 
 async def measure(args: argparse.Namespace, stack: Stack, slm: procs.ScriptedSLM, case: ToolCase) -> None:
+    cpu = meter(stack, slm)
     for concurrency in args.levels:
-        print(f"\nmeasuring concurrency {concurrency}: {args.turns} turns of {args.steps} steps …", flush=True)
-        level = await run_level(stack.url, concurrency, args.turns)
-        report(level, *analyse(stack, slm, level.texts))
-    if case.direct is not None:
-        times = [await case.direct() for _ in range(args.turns)]
-        print(f"\nthe same tool called directly: p50 {stats.percentile(times, 50):.2f} ms, p99 {stats.percentile(times, 99):.2f} ms")
+        print(f"\nmeasuring concurrency {concurrency}: {args.turns} turns of {args.steps} steps; {_load()} …", flush=True)
+        level = await run_level(stack.url, concurrency, args.turns, cpu)
+        figures = analyse(stack, slm, level.texts, case)
+        direct = await case.direct(concurrency, len(figures.tool_times)) if case.direct is not None and figures.tool_times else None
+        report(level, figures, direct)
+
+
+def wait_until_offered(stack: Stack, case: ToolCase) -> None:
+    """Run turns until one has every call succeed: the worker offers the tool (it connects to MCP servers in the background)."""
+    deadline = time.monotonic() + READY_TIMEOUT
+    with httpx.Client(headers=BENCH_ADMIN, timeout=TURN_TIMEOUT) as client:
+        while True:
+            session_id = client.post(stack.url + "/v1/sessions", json={}).json()["id"]
+            client.post(f"{stack.url}/v1/sessions/{session_id}/messages", json={"content": "ready?"}).raise_for_status()
+            events = procs.read_events(client, f"{stack.url}/v1/sessions/{session_id}/events?after=0", procs.has_event("assistant.message"), timeout=TURN_TIMEOUT)
+            failed = [e["data"]["result"] for e in events if e["event"] == "tool.finished" and e["data"].get("error") != case.expected_error]
+            if not failed:
+                return
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"the worker did not offer the tool within {READY_TIMEOUT:g} s: {failed[0]}")
+            time.sleep(0.5)  # a poll's pace, while the worker connects
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -217,6 +365,7 @@ def main(argv: list[str] | None = None) -> int:
         with httpx.Client(headers=BENCH_ADMIN, timeout=30) as client:
             client.put(stack.url + "/v1/settings", json={"max_tool_steps": args.steps}).raise_for_status()
             case.prepare(client, stack.url)
+        wait_until_offered(stack, case)
         asyncio.run(measure(args, stack, slm, case))
     if profile_dir is not None:
         print_profiles(profile_dir)

@@ -3,10 +3,8 @@
 The steps come from the event log: the test appends them with `events.append` as the worker
 writes them (tests/tool_steps.py), while the page is open and before a reload, so what is drawn
 live and what is rebuilt from the log are both checked. Allow and Deny are clicked on calls that
-were decided first elsewhere, so the server refuses them (409; 404 where the approvals route is
-not merged yet) and the page must show its words. The end-to-end approval through a real turn
-(allowed and denied) needs the agent loop, and is tested where it lands, with tests/tool_steps.py
-and chat_steps.py.
+were decided first elsewhere, so the server refuses them (409) and the page must show its words.
+The end-to-end approval through a real turn (allowed and denied) is test_web_tool_approvals.py.
 """
 
 from __future__ import annotations
@@ -121,7 +119,7 @@ def test_tool_steps_show_while_they_run_survive_a_reload_once_each_and_stay_with
 
 
 def test_an_approval_asks_in_the_chat_posts_the_decision_and_shows_a_refusal_on_a_phone(stack, page, console) -> None:
-    console.allow_http_errors(404, 409)  # decided elsewhere first: the server refuses (404 until the approvals route is merged)
+    console.allow_http_errors(409)  # decided elsewhere first: the server refuses
     page.set_viewport_size(PHONE)
     worker = tool_steps.Worker(stack.database_url)
     chat_id = stack.new_session()
@@ -146,7 +144,7 @@ def test_an_approval_asks_in_the_chat_posts_the_decision_and_shows_a_refusal_on_
     response = decide_in_chat(page, "append", allow=True)
     assert response.request.post_data_json == {"allow": True}
     assert response.url == f"{stack.url}/v1/sessions/{chat_id}/approvals/call-a"
-    assert response.status >= 400
+    assert response.status == 409
     expect(card.get_by_test_id("step-approval-error-message")).to_have_text(response.json()["error"]["message"])
     expect(card.get_by_test_id("step-allow")).to_be_enabled()  # refused: the reader may try again
     expect(card.get_by_test_id("step-deny")).to_be_enabled()

@@ -128,6 +128,7 @@ def test_the_tools_tab_lists_imports_switches_and_removes_as_the_api_says(stack,
     assert listed(stack) == switched  # refused: nothing changed
 
     page.get_by_test_id("tools-import-load").click()
+    expect(page.get_by_test_id("tools-import")).not_to_have_attribute("aria-invalid", "true")  # set with the loaded text
     loaded = json.loads(page.get_by_test_id("tools-import").input_value())
     assert loaded == stack.client.get(stack.url + "/v1/tools/servers").json()
     assert set(loaded["mcpServers"]) == {"gone", "scripted"}

@@ -56,13 +56,14 @@ class McpTool:
 class Connection:
     """The session with one configured server, and its state: connecting, connected or failed."""
 
-    def __init__(self, server: Server, resolver: Resolver, report: Report, reload_seconds: float) -> None:
+    def __init__(self, server: Server, resolver: Resolver, report: Report, reload_seconds: float, relist_seconds: float = RELIST_SECONDS) -> None:
         self.server = server
         self.state = "connecting"
         self.error: str | None = None
         self._resolver = resolver
         self._report = report
         self._reload_seconds = reload_seconds
+        self._relist_seconds = relist_seconds
         self._session: sessions.Session | None = None
         self._tools: list[McpTool] = []
         self._stop = asyncio.Event()
@@ -183,7 +184,7 @@ class Connection:
             if await self._secrets_changed(resolved):
                 self.state = "connecting"
                 return False
-            if self._calls == 0 and time.monotonic() - listed_at > RELIST_SECONDS:
+            if self._calls == 0 and time.monotonic() - listed_at > self._relist_seconds:
                 await self._relist(opened)
                 listed_at = time.monotonic()
 
@@ -207,8 +208,11 @@ class Connection:
 
     async def _relist(self, opened: sessions.Session) -> None:
         """List the tools again; a failure ends the session as any other (the caller's except)."""
+        from soma.tools import session as sessions  # imported by _hold already: only a name here
+
         with anyio.fail_after(self.server.init_timeout):
             listed = await sessions.listing(opened.client)
+        log.debug("tool server %r: listed its %d tools again", self.server.name, len(listed))
         if listed != opened.tools:
             opened.tools = listed
             self._tools = [McpTool(sessions.spec(self.server.name, entry), self) for entry in listed]
