@@ -7,6 +7,7 @@ needs it, and answers in words: a bad argument or a missing memory is a result t
 
 from __future__ import annotations
 
+import abc
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -81,7 +82,7 @@ class Forget(_Builtin):
         return ToolResult(True, f"Forgot memory {gone['id']}: {gone['content']}", details={"forgotten": gone["id"]})
 
 
-class _Search(_Builtin):
+class _Search(_Builtin, abc.ABC):
     """A search by `{"query"}`: the query checked, then the results as lines of text."""
 
     async def run(self, arguments: dict[str, Any]) -> ToolResult:
@@ -90,8 +91,9 @@ class _Search(_Builtin):
             return ToolResult(False, f'{self.spec.name} needs {{"query": "what to look for"}}.', "invalid_arguments")
         return ToolResult(True, await self._find(query))
 
+    @abc.abstractmethod
     async def _find(self, query: str) -> str:
-        raise NotImplementedError
+        """The results for a checked query, as the text the SLM reads."""
 
 
 class SearchMemory(_Search):
@@ -113,9 +115,8 @@ class SearchKnowledge(_Search):
     spec = builtins.SEARCH_KNOWLEDGE
 
     async def _find(self, query: str) -> str:
-        [vector] = await self._embedder.embed([query])
         async with self._engine.connect() as conn:
-            found = await knowledge.retrieve(conn, vector, SEARCH_RESULTS)
+            found = await knowledge.search(conn, self._embedder, query, SEARCH_RESULTS)
         if not found:
             return "No knowledge file is indexed."
         return "\n".join(f"[{n}] ({e['filename']}, part {e['ordinal'] + 1}) {e['content']}" for n, e in enumerate(found, 1))
