@@ -5,12 +5,15 @@ from __future__ import annotations
 import datetime
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import hvac
 from pydantic import SecretStr
 
 from soma import config, errors
 from soma.secrets import vault
+
+if TYPE_CHECKING:
+    import hvac
 
 
 @dataclass(frozen=True)
