@@ -9,11 +9,11 @@ Built-ins are offered where they can help: `remember` and `forget` while memory 
 from __future__ import annotations
 
 import logging
-from typing import Any, Protocol
+from typing import Protocol
 
 from soma.conversations.question import Question
-from soma.tools import builtins
-from soma.tools.registry import Offered, Tool, Toolset
+from soma.tools import builtins, choices
+from soma.tools.registry import Tool, Toolset
 
 log = logging.getLogger(__name__)
 
@@ -40,13 +40,8 @@ def offer(asked: Question, built_in: dict[str, Tool], source: ToolSource | None)
     ]
     candidates = [built_in[spec.name] for spec, useful in wanted if useful]
     candidates += _connected(source)
-    choices = {(row["server"], row["tool"]): row for row in asked.tool_choices}
-    offered = []
-    for tool in candidates:
-        choice: dict[str, Any] = choices.get((tool.spec.server, tool.spec.name), {})
-        if choice.get("enabled", True):
-            offered.append(Offered(tool, choice.get("approval", "auto")))
-    return Toolset(offered)
+    chosen = {(row["server"], row["tool"]): choices.Choice(row["enabled"], row["approval"]) for row in asked.tool_choices}
+    return Toolset(choices.offered(candidates, chosen))
 
 
 def _connected(source: ToolSource | None) -> list[Tool]:
