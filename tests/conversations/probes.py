@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from soma.tools.registry import Tool, ToolResult, ToolSpec
+from soma.tools.registry import CallContext, Tool, ToolResult, ToolSpec
 
 ARGUMENTS = {"type": "object", "properties": {"n": {"type": "integer"}}}
 
@@ -29,7 +29,7 @@ class Probe:
             self.release.set()
         self._fails = fails
 
-    async def run(self, arguments: dict[str, Any]) -> ToolResult:
+    async def run(self, arguments: dict[str, Any], context: CallContext | None = None) -> ToolResult:
         self.runs.append(arguments)
         self.in_flight += 1
         self.most_in_flight = max(self.most_in_flight, self.in_flight)

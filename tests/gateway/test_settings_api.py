@@ -19,6 +19,11 @@ DEFAULTS = {
     "max_tool_steps": 10,
     "tool_call_format": "native",
     "tool_approval_timeout_seconds": 300,
+    "code_execution": "on",
+    "sandbox_network": "none",
+    "sandbox_timeout_seconds": 60,
+    "sandbox_memory_mb": 512,
+    "workspace_max_mb": 100,
 }
 
 
@@ -75,6 +80,18 @@ async def test_the_tool_settings_refuse_values_out_of_their_bounds(api, database
         "'tool_call_format': Input should be 'native', 'json' or 'off' (got 'xml'); "
         "'tool_approval_timeout_seconds': Input should be greater than or equal to 1 (got 0)."
     )
+    assert _stored(database_url) == ({}, 1)
+
+
+async def test_the_sandbox_settings_refuse_values_out_of_their_bounds(api, database_url) -> None:
+    response = await api.put("/v1/settings", json={"code_execution": "maybe", "sandbox_network": "all", "sandbox_memory_mb": 1, "workspace_max_mb": 0})
+
+    assert response.status_code == 422
+    message = response.json()["error"]["message"]
+    assert "'code_execution': Input should be 'on' or 'off' (got 'maybe')" in message
+    assert "'sandbox_network': Input should be 'none' or 'egress' (got 'all')" in message
+    assert "'sandbox_memory_mb': Input should be greater than or equal to 64 (got 1)" in message
+    assert "'workspace_max_mb': Input should be greater than or equal to 1 (got 0)" in message
     assert _stored(database_url) == ({}, 1)
 
 

@@ -33,6 +33,9 @@ SESSION_UPDATED = "session.updated"  # the chat was renamed ({"session"})
 TOOL_STARTED = "tool.started"  # a call began to run
 TOOL_FINISHED = "tool.finished"  # a call ended: its result, or why there is none (denied, interrupted, stopped)
 TOOL_APPROVAL = "tool.approval"  # a call waits for the user to allow it (POST /v1/sessions/{id}/approvals/{call_id})
+# What a running call prints ({call_id, stream: "stdout"|"stderr", text}; run_code's output as it comes).
+# Streamed, not committed durably: the call's whole result is in its tool.finished.
+TOOL_OUTPUT = "tool.output"
 TOOL_EVENTS = (TOOL_STARTED, TOOL_FINISHED, TOOL_APPROVAL)
 
 # Bumping the session's counter row-locks the session until commit, so a reader that has

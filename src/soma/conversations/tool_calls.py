@@ -19,10 +19,10 @@ from dataclasses import dataclass
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from soma.conversations import approvals, steps
+from soma.conversations import approvals, events, steps
 from soma.conversations.writer import EventWriter
 from soma.slm import client as slm
-from soma.tools.registry import ToolResult, Toolset
+from soma.tools.registry import CallContext, ToolResult, Toolset
 
 log = logging.getLogger(__name__)
 
@@ -140,10 +140,16 @@ class Runner:
             names = ", ".join(self.toolset.names()) or "none"
             return ToolResult(False, f"There is no tool named {call.function!r} now; the tools are: {names}.", "unknown_tool")
         try:
-            return await offered.tool.run(call.arguments)
+            return await offered.tool.run(call.arguments, self._context(call))
         except Exception as exc:  # a tool's bug or a lost connection: a result the SLM reads, never a failed turn
             log.warning("tool %s failed: %s: %s", call.function, type(exc).__name__, exc)
             return ToolResult(False, f"The tool failed: {type(exc).__name__}: {exc}", "failed")
+
+    def _context(self, call: steps.Call) -> CallContext:
+        def output(stream: str, text: str) -> None:
+            self._writer.event(events.TOOL_OUTPUT, {"call_id": call.call_id, "stream": stream, "text": text, "reply_to": self._turn.reply_to})
+
+        return CallContext(self._turn.session_id, call.call_id, output)
 
     async def _finish(self, call: steps.Call, result: ToolResult, duration_ms: float | None) -> None:
         call.result, call.duration_ms = result, duration_ms

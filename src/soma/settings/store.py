@@ -40,6 +40,13 @@ class AgentSettings(BaseModel):
     tool_approval_timeout_seconds: int = Field(
         300, ge=1, le=86400, description="How long a tool set to ask waits for the user to allow it; then it counts as denied."
     )
+    code_execution: Literal["on", "off"] = Field(
+        "on", description="Offer the run_code tool (Python and shell in the sandbox service); off when the sandbox cannot start, whatever this says."
+    )
+    sandbox_network: Literal["none", "egress"] = Field("none", description="What a sandboxed run may reach: none, or the outside network (egress).")
+    sandbox_timeout_seconds: int = Field(60, ge=1, le=3600, description="Wall-clock limit of one run_code run; then it is killed.")
+    sandbox_memory_mb: int = Field(512, ge=64, le=65536, description="Memory limit of one run_code run, in MiB.")
+    workspace_max_mb: int = Field(100, ge=1, le=10240, description="Most a chat's files (its workspace) may hold, in MiB.")
 
     @field_validator("system_prompt", "slm_model")
     @classmethod

@@ -17,7 +17,7 @@ from soma.embeddings.embedder import Embedder
 from soma.knowledge import store as knowledge
 from soma.memory import store as memory
 from soma.tools import builtins
-from soma.tools.registry import Tool, ToolResult, ToolSpec
+from soma.tools.registry import CallContext, Tool, ToolResult, ToolSpec
 
 # Forgetting by description drops only the closest memory, and only when it is this similar
 # (cosine): "my favourite colour is blue" (0.71) must not take "my favourite colour is teal" along.
@@ -44,7 +44,7 @@ class Remember(_Builtin):
 
     spec = builtins.REMEMBER
 
-    async def run(self, arguments: dict[str, Any]) -> ToolResult:
+    async def run(self, arguments: dict[str, Any], context: CallContext | None = None) -> ToolResult:
         content = arguments.get("content")
         if not isinstance(content, str):
             return _unchanged('remember needs {"content": "the fact"}.')
@@ -64,7 +64,7 @@ class Forget(_Builtin):
 
     spec = builtins.FORGET
 
-    async def run(self, arguments: dict[str, Any]) -> ToolResult:
+    async def run(self, arguments: dict[str, Any], context: CallContext | None = None) -> ToolResult:
         content, memory_id = arguments.get("content"), arguments.get("id")
         try:
             async with self._engine.begin() as conn:
@@ -85,7 +85,7 @@ class Forget(_Builtin):
 class _Search(_Builtin, abc.ABC):
     """A search by `{"query"}`: the query checked, then the results as lines of text."""
 
-    async def run(self, arguments: dict[str, Any]) -> ToolResult:
+    async def run(self, arguments: dict[str, Any], context: CallContext | None = None) -> ToolResult:
         query = arguments.get("query")
         if not isinstance(query, str) or not query.strip():
             return ToolResult(False, f'{self.spec.name} needs {{"query": "what to look for"}}.', "invalid_arguments")

@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 import anyio
 
 from soma.tools.references import Resolved, Resolver, Unresolved
-from soma.tools.registry import ToolResult, ToolSpec
+from soma.tools.registry import CallContext, ToolResult, ToolSpec
 from soma.tools.servers import Server
 
 if TYPE_CHECKING:
@@ -48,7 +48,7 @@ class McpTool:
     spec: ToolSpec
     connection: Connection
 
-    async def run(self, arguments: dict[str, Any]) -> ToolResult:
+    async def run(self, arguments: dict[str, Any], context: CallContext | None = None) -> ToolResult:
         """Call it on the server's current session; an error result (never an exception) when that fails or times out."""
         return await self.connection.call(self.spec.name, arguments)
 

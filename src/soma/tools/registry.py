@@ -9,7 +9,8 @@ function names the SLM calls them by.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+import uuid
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any, Literal, Protocol
 
@@ -57,13 +58,24 @@ class ToolResult:
     details: dict[str, Any] | None = None
 
 
+@dataclass(frozen=True)
+class CallContext:
+    """Where a call runs: its chat, its id, and a way to stream what it prints while it runs."""
+
+    session_id: uuid.UUID
+    call_id: str
+    # (stream "stdout" | "stderr", text): queued as a `tool.output` event, written in order with the
+    # turn's other events but not waited for (the call's result, in tool.finished, is what is durable).
+    output: Callable[[str, str], None]
+
+
 class Tool(Protocol):
     """A tool a turn can run. A tool's own failure is a ToolResult with ok False, never an exception."""
 
     @property
     def spec(self) -> ToolSpec: ...
 
-    async def run(self, arguments: dict[str, Any]) -> ToolResult: ...
+    async def run(self, arguments: dict[str, Any], context: CallContext | None = None) -> ToolResult: ...
 
 
 @dataclass(frozen=True)
