@@ -20,7 +20,7 @@ from soma.db import engine as db_engine
 from soma.embeddings.embedder import Embedder
 from soma.memory import intents
 from soma.slm import client as slm
-from soma.tools import builtin_tools
+from soma.tools import builtin_tools, run_code, sandbox_status
 from soma.tools.registry import Tool, ToolResult
 
 log = logging.getLogger(__name__)
@@ -44,6 +44,7 @@ async def run(
     fetched_at: float | None = None,
     writes: AsyncEngine | None = None,
     mcp: turn_tools.ToolSource | None = None,
+    sandbox: sandbox_status.Watch | None = None,
 ) -> str:
     """Write the `generation`-th answer to user message `message_id`; returns the outcome (`answered`, `stopped`, `failed`, `skipped`).
 
@@ -51,7 +52,8 @@ async def run(
     ends the stream and keeps the partial answer, marked `stopped`. `fetched_at` is when the
     worker took the job (time.time()), the end of the turn's `queue` stage (timeline.py). `writes`
     (db.engine.create_for_events) takes the streamed events; without it, `engine` does, which also
-    takes the tool steps' records (durably). `mcp` gives the MCP tools working now.
+    takes the tool steps' records (durably). `mcp` gives the MCP tools working now, `sandbox` the
+    way to the sandbox service that run_code runs in.
     A run of a turn that ran before (its worker died) resumes after its last finished tool step.
     """
     async with db_engine.autocommit(engine) as conn:
@@ -67,10 +69,12 @@ async def run(
         known = await context.gather(conn, embedder, asked, stored_before)
     chat = prompt.build(agent.system_prompt, asked.history, known.memories, known.excerpts)
     built_in = builtin_tools.every(engine, embedder)
+    if sandbox is not None:
+        built_in["run_code"] = run_code.RunCode(engine, sandbox, agent)
     intended = None
     if agent.memory_enabled:
         chat, intended = await _memory_request(built_in, user_message["content"], chat)
-    toolset = turn_tools.offer(asked, built_in, mcp)
+    toolset = turn_tools.offer(asked, built_in, mcp, code_runs=sandbox is not None and sandbox.available)
     options = slm.CallOptions(model=agent.slm_model, temperature=agent.temperature)
     timeline.mark("prepared")
     started = time.monotonic()

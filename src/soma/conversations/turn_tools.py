@@ -3,7 +3,8 @@
 An admin's choice per tool is a `tool_settings` row (server, tool, enabled, approval), read in the
 turn's start statement (question.py); a tool without a row is enabled and runs without asking.
 Built-ins are offered where they can help: `remember` and `forget` while memory is on,
-`search_memory` once a memory exists, `search_knowledge` once a knowledge file is ready.
+`search_memory` once a memory exists, `search_knowledge` once a knowledge file is ready,
+`run_code` while code_execution is on and the worker's sandbox service works.
 """
 
 from __future__ import annotations
@@ -27,8 +28,11 @@ class ToolSource(Protocol):
     def tools(self) -> list[Tool]: ...
 
 
-def offer(asked: Question, built_in: dict[str, Tool], source: ToolSource | None) -> Toolset:
-    """The turn's Toolset: nothing when tools are off; else each tool its admin left enabled, with its approval mode."""
+def offer(asked: Question, built_in: dict[str, Tool], source: ToolSource | None, code_runs: bool = False) -> Toolset:
+    """The turn's Toolset: nothing when tools are off; else each tool its admin left enabled, with its approval mode.
+
+    `code_runs`: the worker's sandbox service works now, so run_code is offered unless code_execution is off.
+    """
     agent = asked.agent
     if not agent.tools_enabled or agent.tool_call_format == "off":
         return Toolset([])
@@ -37,6 +41,7 @@ def offer(asked: Question, built_in: dict[str, Tool], source: ToolSource | None)
         (builtins.FORGET, agent.memory_enabled),
         (builtins.SEARCH_MEMORY, agent.memory_enabled and asked.memories_stored),
         (builtins.SEARCH_KNOWLEDGE, asked.documents_ready),
+        (builtins.RUN_CODE, code_runs and agent.code_execution == "on"),
     ]
     candidates = [built_in[spec.name] for spec, useful in wanted if useful]
     candidates += _connected(source)

@@ -49,4 +49,22 @@ SEARCH_KNOWLEDGE = ToolSpec(
     repeatable=True,
 )
 
-SPECS = (REMEMBER, FORGET, SEARCH_MEMORY, SEARCH_KNOWLEDGE)
+RUN_CODE = ToolSpec(
+    BUILTIN_SERVER,
+    "run_code",
+    "Run Python or shell code in a sandbox, to compute, analyse data or make files instead of guessing. "
+    "The working directory holds this chat's files (the user's attachments and what earlier runs wrote); "
+    "files you write there are kept. Python has numpy, pandas and matplotlib. No state but files survives between runs. "
+    "Print what you need to see.",
+    {
+        "type": "object",
+        "properties": {
+            "language": {"type": "string", "enum": ["python", "shell"], "description": "python, or shell (POSIX sh)."},
+            "code": {"type": "string", "description": "The whole program to run."},
+        },
+        "required": ["language", "code"],
+    },
+    # Not repeatable: a run that was going when the worker died may have written the workspace back.
+)
+
+SPECS = (REMEMBER, FORGET, SEARCH_MEMORY, SEARCH_KNOWLEDGE, RUN_CODE)

@@ -12,13 +12,17 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from soma import config
-from soma.tools import builtins, catalogue, choices, store
+from soma.settings import store as agent_settings
+from soma.tools import builtins, catalogue, choices, sandbox_status, store
 
 NOT_YET = "no process has connected to it yet"
 
 
 async def describe(conn: AsyncConnection, settings: config.Settings) -> dict[str, Any]:
-    """{"servers": [{name, transport, state, error}], "tools": [{name, server, description, input_schema, enabled, approval}]}."""
+    """{"servers": [{name, transport, state, error}], "tools": [{name, server, description, input_schema, enabled, approval}]}.
+
+    run_code also says whether it can run now (`available`) and, when not, why (`reason`).
+    """
     configured, broken = await store.load(conn, settings)
     found = await catalogue.read(conn)
     chosen = await choices.read(conn)
@@ -26,6 +30,10 @@ async def describe(conn: AsyncConnection, settings: config.Settings) -> dict[str
     shown_servers += [{"name": name, "transport": None, "state": "failed", "error": error} for name, error in broken.items()]
     shown_servers.sort(key=lambda server: server["name"])
     tools = [_tool(spec.server, spec.name, spec.description, spec.input_schema, chosen) for spec in builtins.SPECS]
+    blocked = await sandbox_status.code_blocked(conn, (await agent_settings.load(conn)).code_execution)
+    for tool in tools:
+        if tool["name"] == builtins.RUN_CODE.name:
+            tool |= {"available": blocked is None, "reason": blocked}
     for server in configured:
         row = found.get(server.name)
         for listed in row.tools if row is not None else []:

@@ -19,6 +19,7 @@ from soma.auth import admin
 from soma.db import tables
 from soma.tools import servers
 from soma.tools.servers import Server
+from soma.tools.registry import BUILTIN_SERVER
 
 CHANNEL = "soma_tool_servers"  # NOTIFY on every change of tool_servers
 _t = tables.tool_servers
@@ -60,7 +61,7 @@ async def replace(conn: AsyncConnection, actor: admin.Actor, wanted: list[Server
     names = [server.name for server in wanted]
     before = set((await conn.execute(sa.select(_t.c.name).with_for_update())).scalars())
     await conn.execute(sa.delete(_t).where(_t.c.name.not_in(names)))
-    await conn.execute(sa.delete(_c).where(_c.c.server.not_in(names)))
+    await conn.execute(sa.delete(_c).where(_c.c.server.not_in([*names, BUILTIN_SERVER])))  # the built-ins' row: sandbox_status
     stored = [await upsert(conn, server) for server in wanted]
     details = {"servers": sorted(names), "removed": sorted(before - set(names))}
     await actor.record(conn, "tools.servers.replaced", "tool servers", details)

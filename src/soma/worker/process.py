@@ -19,6 +19,7 @@ from soma.observability import server as metrics_server
 from soma.secrets import watch
 from soma.slm import client as slm
 from soma.tools import pool as tool_pool
+from soma.tools import sandbox_status
 from soma.worker import drain, recovery, tasks
 
 log = logging.getLogger(__name__)
@@ -47,8 +48,10 @@ async def serve(settings: config.Settings, database_url: str) -> None:
     flag = lockdown.Watch(database_url)  # under lockdown, turns wait in the queue and running ones are cancelled
     flag.start()
     tools = tool_pool.Pool(engine, database_url, settings)  # the MCP tool servers, connected in the background
+    sandbox = sandbox_status.Watch.from_settings(settings)  # run_code's sandbox service, checked now and then
     try:
         await tools.start()
+        await sandbox.start(engine)
         await flag.first_read(timeout=5)
         warming = asyncio.create_task(context.warm_if_needed(engine, embedding_model))
         async with app.open_async():
@@ -79,6 +82,7 @@ async def serve(settings: config.Settings, database_url: str) -> None:
                     "backup_keep": settings.backup_keep,
                     "lockdown": flag,
                     "tools": tools,  # .tools(): the MCP tools of the servers connected now
+                    "sandbox": sandbox,  # .available: whether run_code can run now
                 },
             )
             draining = drain.Drain(app, worker, interval, recovering)
@@ -98,6 +102,7 @@ async def serve(settings: config.Settings, database_url: str) -> None:
                     await recovering
     finally:
         await tools.close()  # after the drain: turns finishing meanwhile still had their tools
+        await sandbox.close()
         await flag.stop()
         await model.aclose()
         await engine.dispose()

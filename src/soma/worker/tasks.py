@@ -149,6 +149,7 @@ async def run_turn(
                 context.start_timestamp,  # procrastinate's time.time() when it fetched the job
                 extra.get("writes"),
                 extra.get("tools"),  # the process's MCP connections; without them, the built-in tools only
+                extra.get("sandbox"),  # the sandbox service for run_code (tools.sandbox_status.Watch)
             )
             result = await _unless_lockdown(answering, flag, extra["engine"], message_id, generation)
             outcome = OUTCOME_LABELS[result]
