@@ -4,16 +4,22 @@
 // whole conversation (including failed turns, which GET /messages does not return), then
 // follows new events. See events.js for resuming without duplicates, transcript.js for how
 // events become messages, and steps.js for the tool calls shown inside an answer. The sidebar
-// is chat-list.js, the header and its menu chat-header.js, the keyboard shortcuts shortcuts.js;
+// is chat-list.js, the header and its menu chat-header.js, the keyboard shortcuts shortcuts.js,
+// the files waiting to go with a message attachments.js, the chat's Files panel files-panel.js;
 // this module wires them to the API.
 
 import * as api from "./api.js";
+import { Attachments } from "./attachments.js";
+import { ChatFiles } from "./chat-files.js";
 import { ChatHeader } from "./chat-header.js";
 import { ChatList } from "./chat-list.js";
+import { RUN_CODE } from "./code-run.js";
 import { h } from "./dom.js";
 import { SessionStream } from "./events.js";
+import { FilesPanel } from "./files-panel.js";
 import { listenForShortcuts, ShortcutsDialog } from "./shortcuts.js";
 import { Transcript } from "./transcript.js";
+import { ProgressBar } from "./widgets.js";
 
 const STATUS_TEXT = {
   connecting: "Connecting…",
@@ -37,6 +43,7 @@ class ChatsPage {
     this.sessions = [];
     this.stream = null;
     this.transcript = null;
+    this.files = null; // the open chat's ChatFiles
     this.generation = 0; // bumped on every open(); late answers for an older chat are dropped
     this.sending = false;
     this.refreshTimer = null;
@@ -61,6 +68,7 @@ class ChatsPage {
     this.stopListening();
     this.chatList.destroy();
     this.header.destroy();
+    this.files?.dispose();
     if (this.stream) this.stream.close();
     this.stream = null;
   }
@@ -70,7 +78,13 @@ class ChatsPage {
   build(outlet) {
     this.newChatButton = h("button", { type: "button", class: "button primary new-chat", dataset: { testid: "new-chat" }, onclick: () => this.newChat() }, "New chat");
     this.chatList = new ChatList({ defaultTitle: DEFAULT_TITLE, onSearch: () => this.refreshSessions() });
-    this.header = new ChatHeader({ onRename: (title) => this.rename(title), onDelete: () => this.deleteChat() });
+    this.header = new ChatHeader({ onRename: (title) => this.rename(title), onDelete: () => this.deleteChat(), onFiles: () => this.toggleFiles() });
+    this.filesPanel = new FilesPanel({
+      onClose: (refocus) => {
+        this.header.setFilesOpen(false);
+        if (refocus) this.header.filesButton.focus();
+      },
+    });
     this.shortcuts = new ShortcutsDialog();
     this.errorText = h("p", { class: "alert-text", dataset: { testid: "chat-error-message" } });
     this.errorCode = h("code", { class: "alert-code", dataset: { testid: "chat-error-code" } });
@@ -99,6 +113,9 @@ class ChatsPage {
       dataset: { testid: "composer-input" },
     });
     this.sendButton = h("button", { type: "submit", class: "button primary send", disabled: true, dataset: { testid: "send" } }, "Send");
+    this.attachments = new Attachments({ onChange: () => this.updateSendButton() });
+    this.progress = new ProgressBar({ label: "Sending files", testid: "send-progress" });
+    this.progress.el.hidden = true;
     this.stopButton = h(
       "button",
       { type: "button", class: "button secondary stop", hidden: true, "aria-keyshortcuts": "Escape", dataset: { testid: "stop" }, onclick: () => this.stop() },
@@ -108,7 +125,9 @@ class ChatsPage {
       "form",
       { class: "composer", dataset: { testid: "composer" } },
       h("label", { for: "composer-input", class: "visually-hidden" }, "Message"),
-      h("div", { class: "composer-box" }, this.input, this.stopButton, this.sendButton),
+      this.attachments.list,
+      this.progress.el,
+      h("div", { class: "composer-box" }, this.attachments.button, this.attachments.input, this.input, this.stopButton, this.sendButton),
       h(
         "p",
         { id: "composer-hint", class: "composer-hint muted" },
@@ -122,6 +141,7 @@ class ChatsPage {
       this.send();
     });
     this.input.addEventListener("input", () => this.onInput());
+    this.input.addEventListener("paste", (event) => this.attachments.paste(event));
     this.input.addEventListener("keydown", (event) => {
       if (event.key === "Enter" && !event.shiftKey && !event.isComposing) {
         event.preventDefault();
@@ -129,6 +149,16 @@ class ChatsPage {
       }
     });
 
+    this.chatSection = h(
+      "section",
+      { class: "chat", "aria-labelledby": "chat-title", dataset: { testid: "chat" } },
+      this.header.el,
+      this.scroller,
+      h("div", { class: "chat-footer" }, this.scrollButton, this.error, this.composer),
+      this.filesPanel.el,
+      h("div", { class: "drop-hint", "aria-hidden": "true" }, h("p", {}, "Drop files to send them with your message")),
+    );
+    this.attachments.acceptDrops(this.chatSection);
     outlet.append(
       h(
         "div",
@@ -140,13 +170,7 @@ class ChatsPage {
           this.chatList.search,
           this.chatList.el,
         ),
-        h(
-          "section",
-          { class: "chat", "aria-labelledby": "chat-title" },
-          this.header.el,
-          this.scroller,
-          h("div", { class: "chat-footer" }, this.scrollButton, this.error, this.composer),
-        ),
+        this.chatSection,
         this.shortcuts.el,
       ),
     );
@@ -189,10 +213,14 @@ class ChatsPage {
     this.chatId = chatId;
     this.session = null;
     this.hideError();
+    this.files?.dispose();
+    this.files = chatId ? new ChatFiles(chatId) : null;
+    this.filesPanel.show(this.files);
     this.transcript = new Transcript(this.messages, {
       onRegenerate: () => this.regenerate(),
       onEdit: (message, content) => this.edit(message, content),
       onDecide: (callId, allow) => api.decideApproval(chatId, callId, allow), // refusals show on the call itself
+      files: this.files,
     });
     this.renderChatList();
     this.setStatus(null);
@@ -246,6 +274,7 @@ class ChatsPage {
     this.updateScrollButton();
     if (event.type === "session.updated" && event.data.session) this.setTitle(event.data.session.title);
     if (["message.created", "assistant.message", "session.updated"].includes(event.type)) this.refreshSessionsSoon();
+    if (event.type === "tool.finished" && event.data.name === RUN_CODE) this.filesPanel.refreshSoon(); // its code may have written files
   }
 
   async newChat() {
@@ -269,8 +298,10 @@ class ChatsPage {
 
   async send() {
     const content = this.input.value;
-    if (!content.trim() || this.sending || this.input.disabled) return;
+    const files = [...this.attachments.files];
+    if ((!content.trim() && !files.length) || this.sending || this.input.disabled) return;
     this.sending = true;
+    this.attachments.setDisabled(true);
     this.updateSendButton();
     this.hideError();
     try {
@@ -282,11 +313,17 @@ class ChatsPage {
         this.sessions = [session, ...this.sessions];
         this.navigate(`#/chats/${chatId}`);
       }
-      const message = await api.postMessage(chatId, content);
+      if (files.length) {
+        this.progress.set(0, 1);
+        this.progress.el.hidden = false;
+      }
+      const message = await api.postMessage(chatId, content, files, (sent, total) => this.progress.set(sent, total));
       if (this.input.value === content) {
         this.input.value = "";
         this.onInput();
       }
+      this.attachments.clear();
+      if (files.length && this.chatId === chatId) this.filesPanel.refreshSoon();
       if (this.chatId === chatId) {
         this.transcript.addMessage(message); // its message.created event will then be a no-op
         this.showEmpty(null);
@@ -294,11 +331,20 @@ class ChatsPage {
       }
       this.refreshSessionsSoon();
     } catch (err) {
-      this.showError(err);
+      this.showError(err); // the draft and its files stay, to send again
     } finally {
       this.sending = false;
+      this.progress.el.hidden = true;
+      this.attachments.setDisabled(false);
       this.updateSendButton();
     }
+  }
+
+  /** Open or shut the open chat's Files panel. */
+  toggleFiles() {
+    if (this.filesPanel.isOpen) this.filesPanel.close();
+    else this.filesPanel.open();
+    this.header.setFilesOpen(this.filesPanel.isOpen);
   }
 
   /** Stop the answer being written (Stop or Esc); the text so far stays as the answer. */
@@ -421,7 +467,7 @@ class ChatsPage {
   }
 
   updateSendButton() {
-    this.sendButton.disabled = this.sending || this.input.disabled || !this.input.value.trim();
+    this.sendButton.disabled = this.sending || this.input.disabled || (!this.input.value.trim() && !this.attachments.files.length);
   }
 
   nearBottom() {

@@ -60,11 +60,12 @@ export class ErrorBanner {
 /**
  * A Delete button that turns into "<question> [Delete] [Cancel]" and calls onConfirm() only
  * after the second click. If it fails, the button comes back and onError(err) shows why.
+ * `name` is the first button's accessible name where `label` alone does not say what it acts on.
  * Test ids: `testid`, `testid`-confirm, `testid`-cancel.
  */
-export function confirmButton({ label = "Delete", question, testid, onConfirm, onError }) {
+export function confirmButton({ label = "Delete", name = null, question, testid, onConfirm, onError }) {
   const el = h("span", { class: "confirm" });
-  const ask = h("button", { type: "button", class: "button subtle danger-text", dataset: { testid }, onclick: () => open() }, label);
+  const ask = h("button", { type: "button", class: "button subtle danger-text", "aria-label": name, dataset: { testid }, onclick: () => open() }, label);
   const yes = h("button", { type: "button", class: "button danger small", dataset: { testid: `${testid}-confirm` }, onclick: () => confirm() }, label);
   const no = h("button", { type: "button", class: "button subtle small", dataset: { testid: `${testid}-cancel` }, onclick: () => close(true) }, "Cancel");
   const prompt = h("span", { class: "confirm-question", role: "group", "aria-label": question }, h("span", {}, question), yes, no);
