@@ -5,21 +5,20 @@
 // follows new events. See events.js for resuming without duplicates, transcript.js for how
 // events become messages, and steps.js for the tool calls shown inside an answer. The sidebar
 // is chat-list.js, the header and its menu chat-header.js, the keyboard shortcuts shortcuts.js,
-// the files waiting to go with a message attachments.js, the chat's Files panel files-panel.js;
-// this module wires them to the API.
+// the message box and the files waiting to go with it composer.js, the chat's Files panel
+// files-panel.js; this module wires them to the API.
 
 import * as api from "./api.js";
-import { Attachments } from "./attachments.js";
 import { ChatFiles } from "./chat-files.js";
 import { ChatHeader } from "./chat-header.js";
 import { ChatList } from "./chat-list.js";
 import { RUN_CODE } from "./code-run.js";
+import { Composer } from "./composer.js";
 import { h } from "./dom.js";
 import { SessionStream } from "./events.js";
 import { FilesPanel } from "./files-panel.js";
 import { listenForShortcuts, ShortcutsDialog } from "./shortcuts.js";
 import { Transcript } from "./transcript.js";
-import { ProgressBar } from "./widgets.js";
 
 const STATUS_TEXT = {
   connecting: "Connecting…",
@@ -29,7 +28,6 @@ const STATUS_TEXT = {
 };
 const DEFAULT_TITLE = "New chat";
 const NEAR_BOTTOM_PX = 80;
-const MAX_INPUT_PX = 220;
 
 export function createChatsPage(outlet, ctx) {
   return new ChatsPage(outlet, ctx);
@@ -45,7 +43,6 @@ class ChatsPage {
     this.transcript = null;
     this.files = null; // the open chat's ChatFiles
     this.generation = 0; // bumped on every open(); late answers for an older chat are dropped
-    this.sending = false;
     this.refreshTimer = null;
     this.build(outlet);
     this.stopListening = listenForShortcuts({
@@ -104,61 +101,18 @@ class ChatsPage {
       "\u2193",
     );
 
-    this.input = h("textarea", {
-      id: "composer-input",
-      class: "composer-input",
-      rows: 1,
-      placeholder: "Message Soma…",
-      "aria-describedby": "composer-hint",
-      dataset: { testid: "composer-input" },
-    });
-    this.sendButton = h("button", { type: "submit", class: "button primary send", disabled: true, dataset: { testid: "send" } }, "Send");
-    this.attachments = new Attachments({ onChange: () => this.updateSendButton() });
-    this.progress = new ProgressBar({ label: "Sending files", testid: "send-progress" });
-    this.progress.el.hidden = true;
-    this.stopButton = h(
-      "button",
-      { type: "button", class: "button secondary stop", hidden: true, "aria-keyshortcuts": "Escape", dataset: { testid: "stop" }, onclick: () => this.stop() },
-      "Stop",
-    );
-    this.composer = h(
-      "form",
-      { class: "composer", dataset: { testid: "composer" } },
-      h("label", { for: "composer-input", class: "visually-hidden" }, "Message"),
-      this.attachments.list,
-      this.progress.el,
-      h("div", { class: "composer-box" }, this.attachments.button, this.attachments.input, this.input, this.stopButton, this.sendButton),
-      h(
-        "p",
-        { id: "composer-hint", class: "composer-hint muted" },
-        "Enter to send, Shift+Enter for a new line, ",
-        h("button", { type: "button", class: "link-button", dataset: { testid: "shortcuts-open" }, onclick: () => this.shortcuts.open() }, "? for shortcuts"),
-        ".",
-      ),
-    );
-    this.composer.addEventListener("submit", (event) => {
-      event.preventDefault();
-      this.send();
-    });
-    this.input.addEventListener("input", () => this.onInput());
-    this.input.addEventListener("paste", (event) => this.attachments.paste(event));
-    this.input.addEventListener("keydown", (event) => {
-      if (event.key === "Enter" && !event.shiftKey && !event.isComposing) {
-        event.preventDefault();
-        this.send();
-      }
-    });
+    this.composer = new Composer({ onSend: () => this.send(), onStop: () => this.stop(), onShortcuts: () => this.shortcuts.open() });
 
     this.chatSection = h(
       "section",
       { class: "chat", "aria-labelledby": "chat-title", dataset: { testid: "chat" } },
       this.header.el,
       this.scroller,
-      h("div", { class: "chat-footer" }, this.scrollButton, this.error, this.composer),
+      h("div", { class: "chat-footer" }, this.scrollButton, this.error, this.composer.el),
       this.filesPanel.el,
       h("div", { class: "drop-hint", "aria-hidden": "true" }, h("p", {}, "Drop files to send them with your message")),
     );
-    this.attachments.acceptDrops(this.chatSection);
+    this.composer.acceptDrops(this.chatSection);
     outlet.append(
       h(
         "div",
@@ -258,7 +212,7 @@ class ChatsPage {
       onRefused: () => api.checkSession(), // a 401 there sends the browser to the login page
     });
     this.stream.open(0);
-    this.input.focus();
+    this.composer.focus();
   }
 
   onEvent(event) {
@@ -280,7 +234,7 @@ class ChatsPage {
   async newChat() {
     // An untouched chat is already a new chat: don't pile up empty ones.
     if (this.chatId && this.session && this.session.last_event_id === 0 && this.transcript.isEmpty()) {
-      this.input.focus();
+      this.composer.focus();
       return;
     }
     this.newChatButton.disabled = true;
@@ -297,12 +251,9 @@ class ChatsPage {
   }
 
   async send() {
-    const content = this.input.value;
-    const files = [...this.attachments.files];
-    if ((!content.trim() && !files.length) || this.sending || this.input.disabled) return;
-    this.sending = true;
-    this.attachments.setDisabled(true);
-    this.updateSendButton();
+    const draft = this.composer.draft();
+    if (!draft) return;
+    this.composer.setSending(true, { withFiles: draft.files.length > 0 });
     this.hideError();
     try {
       let chatId = this.chatId;
@@ -313,30 +264,19 @@ class ChatsPage {
         this.sessions = [session, ...this.sessions];
         this.navigate(`#/chats/${chatId}`);
       }
-      if (files.length) {
-        this.progress.set(0, 1);
-        this.progress.el.hidden = false;
-      }
-      const message = await api.postMessage(chatId, content, files, (sent, total) => this.progress.set(sent, total));
-      if (this.input.value === content) {
-        this.input.value = "";
-        this.onInput();
-      }
-      this.attachments.clear();
-      if (files.length && this.chatId === chatId) this.filesPanel.refreshSoon();
+      const message = await api.postMessage(chatId, draft.content, draft.files, (sent, total) => this.composer.showProgress(sent, total));
+      this.composer.sent(draft);
       if (this.chatId === chatId) {
         this.transcript.addMessage(message); // its message.created event will then be a no-op
         this.showEmpty(null);
         this.scrollToBottom();
+        if (draft.files.length) this.filesPanel.refreshSoon();
       }
       this.refreshSessionsSoon();
     } catch (err) {
       this.showError(err); // the draft and its files stay, to send again
     } finally {
-      this.sending = false;
-      this.progress.el.hidden = true;
-      this.attachments.setDisabled(false);
-      this.updateSendButton();
+      this.composer.setSending(false);
     }
   }
 
@@ -349,13 +289,12 @@ class ChatsPage {
 
   /** Stop the answer being written (Stop or Esc); the text so far stays as the answer. */
   async stop() {
-    if (!this.chatId || !this.transcript || !this.transcript.isAnswering() || this.stopButton.disabled) return;
-    this.stopButton.disabled = true;
+    if (!this.chatId || !this.transcript || !this.transcript.isAnswering() || !this.composer.startStop()) return;
     try {
       await api.stopTurn(this.chatId);
     } catch (err) {
       this.showError(err);
-      this.stopButton.disabled = false;
+      this.composer.stopFailed();
     }
   }
 
@@ -425,9 +364,7 @@ class ChatsPage {
 
   /** Stop shows while an answer is queued or being written. */
   updateAnswering() {
-    const answering = Boolean(this.transcript && this.transcript.isAnswering());
-    if (this.stopButton.hidden === answering) this.stopButton.disabled = false;
-    this.stopButton.hidden = !answering;
+    this.composer.setAnswering(Boolean(this.transcript && this.transcript.isAnswering()));
   }
 
   /** The ↓ button shows when the reader has scrolled up from the latest message. */
@@ -456,18 +393,7 @@ class ChatsPage {
   }
 
   setComposerEnabled(enabled) {
-    this.input.disabled = !enabled;
-    this.updateSendButton();
-  }
-
-  onInput() {
-    this.input.style.height = "auto";
-    this.input.style.height = `${Math.min(this.input.scrollHeight, MAX_INPUT_PX)}px`;
-    this.updateSendButton();
-  }
-
-  updateSendButton() {
-    this.sendButton.disabled = this.sending || this.input.disabled || (!this.input.value.trim() && !this.attachments.files.length);
+    this.composer.setEnabled(enabled);
   }
 
   nearBottom() {
