@@ -17,7 +17,7 @@ from tests.conftest import ADMIN, client_of
 
 PASSWORD = "correct horse battery"
 EXPECTED = {
-    "content-security-policy": "default-src 'self'; script-src 'self'; img-src 'self' blob:; object-src 'none'; base-uri 'none'; frame-ancestors 'none'",
+    "content-security-policy": "default-src 'self'; script-src 'self'; object-src 'none'; base-uri 'none'; frame-ancestors 'none'",
     "x-content-type-options": "nosniff",
     "referrer-policy": "same-origin",
 }

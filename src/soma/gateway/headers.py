@@ -3,10 +3,7 @@
 The UI loads only its own files (/static/…), runs no inline script, sets no `style` attribute from
 HTML, and builds its DOM without parsing HTML (web/dom.js), so the policy can forbid everything
 else. On the API's JSON it costs nothing, and it keeps a knowledge file served back inline from
-running script in Soma's origin. Images may also come from `blob:` URLs, which only the UI's own
-scripts make: a chat's PNG and JPEG files, fetched and checked for their type, drawn from memory
-(web/chat-files.js), since their own address answers as an attachment. docs/security.md, "The
-public door", has the threat model.
+running script in Soma's origin. docs/security.md, "The public door", has the threat model.
 """
 
 from __future__ import annotations
@@ -14,7 +11,7 @@ from __future__ import annotations
 from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-CONTENT_SECURITY_POLICY = "default-src 'self'; script-src 'self'; img-src 'self' blob:; object-src 'none'; base-uri 'none'; frame-ancestors 'none'"
+CONTENT_SECURITY_POLICY = "default-src 'self'; script-src 'self'; object-src 'none'; base-uri 'none'; frame-ancestors 'none'"
 HEADERS = {
     "Content-Security-Policy": CONTENT_SECURITY_POLICY,
     "X-Content-Type-Options": "nosniff",

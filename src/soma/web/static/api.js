@@ -146,23 +146,6 @@ export const fileUrl = (id, path) => `${sessionPath(id)}/files/${String(path).sp
 export const listFiles = async (id) => (await request("GET", `${sessionPath(id)}/files`)).files;
 export const deleteFile = (id, path) => request("DELETE", fileUrl(id, path));
 
-/**
- * A file's bytes as a Blob, with the type the server served it as (`type`, without parameters);
- * null when the chat no longer has it (404).
- */
-export async function fetchFile(id, path) {
-  let response;
-  try {
-    response = await fetch(fileUrl(id, path), { headers: { Accept: "*/*" } });
-  } catch {
-    throw new ApiError(0, "network_error", NETWORK_ERROR);
-  }
-  if (response.status === 404) return null;
-  if (response.status === 401) toLogin();
-  if (!response.ok) throw apiError(response.status, response.statusText, await response.json().catch(() => null));
-  const type = (response.headers.get("Content-Type") || "").split(";")[0].trim().toLowerCase();
-  return { blob: await response.blob(), type };
-}
 
 // ---- settings ----
 

@@ -65,7 +65,6 @@ class ChatsPage {
     this.stopListening();
     this.chatList.destroy();
     this.header.destroy();
-    this.files?.dispose();
     if (this.stream) this.stream.close();
     this.stream = null;
   }
@@ -167,7 +166,6 @@ class ChatsPage {
     this.chatId = chatId;
     this.session = null;
     this.hideError();
-    this.files?.dispose();
     this.files = chatId ? new ChatFiles(chatId) : null;
     this.filesPanel.show(this.files);
     this.transcript = new Transcript(this.messages, {
