@@ -146,7 +146,6 @@ export const fileUrl = (id, path) => `${sessionPath(id)}/files/${String(path).sp
 export const listFiles = async (id) => (await request("GET", `${sessionPath(id)}/files`)).files;
 export const deleteFile = (id, path) => request("DELETE", fileUrl(id, path));
 
-
 // ---- settings ----
 
 export const getSettings = () => request("GET", "/v1/settings");
