@@ -70,7 +70,9 @@ export function confirmButton({ label = "Delete", name = null, question, testid,
   const no = h("button", { type: "button", class: "button subtle small", dataset: { testid: `${testid}-cancel` }, onclick: () => close(true) }, "Cancel");
   const prompt = h("span", { class: "confirm-question", role: "group", "aria-label": question }, h("span", {}, question), yes, no);
   prompt.addEventListener("keydown", (event) => {
-    if (event.key === "Escape") close(true);
+    if (event.key !== "Escape") return;
+    event.stopPropagation(); // Esc takes the question back, and does nothing more (close a panel, stop an answer)
+    close(true);
   });
 
   function open() {
