@@ -20,6 +20,7 @@ HOSTILE = {
     "report\n.csv": "The path 'report\\n.csv' holds a control character.",
     "\x1b[31mred": "The path '\\x1b[31mred' holds a control character.",
     "a\x7f": "The path 'a\\x7f' holds a control character.",
+    "\u202egnp.exe": "The path '\\u202egnp.exe' holds a control character.",
     "a\ud800": "The path 'a\\ud800' holds a character with no UTF-8 form.",
     "x" * 256: f"The path {'x' * 80!r}… has a part of 256 bytes; at most 255 are allowed.",
     "é" * 128: f"The path {'é' * 80!r}… has a part of 256 bytes; at most 255 are allowed.",

@@ -147,12 +147,24 @@ async def test_a_removed_file_is_gone(engine, chat, database_url) -> None:
 async def test_a_large_file_is_read_in_pieces_that_join_to_its_bytes(engine, chat) -> None:
     data = bytes(range(256)) * (5 * 4096 + 7)  # a little over 5 MiB
     async with engine.begin() as conn:
-        await store.put(conn, chat, "big.bin", data, 10 * MiB)
-    async with engine.connect() as conn:
-        pieces = [piece async for piece in store.pieces(conn, chat, "big.bin", len(data))]
+        described = await store.put(conn, chat, "big.bin", data, 10 * MiB)
+    pieces = [piece async for piece in store.stream(engine, chat, described)]
 
     assert [len(p) for p in pieces] == [MiB] * 5 + [len(data) - 5 * MiB]
     assert b"".join(pieces) == data
+
+
+async def test_a_file_changed_while_it_is_read_in_pieces_is_never_sent_mixed(engine, chat) -> None:
+    async with engine.begin() as conn:
+        described = await store.put(conn, chat, "big.bin", b"a" * (2 * MiB), 10 * MiB)
+    read = store.stream(engine, chat, described)
+    first = await anext(read)
+    async with engine.begin() as conn:
+        await store.put(conn, chat, "big.bin", b"b" * (2 * MiB), 10 * MiB)
+
+    with pytest.raises(errors.WorkspaceFileChanged):
+        await anext(read)
+    assert first == b"a" * MiB
 
 
 async def test_writing_to_a_chat_that_does_not_exist_is_session_not_found(engine) -> None:

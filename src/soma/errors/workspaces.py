@@ -18,6 +18,13 @@ class WorkspaceFileNotFound(NotFound):
     code = "workspace_file_not_found"
 
 
+class WorkspaceFileChanged(SomaError):
+    """The file was changed or deleted while it was being read, so it was not sent whole. Read it again."""
+
+    status_code = 409
+    code = "workspace_file_changed"
+
+
 class WorkspaceFull(SomaError):
     """A chat's files may hold at most what the `workspace_max_mb` setting says. Delete files the chat no longer needs (DELETE /v1/sessions/{id}/files/{path}), or ask an admin to raise workspace_max_mb."""
 

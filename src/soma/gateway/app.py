@@ -16,7 +16,7 @@ from soma.db import engine as db_engine
 from soma.embeddings import embedder
 from soma.auth import bootstrap
 from soma.gateway import (
-    admin_api, auth_api, authn, backup_api, emergency_api, error_shape, events_api, headers, health_api, knowledge_api,
+    admin_api, auth_api, authn, backup_api, emergency_api, error_shape, events_api, files_api, headers, health_api, knowledge_api,
     limits, lockdown_gate, mcp_endpoint, memories_api, meta_api, metrics_api, openai_api, openapi, restores_api, sessions_api,
     settings_api, status_api, tools_api, tunnel_api, turns_api,
 )
@@ -28,7 +28,7 @@ from soma.web import pages
 
 # Every module named *_api is a router; the order is the OpenAPI document's.
 ROUTERS = (
-    health_api, metrics_api, auth_api, admin_api, meta_api, status_api, sessions_api, turns_api, events_api, settings_api,
+    health_api, metrics_api, auth_api, admin_api, meta_api, status_api, sessions_api, turns_api, files_api, events_api, settings_api,
     knowledge_api, memories_api, tools_api, backup_api, restores_api, tunnel_api, emergency_api, openai_api,
 )
 

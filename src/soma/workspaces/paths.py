@@ -3,7 +3,7 @@
 A path is stored, listed and served exactly as `clean` returns it, so one file never has two names
 and no name can leave the workspace when the sandbox writes it to disk: no leading `/`, no `.` or
 `..` part, no empty part (`a//b`, a trailing `/`). Control characters are refused because they
-deceive in a listing or a download's name (a newline, an escape sequence), and lone surrogates
+deceive in a listing or a download's name (a newline, an escape sequence, a right-to-left mark), and lone surrogates
 because they have no UTF-8 form for PostgreSQL to store. The byte limits are Linux's for a name
 (NAME_MAX) and a comfortable bound for a whole path.
 """
@@ -49,13 +49,18 @@ def _problem(path: str) -> str | None:
     return None
 
 
+# Marks that reorder the text around them: "\u202egnp.exe" shows as "exe.png" in a listing or a save dialog.
+_BIDI_CONTROLS = frozenset("\u061c\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
+
+
 def _is_control(char: str) -> bool:
-    return unicodedata.category(char) == "Cc"
+    return unicodedata.category(char) == "Cc" or char in _BIDI_CONTROLS
 
 
 def _shown(path: str) -> str:
-    """The path quoted for an error: repr() shows control characters as escapes; a long one is cut."""
-    return repr(path) if len(path) <= SHOWN_CHARS else repr(path[:SHOWN_CHARS]) + "…"
+    """The path quoted for an error, control characters as escapes (repr() leaves the bidi marks as they are); a long one is cut."""
+    quoted = repr(path) if len(path) <= SHOWN_CHARS else repr(path[:SHOWN_CHARS]) + "…"
+    return "".join(f"\\u{ord(c):04x}" if c in _BIDI_CONTROLS else c for c in quoted)
 
 
 def name(path: str) -> str:

@@ -20,9 +20,10 @@ from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import insert
-from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from soma import errors
+from soma.db import engine as db_engine
 from soma.db import tables
 from soma.settings.store import AgentSettings
 from soma.workspaces import paths
@@ -84,18 +85,37 @@ async def everything(conn: AsyncConnection, session_id: uuid.UUID) -> list[tuple
     return [(row.path, row.data) for row in rows]
 
 
-async def pieces(conn: AsyncConnection, session_id: uuid.UUID, path: str, size: int) -> AsyncIterator[bytes]:
-    """A file's bytes, PIECE_BYTES at a time, without reading the rest (its storage is uncompressed, migration 0013).
+async def pieces(conn: AsyncConnection, session_id: uuid.UUID, described: dict[str, Any]) -> AsyncIterator[bytes]:
+    """The bytes of the file `described` (path, size, sha256), PIECE_BYTES at a time, without reading the rest.
 
-    `size` is the file's as described on conn: read in one snapshot (REPEATABLE READ), or a file
-    changed meanwhile comes out mixed. A file gone meanwhile raises WorkspaceFileNotFound.
+    Its storage is uncompressed (migration 0013), so each piece costs only its own bytes. Each
+    piece is read only while the file still has the described content: a file changed or deleted
+    meanwhile raises WorkspaceFileChanged, never a mix of two versions.
     """
-    for start in range(0, size, PIECE_BYTES):
-        piece = sa.func.substring(_w.c.data, start + 1, PIECE_BYTES, type_=sa.LargeBinary)
-        data = (await conn.execute(sa.select(piece).where(_this(session_id, path)))).scalar_one_or_none()
-        if data is None:
-            raise _not_found(path)
-        yield data
+    for start in range(0, described["size"], PIECE_BYTES):
+        yield await _piece(conn, session_id, described, start, PIECE_BYTES)
+
+
+async def head(conn: AsyncConnection, session_id: uuid.UUID, described: dict[str, Any], size: int) -> bytes:
+    """The first `size` bytes (or fewer) of the file `described`: enough to tell a PNG or a JPEG by its signature."""
+    return await _piece(conn, session_id, described, 0, size)
+
+
+async def _piece(conn: AsyncConnection, session_id: uuid.UUID, described: dict[str, Any], start: int, size: int) -> bytes:
+    path = described["path"]
+    piece = sa.func.substring(_w.c.data, start + 1, size, type_=sa.LargeBinary)
+    current = sa.and_(_this(session_id, path), _w.c.sha256 == described["sha256"])
+    data = (await conn.execute(sa.select(piece).where(current))).scalar_one_or_none()
+    if data is None:
+        raise errors.WorkspaceFileChanged(f"The file {path!r} changed while it was being read.")
+    return data
+
+
+async def stream(engine: AsyncEngine, session_id: uuid.UUID, described: dict[str, Any]) -> AsyncIterator[bytes]:
+    """`pieces`, on a connection of its own (a download's response body)."""
+    async with db_engine.autocommit(engine) as conn:
+        async for piece in pieces(conn, session_id, described):
+            yield piece
 
 
 async def put(conn: AsyncConnection, session_id: uuid.UUID, path: str, data: bytes, max_bytes: int) -> dict[str, Any]:
