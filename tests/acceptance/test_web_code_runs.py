@@ -90,6 +90,9 @@ def test_a_code_run_streams_its_output_then_shows_its_ending_files_and_picture_a
         "(el) => getComputedStyle(el).color"
     )
     expect(line.get_by_test_id("step-exit")).to_be_hidden()
+    page.get_by_test_id("files-open").click()
+    panel = page.get_by_test_id("files-panel")
+    expect(panel.get_by_test_id("files-empty")).to_be_visible()
 
     written = put_files(worker, chat_id, {"chart.png": png(40, 30), "out/drawing.svg": SVG, "out/fake.png": b"not a picture", "sales data.csv": CSV})
     worker.finished(
@@ -97,6 +100,10 @@ def test_a_code_run_streams_its_output_then_shows_its_ending_files_and_picture_a
         details={"exit_code": 0, "reason": None, "files": described(written), "deleted": ["old.csv"]},
     )  # fmt: skip
     expect(line).to_have_attribute("data-state", "ok")
+    # The open Files panel reads the list again when a run finishes.
+    expect(panel.get_by_test_id("file-download")).to_have_text(["chart.png", "out/drawing.svg", "out/fake.png", "sales data.csv"])
+    panel.get_by_test_id("files-close").click()
+    expect(panel).to_be_hidden()
     expect(line.get_by_test_id("step-exit")).to_have_text("Exit code 0")
     expect(line.get_by_test_id("step-result")).to_be_hidden()  # the output it repeats is shown already
     files = line.get_by_test_id("step-files")
