@@ -144,3 +144,53 @@ def test_files_attached_by_paperclip_drop_and_paste_go_with_the_message_and_the_
 
     page.reload()  # the question still shows what it carried
     expect(question.get_by_test_id("message-file-link").locator(".file-name")).to_have_text(["sales.csv", "chart.png", "notes.txt"])
+
+
+def test_a_refused_upload_shows_the_servers_words_and_keeps_the_draft_and_its_files_on_a_phone(stack, page, console) -> None:
+    console.allow_http_errors(413)
+    response = stack.client.put(f"{stack.url}/v1/settings", json={"workspace_max_mb": 1})
+    assert response.status_code == 200, response.text
+    page.set_viewport_size(PHONE)
+    chat_id = stack.new_session()
+    open_chat(page, stack.url, chat_id)
+    big = b"x" * (1024 * 1024 + 1)  # one byte over the chat's files' limit
+    with page.expect_file_chooser() as chooser:
+        page.get_by_test_id("attach").click()
+    chooser.value.set_files([{"name": "a rather long name for a big export of every sale.csv", "mimeType": "text/csv", "buffer": big}])
+    expect(chips(page).get_by_test_id("attachment-size")).to_have_text(["1 MiB"])
+    assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")  # a long name is cut, not wider than the phone
+    page.get_by_test_id("composer-input").fill("Is this too big?")
+    with page.expect_response(lambda r: r.request.method == "POST" and r.url.endswith("/messages")) as refused:
+        page.get_by_test_id("send").click()
+    assert refused.value.status == 413
+    error = refused.value.json()["error"]
+    expect(page.get_by_test_id("chat-error-message")).to_have_text(error["message"])
+    expect(page.get_by_test_id("chat-error-code")).to_have_text(error["code"])
+    expect(page.get_by_test_id("composer-input")).to_have_value("Is this too big?")  # nothing lost: fix it and send again
+    expect(chips(page).get_by_test_id("attachment-name")).to_have_text(["a rather long name for a big export of every sale.csv"])
+    expect(page.get_by_test_id("send")).to_be_enabled()
+    expect(page.get_by_test_id("send-progress")).to_be_hidden()
+    expect(page.locator('[data-testid="message"][data-role="user"]')).to_have_count(0)
+    assert listing(stack, chat_id) == []
+    page.screenshot(path=str(SCREENSHOTS / "soma-attach-refused-phone.png"))
+
+    chips(page).get_by_test_id("attachment-remove").click()
+    expect(chips(page)).to_have_count(0)
+    expect(page.get_by_test_id("attach")).to_be_focused()  # the last chip went: the focus goes back to the paperclip
+    with page.expect_file_chooser() as chooser:
+        page.get_by_test_id("attach").click()
+    chooser.value.set_files([{"name": "sales.csv", "mimeType": "text/csv", "buffer": CSV}])
+    page.get_by_test_id("send").click()
+    question = page.locator('[data-testid="message"][data-role="user"]')
+    expect(question.get_by_test_id("message-file-link").locator(".file-name")).to_have_text(["sales.csv"])
+    expect(chips(page)).to_have_count(0)
+    expect(page.get_by_test_id("chat-error")).to_be_hidden()
+
+    page.get_by_test_id("files-open").click()
+    panel = page.get_by_test_id("files-panel")
+    expect(panel.get_by_test_id("file-download")).to_have_text(["sales.csv"])
+    assert panel.evaluate("(el) => el.getBoundingClientRect().width") == PHONE["width"]  # the whole phone's width
+    assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
+    page.screenshot(path=str(SCREENSHOTS / "soma-files-panel-phone.png"))
+    panel.get_by_test_id("files-close").click()
+    expect(page.get_by_test_id("files-open")).to_be_focused()

@@ -34,7 +34,7 @@ export function streamingBubble(steps = null) {
  * A stored message. `state` goes to data-state (null: none). With `onRegenerate` it has a
  * Regenerate button, with `onEdit(message, content)` an Edit button (both hidden until shown).
  * `stepsFor(index)` gives the tool calls behind version `index` (0: the earliest), shown above its text.
- * The files it carried (`meta.files`) link to the chat's files through `files` (a ChatFiles).
+ * The files it carried (`meta.attachments`) link to the chat's files through `files` (a ChatFiles).
  */
 export function messageBubble(message, { state = "done", onRegenerate = null, onEdit = null, stepsFor = null, files = null } = {}) {
   const versions = [...(message.versions || []).map((v) => v.content), message.content ?? ""];
@@ -72,7 +72,7 @@ export function messageBubble(message, { state = "done", onRegenerate = null, on
 
 /** The files a message carried, as links; null when it carried none. */
 function attachments(message, files) {
-  const carried = Array.isArray(message.meta?.files) ? message.meta.files.filter((file) => file && typeof file.path === "string") : [];
+  const carried = Array.isArray(message.meta?.attachments) ? message.meta.attachments.filter((file) => file && typeof file.path === "string") : [];
   if (!carried.length) return null;
   return h(
     "ul",
