@@ -7,6 +7,7 @@
 
 import { h } from "./dom.js";
 import { formatBytes } from "./format.js";
+import { holdsFiles } from "./widgets.js";
 
 export class Attachments {
   /** @param {{onChange: () => void}} options  onChange: the files waiting changed */
@@ -73,7 +74,7 @@ export class Attachments {
   acceptDrops(target) {
     for (const type of ["dragenter", "dragover"]) {
       target.addEventListener(type, (event) => {
-        if (!hasFiles(event) || this.disabled) return;
+        if (!holdsFiles(event) || this.disabled) return;
         event.preventDefault();
         event.dataTransfer.dropEffect = "copy";
         target.classList.add("dragging");
@@ -84,7 +85,7 @@ export class Attachments {
     });
     target.addEventListener("drop", (event) => {
       target.classList.remove("dragging");
-      if (!hasFiles(event)) return;
+      if (!holdsFiles(event)) return;
       event.preventDefault(); // not opened by the browser in place of the page
       this.add([...event.dataTransfer.files]);
     });
@@ -113,10 +114,6 @@ export class Attachments {
     this.list.hidden = this.files.length === 0;
     this.onChange();
   }
-}
-
-function hasFiles(event) {
-  return Boolean(event.dataTransfer) && [...event.dataTransfer.types].includes("Files");
 }
 
 /** "data.csv" → "data (2).csv", the first such name no waiting file has. */

@@ -1,6 +1,6 @@
-// Small pieces the Memory, Knowledge, Settings and Admin pages share: the page frame, an error
-// banner that shows the server's own message, a delete button that asks first, a timestamp, a
-// labelled form field, an upload's progress bar, and a copy-to-clipboard button.
+// Small pieces the pages share: the page frame, an error banner that shows the server's own
+// message, a delete button that asks first, a timestamp, a labelled form field, an upload's
+// progress bar, whether a drag carries files, and a copy-to-clipboard button.
 
 import { h } from "./dom.js";
 import { formatDateTime, formatFullDateTime } from "./format.js";
@@ -133,6 +133,11 @@ export class ProgressBar {
     this.el.setAttribute("aria-valuenow", String(percent));
     return percent;
   }
+}
+
+/** Whether a drag (or drop) event carries files, rather than text or a link dragged within the page. */
+export function holdsFiles(event) {
+  return Boolean(event.dataTransfer) && [...event.dataTransfer.types].includes("Files");
 }
 
 const COPIED_MS = 1500; // how long a copy button says it copied
