@@ -65,3 +65,10 @@ class TooManyAttachments(SomaError):
 
     status_code = 413
     code = "too_many_attachments"
+
+
+class DuplicateAttachment(SomaError):
+    """Each file of a message lands in the chat's files under its own name. Rename one of the files, and send the message again."""
+
+    status_code = 422
+    code = "duplicate_attachment"

@@ -9,7 +9,7 @@ from collections.abc import AsyncIterator
 from fastapi import FastAPI
 
 import soma
-from soma import config
+from soma import config, errors
 from soma.conversations import context
 from soma.conversations import queue as turn_queue
 from soma.db import engine as db_engine
@@ -25,6 +25,7 @@ from soma.knowledge import ingest
 from soma.observability import http as observe, queues
 from soma.secrets import watch
 from soma.web import pages
+from soma.workspaces import attachments
 
 # Every module named *_api is a router; the order is the OpenAPI document's.
 ROUTERS = (
@@ -77,10 +78,13 @@ def create(
     openapi.install(app)
     # Every middleware below refuses by raising a SomaError, which error_shape.Catch renders.
     app.add_middleware(restores_api.Gate)  # innermost: only requests past authentication and the body limit probe the gate
+    message_bytes = limits.max_body_bytes(settings.max_message_chars)
+    with_files = limits.Allowance(sessions_api.MESSAGES_PATH, message_bytes + attachments.MAX_BYTES, errors.AttachmentsTooLarge)
     app.add_middleware(
         limits.BodyLimit,
-        max_bytes=limits.max_body_bytes(settings.max_message_chars),
+        max_bytes=message_bytes,
         streamed=(knowledge_api.UPLOAD_PATH, restores_api.UPLOAD_PATH),
+        allowances=(with_files,),
     )
     app.add_middleware(authn.Authenticate, metrics_open=not settings.metrics_require_key, idle_seconds=settings.session_idle_seconds)
     app.add_middleware(lockdown_gate.Gate)  # outside authentication: under lockdown every caller gets 503, keys or not
