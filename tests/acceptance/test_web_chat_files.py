@@ -87,12 +87,13 @@ def test_files_attached_by_paperclip_drop_and_paste_go_with_the_message_and_the_
     expect(chips(page).get_by_test_id("attachment-name")).to_have_text(["sales.csv", "chart.png", "notes.txt"])
 
     page.get_by_test_id("composer-input").fill("Chart these")
-    with page.expect_request(lambda r: r.method == "POST" and r.url.endswith(f"/v1/sessions/{chat_id}/messages")) as request:
+    with page.expect_response(lambda r: r.request.method == "POST" and r.url.endswith(f"/v1/sessions/{chat_id}/messages")) as response:
         page.get_by_test_id("composer-input").press("Enter")
-    assert request.value.headers["content-type"].startswith("multipart/form-data; boundary=")
-    body = request.value.post_data_buffer
-    for part in (b'name="content"\r\n\r\nChart these\r\n', b'name="files"; filename="sales.csv"', b'name="files"; filename="chart.png"', CSV, NOTES):
-        assert part in body, part
+    assert response.value.request.headers["content-type"].startswith("multipart/form-data; boundary=")
+    assert response.value.status == 202
+    stored = response.value.json()
+    assert stored["content"] == "Chart these"
+    assert [(f["path"], f["size"]) for f in stored["meta"]["attachments"]] == [("sales.csv", len(CSV)), ("chart.png", len(PICTURE)), ("notes.txt", len(NOTES))]
     expect(chips(page)).to_have_count(0)
     expect(page.get_by_test_id("composer-input")).to_have_value("")
 
