@@ -143,8 +143,10 @@ def test_files_attached_by_paperclip_drop_and_paste_go_with_the_message_and_the_
     expect(files_button).to_be_focused()
     expect(page.get_by_test_id("stop")).to_be_visible()  # Esc closed the panel; it did not stop the answer waiting in the queue
 
-    page.reload()  # the question still shows what it carried
+    page.reload()  # the question still shows what it carried, and that one of them has gone since
     expect(question.get_by_test_id("message-file-link").locator(".file-name")).to_have_text(["sales.csv", "chart.png", "notes.txt"])
+    expect(question.get_by_test_id("file-note")).to_have_text(["no longer in this chat"])
+    expect(question.locator('a[data-testid="message-file-link"]')).to_have_count(2)
 
 
 def test_a_refused_upload_shows_the_servers_words_and_keeps_the_draft_and_its_files_on_a_phone(stack, page, console) -> None:

@@ -53,11 +53,15 @@ def described(files: list[dict]) -> list[dict]:
     return [{"path": f["path"], "size": f["size"], "sha256": f["sha256"]} for f in files]
 
 
-def expect_picture(line: sync_api.Locator, path: str) -> None:
+def remove_file(worker: tool_steps.Worker, chat_id: str, path: str) -> None:
+    worker.run(lambda conn: store.remove(conn, uuid.UUID(chat_id), path))
+
+
+def expect_picture(line: sync_api.Locator, path: str, width: int) -> None:
     picture = line.locator(f'[data-testid="file-picture"][data-path="{path}"]')
     expect(picture).to_be_visible()
     expect(picture).to_have_attribute("alt", path)
-    assert picture.evaluate("(img) => img.complete && img.naturalWidth") == 40  # decoded: a real picture
+    assert picture.evaluate("(img) => img.complete && img.naturalWidth") == width  # decoded: this very picture
 
 
 def test_a_code_run_streams_its_output_then_shows_its_ending_files_and_picture_and_a_reload_rebuilds_it(stack, page) -> None:
@@ -109,7 +113,7 @@ def test_a_code_run_streams_its_output_then_shows_its_ending_files_and_picture_a
     files = line.get_by_test_id("step-files")
     expect(files.get_by_test_id("file-link")).to_have_count(4)
     expect(files.get_by_test_id("step-deleted")).to_have_text("Deleted old.csv.")
-    expect_picture(line, "chart.png")
+    expect_picture(line, "chart.png", 40)
     expect(files.get_by_test_id("file-picture")).to_have_count(1)  # the SVG and the file merely named .png are links only
     svg_link = files.locator('[data-path="out/drawing.svg"]')
     expect(svg_link).to_have_attribute("href", f"/v1/sessions/{chat_id}/files/out/drawing.svg")
@@ -127,6 +131,18 @@ def test_a_code_run_streams_its_output_then_shows_its_ending_files_and_picture_a
     assert page.evaluate("window.pwned") is None
     page.screenshot(path=str(SCREENSHOTS / "soma-code-run.png"), full_page=True)
 
+    # A second run draws the chart again and deletes the CSV: the first run's step no longer shows
+    # another run's picture as its own, and names what is gone without a link to it.
+    redrawn = put_files(worker, chat_id, {"chart.png": png(20, 10)})
+    remove_file(worker, chat_id, "sales data.csv")
+    worker.started(chat_id, asked, "run-2", "run_code", {"language": "python", "code": "redraw()"})
+    worker.finished(
+        chat_id, asked, "run-2", "run_code", "exit code 0", duration_ms=900,
+        details={"exit_code": 0, "reason": None, "files": described(redrawn), "deleted": ["sales data.csv"]},
+    )  # fmt: skip
+    expect_picture(step(page, "run-2"), "chart.png", 20)
+    expect(step(page, "run-2").get_by_test_id("step-deleted")).to_have_text("Deleted sales data.csv.")
+
     worker.answer(chat_id, asked, "Here is your chart.")
     answer = page.locator('[data-testid="message"][data-role="assistant"]')
     expect(answer).to_have_attribute("data-state", "done")
@@ -138,8 +154,14 @@ def test_a_code_run_streams_its_output_then_shows_its_ending_files_and_picture_a
     expect(line.get_by_test_id("step-code").locator("pre code")).to_have_text(HOSTILE_CODE)
     expect(line.get_by_test_id("step-output")).to_have_text("month 1\nUserWarning: no display\nmonth 2\n<b>done</b>\n")
     expect(line.get_by_test_id("step-exit")).to_have_text("Exit code 0")
-    expect(line.get_by_test_id("step-files").get_by_test_id("file-link")).to_have_count(4)
-    expect_picture(line, "chart.png")
+    files = line.get_by_test_id("step-files")
+    expect(files.get_by_test_id("file-link")).to_have_count(4)
+    expect(files.locator('a[data-testid="file-link"]')).to_have_count(3)  # the CSV is gone: named, no longer a link
+    expect(files.locator('[data-testid="step-file"]:has([data-path="chart.png"]) [data-testid="file-note"]')).to_have_text("changed since")
+    expect(files.locator('[data-testid="step-file"]:has([data-path="sales data.csv"]) [data-testid="file-note"]')).to_have_text("no longer in this chat")
+    expect(files.get_by_test_id("file-note")).to_have_count(2)
+    expect(files.get_by_test_id("file-picture")).to_have_count(0)  # chart.png is now another run's picture
+    expect_picture(step(page, "run-2"), "chart.png", 20)
     assert page.evaluate("window.pwned") is None
 
 

@@ -218,6 +218,8 @@ class ChatsPage {
     // scrolled up, keep the view exactly where the reader left it.
     const stick = this.nearBottom();
     const top = this.scroller.scrollTop;
+    const wroteFiles = event.type === "tool.finished" && event.data.name === RUN_CODE; // its code may have written files
+    if (wroteFiles) this.files?.changed(); // before its step draws them
     this.transcript.apply(event);
     this.showEmpty(null);
     if (stick) this.scrollToBottom();
@@ -226,7 +228,7 @@ class ChatsPage {
     this.updateScrollButton();
     if (event.type === "session.updated" && event.data.session) this.setTitle(event.data.session.title);
     if (["message.created", "assistant.message", "session.updated"].includes(event.type)) this.refreshSessionsSoon();
-    if (event.type === "tool.finished" && event.data.name === RUN_CODE) this.filesPanel.refreshSoon(); // its code may have written files
+    if (wroteFiles) this.filesPanel.refreshSoon();
   }
 
   async newChat() {
@@ -265,6 +267,7 @@ class ChatsPage {
       const message = await api.postMessage(chatId, draft.content, draft.files, (sent, total) => this.composer.showProgress(sent, total));
       this.composer.sent(draft);
       if (this.chatId === chatId) {
+        if (draft.files.length) this.files.changed();
         this.transcript.addMessage(message); // its message.created event will then be a no-op
         this.showEmpty(null);
         this.scrollToBottom();

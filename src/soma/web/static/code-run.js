@@ -105,7 +105,7 @@ export class CodeRun {
 
   fileItem(file) {
     const item = h("li", { class: "code-file", dataset: { testid: "step-file" } });
-    if (this.files) item.append(...[this.files.picture(file), this.files.link(file)].filter(Boolean));
+    if (this.files) item.append(...[this.files.picture(file), this.files.link(file, { checked: true })].filter(Boolean));
     else item.append(file.path);
     return item;
   }

@@ -1,7 +1,8 @@
 // The open chat's Files panel: what its workspace holds (GET /v1/sessions/{id}/files), each file
 // with its size and when it last changed, a link that downloads it, and Delete, which asks first.
-// Files come from attachments and from the agent's code; the page calls refresh() after a message
-// with files is sent and after a run_code call finishes. The panel lies over the chat, beside it on
+// Files come from attachments and from the agent's code; the page calls refreshSoon() after a message
+// with files is sent and after a run_code call finishes. The list is the chat's ChatFiles' own
+// (chat-files.js), so the panel and the steps that check their files share each read. The panel lies over the chat, beside it on
 // a wide screen, over all of it on a phone; Esc or Close shuts it and gives the focus back to the
 // button that opened it.
 
@@ -10,7 +11,7 @@ import { h } from "./dom.js";
 import { formatBytes, formatCount } from "./format.js";
 import { confirmButton, ErrorBanner, timeElement } from "./widgets.js";
 
-const REFRESH_DELAY_MS = 250; // a burst of changes (a reload replaying many runs) costs one request
+const REFRESH_DELAY_MS = 250; // long enough to share the read the steps drawing the same change asked for
 
 export class FilesPanel {
   /** @param {{onClose: () => void}} options  onClose: the panel was shut (give the focus back) */
@@ -84,21 +85,22 @@ export class FilesPanel {
     this.onClose(refocus && hadFocus);
   }
 
-  /** Read the list again soon, when the panel is open: files changed. */
+  /** Show the list again soon, when the panel is open: the page told the chat's ChatFiles that they changed. */
   refreshSoon() {
     if (!this.isOpen) return;
     clearTimeout(this.timer);
-    this.timer = setTimeout(() => this.refresh(), REFRESH_DELAY_MS);
+    this.timer = setTimeout(() => this.refresh({ reread: false }), REFRESH_DELAY_MS);
   }
 
-  async refresh() {
+  /** Show the chat's files; with `reread` (opened, Refresh), read afresh rather than as last read. */
+  async refresh({ reread = true } = {}) {
     if (!this.files) return;
-    const { chatId } = this.files;
     const generation = ++this.generation;
     this.list.setAttribute("aria-busy", "true");
+    if (reread) this.files.changed();
     let listing;
     try {
-      listing = await api.listFiles(chatId);
+      listing = [...(await this.files.current()).values()];
     } catch (err) {
       if (generation !== this.generation) return;
       this.list.removeAttribute("aria-busy");

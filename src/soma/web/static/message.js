@@ -77,7 +77,7 @@ function attachments(message, files) {
   return h(
     "ul",
     { class: "message-files", "aria-label": "Attached files", dataset: { testid: "message-files" } },
-    ...carried.map((file) => h("li", { dataset: { testid: "message-file" } }, files ? files.link(file, { testid: "message-file-link" }) : file.path)),
+    ...carried.map((file) => h("li", { dataset: { testid: "message-file" } }, files ? files.link(file, { testid: "message-file-link", checked: true }) : file.path)),
   );
 }
 
