@@ -64,8 +64,10 @@ def test_files_attached_by_paperclip_drop_and_paste_go_with_the_message_and_the_
     attach = page.get_by_test_id("attach")
     expect(attach).to_have_accessible_name("Attach files")
 
+    attach.focus()
+    assert attach.evaluate("(el) => el.matches(':focus-visible') && getComputedStyle(el).outlineStyle") == "solid"  # where the keyboard is shows
     with page.expect_file_chooser() as chooser:
-        attach.click()
+        page.keyboard.press("Enter")  # the keyboard opens the picker as a click does
     assert chooser.value.is_multiple()
     chooser.value.set_files([
         {"name": "sales.csv", "mimeType": "text/csv", "buffer": CSV},

@@ -203,7 +203,16 @@ def test_a_run_that_failed_or_was_run_again_says_so_on_a_phone(stack, page) -> N
     third = step(page, "run-3")
     expect(third.get_by_test_id("step-exit")).to_have_text("Exit code 3")
     expect(third.get_by_test_id("step-result")).to_have_text("exit code 3")
+
+    # Set to ask first, a run shows the reader the code it asks to run.
+    worker.approval(chat_id, asked, "run-4", "run_code", {"language": "python", "code": "print(2 ** 10)"}, timeout_seconds=300)
+    card = step(page, "run-4").get_by_test_id("step-approval")
+    expect(card).to_contain_text("Soma asks to run run_code. Allow it?")
+    expect(card.get_by_test_id("step-approval-code").locator(".code-lang")).to_have_text("python")
+    expect(card.get_by_test_id("step-approval-code").locator("pre code")).to_have_text("print(2 ** 10)")
+    assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
     worker.answer(chat_id, asked, "It never ends, so I stopped it.")
+    expect(card).to_have_count(0)
 
     page.reload()
     line = step(page, "run-2")
