@@ -14,7 +14,7 @@ from tests.acceptance.browser import browser, console, expect, page  # noqa: F40
 from tests.acceptance.chat_steps import open_chat
 
 SCREENSHOTS = Path("/tmp")
-SANDBOX_KEY = "sandbox-key-for-the-browser-test"
+SANDBOX_KEY = "a-sandbox-key-for-the-browser-test-of-code-runs"  # the service wants 32 characters or more
 RUN_MS = 120_000  # a fresh sandbox imports pandas and matplotlib, on a machine shared with other tests
 CSV = b"month,sales\njan,3\nfeb,5\nmar,8\n"
 CODE = """import pandas as pd
