@@ -1,7 +1,7 @@
 """A turn's tool steps written to the event log as the worker writes them, for the tests of what reads them back.
 
-The web UI and the export read `tool.started`, `tool.finished` and `tool.approval` events (the
-issue's Interface, with `reply_to`); these helpers append them with `events.append`, the worker's
+The web UI and the export read `tool.started`, `tool.finished`, `tool.approval` and `tool.output`
+events (the issue's Interface, with `reply_to`); these helpers append them with `events.append`, the worker's
 own call, and store an answer with `messages.store_reply`, as a turn does; `decided_elsewhere`
 records a decision as the approvals route does, as if another tab had answered first. `Worker`
 does the same from a synchronous test (a browser test: Playwright's loop owns its thread), one
@@ -52,10 +52,19 @@ async def finished(
     ok: bool = True,
     duration_ms: float = 12.0,
     error: str | None = None,
+    details: dict[str, Any] | None = None,
 ) -> None:
-    """A tool call ends: `ok` with its result, or not, with its error."""
+    """A tool call ends: `ok` with its result, or not, with its error; `details` as the tool gave them (run_code's exit and files)."""
     data = {"call_id": call_id, "name": name, "ok": ok, "result": result, "duration_ms": duration_ms, "error": error, "reply_to": reply_to}
+    if details is not None:
+        data["details"] = details
     await events.append(conn, session_id, events.TOOL_FINISHED, data)
+
+
+async def output(conn: AsyncConnection, session_id: uuid.UUID, reply_to: int, call_id: str, stream: str, text: str) -> None:
+    """A running call prints (run_code's stdout or stderr), as tool_calls.py's CallContext.output writes it."""
+    data = {"call_id": call_id, "stream": stream, "text": text, "reply_to": reply_to}
+    await events.append(conn, session_id, events.TOOL_OUTPUT, data)
 
 
 async def approval(
@@ -106,6 +115,9 @@ class Worker:
 
     def finished(self, session_id: str, reply_to: int, call_id: str, name: str, result: str, **outcome: Any) -> None:
         self.run(lambda conn: finished(conn, uuid.UUID(session_id), reply_to, call_id, name, result, **outcome))
+
+    def output(self, session_id: str, reply_to: int, call_id: str, stream: str, text: str) -> None:
+        self.run(lambda conn: output(conn, uuid.UUID(session_id), reply_to, call_id, stream, text))
 
     def approval(self, session_id: str, reply_to: int, call_id: str, name: str, arguments: Any, **extra: Any) -> None:
         self.run(lambda conn: approval(conn, uuid.UUID(session_id), reply_to, call_id, name, arguments, **extra))

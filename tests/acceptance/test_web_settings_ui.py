@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 from soma.settings import store
@@ -88,3 +89,54 @@ def test_a_bad_setting_shows_the_servers_message_and_changes_nothing(stack, page
     page.reload()
     expect(recall_k).to_have_value("5")
     expect(page.get_by_test_id("setting-system_prompt")).to_have_value(store.DEFAULT_SYSTEM_PROMPT)
+
+
+def test_the_code_settings_are_explained_saved_and_refused_in_the_servers_words_on_a_phone(stack, page, console) -> None:
+    console.allow_http_errors(422)
+    page.set_viewport_size({"width": 390, "height": 844})
+    before = settings(stack)
+    open_page(page, stack.url, "settings")
+    section = page.locator('section[aria-labelledby="settings-code"]')
+    expect(section.get_by_role("heading")).to_have_text("Code")
+    execution, network = page.get_by_test_id("setting-code_execution"), page.get_by_test_id("setting-sandbox_network")
+    timeout, memory, workspace = (page.get_by_test_id(f"setting-{key}") for key in ("sandbox_timeout_seconds", "sandbox_memory_mb", "workspace_max_mb"))
+    expect(execution).to_have_value("on")
+    expect(execution.locator("option")).to_have_text(["On", "Off"])
+    expect(network).to_have_value("none")
+    expect(network.locator("option")).to_have_text(["None", "Outside network (egress)"])
+    expect(timeout).to_have_value("60")
+    expect(page.get_by_test_id("setting-sandbox_timeout_seconds-note")).to_have_text("= 1 min")
+    expect(memory).to_have_value("512")
+    expect(page.get_by_test_id("setting-sandbox_memory_mb-note")).to_have_text("= 512 MiB")
+    expect(workspace).to_have_value("100")
+    expect(page.get_by_test_id("setting-workspace_max_mb-note")).to_have_text("= 100 MiB")
+    expect(execution).to_have_accessible_description(re.compile(r"^Let the agent run Python and shell code \(the run_code tool\)"))
+    expect(timeout).to_have_accessible_description("A run still going after this long is stopped (1 to 3600).")
+    expect(memory).to_have_accessible_description("The most memory one run may use (64 to 65536).")
+    expect(workspace).to_have_accessible_description("The most one chat's files may hold together, attachments and what its code writes (1 to 10240).")
+    section.scroll_into_view_if_needed()
+    assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
+    page.screenshot(path="/tmp/soma-settings-code-phone.png")
+
+    execution.select_option("off")
+    network.select_option("egress")
+    timeout.fill("5")
+    memory.fill("2048")
+    expect(page.get_by_test_id("setting-sandbox_memory_mb-note")).to_have_text("= 2 GiB")
+    workspace.fill("20000")  # the limit is 10240
+    page.get_by_test_id("settings-save").click()
+    expect(page.get_by_test_id("settings-error-message")).to_contain_text("'workspace_max_mb': Input should be less than or equal to 10240 (got 20000).")
+    expect(workspace).to_have_attribute("aria-invalid", "true")
+    assert settings(stack) == before
+
+    workspace.fill("250")
+    with page.expect_request(lambda r: r.method == "PUT" and r.url.endswith("/v1/settings")) as request:
+        page.get_by_test_id("settings-save").click()
+    changes = {"code_execution": "off", "sandbox_network": "egress", "sandbox_timeout_seconds": 5, "sandbox_memory_mb": 2048, "workspace_max_mb": 250}
+    assert request.value.post_data_json == changes
+    expect(page.get_by_test_id("settings-status")).to_have_text("Saved.")
+    assert settings(stack)["settings"] == {**before["settings"], **changes}
+    page.reload()
+    expect(execution).to_have_value("off")
+    expect(network).to_have_value("egress")
+    expect(workspace).to_have_value("250")

@@ -34,7 +34,7 @@ POST = sa.text(
            AND (SELECT open FROM gate)
      RETURNING id, last_event_id
     ), message AS (
-        INSERT INTO messages (session_id, role, content) SELECT id, 'user', :content FROM chat
+        INSERT INTO messages (session_id, role, content, meta) SELECT id, 'user', :content, CAST(:meta AS jsonb) FROM chat
      {RETURNING}
     ), event AS (
         INSERT INTO session_events (session_id, id, type, data)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import uuid
 from typing import Any
@@ -12,20 +13,25 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from soma import errors
 from soma.conversations import events, message_shape, message_writes, queue, sessions
 from soma.db import tables
+from soma.settings import store as settings_store
+from soma.workspaces import attachments
+from soma.workspaces import store as workspace_store
 
 _m = tables.messages
 _SHOWN = message_shape.column()  # the message as the API and the event log show it
 
 
-async def post_user_message(conn: AsyncConnection, session_id: uuid.UUID, content: str, owner: str | None = None) -> dict[str, Any]:
+async def post_user_message(
+    conn: AsyncConnection, session_id: uuid.UUID, content: str, owner: str | None = None, meta: dict[str, Any] | None = None
+) -> dict[str, Any]:
     """Store a user message, its `message.created` event and its turn job in one statement: the caller's transaction, or its own.
 
     One statement is one round trip, and in autocommit its own durable transaction: the gateway's
     share of a turn's time to first token was mostly the round trips of doing this in five.
     """
     params = {
-        "session_id": session_id, "owner": owner, "content": content,
-        "default_title": sessions.DEFAULT_TITLE, "title": sessions.title_from(content),
+        "session_id": session_id, "owner": owner, "content": content, "meta": json.dumps(meta or {}),
+        "default_title": sessions.DEFAULT_TITLE, "title": sessions.title_from(content or _file_names(meta)),
         "queue": queue.QUEUE, "task": queue.TASK_NAME, "lock": queue.session_lock(session_id),
         "args": json.dumps(queue.turn_args(session_id)),
     }  # fmt: skip
@@ -35,6 +41,28 @@ async def post_user_message(conn: AsyncConnection, session_id: uuid.UUID, conten
     if row.message is None:
         raise sessions.not_found(session_id)
     return row.message
+
+
+async def post_with_files(
+    conn: AsyncConnection, session_id: uuid.UUID, content: str, files: list[attachments.Attached], owner: str | None = None
+) -> dict[str, Any]:
+    """post_user_message with the files the message carries, in the caller's transaction: all of it commits, or none.
+
+    The files must be within the attachment limits (attachments.check raises otherwise). They land in the chat's workspace (within `workspace_max_mb`, else WorkspaceFull) and the
+    message's `meta.attachments` records them with the text its turn reads (attachments.describe,
+    run in a thread). The turn's job is queued with the message, so it sees them the moment it can run.
+    """
+    attachments.check(files)
+    described = await asyncio.to_thread(attachments.describe, files)
+    message = await post_user_message(conn, session_id, content, owner, {"attachments": described})
+    quota = workspace_store.max_bytes(await settings_store.load(conn))
+    await workspace_store.apply(conn, session_id, [(file.path, file.data) for file in files], [], quota)
+    return message
+
+
+def _file_names(meta: dict[str, Any] | None) -> str:
+    """The names of the files a message without words carries: its chat's title then."""
+    return ", ".join(file["path"] for file in (meta or {}).get("attachments", []))
 
 
 async def list_for_session(conn: AsyncConnection, session_id: uuid.UUID, owner: str | None = None) -> list[dict[str, Any]]:

@@ -19,7 +19,7 @@ class Question:
     message: dict[str, Any]  # as message_shape shows it
     answers: int  # 0, or 1 plus the earlier versions of its answer (messages.answers)
     agent: AgentSettings
-    history: list[dict[str, str]]  # role and content of the conversation up to the question, oldest first
+    history: list[dict[str, Any]]  # role, content and files (meta.attachments, or None) of the conversation up to the question, oldest first
     memories_stored: bool  # at least one memory exists
     documents_ready: bool  # at least one knowledge document is indexed
     tool_choices: list[dict[str, Any]]  # the rows of tool_settings: {server, tool, enabled, approval}
@@ -53,8 +53,8 @@ _READ = sa.text(
            (SELECT data FROM agent_settings) AS settings,
            EXISTS (SELECT FROM memories) AS memories_stored,
            EXISTS (SELECT FROM knowledge_documents WHERE state = 'ready') AS documents_ready,
-           (SELECT coalesce(jsonb_agg(jsonb_build_object('role', role, 'content', content) ORDER BY turn, role DESC), '[]')
-              FROM (SELECT role, content, coalesce(reply_to, id) AS turn
+           (SELECT coalesce(jsonb_agg(jsonb_build_object('role', role, 'content', content, 'files', files) ORDER BY turn, role DESC), '[]')
+              FROM (SELECT role, content, meta->'attachments' AS files, coalesce(reply_to, id) AS turn
                       FROM messages
                      WHERE session_id = asked.session_id AND (coalesce(reply_to, id) < asked.id OR id = asked.id)
                      ORDER BY turn DESC, role

@@ -361,3 +361,30 @@ tool_approvals = sa.Table(
     sa.Column("decided_by", sa.Text),
     sa.Column("decided_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()),
 )
+
+# A chat's workspace (soma.workspaces): its files whole, one row a file, deleted with the chat. The
+# bytes are kept uncompressed out of line (migration 0013: STORAGE EXTERNAL), so substring() reads a
+# piece of a large file without the rest: downloads and backups stream it.
+workspace_files = sa.Table(
+    "workspace_files",
+    metadata,
+    sa.Column("session_id", UUID(as_uuid=True), sa.ForeignKey("chat_sessions.id", ondelete="CASCADE"), primary_key=True),
+    sa.Column("path", sa.Text, primary_key=True),  # workspaces.paths.clean's form: relative, POSIX, no `..`
+    sa.Column("data", sa.LargeBinary, nullable=False),
+    sa.Column("size", sa.BigInteger, nullable=False),  # bytes
+    sa.Column("sha256", sa.Text, nullable=False),
+    sa.Column("modified_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()),
+    sa.CheckConstraint("size = octet_length(data)", name="workspace_files_size_check"),
+    sa.Index("workspace_files_sha256", "sha256"),  # a backup writes each content once, in sha256 order
+)
+
+# The workspace file bytes a staged restore holds, by content, in pieces as the archive streamed them;
+# the apply joins each file's pieces into its workspace_files row.
+restore_file_pieces = sa.Table(
+    "restore_file_pieces",
+    metadata,
+    sa.Column("restore_id", UUID(as_uuid=True), sa.ForeignKey("restores.id", ondelete="CASCADE"), primary_key=True),
+    sa.Column("sha256", sa.Text, primary_key=True),
+    sa.Column("ordinal", sa.Integer, primary_key=True),
+    sa.Column("data", sa.LargeBinary, nullable=False),
+)

@@ -44,6 +44,10 @@ from soma.errors.memory import (  # noqa: F401
 from soma.errors.knowledge import (  # noqa: F401
     DocumentNotFound, FileTooLarge, KnowledgeFilesMissing, ParseError, UnsupportedFileType, UploadCutOff,
 )
+from soma.errors.workspaces import (  # noqa: F401
+    AttachmentTooLarge, AttachmentsTooLarge, DuplicateAttachment, InvalidPath, TooManyAttachments, TooManyWorkspaceFiles,
+    WorkspaceFileChanged, WorkspaceFileNotFound, WorkspaceFileTooLarge, WorkspaceFull,
+)
 from soma.errors.emergency import (  # noqa: F401
     EmergencyNotConfirmed, EmergencyStepFailed, Lockdown, SLMKeyNotInVault,
 )

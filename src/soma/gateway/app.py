@@ -9,14 +9,14 @@ from collections.abc import AsyncIterator
 from fastapi import FastAPI
 
 import soma
-from soma import config
+from soma import config, errors
 from soma.conversations import context
 from soma.conversations import queue as turn_queue
 from soma.db import engine as db_engine
 from soma.embeddings import embedder
 from soma.auth import bootstrap
 from soma.gateway import (
-    admin_api, auth_api, authn, backup_api, emergency_api, error_shape, events_api, headers, health_api, knowledge_api,
+    admin_api, auth_api, authn, backup_api, emergency_api, error_shape, events_api, files_api, headers, health_api, knowledge_api,
     limits, lockdown_gate, mcp_endpoint, memories_api, meta_api, metrics_api, openai_api, openapi, restores_api, sessions_api,
     settings_api, status_api, tools_api, tunnel_api, turns_api,
 )
@@ -25,10 +25,11 @@ from soma.knowledge import ingest
 from soma.observability import http as observe, queues
 from soma.secrets import watch
 from soma.web import pages
+from soma.workspaces import attachments
 
 # Every module named *_api is a router; the order is the OpenAPI document's.
 ROUTERS = (
-    health_api, metrics_api, auth_api, admin_api, meta_api, status_api, sessions_api, turns_api, events_api, settings_api,
+    health_api, metrics_api, auth_api, admin_api, meta_api, status_api, sessions_api, turns_api, files_api, events_api, settings_api,
     knowledge_api, memories_api, tools_api, backup_api, restores_api, tunnel_api, emergency_api, openai_api,
 )
 
@@ -77,10 +78,13 @@ def create(
     openapi.install(app)
     # Every middleware below refuses by raising a SomaError, which error_shape.Catch renders.
     app.add_middleware(restores_api.Gate)  # innermost: only requests past authentication and the body limit probe the gate
+    message_bytes = limits.max_body_bytes(settings.max_message_chars)
+    with_files = limits.Allowance(sessions_api.MESSAGES_PATH, message_bytes + attachments.MAX_BYTES, errors.AttachmentsTooLarge)
     app.add_middleware(
         limits.BodyLimit,
-        max_bytes=limits.max_body_bytes(settings.max_message_chars),
+        max_bytes=message_bytes,
         streamed=(knowledge_api.UPLOAD_PATH, restores_api.UPLOAD_PATH),
+        allowances=(with_files,),
     )
     app.add_middleware(authn.Authenticate, metrics_open=not settings.metrics_require_key, idle_seconds=settings.session_idle_seconds)
     app.add_middleware(lockdown_gate.Gate)  # outside authentication: under lockdown every caller gets 503, keys or not

@@ -3,7 +3,9 @@
 The UI loads only its own files (/static/…), runs no inline script, sets no `style` attribute from
 HTML, and builds its DOM without parsing HTML (web/dom.js), so the policy can forbid everything
 else. On the API's JSON it costs nothing, and it keeps a knowledge file served back inline from
-running script in Soma's origin. docs/security.md, "The public door", has the threat model.
+running script in Soma's origin. A route may set a stricter policy of its own, which is kept: a
+chat's files are served under `default-src 'none'; sandbox` (gateway/files_api.py).
+docs/security.md, "The public door", has the threat model.
 """
 
 from __future__ import annotations
@@ -35,7 +37,8 @@ class SecurityHeaders:
                 message.setdefault("headers", [])
                 headers = MutableHeaders(scope=message)
                 for name, value in HEADERS.items():
-                    headers[name] = value
+                    if name != "Content-Security-Policy" or name not in headers:  # a route's own policy is stricter
+                        headers[name] = value
             await send(message)
 
         await self.app(scope, receive, with_headers)

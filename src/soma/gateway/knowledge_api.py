@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import uuid
 from typing import Any
-from urllib.parse import quote
 
 from fastapi import APIRouter, Depends, Request, Response
 from fastapi.responses import StreamingResponse
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from soma import errors
-from soma.gateway import access, openapi, uploads
+from soma.gateway import access, disposition, openapi, uploads
 from soma.knowledge import blobs, ingest, parsers, store
 from soma.settings import store as settings_store
 
@@ -93,7 +92,7 @@ async def download(request: Request, document_id: uuid.UUID) -> StreamingRespons
     async with engine.connect() as conn:
         document = await store.get(conn, document_id)
     headers = {
-        "Content-Disposition": _attachment(document["filename"]),
+        "Content-Disposition": disposition.header(document["filename"]),
         "Content-Length": str(document["size_bytes"]),
         # An uploaded HTML file must never run as a page of the gateway's origin.
         "X-Content-Type-Options": "nosniff",
@@ -107,12 +106,6 @@ async def delete_document(request: Request, document_id: uuid.UUID) -> Response:
     async with request.app.state.engine.begin() as conn:
         await store.delete(conn, document_id)
     return Response(status_code=204)
-
-
-def _attachment(filename: str) -> str:
-    """A Content-Disposition that names the file, in RFC 6266's UTF-8 form when the name needs it."""
-    quoted = quote(filename)
-    return f'attachment; filename="{filename}"' if quoted == filename else f"attachment; filename*=utf-8''{quoted}"
 
 
 def _accept(received: uploads.Received) -> None:

@@ -32,6 +32,7 @@ LINKS: dict[tuple[str, str], tuple[str, tuple[tuple[str, str], ...]]] = {
         ("get", "/v1/sessions/{session_id}/export"),
         ("post", "/v1/sessions/{session_id}/stop"),
         ("post", "/v1/sessions/{session_id}/regenerate"),
+        ("get", "/v1/sessions/{session_id}/files"),
         ("delete", "/v1/sessions/{session_id}"),
     )),
     ("post", "/v1/memories"): ("memory_id", (

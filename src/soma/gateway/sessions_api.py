@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import uuid
 from typing import Any, Literal
 
@@ -13,7 +14,8 @@ from soma import errors
 from soma.audit import log as audit
 from soma.conversations import export, messages, search, sessions
 from soma.db import engine as db_engine
-from soma.gateway import access, bodies
+from soma.gateway import access, bodies, message_form, openapi
+from soma.workspaces import attachments
 
 router = APIRouter(prefix="/v1/sessions", tags=["sessions"])
 
@@ -113,11 +115,50 @@ async def list_messages(request: Request, session_id: uuid.UUID) -> dict[str, An
         return {"messages": await messages.list_for_session(conn, session_id, access.chat_owner_filter(request))}
 
 
-@router.post("/{session_id}/messages", status_code=202)
-async def post_message(request: Request, session_id: uuid.UUID, body: NewMessage) -> dict[str, Any]:
-    """Store a user message and queue its turn; the answer arrives on the event stream."""
+MESSAGES_PATH = re.compile(r"/v1/sessions/[^/]+/messages")  # multipart bodies here carry files: limits.BodyLimit allows them more
+MESSAGE_BODY = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "application/json": {"schema": NewMessage.model_json_schema()},
+            "multipart/form-data": {
+                "schema": {
+                    "type": "object",
+                    "properties": {
+                        message_form.CONTENT: {"type": "string", "description": "The message's text; may be empty when it carries files."},
+                        message_form.FILES: {
+                            "type": "array",
+                            "maxItems": attachments.MAX_FILES,
+                            "items": {"type": "string", "format": "binary"},
+                            "description": "Files for the chat's workspace, each under its file name; the text of text files and PDFs goes into the turn.",
+                        },
+                    },
+                }
+            },
+        },
+    }
+}
+POST_ERRORS = (
+    errors.MessageTooLarge, errors.AttachmentTooLarge, errors.AttachmentsTooLarge, errors.TooManyAttachments, errors.WorkspaceFull,
+    errors.InvalidPath, errors.DuplicateAttachment,
+)  # fmt: skip
+
+
+@router.post("/{session_id}/messages", status_code=202, openapi_extra=MESSAGE_BODY, responses=openapi.raises(*POST_ERRORS))
+async def post_message(request: Request, session_id: uuid.UUID) -> dict[str, Any]:
+    """Store a user message and queue its turn; the answer arrives on the event stream.
+
+    As multipart/form-data, `content` and one or more `files`: the files land in the chat's files
+    (GET /v1/sessions/{id}/files) in the same transaction as the message, so a file refused stores
+    nothing; the message's `meta.attachments` lists them, with the text of each its turn reads.
+    """
     limit = request.app.state.settings.max_message_chars
-    if len(body.content) > limit:
-        raise errors.MessageTooLarge(f"The message has {len(body.content)} characters; the limit is {limit}.")
+    posted = await message_form.read(request, NewMessage, limit)
+    if len(posted.content) > limit:
+        raise errors.MessageTooLarge(f"The message has {len(posted.content)} characters; the limit is {limit}.")
+    owner = access.chat_owner_filter(request)
+    if posted.files:
+        async with request.app.state.engine.begin() as conn:
+            return await messages.post_with_files(conn, session_id, posted.content, posted.files, owner)
     async with db_engine.autocommit(request.app.state.engine) as conn:  # one statement, its own transaction
-        return await messages.post_user_message(conn, session_id, body.content, access.chat_owner_filter(request))
+        return await messages.post_user_message(conn, session_id, posted.content, owner)

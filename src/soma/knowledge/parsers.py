@@ -89,6 +89,15 @@ def _html(data: bytes) -> str:
 
 
 def _pdf(data: bytes) -> str:
+    pages = list(pdf_pages(data))
+    text = "\n\n".join(pages)
+    if not text.strip():
+        raise errors.ParseError(f"The PDF has no text to extract in its {len(pages)} page(s); scanned pages need OCR first.")
+    return text
+
+
+def pdf_pages(data: bytes) -> Iterator[str]:
+    """The text of each page of a PDF, in order, extracted as it is asked for; ParseError when the file cannot be read."""
     import pypdf
 
     # pypdf raises many kinds of exception on malformed files, so any failure to read is the file's.
@@ -96,15 +105,12 @@ def _pdf(data: bytes) -> str:
         reader = pypdf.PdfReader(io.BytesIO(data))
         if reader.is_encrypted and not _decrypts_without_password(reader):
             raise errors.ParseError("The PDF is encrypted with a password.")
-        pages = [page.extract_text() or "" for page in reader.pages]
+        for page in reader.pages:
+            yield page.extract_text() or ""
     except errors.ParseError:
         raise
     except Exception as exc:
         raise errors.ParseError(f"The PDF cannot be read; it is damaged or not a PDF ({exc}).") from exc
-    text = "\n\n".join(pages)
-    if not text.strip():
-        raise errors.ParseError(f"The PDF has no text to extract in its {len(pages)} page(s); scanned pages need OCR first.")
-    return text
 
 
 def _decrypts_without_password(reader: pypdf.PdfReader) -> bool:

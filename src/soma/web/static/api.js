@@ -111,7 +111,18 @@ export const getSession = (id) => request("GET", sessionPath(id));
 export const renameSession = (id, title) => request("PATCH", sessionPath(id), { title });
 export const deleteSession = (id) => request("DELETE", sessionPath(id));
 export const listMessages = async (id) => (await request("GET", `${sessionPath(id)}/messages`)).messages;
-export const postMessage = (id, content) => request("POST", `${sessionPath(id)}/messages`, { content });
+/**
+ * Send a message. With files it goes as multipart/form-data (`content` and one `files` part per
+ * file), which lands them in the chat's files; `onProgress(sent, total)` follows the upload.
+ * Resolves to the stored message; a refusal (413 too big, 422) rejects with the server's words.
+ */
+export function postMessage(id, content, files = [], onProgress = () => {}) {
+  if (!files.length) return request("POST", `${sessionPath(id)}/messages`, { content });
+  const form = new FormData();
+  form.append("content", content);
+  for (const file of files) form.append("files", file, file.name);
+  return send("POST", `${sessionPath(id)}/messages`, form, onProgress).done.then(({ payload }) => payload);
+}
 /** Ask the running answer to stop; what was streamed so far is kept as the answer. */
 export const stopTurn = (id) => request("POST", `${sessionPath(id)}/stop`);
 /** Answer the last question again; the answer it replaces is kept as an earlier version. */
@@ -126,6 +137,14 @@ export const exportUrl = (id, format) => `${sessionPath(id)}/export?${new URLSea
 
 /** The SSE URL of a session's event log, starting after event `after`. */
 export const eventsUrl = (id, after) => `${sessionPath(id)}/events?after=${after}`;
+
+// ---- a chat's files (its workspace) ----
+
+/** A file's address: each segment of its path encoded, the slashes kept. */
+export const fileUrl = (id, path) => `${sessionPath(id)}/files/${String(path).split("/").map(encodeURIComponent).join("/")}`;
+/** The chat's files, sorted by path: [{path, size, modified_at, sha256}]. */
+export const listFiles = async (id) => (await request("GET", `${sessionPath(id)}/files`)).files;
+export const deleteFile = (id, path) => request("DELETE", fileUrl(id, path));
 
 // ---- settings ----
 
@@ -205,12 +224,19 @@ export const applyRestore = (id, mode) => request("POST", `${restorePath(id)}/ap
 /** Throw a staged restore away; nothing was applied. */
 export const discardRestore = (id) => request("DELETE", restorePath(id));
 
-/**
- * POST one file as multipart field `file`. XMLHttpRequest rather than fetch, for its upload
- * progress events. Returns {done, abort}: `done` resolves to {status, payload} or rejects with an
- * ApiError (code "upload_cancelled" after abort()).
- */
+/** POST one file as multipart field `file`, with progress (see send). */
 function uploadFile(path, file, onProgress) {
+  const form = new FormData();
+  form.append("file", file, file.name);
+  return send("POST", path, form, onProgress);
+}
+
+/**
+ * Send a multipart form. XMLHttpRequest rather than fetch, for its upload progress events.
+ * Returns {done, abort}: `done` resolves to {status, payload} or rejects with an ApiError (code
+ * "upload_cancelled" after abort()).
+ */
+function send(method, path, form, onProgress) {
   const xhr = new XMLHttpRequest();
   const done = new Promise((resolve, reject) => {
     xhr.upload.addEventListener("progress", (event) => {
@@ -230,11 +256,9 @@ function uploadFile(path, file, onProgress) {
     xhr.addEventListener("error", () => reject(new ApiError(0, "network_error", NETWORK_ERROR)));
     xhr.addEventListener("abort", () => reject(new ApiError(0, "upload_cancelled", "The upload was cancelled.")));
   });
-  const form = new FormData();
-  form.append("file", file, file.name);
-  xhr.open("POST", path);
+  xhr.open(method, path);
   xhr.setRequestHeader("Accept", "application/json");
-  for (const [name, value] of Object.entries(authHeaders("POST"))) xhr.setRequestHeader(name, value);
+  for (const [name, value] of Object.entries(authHeaders(method))) xhr.setRequestHeader(name, value);
   xhr.send(form);
   return { done, abort: () => xhr.abort() };
 }

@@ -1,16 +1,17 @@
-// The open chat's header: its title (renamed in place), the connection status, and a menu to
-// rename, export (Markdown or JSON, downloaded from the server) or delete the chat. The page
-// does the requests; this module draws and asks.
+// The open chat's header: its title (renamed in place), the connection status, the button that
+// opens the chat's Files panel (files-panel.js), and a menu to rename, export (Markdown or JSON,
+// downloaded from the server) or delete the chat. The page does the requests; this module draws and asks.
 
 import * as api from "./api.js";
 import { h } from "./dom.js";
 
 export class ChatHeader {
   /**
-   * @param {{onRename: (title: string) => Promise<void>, onDelete: () => Promise<void>}} actions
-   *   each may throw an ApiError; the header then keeps its state and the page shows the error
+   * @param {{onRename: (title: string) => Promise<void>, onDelete: () => Promise<void>, onFiles: () => void}} actions
+   *   onRename and onDelete may throw an ApiError; the header then keeps its state and the page shows the error.
+   *   onFiles opens or shuts the Files panel, whose open state setFilesOpen() then shows.
    */
-  constructor({ onRename, onDelete }) {
+  constructor({ onRename, onDelete, onFiles }) {
     this.onRename = onRename;
     this.onDelete = onDelete;
     this.chatId = null;
@@ -41,12 +42,18 @@ export class ChatHeader {
       { type: "button", class: "icon-button menu-button", "aria-label": "Chat actions", "aria-haspopup": "menu", "aria-expanded": "false", dataset: { testid: "chat-menu-button", icon: "\u22ef" }, onclick: () => this.toggleMenu() },
     );
     this.confirm = new DeleteDialog(() => this.onDelete());
+    this.filesButton = h(
+      "button",
+      { type: "button", class: "button subtle files-button", "aria-expanded": "false", "aria-controls": "files-panel", dataset: { testid: "files-open" }, onclick: onFiles },
+      "Files",
+    );
     this.el = h(
       "header",
       { class: "chat-header" },
       this.title,
       this.titleInput,
       this.status,
+      this.filesButton,
       h("div", { class: "menu-anchor" }, this.menuButton, this.menu),
       this.confirm.el,
     );
@@ -70,13 +77,18 @@ export class ChatHeader {
   show(chatId, title) {
     this.chatId = chatId;
     this.setTitle(title);
-    this.menuButton.hidden = !chatId;
+    this.menuButton.hidden = this.filesButton.hidden = !chatId;
     this.toggleMenu(false);
     this.endRename();
     if (chatId) {
       this.exportMarkdown.href = api.exportUrl(chatId, "markdown");
       this.exportJson.href = api.exportUrl(chatId, "json");
     }
+  }
+
+  /** Whether the Files panel is open, for the button's aria-expanded. */
+  setFilesOpen(open) {
+    this.filesButton.setAttribute("aria-expanded", String(open));
   }
 
   setTitle(title) {

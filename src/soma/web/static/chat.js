@@ -4,14 +4,19 @@
 // whole conversation (including failed turns, which GET /messages does not return), then
 // follows new events. See events.js for resuming without duplicates, transcript.js for how
 // events become messages, and steps.js for the tool calls shown inside an answer. The sidebar
-// is chat-list.js, the header and its menu chat-header.js, the keyboard shortcuts shortcuts.js;
-// this module wires them to the API.
+// is chat-list.js, the header and its menu chat-header.js, the keyboard shortcuts shortcuts.js,
+// the message box and the files waiting to go with it composer.js, the chat's Files panel
+// files-panel.js; this module wires them to the API.
 
 import * as api from "./api.js";
+import { ChatFiles } from "./chat-files.js";
 import { ChatHeader } from "./chat-header.js";
 import { ChatList } from "./chat-list.js";
+import { RUN_CODE } from "./code-run.js";
+import { Composer } from "./composer.js";
 import { h } from "./dom.js";
 import { SessionStream } from "./events.js";
+import { FilesPanel } from "./files-panel.js";
 import { listenForShortcuts, ShortcutsDialog } from "./shortcuts.js";
 import { Transcript } from "./transcript.js";
 
@@ -23,7 +28,6 @@ const STATUS_TEXT = {
 };
 const DEFAULT_TITLE = "New chat";
 const NEAR_BOTTOM_PX = 80;
-const MAX_INPUT_PX = 220;
 
 export function createChatsPage(outlet, ctx) {
   return new ChatsPage(outlet, ctx);
@@ -37,8 +41,8 @@ class ChatsPage {
     this.sessions = [];
     this.stream = null;
     this.transcript = null;
+    this.files = null; // the open chat's ChatFiles
     this.generation = 0; // bumped on every open(); late answers for an older chat are dropped
-    this.sending = false;
     this.refreshTimer = null;
     this.build(outlet);
     this.stopListening = listenForShortcuts({
@@ -70,7 +74,13 @@ class ChatsPage {
   build(outlet) {
     this.newChatButton = h("button", { type: "button", class: "button primary new-chat", dataset: { testid: "new-chat" }, onclick: () => this.newChat() }, "New chat");
     this.chatList = new ChatList({ defaultTitle: DEFAULT_TITLE, onSearch: () => this.refreshSessions() });
-    this.header = new ChatHeader({ onRename: (title) => this.rename(title), onDelete: () => this.deleteChat() });
+    this.header = new ChatHeader({ onRename: (title) => this.rename(title), onDelete: () => this.deleteChat(), onFiles: () => this.toggleFiles() });
+    this.filesPanel = new FilesPanel({
+      onClose: (refocus) => {
+        this.header.setFilesOpen(false);
+        if (refocus) this.header.filesButton.focus();
+      },
+    });
     this.shortcuts = new ShortcutsDialog();
     this.errorText = h("p", { class: "alert-text", dataset: { testid: "chat-error-message" } });
     this.errorCode = h("code", { class: "alert-code", dataset: { testid: "chat-error-code" } });
@@ -90,45 +100,18 @@ class ChatsPage {
       "\u2193",
     );
 
-    this.input = h("textarea", {
-      id: "composer-input",
-      class: "composer-input",
-      rows: 1,
-      placeholder: "Message Soma…",
-      "aria-describedby": "composer-hint",
-      dataset: { testid: "composer-input" },
-    });
-    this.sendButton = h("button", { type: "submit", class: "button primary send", disabled: true, dataset: { testid: "send" } }, "Send");
-    this.stopButton = h(
-      "button",
-      { type: "button", class: "button secondary stop", hidden: true, "aria-keyshortcuts": "Escape", dataset: { testid: "stop" }, onclick: () => this.stop() },
-      "Stop",
-    );
-    this.composer = h(
-      "form",
-      { class: "composer", dataset: { testid: "composer" } },
-      h("label", { for: "composer-input", class: "visually-hidden" }, "Message"),
-      h("div", { class: "composer-box" }, this.input, this.stopButton, this.sendButton),
-      h(
-        "p",
-        { id: "composer-hint", class: "composer-hint muted" },
-        "Enter to send, Shift+Enter for a new line, ",
-        h("button", { type: "button", class: "link-button", dataset: { testid: "shortcuts-open" }, onclick: () => this.shortcuts.open() }, "? for shortcuts"),
-        ".",
-      ),
-    );
-    this.composer.addEventListener("submit", (event) => {
-      event.preventDefault();
-      this.send();
-    });
-    this.input.addEventListener("input", () => this.onInput());
-    this.input.addEventListener("keydown", (event) => {
-      if (event.key === "Enter" && !event.shiftKey && !event.isComposing) {
-        event.preventDefault();
-        this.send();
-      }
-    });
+    this.composer = new Composer({ onSend: () => this.send(), onStop: () => this.stop(), onShortcuts: () => this.shortcuts.open() });
 
+    this.chatSection = h(
+      "section",
+      { class: "chat", "aria-labelledby": "chat-title", dataset: { testid: "chat" } },
+      this.header.el,
+      this.scroller,
+      h("div", { class: "chat-footer" }, this.scrollButton, this.error, this.composer.el),
+      this.filesPanel.el,
+      h("div", { class: "drop-hint", "aria-hidden": "true" }, h("p", {}, "Drop files to send them with your message")),
+    );
+    this.composer.acceptDrops(this.chatSection);
     outlet.append(
       h(
         "div",
@@ -140,13 +123,7 @@ class ChatsPage {
           this.chatList.search,
           this.chatList.el,
         ),
-        h(
-          "section",
-          { class: "chat", "aria-labelledby": "chat-title" },
-          this.header.el,
-          this.scroller,
-          h("div", { class: "chat-footer" }, this.scrollButton, this.error, this.composer),
-        ),
+        this.chatSection,
         this.shortcuts.el,
       ),
     );
@@ -189,10 +166,13 @@ class ChatsPage {
     this.chatId = chatId;
     this.session = null;
     this.hideError();
+    this.files = chatId ? new ChatFiles(chatId) : null;
+    this.filesPanel.show(this.files);
     this.transcript = new Transcript(this.messages, {
       onRegenerate: () => this.regenerate(),
       onEdit: (message, content) => this.edit(message, content),
       onDecide: (callId, allow) => api.decideApproval(chatId, callId, allow), // refusals show on the call itself
+      files: this.files,
     });
     this.renderChatList();
     this.setStatus(null);
@@ -230,7 +210,7 @@ class ChatsPage {
       onRefused: () => api.checkSession(), // a 401 there sends the browser to the login page
     });
     this.stream.open(0);
-    this.input.focus();
+    this.composer.focus();
   }
 
   onEvent(event) {
@@ -238,6 +218,8 @@ class ChatsPage {
     // scrolled up, keep the view exactly where the reader left it.
     const stick = this.nearBottom();
     const top = this.scroller.scrollTop;
+    const wroteFiles = event.type === "tool.finished" && event.data.name === RUN_CODE; // its code may have written files
+    if (wroteFiles) this.files?.changed(); // before its step draws them
     this.transcript.apply(event);
     this.showEmpty(null);
     if (stick) this.scrollToBottom();
@@ -246,12 +228,13 @@ class ChatsPage {
     this.updateScrollButton();
     if (event.type === "session.updated" && event.data.session) this.setTitle(event.data.session.title);
     if (["message.created", "assistant.message", "session.updated"].includes(event.type)) this.refreshSessionsSoon();
+    if (wroteFiles) this.filesPanel.refreshSoon();
   }
 
   async newChat() {
     // An untouched chat is already a new chat: don't pile up empty ones.
     if (this.chatId && this.session && this.session.last_event_id === 0 && this.transcript.isEmpty()) {
-      this.input.focus();
+      this.composer.focus();
       return;
     }
     this.newChatButton.disabled = true;
@@ -268,10 +251,9 @@ class ChatsPage {
   }
 
   async send() {
-    const content = this.input.value;
-    if (!content.trim() || this.sending || this.input.disabled) return;
-    this.sending = true;
-    this.updateSendButton();
+    const draft = this.composer.draft();
+    if (!draft) return;
+    this.composer.setSending(true, { withFiles: draft.files.length > 0 });
     this.hideError();
     try {
       let chatId = this.chatId;
@@ -282,34 +264,38 @@ class ChatsPage {
         this.sessions = [session, ...this.sessions];
         this.navigate(`#/chats/${chatId}`);
       }
-      const message = await api.postMessage(chatId, content);
-      if (this.input.value === content) {
-        this.input.value = "";
-        this.onInput();
-      }
+      const message = await api.postMessage(chatId, draft.content, draft.files, (sent, total) => this.composer.showProgress(sent, total));
+      this.composer.sent(draft);
       if (this.chatId === chatId) {
+        if (draft.files.length) this.files.changed();
         this.transcript.addMessage(message); // its message.created event will then be a no-op
         this.showEmpty(null);
         this.scrollToBottom();
+        if (draft.files.length) this.filesPanel.refreshSoon();
       }
       this.refreshSessionsSoon();
     } catch (err) {
-      this.showError(err);
+      this.showError(err); // the draft and its files stay, to send again
     } finally {
-      this.sending = false;
-      this.updateSendButton();
+      this.composer.setSending(false);
     }
+  }
+
+  /** Open or shut the open chat's Files panel. */
+  toggleFiles() {
+    if (this.filesPanel.isOpen) this.filesPanel.close();
+    else this.filesPanel.open();
+    this.header.setFilesOpen(this.filesPanel.isOpen);
   }
 
   /** Stop the answer being written (Stop or Esc); the text so far stays as the answer. */
   async stop() {
-    if (!this.chatId || !this.transcript || !this.transcript.isAnswering() || this.stopButton.disabled) return;
-    this.stopButton.disabled = true;
+    if (!this.chatId || !this.transcript || !this.transcript.isAnswering() || !this.composer.startStop()) return;
     try {
       await api.stopTurn(this.chatId);
     } catch (err) {
       this.showError(err);
-      this.stopButton.disabled = false;
+      this.composer.stopFailed();
     }
   }
 
@@ -379,9 +365,7 @@ class ChatsPage {
 
   /** Stop shows while an answer is queued or being written. */
   updateAnswering() {
-    const answering = Boolean(this.transcript && this.transcript.isAnswering());
-    if (this.stopButton.hidden === answering) this.stopButton.disabled = false;
-    this.stopButton.hidden = !answering;
+    this.composer.setAnswering(Boolean(this.transcript && this.transcript.isAnswering()));
   }
 
   /** The ↓ button shows when the reader has scrolled up from the latest message. */
@@ -410,18 +394,7 @@ class ChatsPage {
   }
 
   setComposerEnabled(enabled) {
-    this.input.disabled = !enabled;
-    this.updateSendButton();
-  }
-
-  onInput() {
-    this.input.style.height = "auto";
-    this.input.style.height = `${Math.min(this.input.scrollHeight, MAX_INPUT_PX)}px`;
-    this.updateSendButton();
-  }
-
-  updateSendButton() {
-    this.sendButton.disabled = this.sending || this.input.disabled || !this.input.value.trim();
+    this.composer.setEnabled(enabled);
   }
 
   nearBottom() {

@@ -17,6 +17,7 @@ export const EVENT_TYPES = Object.freeze([
   "tool.approval",
   "tool.started",
   "tool.finished",
+  "tool.output",
 ]);
 
 const REOPEN_MS = 3000; // after the server refused the stream (e.g. 503), try again this late

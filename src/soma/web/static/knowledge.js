@@ -9,7 +9,7 @@
 import * as api from "./api.js";
 import { h } from "./dom.js";
 import { formatBytes } from "./format.js";
-import { ErrorBanner, ProgressBar, confirmButton, pageFrame, timeElement } from "./widgets.js";
+import { ErrorBanner, ProgressBar, confirmButton, holdsFiles, pageFrame, timeElement } from "./widgets.js";
 
 const POLL_MS = 2000; // list refresh while documents are being indexed
 const UPLOADED_LINGER_MS = 1500; // a finished upload's row stays this long, then the table has it
@@ -86,7 +86,7 @@ class KnowledgePage {
     );
     for (const type of ["dragenter", "dragover"]) {
       this.dropzone.addEventListener(type, (event) => {
-        if (!hasFiles(event)) return;
+        if (!holdsFiles(event)) return;
         event.preventDefault();
         event.dataTransfer.dropEffect = "copy";
         this.dropzone.classList.add("dragging");
@@ -398,6 +398,3 @@ class DocumentRow {
   }
 }
 
-function hasFiles(event) {
-  return event.dataTransfer && [...event.dataTransfer.types].includes("Files");
-}

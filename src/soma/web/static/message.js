@@ -1,5 +1,6 @@
 // One message's bubble: rendered Markdown when complete (plain text while it streams), the tool
-// calls behind an answer above its text (steps.js), and its actions: copy, flip between versions
+// calls behind an answer above its text (steps.js), the files a question carried below its text
+// (each a download link, chat-files.js), and its actions: copy, flip between versions
 // (what a regenerated answer or an edited question said before), regenerate an answer, edit a
 // question in place. Which bubble may regenerate or be edited is decided by the transcript; here
 // the buttons only exist, hidden.
@@ -33,8 +34,9 @@ export function streamingBubble(steps = null) {
  * A stored message. `state` goes to data-state (null: none). With `onRegenerate` it has a
  * Regenerate button, with `onEdit(message, content)` an Edit button (both hidden until shown).
  * `stepsFor(index)` gives the tool calls behind version `index` (0: the earliest), shown above its text.
+ * The files it carried (`meta.attachments`) link to the chat's files through `files` (a ChatFiles).
  */
-export function messageBubble(message, { state = "done", onRegenerate = null, onEdit = null, stepsFor = null } = {}) {
+export function messageBubble(message, { state = "done", onRegenerate = null, onEdit = null, stepsFor = null, files = null } = {}) {
   const versions = [...(message.versions || []).map((v) => v.content), message.content ?? ""];
   let shown = versions.length - 1;
   const steps = stepsFor ? h("div", { class: "step-slot" }) : null;
@@ -51,7 +53,7 @@ export function messageBubble(message, { state = "done", onRegenerate = null, on
     onRegenerate ? actionButton("Regenerate the answer", "regenerate", "\u21bb", onRegenerate) : null,
     message.stopped ? stopped : null,
   );
-  const el = article(role(message), { ...(state ? { state } : {}), messageId: String(message.id) }, steps, content, actions);
+  const el = article(role(message), { ...(state ? { state } : {}), messageId: String(message.id) }, steps, content, attachments(message, files), actions);
   if (onEdit) actions.append(actionButton("Edit and send again", "edit-message", "\u270e", () => editInPlace(el, content, actions, versions[versions.length - 1], (text) => onEdit(message, text))));
 
   function show(index) {
@@ -66,6 +68,17 @@ export function messageBubble(message, { state = "done", onRegenerate = null, on
   }
   show(shown);
   return el;
+}
+
+/** The files a message carried, as links; null when it carried none. */
+function attachments(message, files) {
+  const carried = Array.isArray(message.meta?.attachments) ? message.meta.attachments.filter((file) => file && typeof file.path === "string") : [];
+  if (!carried.length) return null;
+  return h(
+    "ul",
+    { class: "message-files", "aria-label": "Attached files", dataset: { testid: "message-files" } },
+    ...carried.map((file) => h("li", { dataset: { testid: "message-file" } }, files ? files.link(file, { testid: "message-file-link", checked: true }) : file.path)),
+  );
 }
 
 function role(message) {

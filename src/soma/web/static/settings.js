@@ -15,10 +15,12 @@ import * as api from "./api.js";
 import { BackupCard } from "./backup.js";
 import { EmergencyCard } from "./emergency.js";
 import { h } from "./dom.js";
-import { formatBytes } from "./format.js";
+import { formatBytes, formatDuration } from "./format.js";
 import { ToolsCard } from "./tools.js";
 import { TunnelCard } from "./tunnel.js";
 import { ErrorBanner, pageFrame, timeElement } from "./widgets.js";
+
+const MiB = 1024 * 1024; // bytes; the Code settings give sizes in MiB
 
 // Labels and help for soma.settings.store.AgentSettings; each field's bounds come from GET /v1/meta
 // (`help` may be a function of them: {min, max, max_length, choices}); a `choice` field lists `choices`.
@@ -44,6 +46,35 @@ const SECTIONS = [
         labels: { native: "Native tool calls", json: "JSON in the answer's text", off: "Off" },
       },
       { key: "tool_approval_timeout_seconds", kind: "number", label: "Approval wait, in seconds", help: (bounds) => `How long a call that asks first waits for Allow or Deny before it is denied${range(bounds)}.`, step: 1 },
+    ],
+  },
+  {
+    title: "Code",
+    fields: [
+      {
+        key: "code_execution",
+        kind: "choice",
+        label: "Run code",
+        help: "Let the agent run Python and shell code (the run_code tool) in the sandbox, with the chat's files. Code cannot run when the sandbox cannot start on this machine, whatever this says.",
+        labels: { on: "On", off: "Off" },
+      },
+      {
+        key: "sandbox_network",
+        kind: "choice",
+        label: "Network for code",
+        help: "What running code may reach: no network at all, or the outside network.",
+        labels: { none: "None", egress: "Outside network (egress)" },
+      },
+      { key: "sandbox_timeout_seconds", kind: "number", label: "Time limit, in seconds", help: (bounds) => `A run still going after this long is stopped${range(bounds)}.`, step: 1, describe: (s) => formatDuration(s * 1000) },
+      { key: "sandbox_memory_mb", kind: "number", label: "Memory limit, in MiB", help: (bounds) => `The most memory one run may use${range(bounds)}.`, step: 1, describe: (mb) => formatBytes(mb * MiB) },
+      {
+        key: "workspace_max_mb",
+        kind: "number",
+        label: "Files per chat, in MiB",
+        help: (bounds) => `The most one chat's files may hold together, attachments and what its code writes${range(bounds)}.`,
+        step: 1,
+        describe: (mb) => formatBytes(mb * MiB),
+      },
     ],
   },
   {

@@ -7,7 +7,13 @@
 // deny a call: Allow and Deny POST the decision, and go once it is made, once the call starts or
 // finishes (decided in another tab, or timed out), or once the turn is over. Arguments and results
 // come from the SLM and the tools: like every text here they are never parsed as HTML (dom.js).
+//
+// What a running call prints (`tool.output`) grows under "Output" as it comes. A `run_code` call
+// (code-run.js) shows its code instead of its arguments, opened from the start, then how it
+// ended, and under its line the files it changed; its result, which repeats its output for the
+// model, shows only when no output came (a log that no longer holds it).
 
+import { CodeRun, OutputPane, RUN_CODE } from "./code-run.js";
 import { h } from "./dom.js";
 import { formatDuration } from "./format.js";
 import { ErrorBanner } from "./widgets.js";
@@ -27,20 +33,24 @@ let lastId = 0; // for the ids aria-controls and aria-labelledby need: call ids 
 
 /** A turn's tool calls: `el` goes in the answer, `apply()` takes the turn's tool.* events. */
 export class StepList {
-  /** @param {{onDecide?: (callId: string, allow: boolean) => Promise<void>}} options  without onDecide, approvals offer no buttons */
-  constructor({ onDecide = null } = {}) {
+  /**
+   * @param {{onDecide?: (callId: string, allow: boolean) => Promise<void>, files?: import("./chat-files.js").ChatFiles}} options
+   *   without onDecide, approvals offer no buttons; without files, a run's files are named, not linked
+   */
+  constructor({ onDecide = null, files = null } = {}) {
     this.onDecide = onDecide;
+    this.files = files;
     this.steps = new Map(); // call_id → Step, in the order the calls were first seen
     this.el = h("div", { class: "steps", role: "list", "aria-label": "Tool calls", hidden: true, dataset: { testid: "steps" } });
   }
 
-  /** Apply a `tool.started`, `tool.finished` or `tool.approval` event. */
+  /** Apply a `tool.started`, `tool.finished`, `tool.approval` or `tool.output` event. */
   apply(type, data) {
     if (data.call_id === undefined || data.call_id === null) return;
     const callId = String(data.call_id);
     let step = this.steps.get(callId);
     if (!step) {
-      step = new Step(callId, this.onDecide);
+      step = new Step(callId, this.onDecide, this.files);
       this.steps.set(callId, step);
       this.el.append(step.el);
       this.el.hidden = false;
@@ -48,6 +58,7 @@ export class StepList {
     if (type === "tool.started") step.start(data);
     else if (type === "tool.finished") step.finish(data);
     else if (type === "tool.approval") step.ask(data);
+    else if (type === "tool.output") step.output(data);
   }
 
   /** Whether a call waits for the reader's decision. */
@@ -62,9 +73,12 @@ export class StepList {
 }
 
 class Step {
-  constructor(callId, onDecide) {
+  constructor(callId, onDecide, files) {
     this.callId = callId;
     this.onDecide = onDecide;
+    this.files = files;
+    this.run = null; // a run_code call's CodeRun
+    this.started = false;
     this.finished = false;
     this.asking = false;
     this.approval = null; // the approval card while it asks: {el, allow, deny, error}
@@ -85,12 +99,9 @@ class Step {
     this.error = h("p", { class: "step-error", hidden: true, dataset: { testid: "step-error" } });
     this.result = h("pre", { class: "step-pre", tabindex: 0, hidden: true, dataset: { testid: "step-result" } });
     this.resultPart = h("div", { class: "step-part", hidden: true }, h("div", { class: "step-label" }, "Result"), this.error, this.result);
-    this.body = h(
-      "div",
-      { id: bodyId, class: "step-body", hidden: true, dataset: { testid: "step-body" } },
-      h("div", { class: "step-part" }, h("div", { class: "step-label" }, "Arguments"), this.args),
-      this.resultPart,
-    );
+    this.argsPart = h("div", { class: "step-part" }, h("div", { class: "step-label" }, "Arguments"), this.args);
+    this.out = new OutputPane();
+    this.body = h("div", { id: bodyId, class: "step-body", hidden: true, dataset: { testid: "step-body" } }, this.argsPart, this.out.el, this.resultPart);
     this.el = h("div", { class: "step", role: "listitem", dataset: { testid: "step", callId } }, this.toggle, this.body);
     this.show("running");
   }
@@ -112,14 +123,34 @@ class Step {
       this.server.textContent = data.server;
       this.server.hidden = !data.server || data.server === BUILT_IN;
     }
-    if (data.arguments !== undefined) this.args.textContent = prettyJson(data.arguments);
+    if (!this.run && data.name === RUN_CODE && data.server === BUILT_IN) this.becomeCodeRun();
+    if (data.arguments !== undefined) {
+      this.args.textContent = prettyJson(data.arguments);
+      if (this.run) this.run.describe(data.arguments);
+    }
+  }
+
+  /** A run_code call: its code replaces the arguments, its ending follows the output, its files go under the line; opened. */
+  becomeCodeRun() {
+    this.run = new CodeRun(this.files);
+    this.argsPart.replaceWith(this.run.code);
+    this.out.el.after(this.run.exit);
+    this.el.append(this.run.changed);
+    this.el.dataset.kind = "code";
+    this.expand(true);
   }
 
   start(data) {
     this.describe(data);
     if (this.finished) return; // a finished call is never run again: this is its record replayed
+    if (this.started) this.out.clear(); // run again after its worker died: only this run's output counts
+    this.started = true;
     this.closeApproval();
     this.show("running");
+  }
+
+  output(data) {
+    if (!this.finished) this.out.append(data.stream, data.text);
   }
 
   finish(data) {
@@ -133,8 +164,9 @@ class Step {
     this.error.textContent = error;
     this.error.hidden = !error;
     this.result.textContent = result;
-    this.result.hidden = !result || result === error;
-    this.resultPart.hidden = false;
+    this.result.hidden = !result || result === error || Boolean(this.run && this.out.hasOutput);
+    this.resultPart.hidden = this.error.hidden && this.result.hidden;
+    if (this.run) this.run.finish(data.details);
   }
 
   ask(data) {
@@ -161,7 +193,9 @@ class Step {
       "div",
       { class: "step-approval", role: "group", "aria-labelledby": questionId, dataset: { testid: "step-approval" } },
       h("p", { id: questionId, class: "step-question" }, "Soma asks to run ", h("strong", {}, this.name.textContent), server, ". Allow it?"),
-      h("pre", { class: "step-pre", tabindex: 0, dataset: { testid: "step-approval-arguments" } }, this.args.textContent),
+      this.run
+        ? h("div", { dataset: { testid: "step-approval-code" } }, this.run.view())
+        : h("pre", { class: "step-pre", tabindex: 0, dataset: { testid: "step-approval-arguments" } }, this.args.textContent),
       Number.isFinite(timeoutSeconds) ? h("p", { class: "step-wait muted" }, `It waits up to ${formatDuration(timeoutSeconds * 1000)} for your answer.`) : null,
       error.el,
       this.onDecide ? h("div", { class: "step-decision" }, allow, deny) : null,

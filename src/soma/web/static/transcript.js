@@ -13,7 +13,8 @@
 // question. Only the last question can be edited and only the last answer regenerated, and
 // neither while an answer is being written. Bubbles themselves are drawn by message.js.
 //
-// A turn's `tool.*` events become the steps of its answer (steps.js). The steps of one run of the
+// A turn's `tool.*` events become the steps of its answer (steps.js), `tool.output` growing a running
+// call's output; a run's files link to the chat's (chat-files.js). The steps of one run of the
 // turn stay together: a turn started again after it failed, or answered again, starts a new list,
 // while one restarted mid-run (a retried SLM request, a worker that died) keeps its list, whose
 // lines are keyed by call_id. Each stored version of an answer keeps the steps of the run that
@@ -27,16 +28,18 @@ export class Transcript {
   /**
    * @param {HTMLElement} list the <ol> the messages go in (emptied here)
    * @param {{onRegenerate?: () => void, onEdit?: (message: object, content: string) => Promise<void>,
-   *          onDecide?: (callId: string, allow: boolean) => Promise<void>}} actions
-   *   without them, no message offers to be regenerated or edited, and no tool call to be allowed or denied
+   *          onDecide?: (callId: string, allow: boolean) => Promise<void>, files?: import("./chat-files.js").ChatFiles}} actions
+   *   without them, no message offers to be regenerated or edited, and no tool call to be allowed or denied;
+   *   without `files`, files a message carried or a run wrote are named, not linked
    */
-  constructor(list, { onRegenerate = null, onEdit = null, onDecide = null } = {}) {
+  constructor(list, { onRegenerate = null, onEdit = null, onDecide = null, files = null } = {}) {
     this.list = list;
     this.list.replaceChildren();
     this.list.removeAttribute("aria-busy");
     this.onRegenerate = onRegenerate;
     this.onEdit = onEdit;
     this.onDecide = onDecide;
+    this.files = files;
     this.messages = new Map(); // id → the message as last drawn
     this.questions = new Map(); // user message id → its <li>
     this.turns = new Map(); // user message id → Turn
@@ -76,6 +79,9 @@ export class Transcript {
         if (data.reply_to === undefined || data.reply_to === null) return;
         this.turn(data.reply_to).step(type, data);
         break;
+      case "tool.output": // like a delta: it changes nothing but a call's output
+        if (data.reply_to !== undefined && data.reply_to !== null) this.turns.get(data.reply_to)?.steps.apply(type, data);
+        return;
       default:
         return;
     }
@@ -89,7 +95,7 @@ export class Transcript {
     if (message.role === "assistant" && message.reply_to != null) {
       this.turn(message.reply_to).finish(message);
     } else {
-      const bubble = messageBubble(message, { state: null, onEdit: message.role === "user" ? this.onEdit : null });
+      const bubble = messageBubble(message, { state: null, onEdit: message.role === "user" ? this.onEdit : null, files: this.files });
       const entry = this.questions.get(message.id);
       if (entry) entry.replaceChildren(bubble);
       else {
@@ -107,7 +113,7 @@ export class Transcript {
   turn(replyTo) {
     let turn = this.turns.get(replyTo);
     if (!turn) {
-      turn = new Turn(replyTo, this.onRegenerate, this.onDecide);
+      turn = new Turn(replyTo, this.onRegenerate, this.onDecide, this.files);
       this.turns.set(replyTo, turn);
       this.list.append(turn.el);
     }
@@ -140,14 +146,15 @@ function sameVersion(shown, message) {
 }
 
 class Turn {
-  constructor(replyTo, onRegenerate, onDecide) {
+  constructor(replyTo, onRegenerate, onDecide, files) {
     this.replyTo = replyTo;
     this.onRegenerate = onRegenerate;
     this.onDecide = onDecide;
+    this.files = files;
     this.state = "queued";
     this.message = null; // the stored answer, kept while a new version is written
     this.text = null; // the Text node the deltas grow
-    this.steps = new StepList({ onDecide }); // the tool calls of the run in progress (or the last one)
+    this.steps = this.stepList(); // the tool calls of the run in progress (or the last one)
     this.versionSteps = new Map(); // version index of the stored answer → the StepList of the run that wrote it
     this.el = h("li", { class: "entry turn", dataset: { testid: "turn", replyTo: String(replyTo) } });
     this.render();
@@ -155,10 +162,14 @@ class Turn {
 
   start(attempt) {
     if (this.state === "done" && attempt !== 1) return; // a late retry of the answer it already has
-    if (SETTLED.has(this.state)) this.steps = new StepList({ onDecide: this.onDecide }); // a new run, not a resumed one
+    if (SETTLED.has(this.state)) this.steps = this.stepList(); // a new run, not a resumed one
     this.state = "streaming";
     this.attempt = attempt;
     this.render(); // a fresh, empty answer: whatever streamed before is dropped
+  }
+
+  stepList() {
+    return new StepList({ onDecide: this.onDecide, files: this.files });
   }
 
   append(text) {

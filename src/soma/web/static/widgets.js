@@ -1,6 +1,6 @@
-// Small pieces the Memory, Knowledge, Settings and Admin pages share: the page frame, an error
-// banner that shows the server's own message, a delete button that asks first, a timestamp, a
-// labelled form field, an upload's progress bar, and a copy-to-clipboard button.
+// Small pieces the pages share: the page frame, an error banner that shows the server's own
+// message, a delete button that asks first, a timestamp, a labelled form field, an upload's
+// progress bar, whether a drag carries files, and a copy-to-clipboard button.
 
 import { h } from "./dom.js";
 import { formatDateTime, formatFullDateTime } from "./format.js";
@@ -60,16 +60,19 @@ export class ErrorBanner {
 /**
  * A Delete button that turns into "<question> [Delete] [Cancel]" and calls onConfirm() only
  * after the second click. If it fails, the button comes back and onError(err) shows why.
+ * `name` is the first button's accessible name where `label` alone does not say what it acts on.
  * Test ids: `testid`, `testid`-confirm, `testid`-cancel.
  */
-export function confirmButton({ label = "Delete", question, testid, onConfirm, onError }) {
+export function confirmButton({ label = "Delete", name = null, question, testid, onConfirm, onError }) {
   const el = h("span", { class: "confirm" });
-  const ask = h("button", { type: "button", class: "button subtle danger-text", dataset: { testid }, onclick: () => open() }, label);
+  const ask = h("button", { type: "button", class: "button subtle danger-text", "aria-label": name, dataset: { testid }, onclick: () => open() }, label);
   const yes = h("button", { type: "button", class: "button danger small", dataset: { testid: `${testid}-confirm` }, onclick: () => confirm() }, label);
   const no = h("button", { type: "button", class: "button subtle small", dataset: { testid: `${testid}-cancel` }, onclick: () => close(true) }, "Cancel");
   const prompt = h("span", { class: "confirm-question", role: "group", "aria-label": question }, h("span", {}, question), yes, no);
   prompt.addEventListener("keydown", (event) => {
-    if (event.key === "Escape") close(true);
+    if (event.key !== "Escape") return;
+    event.stopPropagation(); // Esc takes the question back, and does nothing more (close a panel, stop an answer)
+    close(true);
   });
 
   function open() {
@@ -130,6 +133,11 @@ export class ProgressBar {
     this.el.setAttribute("aria-valuenow", String(percent));
     return percent;
   }
+}
+
+/** Whether a drag (or drop) event carries files, rather than text or a link dragged within the page. */
+export function holdsFiles(event) {
+  return Boolean(event.dataTransfer) && [...event.dataTransfer.types].includes("Files");
 }
 
 const COPIED_MS = 1500; // how long a copy button says it copied
