@@ -205,6 +205,6 @@ def test_a_worker_without_a_sandbox_offers_no_run_code_and_says_why(stack) -> No
 
 def test_the_worker_hands_the_sandbox_nothing_of_its_own_environment(coder) -> None:
     """The worker's process environment holds the marker; the sandbox service's must not."""
-    pid = coder.code_worker.pid
+    pid = coder.code_worker.popen.pid
     assert WORKER_SECRET.encode() in Path(f"/proc/{pid}/environ").read_bytes()
     assert WORKER_SECRET.encode() not in Path(f"/proc/{coder.sandbox.pid}/environ").read_bytes()

@@ -45,8 +45,8 @@ class AgentSettings(BaseModel):
     )
     sandbox_network: Literal["none", "egress"] = Field("none", description="What a sandboxed run may reach: none, or the outside network (egress).")
     sandbox_timeout_seconds: int = Field(60, ge=1, le=3600, description="Wall-clock limit of one run_code run; then it is killed.")
-    sandbox_memory_mb: int = Field(512, ge=64, le=65536, description="Memory limit of one run_code run, in MiB.")
-    workspace_max_mb: int = Field(100, ge=1, le=10240, description="Most a chat's files (its workspace) may hold, in MiB.")
+    sandbox_memory_mb: int = Field(512, ge=64, le=16384, description="Memory limit of one run_code run, in MiB.")
+    workspace_max_mb: int = Field(100, ge=1, le=512, description="Most a chat's files (its workspace) may hold, in MiB.")
 
     @field_validator("system_prompt", "slm_model")
     @classmethod
