@@ -13,8 +13,8 @@ import pytest
 from tests.deploy import charts
 
 DOCKERFILE = charts.ROOT / "Dockerfile"
-# Every command a chart starts the image with: gateway, worker, migrations, the local SLM.
-CHART_COMMANDS = [["gateway"], ["worker"], ["migrate"], ["slm", "serve"]]
+# Every command a chart starts the image with: gateway, worker, migrations, the sandbox, the local SLM.
+CHART_COMMANDS = [["gateway"], ["worker"], ["migrate"], ["sandbox"], ["slm", "serve"]]
 
 
 def instructions() -> list[tuple[str, str]]:
