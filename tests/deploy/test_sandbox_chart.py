@@ -55,31 +55,44 @@ def test_the_sandbox_runs_soma_sandbox_on_8790_and_is_probed_on_health(env: str)
     assert "envFrom" not in spec
 
 
+POD_SECURITY = {
+    "runAsNonRoot": True,
+    "runAsUser": 10001,
+    "runAsGroup": 10001,
+    "fsGroup": 10001,
+    "seccompProfile": {"type": "Unconfined"},  # unshare(CLONE_NEWUSER), mount, pivot_root
+    "appArmorProfile": {"type": "Unconfined"},  # mount
+}
+
+
 @pytest.mark.parametrize("env", ENVS)
-def test_the_sandbox_pod_has_the_security_context_bubblewrap_needs_and_no_more(env: str) -> None:
+def test_the_sandbox_pod_holds_no_token_no_host_path_and_no_service_links(env: str) -> None:
     sandbox = charts.find(charts.rendered("soma-stack", env), "Deployment", "sandbox")
     pod = charts.pod_spec(sandbox)
-    spec = charts.container(sandbox)
-    assert pod["securityContext"] == {
-        "runAsNonRoot": True,
-        "runAsUser": 10001,
-        "runAsGroup": 10001,
-        "fsGroup": 10001,
-        "seccompProfile": {"type": "Unconfined"},  # unshare(CLONE_NEWUSER), mount, pivot_root
-        "appArmorProfile": {"type": "Unconfined"},  # mount
-    }
-    assert spec["securityContext"] == {
+    assert pod["securityContext"] == POD_SECURITY
+    assert (pod["automountServiceAccountToken"], pod["enableServiceLinks"]) == (False, False)
+    assert "serviceAccountName" not in pod
+    assert [m["mountPath"] for m in charts.container(sandbox)["volumeMounts"]] == ["/tmp"]
+    assert pod["volumes"] == [{"name": "tmp", "emptyDir": {"sizeLimit": "2Gi"}}]  # no host path, no claim, no Secret file
+    assert not any(key in pod for key in ("hostNetwork", "hostPID", "hostIPC"))
+
+
+def test_by_default_the_sandbox_container_gets_the_unmasked_proc_of_a_user_namespaced_pod_and_nothing_more() -> None:
+    sandbox = charts.find(charts.rendered("soma-stack", "prod"), "Deployment", "sandbox")  # the prod example keeps the chart's defaults
+    assert charts.container(sandbox)["securityContext"] == {
         "allowPrivilegeEscalation": False,
         "readOnlyRootFilesystem": True,
         "capabilities": {"drop": ["ALL"]},
         "procMount": "Unmasked",  # the jail's own /proc
     }
-    assert pod["hostUsers"] is False  # what Kubernetes requires of procMount Unmasked
-    assert (pod["automountServiceAccountToken"], pod["enableServiceLinks"]) == (False, False)
-    assert "serviceAccountName" not in pod
-    assert [m["mountPath"] for m in spec["volumeMounts"]] == ["/tmp"]
-    assert pod["volumes"] == [{"name": "tmp", "emptyDir": {"sizeLimit": "2Gi"}}]  # no host path, no claim, no Secret file
-    assert not any(key in pod for key in ("hostNetwork", "hostPID", "hostIPC"))
+    assert charts.pod_spec(sandbox)["hostUsers"] is False  # what Kubernetes requires of procMount Unmasked
+
+
+def test_on_kind_the_dev_sandbox_is_privileged_since_kind_runs_no_user_namespaced_pod() -> None:
+    sandbox = charts.find(charts.rendered("soma-stack", "dev"), "Deployment", "sandbox")
+    assert charts.container(sandbox)["securityContext"] == {"privileged": True, "readOnlyRootFilesystem": True}
+    assert "hostUsers" not in charts.pod_spec(sandbox)
+    assert charts.pod_spec(sandbox)["securityContext"]["runAsUser"] == 10001  # still not root
 
 
 def test_a_cluster_without_user_namespaced_pods_can_run_the_sandbox_with_the_default_proc() -> None:
