@@ -130,7 +130,7 @@ def argv(layout: Layout, files: Files, *, code: str, language: str, network: str
     args += ["--chdir", WORKSPACE, "--clearenv"]
     for name, value in environment(layout, language).items():
         args += ["--setenv", name, value]
-    args += ["--remount-ro", "/"]  # bwrap's root is a tmpfs the code could otherwise fill
+    args += ["--remount-ro", "/dev", "--remount-ro", "/"]  # tmpfs of bwrap's the code could otherwise fill: memory without bound
     return [*args, "--", layout.python.python, "-I", "-S", INIT, json.dumps(config)]
 
 
