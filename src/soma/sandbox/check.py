@@ -20,10 +20,11 @@ RUNBOOK = "docs/runbooks/sandbox-cannot-start.md"
 FRESH_FOR = 30.0  # seconds a jail that ran is taken to still run, so a busy worker does not start one per question
 # bwrap's own words (its first line on stderr) for what a machine refuses, and what to do about it.
 REFUSALS = (
+    ("max_*_namespaces", "this machine allows no more user namespaces: raise the limit (sysctl user.max_user_namespaces=15000)"),
     ("No permissions to creat", "the kernel refuses user namespaces to unprivileged users: allow them (sysctl"
-     " kernel.unprivileged_userns_clone=1 and user.max_user_namespaces=15000; on Ubuntu, an AppArmor profile for bwrap)"),
+     " kernel.unprivileged_userns_clone=1; on Ubuntu 24.04, an AppArmor profile for bwrap)"),
     ("setting up uid map", "the kernel refuses user namespaces to unprivileged users: allow them (sysctl"
-     " user.max_user_namespaces=15000; on Ubuntu, an AppArmor profile for bwrap)"),
+     " kernel.unprivileged_userns_clone=1; on Ubuntu 24.04, an AppArmor profile for bwrap)"),
     ("Creating new namespace failed", "this container may not create namespaces: run the sandbox with seccomp and AppArmor"
      " Unconfined (the chart's sandbox Deployment does)"),
     ("Can't mount proc", "this container may not mount /proc: run the sandbox with procMount Unmasked, or as the chart's"

@@ -54,6 +54,11 @@ async def run(layout: jail.Layout, request: protocol.RunRequest, uid: int | None
                          workspace_bytes=request.workspace_mb * protocol.MiB, config=config)  # fmt: skip
         started = loop.time()
         process = await _spawn(argv, [back_write, *fds.fds], uid)
+    except OSError as exc:  # bwrap gone since the check, the Python env unreadable, a uid refused
+        log.error("a jail could not be started: %s", exc)
+        os.close(back_read)
+        yield protocol.Result(None, "failed", f"The jail could not be started ({exc}).", False, False, 0.0)
+        return
     finally:
         fds.close()
         os.close(back_write)

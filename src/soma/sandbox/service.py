@@ -101,17 +101,13 @@ async def _lines(layout: jail.Layout | str, slots: limits.Slots, run: protocol.R
         yield _failed(layout)
         return
     async with slots.slot() as uid:
-        try:
-            async with contextlib.aclosing(runner.run(layout, run, uid)) as events:
-                async for event in events:
-                    if isinstance(event, protocol.Output):
-                        yield protocol.output_line(event)
-                    else:
-                        for piece in protocol.result_lines(event):
-                            yield piece
-        except OSError as exc:  # bwrap could not be started at all (removed since the check, a uid refused)
-            log.exception("a jail could not be started")
-            yield _failed(f"The jail could not be started ({exc}).")
+        async with contextlib.aclosing(runner.run(layout, run, uid)) as events:
+            async for event in events:
+                if isinstance(event, protocol.Output):
+                    yield protocol.output_line(event)
+                else:
+                    for piece in protocol.result_lines(event):
+                        yield piece
 
 
 def _failed(message: str) -> bytes:
