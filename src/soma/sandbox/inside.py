@@ -1,0 +1,186 @@
+"""The jail's first process, PID 1 inside it: seed the workspace, run the code under its limits, stop it, send the workspace back.
+
+It runs inside the jail with the sandbox's Python and no site directory (`python -I -S`), so it
+imports the standard library only, never Soma (and keeps to Python 3.9). The code it runs shares
+its uid, so the service trusts nothing it sends: the workspace comes back as records the service
+checks (soma.sandbox.files). What it does enforce is enforced by the kernel for it: the rlimits it
+sets on the code's process before exec, and, being PID 1, that every process in the jail dies when
+it exits and that the code's signals cannot reach it.
+
+    python -I -S inside.py CONFIG_JSON
+
+CONFIG_JSON: {"command": [...], "timeout": seconds, "limits": {"RLIMIT_AS": [soft, hard], ...},
+"channel": fd}. fd 0 brings the chat's files as records, fds 1 and 2 are the code's stdout and
+stderr, and the channel fd takes the workspace back as records, then one JSON status line.
+A record is HEADER (the path's length in bytes, the file's size in bytes), the UTF-8 path, the
+bytes; a record with an empty path ends them.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import errno
+import json
+import os
+import resource
+import select
+import signal
+import stat
+import struct
+import subprocess
+import sys
+import traceback
+
+HEADER = struct.Struct(">IQ")
+WORKSPACE = "/workspace"
+CHUNK = 64 * 1024  # bytes per read and write
+FULL_BELOW = 64 * 1024  # bytes free under which the workspace counts as full
+PR_SET_DUMPABLE = 4  # prctl(2)
+NO_SPACE = (errno.ENOSPC, errno.EFBIG, errno.EDQUOT)
+
+
+def main(config: dict) -> None:
+    """Run one jail's life and report it on the channel; the jail ends when this returns."""
+    # As PID 1 only signals with a handler reach us: drop Python's SIGINT handler so the code cannot interrupt us.
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+    # The code runs as our uid: not dumpable, we are out of its ptrace and /proc/1 reach.
+    ctypes.CDLL(None, use_errno=True).prctl(PR_SET_DUMPABLE, 0, 0, 0, 0)
+    channel = os.fdopen(config["channel"], "wb", buffering=CHUNK)
+    status: dict = {"exit_code": None, "signal": None, "timed_out": False, "workspace_full": False, "seed_full": False, "skipped": 0, "error": None}
+    try:
+        if _seed(status):
+            _run(config, status)
+        status["skipped"] = _send_back(channel)
+    except Exception:
+        status["error"] = traceback.format_exc(limit=3)[-2000:]
+    channel.write(HEADER.pack(0, 0))
+    channel.write(json.dumps(status).encode() + b"\n")
+    channel.close()
+
+
+def _seed(status: dict) -> bool:
+    """Write the chat's files from fd 0 into the workspace; False when they do not fit."""
+    try:
+        while True:
+            length, size = HEADER.unpack(_read_exactly(0, HEADER.size))
+            if not length:
+                break
+            path = _read_exactly(0, length).decode()
+            if path.startswith("/") or ".." in path.split("/"):
+                raise ValueError(f"refusing to seed {path!r}")
+            full = os.path.join(WORKSPACE, path)
+            os.makedirs(os.path.dirname(full), mode=0o755, exist_ok=True)
+            fd = os.open(full, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o644)
+            try:
+                while size:
+                    chunk = _read_exactly(0, min(CHUNK, size))
+                    os.write(fd, chunk)  # a tmpfs writes all of it, or fails with ENOSPC
+                    size -= len(chunk)
+            finally:
+                os.close(fd)
+    except OSError as exc:
+        if exc.errno not in NO_SPACE:
+            raise
+        status["seed_full"] = status["workspace_full"] = True
+        return False
+    null = os.open(os.devnull, os.O_RDONLY)
+    os.dup2(null, 0)  # the code's stdin is empty
+    os.close(null)
+    return True
+
+
+def _read_exactly(fd: int, size: int) -> bytes:
+    parts = []
+    while size:
+        chunk = os.read(fd, size)
+        if not chunk:
+            raise EOFError("the workspace's records ended early")
+        parts.append(chunk)
+        size -= len(chunk)
+    return b"".join(parts)
+
+
+def _run(config: dict, status: dict) -> None:
+    """Run the code until it exits or its time is up, then stop every process it left."""
+
+    def limit() -> None:  # in the child, before exec: the code gets these limits and cannot raise them
+        for name, (soft, hard) in config["limits"].items():
+            resource.setrlimit(getattr(resource, name), (soft, hard))
+
+    child = subprocess.Popen(config["command"], cwd=WORKSPACE, stdin=subprocess.DEVNULL, close_fds=True, preexec_fn=limit)
+    pidfd = os.pidfd_open(child.pid)
+    finished, _, _ = select.select([pidfd], [], [], config["timeout"])
+    os.close(pidfd)
+    if not finished:
+        status["timed_out"] = True
+        try:
+            os.kill(-1, signal.SIGKILL)  # every process in the jail but us
+        except ProcessLookupError:
+            pass  # it ended just now
+    returncode = child.wait()
+    if returncode < 0:
+        status["signal"] = -returncode
+    else:
+        status["exit_code"] = returncode
+    _stop_everyone()
+    free = os.statvfs(WORKSPACE)
+    status["workspace_full"] = free.f_bavail * free.f_frsize < FULL_BELOW
+
+
+def _stop_everyone() -> None:
+    """Kill and reap whatever the code left running (orphans come to us, PID 1), so the workspace stops changing."""
+    while True:
+        try:
+            os.kill(-1, signal.SIGKILL)
+        except ProcessLookupError:
+            return
+        try:
+            os.waitpid(-1, 0)
+        except ChildProcessError:
+            pass  # an orphan on its way to us
+
+
+def _send_back(channel) -> int:
+    """Write every regular file of the workspace to the channel; returns how many entries were skipped."""
+    skipped = 0
+    for root, directories, names in os.walk(WORKSPACE):  # never into a symlinked directory
+        directories.sort()
+        for name in directories:
+            try:
+                _readable(os.path.join(root, name), stat.S_ISDIR, 0o500)  # so a `chmod 000 dir` loses none of its files
+            except OSError:
+                pass  # walked as it is
+        for name in sorted(names):
+            full = os.path.join(root, name)
+            try:
+                path = os.path.relpath(full, WORKSPACE).encode()  # a name that is not UTF-8 fails here
+                _readable(full, stat.S_ISREG, 0o400)
+                fd = os.open(full, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)  # a symlink fails, a fifo does not block
+            except (UnicodeEncodeError, OSError):
+                skipped += 1
+                continue
+            try:
+                info = os.fstat(fd)
+                if not stat.S_ISREG(info.st_mode):
+                    skipped += 1
+                    continue
+                channel.write(HEADER.pack(len(path), info.st_size) + path)
+                left = info.st_size
+                while left:
+                    chunk = os.read(fd, min(CHUNK, left)) or bytes(min(CHUNK, left))  # nothing runs now: it cannot shrink
+                    channel.write(chunk)
+                    left -= len(chunk)
+            finally:
+                os.close(fd)
+    return skipped
+
+
+def _readable(path: str, kind, bits: int) -> None:
+    """Give the owner (us: the code ran as our uid) back the `bits` it took from a file or directory of `kind`."""
+    info = os.lstat(path)
+    if kind(info.st_mode) and info.st_mode & bits != bits:
+        os.chmod(path, stat.S_IMODE(info.st_mode) | bits)  # not a symlink (lstat): chmod follows nothing
+
+
+if __name__ == "__main__":
+    main(json.loads(sys.argv[1]))
