@@ -51,19 +51,20 @@ COPY src ./src
 RUN if [ "$LOCAL_SLM" = 1 ]; then pip install --index-url "$PIP_INDEX_URL" -c constraints.txt ".[local-slm]"; \
     else pip install --index-url "$PIP_INDEX_URL" -c constraints.txt .; fi
 
-# The sandbox's own Python for run_code (SOMA_SANDBOX_PYTHON): a venv of the base image's interpreter with
-# numpy, pandas and matplotlib at the versions constraints.txt pins, and nothing of Soma's. No pip in it, so
-# code finds no installer; the runtime stage copies it owned by root, read-only to uid 10001. Its bytecode is
-# compiled here, checked against no source timestamp: nothing can write it later, and without it every run
-# would compile pandas again (2.2 s for `import pandas` with nothing compiled, 0.45 s with everything).
+# The sandbox's own Python for run_code (SOMA_SANDBOX_PYTHON): a venv of the base image's interpreter (under
+# /usr, which every jail binds) with numpy, pandas and matplotlib as sandbox-requirements.txt pins them, the
+# file `make sandbox` builds .venv-sandbox from, and nothing of Soma's. No pip in it, so code finds no
+# installer; the runtime stage copies it owned by root, read-only to uid 10001. Its bytecode is compiled
+# here, checked against no source timestamp: nothing can write it later, and without it every run would
+# compile pandas again (2.2 s for `import pandas` with nothing compiled, 0.45 s with everything).
 FROM ${BASE_IMAGE} AS sandbox-python
 ARG PIP_INDEX_URL
 ENV PIP_DISABLE_PIP_VERSION_CHECK=1 \
     PIP_NO_CACHE_DIR=1
-COPY constraints.txt /tmp/constraints.txt
+COPY sandbox-requirements.txt /tmp/sandbox-requirements.txt
 RUN python -m venv --without-pip /opt/soma-sandbox \
     && pip --python /opt/soma-sandbox/bin/python install --index-url "$PIP_INDEX_URL" --only-binary=:all: \
-       -c /tmp/constraints.txt numpy pandas matplotlib \
+       -r /tmp/sandbox-requirements.txt \
     && /opt/soma-sandbox/bin/python -m compileall -q -f -j 0 --invalidation-mode unchecked-hash /opt/soma-sandbox/lib
 
 FROM ${BASE_IMAGE} AS runtime

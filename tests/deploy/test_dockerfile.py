@@ -183,17 +183,17 @@ def test_the_sandbox_python_is_a_venv_of_the_base_images_python_without_pip() ->
     assert create == "python -m venv --without-pip /opt/soma-sandbox"
     assert install == (
         'pip --python /opt/soma-sandbox/bin/python install --index-url "$PIP_INDEX_URL" --only-binary=:all: '
-        "-c /tmp/constraints.txt numpy pandas matplotlib"
+        "-r /tmp/sandbox-requirements.txt"
     )
     assert compile_ == "/opt/soma-sandbox/bin/python -m compileall -q -f -j 0 --invalidation-mode unchecked-hash /opt/soma-sandbox/lib"
-    assert ("COPY", "constraints.txt /tmp/constraints.txt") in stage and ("ARG", "PIP_INDEX_URL") in stage
+    assert ("COPY", "sandbox-requirements.txt /tmp/sandbox-requirements.txt") in stage and ("ARG", "PIP_INDEX_URL") in stage
 
 
-def test_the_sandbox_libraries_are_pinned_in_constraints() -> None:
-    pins = dict(line.split("==") for line in (charts.ROOT / "constraints.txt").read_text().splitlines() if "==" in line)
-    assert {name: bool(re.fullmatch(r"\d+(\.\d+)+", pins.get(name, ""))) for name in ("numpy", "pandas", "matplotlib")} == {
-        "numpy": True, "pandas": True, "matplotlib": True
-    }
+def test_the_image_and_make_sandbox_install_the_same_pinned_libraries() -> None:
+    lines = [line for line in (charts.ROOT / "sandbox-requirements.txt").read_text().splitlines() if line and not line.startswith("#")]
+    assert [line for line in lines if not re.fullmatch(r"[a-z0-9-]+==\d+(\.\d+)+", line)] == []  # each one pinned, nothing else
+    assert {"numpy", "pandas", "matplotlib"} <= {line.split("==")[0] for line in lines}
+    assert "-r sandbox-requirements.txt" in (charts.ROOT / "Makefile").read_text()  # .venv-sandbox, from the same file
 
 
 def test_the_sandbox_python_is_root_owned_and_read_only_to_the_app_uid() -> None:

@@ -11,10 +11,14 @@ import helm_python as helm
 import pytest
 from kubernetes_validate import utils as k8s
 
+from soma import config
+from soma.sandbox import jail
+from soma.settings import store
 from tests.deploy import charts
 
 ENVS = list(charts.ENVIRONMENTS)
-SANDBOX_ENV = {"SOMA_SANDBOX_HOST", "SOMA_SANDBOX_PORT", "SOMA_SANDBOX_PYTHON", "SOMA_SANDBOX_KEY", "SOMA_LOG_FORMAT", "SOMA_LOG_LEVEL"}
+SANDBOX_ENV = {"SOMA_SANDBOX_HOST", "SOMA_SANDBOX_PORT", "SOMA_SANDBOX_PYTHON", "SOMA_SANDBOX_MAX_RUNS", "SOMA_SANDBOX_KEY",
+               "SOMA_LOG_FORMAT", "SOMA_LOG_LEVEL"}  # fmt: skip
 # Every address the cluster's pods, Services and PostgreSQL may have, and the cloud's metadata service.
 PRIVATE_V4 = ["10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "100.64.0.0/10", "169.254.0.0/16", "127.0.0.0/8"]
 
@@ -225,3 +229,34 @@ def test_the_dev_values_enable_the_sandbox_on_one_pod_without_egress() -> None:
     sandbox = charts.find(charts.rendered("soma-stack", "dev"), "Deployment", "sandbox")
     assert sandbox["spec"]["replicas"] == 1
     assert charts.values("dev")["sandbox"]["egress"] is False
+
+
+def _settings(manifests: list[charts.Manifest], name: str) -> config.Settings:
+    """The settings the Deployment's process reads from its rendered environment (Secrets as placeholders)."""
+    env = {name.removeprefix(config.ENV_PREFIX).lower(): value for name, value in _env(manifests, name).items()}
+    env = {k: "from-a-secret-" + "x" * 32 if isinstance(v, dict) else v for k, v in env.items()}
+    return config.Settings(_env_file=None, **{k: v for k, v in env.items() if k in config.Settings.model_fields})
+
+
+@pytest.mark.parametrize("env", ENVS)
+def test_soma_reads_the_rendered_settings_as_the_chart_means_them(env: str) -> None:
+    manifests = charts.rendered("soma-stack", env)
+    sandbox, worker, gateway = (_settings(manifests, name) for name in ("sandbox", "conversation-worker", "gateway"))
+    assert (sandbox.sandbox_host, sandbox.sandbox_port, str(sandbox.sandbox_python)) == ("0.0.0.0", 8790, "/opt/soma-sandbox/bin/python")
+    assert sandbox.sandbox_key is not None and sandbox.database_url is None
+    assert (worker.sandbox_url, worker.sandbox_key is not None) == ("http://sandbox:8790", True)
+    assert (gateway.sandbox_url, gateway.sandbox_key) == (None, None)
+
+
+@pytest.mark.parametrize("env", ENVS)
+def test_the_pods_memory_limit_holds_its_runs_at_the_default_settings(env: str) -> None:
+    manifests = charts.rendered("soma-stack", env)
+    limit = _mebibytes(charts.container(charts.find(manifests, "Deployment", "sandbox"))["resources"]["limits"]["memory"])
+    defaults = store.AgentSettings()
+    per_run = defaults.sandbox_memory_mb + defaults.workspace_max_mb + (jail.TMP_BYTES + jail.SHM_BYTES) // 2**20  # tmpfs is memory
+    assert limit >= _settings(manifests, "sandbox").sandbox_max_runs * per_run + 200  # and the service itself
+
+
+def _mebibytes(quantity: str) -> int:
+    number, unit = re.fullmatch(r"(\d+)(Mi|Gi)", quantity).groups()
+    return int(number) * (1024 if unit == "Gi" else 1)
