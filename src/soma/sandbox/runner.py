@@ -24,7 +24,7 @@ import signal
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
-from soma.sandbox import files, jail, limits, protocol
+from soma.sandbox import files, inside, jail, limits, protocol
 
 log = logging.getLogger(__name__)
 
@@ -47,11 +47,10 @@ async def run(layout: jail.Layout, request: protocol.RunRequest, uid: int | None
     loop = asyncio.get_running_loop()
     fds = jail.Files()
     back_read, back_write = os.pipe2(os.O_CLOEXEC)
-    config = {"command": jail.command(layout, request.language), "timeout": request.timeout_seconds,
-              "limits": limits.rlimits(request), "channel": back_write}  # fmt: skip
+    init_args = inside.arguments(back_write, request.timeout_seconds, limits.rlimits(request), jail.command(layout, request.language))
     try:
         argv = jail.argv(layout, fds, code=request.code, language=request.language, network=request.network,
-                         workspace_bytes=request.workspace_mb * protocol.MiB, config=config)  # fmt: skip
+                         workspace_bytes=request.workspace_mb * protocol.MiB, init_args=init_args)  # fmt: skip
         started = loop.time()
         process = await _spawn(argv, [back_write, *fds.fds], uid)
     except OSError as exc:  # bwrap gone since the check, the Python env unreadable, a uid refused
