@@ -157,6 +157,23 @@ async def test_a_memory_hog_ends_with_reason_memory(sandbox: Service) -> None:
     await sandboxes.still_serves(sandbox)
 
 
+async def test_a_memory_hog_spread_over_many_processes_is_stopped_at_the_runs_limit(sandbox: Service) -> None:
+    code = """
+import os, time
+for _ in range(8):
+    if os.fork() == 0:
+        held = bytearray(200 * 1024 * 1024)
+        held[::4096] = b"x" * len(held[::4096])  # every page touched: resident, not only reserved
+        time.sleep(600)
+time.sleep(600)
+"""
+    ran = await sandboxes.run(sandbox, "python", code, memory_mb=256)  # each of the 9 processes stays under 256 MiB
+
+    assert (ran.result.exit_code, ran.result.reason, ran.result.message) == (None, "memory", "The run ran out of memory: its limit is 256 MiB.")
+    assert sandboxes.leftovers(sandbox) == []
+    await sandboxes.still_serves(sandbox)
+
+
 async def test_a_disk_filler_stops_at_the_workspace_quota_with_reason_workspace_full(sandbox: Service) -> None:
     code = "with open('filler', 'wb') as f:\n    while True:\n        f.write(bytes(1024 * 1024))"
     ran = await sandboxes.run(sandbox, "python", code, workspace_mb=5, files=[("kept.csv", b"a,b\n")])

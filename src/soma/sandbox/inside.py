@@ -6,9 +6,11 @@ of it, since every run pays for its start (json, subprocess and ctypes cost 20 m
 them). The code it runs shares its uid, so the service trusts nothing it sends: the workspace comes
 back as records the service checks (soma.sandbox.files). What it does enforce is enforced by the
 kernel for it: the rlimits it sets on the code's process before exec, and, being PID 1, that every
-process in the jail dies when it exits and that the code's signals cannot reach it.
+process in the jail dies when it exits and that the code's signals cannot reach it. RLIMIT_AS bounds each process, not their sum,
+so it also watches the memory of all of them together (the watchdog below): 64 processes of 512 MiB
+each would be 32 GiB.
 
-    python -I -S inside.py CHANNEL TIMEOUT LIMITS COMMAND...   (see arguments())
+    python -I -S inside.py CHANNEL TIMEOUT MEMORY LIMITS COMMAND...   (see arguments())
 
 fd 0 brings the chat's files as records, fds 1 and 2 are the code's stdout and stderr, and the
 CHANNEL fd takes the workspace back as records, then one JSON status line. A record is HEADER (the
@@ -26,6 +28,7 @@ import signal
 import stat
 import struct
 import sys
+import time
 
 HEADER = struct.Struct(">IQ")
 WORKSPACE = "/workspace"
@@ -33,27 +36,30 @@ CHUNK = 64 * 1024  # bytes per read and write
 FULL_BELOW = 64 * 1024  # bytes free under which the workspace counts as full
 NO_SPACE = (errno.ENOSPC, errno.EFBIG, errno.EDQUOT)
 EXEC_FAILED = 127  # the exit code of a command that could not be started, as in a shell
+WATCH_EVERY = 0.1  # seconds between two looks at the memory all the jail's processes use together
 
 
-def arguments(channel: int, timeout: int, limits: dict[str, list[int]], command: list[str]) -> list[str]:
-    """This script's arguments: the channel's fd, the timeout in seconds, the rlimits (NAME=soft:hard,...), the command."""
+def arguments(channel: int, timeout: int, memory: int, limits: dict[str, list[int]], command: list[str]) -> list[str]:
+    """This script's arguments: the channel's fd, the timeout in seconds, the memory in bytes all processes may use
+    together, the rlimits of each (NAME=soft:hard,...), the command."""
     spelled = ",".join(f"{name}={soft}:{hard}" for name, (soft, hard) in limits.items())
-    return [str(channel), str(timeout), spelled, *command]
+    return [str(channel), str(timeout), str(memory), spelled, *command]
 
 
 def main(argv: list[str]) -> None:
     """Run one jail's life and report it on the channel; the jail ends when this returns."""
     # As PID 1 only signals with a handler reach us: drop Python's SIGINT handler so the code cannot interrupt us.
     signal.signal(signal.SIGINT, signal.SIG_DFL)
-    channel_fd, timeout, spelled, command = int(argv[0]), float(argv[1]), argv[2], argv[3:]
+    channel_fd, timeout, memory, spelled, command = int(argv[0]), float(argv[1]), int(argv[2]), argv[3], argv[4:]
     limits = [(getattr(resource, name), tuple(map(int, pair.split(":")))) for name, pair in (item.split("=") for item in spelled.split(","))]
     os.set_inheritable(channel_fd, False)  # the code must not write to the channel itself
     channel = os.fdopen(channel_fd, "wb", buffering=CHUNK)
-    status: dict = {"exit_code": None, "signal": None, "timed_out": False, "workspace_full": False, "seed_full": False, "skipped": 0}
+    status: dict = {"exit_code": None, "signal": None, "timed_out": False, "out_of_memory": False, "workspace_full": False,
+                    "seed_full": False, "skipped": 0}  # fmt: skip
     error = None
     try:
         if _seed(status):
-            _run(command, timeout, limits, status)
+            _run(command, timeout, memory, limits, status)
         status["skipped"] = _send_back(channel)
     except Exception:
         import traceback  # only now: it costs every run 3 ms to import
@@ -117,16 +123,26 @@ def _read_exactly(fd: int, size: int) -> bytes:
     return b"".join(parts)
 
 
-def _run(command: list[str], timeout: float, limits: list, status: dict) -> None:
-    """Run the code until it exits or its time is up, then stop every process it left."""
+def _run(command: list[str], timeout: float, memory: int, limits: list, status: dict) -> None:
+    """Run the code until it exits, its time is up or all its processes together use more than `memory`; then stop every process it left."""
     pid = os.fork()
     if pid == 0:
         _exec(command, limits)
     pidfd = os.pidfd_open(pid)
-    finished, _, _ = select.select([pidfd], [], [], timeout)
+    deadline = time.monotonic() + timeout
+    while True:
+        left = deadline - time.monotonic()
+        if left <= 0:
+            status["timed_out"] = True
+            break
+        finished, _, _ = select.select([pidfd], [], [], min(WATCH_EVERY, left))
+        if finished:
+            break
+        if _memory_in_use() > memory:
+            status["out_of_memory"] = True
+            break
     os.close(pidfd)
-    if not finished:
-        status["timed_out"] = True
+    if status["timed_out"] or status["out_of_memory"]:
         try:
             os.kill(-1, signal.SIGKILL)  # every process in the jail but us
         except ProcessLookupError:
@@ -139,6 +155,23 @@ def _run(command: list[str], timeout: float, limits: list, status: dict) -> None
     _stop_everyone()
     free = os.statvfs(WORKSPACE)
     status["workspace_full"] = free.f_bavail * free.f_frsize < FULL_BELOW
+
+
+def _memory_in_use() -> int:
+    """Bytes of anonymous memory the jail's processes hold, shared pages counted once (their Pss_Anon), ours left out."""
+    total = 0
+    for name in os.listdir("/proc"):
+        if not name.isdigit() or name == "1":
+            continue
+        try:
+            with open(f"/proc/{name}/smaps_rollup", "rb") as rollup:
+                lines = rollup.read().splitlines()
+        except OSError:
+            continue  # gone since the listing
+        fields = dict(line.split(b":", 1) for line in lines[1:] if b":" in line)
+        value = fields.get(b"Pss_Anon", fields.get(b"Pss", b"0 kB"))  # Pss_Anon since Linux 5.9
+        total += int(value.split()[0]) * 1024
+    return total
 
 
 def _exec(command: list[str], limits: list) -> None:

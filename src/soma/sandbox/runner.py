@@ -47,7 +47,8 @@ async def run(layout: jail.Layout, request: protocol.RunRequest, uid: int | None
     loop = asyncio.get_running_loop()
     fds = jail.Files()
     back_read, back_write = os.pipe2(os.O_CLOEXEC)
-    init_args = inside.arguments(back_write, request.timeout_seconds, limits.rlimits(request), jail.command(layout, request.language))
+    init_args = inside.arguments(back_write, request.timeout_seconds, request.memory_mb * protocol.MiB, limits.rlimits(request),
+                                 jail.command(layout, request.language))  # fmt: skip
     try:
         argv = jail.argv(layout, fds, code=request.code, language=request.language, network=request.network,
                          workspace_bytes=request.workspace_mb * protocol.MiB, init_args=init_args)  # fmt: skip
@@ -216,11 +217,14 @@ def _ending(request: protocol.RunRequest, returned: files.Returned | Exception, 
     exit_code, number = status.get("exit_code"), status.get("signal")
     if status.get("timed_out") or number == signal.SIGXCPU:
         return None, *timeout
+    out_of_memory = ("memory", f"The run ran out of memory: its limit is {request.memory_mb} MiB.")
+    if status.get("out_of_memory"):
+        return None, *out_of_memory
     failed = exit_code != 0
     if number == signal.SIGXFSZ or (failed and status.get("workspace_full")):
         return exit_code, "workspace_full", f"The workspace is full: its limit is {request.workspace_mb} MiB."
     if failed and OUT_OF_MEMORY.search(stderr_tail):
-        return exit_code, "memory", f"The run ran out of memory: its limit is {request.memory_mb} MiB."
+        return exit_code, *out_of_memory
     if number is not None:
         return None, "killed", f"Killed by {_signal_name(number)}."
     return exit_code, None, None
