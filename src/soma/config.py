@@ -313,6 +313,19 @@ def fresh_env_value(name: str) -> tuple[str | None, str]:
 TOOL_SERVER_ENVIRONMENT = ("PATH", "HOME", "LANG", "LC_ALL", "LC_CTYPE", "TZ", "TMPDIR")
 
 
+# What `soma sandbox` under `soma up` takes from this process's environment besides those basics: its
+# own settings and where Python finds Soma. No database URL, no SLM key, no Vault token.
+SANDBOX_SERVICE_ENVIRONMENT = ("PYTHONPATH", "SOMA_SANDBOX_PYTHON", "SOMA_SANDBOX_MAX_RUNS", "SOMA_LOG_LEVEL", "SOMA_LOG_FORMAT")
+
+
+def sandbox_service_environment(key: str, port: int) -> dict[str, str]:
+    """The whole environment of the `soma sandbox` that `soma up` starts, listening on 127.0.0.1:port with `key`."""
+    env = tool_server_environment()
+    env.update({name: os.environ[name] for name in SANDBOX_SERVICE_ENVIRONMENT if name in os.environ})
+    env.update(SOMA_SANDBOX_KEY=key, SOMA_SANDBOX_HOST="127.0.0.1", SOMA_SANDBOX_PORT=str(port))
+    return env
+
+
 def tool_server_environment() -> dict[str, str]:
     """The TOOL_SERVER_ENVIRONMENT variables this process has: the base of an MCP stdio server's environment.
 

@@ -5,7 +5,6 @@ Each of them is started again when it dies; soma.supervise says when `soma up` g
 
 from __future__ import annotations
 
-import os
 import secrets
 import signal
 import socket
@@ -86,21 +85,13 @@ def _overrides(database_url: str, slm_child: _LocalSLM | None) -> dict[str, str]
     return overrides
 
 
-# What `soma sandbox` takes from this process's environment besides the tool servers' basics: its own
-# settings and where Python finds Soma. Nothing else: no database URL, no SLM key, no Vault token.
-SANDBOX_PASSED = ("PYTHONPATH", "SOMA_SANDBOX_PYTHON", "SOMA_SANDBOX_MAX_RUNS", "SOMA_LOG_LEVEL", "SOMA_LOG_FORMAT")
-
-
 def _start_sandbox(children: supervise.Supervisor) -> dict[str, str]:
     """Start `soma sandbox` on a free local port with a new key; returns the worker's settings to reach it."""
     key = secrets.token_hex(32)
     with socket.socket() as probe:  # kept for its restarts, as the worker's URL is
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
-    env = config.tool_server_environment()
-    env.update({name: os.environ[name] for name in SANDBOX_PASSED if name in os.environ})
-    env.update(SOMA_SANDBOX_KEY=key, SOMA_SANDBOX_HOST="127.0.0.1", SOMA_SANDBOX_PORT=str(port))
-    sandbox = supervise.Command("sandbox", "sandbox", env, "Uvicorn running on")
+    sandbox = supervise.Command("sandbox", "sandbox", config.sandbox_service_environment(key, port), "Uvicorn running on")
     sandbox.serves_others = True  # the worker's running code stops before the sandbox does
     children.start(sandbox)
     return {"SOMA_SANDBOX_URL": f"http://127.0.0.1:{port}", "SOMA_SANDBOX_KEY": key}

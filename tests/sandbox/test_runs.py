@@ -59,15 +59,15 @@ async def test_binary_files_in_nested_directories_round_trip_byte_for_byte(sandb
 
 async def test_output_streams_while_the_run_goes_on(sandbox: Service) -> None:
     code = "import time\nprint('first', flush=True)\nimport sys\nprint('on stderr', file=sys.stderr)\ntime.sleep(600)"
-    seen: list[protocol.Output] = []
+    seen = {"stdout": "", "stderr": ""}
     async with contextlib.aclosing(sandbox.client().run(protocol.RunRequest("python", code))) as events:
         async for event in events:
             assert isinstance(event, protocol.Output)  # no result: the run is still going
-            seen.append(event)
-            if {output.stream for output in seen} == {"stdout", "stderr"}:
+            seen[event.stream] += event.text
+            if all(text.endswith("\n") for text in seen.values()):
                 break
 
-    assert sorted(seen, key=lambda output: output.stream) == [protocol.Output("stderr", "on stderr\n"), protocol.Output("stdout", "first\n")]
+    assert seen == {"stdout": "first\n", "stderr": "on stderr\n"}
     await sandboxes.still_serves(sandbox)
 
 

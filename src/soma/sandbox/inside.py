@@ -1,61 +1,84 @@
 """The jail's first process, PID 1 inside it: seed the workspace, run the code under its limits, stop it, send the workspace back.
 
 It runs inside the jail with the sandbox's Python and no site directory (`python -I -S`), so it
-imports the standard library only, never Soma (and keeps to Python 3.9). The code it runs shares
-its uid, so the service trusts nothing it sends: the workspace comes back as records the service
-checks (soma.sandbox.files). What it does enforce is enforced by the kernel for it: the rlimits it
-sets on the code's process before exec, and, being PID 1, that every process in the jail dies when
-it exits and that the code's signals cannot reach it.
+imports the standard library only, never Soma (and keeps to Python 3.9); and only the cheap parts
+of it, since every run pays for its start (json, subprocess and ctypes cost 20 ms a run between
+them). The code it runs shares its uid, so the service trusts nothing it sends: the workspace comes
+back as records the service checks (soma.sandbox.files). What it does enforce is enforced by the
+kernel for it: the rlimits it sets on the code's process before exec, and, being PID 1, that every
+process in the jail dies when it exits and that the code's signals cannot reach it. RLIMIT_AS bounds each process, not their sum,
+so it also watches the memory of all of them together (the watchdog below): 64 processes of 512 MiB
+each would be 32 GiB.
 
-    python -I -S inside.py CONFIG_JSON
+    python -I -S inside.py CHANNEL TIMEOUT MEMORY LIMITS COMMAND...   (see arguments())
 
-CONFIG_JSON: {"command": [...], "timeout": seconds, "limits": {"RLIMIT_AS": [soft, hard], ...},
-"channel": fd}. fd 0 brings the chat's files as records, fds 1 and 2 are the code's stdout and
-stderr, and the channel fd takes the workspace back as records, then one JSON status line.
-A record is HEADER (the path's length in bytes, the file's size in bytes), the UTF-8 path, the
-bytes; a record with an empty path ends them.
+fd 0 brings the chat's files as records, fds 1 and 2 are the code's stdout and stderr, and the
+CHANNEL fd takes the workspace back as records, then one JSON status line. A record is HEADER (the
+path's length in bytes, the file's size in bytes), the UTF-8 path, the bytes; a record with an
+empty path ends them.
 """
 
 from __future__ import annotations
 
-import ctypes
 import errno
-import json
 import os
 import resource
 import select
 import signal
 import stat
 import struct
-import subprocess
 import sys
-import traceback
+import time
 
 HEADER = struct.Struct(">IQ")
 WORKSPACE = "/workspace"
 CHUNK = 64 * 1024  # bytes per read and write
 FULL_BELOW = 64 * 1024  # bytes free under which the workspace counts as full
-PR_SET_DUMPABLE = 4  # prctl(2)
 NO_SPACE = (errno.ENOSPC, errno.EFBIG, errno.EDQUOT)
+EXEC_FAILED = 127  # the exit code of a command that could not be started, as in a shell
+WATCH_EVERY = 0.1  # seconds between two looks at the memory all the jail's processes use together
 
 
-def main(config: dict) -> None:
+def arguments(channel: int, timeout: int, memory: int, limits: dict[str, list[int]], command: list[str]) -> list[str]:
+    """This script's arguments: the channel's fd, the timeout in seconds, the memory in bytes all processes may use
+    together, the rlimits of each (NAME=soft:hard,...), the command."""
+    spelled = ",".join(f"{name}={soft}:{hard}" for name, (soft, hard) in limits.items())
+    return [str(channel), str(timeout), str(memory), spelled, *command]
+
+
+def main(argv: list[str]) -> None:
     """Run one jail's life and report it on the channel; the jail ends when this returns."""
     # As PID 1 only signals with a handler reach us: drop Python's SIGINT handler so the code cannot interrupt us.
     signal.signal(signal.SIGINT, signal.SIG_DFL)
-    # The code runs as our uid: not dumpable, we are out of its ptrace and /proc/1 reach.
-    ctypes.CDLL(None, use_errno=True).prctl(PR_SET_DUMPABLE, 0, 0, 0, 0)
-    channel = os.fdopen(config["channel"], "wb", buffering=CHUNK)
-    status: dict = {"exit_code": None, "signal": None, "timed_out": False, "workspace_full": False, "seed_full": False, "skipped": 0, "error": None}
+    channel_fd, timeout, memory, spelled, command = int(argv[0]), float(argv[1]), int(argv[2]), argv[3], argv[4:]
+    limits = [(getattr(resource, name), tuple(map(int, pair.split(":")))) for name, pair in (item.split("=") for item in spelled.split(","))]
+    os.set_inheritable(channel_fd, False)  # the code must not write to the channel itself
+    channel = os.fdopen(channel_fd, "wb", buffering=CHUNK)
+    status: dict = {"exit_code": None, "signal": None, "timed_out": False, "out_of_memory": False, "workspace_full": False,
+                    "seed_full": False, "skipped": 0}  # fmt: skip
+    error = None
     try:
         if _seed(status):
-            _run(config, status)
+            _run(command, timeout, memory, limits, status)
         status["skipped"] = _send_back(channel)
     except Exception:
-        status["error"] = traceback.format_exc(limit=3)[-2000:]
+        import traceback  # only now: it costs every run 3 ms to import
+
+        error = traceback.format_exc(limit=3)[-2000:]
     channel.write(HEADER.pack(0, 0))
-    channel.write(json.dumps(status).encode() + b"\n")
+    channel.write(_status_line(status, error))
     channel.close()
+
+
+def _status_line(status: dict, error: str | None) -> bytes:
+    """The status as one JSON line; its values are numbers, booleans and None, and the error is encoded by json."""
+    spell = {None: "null", True: "true", False: "false"}
+    fields = [f'"{key}": {spell[value] if value is None or isinstance(value, bool) else int(value)}' for key, value in status.items()]
+    if error is not None:
+        import json  # only now: with `re`, it costs every run 6 ms to import
+
+        fields.append(f'"error": {json.dumps(error)}')
+    return ("{" + ", ".join(fields) + "}\n").encode()
 
 
 def _seed(status: dict) -> bool:
@@ -100,31 +123,68 @@ def _read_exactly(fd: int, size: int) -> bytes:
     return b"".join(parts)
 
 
-def _run(config: dict, status: dict) -> None:
-    """Run the code until it exits or its time is up, then stop every process it left."""
-
-    def limit() -> None:  # in the child, before exec: the code gets these limits and cannot raise them
-        for name, (soft, hard) in config["limits"].items():
-            resource.setrlimit(getattr(resource, name), (soft, hard))
-
-    child = subprocess.Popen(config["command"], cwd=WORKSPACE, stdin=subprocess.DEVNULL, close_fds=True, preexec_fn=limit)
-    pidfd = os.pidfd_open(child.pid)
-    finished, _, _ = select.select([pidfd], [], [], config["timeout"])
+def _run(command: list[str], timeout: float, memory: int, limits: list, status: dict) -> None:
+    """Run the code until it exits, its time is up or all its processes together use more than `memory`; then stop every process it left."""
+    pid = os.fork()
+    if pid == 0:
+        _exec(command, limits)
+    pidfd = os.pidfd_open(pid)
+    deadline = time.monotonic() + timeout
+    while True:
+        left = deadline - time.monotonic()
+        if left <= 0:
+            status["timed_out"] = True
+            break
+        finished, _, _ = select.select([pidfd], [], [], min(WATCH_EVERY, left))
+        if finished:
+            break
+        if _memory_in_use() > memory:
+            status["out_of_memory"] = True
+            break
     os.close(pidfd)
-    if not finished:
-        status["timed_out"] = True
+    if status["timed_out"] or status["out_of_memory"]:
         try:
             os.kill(-1, signal.SIGKILL)  # every process in the jail but us
         except ProcessLookupError:
             pass  # it ended just now
-    returncode = child.wait()
-    if returncode < 0:
-        status["signal"] = -returncode
+    _, wait_status = os.waitpid(pid, 0)
+    if os.WIFSIGNALED(wait_status):
+        status["signal"] = os.WTERMSIG(wait_status)
     else:
-        status["exit_code"] = returncode
+        status["exit_code"] = os.WEXITSTATUS(wait_status)
     _stop_everyone()
     free = os.statvfs(WORKSPACE)
     status["workspace_full"] = free.f_bavail * free.f_frsize < FULL_BELOW
+
+
+def _memory_in_use() -> int:
+    """Bytes of anonymous memory the jail's processes hold, shared pages counted once (their Pss_Anon), ours left out."""
+    total = 0
+    for name in os.listdir("/proc"):
+        if not name.isdigit() or name == "1":
+            continue
+        try:
+            with open(f"/proc/{name}/smaps_rollup", "rb") as rollup:
+                lines = rollup.read().splitlines()
+        except OSError:
+            continue  # gone since the listing
+        fields = dict(line.split(b":", 1) for line in lines[1:] if b":" in line)
+        value = fields.get(b"Pss_Anon", fields.get(b"Pss", b"0 kB"))  # Pss_Anon since Linux 5.9
+        total += int(value.split()[0]) * 1024
+    return total
+
+
+def _exec(command: list[str], limits: list) -> None:
+    """In the forked child: the code's limits (which it cannot raise), default signals, then the command; never returns."""
+    try:
+        for signum in (signal.SIGPIPE, signal.SIGXFSZ):  # Python ignores them, and exec would keep that
+            signal.signal(signum, signal.SIG_DFL)
+        for resource_id, pair in limits:
+            resource.setrlimit(resource_id, pair)
+        os.execve(command[0], command, os.environ)
+    except BaseException as exc:
+        os.write(2, f"the sandbox could not start {command[0]}: {exc}\n".encode())
+    os._exit(EXEC_FAILED)
 
 
 def _stop_everyone() -> None:
@@ -183,4 +243,4 @@ def _readable(path: str, kind, bits: int) -> None:
 
 
 if __name__ == "__main__":
-    main(json.loads(sys.argv[1]))
+    main(sys.argv[1:])

@@ -10,7 +10,6 @@ so nothing of a run is ever written to the host's disk.
 
 from __future__ import annotations
 
-import json
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -98,8 +97,8 @@ def environment(layout: Layout, language: str) -> dict[str, str]:
     return env
 
 
-def argv(layout: Layout, files: Files, *, code: str, language: str, network: str, workspace_bytes: int, config: dict) -> list[str]:
-    """bwrap's command line for one run; the fds it names are opened in `files`."""
+def argv(layout: Layout, files: Files, *, code: str, language: str, network: str, workspace_bytes: int, init_args: list[str]) -> list[str]:
+    """bwrap's command line for one run, ending with the init's (inside.arguments()); the fds it names are opened in `files`."""
     args = [layout.bwrap, "--unshare-all", "--unshare-user", "--disable-userns"]
     if network == "egress":
         args.append("--share-net")
@@ -131,7 +130,7 @@ def argv(layout: Layout, files: Files, *, code: str, language: str, network: str
     for name, value in environment(layout, language).items():
         args += ["--setenv", name, value]
     args += ["--remount-ro", "/dev", "--remount-ro", "/"]  # tmpfs of bwrap's the code could otherwise fill: memory without bound
-    return [*args, "--", layout.python.python, "-I", "-S", INIT, json.dumps(config)]
+    return [*args, "--", layout.python.python, "-I", "-S", INIT, *init_args]
 
 
 def command(layout: Layout, language: str) -> list[str]:

@@ -24,7 +24,7 @@ import signal
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
-from soma.sandbox import files, jail, limits, protocol
+from soma.sandbox import files, inside, jail, limits, protocol
 
 log = logging.getLogger(__name__)
 
@@ -47,11 +47,11 @@ async def run(layout: jail.Layout, request: protocol.RunRequest, uid: int | None
     loop = asyncio.get_running_loop()
     fds = jail.Files()
     back_read, back_write = os.pipe2(os.O_CLOEXEC)
-    config = {"command": jail.command(layout, request.language), "timeout": request.timeout_seconds,
-              "limits": limits.rlimits(request), "channel": back_write}  # fmt: skip
+    init_args = inside.arguments(back_write, request.timeout_seconds, request.memory_mb * protocol.MiB, limits.rlimits(request),
+                                 jail.command(layout, request.language))  # fmt: skip
     try:
         argv = jail.argv(layout, fds, code=request.code, language=request.language, network=request.network,
-                         workspace_bytes=request.workspace_mb * protocol.MiB, config=config)  # fmt: skip
+                         workspace_bytes=request.workspace_mb * protocol.MiB, init_args=init_args)  # fmt: skip
         started = loop.time()
         process = await _spawn(argv, [back_write, *fds.fds], uid)
     except OSError as exc:  # bwrap gone since the check, the Python env unreadable, a uid refused
@@ -217,11 +217,14 @@ def _ending(request: protocol.RunRequest, returned: files.Returned | Exception, 
     exit_code, number = status.get("exit_code"), status.get("signal")
     if status.get("timed_out") or number == signal.SIGXCPU:
         return None, *timeout
+    out_of_memory = ("memory", f"The run ran out of memory: its limit is {request.memory_mb} MiB.")
+    if status.get("out_of_memory"):
+        return None, *out_of_memory
     failed = exit_code != 0
     if number == signal.SIGXFSZ or (failed and status.get("workspace_full")):
         return exit_code, "workspace_full", f"The workspace is full: its limit is {request.workspace_mb} MiB."
     if failed and OUT_OF_MEMORY.search(stderr_tail):
-        return exit_code, "memory", f"The run ran out of memory: its limit is {request.memory_mb} MiB."
+        return exit_code, *out_of_memory
     if number is not None:
         return None, "killed", f"Killed by {_signal_name(number)}."
     return exit_code, None, None
