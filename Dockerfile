@@ -1,5 +1,5 @@
 # One image for every Soma process: `soma gateway` (default), `soma worker`, `soma migrate`,
-# `soma slm serve`, `soma tunnel run`. Build with BuildKit (Docker's builder since 23.0; buildah and
+# `soma sandbox`, `soma slm serve`, `soma tunnel run`. Build with BuildKit (Docker's builder since 23.0; buildah and
 # podman skip unused stages too), which builds, and pulls, only the stages the image needs:
 #   docker build -t agent-zero:dev .
 # Without the local SLM (an external OpenAI-compatible SLM; about 350 MB smaller):
@@ -22,7 +22,7 @@ ARG CLOUDFLARED_IMAGE=cloudflare/cloudflared:2025.8.1@sha256:b77d84e8704db38db22
 ARG PIP_INDEX_URL=https://pypi.org/simple
 # The index torch comes from: PyTorch's CPU-only builds (PyPI's default build carries gigabytes of CUDA).
 ARG TORCH_INDEX_URL=https://download.pytorch.org/whl/cpu
-# The Debian mirror the runtime stage installs libgomp1 from, in place of deb.debian.org in the base image's apt sources.
+# The Debian mirror the runtime stage installs libgomp1 and bubblewrap from, in place of deb.debian.org in the base image's apt sources.
 ARG APT_MIRROR=http://deb.debian.org
 
 # Used only by the runtime-tunnel stage below; with CLOUDFLARED_IMAGE empty nothing uses it.
@@ -51,17 +51,39 @@ COPY src ./src
 RUN if [ "$LOCAL_SLM" = 1 ]; then pip install --index-url "$PIP_INDEX_URL" -c constraints.txt ".[local-slm]"; \
     else pip install --index-url "$PIP_INDEX_URL" -c constraints.txt .; fi
 
+# The sandbox's own Python for run_code (SOMA_SANDBOX_PYTHON): a venv of the base image's interpreter (under
+# /usr, which every jail binds) with numpy, pandas and matplotlib as sandbox-requirements.txt pins them, the
+# file `make sandbox` builds .venv-sandbox from, and nothing of Soma's. No pip in it, so code finds no
+# installer; the runtime stage copies it owned by root, read-only to uid 10001. Its bytecode is compiled
+# here, checked against no source timestamp: nothing can write it later, and without it every run would
+# compile pandas again (2.2 s for `import pandas` with nothing compiled, 0.45 s with everything).
+FROM ${BASE_IMAGE} AS sandbox-python
+ARG PIP_INDEX_URL
+ENV PIP_DISABLE_PIP_VERSION_CHECK=1 \
+    PIP_NO_CACHE_DIR=1
+COPY sandbox-requirements.txt /tmp/sandbox-requirements.txt
+RUN python -m venv --without-pip /opt/soma-sandbox \
+    && pip --python /opt/soma-sandbox/bin/python install --index-url "$PIP_INDEX_URL" --only-binary=:all: \
+       -r /tmp/sandbox-requirements.txt \
+    && /opt/soma-sandbox/bin/python -m compileall -q -f -j 0 --invalidation-mode unchecked-hash /opt/soma-sandbox/lib
+
 FROM ${BASE_IMAGE} AS runtime
 ARG APT_MIRROR
-# libgomp1: llama.cpp's OpenMP runtime. The user's home is /tmp, the one writable path
+# libgomp1: llama.cpp's OpenMP runtime. bubblewrap: `soma sandbox`'s jails, built as uid 10001 in
+# user namespaces (Debian's bwrap is not setuid). The user's home is /tmp, the one writable path
 # besides /data when the root filesystem is read-only (Kubernetes mounts emptyDirs there).
+# The base image ships its standard library without bytecode, and a read-only root keeps Python
+# from caching any: compiled here, or every process compiles what it imports at each start
+# (`import pandas` in the sandbox's Python took 0.8 s with the standard library uncompiled, 0.45 s compiled).
 RUN find /etc/apt/ -name '*.list' -o -name '*.sources' | xargs -r sed -i "s|http://deb.debian.org|$APT_MIRROR|g" \
-    && apt-get update && apt-get install -y --no-install-recommends libgomp1 \
+    && apt-get update && apt-get install -y --no-install-recommends libgomp1 bubblewrap \
     && rm -rf /var/lib/apt/lists/* \
     && groupadd --gid 10001 soma \
     && useradd --uid 10001 --gid 10001 --no-create-home --home-dir /tmp --shell /usr/sbin/nologin soma \
-    && mkdir /data && chown 10001:10001 /data
+    && mkdir /data && chown 10001:10001 /data \
+    && python -m compileall -q -j 0 --invalidation-mode unchecked-hash "$(python -c 'import sysconfig; print(sysconfig.get_path("stdlib"))')"
 COPY --from=build /opt/venv /opt/venv
+COPY --from=sandbox-python /opt/soma-sandbox /opt/soma-sandbox
 ENV PATH=/opt/venv/bin:$PATH \
     PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
@@ -70,6 +92,7 @@ ENV PATH=/opt/venv/bin:$PATH \
     SOMA_DATA_DIR=/data \
     SOMA_LOG_FORMAT=json \
     HF_HUB_OFFLINE=1 \
+    SOMA_SANDBOX_PYTHON=/opt/soma-sandbox/bin/python \
     HOME=/tmp
 # Numeric, so Kubernetes' runAsNonRoot can verify it without reading /etc/passwd.
 USER 10001:10001

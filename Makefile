@@ -20,19 +20,28 @@ TEST_WORKERS ?= $(shell echo $$(( $$(nproc) + 1 )))
 # Exit 0 when Soma is configured (environment or .env, read as Soma reads them) to use another SLM.
 OTHER_SLM := $(BIN)/python -c "from soma import config; raise SystemExit(0 if config.get().slm_base_url else 1)"
 
-.PHONY: run test test-fast bench install clean
+# The agent's code runs with its own Python (soma sandbox; SOMA_SANDBOX_PYTHON finds it here by
+# default), made from the system's interpreter: the jail binds /usr, never the pyenv or uv Python
+# Soma's venv may come from. Bytecode is compiled at install: the jail mounts it read-only, and
+# without .pyc files every `import pandas` compiled it again.
+SANDBOX_VENV := .venv-sandbox
+SANDBOX_BASE_PYTHON ?= /usr/bin/python3
+
+.PHONY: run test test-fast bench install sandbox clean
 
 # The local SLM (prebuilt llama.cpp wheels and the model, seconds to install) only when it will be used.
-run: $(VENV)/.core
+# Without bubblewrap Soma still runs, with code execution off and the reason shown.
+run: $(VENV)/.core $(SANDBOX_VENV)/.installed
+	@scripts/install-bubblewrap.sh || echo "make run: going on without bubblewrap: the agent cannot run code" >&2
 	@$(OTHER_SLM) || $(MAKE) --no-print-directory $(VENV)/.local-slm
 	$(BIN)/soma up
 
-# The whole suite, as CI runs it: real PostgreSQL, OpenBao, processes, Chromium and the local SLM.
-# Chromium comes from apt while uv installs the Python side, so the two installs overlap.
+# The whole suite, as CI runs it: real PostgreSQL, OpenBao, processes, bubblewrap, Chromium and the local SLM.
+# Chromium and bubblewrap come from apt while uv installs the Python side, so the installs overlap.
 test:
-	@scripts/install-browser.sh & browser=$$!; \
-	$(MAKE) --no-print-directory $(VENV)/.test; installed=$$?; \
-	wait $$browser && [ $$installed -eq 0 ]
+	@{ scripts/install-browser.sh && scripts/install-bubblewrap.sh; } & system=$$!; \
+	$(MAKE) --no-print-directory $(VENV)/.test $(SANDBOX_VENV)/.installed; installed=$$?; \
+	wait $$system && [ $$installed -eq 0 ]
 	$(BIN)/pytest -n $(TEST_WORKERS) --dist worksteal
 
 # The inner loop: unit and in-process API tests, no child processes or browser.
@@ -44,6 +53,17 @@ bench: $(VENV)/.dev
 	$(BIN)/python -m bench.turn_latency --concurrency 1,16,64
 
 install: $(VENV)/.core
+
+# The sandbox's Python environment and bubblewrap: what `soma sandbox` needs to run code.
+sandbox: $(SANDBOX_VENV)/.installed
+	@scripts/install-bubblewrap.sh
+
+$(SANDBOX_VENV)/bin/python:
+	$(SANDBOX_BASE_PYTHON) -m venv --without-pip $(SANDBOX_VENV)
+
+$(SANDBOX_VENV)/.installed: $(SANDBOX_VENV)/bin/python sandbox-requirements.txt | $(BIN)/python
+	$(BIN)/python scripts/pip_install.py $(VENV) --into $(SANDBOX_VENV) --compile-bytecode -r sandbox-requirements.txt
+	touch $@
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -72,4 +92,4 @@ $(VENV)/.test: $(VENV)/.torch pyproject.toml
 	touch $@ $(VENV)/.core $(VENV)/.dev $(VENV)/.local-slm
 
 clean:
-	rm -rf $(VENV) build *.egg-info src/*.egg-info
+	rm -rf $(VENV) $(SANDBOX_VENV) build *.egg-info src/*.egg-info

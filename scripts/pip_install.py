@@ -1,6 +1,9 @@
 """Install packages into a venv with uv, from the indexes, links and constraints pip is configured with.
 
-    python scripts/pip_install.py VENV [pip install arguments…]
+    python scripts/pip_install.py VENV [--into OTHER_VENV] [pip install arguments…]
+
+With --into, VENV's uv installs into OTHER_VENV (the sandbox's environment, which has no pip or uv of
+its own: the agent's code runs with it).
 
 pip took 60–85 s to install the suite's dependencies on a fresh clone (two cores); uv takes about
 20 s for the same set, from the same places. uv does not read pip's configuration, so this reads it
@@ -53,16 +56,18 @@ def uv_environment(pip: dict[str, str]) -> dict[str, str]:
     return env
 
 
-def main(venv: Path, arguments: list[str]) -> int:
+def main(venv: Path, arguments: list[str], target: Path | None = None) -> int:
     uv = venv / "bin" / "uv"
     if not uv.exists():
         subprocess.run([venv / "bin" / "pip", "install", "--quiet", "-c", ROOT / "constraints.txt", "uv"], check=True)
     env = {**os.environ, **uv_environment(pip_config(venv))}
-    command = [str(uv), "pip", "install", "--quiet", "--python", str(venv / "bin" / "python"), *arguments]
+    command = [str(uv), "pip", "install", "--quiet", "--python", str((target or venv) / "bin" / "python"), *arguments]
     return subprocess.run(command, env=env).returncode
 
 
 if __name__ == "__main__":
     if len(sys.argv) < 3:
         sys.exit(__doc__)
-    sys.exit(main(Path(sys.argv[1]), sys.argv[2:]))
+    args = sys.argv[2:]
+    into = Path(args[1]) if args[0] == "--into" else None
+    sys.exit(main(Path(sys.argv[1]), args[2:] if into else args, into))

@@ -21,7 +21,7 @@ from soma import config
 from soma.db import embedded, migrate
 from soma.embeddings import embedder
 from soma.gateway import app as gateway_app
-from tests import openbao, procs
+from tests import openbao, procs, sandboxes
 
 TEMPLATE = "soma_template"
 # One per test process, shared by every test and in-process gateway that embeds: the model loads on
@@ -40,7 +40,8 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """Mark every test that starts soma processes or a browser, so `make test-fast` can leave them out; slow modules first."""
     for item in items:
         acceptance = item.path.is_relative_to(ROOT / "tests" / "acceptance")
-        if acceptance or "launcher" in getattr(item, "fixturenames", ()):
+        fixtures = getattr(item, "fixturenames", ())
+        if acceptance or "launcher" in fixtures or "sandbox" in fixtures:
             item.add_marker(pytest.mark.processes)
     slow = [ROOT / "tests" / module for module in SLOW_FIRST]
     items.sort(key=lambda item: slow.index(item.path) if item.path in slow else len(slow))  # stable: modules stay whole
@@ -113,6 +114,18 @@ def slm(_scripted_slm_server: procs.ScriptedSLM) -> procs.ScriptedSLM:
     """The scripted SLM, with an empty script and no recorded requests."""
     _scripted_slm_server.reset()
     return _scripted_slm_server
+
+
+@pytest.fixture(scope="session")
+def sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[sandboxes.Service]:
+    """One `soma sandbox` per test process, jailing with the real bubblewrap; `.url` and `.key` reach it.
+
+    Its environment holds sandboxes.SECRET, which no run may ever see. A test that needs a service
+    with other settings starts its own with sandboxes.start(launcher, ...).
+    """
+    launcher = procs.Launcher(tmp_path_factory.mktemp("sandbox"))
+    yield sandboxes.start(launcher)
+    launcher.stop_all()
 
 
 @pytest.fixture

@@ -23,6 +23,12 @@ def _default_data_dir() -> Path:
     return Path(base) / "soma"
 
 
+def _default_sandbox_python() -> Path:
+    """The checkout's .venv-sandbox (`make sandbox` builds it) when Soma runs from one, else the container image's."""
+    checkout = Path(__file__).resolve().parents[2] / ".venv-sandbox" / "bin" / "python"
+    return checkout if checkout.exists() else Path("/opt/soma-sandbox/bin/python")
+
+
 def _default_backup_dir(data: dict[str, Any]) -> Path:
     return data.get("data_dir", _default_data_dir()) / "backups"
 
@@ -178,6 +184,21 @@ class Settings(BaseSettings):
         " [default: http://SOMA_TUNNEL_ORIGIN_HOST:SOMA_TUNNEL_ORIGIN_PORT, 127.0.0.1 for 0.0.0.0].",
     )
 
+    sandbox_url: str | None = Field(
+        None, description="Where the worker finds `soma sandbox`, e.g. `http://sandbox:8790`; `soma up` starts one and sets it."
+    )
+    sandbox_key: SecretStr | None = Field(
+        None, description="The sandbox service's key (at least 32 characters): `soma sandbox` requires it, the worker sends it."
+    )
+    sandbox_host: str = Field("127.0.0.1", description="Address `soma sandbox` listens on.")
+    sandbox_port: int = Field(8790, ge=0, le=65535, description="Port `soma sandbox` listens on.")
+    sandbox_python: Path = Field(
+        default_factory=_default_sandbox_python,
+        description="The Python the agent's code runs with, with numpy, pandas and matplotlib [default: the checkout's"
+        " .venv-sandbox/bin/python when there is one, else /opt/soma-sandbox/bin/python].",
+    )
+    sandbox_max_runs: int = Field(8, ge=1, le=1000, description="Runs `soma sandbox` jails at once; more wait their turn.")
+
     session_idle_seconds: float = Field(8 * 3600, gt=0, description="A login session unused this long ends.")
     session_max_seconds: float = Field(7 * 86400, gt=0, description="A login session ends this long after login, used or not.")
     bootstrap_admin_key: SecretStr | None = Field(
@@ -212,6 +233,12 @@ class Settings(BaseSettings):
     def _door_origin(cls, value: str | None) -> str | None:
         """An http(s) origin of the gateway's tunnel door, given without a trailing slash; blank is unset."""
         return _origin(value, ("http", "https"), "give the URL of the gateway's tunnel door, like http://gateway:8081 (no path)")
+
+    @field_validator("sandbox_url")
+    @classmethod
+    def _sandbox_origin(cls, value: str | None) -> str | None:
+        """An http(s) origin of the sandbox service, given without a trailing slash; blank is unset."""
+        return _origin(value, ("http", "https"), "give the sandbox service's URL, like http://127.0.0.1:8790 (no path)")
 
     @field_validator("trusted_proxies")
     @classmethod
@@ -284,6 +311,19 @@ def fresh_env_value(name: str) -> tuple[str | None, str]:
 # What a child process of Soma's that must not see Soma's settings (an MCP tool server) takes from
 # this process's environment: enough to find programs, write caches and read text, nothing secret.
 TOOL_SERVER_ENVIRONMENT = ("PATH", "HOME", "LANG", "LC_ALL", "LC_CTYPE", "TZ", "TMPDIR")
+
+
+# What `soma sandbox` under `soma up` takes from this process's environment besides those basics: its
+# own settings and where Python finds Soma. No database URL, no SLM key, no Vault token.
+SANDBOX_SERVICE_ENVIRONMENT = ("PYTHONPATH", "SOMA_SANDBOX_PYTHON", "SOMA_SANDBOX_MAX_RUNS", "SOMA_LOG_LEVEL", "SOMA_LOG_FORMAT")
+
+
+def sandbox_service_environment(key: str, port: int) -> dict[str, str]:
+    """The whole environment of the `soma sandbox` that `soma up` starts, listening on 127.0.0.1:port with `key`."""
+    env = tool_server_environment()
+    env.update({name: os.environ[name] for name in SANDBOX_SERVICE_ENVIRONMENT if name in os.environ})
+    env.update(SOMA_SANDBOX_KEY=key, SOMA_SANDBOX_HOST="127.0.0.1", SOMA_SANDBOX_PORT=str(port))
+    return env
 
 
 def tool_server_environment() -> dict[str, str]:

@@ -1,11 +1,13 @@
-"""`soma up`: embedded PostgreSQL, migrations, the local SLM, a gateway, a worker and the tunnel supervisor, in one command.
+"""`soma up`: embedded PostgreSQL, migrations, the local SLM, the sandbox, a gateway, a worker and the tunnel supervisor, in one command.
 
 Each of them is started again when it dies; soma.supervise says when `soma up` gives up instead.
 """
 
 from __future__ import annotations
 
+import secrets
 import signal
+import socket
 import time
 from collections import deque
 from pathlib import Path
@@ -45,7 +47,11 @@ def run(settings: config.Settings, echo) -> int:
         if postgres:
             children.adopt(postgres)
         env = config.child_environment(**_overrides(database.url, slm_child))
-        children.start(supervise.Command("worker", "worker", env, "worker ready", needs=postgres))
+        env.pop("SOMA_SANDBOX_KEY", None)  # the sandbox's key goes to the worker alone
+        worker_env = dict(env)
+        if not settings.sandbox_url:  # else the operator runs a sandbox elsewhere, named in the worker's settings
+            worker_env.update(_start_sandbox(children))
+        children.start(supervise.Command("worker", "worker", worker_env, "worker ready", needs=postgres))
         children.start(supervise.Command("gateway", "gateway", env, "Uvicorn running on", needs=postgres))
         # Idle until an admin switches the tunnel on.
         children.start(supervise.Command("tunnel", "tunnel run", env, "tunnel supervisor ready", needs=postgres))
@@ -77,6 +83,18 @@ def _overrides(database_url: str, slm_child: _LocalSLM | None) -> dict[str, str]
         slm_server = slm_child.server
         overrides.update(slm_base_url=slm_server.base_url, slm_api_key=slm_server.api_key, slm_model=slm_server.model)
     return overrides
+
+
+def _start_sandbox(children: supervise.Supervisor) -> dict[str, str]:
+    """Start `soma sandbox` on a free local port with a new key; returns the worker's settings to reach it."""
+    key = secrets.token_hex(32)
+    with socket.socket() as probe:  # kept for its restarts, as the worker's URL is
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    sandbox = supervise.Command("sandbox", "sandbox", config.sandbox_service_environment(key, port), "Uvicorn running on")
+    sandbox.serves_others = True  # the worker's running code stops before the sandbox does
+    children.start(sandbox)
+    return {"SOMA_SANDBOX_URL": f"http://127.0.0.1:{port}", "SOMA_SANDBOX_KEY": key}
 
 
 class _Postgres(supervise.Child):

@@ -7,11 +7,15 @@ at import once, because the embedded server's library asked platformdirs for a r
 
 from __future__ import annotations
 
+from pathlib import Path
 
 import httpx
+import psutil
 import psycopg
 
-from tests import confined, procs
+from soma import config
+from tests import confined, procs, sandboxes
+from tests.deploy import charts, pods
 
 
 def _bridge(database_url: str) -> tuple[confined.SocketBridge, str]:
@@ -95,3 +99,27 @@ def _embedded_env(slm: procs.ScriptedSLM) -> dict[str, str]:
                          worker_metrics_port=0, tunnel_metrics_port=0, worker_drain_seconds=2)  # fmt: skip
     del env["SOMA_DATABASE_URL"]
     return env
+
+
+async def test_the_charts_sandbox_runs_code_in_jails_as_uid_10001_for_the_worker_holding_the_same_key(
+    launcher: procs.Launcher, tmp_path: Path
+) -> None:
+    manifests = charts.rendered("soma-infra", "dev") + charts.rendered("soma-stack", "dev")  # one namespace, as the runbook installs them
+    port = procs.free_port()
+    hosts = {"http://sandbox:8790": f"http://127.0.0.1:{port}"}  # the Service, as the worker names it
+    pod = pods.prepare(charts.find(manifests, "Deployment", "sandbox"), manifests, tmp_path / "sandbox", hosts)
+    worker = pods.prepare(charts.find(manifests, "Deployment", "conversation-worker"), manifests, tmp_path / "worker", hosts)
+    # The one path that cannot exist here: the image's /opt/soma-sandbox is this machine's sandbox Python.
+    assert pod.env["SOMA_SANDBOX_PYTHON"] == "/opt/soma-sandbox/bin/python"
+    pod.env.update(SOMA_SANDBOX_PORT=str(port), SOMA_SANDBOX_PYTHON=str(config.Settings(_env_file=None).sandbox_python))
+
+    proc = launcher.start("sandbox", confined.confine(pod.argv), confined.pod_environment(pod.env))
+    service = sandboxes.Service(worker.env["SOMA_SANDBOX_URL"], worker.env["SOMA_SANDBOX_KEY"], proc)
+    procs.wait_until(lambda: _answers(f"{service.url}/health", proc), 60, "the confined sandbox's /health")
+
+    assert psutil.Process(proc.popen.pid).uids().real == confined.UID
+    assert await service.client().check() is None
+    ran = await sandboxes.run(service, "python", "import numpy, os\nprint(os.getuid(), numpy.arange(4).sum())\nopen('out.txt', 'w').write('made')",
+                              files=[("in.txt", b"given")])  # fmt: skip
+    assert (ran.stdout, ran.stderr, ran.result.exit_code, ran.result.changed) == ("65534 6\n", "", 0, [("out.txt", b"made")])
+    assert "Traceback" not in proc.output()

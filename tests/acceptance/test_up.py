@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import re
 import signal
 import subprocess
@@ -12,6 +13,7 @@ import httpx
 import psutil
 
 from soma.db import schema
+from soma.sandbox import client, protocol
 from soma.slm import local
 from tests import procs
 from tests.acceptance import up
@@ -51,6 +53,30 @@ def test_up_migrates_serves_and_answers_then_stops_cleanly(data_dir, launcher, s
     proc.signal(signal.SIGTERM)
     assert proc.wait(60) == 0
     assert not (data_dir / "postgres" / "postmaster.pid").exists()
+
+
+def test_soma_up_gives_the_sandbox_key_to_the_worker_only_and_the_sandbox_no_database_url(data_dir, launcher, slm) -> None:
+    url, proc = up.start(data_dir, launcher, slm_base_url=slm.base_url, slm_api_key="k", slm_model="scripted")
+    up.wait_all_ready(url, proc)  # the sandbox among the children /ready names
+    soma_up = psutil.Process(proc.popen.pid)
+    env = {name: psutil.Process(up.child_pid(soma_up, data_dir, name)).environ() for name in ("sandbox", "worker", "gateway", "tunnel")}
+
+    key = env["sandbox"]["SOMA_SANDBOX_KEY"]
+    assert len(key) == 64 and env["worker"]["SOMA_SANDBOX_KEY"] == key
+    assert "SOMA_SANDBOX_KEY" not in env["gateway"] and "SOMA_SANDBOX_KEY" not in env["tunnel"]
+    assert sorted(name for name in env["sandbox"] if name.startswith("SOMA_")) == [
+        "SOMA_LOG_LEVEL", "SOMA_SANDBOX_HOST", "SOMA_SANDBOX_KEY", "SOMA_SANDBOX_PORT"]  # no database URL, no SLM key
+    sandbox = client.Sandbox(env["worker"]["SOMA_SANDBOX_URL"], key)
+    ran = asyncio.run(_first_output(sandbox, "print(6 * 7)"))
+    assert ran == "42\n"
+    assert httpx.get(url + "ready").json()["checks"]["sandbox"] == "ok"
+
+
+async def _first_output(sandbox: client.Sandbox, code: str) -> str:
+    async for event in sandbox.run(protocol.RunRequest("python", code)):
+        if isinstance(event, protocol.Output):
+            return event.text
+    raise AssertionError("the run printed nothing")
 
 
 def test_up_stopped_while_it_starts_stops_everything_it_started(data_dir, launcher, slm) -> None:

@@ -18,7 +18,7 @@ from soma.db import embedded, system_user
 from tests import procs
 from tests.conftest import ADMIN_KEY
 
-COMMANDS = {"worker": ["worker"], "gateway": ["gateway"], "tunnel": ["tunnel", "run"]}  # soma up's Python children
+COMMANDS = {"worker": ["worker"], "gateway": ["gateway"], "tunnel": ["tunnel", "run"], "sandbox": ["sandbox"]}  # soma up's Python children
 
 
 def new_data_dir() -> Iterator[Path]:

@@ -1,8 +1,8 @@
 """The charts' rendered commands run as local processes against real PostgreSQL, OpenBao and an SLM.
 
 values-dev.yaml is rendered as the runbook installs it; the OpenBao setup hook, the migration
-hook, the gateway and the conversation worker then run with the rendered command, arguments,
-environment and Secret files. The probes' paths must answer and a turn must complete, so the
+hook, the gateway, the conversation worker and the sandbox then run with the rendered command,
+arguments, environment and Secret files. The probes' paths must answer and a turn must complete, so the
 charts and the application cannot drift apart.
 """
 
@@ -13,6 +13,7 @@ from pathlib import Path
 
 import httpx
 
+from soma import config
 from tests import procs
 from tests.deploy import charts, pods
 from tests.deploy.test_dashboard import dashboard_metric_names
@@ -26,11 +27,12 @@ def _probe_url(base: str, workload: charts.Manifest, kind: str) -> str:
 def test_the_rendered_dev_stack_runs_answers_its_probes_and_completes_a_turn(database_url, slm, vault, launcher, tmp_path: Path) -> None:
     infra, stack = charts.rendered("soma-infra", "dev"), charts.rendered("soma-stack", "dev")
     manifests = infra + stack  # one namespace: the stack mounts soma-infra's Secrets
-    gateway_port, metrics_port = procs.free_port(), procs.free_port()
+    gateway_port, metrics_port, sandbox_port = procs.free_port(), procs.free_port(), procs.free_port()
     openbao_host = charts.values("dev")["global"]["services"]["openbao"]
     hosts = {
         f"{openbao_host}:8200": vault.addr.removeprefix("http://"),
         "http://slm:8000/v1": slm.base_url,
+        "http://sandbox:8790": f"http://127.0.0.1:{sandbox_port}",
     }
     # The dev OpenBao's root token, as soma-infra renders it, exists on the test server too.
     root_token = pods.secret_value(infra, openbao_host, "root-token")
@@ -49,7 +51,11 @@ def test_the_rendered_dev_stack_runs_answers_its_probes_and_completes_a_turn(dat
 
     gateway = charts.find(stack, "Deployment", "gateway")
     worker = charts.find(stack, "Deployment", "conversation-worker")
+    sandbox = charts.find(stack, "Deployment", "sandbox")
     started = {}
+    pod = pods.prepare(sandbox, manifests, tmp_path / "sandbox", hosts)
+    pod.env.update(SOMA_SANDBOX_PORT=str(sandbox_port), SOMA_SANDBOX_PYTHON=str(config.Settings(_env_file=None).sandbox_python))
+    started["sandbox"] = (launcher.start("sandbox", pod.argv, pod.env), pod)
     for name, workload, port_env, port in (("gateway", gateway, "SOMA_PORT", gateway_port), ("worker", worker, "SOMA_WORKER_METRICS_PORT", metrics_port)):
         pod = pods.prepare(workload, manifests, tmp_path / name, hosts)
         _use_test_database(pod, database_url)
@@ -64,6 +70,9 @@ def test_the_rendered_dev_stack_runs_answers_its_probes_and_completes_a_turn(dat
     assert ready.status_code == 200 and ready.json()["status"] == "ready", ready.text
     worker_base = f"http://127.0.0.1:{metrics_port}"
     procs.wait_until(lambda: _answers(_probe_url(worker_base, worker, "livenessProbe"), started["worker"][0]), 60, "the worker's liveness probe")
+    sandbox_base = started["worker"][1].env["SOMA_SANDBOX_URL"]  # where the worker finds it
+    for probe in ("readinessProbe", "livenessProbe"):
+        procs.wait_until(lambda probe=probe: _answers(_probe_url(sandbox_base, sandbox, probe), started["sandbox"][0]), 60, f"the sandbox's {probe}")
 
     admin_key = Path(started["gateway"][1].env["SOMA_BOOTSTRAP_ADMIN_KEY_FILE"]).read_text().strip()
     with httpx.Client(base_url=base, headers={"Authorization": f"Bearer {admin_key}"}, timeout=30) as client:

@@ -13,8 +13,8 @@ import pytest
 from tests.deploy import charts
 
 DOCKERFILE = charts.ROOT / "Dockerfile"
-# Every command a chart starts the image with: gateway, worker, migrations, the local SLM.
-CHART_COMMANDS = [["gateway"], ["worker"], ["migrate"], ["slm", "serve"]]
+# Every command a chart starts the image with: gateway, worker, migrations, the sandbox, the local SLM.
+CHART_COMMANDS = [["gateway"], ["worker"], ["migrate"], ["sandbox"], ["slm", "serve"]]
 
 
 def instructions() -> list[tuple[str, str]]:
@@ -125,10 +125,10 @@ def test_the_tunnel_binary_and_its_image_are_used_only_when_cloudflared_image_is
     [(_, final)] = stages()[""]  # the last stage only chooses the image
 
     assert expand(final, DEFAULTS) == "runtime-tunnel"
-    assert needed("runtime-tunnel", DEFAULTS) == {"runtime-tunnel", "runtime", "build", "cloudflared"}
+    assert needed("runtime-tunnel", DEFAULTS) == {"runtime-tunnel", "runtime", "build", "sandbox-python", "cloudflared"}
     assert stages()["runtime-tunnel"][1:] == [("COPY", "--from=cloudflared /usr/local/bin/cloudflared /usr/local/bin/cloudflared")]
     assert expand(final, without) == "runtime"
-    assert needed("runtime", without) == {"runtime", "build"}  # Cloudflare's image is not even pulled
+    assert needed("runtime", without) == {"runtime", "build", "sandbox-python"}  # Cloudflare's image is not even pulled
     assert expand(stages()["cloudflared"][0][1], without) == "scratch AS cloudflared"
 
 
@@ -156,6 +156,61 @@ def test_debian_packages_come_from_the_apt_mirror_argument() -> None:
     rewrite = """find /etc/apt/ -name '*.list' -o -name '*.sources' | xargs -r sed -i "s|http://deb.debian.org|$APT_MIRROR|g" """
     assert " ".join(run.split()).startswith(rewrite + "&& apt-get update")
 
+
+def test_the_runtime_installs_debians_bubblewrap_and_leaves_it_without_setuid() -> None:
+    [run] = [a for k, a in runtime() if k == "RUN"]
+    installed = run.split("apt-get install -y --no-install-recommends ")[1].split("&&")[0].split()
+    assert installed == ["libgomp1", "bubblewrap"]
+    assert "chmod" not in run  # Debian's bwrap is not setuid: jails are built in user namespaces, as uid 10001
+
+
+def test_the_standard_library_is_compiled_because_nothing_can_write_bytecode_at_run_time() -> None:
+    [run] = [a for k, a in runtime() if k == "RUN"]
+    assert run.endswith("""&& python -m compileall -q -j 0 --invalidation-mode unchecked-hash "$(python -c 'import sysconfig; print(sysconfig.get_path("stdlib"))')\"""")
+    assert "PYTHONDONTWRITEBYTECODE=1" in only(runtime(), "ENV").split()
+
+
+def sandbox_python() -> list[tuple[str, str]]:
+    """The stage that builds the sandbox's own Python."""
+    return stages()["sandbox-python"]
+
+
+def test_the_sandbox_python_is_a_venv_of_the_base_images_python_without_pip() -> None:
+    stage = sandbox_python()
+    assert stage[0] == ("FROM", "${BASE_IMAGE} AS sandbox-python")  # the runtime's interpreter, so its links resolve there
+    [run] = [" ".join(a.split()) for k, a in stage if k == "RUN"]
+    create, install, compile_ = run.split(" && ")
+    assert create == "python -m venv --without-pip /opt/soma-sandbox"
+    assert install == (
+        'pip --python /opt/soma-sandbox/bin/python install --index-url "$PIP_INDEX_URL" --only-binary=:all: '
+        "-r /tmp/sandbox-requirements.txt"
+    )
+    assert compile_ == "/opt/soma-sandbox/bin/python -m compileall -q -f -j 0 --invalidation-mode unchecked-hash /opt/soma-sandbox/lib"
+    assert ("COPY", "sandbox-requirements.txt /tmp/sandbox-requirements.txt") in stage and ("ARG", "PIP_INDEX_URL") in stage
+
+
+def test_the_image_and_make_sandbox_install_the_same_pinned_libraries() -> None:
+    lines = [line for line in (charts.ROOT / "sandbox-requirements.txt").read_text().splitlines() if line and not line.startswith("#")]
+    assert [line for line in lines if not re.fullmatch(r"[a-z0-9-]+==\d+(\.\d+)+", line)] == []  # each one pinned, nothing else
+    assert {"numpy", "pandas", "matplotlib"} <= {line.split("==")[0] for line in lines}
+    assert "-r sandbox-requirements.txt" in (charts.ROOT / "Makefile").read_text()  # .venv-sandbox, from the same file
+
+
+def test_the_sandbox_python_is_root_owned_and_read_only_to_the_app_uid() -> None:
+    stage = runtime()
+    copy = ("COPY", "--from=sandbox-python /opt/soma-sandbox /opt/soma-sandbox")  # no --chown: root's, as pip wrote it (0644/0755)
+    assert copy in stage
+    after = stage[stage.index(copy) + 1 :]
+    assert [a for k, a in after if k == "RUN"] == []  # nothing changes its owner or modes later
+    assert stage.index(("USER", "10001:10001")) > stage.index(copy)
+
+
+def test_the_image_and_the_chart_name_the_same_sandbox_python() -> None:
+    env = dict(setting.split("=", 1) for setting in only(runtime(), "ENV").split())
+    assert env["SOMA_SANDBOX_PYTHON"] == "/opt/soma-sandbox/bin/python"
+    for name in charts.ENVIRONMENTS:
+        sandbox = charts.find(charts.rendered("soma-stack", name), "Deployment", "sandbox")
+        assert {"name": "SOMA_SANDBOX_PYTHON", "value": env["SOMA_SANDBOX_PYTHON"]} in charts.container(sandbox)["env"]
 
 
 def test_the_image_runs_as_uid_10001() -> None:

@@ -19,16 +19,17 @@ import pytest
 from tests.deploy import charts
 
 ENVS = list(charts.ENVIRONMENTS)
-# What step 3 stops, and the runbook's way back starts again (with the tunnel and the local SLM when enabled).
-APPLICATION = {"gateway", "conversation-worker", "slm", "tunnel"}
+# What step 3 stops, and the runbook's way back starts again (with the sandbox, the tunnel and the local SLM when enabled).
+APPLICATION = {"gateway", "conversation-worker", "sandbox", "slm", "tunnel"}
 WORKLOADS = ("Deployment", "StatefulSet")
 RUNBOOK = charts.ROOT / "docs" / "runbooks" / "emergency-shutdown.md"
 FAKE_KUBECTL = charts.ROOT / "tests" / "fake_kubectl.py"
 
 
 def _with_everything_on(env: str) -> dict:
-    """The environment's values with the optional Deployments on too: the local SLM and the tunnel."""
+    """The environment's values with the optional Deployments on too: the sandbox, the local SLM and the tunnel."""
     values = charts.values(env)
+    values["sandbox"] = {**values.get("sandbox", {}), "enabled": True}
     values["slm"] = {**values["slm"], "local": {**values["slm"].get("local", {}), "enabled": True}}
     values["slm"]["apiKey"] = values["slm"].get("apiKey") or {"value": "k"}
     tunnel = values.get("tunnel", {})

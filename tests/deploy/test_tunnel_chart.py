@@ -109,6 +109,6 @@ def test_without_the_tunnel_no_gateway_opens_a_door() -> None:
     manifests = charts.rendered("soma-stack", "dev")
     assert charts.find(manifests, "ConfigMap", "soma")["data"]["SOMA_TUNNEL_ORIGIN_PORT"] == "0"
     assert [p["name"] for p in charts.find(manifests, "Service", "gateway")["spec"]["ports"]] == ["http"]
-    assert [m for m in manifests if m["kind"] == "NetworkPolicy"] == []
+    assert [m for m in manifests if m["kind"] == "NetworkPolicy" and m["metadata"]["name"] == "gateway-tunnel-door"] == []
     without_policy = _render(enabled=True, publicUrl=PUBLIC_URL, token={"value": TOKEN}, networkPolicy=False)
-    assert [m for m in without_policy if m["kind"] == "NetworkPolicy"] == []
+    assert [m["metadata"]["name"] for m in without_policy if m["kind"] == "NetworkPolicy"] == ["sandbox"]

@@ -29,7 +29,9 @@ KEY_VARS = env_names(
 WORKER_VARS = env_names(
     "worker_concurrency", "worker_drain_seconds", "worker_heartbeat_seconds", "worker_stalled_seconds",
     "worker_metrics_port", "worker_metrics_host", "history_messages", "backup_schedule", "backup_dir", "backup_keep",
+    "sandbox_url", "sandbox_key",
 )  # fmt: skip
+SANDBOX_VARS = env_names("sandbox_host", "sandbox_port", "sandbox_key", "sandbox_python", "sandbox_max_runs")
 GATEWAY_VARS = env_names(
     "host", "port", "max_message_chars", "sse_keepalive_seconds", "session_idle_seconds", "session_max_seconds",
     "bootstrap_admin_key", "bootstrap_admin_key_file", "metrics_require_key", "trusted_proxies", "tunnel_origin_host",

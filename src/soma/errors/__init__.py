@@ -67,3 +67,7 @@ from soma.errors.backup import (  # noqa: F401
     BackupTruncated, NotABackup, RestoreBusy, RestoreInProgress, RestoreNeedsYes, RestoreNotFound, RestoreNotStaged,
     RestoreStale,
 )
+from soma.errors.sandbox import (  # noqa: F401
+    RunRequestInvalid, RunRequestTooLarge, SandboxBroken, SandboxKeyRejected, SandboxKeyUnusable, SandboxUnauthorized,
+    SandboxUnavailable,
+)

@@ -156,3 +156,47 @@ prometheus.io/path: /metrics
 {{- define "soma.tunnelTokenSecret" -}}
 {{- if .Values.tunnel.token.existingSecret }}{{ .Values.tunnel.token.existingSecret }}{{ else if .Values.tunnel.token.value }}soma-tunnel-token{{ end -}}
 {{- end -}}
+
+{{/* The Secret holding the sandbox key: an existing one, or soma-sandbox-key (from sandbox.key.value or generated). */}}
+{{- define "soma.sandboxKeySecret" -}}
+{{- .Values.sandbox.key.existingSecret | default "soma-sandbox-key" -}}
+{{- end -}}
+
+{{/*
+The sandbox key this chart writes into soma-sandbox-key: sandbox.key.value, else the one already in
+the cluster (so upgrades keep it), else a new random one. Worked out once per render and kept, so
+the Secret and the pods' checksum annotation agree. `helm template` cannot look, so it shows a fresh one.
+*/}}
+{{- define "soma.sandboxKey" -}}
+{{- $key := .Values.sandbox.key -}}
+{{- if not (hasKey $key "resolved") -}}
+{{- $value := $key.value -}}
+{{- if not $value -}}
+{{- $existing := lookup "v1" "Secret" .Release.Namespace "soma-sandbox-key" -}}
+{{- if and $existing $existing.data -}}
+{{- $value = index $existing.data $key.key | default "" | b64dec -}}
+{{- end -}}
+{{- end -}}
+{{- $_ := set $key "resolved" ($value | default (randAlphaNum 48)) -}}
+{{- end -}}
+{{- $key.resolved -}}
+{{- end -}}
+
+{{/*
+Sandbox and worker restart together when the chart's key changes: both read it from env at start.
+An existing Secret changed by hand needs `kubectl rollout restart deploy/sandbox deploy/conversation-worker`.
+*/}}
+{{- define "soma.sandboxKeyAnnotation" -}}
+{{- if not .Values.sandbox.key.existingSecret }}
+checksum/sandbox-key: {{ include "soma.sandboxKey" . | sha256sum }}
+{{- end }}
+{{- end -}}
+
+{{/* SOMA_SANDBOX_KEY, the same Secret in the sandbox and the worker; never a literal. */}}
+{{- define "soma.sandboxKeyEnv" -}}
+- name: SOMA_SANDBOX_KEY
+  valueFrom:
+    secretKeyRef:
+      name: {{ include "soma.sandboxKeySecret" . }}
+      key: {{ .Values.sandbox.key.key }}
+{{- end -}}
