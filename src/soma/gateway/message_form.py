@@ -60,14 +60,14 @@ async def read(request: Request, model: type[BaseModel], max_chars: int) -> Post
         if unknown:
             raise _invalid(unknown[0], "Extra inputs are not permitted")
         files = [await _file(part) for part in form.getlist(FILES)]
-        content = form.get(CONTENT, "")
-        if not isinstance(content, str):
+        content = form.get(CONTENT)
+        if not isinstance(content, str | None):
             raise _invalid(CONTENT, "send the message's text as a plain form field, not a file")
     finally:
         await form.close()  # the spooled temporary files
-    if files and not content.strip():
+    if files and not (content or "").strip():
         return Posted("", files)
-    return Posted(_parsed({CONTENT: content}, model).content, files)
+    return Posted(_parsed({} if content is None else {CONTENT: content}, model).content, files)
 
 
 async def _file(part: UploadFile | str) -> attachments.Attached:

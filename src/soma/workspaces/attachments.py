@@ -123,7 +123,8 @@ def _excerpt(data: bytes, kind: str, limit: int) -> tuple[str | None, bool, str 
     read = ""
     try:
         for page in parsers.pdf_pages(data):  # pages only until the excerpt is full: a long PDF costs no more
-            read += ("\n\n" if read else "") + page
+            if page.strip():
+                read += ("\n\n" if read else "") + page.strip()
             if len(read) > limit:
                 break
     except errors.ParseError as exc:
