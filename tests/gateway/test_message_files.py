@@ -232,3 +232,14 @@ async def test_a_chats_files_go_when_the_chat_is_deleted(api, database_url) -> N
     assert (await api.delete(f"/v1/sessions/{chat}")).status_code == 204
 
     assert _counts(database_url)[3] == 0
+
+
+async def test_the_chats_export_lists_the_files_a_message_carried(api) -> None:
+    chat = await _chat(api)
+    await _post(api, chat, "Here is the data.", ("sales.csv", CSV, "text/csv"), ("odd `name`.txt", b"x", "text/plain"))
+
+    markdown = (await api.get(f"/v1/sessions/{chat}/export")).text
+    exported = (await api.get(f"/v1/sessions/{chat}/export", params={"format": "json"})).json()
+
+    assert f"Here is the data.\n\nAttached:\n- `sales.csv` ({len(CSV)} bytes)\n- ``odd `name`.txt`` (1 bytes)\n" in markdown
+    assert [f["path"] for f in exported["messages"][0]["meta"]["attachments"]] == ["sales.csv", "odd `name`.txt"]
