@@ -16,8 +16,9 @@ PNG = b"\x89PNG\r\n\x1a\n" + bytes(range(64))
 
 
 async def _send(turns, session_id: uuid.UUID, content: str, files: list[Attached]) -> dict:
+    described = await attachments.prepare(files)
     async with turns.engine.begin() as conn:
-        return await messages.post_with_files(conn, session_id, content, files)
+        return await messages.post_with_files(conn, session_id, content, files, described)
 
 
 async def test_the_question_carries_its_files_text_and_the_binary_files_name(turns, slm) -> None:

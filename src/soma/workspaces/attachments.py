@@ -10,6 +10,7 @@ retry, a regenerated answer) reads the same, whatever the code has done to the f
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -69,6 +70,12 @@ def check(files: Sequence[Attached]) -> None:
     total = sum(len(file.data) for file in files)
     if total > MAX_BYTES:
         raise errors.AttachmentsTooLarge(f"The message's {len(files)} files have {total} bytes together; at most {MAX_BYTES} are allowed.")
+
+
+async def prepare(files: Sequence[Attached]) -> list[dict[str, Any]]:
+    """`check` the files, then `describe` them in a thread (decoding and reading PDFs take CPU): what a message records of them."""
+    check(files)
+    return await asyncio.to_thread(describe, files)
 
 
 def describe(files: Sequence[Attached]) -> list[dict[str, Any]]:
