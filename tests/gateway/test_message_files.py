@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import hashlib
+import json
 
 import httpx
 import psycopg
 import pytest
 
 from soma.workspaces import attachments
-from tests.conftest import client_of
+from tests.conftest import ADMIN, client_of
 from tests.knowledge import samples
 
 MiB = 1024 * 1024
@@ -243,3 +244,36 @@ async def test_the_chats_export_lists_the_files_a_message_carried(api) -> None:
 
     assert f"Here is the data.\n\nAttached:\n- `sales.csv` ({len(CSV)} bytes)\n- ``odd `name`.txt`` (1 bytes)\n" in markdown
     assert [f["path"] for f in exported["messages"][0]["meta"]["attachments"]] == ["sales.csv", "odd `name`.txt"]
+
+
+async def test_a_message_whose_client_goes_away_mid_file_is_400_upload_cut_off_and_stores_nothing(api, gateway, database_url) -> None:
+    chat = await _chat(api)
+    boundary = "soma-test-boundary"
+    head = f'--{boundary}\r\nContent-Disposition: form-data; name="files"; filename="cut.csv"\r\nContent-Type: text/csv\r\n\r\n'
+    body = [head.encode(), b"c" * (200 * 1024), b"c" * (200 * 1024)]
+
+    async def receive() -> dict:
+        if body:
+            return {"type": "http.request", "body": body.pop(0), "more_body": True}
+        return {"type": "http.disconnect"}  # what a server passes on when the client's connection drops
+
+    sent: list[dict] = []
+
+    async def send(message: dict) -> None:
+        sent.append(message)
+
+    path = f"/v1/sessions/{chat}/messages"
+    scope = {
+        "type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "POST", "scheme": "https",
+        "path": path, "raw_path": path.encode(), "query_string": b"", "root_path": "",
+        "headers": [
+            (b"host", b"soma.test"), (b"authorization", ADMIN["Authorization"].encode()),
+            (b"content-type", f"multipart/form-data; boundary={boundary}".encode()),
+        ],
+        "client": ("127.0.0.1", 50000), "server": ("soma.test", 443),
+    }  # fmt: skip
+
+    await gateway(scope, receive, send)
+
+    assert (sent[0]["status"], json.loads(sent[1]["body"])["error"]["code"]) == (400, "upload_cut_off")
+    assert _counts(database_url) == (0, 0, 0, 0)

@@ -18,7 +18,9 @@ from pydantic import BaseModel, ValidationError
 from python_multipart.multipart import parse_options_header
 from starlette.datastructures import UploadFile
 from starlette.exceptions import HTTPException
+from starlette.requests import ClientDisconnect
 
+from soma import errors
 from soma.gateway import limits
 from soma.workspaces import attachments
 
@@ -55,6 +57,8 @@ async def read(request: Request, model: type[BaseModel], max_chars: int) -> Post
         form = await request.form(max_files=MAX_PARTS, max_fields=MAX_PARTS, max_part_size=limits.max_body_bytes(max_chars))
     except HTTPException as exc:  # Starlette's 400 for a form it cannot parse
         raise _invalid("body", f"the multipart/form-data body is malformed ({exc.detail})") from None
+    except ClientDisconnect:
+        raise errors.UploadCutOff("The connection closed before the whole message arrived.") from None
     try:
         unknown = sorted({key for key in form.keys() if key not in (CONTENT, FILES)})
         if unknown:

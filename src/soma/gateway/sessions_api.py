@@ -140,7 +140,7 @@ MESSAGE_BODY = {
 }
 POST_ERRORS = (
     errors.MessageTooLarge, errors.AttachmentTooLarge, errors.AttachmentsTooLarge, errors.TooManyAttachments, errors.WorkspaceFull,
-    errors.InvalidPath, errors.DuplicateAttachment,
+    errors.InvalidPath, errors.DuplicateAttachment, errors.UploadCutOff,
 )  # fmt: skip
 
 
