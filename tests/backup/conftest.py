@@ -22,6 +22,7 @@ from soma.knowledge import blobs, store
 from soma.settings import store as settings_store
 from soma.tools import choices, servers
 from soma.tools import store as tool_store
+from soma.workspaces import store as workspace_store
 
 USERNAME = "zebedee-backup-tester"
 # A tool server as the backup keeps it: its secret as a reference only.
@@ -29,6 +30,10 @@ TIDES = {"command": "uvx", "args": ["tides-mcp"], "env": {"TIDES_API_KEY": "vaul
 PASSWORD = "a long enough password for the tester"
 FILE_BYTES = b"".join(f"line {n}: the lighthouse keeper's log\n".encode() for n in range(9000))  # > one piece
 assert len(FILE_BYTES) > blobs.PIECE_BYTES
+LOG = b"day,ships\nmonday,3\ntuesday,5\n"
+# The chat's files: one content twice (a backup holds it once), and one over a piece (read in parts).
+WORKSPACE = {"log.csv": LOG, "copies/log.csv": LOG, "lamp.bin": bytes(range(256)) * (4096 + 100)}
+assert len(WORKSPACE["lamp.bin"]) > workspace_store.PIECE_BYTES
 
 
 @dataclass
@@ -41,6 +46,7 @@ class Installed:
     session_id: str
     document_id: str
     sha256: str
+    files: dict[str, bytes]  # the chat's files
 
 
 def vector(seed: int) -> list[float]:
@@ -49,12 +55,12 @@ def vector(seed: int) -> list[float]:
 
 @pytest.fixture
 async def installed(database_url: str) -> Installed:
-    """One chat (two messages, their events) owned by a user, two memories, one indexed document, changed settings."""
+    """One chat (two messages, their events, three files) owned by a user, two memories, one indexed document, changed settings."""
     return await populate(database_url)
 
 
-async def populate(database_url: str, file_bytes: bytes = FILE_BYTES) -> Installed:
-    """Fill a fresh database as `installed` describes; file_bytes is the knowledge file's content."""
+async def populate(database_url: str, file_bytes: bytes = FILE_BYTES, workspace: dict[str, bytes] = WORKSPACE) -> Installed:
+    """Fill a fresh database as `installed` describes; file_bytes is the knowledge file's content, workspace the chat's files."""
     engine = db_engine.create(database_url, pool_size=1)
     try:
         async with engine.begin() as conn:
@@ -65,6 +71,7 @@ async def populate(database_url: str, file_bytes: bytes = FILE_BYTES) -> Install
             chat = await sessions.create(conn, "Lighthouse", owner=owner)
             question = await messages.post_user_message(conn, uuid.UUID(chat["id"]), "What does the keeper log?", owner=owner)
             await messages.store_reply(conn, uuid.UUID(chat["id"]), question["id"], "Every ship that passes.", {"citations": []})
+            await workspace_store.apply(conn, uuid.UUID(chat["id"]), workspace.items(), [], 10 * workspace_store.MiB)
             for n, content in enumerate(("The keeper is called Ada.", "The lamp is lit at dusk.")):
                 values = {"content": content, "embedding": vector(n), "embedding_model": "test-model", "source": "user"}
                 await conn.execute(tables.memories.insert().values(values))
@@ -83,7 +90,7 @@ async def populate(database_url: str, file_bytes: bytes = FILE_BYTES) -> Install
             await store.finish_indexing(conn, uuid.UUID(document["id"]), chunks, [vector(5), vector(6)], "test-model")
     finally:
         await engine.dispose()
-    return Installed(database_url, api_key, owner, chat["id"], document["id"], document["sha256"])
+    return Installed(database_url, api_key, owner, chat["id"], document["id"], document["sha256"], dict(workspace))
 
 
 async def make_archive(database_url: str) -> bytes:

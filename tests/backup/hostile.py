@@ -11,6 +11,7 @@ from soma.db import schema
 from tests.backup.conftest import build
 
 MANIFEST, SETTINGS, CHECKSUMS = "soma-backup/manifest.json", "soma-backup/settings.json", "soma-backup/checksums.json"
+FILES = "soma-backup/files/000001.jsonl"
 
 
 def _with(entries: list[tuple[str, bytes]], name: str, change) -> list[tuple[str, bytes]]:
@@ -86,7 +87,8 @@ def hostile(case: str, entries: list[tuple[str, bytes]], archive: bytes, sha256:
             return build(altered, checksums=False), errors.BackupChecksumMismatch(
                 f"{SETTINGS} has the SHA-256 {digest}, but {CHECKSUMS} says {expected}.")
         case "truncated":
-            return archive[: len(archive) // 2], errors.BackupTruncated(f"The archive ends inside {blob}.")
+            middle = archive.index(dict(entries)[blob]) + len(dict(entries)[blob]) // 2
+            return archive[:middle], errors.BackupTruncated(f"The archive ends inside {blob}.")
         case "cut after an entry":
             return build(entries[:3], checksums=False), errors.BackupTruncated(
                 f"The archive ends after soma-backup/sessions/000001.jsonl, before {CHECKSUMS}.")
@@ -130,6 +132,22 @@ def hostile(case: str, entries: list[tuple[str, bytes]], archive: bytes, sha256:
         case "missing blob":
             return build([(n, d) for n, d in entries if n != blob]), errors.BackupBlobsMismatch(
                 f"The document 'keeper-log.txt' has no {blob} entry.")
+        case "chat file outside its workspace":
+            return build(_with(entries, FILES, _lines(0, path="../../etc/cron.d/evil"))), errors.BackupDataInvalid(
+                f"{FILES} line 1 has an invalid path: '../../etc/cron.d/evil'.")
+        case "chat file of a missing chat":
+            chat = "00000000-0000-0000-0000-000000000001"
+            return build(_with(entries, FILES, _lines(0, session_id=chat))), errors.BackupDataInvalid(
+                f"{FILES} line 1 belongs to session {chat}, which the backup lacks.")
+        case "missing chat file blob":
+            first = json.loads(dict(entries)[FILES].splitlines()[0])
+            gone = f"soma-backup/file_blobs/{first['sha256']}"
+            return build([(n, d) for n, d in entries if n != gone]), errors.BackupBlobsMismatch(
+                f"The chat's file {first['path']!r} has no {gone} entry.")
+        case "altered chat file blob":
+            name = next(n for n, _ in entries if n.startswith("soma-backup/file_blobs/"))
+            altered = _with(entries, name, lambda d: b"X" + d[1:])
+            return build(altered), errors.BackupChecksumMismatch(f"{name} has the SHA-256 {hashlib.sha256(dict(altered)[name]).hexdigest()}.")
     raise AssertionError(case)
 
 
@@ -137,5 +155,6 @@ CASES = [
     "path traversal", "absolute path", "symlink", "hard link", "device", "fifo", "duplicate entry", "unknown entry",
     "entry larger than checksums say", "bad checksum", "truncated", "cut after an entry", "not a tar", "wrong format name",
     "newer format version", "newer schema revision", "lying counts", "missing blob", "size bomb", "duplicate row",
-    "reply to a missing message", "NUL in text", "vector beyond float4",
+    "reply to a missing message", "NUL in text", "vector beyond float4", "chat file outside its workspace", "chat file of a missing chat",
+    "missing chat file blob", "altered chat file blob",
 ]  # fmt: skip

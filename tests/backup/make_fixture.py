@@ -19,6 +19,9 @@ from tests.backup.conftest import make_archive, populate
 
 FIXTURES = Path(__file__).parent / "fixtures"
 FILE_BYTES = b"The keeper lights the lamp at dusk and logs every ship that passes.\n" * 40
+# The chat's files, from schema 0013 on: one content twice (kept once), one binary.
+WORKSPACE = {"log.csv": b"day,ships\nmonday,3\n", "copies/log.csv": b"day,ships\nmonday,3\n", "lamp.bin": bytes(range(256))}
+WORKSPACES_FROM = "0013"  # the schema revision chats first had files at
 
 
 def main() -> None:
@@ -27,7 +30,7 @@ def main() -> None:
     server = embedded.ensure(data_dir)
     try:
         migrate.upgrade(server.url)
-        asyncio.run(populate(server.url, FILE_BYTES))
+        asyncio.run(populate(server.url, FILE_BYTES, WORKSPACE))
         archive = asyncio.run(make_archive(server.url))
     finally:
         server.stop()

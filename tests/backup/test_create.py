@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import io
 import json
 from pathlib import Path
@@ -15,15 +16,17 @@ from tests.backup.conftest import FILE_BYTES, PASSWORD, USERNAME, Installed, ent
 from tests.conftest import client_of
 from tests.procs import run_soma, soma_env
 
-COUNTS = {"sessions": 1, "messages": 2, "events": 2, "memories": 2, "documents": 1, "chunks": 2, "blobs": 1}
+COUNTS = {"sessions": 1, "messages": 2, "events": 2, "memories": 2, "documents": 1, "chunks": 2, "files": 3, "blobs": 1, "file_blobs": 2}
 
 
 async def _assert_archive(archive: bytes, installed: Installed) -> None:
     entries = entries_of(archive)
-    segments = [f"soma-backup/{kind}/000001.jsonl" for kind in ("sessions", "messages", "events", "memories", "documents", "chunks")]
+    segments = [f"soma-backup/{kind}/000001.jsonl" for kind in ("sessions", "messages", "events", "memories", "documents", "chunks", "files")]
+    contents = {hashlib.sha256(data).hexdigest(): data for data in installed.files.values()}  # each content once
     assert [name for name, _ in entries] == [
         "soma-backup/manifest.json", "soma-backup/settings.json", *segments,
-        f"soma-backup/blobs/{installed.sha256}", "soma-backup/checksums.json",
+        f"soma-backup/blobs/{installed.sha256}", *(f"soma-backup/file_blobs/{sha256}" for sha256 in sorted(contents)),
+        "soma-backup/checksums.json",
     ]  # fmt: skip
     content = dict(entries)
     manifest = json.loads(content["soma-backup/manifest.json"])
@@ -35,6 +38,11 @@ async def _assert_archive(archive: bytes, installed: Installed) -> None:
     settings = json.loads(content["soma-backup/settings.json"])
     assert (settings["version"], settings["data"]["temperature"], settings["data"]["system_prompt"]) == (2, 0.25, "You keep the lighthouse log.")
     assert content[f"soma-backup/blobs/{installed.sha256}"] == FILE_BYTES
+    assert {sha256: content[f"soma-backup/file_blobs/{sha256}"] for sha256 in contents} == contents
+    files = [json.loads(line) for line in content[segments[6]].splitlines()]
+    assert sorted((f["session_id"], f["path"], f["size"], f["sha256"]) for f in files) == sorted(
+        (installed.session_id, path, len(data), hashlib.sha256(data).hexdigest()) for path, data in installed.files.items()
+    )
     [chat] = [json.loads(line) for line in content[segments[0]].splitlines()]
     assert (chat["id"], chat["title"], chat["owner"], chat["last_event_id"]) == (installed.session_id, "Lighthouse", installed.owner, 2)
     messages = [json.loads(line) for line in content[segments[1]].splitlines()]
@@ -60,7 +68,7 @@ async def test_soma_backup_create_writes_the_whole_state_but_no_secret_and_audit
     done = run_soma(soma_env(installed.database_url), "backup", "create", "--out", str(out))
     assert done.returncode == 0, done.stderr
     archive = out.read_bytes()
-    counts = "1 sessions, 2 messages, 2 events, 2 memories, 1 documents, 2 chunks, 1 blobs"
+    counts = "1 sessions, 2 messages, 2 events, 2 memories, 1 documents, 2 chunks, 3 files, 1 blobs, 2 file_blobs"
     assert done.stdout == f"backup written to {out}: {len(archive)} bytes; {counts}\n"
     assert list(tmp_path.iterdir()) == [out]  # the .partial file was renamed
     await _assert_archive(archive, installed)

@@ -26,8 +26,9 @@ STATE = {
     "documents": "SELECT id::text, filename, sha256, state, chunk_count FROM knowledge_documents ORDER BY id",
     "chunks": "SELECT id, document_id::text, ordinal, content, embedding::text FROM knowledge_chunks ORDER BY id",
     "blobs": "SELECT sha256, size_bytes, (SELECT count(*) FROM knowledge_blob_pieces p WHERE p.sha256 = b.sha256) FROM knowledge_blobs b ORDER BY sha256",
+    "files": "SELECT session_id::text, path, data, size, sha256, modified_at FROM workspace_files ORDER BY session_id, path",
 }
-STAGING = "SELECT (SELECT count(*) FROM restore_segments) + (SELECT count(*) FROM restore_blobs)"
+STAGING = "SELECT (SELECT count(*) FROM restore_segments) + (SELECT count(*) FROM restore_blobs) + (SELECT count(*) FROM restore_file_pieces)"
 # The restore lock's two advisory locks, held by an apply; its request for the gate, waiting.
 HELD = "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND mode = 'ExclusiveLock' AND granted"
 WAITING = "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND mode = 'ExclusiveLock' AND NOT granted"
@@ -60,11 +61,14 @@ async def upload(api: httpx.AsyncClient, archive: bytes, name: str = "nightly.ta
 
 
 async def change_everything(api: httpx.AsyncClient, installed: Installed) -> None:
-    """What happens after a backup: a memory and the file deleted, a chat added, a setting changed."""
+    """What happens after a backup: a memory, the file and a chat's file deleted, a chat (with a file) added, a setting changed."""
     memories = (await api.get("/v1/memories")).json()["memories"]
     assert (await api.delete(f"/v1/memories/{memories[0]['id']}")).status_code == 204
+    assert (await api.delete(f"/v1/sessions/{installed.session_id}/files/lamp.bin")).status_code == 204
     assert (await api.delete(f"/v1/knowledge/{installed.document_id}")).status_code == 204
-    assert (await api.post("/v1/sessions", json={"title": "After the backup"})).status_code == 201
+    after = await api.post("/v1/sessions", json={"title": "After the backup"})
+    sent = await api.post(f"/v1/sessions/{after.json()['id']}/messages", data={"content": "later"}, files={"files": ("later.txt", b"later")})
+    assert (after.status_code, sent.status_code) == (201, 202)
     assert (await api.put("/v1/settings", json={"temperature": 1.5})).status_code == 200
 
 
@@ -79,7 +83,9 @@ async def test_a_restore_is_previewed_then_brings_everything_back_keeping_or_tak
     assert staged.status_code == 201, staged.text
     preview = staged.json()
     assert (preview["state"], preview["filename"], preview["size_bytes"], preview["owners_unmatched"]) == ("staged", "nightly.tar", len(archive), 0)
-    assert preview["counts"] == {"sessions": 1, "messages": 2, "events": 2, "memories": 2, "documents": 1, "chunks": 2, "blobs": 1}
+    assert preview["counts"] == {
+        "sessions": 1, "messages": 2, "events": 2, "memories": 2, "documents": 1, "chunks": 2, "files": 3, "blobs": 1, "file_blobs": 2,
+    }  # fmt: skip
     assert preview["settings_diff"] == [{"key": "temperature", "current": 1.5, "backup": 0.25}]
     assert {**state(url), "blobs": []} == changed  # staging changes nothing Soma serves (the file's bytes wait aside)
     assert (await api.get(f"/v1/restores/{preview['id']}")).json() == preview

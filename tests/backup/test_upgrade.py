@@ -13,7 +13,7 @@ from soma.auth import admin
 from soma.backup import apply, staging, streams, upgrade
 from soma.db import engine as db_engine
 from soma.db import migrate, schema
-from tests.backup.make_fixture import FILE_BYTES, FIXTURES
+from tests.backup.make_fixture import FILE_BYTES, FIXTURES, WORKSPACE, WORKSPACES_FROM
 
 KEPT = sorted(FIXTURES.glob("backup-*.tar"))
 
@@ -48,3 +48,5 @@ async def test_a_kept_backup_restores_into_todays_schema(kept: Path, database_ur
         assert b"".join(p[0] for p in pieces) == FILE_BYTES
         settings = conn.execute("SELECT data->>'system_prompt' FROM agent_settings").fetchone()[0]
         assert settings == "You keep the lighthouse log."
+        files = dict(conn.execute("SELECT path, data FROM workspace_files").fetchall())
+        assert files == (WORKSPACE if kept.stem.removeprefix("backup-") >= WORKSPACES_FROM else {})

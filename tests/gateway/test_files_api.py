@@ -110,6 +110,16 @@ async def test_a_large_file_downloads_whole(api, gateway) -> None:
     assert (response.status_code, response.content) == (200, data)
 
 
+async def test_an_empty_file_downloads_as_an_empty_attachment(api, gateway) -> None:
+    chat = await _chat(api)
+    await _put(gateway, chat, {"empty.txt": b""})
+
+    response = await api.get(f"/v1/sessions/{chat}/files/empty.txt", params={"inline": "true"})
+
+    assert (response.status_code, response.content, response.headers["content-length"]) == (200, b"", "0")
+    assert response.headers["content-disposition"] == 'attachment; filename="empty.txt"'
+
+
 async def test_delete_removes_the_file_and_a_second_delete_is_404(api, gateway, database_url) -> None:
     chat = await _chat(api)
     await _put(gateway, chat, {"out/a.txt": b"a", "b.txt": b"b"})

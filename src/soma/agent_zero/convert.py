@@ -89,7 +89,7 @@ async def items(plan: Import, current: settings_store.AgentSettings, owner: str 
 
 def _manifest(found: contents.Contents, made: datetime.datetime, tables: dict[str, list[dict[str, Any]]], embedding_model: str) -> dict[str, Any]:
     """What the staged restore shows: Soma's counts of what it brings, and the Agent Zero preview."""
-    counts = {kind: len(tables.get(kind, [])) for kind in format.TABLES} | {format.BLOBS: len(found.knowledge)}
+    counts = {kind: len(tables.get(kind, [])) for kind in format.TABLES} | {format.BLOBS: len(found.knowledge), format.FILE_BLOBS: 0}
     shown = preview.describe(found)
     shown["chats"] = shown["chats"][:SHOWN_CHATS]
     return {

@@ -1,4 +1,4 @@
-"""Applying a staged restore: chats, memories and knowledge replaced by the backup's, in one transaction.
+"""Applying a staged restore: chats (with their files), memories and knowledge replaced by the backup's, in one transaction.
 
 It begins by taking the restore lock (soma.db.restore_lock): from then on new writes get 503
 restore_in_progress on every replica and a second restore is told that this one is being
@@ -38,13 +38,20 @@ DRAIN_POLL_SECONDS = 0.2
 
 # Every backup snapshot takes ACCESS SHARE locks on these in this order too (snapshot.begin), so a
 # backup being made and a restore wait for each other instead of deadlocking or seeing a half.
-REPLACED = ("chat_sessions", "messages", "session_events", "memories", "knowledge_documents", "knowledge_chunks")
+REPLACED = ("chat_sessions", "messages", "session_events", "memories", "knowledge_documents", "knowledge_chunks", "workspace_files")
 
 # How a staged column is written where it is not copied as it is.
 _COLUMN_RULES = {
     ("sessions", "owner"): f"CASE WHEN r.owner IN ({staged.KNOWN_OWNERS}) THEN r.owner END",
     # A document backed up while it was being indexed has no chunks: it is indexed again.
     ("documents", "state"): "CASE WHEN r.state IN ('ready', 'failed') THEN r.state ELSE 'pending' END",
+}
+# Columns a kind's records lack, and what fills them: a chat file's bytes are its staged pieces, joined.
+_ADDED_COLUMNS = {
+    "files": {
+        "data": "coalesce((SELECT string_agg(p.data, ''::bytea ORDER BY p.ordinal) FROM restore_file_pieces p"
+        " WHERE p.restore_id = :restore_id AND p.sha256 = r.sha256), ''::bytea)",
+    },
 }
 _IDENTITIES = ("messages", "memories", "knowledge_chunks")  # tables whose ids come from a sequence
 
@@ -154,8 +161,9 @@ def _first_line(exc: sa.exc.DBAPIError) -> str:
 def _insert(kind: str) -> sa.TextClause:
     """INSERT … SELECT of one kind's staged records, unpacked by PostgreSQL in the table's own column types."""
     table, columns, _order = rows.SCHEMAS[kind]
-    names = ", ".join(columns)
-    values = ", ".join(_COLUMN_RULES.get((kind, name), f"r.{name}") for name in columns)
+    added = _ADDED_COLUMNS.get(kind, {})
+    names = ", ".join([*columns, *added])
+    values = ", ".join([*(_COLUMN_RULES.get((kind, name), f"r.{name}") for name in columns), *added.values()])
     return sa.text(
         f"INSERT INTO {table.name} ({names}) SELECT {values} "
         f"FROM restore_segments s CROSS JOIN LATERAL json_populate_recordset(NULL::{table.name}, s.records) AS r "

@@ -18,6 +18,7 @@ from soma import errors
 from soma.backup import upgrade
 from soma.db import schema
 from soma.embeddings import embedder
+from soma.workspaces import store as workspace_store
 
 FORMAT = "soma-backup"
 FORMAT_VERSION = 1  # raise it whenever an entry or a record changes shape; readers refuse newer versions
@@ -26,21 +27,23 @@ MANIFEST = ROOT + "manifest.json"
 SETTINGS = ROOT + "settings.json"
 CHECKSUMS = ROOT + "checksums.json"
 # Table data, in archive order: each as JSON Lines in numbered segments, `<kind>/000001.jsonl`, ….
-TABLES = ("sessions", "messages", "events", "memories", "documents", "chunks")
+TABLES = ("sessions", "messages", "events", "memories", "documents", "chunks", "files")
 BLOBS = "blobs"  # `blobs/<sha256>`: the bytes of one knowledge file, in ascending sha256 order
-COUNTS = (*TABLES, BLOBS)  # what the manifest counts
+FILE_BLOBS = "file_blobs"  # `file_blobs/<sha256>`: the bytes of chats' files (workspaces), each content once, in ascending sha256 order
+COUNTS = (*TABLES, BLOBS, FILE_BLOBS)  # what the manifest counts
 
 MiB = 1024 * 1024
 SEGMENT_BYTES = 4 * MiB  # a segment ends before the row that would take it past this
 MAX_ROW_BYTES = 4 * MiB  # one JSON line; far above any row Soma's own limits allow
 MAX_SEGMENT_BYTES = SEGMENT_BYTES + MAX_ROW_BYTES
 MAX_BLOB_BYTES = 1024 * MiB  # the most the upload_max_bytes setting allows
+MAX_FILE_BLOB_BYTES = workspace_store.MAX_FILE_BYTES  # the most one file of a chat holds
 MAX_DOCUMENT_BYTES = 1 * MiB  # manifest.json, settings.json
 MAX_CHECKSUMS_BYTES = 64 * MiB  # about 450,000 entries
 MAX_ARCHIVE_BYTES = 256 * 1024 * MiB  # 256 GiB in all: a reader stops before staging more
 
 _SEGMENT = re.compile(r"(?P<kind>[a-z]+)/(?P<number>\d{6})\.jsonl")
-_BLOB = re.compile(r"blobs/(?P<sha256>[0-9a-f]{64})")
+_BLOB = re.compile(r"(?P<kind>blobs|file_blobs)/(?P<sha256>[0-9a-f]{64})")
 
 
 @dataclass(frozen=True)
@@ -58,6 +61,8 @@ class Name:
             return MAX_SEGMENT_BYTES
         if self.kind == BLOBS:
             return MAX_BLOB_BYTES
+        if self.kind == FILE_BLOBS:
+            return MAX_FILE_BLOB_BYTES
         return MAX_CHECKSUMS_BYTES if self.kind == "checksums" else MAX_DOCUMENT_BYTES
 
 
@@ -66,13 +71,14 @@ def segment_name(kind: str, number: int) -> str:
     return f"{ROOT}{kind}/{number:06d}.jsonl"
 
 
-def blob_name(sha256: str) -> str:
-    return f"{ROOT}{BLOBS}/{sha256}"
+def blob_name(sha256: str, kind: str = BLOBS) -> str:
+    """`soma-backup/blobs/<sha256>` (a knowledge file's bytes), or under `file_blobs/` (a chat file's)."""
+    return f"{ROOT}{kind}/{sha256}"
 
 
 def parse_name(name: str) -> Name | None:
     """The entry this name denotes, or None when no Soma backup holds such a name."""
-    fixed = {MANIFEST: Name(0, "manifest"), SETTINGS: Name(1, "settings"), CHECKSUMS: Name(3 + len(TABLES), "checksums")}
+    fixed = {MANIFEST: Name(0, "manifest"), SETTINGS: Name(1, "settings"), CHECKSUMS: Name(4 + len(TABLES), "checksums")}
     if name in fixed:
         return fixed[name]
     if not name.startswith(ROOT):
@@ -81,7 +87,7 @@ def parse_name(name: str) -> Name | None:
     if (segment := _SEGMENT.fullmatch(rest)) and segment["kind"] in TABLES and int(segment["number"]) > 0:
         return Name(2 + TABLES.index(segment["kind"]), segment["kind"], segment["number"])
     if blob := _BLOB.fullmatch(rest):
-        return Name(2 + len(TABLES), BLOBS, blob["sha256"])
+        return Name(2 + len(TABLES) + (blob["kind"] == FILE_BLOBS), blob["kind"], blob["sha256"])
     return None
 
 
@@ -134,6 +140,8 @@ def parse_manifest(data: bytes, revisions: Collection[str]) -> dict[str, Any]:
         raise errors.BackupSchemaNewer(
             f"Soma {made_by} made this backup from schema revision {revision!r}; Soma {soma.__version__} knows revisions up to {schema.head()!r}."
         )
+    change = upgrade.record(upgrade.steps(revision), "manifest")  # an older backup's counts lack what came since
+    found = change(found) if change is not None else found
     _check_manifest_shape(found)
     return found
 

@@ -51,11 +51,12 @@ class Segment:
 
 @dataclass
 class Blob:
-    """One knowledge file's bytes: iterate `chunks` to the end before asking the reader for more."""
+    """One file's bytes, a knowledge file's or (kind `file_blobs`) a chat's: iterate `chunks` to the end before asking the reader for more."""
 
     sha256: str
     size: int
     chunks: AsyncIterator[bytes]
+    kind: str = format.BLOBS
 
 
 Item = Document | Segment | Blob
@@ -74,6 +75,7 @@ class _Seen:
     document_ids: set[str] = field(default_factory=set)
     keys: set[tuple[Any, ...]] = field(default_factory=set)  # every other row's unique keys, by kind
     documents: dict[str, tuple[str, int]] = field(default_factory=dict)  # sha256 -> (filename, size)
+    files: dict[str, tuple[str, int]] = field(default_factory=dict)  # sha256 -> (a chat's file path, size)
     manifest: dict[str, Any] = field(default_factory=dict)
 
 
@@ -89,8 +91,8 @@ async def read(stream: Source, revisions: Collection[str] | None = None) -> Asyn
         if header is None:
             break
         name = _check_header(header, seen)
-        if name.kind == format.BLOBS:
-            blob = Blob(name.key, header.size, _blob(stream, header, name, seen))
+        if name.kind in (format.BLOBS, format.FILE_BLOBS):
+            blob = Blob(name.key, header.size, _blob(stream, header, name, seen), name.kind)
             yield blob
             async for _ in blob.chunks:  # what the consumer left unread
                 pass
@@ -168,8 +170,8 @@ def _check_order(name: format.Name, shown: str, last: format.Name | None) -> Non
         previous = int(last.key) if last.kind == name.kind else 0
         if int(name.key) != previous + 1:
             raise errors.BackupEntryUnexpected(f"The entry {shown} is out of order: segment {previous + 1} was expected.")
-    if name.kind == format.BLOBS and last.kind == format.BLOBS and name.key <= last.key:
-        raise errors.BackupEntryUnexpected(f"The entry {shown} is out of order: blobs come in ascending sha256 order.")
+    if name.kind in (format.BLOBS, format.FILE_BLOBS) and last.kind == name.kind and name.key <= last.key:
+        raise errors.BackupEntryUnexpected(f"The entry {shown} is out of order: {name.kind} come in ascending sha256 order.")
 
 
 def _parse(name: format.Name, entry: str, data: bytes, seen: _Seen, revisions: Collection[str]) -> Item:
@@ -207,7 +209,7 @@ def _check_reference(kind: str, record: dict[str, Any], where: str, seen: _Seen)
         seen.keys.add(value)
     if kind == "sessions":
         seen.session_ids.add(record["id"])
-    elif kind in ("messages", "events") and record["session_id"] not in seen.session_ids:
+    elif kind in ("messages", "events", "files") and record["session_id"] not in seen.session_ids:
         raise errors.BackupDataInvalid(f"{where} belongs to session {record['session_id']}, which the backup lacks.")
     if kind == "messages" and record["reply_to"] is not None and (kind, ("id",), record["reply_to"]) not in seen.keys:
         raise errors.BackupDataInvalid(f"{where} replies to message {record['reply_to']}, which the backup lacks before it.")
@@ -218,6 +220,10 @@ def _check_reference(kind: str, record: dict[str, Any], where: str, seen: _Seen)
         seen.documents[record["sha256"]] = (record["filename"], record["size_bytes"])
     elif kind == "chunks" and record["document_id"] not in seen.document_ids:
         raise errors.BackupDataInvalid(f"{where} belongs to document {record['document_id']}, which the backup lacks.")
+    if kind == "files":
+        known = seen.files.setdefault(record["sha256"], (record["path"], record["size"]))
+        if known[1] != record["size"]:
+            raise errors.BackupDataInvalid(f"{where} gives the content {record['sha256']} {record['size']} bytes; {known[0]!r} gave it {known[1]}.")
 
 
 # The unique keys of each kind's table (its primary key and unique constraints).
@@ -228,16 +234,18 @@ _UNIQUE: dict[str, tuple[tuple[str, ...], ...]] = {
     "memories": (("id",),),
     "documents": (("id",),),
     "chunks": (("id",), ("document_id", "ordinal")),
+    "files": (("session_id", "path"),),
 }
 
 
 async def _blob(stream: Source, header: tar.Header, name: format.Name, seen: _Seen) -> AsyncIterator[bytes]:
-    """The blob's bytes, hashed on the way; its hash must be its name and a document must use it."""
-    document = seen.documents.get(name.key)
-    if document is None:
-        raise errors.BackupBlobsMismatch(f"{header.name} is a file that no document of the backup uses.")
-    if document[1] != header.size:
-        raise errors.BackupBlobsMismatch(f"{header.name} has {header.size} bytes; its document {document[0]!r} says {document[1]}.")
+    """The blob's bytes, hashed on the way; its hash must be its name and a document (or a chat's file) must use it."""
+    users, what = (seen.documents, "document") if name.kind == format.BLOBS else (seen.files, "chat's file")
+    user = users.get(name.key)
+    if user is None:
+        raise errors.BackupBlobsMismatch(f"{header.name} is a file that no {what} of the backup uses.")
+    if user[1] != header.size:
+        raise errors.BackupBlobsMismatch(f"{header.name} has {header.size} bytes; its {what} {user[0]!r} says {user[1]}.")
     digest = hashlib.sha256()
     left = header.size
     while left:
@@ -248,7 +256,7 @@ async def _blob(stream: Source, header: tar.Header, name: format.Name, seen: _Se
     if digest.hexdigest() != name.key:
         raise errors.BackupChecksumMismatch(f"{header.name} has the SHA-256 {digest.hexdigest()}.")
     seen.entries.append({"name": header.name, "size": header.size, "sha256": name.key})
-    seen.counts[format.BLOBS] += 1
+    seen.counts[name.kind] += 1
 
 
 def _check_checksums(data: bytes, seen: _Seen) -> None:
@@ -282,11 +290,14 @@ def _checksum_list(data: bytes) -> list[dict[str, Any]]:
 
 
 def _check_whole(seen: _Seen) -> None:
-    """Once all is read: every document has its blob, and the manifest counts what the archive holds."""
-    blobs = {entry["name"].rsplit("/", 1)[1] for entry in seen.entries if entry["name"].startswith(format.ROOT + format.BLOBS + "/")}
+    """Once all is read: every document and every chat's file has its blob, and the manifest counts what the archive holds."""
+    names = {entry["name"] for entry in seen.entries}
     for sha256, (filename, _size) in seen.documents.items():
-        if sha256 not in blobs:
+        if format.blob_name(sha256) not in names:
             raise errors.BackupBlobsMismatch(f"The document {filename!r} has no {format.blob_name(sha256)} entry.")
+    for sha256, (path, _size) in seen.files.items():
+        if format.blob_name(sha256, format.FILE_BLOBS) not in names:
+            raise errors.BackupBlobsMismatch(f"The chat's file {path!r} has no {format.blob_name(sha256, format.FILE_BLOBS)} entry.")
     for kind in format.COUNTS:
         said, found = seen.manifest["counts"][kind], seen.counts[kind]
         if said != found:

@@ -21,11 +21,14 @@ from soma import errors
 from soma.backup import format
 from soma.db import tables
 from soma.tools import saved as saved_tools
+from soma.workspaces import paths
+from soma.workspaces import store as workspace_store
 
 Check = Callable[[Any], bool]
 
 
 _UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")  # str(uuid.UUID(…))'s form
+_SHA256 = re.compile(r"[0-9a-f]{64}")
 FLOAT4_MAX = 3.4028234663852886e38  # pgvector stores float4: anything larger cannot be restored
 _NUMBERS = frozenset({int, float})
 
@@ -74,6 +77,23 @@ def _versions(value: Any) -> bool:
     return type(value) is list and all(isinstance(v, dict) for v in value)
 
 
+def _size(value: Any) -> bool:
+    """A file's size: a whole number of bytes, at most the largest a chat's file may hold."""
+    return type(value) is int and 0 <= value <= workspace_store.MAX_FILE_BYTES
+
+
+def _sha256(value: Any) -> bool:
+    return type(value) is str and _SHA256.fullmatch(value) is not None
+
+
+def _workspace_path(value: Any) -> bool:
+    """A chat's file path in its one clean form: nothing a restore writes can name a place outside the workspace."""
+    try:
+        return isinstance(value, str) and paths.clean(value) == value
+    except errors.InvalidPath:
+        return False
+
+
 def _optional(check: Check) -> Check:
     return lambda value: value is None or check(value)
 
@@ -83,7 +103,7 @@ def _one_of(*allowed: str) -> Check:
 
 
 _s, _m, _e = tables.chat_sessions, tables.messages, tables.session_events
-_mem, _d, _c = tables.memories, tables.knowledge_documents, tables.knowledge_chunks
+_mem, _d, _c, _f = tables.memories, tables.knowledge_documents, tables.knowledge_chunks, tables.workspace_files
 
 # Per kind: the table, its columns in the order written, what each value must be, and the sort key.
 SCHEMAS: dict[str, tuple[sa.Table, dict[str, Check], tuple[str, ...]]] = {
@@ -122,6 +142,12 @@ SCHEMAS: dict[str, tuple[sa.Table, dict[str, Check], tuple[str, ...]]] = {
         _c,
         {"id": integer, "document_id": _uuid, "ordinal": _int32, "content": text, "embedding": _vector, "embedding_model": text},
         ("id",),
+    ),
+    # A chat's files without their bytes, which follow as `file_blobs/<sha256>` entries (one per content).
+    "files": (
+        _f,
+        {"session_id": _uuid, "path": _workspace_path, "size": _size, "sha256": _sha256, "modified_at": _time},
+        ("session_id", "path"),
     ),
 }
 # `tools` is None in a backup made before tool servers existed: the restore leaves them as they are.

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime
+import uuid
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -14,11 +15,12 @@ from soma.backup.writer import Entry
 from soma.db import tables
 from soma.knowledge import blobs
 from soma.tools import saved as saved_tools
+from soma.workspaces import store as workspace_store
 
 ROWS_PER_FETCH = 500  # rows a server-side cursor hands over at a time
 BLOBS_PER_PAGE = 1000  # blob names listed at a time, so a million files do not sit in memory
 
-_b, _d = tables.knowledge_blobs, tables.knowledge_documents
+_b, _d, _f = tables.knowledge_blobs, tables.knowledge_documents, tables.workspace_files
 # Only the bytes some document uses: an upload still in flight is invisible here anyway.
 _USED = sa.exists().where(_d.c.sha256 == _b.c.sha256)
 
@@ -41,7 +43,7 @@ class Snapshot:
         self.manifest: dict[str, Any] = {}
 
     async def entries(self, conn: AsyncConnection) -> AsyncIterator[Entry]:
-        """manifest.json, settings.json, every table's segments, then every blob, read on conn (after `begin`)."""
+        """manifest.json, settings.json, every table's segments, every knowledge blob, then every chat file's content, read on conn (after `begin`)."""
         revision = (await conn.execute(sa.text("SELECT version_num FROM alembic_version"))).scalar_one()
         self.manifest = format.manifest(revision, self.created_at, await _counts(conn))
         yield Entry.of(format.MANIFEST, format.dumps(self.manifest))
@@ -53,11 +55,15 @@ class Snapshot:
                 yield entry
         async for sha256, size in _blobs(conn):
             yield Entry(format.blob_name(sha256), size, blobs.pieces(conn, sha256))
+        async for session_id, described in _file_contents(conn):
+            name = format.blob_name(described["sha256"], format.FILE_BLOBS)
+            yield Entry(name, described["size"], workspace_store.pieces(conn, session_id, described))
 
 
 async def _counts(conn: AsyncConnection) -> dict[str, int]:
     counted = {kind: sa.select(sa.func.count()).select_from(rows.SCHEMAS[kind][0]) for kind in format.TABLES}
     counted[format.BLOBS] = sa.select(sa.func.count()).select_from(_b).where(_USED)
+    counted[format.FILE_BLOBS] = sa.select(sa.func.count(sa.distinct(_f.c.sha256)))
     return {kind: (await conn.execute(query)).scalar_one() for kind, query in counted.items()}
 
 
@@ -90,3 +96,22 @@ async def _blobs(conn: AsyncConnection) -> AsyncIterator[tuple[str, int]]:
         if len(page) < BLOBS_PER_PAGE:
             return
         after = page[-1].sha256
+
+
+async def _file_contents(conn: AsyncConnection) -> AsyncIterator[tuple[uuid.UUID, dict[str, Any]]]:
+    """Each distinct content of the chats' files, in ascending sha256 order, as one file that holds it (session, description)."""
+    after = ""
+    while True:
+        page = (await conn.execute(_FILE_CONTENTS, {"after": after, "limit": BLOBS_PER_PAGE})).all()
+        for row in page:
+            yield row.session_id, {"path": row.path, "size": row.size, "sha256": row.sha256}
+        if len(page) < BLOBS_PER_PAGE:
+            return
+        after = page[-1].sha256
+
+
+# One file for each content after :after (the index on sha256 gives them in order): each content is written once.
+_FILE_CONTENTS = sa.text(
+    "SELECT DISTINCT ON (sha256) sha256, size, session_id, path FROM workspace_files"
+    " WHERE sha256 > :after ORDER BY sha256, session_id, path LIMIT :limit"
+)

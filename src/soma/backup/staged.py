@@ -91,6 +91,7 @@ async def discard(conn: AsyncConnection, restore_id: uuid.UUID, actor: str) -> N
 async def finish(conn: AsyncConnection, restore_id: uuid.UUID, state: str, actor: str, mode: str | None = None) -> None:
     """Mark the restore applied or discarded and drop its staged data, with the bytes nothing else uses."""
     await conn.execute(sa.delete(tables.restore_segments).where(tables.restore_segments.c.restore_id == restore_id))
+    await conn.execute(sa.delete(tables.restore_file_pieces).where(tables.restore_file_pieces.c.restore_id == restore_id))
     held = await conn.execute(sa.delete(tables.restore_blobs).where(tables.restore_blobs.c.restore_id == restore_id).returning(tables.restore_blobs.c.sha256))
     for sha256 in held.scalars().all():
         await _remove_unused(conn, sha256)

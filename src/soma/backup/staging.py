@@ -117,6 +117,8 @@ async def _stage(conn: AsyncConnection, staging: _Staging, item: reader.Item) ->
         number = staging.segments[item.kind] = staging.segments.get(item.kind, 0) + 1
         records = "[" + item.lines.decode().rstrip("\n").replace("\n", ",") + "]"  # a JSON line holds no line break
         await conn.execute(_INSERT_SEGMENT, {"restore_id": staging.restore_id, "kind": item.kind, "number": number, "records": records})
+    elif item.kind == format.FILE_BLOBS:
+        await _stage_file_blob(conn, staging, item)
     else:
         await _stage_blob(conn, staging, item)
 
@@ -160,3 +162,12 @@ async def _stage_blob(conn: AsyncConnection, staging: _Staging, blob: reader.Blo
         await writer.finish()
         await writer.keep()
     await conn.execute(sa.insert(tables.restore_blobs).values(restore_id=staging.restore_id, sha256=blob.sha256))
+
+
+async def _stage_file_blob(conn: AsyncConnection, staging: _Staging, blob: reader.Blob) -> None:
+    """A chat file's bytes into restore_file_pieces, piece by piece as they stream in; the apply joins them."""
+    ordinal = 0
+    async for chunk in blob.chunks:
+        values = {"restore_id": staging.restore_id, "sha256": blob.sha256, "ordinal": ordinal, "data": chunk}
+        await conn.execute(sa.insert(tables.restore_file_pieces).values(values))
+        ordinal += 1

@@ -2,8 +2,8 @@
 
 A backup records the schema revision it was made at. Every migration after FIRST_REVISION must say
 what it does to what a backup holds: either it changes nothing there (UNCHANGED), or CHANGES maps
-it to a function that rewrites one record of a kind ("settings" for settings.json, else a table
-kind of format.TABLES) from the shape before it to the shape after. tests/backup/test_upgrade.py
+it to a function that rewrites one record of a kind ("manifest" for manifest.json, "settings" for
+settings.json, else a table kind of format.TABLES) from the shape before it to the shape after. tests/backup/test_upgrade.py
 fails for a migration that says neither, and restores the backup kept in tests/backup/fixtures/.
 """
 
@@ -32,7 +32,14 @@ def _settings_predate_tools(kind: str, value: Record) -> Record:
     return {**value, "tools": None} if kind == "settings" else value
 
 
-CHANGES: dict[str, Change] = {"0008": _messages_have_versions, "0012": _settings_predate_tools}
+def _manifest_counts_files(kind: str, value: Record) -> Record:
+    """0013: the manifest counts chats' files (`files`, `file_blobs`); a backup made before workspaces holds none."""
+    if kind != "manifest" or not isinstance(value.get("counts"), dict):
+        return value
+    return {**value, "counts": {**value["counts"], "files": 0, "file_blobs": 0}}
+
+
+CHANGES: dict[str, Change] = {"0008": _messages_have_versions, "0012": _settings_predate_tools, "0013": _manifest_counts_files}
 
 
 @functools.cache

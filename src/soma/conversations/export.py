@@ -1,4 +1,4 @@
-"""A whole chat as a file: Markdown to read, JSON to keep, with roles, times, citations, tool steps and earlier versions."""
+"""A whole chat as a file: Markdown to read, JSON to keep, with roles, times, attached files, citations, tool steps and earlier versions."""
 
 from __future__ import annotations
 
@@ -39,6 +39,7 @@ def markdown(chat: dict[str, Any]) -> str:
         lines += ["", f"## {_ROLES[message['role']]} · {_when(message['created_at'])}{note}"]
         lines += _steps(message.get("steps", []))
         lines += ["", message["content"]]
+        lines += _attached(message.get("meta", {}).get("attachments", []))
         lines += _sources(message["citations"])
         if message["versions"]:
             lines += ["", f"_{len(message['versions'])} earlier version(s) in the JSON export._"]
@@ -91,6 +92,19 @@ def _block(text: str, language: str) -> list[str]:
 
 def _duration(ms: float) -> str:
     return f"{round(ms)} ms" if ms < 1000 else f"{ms / 1000:.1f} s"
+
+
+def _attached(files: list[dict[str, Any]]) -> list[str]:
+    """The files a message carried, by name and size; they stay in the chat's files, not in the export."""
+    if not files:
+        return []
+    return ["", "Attached:", *(f"- {_code(file['path'])} ({file['size']} bytes)" for file in files)]
+
+
+def _code(text: str) -> str:
+    """Inline code holding text exactly, its backticks longer than any run inside."""
+    fence = "`" * max([1, *(len(run) + 1 for run in _BACKTICKS.findall(text))])
+    return f"{fence} {text} {fence}" if text.startswith("`") or text.endswith("`") else f"{fence}{text}{fence}"
 
 
 def _sources(citations: list[dict[str, Any]]) -> list[str]:

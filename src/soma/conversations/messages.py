@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 import uuid
 from typing import Any
@@ -44,16 +43,20 @@ async def post_user_message(
 
 
 async def post_with_files(
-    conn: AsyncConnection, session_id: uuid.UUID, content: str, files: list[attachments.Attached], owner: str | None = None
+    conn: AsyncConnection,
+    session_id: uuid.UUID,
+    content: str,
+    files: list[attachments.Attached],
+    described: list[dict[str, Any]],
+    owner: str | None = None,
 ) -> dict[str, Any]:
     """post_user_message with the files the message carries, in the caller's transaction: all of it commits, or none.
 
-    The files must be within the attachment limits (attachments.check raises otherwise). They land in the chat's workspace (within `workspace_max_mb`, else WorkspaceFull) and the
-    message's `meta.attachments` records them with the text its turn reads (attachments.describe,
-    run in a thread). The turn's job is queued with the message, so it sees them the moment it can run.
+    `described` is what attachments.prepare said of the files (checked against the limits, with
+    the text the turn reads), made before the caller took its connection: it becomes the message's
+    `meta.attachments`. The files land in the chat's workspace within `workspace_max_mb` (else
+    WorkspaceFull). The turn's job is queued with the message, so it sees them the moment it can run.
     """
-    attachments.check(files)
-    described = await asyncio.to_thread(attachments.describe, files)
     message = await post_user_message(conn, session_id, content, owner, {"attachments": described})
     quota = workspace_store.max_bytes(await settings_store.load(conn))
     await workspace_store.apply(conn, session_id, [(file.path, file.data) for file in files], [], quota)

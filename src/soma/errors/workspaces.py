@@ -6,7 +6,7 @@ from soma.errors.base import NotFound, SomaError
 
 
 class InvalidPath(SomaError):
-    """A file of a chat is named by a relative path with `/` between its parts: no leading `/`, no `.` or `..` part, no empty part, no control character, at most 255 bytes a part and 1024 bytes in all. Rename the file and try again."""
+    """A file of a chat is named by a relative path with `/` between its parts: no leading `/`, no `.` or `..` part, no empty part, no control or bidi character, at most 255 bytes a part and 1024 bytes in all. Rename the file and try again."""
 
     status_code = 422
     code = "invalid_path"

@@ -18,7 +18,9 @@ from pydantic import BaseModel, ValidationError
 from python_multipart.multipart import parse_options_header
 from starlette.datastructures import UploadFile
 from starlette.exceptions import HTTPException
+from starlette.requests import ClientDisconnect
 
+from soma import errors
 from soma.gateway import limits
 from soma.workspaces import attachments
 
@@ -55,19 +57,21 @@ async def read(request: Request, model: type[BaseModel], max_chars: int) -> Post
         form = await request.form(max_files=MAX_PARTS, max_fields=MAX_PARTS, max_part_size=limits.max_body_bytes(max_chars))
     except HTTPException as exc:  # Starlette's 400 for a form it cannot parse
         raise _invalid("body", f"the multipart/form-data body is malformed ({exc.detail})") from None
+    except ClientDisconnect:
+        raise errors.UploadCutOff("The connection closed before the whole message arrived.") from None
     try:
         unknown = sorted({key for key in form.keys() if key not in (CONTENT, FILES)})
         if unknown:
             raise _invalid(unknown[0], "Extra inputs are not permitted")
         files = [await _file(part) for part in form.getlist(FILES)]
-        content = form.get(CONTENT, "")
-        if not isinstance(content, str):
+        content = form.get(CONTENT)
+        if not isinstance(content, str | None):
             raise _invalid(CONTENT, "send the message's text as a plain form field, not a file")
     finally:
         await form.close()  # the spooled temporary files
-    if files and not content.strip():
+    if files and not (content or "").strip():
         return Posted("", files)
-    return Posted(_parsed({CONTENT: content}, model).content, files)
+    return Posted(_parsed({} if content is None else {CONTENT: content}, model).content, files)
 
 
 async def _file(part: UploadFile | str) -> attachments.Attached:

@@ -140,7 +140,7 @@ MESSAGE_BODY = {
 }
 POST_ERRORS = (
     errors.MessageTooLarge, errors.AttachmentTooLarge, errors.AttachmentsTooLarge, errors.TooManyAttachments, errors.WorkspaceFull,
-    errors.InvalidPath, errors.DuplicateAttachment,
+    errors.InvalidPath, errors.DuplicateAttachment, errors.UploadCutOff,
 )  # fmt: skip
 
 
@@ -158,7 +158,8 @@ async def post_message(request: Request, session_id: uuid.UUID) -> dict[str, Any
         raise errors.MessageTooLarge(f"The message has {len(posted.content)} characters; the limit is {limit}.")
     owner = access.chat_owner_filter(request)
     if posted.files:
+        described = await attachments.prepare(posted.files)  # before a connection is taken: it can take a while
         async with request.app.state.engine.begin() as conn:
-            return await messages.post_with_files(conn, session_id, posted.content, posted.files, owner)
+            return await messages.post_with_files(conn, session_id, posted.content, posted.files, described, owner)
     async with db_engine.autocommit(request.app.state.engine) as conn:  # one statement, its own transaction
         return await messages.post_user_message(conn, session_id, posted.content, owner)

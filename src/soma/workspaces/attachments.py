@@ -10,6 +10,7 @@ retry, a regenerated answer) reads the same, whatever the code has done to the f
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -71,6 +72,12 @@ def check(files: Sequence[Attached]) -> None:
         raise errors.AttachmentsTooLarge(f"The message's {len(files)} files have {total} bytes together; at most {MAX_BYTES} are allowed.")
 
 
+async def prepare(files: Sequence[Attached]) -> list[dict[str, Any]]:
+    """`check` the files, then `describe` them in a thread (decoding and reading PDFs take CPU): what a message records of them."""
+    check(files)
+    return await asyncio.to_thread(describe, files)
+
+
 def describe(files: Sequence[Attached]) -> list[dict[str, Any]]:
     """What the message's `meta.attachments` records of each file, in order, with the text its turn reads.
 
@@ -123,7 +130,8 @@ def _excerpt(data: bytes, kind: str, limit: int) -> tuple[str | None, bool, str 
     read = ""
     try:
         for page in parsers.pdf_pages(data):  # pages only until the excerpt is full: a long PDF costs no more
-            read += ("\n\n" if read else "") + page
+            if page.strip():
+                read += ("\n\n" if read else "") + page.strip()
             if len(read) > limit:
                 break
     except errors.ParseError as exc:
