@@ -18,10 +18,10 @@ WORKER_SECRET = "worker-secret-4f1c"  # in the worker's environment, where no ru
 
 
 @pytest.fixture
-def coder(stack, sandbox_service):
+def coder(stack, sandbox):
     """The stack with a worker that reaches the sandbox service; returns the stack."""
-    stack.sandbox = sandbox_service
-    env = stack.env(sandbox_url=sandbox_service.url, sandbox_key=sandbox_service.key) | {"WORKER_MARKER": WORKER_SECRET}
+    stack.sandbox = sandbox
+    env = stack.env(sandbox_url=sandbox.url, sandbox_key=sandbox.key) | {"WORKER_MARKER": WORKER_SECRET}
     stack.code_worker = stack.launcher.soma("worker", env)
     stack.wait_ready(stack.code_worker)
     return stack
@@ -54,7 +54,7 @@ def test_run_code_is_offered_and_its_output_streams_into_the_chat(coder) -> None
     session = coder.new_session()
     [run] = _runs(coder, session, ("python", "import sys\nprint('hello from the sandbox')\nprint('careful', file=sys.stderr)"))
 
-    assert run["ok"] is True and run["details"]["exit_code"] == 0
+    assert run["ok"] is True and run["details"]["exit_code"] == 0, run
     assert "hello from the sandbox" in run["result"] and "careful" in run["result"]
     events = coder.events(session, has_event("assistant.message"))
     printed = [(e["data"]["stream"], e["data"]["text"]) for e in events if e["event"] == "tool.output"]
@@ -106,13 +106,17 @@ def test_a_run_reads_nothing_of_the_host_or_of_soma(coder) -> None:
 
 
 def test_a_run_reaches_no_network_and_writes_nowhere_but_its_workspace(coder) -> None:
-    pg_port = int(coder.database_url.rsplit(":", 1)[1].split("/")[0])
+    with psycopg.connect(coder.database_url) as conn:
+        pg_port = int(conn.execute("SHOW port").fetchone()[0])
+        pg_socket = conn.execute("SHOW unix_socket_directories").fetchone()[0].split(",")[0] + f"/.s.PGSQL.{pg_port}"
     gateway_port = int(coder.url.rsplit(":", 1)[1])
     probe = (
         "import socket\n"
         f"for host, port in [('127.0.0.1', {pg_port}), ('127.0.0.1', {gateway_port}), ('1.1.1.1', 443), ('10.0.2.2', 80)]:\n"
         "    try:\n        socket.create_connection((host, port), timeout=2); print('CONNECTED', host, port)\n"
-        "    except OSError as e:\n        print('refused', host, port, e)"
+        "    except OSError as e:\n        print('refused', host, port, e)\n"
+        f"try:\n    socket.socket(socket.AF_UNIX).connect({pg_socket!r}); print('CONNECTED', 'unix')\n"
+        "except OSError as e:\n    print('refused unix', e)"
     )
     session = coder.new_session()
     outside = Path("/tmp") / f"escaped-{os.getpid()}"
@@ -121,7 +125,7 @@ def test_a_run_reaches_no_network_and_writes_nowhere_but_its_workspace(coder) ->
         ("shell", f"touch /usr/x /x {outside} ../../x /tmp/ok 2>&1; ln -s /etc/passwd link; ls -la"),
     )  # fmt: skip
 
-    assert "CONNECTED" not in net["result"] and net["result"].count("refused") == 4
+    assert "CONNECTED" not in net["result"] and net["result"].count("refused ") == 5
     assert not outside.exists() and not Path("/usr/x").exists() and not Path("/x").exists()
     assert "link" not in _files(coder, session)
     assert coder.client.get(f"{coder.url}/v1/sessions/{session}/files/link").status_code == 404
@@ -132,7 +136,7 @@ def test_runaway_programs_are_stopped_with_a_clear_result_and_soma_keeps_serving
     session = coder.new_session()
     runs = _runs(
         coder, session,
-        ("shell", ":(){ :|:& };:"),
+        ("shell", ":(){ :|:& };:\nsleep 30"),  # the bomb goes on while the run waits
         ("python", "blocks = []\nwhile True:\n    blocks.append(bytearray(64 * 1024 * 1024))"),
         ("shell", "dd if=/dev/zero of=filler bs=1M count=50 2>&1; echo status=$?"),
         ("python", "while True:\n    pass"),
@@ -141,9 +145,10 @@ def test_runaway_programs_are_stopped_with_a_clear_result_and_soma_keeps_serving
     )  # fmt: skip
 
     fork, memory, disk, loop, flood, sane = runs
-    assert fork["ok"] is False
+    assert fork["ok"] is False and fork["details"]["reason"] == "timeout", fork["result"]
     assert memory["ok"] is False and ("MemoryError" in memory["result"] or memory["details"]["reason"] == "memory")
-    assert "No space left" in disk["result"] and "filler" not in _files(coder, session)
+    assert "No space left" in disk["result"]  # the quota is the jail's own: the filler stops there, the host's disk untouched
+    assert sum(f["size"] for f in _files(coder, session).values()) <= 10 * 1024 * 1024
     assert loop["details"]["reason"] == "timeout" and "limit" in loop["result"]
     assert "cut at 64 KiB" in flood["result"] and len(flood["result"]) < 20000
     assert sane["ok"] is True and "42" in sane["result"]
@@ -207,4 +212,4 @@ def test_the_worker_hands_the_sandbox_nothing_of_its_own_environment(coder) -> N
     """The worker's process environment holds the marker; the sandbox service's must not."""
     pid = coder.code_worker.popen.pid
     assert WORKER_SECRET.encode() in Path(f"/proc/{pid}/environ").read_bytes()
-    assert WORKER_SECRET.encode() not in Path(f"/proc/{coder.sandbox.pid}/environ").read_bytes()
+    assert WORKER_SECRET.encode() not in Path(f"/proc/{coder.sandbox.proc.popen.pid}/environ").read_bytes()

@@ -48,6 +48,9 @@ class ToolView(BaseModel):
     input_schema: dict[str, Any]
     enabled: bool
     approval: Literal["auto", "ask"]
+    # run_code only: whether it can run now, and why not (code_execution off, the sandbox unreachable)
+    available: bool | None = None
+    reason: str | None = None
 
 
 class Overview(BaseModel):

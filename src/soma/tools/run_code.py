@@ -14,9 +14,11 @@ import hashlib
 import uuid
 from typing import Any
 
+import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from soma import errors
+from soma.db import restore_lock
 from soma.settings.store import AgentSettings
 from soma.tools import builtins
 from soma.tools.registry import CallContext, ToolResult
@@ -25,7 +27,7 @@ from soma.workspaces import store as workspace
 
 LANGUAGES = ("python", "shell")
 SLM_OUTPUT_CHARS = 8000  # of each stream, in the text the SLM reads: the head and the tail, the middle cut
-MiB = 1024 * 1024
+_RESTORE_OPEN = sa.text(f"SELECT {restore_lock.OPEN}")  # held shared until the write-back commits: no restore begins under it
 _REASONS = {
     "timeout": "it ran past its {timeout} s limit and was killed",
     "memory": "it ran out of memory (limit {memory} MiB) and was killed",
@@ -73,11 +75,11 @@ class RunCode:
                     context.output(item.stream, item.text)
                 else:
                     result = item
-        except errors.SomaError as exc:
-            return ToolResult(False, f"The sandbox failed: {exc.message}", "unavailable")
-        except OSError as exc:  # connection refused, reset: the service is down
-            self._sandbox.failed(f"the sandbox service stopped answering ({exc})")
-            return ToolResult(False, f"The sandbox service could not be reached ({exc}); the code did not run.", "unavailable")
+        except errors.SandboxUnavailable as exc:  # refused, reset: the service is down
+            self._sandbox.failed(exc.message)
+            return ToolResult(False, f"The code may not have run: {exc.message}", "unavailable")
+        except errors.SomaError as exc:  # the request refused (too large a workspace) or a broken answer
+            return ToolResult(False, f"The code did not run: {exc.message}", "unavailable")
         if result is None:
             return ToolResult(False, "The sandbox ended the run without a result; the code may not have finished.", "failed")
         return await self._finish(context.session_id, result, printed)
@@ -87,8 +89,10 @@ class RunCode:
         note = None
         try:
             async with self._engine.begin() as conn:
-                await workspace.apply(conn, session_id, result.changed, result.deleted, self._agent.workspace_max_mb * MiB)
-        except errors.WorkspaceFull as exc:
+                if not (await conn.execute(_RESTORE_OPEN)).scalar_one():  # the chat is about to be replaced
+                    raise errors.RestoreInProgress()
+                await workspace.apply(conn, session_id, result.changed, result.deleted, workspace.max_bytes(self._agent))
+        except (errors.WorkspaceFull, errors.RestoreInProgress) as exc:
             note = f"None of the files it changed were kept: {exc.message}"
         except errors.SessionNotFound:
             return ToolResult(False, "The chat was deleted while the code ran.", "failed")

@@ -73,7 +73,7 @@ class Watch:
             return cls(None, NOT_CONFIGURED)
         from soma.sandbox.client import Sandbox  # httpx only: cheap, but only workers that run code need it
 
-        return cls(Sandbox(settings.sandbox_url, settings.sandbox_key))
+        return cls(Sandbox(settings.sandbox_url, settings.sandbox_key.get_secret_value()))
 
     @property
     def available(self) -> bool:
@@ -89,8 +89,6 @@ class Watch:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
-        if self.client is not None:
-            await self.client.aclose()
 
     def failed(self, reason: str) -> None:
         """A run could not reach the sandbox: offer no run_code until the next check finds it again."""
