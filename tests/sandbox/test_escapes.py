@@ -288,6 +288,7 @@ async def test_killing_every_process_it_can_see_ends_only_its_own_run(sandbox: S
         async for event in events:
             if isinstance(event, protocol.Output) and "waiting" in event.text:
                 break
+        await procs.eventually(lambda: any("sleep 3600.0451" in line for line in sandboxes.leftovers(sandbox)), 10, "the other run's sleep")
         ran = await sandboxes.run(sandbox, "shell", "sleep 3600.0452 &\nkill -9 -1\nwait\necho only this shell and its init are left")
         left = sandboxes.leftovers(sandbox)
 
@@ -303,8 +304,9 @@ async def test_closing_the_stream_kills_the_run_and_its_processes(sandbox: Servi
     async with contextlib.aclosing(sandbox.client().run(protocol.RunRequest("shell", code))) as events:
         async for event in events:
             if isinstance(event, protocol.Output) and "started" in event.text:
-                assert any("3600.0453" in line for line in sandboxes.leftovers(sandbox))
                 break
+        # the background sleep runs (once its fork has exec'd) while the stream is open
+        await procs.eventually(lambda: any("3600.0453" in line for line in sandboxes.leftovers(sandbox)), 10, "the run's sleep")
 
     await procs.eventually(lambda: sandboxes.leftovers(sandbox) == [], 10, "the run's processes to be killed")
     await sandboxes.still_serves(sandbox)

@@ -56,8 +56,8 @@ def layout(python: Path) -> jail.Layout | str:
 async def with_fonts(found: jail.Layout, slots: limits.Slots) -> jail.Layout:
     """`found` with matplotlib's font list, built once in a jail, so no run spends a second building it again."""
     request = protocol.RunRequest("python", FONT_CACHE_CODE, timeout_seconds=60)
-    async with slots.slot() as uid:
-        async with contextlib.aclosing(runner.run(found, request, uid)) as events:
+    async with slots.slot() as slot:
+        async with contextlib.aclosing(runner.run(found, request, slot)) as events:
             async for event in events:
                 if isinstance(event, protocol.Result) and event.exit_code == 0 and event.changed:
                     return jail.Layout(found.bwrap, found.python, found.shell, event.changed[0])
@@ -89,8 +89,8 @@ class Checker:
         assert isinstance(self.found, jail.Layout)
         request = protocol.RunRequest("shell", "exit 0", timeout_seconds=10)
         result, stderr = None, ""
-        async with self.slots.slot() as uid:
-            async with contextlib.aclosing(runner.run(self.found, request, uid)) as events:
+        async with self.slots.slot() as slot:
+            async with contextlib.aclosing(runner.run(self.found, request, slot)) as events:
                 async for event in events:
                     if isinstance(event, protocol.Output) and event.stream == "stderr":
                         stderr += event.text

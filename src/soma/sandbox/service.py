@@ -27,7 +27,7 @@ from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from soma import errors
-from soma.sandbox import check, jail, limits, protocol, runner
+from soma.sandbox import cgroups, check, jail, limits, protocol, runner
 
 log = logging.getLogger(__name__)
 
@@ -36,9 +36,9 @@ GRACEFUL_SHUTDOWN = 5  # seconds for running runs once SIGTERM arrives; then the
 STARTUP_FAILURE = 3  # uvicorn's exit code when the app cannot start (e.g. the port is taken)
 
 
-def create(key: str, found: jail.Layout | str, max_runs: int) -> Starlette:
-    """The app; `found` is what check.layout() found here (a Layout, or why no jail can run)."""
-    slots = limits.Slots(max_runs)
+def create(key: str, found: jail.Layout | str, max_runs: int, delegated: cgroups.Cgroups | None = None) -> Starlette:
+    """The app; `found` is what check.layout() found here (a Layout, or why no jail can run), `delegated` the cgroups found."""
+    slots = limits.Slots(max_runs, delegated)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -100,8 +100,8 @@ async def _lines(layout: jail.Layout | str, slots: limits.Slots, run: protocol.R
     if isinstance(layout, str):
         yield _failed(layout)
         return
-    async with slots.slot() as uid:
-        async with contextlib.aclosing(runner.run(layout, run, uid)) as events:
+    async with slots.slot() as slot:
+        async with contextlib.aclosing(runner.run(layout, run, slot)) as events:
             async for event in events:
                 if isinstance(event, protocol.Output):
                     yield protocol.output_line(event)
@@ -181,7 +181,9 @@ class _KeyRequired:
 
 def serve(key: str, python: Path, max_runs: int, host: str, port: int, log_level: str) -> None:
     """Serve until SIGTERM or SIGINT; running jails are killed when the service stops."""
-    app = create(key, check.layout(python), max_runs)
+    delegated, said = cgroups.Cgroups.find()
+    log.info("limits: %s", said)
+    app = create(key, check.layout(python), max_runs, delegated)
     config = uvicorn.Config(app, host=host, port=port, log_level=log_level.lower(), log_config=None, access_log=False,
                             timeout_graceful_shutdown=GRACEFUL_SHUTDOWN, proxy_headers=False)  # fmt: skip
     server = uvicorn.Server(config)
