@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import httpx
 
 from tests import confined, procs, sandboxes
 
+ROOT = Path(__file__).resolve().parents[2]
 UNSHARE_LIMITED = [  # user namespaces used up: root in one of its own caps them at one more, then becomes uid 10001 in it
     "unshare", "--user", "--map-root-user", "--", "sh", "-c",
     'echo 1 > /proc/sys/user/max_user_namespaces && exec unshare --user --map-user=10001 --map-group=10001 -- "$@"', "limited",
@@ -39,6 +42,17 @@ async def test_without_the_sandboxs_python_check_names_it_and_the_fix(launcher: 
     assert await _check(service) == {"ok": False, "reason": (
         "The sandbox's Python /nowhere/bin/python does not exist: run `make sandbox` in the checkout (it builds .venv-sandbox),"
         " or set SOMA_SANDBOX_PYTHON to an interpreter with numpy, pandas and matplotlib.")}  # fmt: skip
+
+
+async def test_a_sandbox_started_before_its_python_was_built_runs_code_once_it_is(launcher: procs.Launcher, tmp_path: Path) -> None:
+    python = tmp_path / "sandbox-env" / "bin" / "python"
+    service = sandboxes.start(launcher, sandboxes.environment(SOMA_SANDBOX_PYTHON=str(python)))
+    before = await _check(service)
+    (tmp_path / "sandbox-env").symlink_to(ROOT / ".venv-sandbox")  # `make sandbox` meanwhile
+
+    assert before["ok"] is False and before["reason"].startswith(f"The sandbox's Python {python} does not exist")
+    assert await _check(service) == {"ok": True}
+    assert (await sandboxes.run(service, "python", "import pandas\nprint('built')")).stdout == "built\n"
 
 
 async def test_when_user_namespaces_are_used_up_check_says_so_and_how_to_raise_the_limit(launcher: procs.Launcher) -> None:

@@ -36,20 +36,18 @@ GRACEFUL_SHUTDOWN = 5  # seconds for running runs once SIGTERM arrives; then the
 STARTUP_FAILURE = 3  # uvicorn's exit code when the app cannot start (e.g. the port is taken)
 
 
-def create(key: str, found: jail.Layout | str, max_runs: int, delegated: cgroups.Cgroups | None = None) -> Starlette:
-    """The app; `found` is what check.layout() found here (a Layout, or why no jail can run), `delegated` the cgroups found."""
+def create(key: str, python: Path, max_runs: int, delegated: cgroups.Cgroups | None = None) -> Starlette:
+    """The app, whose jails run `python` (SOMA_SANDBOX_PYTHON); `delegated` is the cgroups found, if any."""
     slots = limits.Slots(max_runs, delegated)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        layout = await check.with_fonts(found, slots) if isinstance(found, jail.Layout) else found
-        app.state.layout = layout
-        app.state.checker = check.Checker(layout, slots)
         problem = await app.state.checker.reason()
         if problem:
             log.warning("no code can run in this sandbox: %s", problem)
         else:
-            log.info("sandbox ready: jails run as %s, at most %d at once", "a host uid per run" if slots.uid_per_run else "this process's uid", max_runs)
+            runs_as = "a host uid per run" if slots.uid_per_run else "this process's uid"
+            log.info("sandbox ready: jails run as %s, at most %d at once", runs_as, max_runs)
         yield
 
     app = Starlette(
@@ -58,6 +56,7 @@ def create(key: str, found: jail.Layout | str, max_runs: int, delegated: cgroups
         lifespan=lifespan,
     )
     app.state.slots = slots
+    app.state.checker = check.Checker(python, slots)
     app.add_middleware(_KeyRequired, key=key)
     return app
 
@@ -76,7 +75,7 @@ async def check_route(request: Request) -> JSONResponse:
 async def runs(request: Request) -> Response:
     """Run code in a fresh jail; NDJSON of its output as it comes, then its result."""
     run = protocol.parse_request(await _json_body(request))
-    return RunStream(_lines(request.app.state.layout, request.app.state.slots, run))
+    return RunStream(_lines(await request.app.state.checker.layout(), request.app.state.slots, run))
 
 
 async def _json_body(request: Request) -> object:
@@ -183,7 +182,7 @@ def serve(key: str, python: Path, max_runs: int, host: str, port: int, log_level
     """Serve until SIGTERM or SIGINT; running jails are killed when the service stops."""
     delegated, said = cgroups.Cgroups.find()
     log.info("limits: %s", said)
-    app = create(key, check.layout(python), max_runs, delegated)
+    app = create(key, python, max_runs, delegated)
     config = uvicorn.Config(app, host=host, port=port, log_level=log_level.lower(), log_config=None, access_log=False,
                             timeout_graceful_shutdown=GRACEFUL_SHUTDOWN, proxy_headers=False)  # fmt: skip
     server = uvicorn.Server(config)
