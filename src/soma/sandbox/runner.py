@@ -65,8 +65,7 @@ async def run(layout: jail.Layout, request: protocol.RunRequest, slot: limits.Sl
 class _Jail:
     """One running jail: its bwrap process, the tasks that feed it and read it, its deadline."""
 
-    def __init__(self, request: protocol.RunRequest, slot: limits.Slot, process: asyncio.subprocess.Process, back_read: int,
-                 cgroup: Path | None) -> None:  # fmt: skip
+    def __init__(self, request: protocol.RunRequest, slot: limits.Slot, process: asyncio.subprocess.Process, cgroup: Path | None) -> None:
         loop = asyncio.get_running_loop()
         self.request, self.slot, self.process, self.cgroup = request, slot, process, cgroup
         self.bwrap = _Handle(process.pid)
@@ -76,7 +75,6 @@ class _Jail:
         self.oom_kills = slot.cgroups.oom_kills(slot.number) if slot.cgroups and cgroup else 0
         self.channel = asyncio.StreamReader(limit=files.STATUS_MAX_BYTES)
         self.transport: asyncio.BaseTransport | None = None
-        self.back_read = back_read
         self.queue: asyncio.Queue[protocol.Output | None] = asyncio.Queue()
         self.streams = {"stdout": _Stream(), "stderr": _Stream()}
         self.tasks = [
@@ -106,9 +104,9 @@ class _Jail:
         finally:
             fds.close()
             os.close(back_write)
-        running = cls(request, slot, process, back_read, cgroup)
-        loop = asyncio.get_running_loop()
-        running.transport, _ = await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(running.channel), os.fdopen(back_read, "rb", 0))
+        running = cls(request, slot, process, cgroup)
+        reading = asyncio.StreamReaderProtocol(running.channel)
+        running.transport, _ = await asyncio.get_running_loop().connect_read_pipe(lambda: reading, os.fdopen(back_read, "rb", 0))
         running.back = asyncio.create_task(files.read_back(running.channel, request.files, request.workspace_mb * protocol.MiB))
         return running
 
@@ -119,7 +117,7 @@ class _Jail:
         while ended < 2:
             try:
                 item = self.queue.get_nowait() if not self.queue.empty() else await asyncio.wait_for(self.queue.get(), self.deadline - loop.time())
-            except TimeoutError:
+            except TimeoutError:  # past the deadline: the init did not stop the code
                 if self.stopped:
                     return  # killed, and its streams still open: stop reading them
                 self.stopped = "timeout"
@@ -149,6 +147,7 @@ class _Jail:
         return _result(self.request, returned, self.streams, self.stopped, exit_status, (loop.time() - self.started) * 1000)
 
     async def close(self) -> None:
+        """Kill the jail if it still runs, stop reading it, reap bwrap."""
         self.bwrap.kill()
         for task in [*self.tasks, *([self.back] if self.back else [])]:
             task.cancel()
@@ -237,7 +236,7 @@ def _result(request: protocol.RunRequest, returned: files.Returned | Exception, 
             stopped: str | None, exit_status: int, duration_ms: float) -> protocol.Result:  # fmt: skip
     """How the run ended, from what the init reported (or failed to)."""
     exit_code, reason, message = _ending(request, returned, streams["stderr"].tail, stopped, exit_status)
-    complete = isinstance(returned, files.Returned) and reason not in ("failed",)
+    complete = isinstance(returned, files.Returned) and reason != "failed"
     return protocol.Result(
         exit_code=exit_code,
         reason=reason,
