@@ -65,6 +65,17 @@ async def test_when_user_namespaces_are_used_up_check_says_so_and_how_to_raise_t
     assert "no code can run in this sandbox" in service.proc.output()
 
 
+async def test_a_root_sandbox_that_cannot_change_its_uid_refuses_to_run_code_as_host_root(launcher: procs.Launcher) -> None:
+    without_setuid = ["setpriv", "--bounding-set=-setuid,-setgid", "--"]  # root, as in a container that dropped them
+    service = sandboxes.start(launcher, argv_prefix=without_setuid)
+    ran = await sandboxes.run(service, "shell", "id -u")
+
+    reason = ("The sandbox runs as root without CAP_SETUID and CAP_SETGID, so its jails would run as host root: run it as an"
+              " unprivileged user (the chart runs it as 10001), or give it those two capabilities. See docs/runbooks/sandbox-cannot-start.md.")  # fmt: skip
+    assert await _check(service) == {"ok": False, "reason": reason}
+    assert (ran.stdout, ran.result.reason, ran.result.message) == ("", "failed", reason)
+
+
 async def test_a_sandbox_running_as_a_pods_unknown_uid_runs_code_in_jails_as_that_uid(launcher: procs.Launcher) -> None:
     service = sandboxes.start(launcher, confined.pod_environment(sandboxes.environment()), argv_prefix=confined.confine([]))
     ran = await sandboxes.run(service, "python", "import os, pandas\nprint(os.getuid())\nopen('out.txt', 'w').write('made')",

@@ -47,6 +47,9 @@ def layout(python: Path) -> jail.Layout | str:
             "bubblewrap (bwrap) is not installed: `apt-get install bubblewrap` (`make run` and `make test` do it),"
             f" or put bwrap on the sandbox's PATH. See {RUNBOOK}."
         )
+    problem = limits.identity_problem()
+    if problem:
+        return f"{problem} See {RUNBOOK}."
     env = python_env.locate(python)
     if isinstance(env, str):
         return env

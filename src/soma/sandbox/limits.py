@@ -16,6 +16,7 @@ import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from pathlib import Path
 
 from soma.sandbox import cgroups, jail, protocol
 
@@ -53,6 +54,26 @@ class Slot:
     number: int
     uid: int | None
     cgroups: cgroups.Cgroups | None
+
+
+CAP_SETGID, CAP_SETUID = 6, 7  # capability numbers (capability.h)
+
+
+def identity_problem(status: Path = Path("/proc/self/status")) -> str | None:
+    """Why jails cannot get an unprivileged host uid from this process, or None.
+
+    Root without CAP_SETUID and CAP_SETGID (a container that dropped them) cannot start a jail as
+    another uid, and a jail left as host root is the one thing the uid drop exists to prevent.
+    """
+    if os.geteuid() != 0:
+        return None
+    effective = next((int(line.split()[1], 16) for line in status.read_text().splitlines() if line.startswith("CapEff:")), 0)
+    if effective >> CAP_SETUID & 1 and effective >> CAP_SETGID & 1:
+        return None
+    return (
+        "The sandbox runs as root without CAP_SETUID and CAP_SETGID, so its jails would run as host root:"
+        " run it as an unprivileged user (the chart runs it as 10001), or give it those two capabilities."
+    )
 
 
 class Slots:

@@ -14,7 +14,7 @@ import hmac
 import json
 import logging
 import sys
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator
 from pathlib import Path
 
 import anyio
@@ -116,7 +116,7 @@ def _failed(message: str) -> bytes:
 class RunStream(Response):
     """A streamed NDJSON answer that stops its source (the run) the moment the client disconnects."""
 
-    def __init__(self, lines: AsyncIterator[bytes]) -> None:  # no Response.__init__: it would declare a length
+    def __init__(self, lines: AsyncGenerator[bytes, None]) -> None:  # no Response.__init__: it would declare a length
         self.status_code = 200
         self.background = None
         self.raw_headers = [(b"content-type", b"application/x-ndjson")]
