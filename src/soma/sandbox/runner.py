@@ -30,6 +30,7 @@ from soma.sandbox import files, inside, jail, limits, protocol
 log = logging.getLogger(__name__)
 
 READ_CHUNK = 64 * 1024  # bytes per read of the code's output
+COALESCE = 0.005  # seconds to wait for the end of a line the code has begun printing
 STDERR_TAIL = 4096  # bytes of stderr kept to read why a run failed
 # What a program says when an allocation fails under RLIMIT_AS: Python (numpy's _ArrayMemoryError too), libc, C++, GNU tools.
 OUT_OF_MEMORY = re.compile(rb"MemoryError|Cannot allocate memory|memory exhausted|std::bad_alloc|[Oo]ut of memory")
@@ -215,7 +216,7 @@ async def _pump(reader: asyncio.StreamReader | None, name: str, stream: _Stream,
     decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
     sent = 0
     try:
-        while chunk := await reader.read(READ_CHUNK):
+        while chunk := await _read_lines(reader):
             stream.tail = (stream.tail + chunk)[-STDERR_TAIL:] if name == "stderr" else b""
             if sent >= protocol.OUTPUT_CAP:
                 stream.truncated = True
@@ -230,6 +231,21 @@ async def _pump(reader: asyncio.StreamReader | None, name: str, stream: _Stream,
             queue.put_nowait(protocol.Output(name, text))
     finally:
         queue.put_nowait(None)
+
+
+async def _read_lines(reader: asyncio.StreamReader) -> bytes:
+    """What the stream has, waiting up to COALESCE for the rest of a line begun: `print` writes its text and its
+    newline apart when unbuffered, and each piece would otherwise be an event of its own."""
+    chunk = await reader.read(READ_CHUNK)
+    while chunk and not chunk.endswith(b"\n") and len(chunk) < READ_CHUNK:
+        try:
+            more = await asyncio.wait_for(reader.read(READ_CHUNK - len(chunk)), COALESCE)
+        except TimeoutError:
+            break  # a line still being written (a progress bar): send what there is
+        if not more:
+            break
+        chunk += more
+    return chunk
 
 
 def _result(request: protocol.RunRequest, returned: files.Returned | Exception, streams: dict[str, _Stream],
