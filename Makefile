@@ -63,6 +63,7 @@ $(SANDBOX_VENV)/bin/python:
 
 $(SANDBOX_VENV)/.installed: $(SANDBOX_VENV)/bin/python sandbox-requirements.txt | $(BIN)/python
 	$(BIN)/python scripts/pip_install.py $(VENV) --into $(SANDBOX_VENV) --compile-bytecode -r sandbox-requirements.txt
+	chmod -R a+rX $(SANDBOX_VENV)  # the jails run as other uids, whatever the umask was
 	touch $@
 
 $(BIN)/python:

@@ -103,7 +103,7 @@ async def measure(url: str, key: str, python: Path, runs: int, levels: list[int]
     assert isinstance(found, python_env.PythonEnv), found
     env = jail.environment(jail.Layout("bwrap", found, "/bin/sh"), "python")
     env["PATH"] = f"{python.parent}:/usr/local/bin:/usr/bin:/bin"
-    table = stats.Table(("case", "<15", ""), ("conc", ">5", ""), ("where", "<9", ""), ("p50 ms", ">9", ".1f"),
+    table = stats.Table(("case", "<15", ""), ("at once", ">8", ""), ("  where", "<10", ""), ("p50 ms", ">9", ".1f"),
                         ("p99 ms", ">9", ".1f"), ("runs/s", ">8", ".1f"))  # fmt: skip
     print(table.heading())
     verdicts = []
@@ -118,9 +118,9 @@ async def measure(url: str, key: str, python: Path, runs: int, levels: list[int]
                     values = [t * 1000 for t in await timed(run, runs, level)]
                     figures[where] = values
                     rate = runs / (time.monotonic() - began)
-                    print(table.row(name, level, where, stats.percentile(values, 50), stats.percentile(values, 99), rate))
+                    print(table.row(name, level, "  " + where, stats.percentile(values, 50), stats.percentile(values, 99), rate))
                 host, jailed = stats.percentile(figures["host"], 50), stats.percentile(figures["sandbox"], 50)
-                print(f"{'':29}overhead p50 {jailed - host:.1f} ms, ratio {jailed / host:.2f}")
+                print(f"{'':33}overhead p50 {jailed - host:.1f} ms, ratio {jailed / host:.2f}")
                 if level == 1:
                     verdicts.append(_verdict(name, host, jailed))
     print("\n".join(verdicts))

@@ -95,12 +95,18 @@ async def still_serves(service: Service) -> None:
     assert (ran.stdout, ran.result.exit_code) == ("still here\n", 0)
 
 
-def leftovers(service: Service) -> list[str]:
-    """The command lines of every process still running under the service: a jail's, when one outlived its run."""
+def running(service: Service, marker: str) -> list[str]:
+    """The command lines, with `marker` in them, of processes still running under the service: a jail's, if it outlived its run.
+
+    A run's processes are found by a marker in their arguments, so those of another test's run,
+    being killed as this one looks, are never taken for them.
+    """
     import psutil
 
     found = []
     for child in psutil.Process(service.proc.popen.pid).children(recursive=True):
         with contextlib.suppress(psutil.Error):
-            found.append(" ".join(child.cmdline()))
+            line = " ".join(child.cmdline())
+            if marker in line:
+                found.append(line)
     return found

@@ -67,16 +67,13 @@ def test_soma_up_gives_the_sandbox_key_to_the_worker_only_and_the_sandbox_no_dat
     assert sorted(name for name in env["sandbox"] if name.startswith("SOMA_")) == [
         "SOMA_LOG_LEVEL", "SOMA_SANDBOX_HOST", "SOMA_SANDBOX_KEY", "SOMA_SANDBOX_PORT"]  # no database URL, no SLM key
     sandbox = client.Sandbox(env["worker"]["SOMA_SANDBOX_URL"], key)
-    ran = asyncio.run(_first_output(sandbox, "print(6 * 7)"))
-    assert ran == "42\n"
+    assert asyncio.run(_stdout(sandbox, "print(6 * 7)")) == "42\n"
     assert httpx.get(url + "ready").json()["checks"]["sandbox"] == "ok"
 
 
-async def _first_output(sandbox: client.Sandbox, code: str) -> str:
-    async for event in sandbox.run(protocol.RunRequest("python", code)):
-        if isinstance(event, protocol.Output):
-            return event.text
-    raise AssertionError("the run printed nothing")
+async def _stdout(sandbox: client.Sandbox, code: str) -> str:
+    events = [event async for event in sandbox.run(protocol.RunRequest("python", code))]
+    return "".join(event.text for event in events if isinstance(event, protocol.Output) and event.stream == "stdout")
 
 
 def test_up_stopped_while_it_starts_stops_everything_it_started(data_dir, launcher, slm) -> None:

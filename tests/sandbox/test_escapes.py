@@ -126,12 +126,12 @@ for address in {targets!r}:
 
 async def test_a_fork_bomb_is_held_to_its_process_limit_and_the_service_keeps_serving(sandbox: Service) -> None:
     counted = await sandboxes.run(sandbox, "python", _COUNT_FORKS)
-    bomb = await sandboxes.run(sandbox, "shell", "bomb() { bomb | bomb & }; bomb\nwhile :; do :; done", timeout_seconds=3)
+    bomb = await sandboxes.run(sandbox, "shell", "exec bash -c 'b() { b | b & }; b; while :; do :; done' fork-bomb-0471", timeout_seconds=3)
 
     assert int(counted.stdout) == 62  # 64 processes in all: the jail's init, the code, and 62 children
     assert (bomb.result.reason, bomb.result.message) == ("timeout", "Stopped after 3 s, the run's time limit.")
     assert "fork: retry: Resource temporarily unavailable" in bomb.stderr
-    assert sandboxes.leftovers(sandbox) == []
+    assert sandboxes.running(sandbox, "fork-bomb-0471") == []  # every process of it, gone with its result
     await sandboxes.still_serves(sandbox)
 
 
@@ -158,7 +158,7 @@ async def test_a_memory_hog_ends_with_reason_memory(sandbox: Service) -> None:
 
 
 async def test_a_memory_hog_spread_over_many_processes_is_stopped_at_the_runs_limit(sandbox: Service) -> None:
-    code = """
+    code = """exec python - memory-hog-0472 <<'EOF'
 import os, time
 for _ in range(8):
     if os.fork() == 0:
@@ -166,11 +166,11 @@ for _ in range(8):
         held[::4096] = b"x" * len(held[::4096])  # every page touched: resident, not only reserved
         time.sleep(600)
 time.sleep(600)
-"""
-    ran = await sandboxes.run(sandbox, "python", code, memory_mb=256)  # each of the 9 processes stays under 256 MiB
+EOF"""
+    ran = await sandboxes.run(sandbox, "shell", code, memory_mb=256)  # each of the 9 processes stays under 256 MiB
 
     assert (ran.result.exit_code, ran.result.reason, ran.result.message) == (None, "memory", "The run ran out of memory: its limit is 256 MiB.")
-    assert sandboxes.leftovers(sandbox) == []
+    assert sandboxes.running(sandbox, "memory-hog-0472") == []
     await sandboxes.still_serves(sandbox)
 
 
@@ -187,11 +187,11 @@ async def test_a_disk_filler_stops_at_the_workspace_quota_with_reason_workspace_
 
 
 async def test_an_endless_loop_is_killed_at_its_timeout_with_all_its_processes(sandbox: Service) -> None:
-    code = "import subprocess\nsubprocess.Popen(['sleep', '3600.0451'])\nwhile True:\n    pass"
+    code = "import subprocess\nsubprocess.Popen(['sleep', '3600.0461'])\nwhile True:\n    pass"
     ran = await sandboxes.run(sandbox, "python", code, timeout_seconds=2)
 
     assert (ran.result.exit_code, ran.result.reason, ran.result.message) == (None, "timeout", "Stopped after 2 s, the run's time limit.")
-    assert sandboxes.leftovers(sandbox) == []
+    assert sandboxes.running(sandbox, "3600.0461") == []
     await sandboxes.still_serves(sandbox)
 
 
@@ -288,12 +288,12 @@ async def test_killing_every_process_it_can_see_ends_only_its_own_run(sandbox: S
         async for event in events:
             if isinstance(event, protocol.Output) and "waiting" in event.text:
                 break
+        await procs.eventually(lambda: sandboxes.running(sandbox, "3600.0451"), 10, "the other run's sleep")
         ran = await sandboxes.run(sandbox, "shell", "sleep 3600.0452 &\nkill -9 -1\nwait\necho only this shell and its init are left")
-        left = sandboxes.leftovers(sandbox)
+        others, own = sandboxes.running(sandbox, "3600.0451"), sandboxes.running(sandbox, "3600.0452")
 
     assert (ran.stdout, ran.result.exit_code) == ("only this shell and its init are left\n", 0)
-    assert any("sleep 3600.0451" in line for line in left)  # the other run's process lives on
-    assert not any("sleep 3600.0452" in line for line in left)
+    assert others and not own  # the other run's process lives on
     assert sandbox.proc.alive()
     await sandboxes.still_serves(sandbox)
 
@@ -303,10 +303,11 @@ async def test_closing_the_stream_kills_the_run_and_its_processes(sandbox: Servi
     async with contextlib.aclosing(sandbox.client().run(protocol.RunRequest("shell", code))) as events:
         async for event in events:
             if isinstance(event, protocol.Output) and "started" in event.text:
-                assert any("3600.0453" in line for line in sandboxes.leftovers(sandbox))
                 break
+        # the background sleep runs (once its fork has exec'd) while the stream is open
+        await procs.eventually(lambda: sandboxes.running(sandbox, "3600.0453"), 10, "the run's sleep")
 
-    await procs.eventually(lambda: sandboxes.leftovers(sandbox) == [], 10, "the run's processes to be killed")
+    await procs.eventually(lambda: sandboxes.running(sandbox, "3600.0453") == [], 10, "the run's processes to be killed")
     await sandboxes.still_serves(sandbox)
 
 

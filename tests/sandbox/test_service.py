@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import httpx
 
 from tests import confined, procs, sandboxes
 
+ROOT = Path(__file__).resolve().parents[2]
 UNSHARE_LIMITED = [  # user namespaces used up: root in one of its own caps them at one more, then becomes uid 10001 in it
     "unshare", "--user", "--map-root-user", "--", "sh", "-c",
     'echo 1 > /proc/sys/user/max_user_namespaces && exec unshare --user --map-user=10001 --map-group=10001 -- "$@"', "limited",
@@ -41,6 +44,17 @@ async def test_without_the_sandboxs_python_check_names_it_and_the_fix(launcher: 
         " or set SOMA_SANDBOX_PYTHON to an interpreter with numpy, pandas and matplotlib.")}  # fmt: skip
 
 
+async def test_a_sandbox_started_before_its_python_was_built_runs_code_once_it_is(launcher: procs.Launcher, tmp_path: Path) -> None:
+    python = tmp_path / "sandbox-env" / "bin" / "python"
+    service = sandboxes.start(launcher, sandboxes.environment(SOMA_SANDBOX_PYTHON=str(python)))
+    before = await _check(service)
+    (tmp_path / "sandbox-env").symlink_to(ROOT / ".venv-sandbox")  # `make sandbox` meanwhile
+
+    assert before["ok"] is False and before["reason"].startswith(f"The sandbox's Python {python} does not exist")
+    assert await _check(service) == {"ok": True}
+    assert (await sandboxes.run(service, "python", "import pandas\nprint('built')")).stdout == "built\n"
+
+
 async def test_when_user_namespaces_are_used_up_check_says_so_and_how_to_raise_the_limit(launcher: procs.Launcher) -> None:
     service = sandboxes.start(launcher, argv_prefix=UNSHARE_LIMITED)
 
@@ -49,6 +63,17 @@ async def test_when_user_namespaces_are_used_up_check_says_so_and_how_to_raise_t
         " (ENOSPC)): this machine allows no more user namespaces: raise the limit (sysctl user.max_user_namespaces=15000)."
         " See docs/runbooks/sandbox-cannot-start.md.")}  # fmt: skip
     assert "no code can run in this sandbox" in service.proc.output()
+
+
+async def test_a_root_sandbox_that_cannot_change_its_uid_refuses_to_run_code_as_host_root(launcher: procs.Launcher) -> None:
+    without_setuid = ["setpriv", "--bounding-set=-setuid,-setgid", "--"]  # root, as in a container that dropped them
+    service = sandboxes.start(launcher, argv_prefix=without_setuid)
+    ran = await sandboxes.run(service, "shell", "id -u")
+
+    reason = ("The sandbox runs as root without CAP_SETUID and CAP_SETGID, so its jails would run as host root: run it as an"
+              " unprivileged user (the chart runs it as 10001), or give it those two capabilities. See docs/runbooks/sandbox-cannot-start.md.")  # fmt: skip
+    assert await _check(service) == {"ok": False, "reason": reason}
+    assert (ran.stdout, ran.result.reason, ran.result.message) == ("", "failed", reason)
 
 
 async def test_a_sandbox_running_as_a_pods_unknown_uid_runs_code_in_jails_as_that_uid(launcher: procs.Launcher) -> None:

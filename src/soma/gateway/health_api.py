@@ -3,7 +3,7 @@
 /ready also reports the SLM key, but a missing key does not make it 503: reads and streams still work,
 and taking every gateway out of service would turn a revoked key into a full outage.
 
-Under `soma up`, /ready also names each of its other children (worker, tunnel, local SLM, postgres)
+Under `soma up`, /ready also names each of its other children (worker, tunnel, sandbox, local SLM, postgres)
 and says which is down while `soma up` starts it again. A down worker makes it 200 "degraded", not 503:
 this gateway still takes messages, and their turns run once the worker is back.
 """

@@ -6,6 +6,7 @@ cause and the fix (docs/runbooks/sandbox-cannot-start.md has the long form of ea
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 import shutil
@@ -46,6 +47,9 @@ def layout(python: Path) -> jail.Layout | str:
             "bubblewrap (bwrap) is not installed: `apt-get install bubblewrap` (`make run` and `make test` do it),"
             f" or put bwrap on the sandbox's PATH. See {RUNBOOK}."
         )
+    problem = limits.identity_problem()
+    if problem:
+        return f"{problem} See {RUNBOOK}."
     env = python_env.locate(python)
     if isinstance(env, str):
         return env
@@ -56,8 +60,8 @@ def layout(python: Path) -> jail.Layout | str:
 async def with_fonts(found: jail.Layout, slots: limits.Slots) -> jail.Layout:
     """`found` with matplotlib's font list, built once in a jail, so no run spends a second building it again."""
     request = protocol.RunRequest("python", FONT_CACHE_CODE, timeout_seconds=60)
-    async with slots.slot() as uid:
-        async with contextlib.aclosing(runner.run(found, request, uid)) as events:
+    async with slots.slot() as slot:
+        async with contextlib.aclosing(runner.run(found, request, slot)) as events:
             async for event in events:
                 if isinstance(event, protocol.Result) and event.exit_code == 0 and event.changed:
                     return jail.Layout(found.bwrap, found.python, found.shell, event.changed[0])
@@ -66,31 +70,45 @@ async def with_fonts(found: jail.Layout, slots: limits.Slots) -> jail.Layout:
 
 
 class Checker:
-    """Runs a jail to see that one can run, and remembers a success for FRESH_FOR seconds."""
+    """What every jail here gets, looked for again while something is missing, and whether a jail runs.
 
-    def __init__(self, found: jail.Layout | str, slots: limits.Slots) -> None:
-        self.found = found
+    A missing piece (bwrap not installed yet, the sandbox's Python not built yet) is looked for at
+    every check, so fixing the machine needs no restart; a jail that ran is remembered FRESH_FOR seconds.
+    """
+
+    def __init__(self, python: Path, slots: limits.Slots) -> None:
+        self.python = python
         self.slots = slots
+        self.found: jail.Layout | str = "not looked for yet"
+        self.finding = asyncio.Lock()
         self.worked_at = float("-inf")
+
+    async def layout(self) -> jail.Layout | str:
+        """The layout of this machine's jails, or why there is none."""
+        async with self.finding:
+            if isinstance(self.found, str):
+                found = layout(self.python)
+                self.found = await with_fonts(found, self.slots) if isinstance(found, jail.Layout) else found
+        return self.found
 
     async def reason(self) -> str | None:
         """None when a jail runs here, else why not and what to do."""
-        if isinstance(self.found, str):
-            return self.found
+        found = await self.layout()
+        if isinstance(found, str):
+            return found
         if time.monotonic() - self.worked_at < FRESH_FOR:
             return None
-        result, stderr = await self._run_one()
+        result, stderr = await self._run_one(found)
         if result is not None and result.exit_code == 0:
             self.worked_at = time.monotonic()
             return None
         return explain(result, stderr)
 
-    async def _run_one(self) -> tuple[protocol.Result | None, str]:
-        assert isinstance(self.found, jail.Layout)
+    async def _run_one(self, found: jail.Layout) -> tuple[protocol.Result | None, str]:
         request = protocol.RunRequest("shell", "exit 0", timeout_seconds=10)
         result, stderr = None, ""
-        async with self.slots.slot() as uid:
-            async with contextlib.aclosing(runner.run(self.found, request, uid)) as events:
+        async with self.slots.slot() as slot:
+            async with contextlib.aclosing(runner.run(found, request, slot)) as events:
                 async for event in events:
                     if isinstance(event, protocol.Output) and event.stream == "stderr":
                         stderr += event.text

@@ -25,11 +25,12 @@ CODE = {"python": "/run/soma/code/main.py", "shell": "/run/soma/code/main.sh"}
 MPLCONFIGDIR = "/tmp/matplotlib"
 # Directories of the root that are links into /usr on a merged-/usr system, and bound as they are elsewhere.
 ROOT_DIRS = ("bin", "sbin", "lib", "lib32", "lib64", "libx32")
-# What programs read from /etc: the loader's cache, alternatives (awk, editors), certificates, time zone,
-# name service rules for passwd and group (ours), protocols and services for sockets, MIME types, fontconfig.
+# What programs read from /etc: the loader's cache, alternatives (awk, editors), CA certificates (never
+# /etc/ssl/private), time zone, name service rules for passwd and group (ours), protocols and services
+# for sockets, MIME types, fontconfig.
 ETC_FILES = (
-    "ld.so.cache", "ld.so.conf", "ld.so.conf.d", "alternatives", "ssl", "ca-certificates", "pki", "localtime",
-    "timezone", "nsswitch.conf", "protocols", "services", "mime.types", "os-release", "fonts",
+    "ld.so.cache", "ld.so.conf", "ld.so.conf.d", "alternatives", "ssl/certs", "ssl/openssl.cnf", "pki/tls/certs",
+    "pki/ca-trust", "localtime", "timezone", "nsswitch.conf", "protocols", "services", "mime.types", "os-release", "fonts",
 )  # fmt: skip
 ETC_NETWORK = ("resolv.conf", "hosts", "host.conf", "gai.conf")  # only with egress
 INIT_SOURCE = Path(inside.__file__).read_bytes()

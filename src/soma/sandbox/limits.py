@@ -15,10 +15,13 @@ import asyncio
 import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from pathlib import Path
 
-from soma.sandbox import jail, protocol
+from soma.sandbox import cgroups, jail, protocol
 
 PROCESSES = 64  # processes and threads the code may have at once
+JAIL_PROCESSES = 4  # bwrap's own, counted in a run's cgroup beside the code's
 OPEN_FILES = 1024
 CPU_GRACE = 1  # seconds of CPU past the wall-clock timeout before the kernel stops a process itself
 SLOT_UID_BASE = 1_600_000_000  # host uids of jails started by root: far above any account's or container's range
@@ -39,20 +42,55 @@ def rlimits(request: protocol.RunRequest) -> dict[str, list[int]]:
     }
 
 
-class Slots:
-    """At most `size` runs at once; the others wait their turn. Each run holds a slot, and with it its host uid."""
+def cgroup_memory(request: protocol.RunRequest) -> int:
+    """Bytes a run's cgroup may hold: the code's memory, and its tmpfs pages (workspace, /tmp, /dev/shm), charged to it too."""
+    return request.memory_mb * protocol.MiB + request.workspace_mb * protocol.MiB + jail.TMP_BYTES + jail.SHM_BYTES
 
-    def __init__(self, size: int) -> None:
+
+@dataclass(frozen=True)
+class Slot:
+    """One run's place: its number, the host uid its jail runs as (None: this process's), the cgroups when delegated."""
+
+    number: int
+    uid: int | None
+    cgroups: cgroups.Cgroups | None
+
+
+CAP_SETGID, CAP_SETUID = 6, 7  # capability numbers (capability.h)
+
+
+def identity_problem(status: Path = Path("/proc/self/status")) -> str | None:
+    """Why jails cannot get an unprivileged host uid from this process, or None.
+
+    Root without CAP_SETUID and CAP_SETGID (a container that dropped them) cannot start a jail as
+    another uid, and a jail left as host root is the one thing the uid drop exists to prevent.
+    """
+    if os.geteuid() != 0:
+        return None
+    effective = next((int(line.split()[1], 16) for line in status.read_text().splitlines() if line.startswith("CapEff:")), 0)
+    if effective >> CAP_SETUID & 1 and effective >> CAP_SETGID & 1:
+        return None
+    return (
+        "The sandbox runs as root without CAP_SETUID and CAP_SETGID, so its jails would run as host root:"
+        " run it as an unprivileged user (the chart runs it as 10001), or give it those two capabilities."
+    )
+
+
+class Slots:
+    """At most `size` runs at once; the others wait their turn. Each run holds a slot, and with it its host uid and cgroup."""
+
+    def __init__(self, size: int, delegated: cgroups.Cgroups | None = None) -> None:
         self.free = list(range(size))
         self.available = asyncio.Semaphore(size)
         self.uid_per_run = os.geteuid() == 0
+        self.cgroups = delegated
 
     @asynccontextmanager
-    async def slot(self) -> AsyncIterator[int | None]:
-        """A slot for one run: the host uid to start its jail as, or None to start it as this process's own uid."""
+    async def slot(self) -> AsyncIterator[Slot]:
+        """A slot for one run, given back when the run is over."""
         async with self.available:
             number = self.free.pop()
             try:
-                yield SLOT_UID_BASE + number if self.uid_per_run else None
+                yield Slot(number, SLOT_UID_BASE + number if self.uid_per_run else None, self.cgroups)
             finally:
                 self.free.append(number)

@@ -31,12 +31,14 @@ MAX_PART_BYTES = 255  # one part of a path (a file system's name limit)
 MiB = 1024 * 1024
 KILL_GRACE = 15  # seconds past a run's timeout for the jail to stop the code and send the workspace back, before it is killed
 
-# (least, default, most) of each limit a request may set.
+# (least, default, most) of each limit a request may set: the ranges of the agent's settings
+# (sandbox_timeout_seconds, sandbox_memory_mb, workspace_max_mb), so no admin's choice is refused here.
 TIMEOUT_SECONDS = (1, 60, 3600)
-MEMORY_MB = (32, 512, 16384)
-WORKSPACE_MB = (1, 100, 512)
-# The largest body a run can need: the largest workspace in base64, the code, and the JSON around them.
-MAX_BODY_BYTES = WORKSPACE_MB[2] * MiB * 4 // 3 + 2 * MAX_CODE_BYTES + MAX_FILES * 2 * MAX_PATH_BYTES
+MEMORY_MB = (32, 512, 65536)
+WORKSPACE_MB = (1, 100, 10240)
+# The largest body taken, read into memory whole: files of about 750 MiB in base64. A chat's workspace
+# beyond that cannot be sent in one run (413), whatever its workspace_mb allows.
+MAX_BODY_BYTES = 1024 * MiB
 
 
 @dataclass(frozen=True)

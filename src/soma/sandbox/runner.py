@@ -23,12 +23,14 @@ import re
 import signal
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from pathlib import Path
 
 from soma.sandbox import files, inside, jail, limits, protocol
 
 log = logging.getLogger(__name__)
 
 READ_CHUNK = 64 * 1024  # bytes per read of the code's output
+COALESCE = 0.005  # seconds to wait for the end of a line the code has begun printing
 STDERR_TAIL = 4096  # bytes of stderr kept to read why a run failed
 # What a program says when an allocation fails under RLIMIT_AS: Python (numpy's _ArrayMemoryError too), libc, C++, GNU tools.
 OUT_OF_MEMORY = re.compile(rb"MemoryError|Cannot allocate memory|memory exhausted|std::bad_alloc|[Oo]ut of memory")
@@ -42,73 +44,118 @@ class _Stream:
     tail: bytes = b""
 
 
-async def run(layout: jail.Layout, request: protocol.RunRequest, uid: int | None) -> AsyncIterator[protocol.Output | protocol.Result]:
-    """Run `request` in a fresh jail, as host uid `uid` (None: this process's), yielding its output and then its result."""
-    loop = asyncio.get_running_loop()
-    fds = jail.Files()
-    back_read, back_write = os.pipe2(os.O_CLOEXEC)
-    init_args = inside.arguments(back_write, request.timeout_seconds, request.memory_mb * protocol.MiB, limits.rlimits(request),
-                                 jail.command(layout, request.language))  # fmt: skip
+async def run(layout: jail.Layout, request: protocol.RunRequest, slot: limits.Slot) -> AsyncIterator[protocol.Output | protocol.Result]:
+    """Run `request` in a fresh jail in `slot` (its host uid, its cgroup), yielding its output and then its result."""
     try:
-        argv = jail.argv(layout, fds, code=request.code, language=request.language, network=request.network,
-                         workspace_bytes=request.workspace_mb * protocol.MiB, init_args=init_args)  # fmt: skip
-        started = loop.time()
-        process = await _spawn(argv, [back_write, *fds.fds], uid)
+        running = await _Jail.start(layout, request, slot)
     except OSError as exc:  # bwrap gone since the check, the Python env unreadable, a uid refused
         log.error("a jail could not be started: %s", exc)
-        os.close(back_read)
         yield protocol.Result(None, "failed", f"The jail could not be started ({exc}).", False, False, 0.0)
         return
-    finally:
-        fds.close()
-        os.close(back_write)
-    bwrap = _Handle(process.pid)
-    channel = asyncio.StreamReader(limit=files.STATUS_MAX_BYTES)
-    transport, _ = await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(channel), os.fdopen(back_read, "rb", 0))
-    queue: asyncio.Queue[protocol.Output | None] = asyncio.Queue()
-    streams = {"stdout": _Stream(), "stderr": _Stream()}
-    tasks = [
-        asyncio.create_task(_feed(process, request.files)),
-        asyncio.create_task(_pump(process.stdout, "stdout", streams["stdout"], queue)),
-        asyncio.create_task(_pump(process.stderr, "stderr", streams["stderr"], queue)),
-    ]
-    back = asyncio.create_task(files.read_back(channel, request.files, request.workspace_mb * protocol.MiB))
-    deadline = started + request.timeout_seconds + protocol.KILL_GRACE
-    overdue = False
     try:
+        async for output in running.outputs():
+            yield output
+        result = await running.result()
+        log.info("run ended: %s, exit %s, reason %s, %.0f ms, %d changed, %d deleted", request.language,
+                 result.exit_code, result.reason, result.duration_ms, len(result.changed), len(result.deleted))  # fmt: skip
+        yield result
+    finally:
+        await running.close()  # also the way out when the caller stops listening: the jail dies with its PID 1
+
+
+class _Jail:
+    """One running jail: its bwrap process, the tasks that feed it and read it, its deadline."""
+
+    def __init__(self, request: protocol.RunRequest, slot: limits.Slot, process: asyncio.subprocess.Process, cgroup: Path | None) -> None:
+        loop = asyncio.get_running_loop()
+        self.request, self.slot, self.process, self.cgroup = request, slot, process, cgroup
+        self.bwrap = _Handle(process.pid)
+        self.started = loop.time()
+        self.deadline = self.started + request.timeout_seconds + protocol.KILL_GRACE
+        self.stopped: str | None = None  # "timeout" past the deadline, "memory" when the cgroup killed for memory
+        self.oom_kills = slot.cgroups.oom_kills(slot.number) if slot.cgroups and cgroup else 0
+        self.channel = asyncio.StreamReader(limit=files.STATUS_MAX_BYTES)
+        self.transport: asyncio.BaseTransport | None = None
+        self.queue: asyncio.Queue[protocol.Output | None] = asyncio.Queue()
+        self.streams = {"stdout": _Stream(), "stderr": _Stream()}
+        self.tasks = [
+            asyncio.create_task(_feed(process, request.files)),
+            asyncio.create_task(_pump(process.stdout, "stdout", self.streams["stdout"], self.queue)),
+            asyncio.create_task(_pump(process.stderr, "stderr", self.streams["stderr"], self.queue)),
+        ]
+        self.back: asyncio.Task[files.Returned] | None = None
+
+    @classmethod
+    async def start(cls, layout: jail.Layout, request: protocol.RunRequest, slot: limits.Slot) -> _Jail:
+        """Spawn bwrap for `request`; OSError when it cannot be."""
+        fds = jail.Files()
+        back_read, back_write = os.pipe2(os.O_CLOEXEC)
+        try:
+            init_args = inside.arguments(back_write, request.timeout_seconds, request.memory_mb * protocol.MiB,
+                                         limits.rlimits(request), jail.command(layout, request.language))  # fmt: skip
+            argv = jail.argv(layout, fds, code=request.code, language=request.language, network=request.network,
+                             workspace_bytes=request.workspace_mb * protocol.MiB, init_args=init_args)  # fmt: skip
+            cgroup = None
+            if slot.cgroups:
+                cgroup = slot.cgroups.prepare(slot.number, limits.cgroup_memory(request), limits.PROCESSES + limits.JAIL_PROCESSES)
+            process = await _spawn(argv, [back_write, *fds.fds], slot.uid, cgroup)
+        except OSError:
+            os.close(back_read)
+            raise
+        finally:
+            fds.close()
+            os.close(back_write)
+        running = cls(request, slot, process, cgroup)
+        reading = asyncio.StreamReaderProtocol(running.channel)
+        running.transport, _ = await asyncio.get_running_loop().connect_read_pipe(lambda: reading, os.fdopen(back_read, "rb", 0))
+        running.back = asyncio.create_task(files.read_back(running.channel, request.files, request.workspace_mb * protocol.MiB))
+        return running
+
+    async def outputs(self) -> AsyncIterator[protocol.Output]:
+        """The code's output as it comes, until both streams end (the jail has exited) or the jail is killed past its deadline."""
+        loop = asyncio.get_running_loop()
         ended = 0
-        while ended < 2:  # both streams read to their end: the jail has exited
+        while ended < 2:
             try:
-                item = queue.get_nowait() if not queue.empty() else await asyncio.wait_for(queue.get(), deadline - loop.time())
-            except TimeoutError:
-                if overdue:
-                    break  # killed, and its streams still open: stop reading them
-                overdue = True
-                bwrap.kill()
-                deadline = loop.time() + protocol.KILL_GRACE
+                item = self.queue.get_nowait() if not self.queue.empty() else await asyncio.wait_for(self.queue.get(), self.deadline - loop.time())
+            except TimeoutError:  # past the deadline: the init did not stop the code
+                if self.stopped:
+                    return  # killed, and its streams still open: stop reading them
+                self.stopped = "timeout"
+                self.bwrap.kill()
+                self.deadline = loop.time() + protocol.KILL_GRACE
                 continue
             if item is None:
                 ended += 1
             else:
                 yield item
+
+    async def result(self) -> protocol.Result:
+        """How the run ended, once the init has sent the workspace back (or failed to)."""
+        loop = asyncio.get_running_loop()
+        assert self.back is not None
+        returned: files.Returned | Exception
         try:
-            returned = await asyncio.wait_for(back, max(0.1, deadline - loop.time()))
-        except (files.Refused, TimeoutError) as exc:
-            overdue |= isinstance(exc, TimeoutError)
+            returned = await asyncio.wait_for(self.back, max(0.1, self.deadline - loop.time()))
+        except TimeoutError as exc:
+            self.stopped, returned = "timeout", exc
+        except files.Refused as exc:
             returned = exc
-        bwrap.kill()  # the init has exited, or is stuck: either way the jail is done
-        exit_status = await process.wait()
-        result = _result(request, returned, streams, overdue, exit_status, (loop.time() - started) * 1000)
-        log.info("run ended: %s, exit %s, reason %s, %.0f ms, %d changed, %d deleted", request.language,
-                 result.exit_code, result.reason, result.duration_ms, len(result.changed), len(result.deleted))  # fmt: skip
-        yield result
-    finally:
-        bwrap.kill()  # also the way out when the caller stops listening: the jail dies with its PID 1
-        for task in [*tasks, back]:
+        self.bwrap.kill()  # the init has exited, or is stuck: either way the jail is done
+        exit_status = await self.process.wait()
+        if self.slot.cgroups and self.cgroup and self.slot.cgroups.oom_kills(self.slot.number) > self.oom_kills:
+            self.stopped = self.stopped or "memory"
+        return _result(self.request, returned, self.streams, self.stopped, exit_status, (loop.time() - self.started) * 1000)
+
+    async def close(self) -> None:
+        """Kill the jail if it still runs, stop reading it, reap bwrap."""
+        self.bwrap.kill()
+        for task in [*self.tasks, *([self.back] if self.back else [])]:
             task.cancel()
-        transport.close()
-        await process.wait()
-        bwrap.close()
+        if self.transport is not None:
+            self.transport.close()
+        await self.process.wait()
+        self.bwrap.close()
 
 
 class _Handle:
@@ -134,9 +181,17 @@ class _Handle:
             self.fd = None
 
 
-async def _spawn(argv: list[str], pass_fds: list[int], uid: int | None) -> asyncio.subprocess.Process:
-    """bwrap with an empty environment, in a session of its own, as `uid` when given."""
-    as_user = {} if uid is None else {"user": uid, "group": uid, "extra_groups": []}
+async def _spawn(argv: list[str], pass_fds: list[int], uid: int | None, cgroup: Path | None) -> asyncio.subprocess.Process:
+    """bwrap with an empty environment, in a session of its own, as `uid` when given, in `cgroup` (its cgroup.procs) when given.
+
+    Into a cgroup the process moves itself, before it drops to `uid` (setpriv) and execs bwrap, so
+    nothing of the jail ever runs outside it.
+    """
+    as_user: dict = {} if uid is None else {"user": uid, "group": uid, "extra_groups": []}
+    if cgroup is not None:
+        drop = [] if uid is None else ["setpriv", f"--reuid={uid}", f"--regid={uid}", "--clear-groups", "--"]
+        argv = ["/bin/sh", "-c", 'echo $$ > "$0" && exec "$@"', str(cgroup), *drop, *argv]
+        as_user = {}
     return await asyncio.create_subprocess_exec(
         *argv, stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
         pass_fds=pass_fds, env={}, start_new_session=True, **as_user,
@@ -161,7 +216,7 @@ async def _pump(reader: asyncio.StreamReader | None, name: str, stream: _Stream,
     decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
     sent = 0
     try:
-        while chunk := await reader.read(READ_CHUNK):
+        while chunk := await _read_lines(reader):
             stream.tail = (stream.tail + chunk)[-STDERR_TAIL:] if name == "stderr" else b""
             if sent >= protocol.OUTPUT_CAP:
                 stream.truncated = True
@@ -178,11 +233,26 @@ async def _pump(reader: asyncio.StreamReader | None, name: str, stream: _Stream,
         queue.put_nowait(None)
 
 
+async def _read_lines(reader: asyncio.StreamReader) -> bytes:
+    """What the stream has, waiting up to COALESCE for the rest of a line begun: `print` writes its text and its
+    newline apart when unbuffered, and each piece would otherwise be an event of its own."""
+    chunk = await reader.read(READ_CHUNK)
+    while chunk and not chunk.endswith(b"\n") and len(chunk) < READ_CHUNK:
+        try:
+            more = await asyncio.wait_for(reader.read(READ_CHUNK - len(chunk)), COALESCE)
+        except TimeoutError:
+            break  # a line still being written (a progress bar): send what there is
+        if not more:
+            break
+        chunk += more
+    return chunk
+
+
 def _result(request: protocol.RunRequest, returned: files.Returned | Exception, streams: dict[str, _Stream],
-            overdue: bool, exit_status: int, duration_ms: float) -> protocol.Result:  # fmt: skip
+            stopped: str | None, exit_status: int, duration_ms: float) -> protocol.Result:  # fmt: skip
     """How the run ended, from what the init reported (or failed to)."""
-    exit_code, reason, message = _ending(request, returned, streams["stderr"].tail, overdue, exit_status)
-    complete = isinstance(returned, files.Returned) and reason not in ("failed",)
+    exit_code, reason, message = _ending(request, returned, streams["stderr"].tail, stopped, exit_status)
+    complete = isinstance(returned, files.Returned) and reason != "failed"
     return protocol.Result(
         exit_code=exit_code,
         reason=reason,
@@ -195,12 +265,15 @@ def _result(request: protocol.RunRequest, returned: files.Returned | Exception, 
     )
 
 
-def _ending(request: protocol.RunRequest, returned: files.Returned | Exception, stderr_tail: bytes, overdue: bool,
+def _ending(request: protocol.RunRequest, returned: files.Returned | Exception, stderr_tail: bytes, stopped: str | None,
             exit_status: int) -> tuple[int | None, str | None, str | None]:  # fmt: skip
-    """(exit_code, reason, message) of a run."""
+    """(exit_code, reason, message) of a run; `stopped` is why this side stopped it, if it did."""
     timeout = ("timeout", f"Stopped after {request.timeout_seconds} s, the run's time limit.")
-    if overdue:
+    out_of_memory = ("memory", f"The run ran out of memory: its limit is {request.memory_mb} MiB.")
+    if stopped == "timeout":
         return None, *timeout
+    if stopped == "memory":
+        return None, *out_of_memory
     first_line = stderr_tail.partition(b"\n")[0]
     if isinstance(returned, files.Refused) and exit_status != 0 and first_line.startswith(b"bwrap: "):
         return None, "failed", f"The jail did not start: {first_line.decode(errors='replace')}"
@@ -217,7 +290,6 @@ def _ending(request: protocol.RunRequest, returned: files.Returned | Exception, 
     exit_code, number = status.get("exit_code"), status.get("signal")
     if status.get("timed_out") or number == signal.SIGXCPU:
         return None, *timeout
-    out_of_memory = ("memory", f"The run ran out of memory: its limit is {request.memory_mb} MiB.")
     if status.get("out_of_memory"):
         return None, *out_of_memory
     failed = exit_code != 0

@@ -14,7 +14,7 @@ import hmac
 import json
 import logging
 import sys
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator
 from pathlib import Path
 
 import anyio
@@ -27,7 +27,7 @@ from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from soma import errors
-from soma.sandbox import check, jail, limits, protocol, runner
+from soma.sandbox import cgroups, check, jail, limits, protocol, runner
 
 log = logging.getLogger(__name__)
 
@@ -36,20 +36,18 @@ GRACEFUL_SHUTDOWN = 5  # seconds for running runs once SIGTERM arrives; then the
 STARTUP_FAILURE = 3  # uvicorn's exit code when the app cannot start (e.g. the port is taken)
 
 
-def create(key: str, found: jail.Layout | str, max_runs: int) -> Starlette:
-    """The app; `found` is what check.layout() found here (a Layout, or why no jail can run)."""
-    slots = limits.Slots(max_runs)
+def create(key: str, python: Path, max_runs: int, delegated: cgroups.Cgroups | None = None) -> Starlette:
+    """The app, whose jails run `python` (SOMA_SANDBOX_PYTHON); `delegated` is the cgroups found, if any."""
+    slots = limits.Slots(max_runs, delegated)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        layout = await check.with_fonts(found, slots) if isinstance(found, jail.Layout) else found
-        app.state.layout = layout
-        app.state.checker = check.Checker(layout, slots)
         problem = await app.state.checker.reason()
         if problem:
             log.warning("no code can run in this sandbox: %s", problem)
         else:
-            log.info("sandbox ready: jails run as %s, at most %d at once", "a host uid per run" if slots.uid_per_run else "this process's uid", max_runs)
+            runs_as = "a host uid per run" if slots.uid_per_run else "this process's uid"
+            log.info("sandbox ready: jails run as %s, at most %d at once", runs_as, max_runs)
         yield
 
     app = Starlette(
@@ -58,6 +56,7 @@ def create(key: str, found: jail.Layout | str, max_runs: int) -> Starlette:
         lifespan=lifespan,
     )
     app.state.slots = slots
+    app.state.checker = check.Checker(python, slots)
     app.add_middleware(_KeyRequired, key=key)
     return app
 
@@ -76,7 +75,7 @@ async def check_route(request: Request) -> JSONResponse:
 async def runs(request: Request) -> Response:
     """Run code in a fresh jail; NDJSON of its output as it comes, then its result."""
     run = protocol.parse_request(await _json_body(request))
-    return RunStream(_lines(request.app.state.layout, request.app.state.slots, run))
+    return RunStream(_lines(await request.app.state.checker.layout(), request.app.state.slots, run))
 
 
 async def _json_body(request: Request) -> object:
@@ -100,8 +99,8 @@ async def _lines(layout: jail.Layout | str, slots: limits.Slots, run: protocol.R
     if isinstance(layout, str):
         yield _failed(layout)
         return
-    async with slots.slot() as uid:
-        async with contextlib.aclosing(runner.run(layout, run, uid)) as events:
+    async with slots.slot() as slot:
+        async with contextlib.aclosing(runner.run(layout, run, slot)) as events:
             async for event in events:
                 if isinstance(event, protocol.Output):
                     yield protocol.output_line(event)
@@ -117,7 +116,7 @@ def _failed(message: str) -> bytes:
 class RunStream(Response):
     """A streamed NDJSON answer that stops its source (the run) the moment the client disconnects."""
 
-    def __init__(self, lines: AsyncIterator[bytes]) -> None:  # no Response.__init__: it would declare a length
+    def __init__(self, lines: AsyncGenerator[bytes, None]) -> None:  # no Response.__init__: it would declare a length
         self.status_code = 200
         self.background = None
         self.raw_headers = [(b"content-type", b"application/x-ndjson")]
@@ -181,7 +180,9 @@ class _KeyRequired:
 
 def serve(key: str, python: Path, max_runs: int, host: str, port: int, log_level: str) -> None:
     """Serve until SIGTERM or SIGINT; running jails are killed when the service stops."""
-    app = create(key, check.layout(python), max_runs)
+    delegated, said = cgroups.Cgroups.find()
+    log.info("limits: %s", said)
+    app = create(key, python, max_runs, delegated)
     config = uvicorn.Config(app, host=host, port=port, log_level=log_level.lower(), log_config=None, access_log=False,
                             timeout_graceful_shutdown=GRACEFUL_SHUTDOWN, proxy_headers=False)  # fmt: skip
     server = uvicorn.Server(config)
