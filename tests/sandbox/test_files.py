@@ -38,8 +38,8 @@ async def test_a_well_formed_workspace_gives_the_files_changed_and_those_deleted
     ("records", "end", "reason", "message"),
     [
         ([_record(b"../x", b"")], None, "failed", "The jail sent back the path '../x', which has a '..' part."),
-        ([_record(b"/etc/passwd", b"")], None, "failed", "The jail sent back the path '/etc/passwd', which is absolute; give a path relative to the workspace."),
-        ([_record(b"a//b", b"")], None, "failed", "The jail sent back the path 'a//b', which has an empty part."),
+        ([_record(b"/etc/passwd", b"")], None, "failed", "The jail sent back the path '/etc/passwd', which starts with /: give it relative to the chat's files."),
+        ([_record(b"a//b", b"")], None, "failed", "The jail sent back the path 'a//b', which has an empty part (// or a / at its end)."),
         ([_record(b"a", b"1"), _record(b"a", b"2")], None, "failed", "The jail sent back the path 'a', which came twice."),
         ([_record(b"\xff\xfe", b"")], None, "failed", "The jail sent back a path that is not UTF-8."),
         ([inside.HEADER.pack(5000, 0)], None, "failed", "The jail sent back a path of 5000 bytes."),

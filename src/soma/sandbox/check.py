@@ -22,8 +22,9 @@ FRESH_FOR = 30.0  # seconds a jail that ran is taken to still run, so a busy wor
 # bwrap's own words (its first line on stderr) for what a machine refuses, and what to do about it.
 REFUSALS = (
     ("max_*_namespaces", "this machine allows no more user namespaces: raise the limit (sysctl user.max_user_namespaces=15000)"),
-    ("No permissions to creat", "the kernel refuses user namespaces to unprivileged users: allow them (sysctl"
-     " kernel.unprivileged_userns_clone=1; on Ubuntu 24.04, an AppArmor profile for bwrap)"),
+    ("No permissions to creat", "the kernel or the container refuses user namespaces to unprivileged users: in a"
+     " container, run the sandbox with seccomp Unconfined (the chart's sandbox Deployment does); on a machine, allow"
+     " them (sysctl kernel.unprivileged_userns_clone=1; on Ubuntu 24.04, an AppArmor profile for bwrap)"),
     ("setting up uid map", "the kernel refuses user namespaces to unprivileged users: allow them (sysctl"
      " kernel.unprivileged_userns_clone=1; on Ubuntu 24.04, an AppArmor profile for bwrap)"),
     ("Creating new namespace failed", "this container may not create namespaces: run the sandbox with seccomp and AppArmor"

@@ -17,6 +17,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from soma import errors
+from soma.workspaces import paths
+from soma.workspaces.paths import path_problem  # one rule for a workspace's names, in the database and in a jail
 
 LANGUAGES = ("python", "shell")
 NETWORKS = ("none", "egress")
@@ -26,8 +28,7 @@ REASONS = ("timeout", "memory", "workspace_full", "killed", "failed")
 OUTPUT_CAP = 64 * 1024  # bytes of each stream sent in all; the rest is read and dropped
 MAX_CODE_BYTES = 1024 * 1024  # a program longer than this is not code an SLM wrote
 MAX_FILES = 10_000  # files in a workspace, sent or sent back
-MAX_PATH_BYTES = 1024  # a workspace path in all, UTF-8
-MAX_PART_BYTES = 255  # one part of a path (a file system's name limit)
+MAX_PATH_BYTES = paths.PATH_BYTES  # a workspace path in all, UTF-8
 MiB = 1024 * 1024
 KILL_GRACE = 15  # seconds past a run's timeout for the jail to stop the code and send the workspace back, before it is killed
 
@@ -74,28 +75,6 @@ class Result:
     duration_ms: float
     changed: list[tuple[str, bytes]] = field(default_factory=list)
     deleted: list[str] = field(default_factory=list)
-
-
-def path_problem(path: str) -> str | None:
-    """What makes `path` unfit to name a file in a workspace, or None when it is a clean relative path."""
-    if not path:
-        return "is empty"
-    if any(ord(char) < 32 or ord(char) == 127 for char in path):
-        return "holds a control character"
-    if path.startswith("/"):
-        return "is absolute; give a path relative to the workspace"
-    try:
-        encoded = path.encode()
-    except UnicodeEncodeError:
-        return "is not valid UTF-8"
-    if len(encoded) > MAX_PATH_BYTES:
-        return f"is longer than {MAX_PATH_BYTES} bytes"
-    for part in path.split("/"):
-        if part in ("", ".", ".."):
-            return f"has a {part!r} part" if part else "has an empty part"
-        if len(part.encode()) > MAX_PART_BYTES:
-            return f"has a part longer than {MAX_PART_BYTES} bytes"
-    return None
 
 
 def parse_request(document: Any) -> RunRequest:

@@ -21,14 +21,14 @@ SHOWN_CHARS = 80  # characters of a refused path quoted in the error
 
 def clean(path: str) -> str:
     """`path` once it is a valid workspace path (it is returned unchanged); InvalidPath naming the problem otherwise."""
-    problem = _problem(path)
+    problem = path_problem(path)
     if problem is not None:
         raise errors.InvalidPath(f"The path {_shown(path)} {problem}.")
     return path
 
 
-def _problem(path: str) -> str | None:
-    """What is wrong with path, or None."""
+def path_problem(path: str) -> str | None:
+    """What is wrong with path, or None: the rule the sandbox service applies to what it is sent and what a jail sends back."""
     if not path:
         return "is empty"
     if any(_is_control(c) for c in path):
