@@ -28,11 +28,7 @@ def _soma_beside(data_dir: Path, command: str) -> subprocess.CompletedProcess[st
 
 
 def _chat(url: str, text: str) -> list[dict]:
-    with httpx.Client(base_url=url, timeout=120, headers=ADMIN) as client:
-        session = client.post("/v1/sessions", json={}).json()["id"]
-        client.post(f"/v1/sessions/{session}/messages", json={"content": text}).raise_for_status()
-        done = lambda es: any(e["event"] in ("assistant.message", "turn.failed") for e in es)  # noqa: E731
-        return read_events(client, f"/v1/sessions/{session}/events", done, timeout=120)
+    return _chat_in(url, None, text)[1]
 
 
 def test_up_migrates_serves_and_answers_then_stops_cleanly(data_dir, launcher, slm) -> None:
@@ -102,9 +98,12 @@ def _child(parent: psutil.Process, command: str) -> psutil.Process | None:
     return None
 
 
-def test_up_a_second_time_keeps_the_chats(data_dir, launcher, slm) -> None:
+def test_up_a_second_time_keeps_the_chats_and_the_files_their_code_wrote(data_dir, launcher, slm) -> None:
     url, proc = up.start(data_dir, launcher, slm_base_url=slm.base_url, slm_api_key="k", slm_model="scripted")
-    _chat(url, "Remember me")
+    slm.script(_run_code("shell", "echo 'kept across restarts' > notes.txt"), {"chunks": ["Written."]})
+    session, events = _chat_in(url, None, "Remember me")
+    [written] = [e["data"] for e in events if e["event"] == "tool.finished"]
+    assert written["ok"] is True, written["result"]
     proc.signal(signal.SIGTERM)
     proc.wait(60)
 
@@ -113,6 +112,24 @@ def test_up_a_second_time_keeps_the_chats(data_dir, launcher, slm) -> None:
     assert "migrated:" not in proc.output()
     titles = [s["title"] for s in httpx.get(url + "v1/sessions", headers=ADMIN).json()["sessions"]]
     assert titles == ["Remember me"]
+    slm.script(_run_code("shell", "cat notes.txt"), {"chunks": ["Read."]})
+    _, events = _chat_in(url, session, "What did you write?", answers=2)
+    read = [e["data"] for e in events if e["event"] == "tool.finished"][-1]
+    assert "kept across restarts" in read["result"]
+
+
+def _run_code(language: str, code: str) -> dict:
+    return {"chunks": ["Running."], "tool_calls": [{"name": "run_code", "arguments": {"language": language, "code": code}}]}
+
+
+def _chat_in(url: str, session: str | None, text: str, answers: int = 1) -> tuple[str, list[dict]]:
+    """Send `text` into `session` (a new chat when None); the chat's id and its events up to its `answers`-th answer."""
+    with httpx.Client(base_url=url, timeout=120, headers=ADMIN) as http:
+        session = session or http.post("/v1/sessions", json={}).json()["id"]
+        sent = http.post(f"/v1/sessions/{session}/messages", json={"content": text})
+        sent.raise_for_status()
+        answered = lambda es: sum(e["event"] in ("assistant.message", "turn.failed") for e in es) >= answers  # noqa: E731
+        return session, read_events(http, f"/v1/sessions/{session}/events", answered, timeout=120)
 
 
 def test_up_prints_a_one_time_setup_link_while_nobody_can_log_in(data_dir, launcher, slm) -> None:

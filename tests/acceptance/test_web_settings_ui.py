@@ -112,8 +112,8 @@ def test_the_code_settings_are_explained_saved_and_refused_in_the_servers_words_
     expect(page.get_by_test_id("setting-workspace_max_mb-note")).to_have_text("= 100 MiB")
     expect(execution).to_have_accessible_description(re.compile(r"^Let the agent run Python and shell code \(the run_code tool\)"))
     expect(timeout).to_have_accessible_description("A run still going after this long is stopped (1 to 3600).")
-    expect(memory).to_have_accessible_description("The most memory one run may use (64 to 65536).")
-    expect(workspace).to_have_accessible_description("The most one chat's files may hold together, attachments and what its code writes (1 to 10240).")
+    expect(memory).to_have_accessible_description("The most memory one run may use (64 to 16384).")
+    expect(workspace).to_have_accessible_description("The most one chat's files may hold together, attachments and what its code writes (1 to 512).")
     section.scroll_into_view_if_needed()
     assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
     page.screenshot(path="/tmp/soma-settings-code-phone.png")
@@ -123,9 +123,9 @@ def test_the_code_settings_are_explained_saved_and_refused_in_the_servers_words_
     timeout.fill("5")
     memory.fill("2048")
     expect(page.get_by_test_id("setting-sandbox_memory_mb-note")).to_have_text("= 2 GiB")
-    workspace.fill("20000")  # the limit is 10240
+    workspace.fill("20000")  # the limit is 512
     page.get_by_test_id("settings-save").click()
-    expect(page.get_by_test_id("settings-error-message")).to_contain_text("'workspace_max_mb': Input should be less than or equal to 10240 (got 20000).")
+    expect(page.get_by_test_id("settings-error-message")).to_contain_text("'workspace_max_mb': Input should be less than or equal to 512 (got 20000).")
     expect(workspace).to_have_attribute("aria-invalid", "true")
     assert settings(stack) == before
 

@@ -8,13 +8,14 @@ from collections.abc import AsyncIterator
 import httpx
 import psycopg
 
-from soma.tools import builtins
+from soma.tools import builtins, sandbox_status
 from tests.conftest import client_of
 from tests.tools.servers import stdio_entry
 
 PASSWORD = "correct horse battery"
 BUILTINS = [
     {"name": s.name, "server": "soma", "description": s.description, "input_schema": s.input_schema, "enabled": True, "approval": "auto"}
+    | ({"available": False, "reason": sandbox_status.NOT_CHECKED} if s.name == "run_code" else {"available": True, "reason": None})
     for s in builtins.SPECS
 ]
 

@@ -48,9 +48,8 @@ class ToolView(BaseModel):
     input_schema: dict[str, Any]
     enabled: bool
     approval: Literal["auto", "ask"]
-    # run_code only: whether it can run now, and why not (code_execution off, the sandbox unreachable)
-    available: bool | None = None
-    reason: str | None = None
+    available: bool  # a turn could run it now: its server connected; for run_code, code execution on and the sandbox working
+    reason: str | None  # why not
 
 
 class Overview(BaseModel):

@@ -19,9 +19,10 @@ NOT_YET = "no process has connected to it yet"
 
 
 async def describe(conn: AsyncConnection, settings: config.Settings) -> dict[str, Any]:
-    """{"servers": [{name, transport, state, error}], "tools": [{name, server, description, input_schema, enabled, approval}]}.
+    """{"servers": [{name, transport, state, error}], "tools": [{name, server, description, input_schema, enabled, approval, available, reason}]}.
 
-    run_code also says whether it can run now (`available`) and, when not, why (`reason`).
+    `available`: whether a turn could run the tool now (its server connected; for run_code, code
+    execution on and the sandbox working), and `reason` why not.
     """
     configured, broken = await store.load(conn, settings)
     found = await catalogue.read(conn)
@@ -29,15 +30,17 @@ async def describe(conn: AsyncConnection, settings: config.Settings) -> dict[str
     shown_servers = [server_state(server.name, server.transport, server.disabled, found.get(server.name)) for server in configured]
     shown_servers += [{"name": name, "transport": None, "state": "failed", "error": error} for name, error in broken.items()]
     shown_servers.sort(key=lambda server: server["name"])
-    tools = [_tool(spec.server, spec.name, spec.description, spec.input_schema, chosen) for spec in builtins.SPECS]
     blocked = await sandbox_status.code_blocked(conn, (await agent_settings.load(conn)).code_execution)
-    for tool in tools:
-        if tool["name"] == builtins.RUN_CODE.name:
-            tool |= {"available": blocked is None, "reason": blocked}
+    tools = [
+        _tool(spec.server, spec.name, spec.description, spec.input_schema, chosen, blocked if spec == builtins.RUN_CODE else None)
+        for spec in builtins.SPECS
+    ]
+    states = {shown["name"]: shown for shown in shown_servers}
     for server in configured:
         row = found.get(server.name)
+        down = _why_down(states[server.name])
         for listed in row.tools if row is not None else []:
-            tools.append(_tool(server.name, listed["name"], listed.get("description", ""), listed.get("input_schema", {}), chosen))
+            tools.append(_tool(server.name, listed["name"], listed.get("description", ""), listed.get("input_schema", {}), chosen, down))
     return {"servers": shown_servers, "tools": tools}
 
 
@@ -50,9 +53,18 @@ def server_state(name: str, transport: str, disabled: bool, row: Any) -> dict[st
     return {"name": name, "transport": transport, "state": row.state, "error": row.error}
 
 
-def _tool(server: str, name: str, description: str, schema: dict[str, Any], chosen: dict[tuple[str, str], choices.Choice]) -> dict[str, Any]:
+def _why_down(shown: dict[str, Any]) -> str | None:
+    """Why a listed server's tools cannot run now, or None when it is connected."""
+    if shown["state"] == "connected":
+        return None
+    return "the server is disabled" if shown["state"] == "disabled" else f"the server failed: {shown['error']}"
+
+
+def _tool(
+    server: str, name: str, description: str, schema: dict[str, Any], chosen: dict[tuple[str, str], choices.Choice], down: str | None
+) -> dict[str, Any]:
     choice = chosen.get((server, name), choices.DEFAULT)
     return {
         "name": name, "server": server, "description": description, "input_schema": schema,
-        "enabled": choice.enabled, "approval": choice.approval,
+        "enabled": choice.enabled, "approval": choice.approval, "available": down is None, "reason": down,
     }  # fmt: skip

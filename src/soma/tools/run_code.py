@@ -19,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from soma import errors
 from soma.db import restore_lock
+from soma.sandbox.protocol import Output, Result, RunRequest
 from soma.settings.store import AgentSettings
 from soma.tools import builtins
 from soma.tools.registry import CallContext, ToolResult
@@ -58,8 +59,6 @@ class RunCode:
             return await self._run(language, code, context)
 
     async def _run(self, language: str, code: str, context: CallContext) -> ToolResult:
-        from soma.sandbox.protocol import Output, RunRequest  # the client's own types; imported with it
-
         async with self._engine.connect() as conn:
             files = await workspace.everything(conn, context.session_id)
         request = RunRequest(
@@ -84,7 +83,7 @@ class RunCode:
             return ToolResult(False, "The sandbox ended the run without a result; the code may not have finished.", "failed")
         return await self._finish(context.session_id, result, printed)
 
-    async def _finish(self, session_id: uuid.UUID, result: Any, printed: dict[str, list[str]]) -> ToolResult:
+    async def _finish(self, session_id: uuid.UUID, result: Result, printed: dict[str, list[str]]) -> ToolResult:
         """Write the changed files back, then say what happened."""
         note = None
         try:
@@ -104,7 +103,7 @@ class RunCode:
         ok = result.exit_code == 0 and result.reason is None and note is None
         return ToolResult(ok, self._text(result, printed, files, deleted, note), None if ok else (result.reason or "failed"), details)
 
-    def _text(self, result: Any, printed: dict[str, list[str]], files: list[dict], deleted: list[str], note: str | None) -> str:
+    def _text(self, result: Result, printed: dict[str, list[str]], files: list[dict], deleted: list[str], note: str | None) -> str:
         limits = {"timeout": self._agent.sandbox_timeout_seconds, "memory": self._agent.sandbox_memory_mb, "workspace": self._agent.workspace_max_mb}
         if result.reason:
             lines = ["The code did not finish: " + _REASONS.get(result.reason, result.reason).format(**limits) + "."]

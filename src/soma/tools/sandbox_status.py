@@ -12,12 +12,16 @@ import asyncio
 import contextlib
 import logging
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from soma import config
 from soma.tools.registry import BUILTIN_SERVER
+
+if TYPE_CHECKING:
+    from soma.sandbox.client import Sandbox
 
 log = logging.getLogger(__name__)
 
@@ -63,7 +67,7 @@ async def code_blocked(conn: AsyncConnection, code_execution: str) -> str | None
 class Watch:
     """This worker's sandbox client and whether it works now: the `"sandbox"` object of its job context."""
 
-    client: object | None  # soma.sandbox.client.Sandbox, or None when no URL and key are set
+    client: Sandbox | None  # None when no URL and key are set
     reason: str | None = NOT_CHECKED
     _task: asyncio.Task[None] | None = None
 
