@@ -83,6 +83,8 @@ def test_the_tools_tab_lists_imports_switches_and_removes_as_the_api_says(stack,
     expect(server_block(page, "soma").get_by_test_id("tool-name")).to_have_text([t["name"] for t in before["tools"]])
     expect(card.get_by_test_id("tool-servers-empty")).to_have_text("No MCP server is configured.")
     expect_as_listed(page, before)
+    [run_code] = [t for t in before["tools"] if t["name"] == "run_code"]  # no worker has checked a sandbox here
+    expect(server_block(page, "soma").get_by_test_id("tool-unavailable")).to_have_text(f"Not offered now: {run_code['reason']}")
 
     document = json.dumps({"mcpServers": {"scripted": {"command": sys.executable, "args": [str(SCRIPTED)]}, "gone": {"command": "/nonexistent/mcp-server"}}})
     page.get_by_test_id("tools-import").fill(document)

@@ -163,6 +163,10 @@ export class ToolsCard {
         { class: "item-main" },
         h("p", { class: "item-text tool-name", dataset: { testid: "tool-name" } }, tool.name),
         tool.description ? h("p", { class: "muted tool-description", title: tool.description, dataset: { testid: "tool-description" } }, tool.description) : null,
+        // A built-in that cannot run (run_code without its sandbox) says why; an MCP tool's server says it above.
+        tool.server === "soma" && tool.available === false
+          ? h("p", { class: "muted tool-unavailable", dataset: { testid: "tool-unavailable" } }, `Not offered now: ${tool.reason}`)
+          : null,
       ),
       h("div", { class: "item-actions tool-controls" }, h("label", { class: "tool-switch" }, enabled, h("span", { "aria-hidden": "true" }, "Enabled")), approval),
     );
