@@ -2,7 +2,7 @@
 
 Run from the repository root:
 
-    .venv/bin/python -m bench.tool_steps [--tool remember|search_memory|forget_missing|mcp_add] [--steps 10] [--turns 10]
+    .venv/bin/python -m bench.tool_steps [--tool remember|search_memory|forget_missing|mcp_add|run_code] [--steps 10] [--turns 10]
                                          [--concurrency 1,16] [--chunks 5] [--chunk-delay 0] [--profile DIR]
 
 Everything runs as real processes on 127.0.0.1 (bench/stack.py): an embedded PostgreSQL, the
@@ -51,7 +51,7 @@ if str(ROOT) not in sys.path:
 from bench import stats  # noqa: E402
 from bench.stack import Stack, running, unwind_on  # noqa: E402
 from bench.turn_latency import BENCH_ADMIN, BENCH_KEY, CpuMeter, EventStream, print_profiles  # noqa: E402
-from tests import procs  # noqa: E402  (needs the repo root on sys.path)
+from tests import procs, sandboxes  # noqa: E402  (needs the repo root on sys.path)
 
 TURN_TIMEOUT = 120.0  # seconds one turn of many steps may take before it counts as an error
 READY_TIMEOUT = 60.0  # seconds for the worker to offer the tool (an MCP server is connected in the background)
@@ -73,6 +73,7 @@ class ToolCase:
     direct: Callable[[int, int], Awaitable[list[float]]] | None = None
     # The `error` every call should end with: None for a call that works; a call ending otherwise is reported.
     expected_error: str | None = None
+    sandbox: bool = False  # the worker needs `soma sandbox` (run_code): one is started beside it
 
 
 def _one_memory(client: httpx.Client, url: str) -> None:
@@ -117,6 +118,8 @@ CASES = {
     "forget_missing": ToolCase("forget", {"id": 2**62}, expected_error="not_found"),
     # An MCP tool that does next to nothing, so what is measured is the path to it and back.
     "mcp_add": ToolCase("scripted__add", ADD, _scripted_server, _add_directly),
+    # The tool's time is a run's, tool call to result: the chat's files read, a fresh jail, print(1), the files written back.
+    "run_code": ToolCase("run_code", {"language": "python", "code": "print(1)"}, sandbox=True),
 }
 
 
@@ -361,7 +364,11 @@ def main(argv: list[str] | None = None) -> int:
         slm = stack.start_slm(answer)
         env = stack.soma_env(slm, bootstrap_admin_key=BENCH_KEY)
         stack.start_gateway(env)
-        stack.start_workers(stack.soma_env(slm, bootstrap_admin_key=BENCH_KEY, worker_metrics_port=0))
+        reach = {}
+        if case.sandbox:
+            service = sandboxes.start(stack.launcher)
+            reach = {"sandbox_url": service.url, "sandbox_key": service.key}
+        stack.start_workers(stack.soma_env(slm, bootstrap_admin_key=BENCH_KEY, worker_metrics_port=0, **reach))
         with httpx.Client(headers=BENCH_ADMIN, timeout=30) as client:
             client.put(stack.url + "/v1/settings", json={"max_tool_steps": args.steps}).raise_for_status()
             case.prepare(client, stack.url)
