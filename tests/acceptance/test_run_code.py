@@ -132,7 +132,7 @@ def test_a_run_reaches_no_network_and_writes_nowhere_but_its_workspace(coder) ->
 
 
 def test_runaway_programs_are_stopped_with_a_clear_result_and_soma_keeps_serving(coder) -> None:
-    _settings(coder, sandbox_timeout_seconds=5, workspace_max_mb=10, sandbox_memory_mb=256)
+    _settings(coder, sandbox_timeout_seconds=2, workspace_max_mb=10, sandbox_memory_mb=256)
     session = coder.new_session()
     runs = _runs(
         coder, session,
@@ -182,30 +182,27 @@ def _jailed_loops() -> list[int]:
     return [pid for pid in found if pid_alive(pid)]
 
 
-def test_run_code_is_not_offered_when_code_execution_is_off_and_says_why(coder) -> None:
-    _settings(coder, code_execution="off")
-    session = coder.new_session()
-    coder.slm.script({"chunks": ["Fine."]})
-    coder.send(session, "Compute something.")
-    coder.events(session, has_event("assistant.message"), timeout=60)
-
-    offered = [t["function"]["name"] for t in coder.slm.requests()[-1]["body"].get("tools", [])]
-    assert "run_code" not in offered
-    [tool] = [t for t in coder.client.get(f"{coder.url}/v1/tools").json()["tools"] if t["name"] == "run_code"]
-    assert tool["available"] is False and "code_execution" in tool["reason"]
-
-
-def test_a_worker_without_a_sandbox_offers_no_run_code_and_says_why(stack) -> None:
-    stack.worker()
+def _not_offered(stack) -> str:
+    """Answer one message; check the SLM was not offered run_code, and return why GET /v1/tools says it is not."""
     session = stack.new_session()
     stack.slm.script({"chunks": ["Fine."]})
     stack.send(session, "Compute something.")
     stack.events(session, has_event("assistant.message"), timeout=60)
-
     offered = [t["function"]["name"] for t in stack.slm.requests()[-1]["body"].get("tools", [])]
     assert "run_code" not in offered
     [tool] = [t for t in stack.client.get(f"{stack.url}/v1/tools").json()["tools"] if t["name"] == "run_code"]
-    assert tool["available"] is False and "SOMA_SANDBOX_URL" in tool["reason"]
+    assert tool["available"] is False
+    return tool["reason"]
+
+
+def test_run_code_is_not_offered_when_code_execution_is_off_and_says_why(coder) -> None:
+    _settings(coder, code_execution="off")
+    assert "code_execution" in _not_offered(coder)
+
+
+def test_a_worker_without_a_sandbox_offers_no_run_code_and_says_why(stack) -> None:
+    stack.worker()
+    assert "SOMA_SANDBOX_URL" in _not_offered(stack)
 
 
 def test_the_worker_hands_the_sandbox_nothing_of_its_own_environment(coder) -> None:
