@@ -27,7 +27,8 @@ EMBEDDER_S = 120  # and the gateway before its first memory
 FACT = "The user's allotment is plot 14, by the water tap."
 NOTES = b"# Allotment\n\nSow broad beans in November; lift the onions in August when their tops fall over.\n"
 BACKUP_NAME = re.compile(r"^soma-backup-\d{8}T\d{6}Z\.tar$")
-RESTORED = "Restored 1 chat, 2 messages, 1 memory and 1 knowledge file."
+RESTORED = "Restored 1 chat, 2 messages, 1 memory, 1 knowledge file and 1 chat file."
+SOWING = b"month,crop\nNovember,broad beans\n"  # attached to the chat's question: a chat file
 
 
 
@@ -52,7 +53,7 @@ def session_ids(stack) -> list[str]:
 
 
 def make_data(stack) -> dict[str, str]:
-    """A chat answered by the scripted SLM, a memory, an indexed knowledge file, and memory_recall_k = 9."""
+    """A chat answered by the scripted SLM with a file attached, a memory, an indexed knowledge file, and memory_recall_k = 9."""
     stack.worker()
     response = stack.client.post(stack.url + "/v1/knowledge", files={"file": ("allotment.md", NOTES, "text/markdown")})
     assert response.status_code == 202, response.text
@@ -61,7 +62,10 @@ def make_data(stack) -> dict[str, str]:
     assert response.status_code == 201, response.text
     memory_id = response.json()["id"]
     chat_id = stack.new_session()
-    stack.send(chat_id, "What should I sow in November?")
+    sent = stack.client.post(
+        f"{stack.url}/v1/sessions/{chat_id}/messages", data={"content": "What should I sow in November?"}, files={"files": ("sowing.csv", SOWING, "text/csv")}
+    )
+    assert sent.status_code == 202, sent.text
     stack.events(chat_id, has_event("assistant.message"), timeout=INDEXED_S)
     procs.wait_until(lambda: get(stack, f"/v1/knowledge/{document_id}")["state"] == "ready", INDEXED_S, "the knowledge file to be indexed", interval=0.5)
     set_recall_k(stack, 9)
@@ -86,7 +90,7 @@ def stage(page: sync_api.Page, backup: Path) -> None:
 
 def expect_preview(page: sync_api.Page, now: str, in_backup: str) -> None:
     preview = page.get_by_test_id("restore-preview")
-    for key, count in {"sessions": "1", "messages": "2", "memories": "1", "documents": "1"}.items():
+    for key, count in {"sessions": "1", "messages": "2", "memories": "1", "documents": "1", "files": "1"}.items():
         expect(preview.get_by_test_id(f"restore-count-{key}").locator("dd")).to_have_text(count)
     expect(preview.get_by_test_id("restore-setting")).to_have_count(1)
     row = preview.locator('[data-testid="restore-setting"][data-key="memory_recall_k"]')
@@ -95,18 +99,19 @@ def expect_preview(page: sync_api.Page, now: str, in_backup: str) -> None:
     expect(row.get_by_test_id("restore-setting-backup")).to_have_text(in_backup)
     expect(preview.get_by_test_id("restore-owners")).to_have_count(0)  # the chat's owner (the admin key that made it) exists here
     expect(preview.get_by_test_id("restore-settings-diff")).to_contain_text("1 setting differs")
-    expect(preview.get_by_test_id("restore-warning")).to_contain_text("Chats, memories and knowledge files here will be replaced by the backup's.")
+    expect(preview.get_by_test_id("restore-warning")).to_contain_text("Chats, their files, memories and knowledge files here will be replaced by the backup's.")
     expect(page.get_by_test_id("restore-apply")).to_be_disabled()  # until a mode is chosen
 
 
 def expect_restored(stack, ids: dict[str, str]) -> None:
-    """The backup's chat, memory and knowledge file are back, and nothing made after it is left."""
+    """The backup's chat with its file, memory and knowledge file are back, and nothing made after it is left."""
     assert session_ids(stack) == [ids["chat"]]
     assert [m["role"] for m in get(stack, f"/v1/sessions/{ids['chat']}/messages")["messages"]] == ["user", "assistant"]
     assert get(stack, f"/v1/memories/{ids['memory']}")["content"] == FACT
     document = get(stack, f"/v1/knowledge/{ids['document']}")
     assert (document["filename"], document["state"]) == ("allotment.md", "ready")
     assert stack.client.get(f"{stack.url}/v1/knowledge/{ids['document']}/content").content == NOTES
+    assert stack.client.get(f"{stack.url}/v1/sessions/{ids['chat']}/files/sowing.csv").content == SOWING
 
 
 def test_a_downloaded_backup_is_restored_in_the_page_keeping_then_overwriting_the_settings(stack, page, tmp_path) -> None:

@@ -17,6 +17,7 @@ const CONTENTS = [
   ["messages", "Messages", "message", "messages"],
   ["memories", "Memories", "memory", "memories"],
   ["documents", "Knowledge files", "knowledge file", "knowledge files"],
+  ["files", "Chat files", "chat file", "chat files", "only-some"], // named in a summary only when there are some: few chats have files
 ];
 
 // What becomes of the settings. Neither is preselected: one of them throws the current settings
@@ -31,7 +32,8 @@ const GONE = new Set(["restore_not_found", "restore_not_staged"]);
 
 /** "3 chats, 12 messages, 4 memories and 2 knowledge files" from a counts object. */
 function describeCounts(counts) {
-  return formatList(CONTENTS.filter(([key]) => key in counts).map(([key, , one, many]) => formatCount(counts[key], one, many)));
+  const named = CONTENTS.filter(([key, , , , onlySome]) => key in counts && !(onlySome && !counts[key]));
+  return formatList(named.map(([key, , one, many]) => formatCount(counts[key], one, many)));
 }
 
 /** A setting's value as the preview shows it: null is the default, booleans are On/Off, long text is cut to three lines. */
@@ -240,7 +242,7 @@ export class BackupCard {
       h(
         "div",
         { class: "danger-zone" },
-        h("p", { dataset: { testid: "restore-warning" } }, h("strong", {}, "Chats, memories and knowledge files here will be replaced by the backup's."), " Anything added since it was made is lost: download a backup first to keep it."),
+        h("p", { dataset: { testid: "restore-warning" } }, h("strong", {}, "Chats, their files, memories and knowledge files here will be replaced by the backup's."), " Anything added since it was made is lost: download a backup first to keep it."),
         h("div", { class: "restore-actions" }, this.cancelButton, this.applyButton),
       ),
     );
