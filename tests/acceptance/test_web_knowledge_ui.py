@@ -11,7 +11,7 @@ INDEXED_MS = 180_000  # a fresh worker loads the embedding model before its firs
 HANDBOOK = "".join(
     f"## Section {n}\n\nOn ward {n % 7}, the night shift hands over at 07:{n % 60:02d}. "
     f"Check the drug trolley, sign the controlled-drugs book and note any fall risk for bed {n % 24}.\n\n"
-    for n in range(1, 700)
+    for n in range(1, 200)
 ).encode()  # about 100 KB: at 128 KiB/s, long enough to watch its upload progress
 
 
@@ -52,7 +52,7 @@ def test_a_file_uploads_with_progress_is_indexed_downloaded_and_deleted(stack, p
     page.evaluate(RECORD_PROGRESS)
     cdp = page.context.new_cdp_session(page)  # a slow uplink, so the upload takes a while
     cdp.send("Network.enable")
-    cdp.send("Network.emulateNetworkConditions", {"offline": False, "latency": 0, "downloadThroughput": -1, "uploadThroughput": 128 * 1024})
+    cdp.send("Network.emulateNetworkConditions", {"offline": False, "latency": 0, "downloadThroughput": -1, "uploadThroughput": 24 * 1024})
     upload(page, "ward-handbook.md", HANDBOOK, "text/markdown")
     progress = page.get_by_test_id("knowledge-upload")
     expect(progress.get_by_test_id("knowledge-upload-name")).to_have_text("ward-handbook.md")
