@@ -37,8 +37,8 @@ def _runs(stack, session: str, *programs: tuple[str, str], content: str = "Run t
     steps = [{"chunks": [f"Run {n}."], "tool_calls": [{"name": "run_code", "arguments": {"language": lang, "code": code}}]}
              for n, (lang, code) in enumerate(programs, 1)]  # fmt: skip
     stack.slm.script(*steps, {"chunks": ["Done."]})
-    sent = stack.send(session, content)
-    events = stack.events(session, has_event("assistant.message"), after=sent.get("last_event_id", 0), timeout=120)
+    stack.send(session, content)  # into a new chat: its events from the first are this turn's
+    events = stack.events(session, has_event("assistant.message"), timeout=120)
     finished = [e["data"] for e in events if e["event"] == "tool.finished"]
     assert len(finished) == len(programs), [e["event"] for e in events]
     return finished

@@ -32,7 +32,7 @@ MAX_PATH_BYTES = paths.PATH_BYTES  # a workspace path in all, UTF-8
 MiB = 1024 * 1024
 KILL_GRACE = 15  # seconds past a run's timeout for the jail to stop the code and send the workspace back, before it is killed
 
-# (least, default, most) of each limit a request may set: the ranges of the agent's settings
+# (least, default, most) of each limit a request may set: at least the ranges of the agent's settings
 # (sandbox_timeout_seconds, sandbox_memory_mb, workspace_max_mb), so no admin's choice is refused here.
 TIMEOUT_SECONDS = (1, 60, 3600)
 MEMORY_MB = (32, 512, 65536)
