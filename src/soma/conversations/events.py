@@ -37,6 +37,9 @@ TOOL_APPROVAL = "tool.approval"  # a call waits for the user to allow it (POST /
 # Streamed, not committed durably: the call's whole result is in its tool.finished.
 TOOL_OUTPUT = "tool.output"
 TOOL_EVENTS = (TOOL_STARTED, TOOL_FINISHED, TOOL_APPROVAL)
+# The delegate tool's subordinate turn, in the parent chat between its tool.started and tool.finished:
+DELEGATE_STARTED = "delegate.started"  # {call_id, profile, session_id}: the child chat it runs in
+DELEGATE_FINISHED = "delegate.finished"  # {call_id, session_id, ok}
 
 # Bumping the session's counter row-locks the session until commit, so a reader that has
 # seen event N can never later find an N-1 committing behind it.

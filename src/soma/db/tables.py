@@ -22,6 +22,13 @@ chat_sessions = sa.Table(
     # Last event id handed out; bumping it row-locks the session so events commit in id order.
     sa.Column("last_event_id", sa.BigInteger, nullable=False, server_default="0"),
     sa.Column("owner", sa.Text),  # "user:<id>" or "key:<id>"; None for chats from before access control
+    sa.Column("profile", sa.Text),  # the agent_profiles name chosen at creation; None: the settings alone (chats from before 0014)
+    # A subordinate chat made by the `delegate` tool: its parent chat, the parent's tool call, and how
+    # deep below a top chat it is (top chats 0). Unique per parent call: a resumed parent finds its child.
+    sa.Column("parent_session_id", UUID(as_uuid=True), sa.ForeignKey("chat_sessions.id", ondelete="CASCADE")),
+    sa.Column("parent_call_id", sa.Text),
+    sa.Column("depth", sa.Integer, nullable=False, server_default="0"),
+    sa.UniqueConstraint("parent_session_id", "parent_call_id", name="chat_sessions_parent_call"),
     sa.Index("chat_sessions_recent", sa.text("updated_at DESC")),
     sa.Index("chat_sessions_owner", "owner", sa.text("updated_at DESC")),
 )
@@ -387,4 +394,69 @@ restore_file_pieces = sa.Table(
     sa.Column("sha256", sa.Text, primary_key=True),
     sa.Column("ordinal", sa.Integer, primary_key=True),
     sa.Column("data", sa.LargeBinary, nullable=False),
+)
+
+# Agent profiles (soma.profiles): what a chat's agent is. `system_prompt` follows the settings' own;
+# `model`, `tools` (function names; None: every enabled tool) and `max_tool_steps` None fall back to the settings.
+agent_profiles = sa.Table(
+    "agent_profiles",
+    metadata,
+    sa.Column("name", sa.Text, primary_key=True),
+    sa.Column("description", sa.Text, nullable=False, server_default=""),
+    sa.Column("system_prompt", sa.Text, nullable=False, server_default=""),
+    sa.Column("model", sa.Text),
+    sa.Column("tools", JSONB),
+    sa.Column("max_tool_steps", sa.Integer),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()),
+    sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()),
+    sa.CheckConstraint("max_tool_steps BETWEEN 1 AND 50", name="agent_profiles_steps_check"),
+)
+
+# Scheduled tasks (soma.schedules): a prompt run as a turn at each due time. `schedule` is one of
+# {"cron", "timezone"}, {"every_seconds"}, {"at": [iso datetimes]}; `next_run_at` None: no run left.
+scheduled_tasks = sa.Table(
+    "scheduled_tasks",
+    metadata,
+    sa.Column("id", UUID(as_uuid=True), primary_key=True, server_default=sa.text("gen_random_uuid()")),
+    sa.Column("owner", sa.Text, nullable=False),  # "user:<id>" or "key:<id>", as chat_sessions.owner
+    sa.Column("name", sa.Text, nullable=False),
+    sa.Column("prompt", sa.Text, nullable=False),
+    sa.Column("profile", sa.Text, sa.ForeignKey("agent_profiles.name", onupdate="CASCADE", ondelete="RESTRICT")),
+    sa.Column("schedule", JSONB, nullable=False),
+    sa.Column("target", sa.Text, nullable=False, server_default="new_chat"),  # new_chat | same_chat
+    sa.Column("session_id", UUID(as_uuid=True)),  # same_chat's chat; no foreign key: a restore TRUNCATEs the chat tables
+    sa.Column("missed", sa.Text, nullable=False, server_default="skip"),  # skip | run_once: due times missed while down
+    sa.Column("paused", sa.Boolean, nullable=False, server_default=sa.false()),
+    sa.Column("webhook_url", sa.Text),
+    sa.Column("webhook_secret", sa.Text),  # HMAC-SHA256 key of the webhook's signature
+    sa.Column("next_run_at", sa.DateTime(timezone=True)),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()),
+    sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()),
+    sa.CheckConstraint("target IN ('new_chat', 'same_chat')", name="scheduled_tasks_target_check"),
+    sa.CheckConstraint("missed IN ('skip', 'run_once')", name="scheduled_tasks_missed_check"),
+    sa.Index("scheduled_tasks_due", "next_run_at", postgresql_where=sa.text("NOT paused AND next_run_at IS NOT NULL")),
+    sa.Index("scheduled_tasks_owner", "owner"),
+)
+
+# One row per task and due time (unique: a due time becomes one turn across every worker), newest last.
+task_runs = sa.Table(
+    "task_runs",
+    metadata,
+    sa.Column("id", sa.BigInteger, sa.Identity(), primary_key=True),
+    sa.Column("task_id", UUID(as_uuid=True), sa.ForeignKey("scheduled_tasks.id", ondelete="CASCADE"), nullable=False),
+    sa.Column("due_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("manual", sa.Boolean, nullable=False, server_default=sa.false()),  # POST /v1/tasks/{id}/run
+    sa.Column("late", sa.Boolean, nullable=False, server_default=sa.false()),  # run after downtime (missed: run_once)
+    sa.Column("outcome", sa.Text, nullable=False, server_default="running"),  # running | answered | failed | skipped
+    sa.Column("reason", sa.Text),  # why failed or skipped, in words
+    sa.Column("started_at", sa.DateTime(timezone=True)),
+    sa.Column("finished_at", sa.DateTime(timezone=True)),
+    sa.Column("session_id", UUID(as_uuid=True)),  # no foreign keys to the chat tables: a restore TRUNCATEs them
+    sa.Column("message_id", sa.BigInteger),  # the prompt as posted
+    sa.Column("webhook", JSONB),  # the delivery: {attempts, status, error, delivered_at}
+    sa.Column("read_at", sa.DateTime(timezone=True)),  # None on a finished run: unread
+    sa.UniqueConstraint("task_id", "due_at", name="task_runs_once_per_due_time"),
+    sa.CheckConstraint("outcome IN ('running', 'answered', 'failed', 'skipped')", name="task_runs_outcome_check"),
+    sa.Index("task_runs_newest", "task_id", sa.text("id DESC")),
+    sa.Index("task_runs_message", "message_id"),
 )

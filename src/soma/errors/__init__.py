@@ -38,6 +38,9 @@ from soma.errors.settings import (  # noqa: F401
 from soma.errors.tools import (  # noqa: F401
     InvalidToolChoice, InvalidToolServer, ToolNotFound, ToolServerNotFound,
 )
+from soma.errors.agents import (  # noqa: F401
+    InvalidProfile, InvalidTask, ProfileExists, ProfileInUse, ProfileNotFound, TaskNotFound,
+)
 from soma.errors.memory import (  # noqa: F401
     InvalidMemory, MemoryNotFound, MemoryTooLarge,
 )

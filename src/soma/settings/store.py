@@ -47,6 +47,9 @@ class AgentSettings(BaseModel):
     sandbox_timeout_seconds: int = Field(60, ge=1, le=3600, description="Wall-clock limit of one run_code run; then it is killed.")
     sandbox_memory_mb: int = Field(512, ge=64, le=16384, description="Memory limit of one run_code run, in MiB.")
     workspace_max_mb: int = Field(100, ge=1, le=512, description="Most a chat's files (its workspace) may hold, in MiB.")
+    delegation_max_depth: int = Field(
+        3, ge=0, le=10, description="How many levels of subordinate agents the delegate tool may start below a chat (0: no delegation)."
+    )
 
     @field_validator("system_prompt", "slm_model")
     @classmethod
