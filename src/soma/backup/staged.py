@@ -11,8 +11,8 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from soma import errors
 from soma.db import tables
 from soma.knowledge import blobs, store
-from soma.settings import store as settings_store
 from soma.profiles import saved as saved_profiles
+from soma.settings import store as settings_store
 from soma.tools import saved as saved_tools
 
 EXPIRE_AFTER = "24 hours"  # a restore staged and then forgotten stops holding its space after this
