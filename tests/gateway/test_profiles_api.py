@@ -111,6 +111,10 @@ async def test_a_taken_name_a_renaming_put_an_unknown_profile_and_a_bad_path_are
     assert _error(await api.put("/v1/profiles/coder", json={"name": "hacker"})) == (
         422, "invalid_profile", f"'name': a profile keeps its name ('coder'); create a new one to use 'hacker'. {INVALID}"
     )
+    assert _error(await api.put("/v1/profiles/coder", json={"max_tool_steps": 0})) == (
+        422, "invalid_profile", f"'max_tool_steps': Input should be greater than or equal to 1 (got 0). {INVALID}"
+    )
+    assert _error(await api.put("/v1/profiles/coder", json=["coder"]))[:2] == (422, "invalid_profile")
     assert _error(await api.put("/v1/profiles/ghost", json={})) == (
         404, "profile_not_found", "No agent profile is named 'ghost'. No agent profile has this name. `GET /v1/profiles` lists them."
     )
