@@ -17,7 +17,9 @@ TITLE_CHARS = 50  # a title derived from the first message is cut at a word boun
 MAX_TITLE_CHARS = 200  # what a title set by hand may hold
 
 _t = tables.chat_sessions
-COLUMNS = (_t.c.id, _t.c.title, _t.c.created_at, _t.c.updated_at, _t.c.last_event_id)  # as as_dict shows them
+COLUMNS = (
+    _t.c.id, _t.c.title, _t.c.created_at, _t.c.updated_at, _t.c.last_event_id, _t.c.profile, _t.c.parent_session_id, _t.c.depth
+)  # as as_dict shows them  # fmt: skip
 
 
 def as_dict(row: Any) -> dict[str, Any]:
@@ -28,6 +30,9 @@ def as_dict(row: Any) -> dict[str, Any]:
         "created_at": row.created_at.isoformat(),
         "updated_at": row.updated_at.isoformat(),
         "last_event_id": row.last_event_id,
+        "profile": row.profile,
+        "parent_session_id": str(row.parent_session_id) if row.parent_session_id else None,  # a subordinate chat's (delegate)
+        "depth": row.depth,
     }
 
 
@@ -38,8 +43,8 @@ async def create(conn: AsyncConnection, title: str | None, owner: str | None = N
 
 
 async def list_recent(conn: AsyncConnection, limit: int = 100, owner: str | None = None) -> list[dict[str, Any]]:
-    """Sessions, most recently active first; only `owner`'s when given."""
-    query = sa.select(*COLUMNS).order_by(_t.c.updated_at.desc()).limit(limit)
+    """Top chats, most recently active first; only `owner`'s when given. Subordinate chats are reached from their parent's steps."""
+    query = sa.select(*COLUMNS).where(_t.c.parent_session_id.is_(None)).order_by(_t.c.updated_at.desc()).limit(limit)
     if owner is not None:
         query = query.where(_t.c.owner == owner)
     return [as_dict(r) for r in await conn.execute(query)]
