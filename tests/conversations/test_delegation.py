@@ -168,4 +168,7 @@ async def test_a_subordinate_chat_takes_no_message_regeneration_or_edit_of_its_o
     assert [(lock, status) for _queue, _task, lock, _args, status in await turns.queued_jobs()] == [(f"session:{top}", "succeeded")]
     shown = (await api.get(f"/v1/sessions/{child['id']}")).json()
     assert (shown["parent_session_id"], shown["depth"], shown["profile"]) == (top, 1, "assistant")
+    async with turns.engine.connect() as conn:
+        owners = (await conn.execute(sa.text("SELECT DISTINCT owner FROM chat_sessions"))).scalars().all()
+    assert len(owners) == 1 and owners[0] is not None  # the child's is its parent's
     assert [s["id"] for s in (await api.get("/v1/sessions")).json()["sessions"]] == [top]
