@@ -42,7 +42,7 @@ async def create(conn: AsyncConnection, title: str | None, owner: str | None = N
     """A new, empty top chat belonging to `owner`, run with `profile`; UnknownProfile when no profile has that name.
 
     Without `profile` it gets profiles.DEFAULT while that exists, else none (the settings alone). The
-    profile is looked up inside the INSERT: one round trip.
+    profile is looked up inside the INSERT: one round trip, and no gap for a delete to slip into.
     """
     wanted = profiles.DEFAULT if profile is None else profile
     existing = sa.select(_p.c.name).where(_p.c.name == wanted).scalar_subquery()
@@ -73,6 +73,13 @@ async def get(conn: AsyncConnection, session_id: uuid.UUID, *, lock: bool = Fals
     if row is None:
         raise not_found(session_id)
     return as_dict(row)
+
+
+def writable(session: dict[str, Any]) -> dict[str, Any]:
+    """The session, when its turns are its own; SubordinateChat for a `delegate` call's chat, whose one turn runs inside its parent's."""
+    if session["parent_session_id"] is not None:
+        raise errors.SubordinateChat(f"Chat '{session['id']}' was made by a `delegate` call of chat '{session['parent_session_id']}'.")
+    return session
 
 
 def not_found(session_id: uuid.UUID) -> errors.SessionNotFound:
