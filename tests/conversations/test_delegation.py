@@ -10,7 +10,7 @@ import uuid
 
 import sqlalchemy as sa
 
-from soma.conversations import sessions
+from soma.conversations import sessions, turn
 from tests import procs
 from tests.conversations.harness import DEFAULT_TEXT, condensed
 
@@ -143,6 +143,27 @@ async def test_a_stop_posted_to_a_subordinate_chat_stops_the_whole_tree_and_each
     assert (idle.status_code, idle.json()["stopping"]) == (200, None)
     async with turns.engine.connect() as conn:
         assert (await conn.execute(sa.text("SELECT count(*) FROM turn_stops"))).scalar_one() == 0  # the top turn cleared it
+
+
+async def test_a_turn_cut_off_by_the_lockdown_records_its_subordinates_failed_too(turns, slm) -> None:
+    slm.script(_delegating("assistant", "Look it up.", "Asking."), _delegating("researcher", "Dig deeper."),
+               {"chunks": ["Digging"], "hold_after": 1})  # fmt: skip
+    session_id = await turns.new_session()
+    user = await turns.send(session_id, "Find out.")
+    running = asyncio.create_task(turns.run(user["id"]))
+    await procs.eventually(lambda: len(slm.requests()) == 3, 30, "the grandchild's request")
+    [child] = await _children(turns, session_id)
+    [grandchild] = await _children(turns, uuid.UUID(child["id"]))
+
+    running.cancel()  # as the worker cancels a turn when the lockdown begins (worker/tasks.py)
+    await asyncio.gather(running, return_exceptions=True)
+    assert await turn.record_cancelled(turns.engine, user["id"], "lockdown", "Locked down.")
+
+    for chat in (session_id, uuid.UUID(child["id"]), uuid.UUID(grandchild["id"])):
+        question = (await turns.messages(chat))[0]["id"]
+        failed = [data for kind, data in condensed(await turns.events(chat)) if kind == "turn.failed"]
+        assert failed == [{"reply_to": question, "reason": "lockdown", "message": "Locked down."}]
+    slm.release()
 
 
 async def test_a_subordinate_chat_takes_no_message_regeneration_or_edit_of_its_own(api, turns, slm) -> None:
