@@ -147,11 +147,11 @@ async def test_a_stop_posted_to_a_subordinate_chat_stops_the_whole_tree_and_each
 
 async def test_a_turn_cut_off_by_the_lockdown_records_its_subordinates_failed_too(turns, slm) -> None:
     slm.script(_delegating("assistant", "Look it up.", "Asking."), _delegating("researcher", "Dig deeper."),
-               {"chunks": ["Digging"], "hold_after": 1})  # fmt: skip
+               {"chunks": ["Digging", " on"], "hold_after": 1})  # fmt: skip
     session_id = await turns.new_session()
     user = await turns.send(session_id, "Find out.")
     running = asyncio.create_task(turns.run(user["id"]))
-    await procs.eventually(lambda: len(slm.requests()) == 3, 30, "the grandchild's request")
+    await procs.eventually(lambda: len(slm.requests()) == 3, 30, "the grandchild's request, held after its first word")
     [child] = await _children(turns, session_id)
     [grandchild] = await _children(turns, uuid.UUID(child["id"]))
 
