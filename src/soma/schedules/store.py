@@ -86,7 +86,7 @@ def parse(model: type[Fields], data: Any) -> Fields:
     try:
         return model.model_validate(data)
     except ValidationError as exc:
-        raise errors.InvalidTask(problems(exc)) from exc
+        raise errors.InvalidTask(problems(exc)) from None  # the message names every problem already
 
 
 def problems(exc: ValidationError) -> str:
