@@ -1,4 +1,4 @@
-"""Scheduled tasks on real workers: one turn per due time across workers and a SIGKILL, and signed webhooks retried."""
+"""Scheduled tasks on real processes: one turn per due time across workers and a SIGKILL, signed webhooks retried, downtime under soma up."""
 
 from __future__ import annotations
 
@@ -9,13 +9,18 @@ import http.server
 import json
 import signal
 import threading
+import time
 from collections.abc import Iterator
 
+import httpx
 import psutil
 import psycopg
 import pytest
 
+from soma.schedules import scheduler
 from tests import procs
+from tests.acceptance import up
+from tests.conftest import ADMIN
 
 TWO_SECONDS = {"cron": "* * * * * */2"}  # six fields: the seconds are the last
 TURN = {"chunks": [f"w{i} " for i in range(8)], "delay": 0.25}  # a turn of two seconds: runs overlap, and one can be cut
@@ -132,3 +137,46 @@ def test_a_run_is_posted_signed_to_its_webhook_a_failed_attempt_retried_and_a_me
     assert refused["webhook"]["error"] == (
         "refused: 127.0.0.1 resolves to 127.0.0.1, which is not a public address; only an admin's tasks may post there"
     )
+
+
+def test_soma_up_stopped_past_due_times_applies_each_tasks_missed_policy_when_started_again(data_dir, launcher, slm) -> None:
+    env = {"slm_base_url": slm.base_url, "slm_api_key": "k", "slm_model": "scripted"}
+    url, proc = up.start(data_dir, launcher, **env)
+    tasks = {}
+    for missed in ("skip", "run_once"):
+        response = httpx.post(url + "v1/tasks", headers=ADMIN, json={"name": missed, "prompt": "Tick?", "schedule": TWO_SECONDS, "missed": missed})
+        tasks[missed] = response.json()["id"]
+    procs.wait_until(lambda: all(_answered(url, task) for task in tasks.values()), 60, "both tasks to run under soma up")
+    proc.signal(signal.SIGTERM)
+    assert proc.wait(60) == 0
+    stopped = time.time()
+
+    # Down for longer than the grace: the due times meanwhile were missed (the wall clock is the database's, on this machine).
+    procs.wait_until(lambda: time.time() > stopped + scheduler.GRACE_SECONDS + 2, 30, "the due times to be missed", interval=0.2)
+    url, proc = up.start(data_dir, launcher, **env)
+    procs.wait_until(lambda: all(_after_downtime(url, task) >= 2 for task in tasks.values()), 60, "two runs of each after the restart")
+
+    for missed, task_id in tasks.items():
+        runs = sorted(httpx.get(f"{url}v1/tasks/{task_id}/runs", headers=ADMIN).json()["runs"], key=lambda r: r["due_at"])
+        due = [datetime.datetime.fromisoformat(r["due_at"]).timestamp() for r in runs]
+        [jump] = [i for i in range(1, len(due)) if due[i] - due[i - 1] != 2]  # every 2 s but once, over the downtime
+        assert due[jump] - due[jump - 1] > scheduler.GRACE_SECONDS
+        # The run before the jump is the first due time missed: skipped, or run late; every other ran on time.
+        expected = [(False, False)] * len(runs)
+        expected[jump - 1] = (True, False) if missed == "skip" else (False, True)
+        assert [(r["outcome"] == "skipped", r["late"]) for r in runs] == expected, missed
+        if missed == "skip":
+            assert runs[jump - 1]["reason"].startswith("Missed: due at ") and runs[jump - 1]["session_id"] is None
+
+
+def _answered(url: str, task_id: str) -> bool:
+    runs = httpx.get(f"{url}v1/tasks/{task_id}/runs", headers=ADMIN).json()["runs"]
+    return any(r["outcome"] == "answered" for r in runs)
+
+
+def _after_downtime(url: str, task_id: str) -> int:
+    """How many of the task's runs are due after the jump over the downtime (0 before it)."""
+    runs = httpx.get(f"{url}v1/tasks/{task_id}/runs", headers=ADMIN).json()["runs"]
+    due = sorted(datetime.datetime.fromisoformat(r["due_at"]).timestamp() for r in runs)
+    jumps = [i for i in range(1, len(due)) if due[i] - due[i - 1] > scheduler.GRACE_SECONDS]
+    return len(due) - jumps[0] if jumps else 0
