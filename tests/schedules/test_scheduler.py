@@ -136,3 +136,21 @@ async def test_a_run_whose_turn_was_removed_ends_failed_when_its_task_comes_due(
 
     runs = (await api.get(f"/v1/tasks/{task['id']}/runs")).json()["runs"]
     assert [(r["manual"], r["outcome"]) for r in runs] == [(False, "running"), (True, "failed")]
+
+
+async def test_a_task_whose_stored_schedule_is_broken_stops_alone_and_says_why(api, gateway, database_url) -> None:
+    broken, sound = await _task(api, name="Broken"), await _task(api, name="Sound")
+    with psycopg.connect(database_url) as conn:  # as a restore from elsewhere, or a hand edit, could leave it
+        conn.execute("UPDATE scheduled_tasks SET schedule = '{\"cron\": \"99 * * * *\"}' WHERE id = %s", (broken["id"],))
+    _due_ago(database_url, 1)
+
+    assert await scheduler.claim_due(gateway.state.engine) == 2
+
+    [run] = (await api.get(f"/v1/tasks/{broken['id']}/runs")).json()["runs"]
+    assert (run["outcome"], (await api.get(f"/v1/tasks/{broken['id']}")).json()["paused"]) == ("skipped", True)
+    assert run["reason"].startswith("Not run: The stored schedule is not valid: 'schedule.cron': '99 * * * *' is not a cron expression")
+    assert [r["outcome"] for r in (await api.get(f"/v1/tasks/{sound['id']}/runs")).json()["runs"]] == ["running"]
+    resumed = await api.patch(f"/v1/tasks/{broken['id']}", json={"paused": False})
+    assert (resumed.status_code, resumed.json()["error"]["code"]) == (422, "invalid_task")
+    fixed = await api.patch(f"/v1/tasks/{broken['id']}", json={"paused": False, "schedule": EVERY_MINUTE})
+    assert fixed.status_code == 200 and fixed.json()["next_run_at"] is not None

@@ -109,6 +109,7 @@ _START = sa.text(
     ), linked AS (
         UPDATE task_runs AS r
            SET message_id = message.id,
+               started_at = clock_timestamp(),  -- its turn is queued: the scheduler's part is done
                outcome = CASE WHEN message.id IS NULL THEN 'failed' ELSE r.outcome END,
                reason = CASE WHEN message.id IS NULL THEN :chat_gone ELSE r.reason END,
                finished_at = CASE WHEN message.id IS NULL THEN clock_timestamp() END

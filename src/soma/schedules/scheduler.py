@@ -103,7 +103,10 @@ def _plan(task: Any, manual: bool = False) -> launch.Run:
         return launch.Run(task.id, task.next_run_at, "skipped", reason, pause=True)
     if manual:
         return _running(task, due_at=now, manual=True, advance=False)
-    schedule = store.parse_stored(task.schedule)
+    try:
+        schedule = store.parse_stored(task.schedule)
+    except errors.InvalidTask as exc:  # a restore or a hand edit brought it: this task stops, the others go on
+        return launch.Run(task.id, task.next_run_at, "skipped", f"Not run: {exc.detail} Give it a new schedule.", pause=True)
     due = task.next_run_at
     if (now - due).total_seconds() <= GRACE_SECONDS:
         return _running(task, due_at=due, next_run_at=timing.next_after(schedule, due))

@@ -14,7 +14,7 @@ import uuid
 from typing import Any, Literal
 
 import sqlalchemy as sa
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from soma import errors
@@ -27,7 +27,6 @@ MAX_PROMPT_CHARS = 20000
 MAX_URL_CHARS = 2000
 _URL = re.compile(r"https?://[^\s/?#@]+(?:[/?#]\S*)?", re.IGNORECASE)  # no user:password@ (it would go to the logs)
 _t = tables.scheduled_tasks
-_SCHEDULE: TypeAdapter[Any] = TypeAdapter(timing.Schedule)
 
 
 def _text(value: str | None, what: str) -> str | None:
@@ -179,9 +178,16 @@ async def change(conn: AsyncConnection, task_id: uuid.UUID, change: Change, owne
     return shown | {"webhook_secret": secret} if secret else shown
 
 
-def parse_stored(schedule: dict[str, Any]) -> timing.Cron | timing.Every | timing.At:
-    """A schedule as the table holds it (checked when it was stored)."""
-    return _SCHEDULE.validate_python(schedule)
+def parse_stored(schedule: Any) -> timing.Cron | timing.Every | timing.At:
+    """A schedule as the table holds it: checked when it was stored, but a restore or a hand edit may bring one
+    that is not (InvalidTask naming what is wrong, so the task can be given a new one)."""
+    try:
+        stored = Fields.model_validate({"schedule": schedule}).schedule
+    except ValidationError as exc:
+        raise errors.InvalidTask(f"The stored schedule is not valid: {problems(exc)}") from None
+    if stored is None:
+        raise errors.InvalidTask("The stored schedule is empty.")
+    return stored
 
 
 async def delete(conn: AsyncConnection, task_id: uuid.UUID, owner: str | None = None) -> None:
