@@ -11,6 +11,7 @@ from soma.schedules import outcomes, scheduler
 from tests.conftest import client_of
 
 EVERY_MINUTE = {"every_seconds": 60}
+PASSWORD = "a long enough password 1"
 
 
 async def _task(api, **fields) -> dict:
@@ -154,3 +155,21 @@ async def test_a_task_whose_stored_schedule_is_broken_stops_alone_and_says_why(a
     assert (resumed.status_code, resumed.json()["error"]["code"]) == (422, "invalid_task")
     fixed = await api.patch(f"/v1/tasks/{broken['id']}", json={"paused": False, "schedule": EVERY_MINUTE})
     assert fixed.status_code == 200 and fixed.json()["next_run_at"] is not None
+
+
+async def test_a_disabled_users_task_stops_running(api, gateway, database_url) -> None:
+    user = (await api.post("/v1/users", json={"username": "ann", "password": PASSWORD, "role": "member"})).json()
+    async with client_of(gateway) as ann:
+        login = await ann.post("/v1/auth/login", json={"username": "ann", "password": PASSWORD})
+        ann.headers["X-CSRF-Token"] = login.json()["csrf_token"]
+        task = await _task(ann)
+    assert (await api.patch(f"/v1/users/{user['id']}", json={"disabled": True})).status_code == 200
+    _due_ago(database_url, 1)
+
+    await scheduler.claim_due(gateway.state.engine)
+
+    [run] = (await api.get(f"/v1/tasks/{task['id']}/runs")).json()["runs"]
+    assert (run["outcome"], run["session_id"]) == ("skipped", None)
+    assert run["reason"] == "Not run: its owner's account is disabled. The task is paused; resume it when its owner may run it again."
+    assert (await api.get(f"/v1/tasks/{task['id']}")).json()["paused"] is True
+    assert _rows(database_url, "SELECT count(*) FROM chat_sessions") == [(0,)]
