@@ -55,10 +55,17 @@ class Fields(BaseModel):
     def _texts(cls, value: str | None, info: Any) -> str | None:
         return _text(value, info.field_name)
 
+    @field_validator("profile")
+    @classmethod
+    def _profile(cls, value: str | None) -> str | None:
+        if value is not None and "\x00" in value:
+            raise ValueError("text must not contain NUL (\\u0000) characters")
+        return value
+
     @field_validator("webhook_url")
     @classmethod
     def _url(cls, value: str | None) -> str | None:
-        if value is not None and not _URL.fullmatch(value):
+        if value is not None and (not _URL.fullmatch(value) or not value.isprintable()):
             raise ValueError(f"{value!r} is not an http:// or https:// URL (without user:password@)")
         return value
 
