@@ -105,6 +105,8 @@ async def test_a_task_whose_owner_key_is_revoked_records_why_once_and_pauses(api
     assert (run["outcome"], run["session_id"]) == ("skipped", None)
     assert run["reason"] == "Not run: its owner's API key is revoked. The task is paused; resume it when its owner may run it again."
     assert (await api.get(f"/v1/tasks/{task['id']}")).json()["paused"] is True
+    by_hand = (await api.post(f"/v1/tasks/{task['id']}/run")).json()["run"]  # an admin's run now: refused the same way
+    assert (by_hand["outcome"], by_hand["manual"], by_hand["reason"]) == ("skipped", True, "Not run: its owner's API key is revoked.")
 
 
 async def test_a_run_ends_answered_or_failed_from_what_the_database_holds(api, gateway, database_url) -> None:
