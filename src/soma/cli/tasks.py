@@ -91,7 +91,7 @@ def create(
         fail(exc)
 
     async def work(conn: Any) -> dict[str, Any]:
-        return await store.create(conn, task, await _owner(conn, owner))  # type: ignore[arg-type]
+        return await store.create(conn, task, await _owner(conn, owner))
 
     made = _in_transaction(work)
     if as_json:

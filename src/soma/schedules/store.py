@@ -11,7 +11,7 @@ import datetime
 import re
 import secrets
 import uuid
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 import sqlalchemy as sa
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
@@ -87,7 +87,10 @@ class Change(Fields):
     rotate_webhook_secret: bool = False
 
 
-def parse(model: type[Fields], data: Any) -> Fields:
+F = TypeVar("F", bound=Fields)
+
+
+def parse(model: type[F], data: Any) -> F:
     """A body as `model`, or InvalidTask naming each bad field and why."""
     try:
         return model.model_validate(data)
