@@ -123,20 +123,25 @@ def test_the_worker_takes_the_backups_queue_and_schedules_backups_only_when_aske
     unscheduled = tasks.build_app(database_url)
     scheduled = tasks.build_app(database_url, CRON)
 
-    assert (unscheduled.periodic_registry.periodic_tasks, schedule.TASK_NAME in unscheduled.tasks) == ({}, False)
-    assert tasks.queues(unscheduled) == ("turns", "knowledge")
-    [registered] = scheduled.periodic_registry.periodic_tasks.values()
+    assert (_backup_ticks(unscheduled), schedule.TASK_NAME in unscheduled.tasks) == ([], False)
+    assert tasks.queues(unscheduled) == ("turns", "knowledge", "schedules", "webhooks")
+    [registered] = _backup_ticks(scheduled)
     task = registered.task
     assert (task.name, registered.cron, task.queue, task.lock, task.queueing_lock) == (
         "soma.backup.scheduled", CRON, "backups", "soma-backup-schedule", "soma-backup-schedule"
     )  # fmt: skip
-    assert tasks.queues(scheduled) == ("turns", "knowledge", "backups")
+    assert tasks.queues(scheduled) == ("turns", "knowledge", "schedules", "webhooks", "backups")
+
+
+def _backup_ticks(app) -> list:
+    """The app's periodic backup task (beside it, every worker has the scheduled tasks' tick)."""
+    return [p for p in app.periodic_registry.periodic_tasks.values() if p.task.name == schedule.TASK_NAME]
 
 
 async def _defer_tick(app, timestamp: int) -> None:
     """What a worker's periodic deferrer does when the tick at timestamp comes round."""
     async with app.open_async():
-        [registered] = app.periodic_registry.periodic_tasks.values()
+        [registered] = _backup_ticks(app)
         await periodic.PeriodicDeferrer(app.periodic_registry).defer_jobs([(registered, timestamp)])
 
 
