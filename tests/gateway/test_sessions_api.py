@@ -330,3 +330,44 @@ async def test_another_members_chat_is_404_to_every_new_route_and_absent_from_se
         assert (await bob.get("/v1/sessions", params={"query": "zanzibar"})).json() == {"sessions": []}
         assert [s["id"] for s in (await ann.get("/v1/sessions", params={"query": "zanzibar"})).json()["sessions"]] == [chat["id"]]
         assert (await ann.get(path)).json()["title"] == "Ann's zanzibar plans"
+
+
+async def test_a_chat_takes_the_profile_named_or_assistant_and_shows_its_place_in_the_tree(api) -> None:
+    plain = await api.post("/v1/sessions", json={"title": "Plain"})
+    coder = await api.post("/v1/sessions", json={"title": "Code", "profile": "coder"})
+
+    assert (plain.status_code, coder.status_code) == (201, 201)
+    shape = {"profile": "assistant", "parent_session_id": None, "depth": 0}
+    assert {k: plain.json()[k] for k in shape} == shape
+    assert {k: coder.json()[k] for k in shape} == {**shape, "profile": "coder"}
+    assert (await api.get(f"/v1/sessions/{coder.json()['id']}")).json() == coder.json()
+
+
+async def test_an_unknown_profile_is_422_naming_it_and_makes_no_chat(api) -> None:
+    response = await api.post("/v1/sessions", json={"title": "Ghostly", "profile": "ghost"})
+
+    assert (response.status_code, response.json()["error"]) == (422, {
+        "code": "unknown_profile",
+        "message": "'profile': no agent profile is named 'ghost'. No agent profile has this name, so nothing was made. "
+        "Name one that `GET /v1/profiles` lists, or leave `profile` out for the default.",
+    })  # fmt: skip
+    assert (await api.get("/v1/sessions")).json() == {"sessions": []}
+
+
+async def test_without_the_assistant_profile_a_new_chat_runs_on_the_settings_alone(api) -> None:
+    assert (await api.delete("/v1/profiles/assistant")).status_code == 204
+    assert (await api.post("/v1/sessions", json={})).json()["profile"] is None
+
+
+async def test_the_chat_list_and_its_search_leave_child_chats_out_but_the_child_is_fetched_with_its_parent(api, database_url) -> None:
+    parent = (await api.post("/v1/sessions", json={"title": "Lisbon trip"})).json()
+    with psycopg.connect(database_url) as conn:
+        child_id = conn.execute(
+            "INSERT INTO chat_sessions (title, profile, parent_session_id, parent_call_id, depth, owner)"
+            " SELECT 'Lisbon hotels', 'researcher', id, 'm1g1s1c0', 1, owner FROM chat_sessions RETURNING id::text"
+        ).fetchone()[0]
+
+    assert (await api.get("/v1/sessions")).json() == {"sessions": [parent]}
+    assert (await api.get("/v1/sessions", params={"query": "Lisbon"})).json() == {"sessions": [parent]}
+    child = (await api.get(f"/v1/sessions/{child_id}")).json()
+    assert (child["title"], child["profile"], child["parent_session_id"], child["depth"]) == ("Lisbon hotels", "researcher", parent["id"], 1)

@@ -1,4 +1,4 @@
-"""What a turn starts from, read in one statement: the question, its answers so far, the settings, the history, what can be searched, the tools."""
+"""What a turn starts from, read in one statement: the question, its answers so far, the settings and the chat's profile, the history, what can be searched, the tools."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from soma.conversations import events, message_shape
+from soma.profiles.store import Profile
 from soma.settings.store import AgentSettings
 
 
@@ -24,6 +25,7 @@ class Question:
     documents_ready: bool  # at least one knowledge document is indexed
     tool_choices: list[dict[str, Any]]  # the rows of tool_settings: {server, tool, enabled, approval}
     recorded: list[dict[str, Any]]  # tool events ({type, data}, oldest first) of earlier runs of this turn: steps.recorded
+    profile: Profile | None = None  # the chat's agent profile; None: the chat has none, or it was deleted (the settings alone)
 
 
 async def read(conn: AsyncConnection, message_id: int, history_messages: int, generation: int = 1) -> Question | None:
@@ -36,8 +38,9 @@ async def read(conn: AsyncConnection, message_id: int, history_messages: int, ge
     if row is None:
         return None
     agent = AgentSettings.model_validate(row.settings or {})
+    profile = None if row.profile is None else Profile.model_validate(row.profile)
     return Question(
-        row.message, row.answers, agent, row.history, row.memories_stored, row.documents_ready, row.tool_choices, row.recorded
+        row.message, row.answers, agent, row.history, row.memories_stored, row.documents_ready, row.tool_choices, row.recorded, profile
     )
 
 
@@ -46,11 +49,15 @@ async def read(conn: AsyncConnection, message_id: int, history_messages: int, ge
 # being written again) is left out. A turn's tool events come after the chat's last answer (a
 # session's turns run one at a time), so looking for those of a run that died costs a backward scan
 # of the primary key to that answer: the few events of this turn, nothing on a normal turn's start.
+# The chat's profile is a LEFT JOIN: a chat whose profile was deleted runs on the settings alone.
 _READ = sa.text(
     f"""
     SELECT {message_shape.json_of("asked")} AS message,
            coalesce((SELECT jsonb_array_length(versions) + 1 FROM messages WHERE reply_to = asked.id), 0) AS answers,
            (SELECT data FROM agent_settings) AS settings,
+           CASE WHEN profile.name IS NOT NULL THEN jsonb_build_object(
+                'name', profile.name, 'description', profile.description, 'system_prompt', profile.system_prompt,
+                'model', profile.model, 'tools', profile.tools, 'max_tool_steps', profile.max_tool_steps) END AS profile,
            EXISTS (SELECT FROM memories) AS memories_stored,
            EXISTS (SELECT FROM knowledge_documents WHERE state = 'ready') AS documents_ready,
            (SELECT coalesce(jsonb_agg(jsonb_build_object('role', role, 'content', content, 'files', files) ORDER BY turn, role DESC), '[]')
@@ -69,6 +76,8 @@ _READ = sa.text(
                AND type IN ('{events.TOOL_APPROVAL}', '{events.TOOL_STARTED}', '{events.TOOL_FINISHED}')
                AND data->'reply_to' = to_jsonb(asked.id) AND data->'generation' = to_jsonb(CAST(:generation AS integer))) AS recorded
       FROM messages AS asked
+      JOIN chat_sessions AS chat ON chat.id = asked.session_id
+      LEFT JOIN agent_profiles AS profile ON profile.name = chat.profile
      WHERE asked.id = :message_id
     """
 )

@@ -50,6 +50,7 @@ async def find(conn: AsyncConnection, text: str, limit: int = 100, owner: str | 
     found = (
         sa.select(*sessions.COLUMNS)
         .join(best, best.c.session_id == _s.c.id)
+        .where(_s.c.parent_session_id.is_(None))  # as the chat list: subordinate chats show under their parent's step
         .order_by(best.c.rank.desc(), _s.c.updated_at.desc())
         .limit(limit)
     )

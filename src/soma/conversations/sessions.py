@@ -11,13 +11,17 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from soma import errors
 from soma.conversations import events, queue
 from soma.db import tables
+from soma.profiles import store as profiles
 
 DEFAULT_TITLE = "New chat"
 TITLE_CHARS = 50  # a title derived from the first message is cut at a word boundary before this
 MAX_TITLE_CHARS = 200  # what a title set by hand may hold
 
 _t = tables.chat_sessions
-COLUMNS = (_t.c.id, _t.c.title, _t.c.created_at, _t.c.updated_at, _t.c.last_event_id)  # as as_dict shows them
+_p = tables.agent_profiles
+COLUMNS = (
+    _t.c.id, _t.c.title, _t.c.created_at, _t.c.updated_at, _t.c.last_event_id, _t.c.profile, _t.c.parent_session_id, _t.c.depth,
+)  # as as_dict shows them
 
 
 def as_dict(row: Any) -> dict[str, Any]:
@@ -28,18 +32,30 @@ def as_dict(row: Any) -> dict[str, Any]:
         "created_at": row.created_at.isoformat(),
         "updated_at": row.updated_at.isoformat(),
         "last_event_id": row.last_event_id,
+        "profile": row.profile,
+        "parent_session_id": None if row.parent_session_id is None else str(row.parent_session_id),
+        "depth": row.depth,
     }
 
 
-async def create(conn: AsyncConnection, title: str | None, owner: str | None = None) -> dict[str, Any]:
-    """A new, empty session belonging to `owner`."""
-    row = (await conn.execute(sa.insert(_t).values(title=title or DEFAULT_TITLE, owner=owner).returning(*COLUMNS))).one()
+async def create(conn: AsyncConnection, title: str | None, owner: str | None = None, profile: str | None = None) -> dict[str, Any]:
+    """A new, empty top chat belonging to `owner`, run with `profile`; UnknownProfile when no profile has that name.
+
+    Without `profile` it gets profiles.DEFAULT while that exists, else none (the settings alone). The
+    profile is looked up inside the INSERT: one round trip, and no gap for a delete to slip into.
+    """
+    wanted = profile or profiles.DEFAULT
+    existing = sa.select(_p.c.name).where(_p.c.name == wanted).scalar_subquery()
+    inserted = sa.insert(_t).values(title=title or DEFAULT_TITLE, owner=owner, profile=existing).returning(*COLUMNS)
+    row = (await conn.execute(inserted)).one()
+    if profile is not None and row.profile is None:
+        raise errors.UnknownProfile(f"'profile': no agent profile is named {profile!r}.")  # the caller's transaction rolls the chat back
     return as_dict(row)
 
 
 async def list_recent(conn: AsyncConnection, limit: int = 100, owner: str | None = None) -> list[dict[str, Any]]:
-    """Sessions, most recently active first; only `owner`'s when given."""
-    query = sa.select(*COLUMNS).order_by(_t.c.updated_at.desc()).limit(limit)
+    """Top chats (a subordinate chat shows under its parent's step, not in the list), most recently active first; only `owner`'s when given."""
+    query = sa.select(*COLUMNS).where(_t.c.parent_session_id.is_(None)).order_by(_t.c.updated_at.desc()).limit(limit)
     if owner is not None:
         query = query.where(_t.c.owner == owner)
     return [as_dict(r) for r in await conn.execute(query)]

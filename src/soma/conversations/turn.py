@@ -19,6 +19,7 @@ from soma.conversations.writer import EventWriter
 from soma.db import engine as db_engine
 from soma.embeddings.embedder import Embedder
 from soma.memory import intents
+from soma.profiles import refinement
 from soma.slm import client as slm
 from soma.tools import builtin_tools, run_code, sandbox_status
 from soma.tools.registry import Tool, ToolResult
@@ -60,7 +61,7 @@ async def run(
         asked = await question.read(conn, message_id, limits.history_messages, generation)
         if asked is None or asked.answers >= generation:
             return "skipped"  # deleted, or answered by an earlier run of this same turn
-        user_message, agent = asked.message, asked.agent
+        user_message, agent = asked.message, refinement.settings(asked.agent, asked.profile)  # the chat's profile refines the settings
         posted = datetime.datetime.fromisoformat(user_message["created_at"]).timestamp() if generation == 1 else None
         timeline = Timeline(posted, fetched_at)  # a regenerated answer's queue did not start when its question was posted
         session_id = uuid.UUID(user_message["session_id"])

@@ -4,7 +4,8 @@ An admin's choice per tool is a `tool_settings` row (server, tool, enabled, appr
 turn's start statement (question.py); a tool without a row is enabled and runs without asking.
 Built-ins are offered where they can help: `remember` and `forget` while memory is on,
 `search_memory` once a memory exists, `search_knowledge` once a knowledge file is ready,
-`run_code` while code_execution is on and the worker's sandbox service works.
+`run_code` while code_execution is on and the worker's sandbox service works. A chat's profile
+that names its tools narrows them to those (soma.profiles.refinement).
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import logging
 from typing import Protocol
 
 from soma.conversations.question import Question
+from soma.profiles import refinement
 from soma.tools import builtins, choices
 from soma.tools.registry import Tool, Toolset
 
@@ -29,7 +31,7 @@ class ToolSource(Protocol):
 
 
 def offer(asked: Question, built_in: dict[str, Tool], source: ToolSource | None, code_runs: bool = False) -> Toolset:
-    """The turn's Toolset: nothing when tools are off; else each tool its admin left enabled, with its approval mode.
+    """The turn's Toolset: nothing when tools are off; else each tool its admin left enabled (and the chat's profile names), with its approval mode.
 
     `code_runs`: the worker's sandbox service works now, so run_code is offered unless code_execution is off.
     """
@@ -46,7 +48,7 @@ def offer(asked: Question, built_in: dict[str, Tool], source: ToolSource | None,
     candidates = [built_in[spec.name] for spec, useful in wanted if useful]
     candidates += _connected(source)
     chosen = {(row["server"], row["tool"]): choices.Choice(row["enabled"], row["approval"]) for row in asked.tool_choices}
-    return Toolset(choices.offered(candidates, chosen))
+    return Toolset(refinement.tools(choices.offered(candidates, chosen), asked.profile))
 
 
 def _connected(source: ToolSource | None) -> list[Tool]:

@@ -25,6 +25,13 @@ class InvalidProfile(SomaError):
     code = "invalid_profile"
 
 
+class UnknownProfile(SomaError):
+    """No agent profile has this name, so nothing was made. Name one that `GET /v1/profiles` lists, or leave `profile` out for the default."""
+
+    status_code = 422
+    code = "unknown_profile"
+
+
 class ProfileInUse(SomaError):
     """The profile was not deleted: scheduled tasks run with it. Give those tasks another profile, or delete them, first."""
 

@@ -25,6 +25,9 @@ class NewSession(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
     title: bodies.Text | None = Field(None, max_length=200)
+    profile: bodies.Text | None = Field(
+        None, max_length=200, description="The agent profile its turns run with (GET /v1/profiles); left out: `assistant` while it exists."
+    )
 
 
 class SessionChange(BaseModel):
@@ -45,11 +48,12 @@ class NewMessage(bodies.TextBody):
     """Body of POST /v1/sessions/{id}/messages."""
 
 
-@router.post("", status_code=201)
+@router.post("", status_code=201, responses=openapi.raises(errors.UnknownProfile))
 async def create_session(request: Request, body: NewSession | None = None) -> dict[str, Any]:
-    """Start a chat session."""
+    """Start a chat session, run with the agent profile named (422 when none has that name)."""
+    body = body or NewSession()
     async with request.app.state.engine.begin() as conn:
-        return await sessions.create(conn, body.title if body else None, access.principal(request).owner)
+        return await sessions.create(conn, body.title, access.principal(request).owner, body.profile)
 
 
 @router.get("")

@@ -19,7 +19,7 @@ from soma.db import tables
 from soma.settings import store as settings_store
 
 DEFAULT = "assistant"  # a new chat's profile when none is asked for, while it exists
-_NAME = re.compile(r"[a-z0-9][a-z0-9_-]{0,39}")
+NAME = re.compile(r"[a-z0-9][a-z0-9_-]{0,39}")  # a profile's name: what the API's path and every body accept
 _t = tables.agent_profiles
 
 
@@ -38,7 +38,7 @@ class Profile(BaseModel):
     @field_validator("name")
     @classmethod
     def _name(cls, value: str) -> str:
-        if not _NAME.fullmatch(value):
+        if not NAME.fullmatch(value):
             raise ValueError("use 1-40 lower-case letters, digits, - or _, starting with a letter or digit")
         return value
 
@@ -65,7 +65,7 @@ def parse(data: Any) -> Profile:
     try:
         return Profile.model_validate(data)
     except ValidationError as exc:
-        raise errors.InvalidProfile(settings_store.problems(exc)) from exc
+        raise errors.InvalidProfile(settings_store.problems(exc, "profile field", "profile")) from exc
 
 
 def _of(row: Any) -> Profile:

@@ -95,12 +95,13 @@ def _document(settings: AgentSettings, version: int, updated_at: datetime) -> di
     return {"settings": settings.model_dump(), "version": version, "updated_at": updated_at.isoformat()}
 
 
-def problems(exc: ValidationError) -> str:
+def problems(exc: ValidationError, field: str = "setting", whole: str = "settings") -> str:
+    """Every problem pydantic found, quoting the key and the value: `'colour' is not a setting; 'temperature': …`."""
     parts = []
     for error in exc.errors():
-        key = ".".join(str(p) for p in error["loc"]) or "settings"
+        key = ".".join(str(p) for p in error["loc"]) or whole
         if error["type"] == "extra_forbidden":
-            parts.append(f"'{key}' is not a setting")
+            parts.append(f"'{key}' is not a {field}")
         else:
             parts.append(f"'{key}': {error['msg']} (got {error.get('input')!r})")
     return "; ".join(parts) + "."
