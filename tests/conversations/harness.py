@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime
+import importlib
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -24,13 +25,20 @@ from soma.memory import store as memory
 from soma.secrets import watch
 from soma.settings import store as agent_settings
 from soma.slm import client
-from soma.tools import builtins
+from soma.tools import builtins, delegate
 from tests import procs
 from tests.conftest import EMBEDDER
 
 DEFAULT_TEXT = "Hello from the scripted SLM."  # what the scripted SLM streams unless scripted otherwise
-# The tools a turn offers by default: memory is on, and neither a memory nor a knowledge file exists to search.
-MEMORY_TOOLS = [builtins.REMEMBER.definition(), builtins.FORGET.definition()]
+# The profiles Soma ships (migration 0014), {name, description} by name, as `delegate` lists them.
+SHIPPED_PROFILES = sorted(
+    ({"name": p["name"], "description": p["description"]} for p in importlib.import_module("soma.db.migrations.versions.0014_profiles_delegation_tasks").SHIPPED),
+    key=lambda p: p["name"],
+)  # fmt: skip
+# `delegate` as a top chat offers it while the shipped profiles exist.
+DELEGATE_TOOL = delegate.Delegate(SHIPPED_PROFILES, 0, 3, None).spec.definition()  # type: ignore[arg-type]  # nothing runs
+# The tools a turn offers by default: memory is on, neither a memory nor a knowledge file exists to search, profiles exist.
+MEMORY_TOOLS = [builtins.REMEMBER.definition(), builtins.FORGET.definition(), DELEGATE_TOOL]
 
 # The worker's settings in these tests: the scripted SLM, and retries and timeouts short enough
 # to cost milliseconds (production waits 0.5 s before the first retry and 30 s for a silent SLM).

@@ -8,12 +8,13 @@ import pytest
 
 from soma.conversations import json_tools
 from soma.settings.store import DEFAULT_SYSTEM_PROMPT
-from soma.tools import builtin_tools
+from soma.tools import builtin_tools, delegate
 from soma.tools.registry import Offered, Toolset
 from tests.conftest import EMBEDDER
-from tests.conversations.harness import DEFAULT_TEXT
+from tests.conversations.harness import DEFAULT_TEXT, SHIPPED_PROFILES
 
-TOOLS = Toolset([Offered(tool) for name, tool in builtin_tools.every(None, EMBEDDER).items() if name in ("remember", "forget")])  # type: ignore[arg-type]
+MEMORY = [Offered(tool) for name, tool in builtin_tools.every(None, EMBEDDER).items() if name in ("remember", "forget")]  # type: ignore[arg-type]
+TOOLS = Toolset([*MEMORY, Offered(delegate.Delegate(SHIPPED_PROFILES, 0, 3, None))])  # type: ignore[arg-type]  # nothing runs
 SYSTEM = {"role": "system", "content": f"{DEFAULT_SYSTEM_PROMPT}\n\n{json_tools.instructions(TOOLS)}"}
 REX = {"tool": "remember", "arguments": {"content": "Rex is a dog."}}
 REMEMBERED = {"role": "user", "content": "The tool remember answered:\nRemembered as memory 1: Rex is a dog."}
@@ -52,7 +53,7 @@ async def test_a_request_that_cannot_be_used_gets_one_correction(turns, slm) -> 
     assert after == [*first, {"role": "assistant", "content": json.dumps(REX)}, REMEMBERED]
     assert correction == (
         "Your tool request could not be used: there is no tool named 'search_web'. To use a tool, reply with only one JSON "
-        'object, {"tool": "<one of: remember, forget>", "arguments": {...}}; to answer, write the answer in plain text.'
+        'object, {"tool": "<one of: remember, forget, delegate>", "arguments": {...}}; to answer, write the answer in plain text.'
     )
 
 

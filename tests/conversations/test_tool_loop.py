@@ -80,7 +80,7 @@ async def test_a_turn_works_five_steps_across_two_servers_and_answers(turns, slm
     assert (turn.outcome, turn.messages[-1]["content"]) == ("answered", "All done.")
     assert (files.runs, clock.runs) == ([{"n": 1}, {"n": 3}], [{"n": 2}, {"n": 4}])
     requests = [r["body"] for r in slm.requests()]
-    assert len(requests) == 5 and all(len(body["tools"]) == 4 for body in requests)  # remember, forget, files__read, clock__now
+    assert len(requests) == 5 and all(len(body["tools"]) == 5 for body in requests)  # remember, forget, delegate, files__read, clock__now
     expected = [SYSTEM, {"role": "user", "content": "Work it out."}]
     for step, (name, n) in enumerate(plan, 1):
         call_id = f"m1g1s{step}c0"
@@ -141,7 +141,7 @@ async def test_a_failing_tool_an_unknown_tool_and_bad_arguments_are_results_the_
 
     assert (turn.outcome, turn.messages[-1]["content"]) == ("answered", DEFAULT_TEXT)
     failed = "The tool failed: RuntimeError: disk on fire"
-    unknown = "There is no tool named 'search_web' now; the tools are: remember, forget, probe__broken."
+    unknown = "There is no tool named 'search_web' now; the tools are: remember, forget, delegate, probe__broken."
     invalid = "The arguments '{\"content\": \"unfinished' are not a JSON object. Send the arguments as a JSON object."
     assert [m["content"] for m in slm.requests()[1]["body"]["messages"][3:]] == [failed, unknown, invalid]
     finished = [(d["name"], d["server"], d["ok"], d["error"]) for kind, d in _tool_events(turn.events) if kind == "tool.finished"]
@@ -200,7 +200,7 @@ async def test_an_admins_choices_leave_disabled_tools_out(turns, slm) -> None:
     await turns.answer("Hi")
 
     [request] = slm.requests()
-    assert [t["function"]["name"] for t in request["body"]["tools"]] == ["remember", "probe__kept"]
+    assert [t["function"]["name"] for t in request["body"]["tools"]] == ["remember", "delegate", "probe__kept"]
 
 
 async def test_a_turn_cut_off_mid_step_resumes_without_running_a_finished_or_unrepeatable_call_again(turns, slm) -> None:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from soma.settings.store import DEFAULT_SYSTEM_PROMPT
-from tests.conversations.harness import DEFAULT_TEXT, MEMORY_TOOLS, answered_at_once, assistant_message, condensed, user_message
+from tests.conversations.harness import DEFAULT_TEXT, DELEGATE_TOOL, MEMORY_TOOLS, answered_at_once, assistant_message, condensed, user_message
 
 
 async def test_a_changed_system_prompt_model_and_temperature_reach_the_next_turn(turns, slm) -> None:
@@ -59,5 +59,6 @@ async def test_with_memory_disabled_nothing_is_recalled_stored_or_offered(turns,
         ],
         "stream": True,
         "max_tokens": 512,
+        "tools": [DELEGATE_TOOL],  # no memory tool
     }
     assert await turns.memories() == [(1, "My sister Alice lives in Lisbon.", "user")]

@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from soma.db import engine as db_engine
 from soma.knowledge import ingest
-from soma.tools import builtin_tools, builtins, run_code
+from soma.tools import builtin_tools, builtins, delegate, run_code
 from soma.tools.registry import ToolResult
 from tests.conftest import EMBEDDER
 
@@ -36,6 +36,7 @@ def _rows(database_url: str) -> list[tuple]:
 def test_each_built_in_runs_under_the_spec_the_registry_describes() -> None:
     made = builtin_tools.every(None, EMBEDDER)  # type: ignore[arg-type]  # nothing runs
     made["run_code"] = run_code.RunCode(None, None, None)  # type: ignore[arg-type]  # made per turn, with the worker's sandbox
+    made["delegate"] = delegate.Delegate([], 0, 3, None)  # type: ignore[arg-type]  # made per turn; its copy lists the profiles
     assert {name: tool.spec for name, tool in made.items()} == {spec.name: spec for spec in builtins.SPECS}
 
 

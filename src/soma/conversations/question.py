@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import sqlalchemy as sa
@@ -26,6 +26,8 @@ class Question:
     tool_choices: list[dict[str, Any]]  # the rows of tool_settings: {server, tool, enabled, approval}
     recorded: list[dict[str, Any]]  # tool events ({type, data}, oldest first) of earlier runs of this turn: steps.recorded
     profile: Profile | None = None  # the chat's agent profile; None: the chat has none, or it was deleted (the settings alone)
+    depth: int = 0  # how far below its top chat the question's chat is (a subordinate chat's: 1 or more)
+    profiles: list[dict[str, Any]] = field(default_factory=list)  # {name, description} of each agent profile, by name: whom it may delegate to
 
 
 async def read(conn: AsyncConnection, message_id: int, history_messages: int, generation: int = 1) -> Question | None:
@@ -40,8 +42,9 @@ async def read(conn: AsyncConnection, message_id: int, history_messages: int, ge
     agent = AgentSettings.model_validate(row.settings or {})
     profile = None if row.profile is None else Profile.model_validate(row.profile)
     return Question(
-        row.message, row.answers, agent, row.history, row.memories_stored, row.documents_ready, row.tool_choices, row.recorded, profile
-    )
+        row.message, row.answers, agent, row.history, row.memories_stored, row.documents_ready, row.tool_choices, row.recorded,
+        profile, row.depth, row.profiles,
+    )  # fmt: skip
 
 
 # The history is the last :history messages in conversation order, which puts each answer right
@@ -74,7 +77,10 @@ _READ = sa.text(
                AND id > coalesce((SELECT max(id) FROM session_events
                                    WHERE session_id = asked.session_id AND type = '{events.ASSISTANT_MESSAGE}'), 0)
                AND type IN ('{events.TOOL_APPROVAL}', '{events.TOOL_STARTED}', '{events.TOOL_FINISHED}')
-               AND data->'reply_to' = to_jsonb(asked.id) AND data->'generation' = to_jsonb(CAST(:generation AS integer))) AS recorded
+               AND data->'reply_to' = to_jsonb(asked.id) AND data->'generation' = to_jsonb(CAST(:generation AS integer))) AS recorded,
+           (SELECT depth FROM chat_sessions WHERE id = asked.session_id) AS depth,
+           (SELECT coalesce(jsonb_agg(jsonb_build_object('name', name, 'description', description) ORDER BY name), '[]')
+              FROM agent_profiles) AS profiles
       FROM messages AS asked
       JOIN chat_sessions AS chat ON chat.id = asked.session_id
       LEFT JOIN agent_profiles AS profile ON profile.name = chat.profile

@@ -51,8 +51,12 @@ class Call:
         return ToolSpec(self.server, self.name, "", {}).function_name
 
     def arguments_text(self) -> str:
-        """The arguments as JSON text, as the SLM's request messages carry them."""
-        return self.arguments if isinstance(self.arguments, str) else json.dumps(self.arguments, ensure_ascii=False)
+        """The arguments as JSON text, as the SLM's request messages carry them.
+
+        Keys sorted: the record (jsonb) does not keep the order the SLM wrote them in, and a resumed
+        turn must send what an unbroken one sent.
+        """
+        return self.arguments if isinstance(self.arguments, str) else json.dumps(_sorted(self.arguments), ensure_ascii=False)
 
 
 def call_id(message_id: int, generation: int, step: int, index: int) -> str:
@@ -119,14 +123,21 @@ def messages(calls: list[Call], format_: Format) -> list[dict[str, Any]]:
             continue
         if format_ == "json":
             for call in done:  # one call per step: the JSON object it wrote, and the result as the user's words
-                request = {"tool": call.function, "arguments": call.arguments}
-                out.append({"role": "assistant", "content": json.dumps(request, ensure_ascii=False)})
+                arguments = call.arguments if isinstance(call.arguments, str) else _sorted(call.arguments)
+                out.append({"role": "assistant", "content": json.dumps({"tool": call.function, "arguments": arguments}, ensure_ascii=False)})
                 out.append({"role": "user", "content": _result_words(call)})
             continue
         tool_calls = [{"id": c.call_id, "type": "function", "function": {"name": c.function, "arguments": c.arguments_text()}} for c in done]
         out.append({"role": "assistant", "content": done[0].text, "tool_calls": tool_calls})
         out += [{"role": "tool", "tool_call_id": c.call_id, "content": c.result.text} for c in done if c.result is not None]
     return out
+
+
+def _sorted(value: Any) -> Any:
+    """`value` with every object's keys sorted, as arguments_text writes them."""
+    if isinstance(value, dict):
+        return {key: _sorted(value[key]) for key in sorted(value)}
+    return [_sorted(item) for item in value] if isinstance(value, list) else value
 
 
 def _result_words(call: Call) -> str:

@@ -137,6 +137,8 @@ class Runner:
             return ToolResult(False, f"The arguments {call.arguments!r} are not a JSON object. Send the arguments as a JSON object.", "invalid_arguments")
         offered = self.toolset.get(call.function) if call.server is not None else None
         if offered is None:
+            if (refused := self.toolset.refusal(call.function)) is not None:
+                return refused
             names = ", ".join(self.toolset.names()) or "none"
             return ToolResult(False, f"There is no tool named {call.function!r} now; the tools are: {names}.", "unknown_tool")
         try:
@@ -149,7 +151,7 @@ class Runner:
         def output(stream: str, text: str) -> None:
             self._writer.event(events.TOOL_OUTPUT, {"call_id": call.call_id, "stream": stream, "text": text, "reply_to": self._turn.reply_to})
 
-        return CallContext(self._turn.session_id, call.call_id, output)
+        return CallContext(self._turn.session_id, call.call_id, output, self._writer.event)
 
     async def _finish(self, call: steps.Call, result: ToolResult, duration_ms: float | None) -> None:
         call.result, call.duration_ms = result, duration_ms

@@ -1,7 +1,10 @@
 """A turn's agent loop: ask the SLM, run the tools it asks for, give it their results, ask again, until it answers.
 
 Each SLM request is a step, up to the `max_tool_steps` setting; the last allowed one offers no
-tools, so every turn ends with an answer. The calls of a step run through tool_calls.Runner, which
+tools, so every turn ends with an answer. The steps of a turn and of the subordinate turns it
+delegates to (soma.conversations.subordinates) come out of one `Budget`, the top turn's
+`max_tool_steps`: a subordinate takes at most what is left, so a tree of turns costs no more SLM
+requests than its top turn alone may make. The calls of a step run through tool_calls.Runner, which
 records them durably; the messages of later requests are built from those records (steps.messages),
 so a turn resumed after a crash goes on from its last finished step as if it had never stopped.
 
@@ -14,7 +17,7 @@ from __future__ import annotations
 
 import json
 import logging
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from typing import Any
 
 from soma import errors
@@ -26,19 +29,48 @@ from soma.slm import client as slm
 log = logging.getLogger(__name__)
 
 
+@dataclass
+class Budget:
+    """The SLM requests a tree of turns may still make, beyond the one each running turn holds for its next request.
+
+    A turn starts holding one (its first request: the top turn's, or the one `delegate` took for
+    a subordinate). Offering tools on a request takes one more, for the request after the tools
+    ran; an answer without tools gives it back. So every turn can always answer, and all the turns
+    of a tree together make at most the top turn's `max_tool_steps` requests.
+    """
+
+    left: int
+
+    def take(self) -> bool:
+        """Take one request for later; False when none is left."""
+        if self.left <= 0:
+            return False
+        self.left -= 1
+        return True
+
+    def give_back(self) -> None:
+        """Return a request taken but not needed."""
+        self.left += 1
+
+    def charge(self, requests: int) -> None:
+        """Count requests an earlier run of a turn made before its worker died."""
+        self.left = max(self.left - requests, 0)
+
+
 class Loop:
     """One turn's exchange with the SLM: its requests, and the tool steps between them."""
 
     def __init__(
         self, model: slm.SLMClient, reply: Reply, chat: list[dict[str, Any]], options: slm.CallOptions,
-        runner: Runner | None, max_steps: int, tool_call_format: str,
+        runner: Runner | None, max_steps: int, tool_call_format: str, budget: Budget,
     ) -> None:  # fmt: skip
         self._model = model
         self._reply = reply
         self._chat = chat
         self._options = options
         self._runner = runner
-        self._max_steps = max_steps
+        self._max_steps = max_steps  # this turn's own limit: a subordinate's profile may set a lower one than the budget's
+        self._budget = budget
         self._json = tool_call_format == "json"
         self._tools_on = runner is not None and bool(runner.toolset) and tool_call_format != "off"
         self._with_steps = True  # False once the SLM refused tools: it is asked the original chat
@@ -58,10 +90,13 @@ class Loop:
                 self._reply.add_text(text)
             await runner.resume()
         step = (runner.last_step if runner else 0) + 1
+        self._budget.charge(step - 1)
         while True:
-            offered = self._tools_on and step < self._max_steps
+            offered = self._tools_on and step < self._max_steps and self._budget.take()
             requested = await (self._json_request(offered) if self._json else self._native_request(offered))
             if not requested:
+                if offered:
+                    self._budget.give_back()
                 return self._reply.answer()
             assert runner is not None
             await runner.run_step(step, requested, "" if self._json else self._reply.round_text)

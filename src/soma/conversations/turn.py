@@ -12,7 +12,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from soma import errors
-from soma.conversations import context, events, messages, prompt, question, steps, stops, tool_calls, tool_loop, turn_tools
+from soma.conversations import context, events, messages, prompt, question, steps, stops, subordinates, tool_calls, tool_loop, turn_tools
 from soma.conversations.reply import Answer, Reply
 from soma.conversations.timeline import Timeline
 from soma.conversations.writer import EventWriter
@@ -21,7 +21,7 @@ from soma.embeddings.embedder import Embedder
 from soma.memory import intents
 from soma.profiles import refinement
 from soma.slm import client as slm
-from soma.tools import builtin_tools, run_code, sandbox_status
+from soma.tools import builtin_tools, delegate, run_code, sandbox_status
 from soma.tools.registry import Tool, ToolResult
 
 log = logging.getLogger(__name__)
@@ -46,6 +46,7 @@ async def run(
     writes: AsyncEngine | None = None,
     mcp: turn_tools.ToolSource | None = None,
     sandbox: sandbox_status.Watch | None = None,
+    tree: subordinates.Tree | None = None,
 ) -> str:
     """Write the `generation`-th answer to user message `message_id`; returns the outcome (`answered`, `stopped`, `failed`, `skipped`).
 
@@ -56,6 +57,8 @@ async def run(
     takes the tool steps' records (durably). `mcp` gives the MCP tools working now, `sandbox` the
     way to the sandbox service that run_code runs in.
     A run of a turn that ran before (its worker died) resumes after its last finished tool step.
+    `tree` is given to a subordinate turn (a `delegate` call's, run inside its parent's): it shares
+    its top turn's step budget and stop, and leaves the job's stop request to the top turn.
     """
     async with db_engine.autocommit(engine) as conn:
         asked = await question.read(conn, message_id, limits.history_messages, generation)
@@ -69,9 +72,19 @@ async def run(
         stored_before = frozenset(steps.changed_memories([c.result for c in recorded], "remembered"))
         known = await context.gather(conn, embedder, asked, stored_before)
     chat = prompt.build(agent.system_prompt, asked.history, known.memories, known.excerpts)
+    top = tree is None
+    if tree is None:  # the first request is in hand; the rest are the budget of the whole tree
+        tree = subordinates.Tree(tool_loop.Budget(agent.max_tool_steps - 1), stops.Signal())
+
+    async def answer(child_question: int, child_tree: subordinates.Tree) -> str:
+        """A subordinate's turn: run inline, with this turn's means (subordinates.py)."""
+        return await run(engine, model, embedder, child_question, limits, writes=writes, mcp=mcp, sandbox=sandbox, tree=child_tree)
+
     built_in = builtin_tools.every(engine, embedder)
     if sandbox is not None:
         built_in["run_code"] = run_code.RunCode(engine, sandbox, agent)
+    below = subordinates.Subordinates(engine, session_id, tree, answer)
+    built_in["delegate"] = delegate.Delegate(asked.profiles, asked.depth, agent.delegation_max_depth, below)
     intended = None
     if agent.memory_enabled:
         chat, intended = await _memory_request(built_in, user_message["content"], chat)
@@ -86,9 +99,9 @@ async def run(
         if toolset or recorded:
             about = tool_calls.Turn(session_id, message_id, generation)
             runner = tool_calls.Runner(engine, writer, toolset, about, agent.tool_approval_timeout_seconds, recorded)
-        loop = tool_loop.Loop(model, reply, chat, options, runner, agent.max_tool_steps, agent.tool_call_format)
+        loop = tool_loop.Loop(model, reply, chat, options, runner, agent.max_tool_steps, agent.tool_call_format, tree.budget)
         try:
-            stopped = await stops.unless_stopped(loop.run(), engine, job_id, session_id)
+            stopped = await stops.unless_stopped(loop.run(), tree.signal, engine, job_id, session_id, top)
         except errors.SLMError as exc:
             log.warning("turn for message %s failed: %s", message_id, exc.code)
             writer.event(events.TURN_FAILED, {"reply_to": message_id, "reason": exc.code, "message": exc.message})
@@ -106,7 +119,8 @@ async def run(
         await stops.clear(conn, job_id)  # after store_reply committed under the session lock: a stop request racing it has committed too
     if not stored:
         return "skipped"
-    timeline.observe()
+    if top:  # a subordinate's stages are inside its parent's turn
+        timeline.observe()
     return "stopped" if stopped else "answered"
 
 

@@ -67,4 +67,23 @@ RUN_CODE = ToolSpec(
     # Not repeatable: a run that was going when the worker died may have written the workspace back.
 )
 
-SPECS = (REMEMBER, FORGET, SEARCH_MEMORY, SEARCH_KNOWLEDGE, RUN_CODE)
+DELEGATE = ToolSpec(
+    BUILTIN_SERVER,
+    "delegate",
+    "Hand a self-contained sub-task to a subordinate agent with another profile; it works in a chat of its own "
+    "with the tools of its profile and returns its final answer. Give it everything it needs in `task`: it does not "
+    "see this conversation.",  # the turn's copy lists the profiles after this (tools.delegate)
+    {
+        "type": "object",
+        "properties": {
+            "profile": {"type": "string", "description": "The name of the profile that should do the task."},
+            "task": {"type": "string", "description": "The task, worded so it can be done without this conversation."},
+        },
+        "required": ["profile", "task"],
+    },
+    # Repeatable: a run after its worker died finds the subordinate chat it made (by the call's id),
+    # and reads its stored answer or resumes its turn; it never starts a second one.
+    repeatable=True,
+)
+
+SPECS = (REMEMBER, FORGET, SEARCH_MEMORY, SEARCH_KNOWLEDGE, RUN_CODE, DELEGATE)

@@ -58,15 +58,21 @@ class ToolResult:
     details: dict[str, Any] | None = None
 
 
+def _no_event(type_: str, data: dict[str, Any]) -> None:
+    """Where a call's events go when nothing records them."""
+
+
 @dataclass(frozen=True)
 class CallContext:
-    """Where a call runs: its chat, its id, and a way to stream what it prints while it runs."""
+    """Where a call runs: its chat, its id, and ways to stream what it prints and what it does while it runs."""
 
     session_id: uuid.UUID
     call_id: str
     # (stream "stdout" | "stderr", text): queued as a `tool.output` event, written in order with the
     # turn's other events but not waited for (the call's result, in tool.finished, is what is durable).
     output: Callable[[str, str], None]
+    # (type, data): any other event of the call in its chat's stream (delegate.started, …), queued the same way.
+    event: Callable[[str, dict[str, Any]], None] = _no_event
 
 
 class Tool(Protocol):
@@ -87,12 +93,17 @@ class Offered:
 
 
 class Toolset:
-    """The tools one turn offers, by the function name the SLM calls."""
+    """The tools one turn offers, by the function name the SLM calls.
 
-    def __init__(self, offered: Iterable[Offered]) -> None:
+    `refusals` answer a call of a tool the turn does not offer for a reason the SLM should read
+    (delegate at the depth limit), instead of "there is no tool named …".
+    """
+
+    def __init__(self, offered: Iterable[Offered], refusals: dict[str, ToolResult] | None = None) -> None:
         self._by_function: dict[str, Offered] = {}
         for item in offered:
             self._by_function.setdefault(item.tool.spec.function_name, item)  # the first of two that clash
+        self._refusals = {name: result for name, result in (refusals or {}).items() if name not in self._by_function}
 
     def __bool__(self) -> bool:
         return bool(self._by_function)
@@ -106,3 +117,7 @@ class Toolset:
 
     def names(self) -> list[str]:
         return list(self._by_function)
+
+    def refusal(self, function_name: str) -> ToolResult | None:
+        """What a call of a tool withheld for a reason gets; None for a name no tool has."""
+        return self._refusals.get(function_name)
