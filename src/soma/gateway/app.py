@@ -18,7 +18,7 @@ from soma.auth import bootstrap
 from soma.gateway import (
     admin_api, auth_api, authn, backup_api, emergency_api, error_shape, events_api, files_api, headers, health_api, knowledge_api,
     limits, lockdown_gate, mcp_endpoint, memories_api, meta_api, metrics_api, openai_api, openapi, profiles_api, restores_api,
-    sessions_api, settings_api, status_api, tools_api, tunnel_api, turns_api,
+    sessions_api, settings_api, status_api, tasks_api, tools_api, tunnel_api, turns_api,
 )
 from soma.gateway.notifier import Notifier
 from soma.knowledge import ingest
@@ -30,7 +30,7 @@ from soma.workspaces import attachments
 # Every module named *_api is a router; the order is the OpenAPI document's.
 ROUTERS = (
     health_api, metrics_api, auth_api, admin_api, meta_api, status_api, sessions_api, turns_api, files_api, events_api, settings_api,
-    profiles_api, knowledge_api, memories_api, tools_api, backup_api, restores_api, tunnel_api, emergency_api, openai_api,
+    profiles_api, knowledge_api, memories_api, tools_api, tasks_api, backup_api, restores_api, tunnel_api, emergency_api, openai_api,
 )
 
 

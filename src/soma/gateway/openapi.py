@@ -45,6 +45,14 @@ LINKS: dict[tuple[str, str], tuple[str, tuple[tuple[str, str], ...]]] = {
         ("get", "/v1/knowledge/{document_id}/content"),
         ("delete", "/v1/knowledge/{document_id}"),
     )),
+    ("post", "/v1/tasks"): ("task_id", (
+        ("get", "/v1/tasks/{task_id}"),
+        ("patch", "/v1/tasks/{task_id}"),
+        ("post", "/v1/tasks/{task_id}/run"),
+        ("get", "/v1/tasks/{task_id}/runs"),
+        ("post", "/v1/tasks/{task_id}/read"),
+        ("delete", "/v1/tasks/{task_id}"),
+    )),
     ("post", "/v1/users"): ("user_id", (("patch", "/v1/users/{user_id}"),)),
     ("post", "/v1/keys"): ("key_id", (("delete", "/v1/keys/{key_id}"),)),
     ("post", "/v1/restores"): ("restore_id", (

@@ -5,7 +5,9 @@ from __future__ import annotations
 import re
 
 # The API paths whose writes a restore would overwrite (admin, auth and restores themselves stay open).
-GUARDED_PATHS = ("/v1/sessions", "/v1/memories", "/v1/knowledge", "/v1/settings", "/v1/profiles", "/v1/tools", "/v1/chat/completions")
+GUARDED_PATHS = (
+    "/v1/sessions", "/v1/memories", "/v1/knowledge", "/v1/settings", "/v1/profiles", "/v1/tools", "/v1/tasks", "/v1/chat/completions",
+)  # fmt: skip
 # Writes that check restore_lock.OPEN in their own statement: posting a message (messages.post_user_message).
 CHECKED_INSIDE = re.compile(r"/v1/sessions/[^/]+/messages")
 

@@ -1,4 +1,4 @@
-"""The procrastinate app and the tasks it runs: turns, knowledge ingestion and scheduled backups."""
+"""The procrastinate app and the tasks it runs: turns, knowledge ingestion, scheduled tasks and their webhooks, scheduled backups."""
 
 from __future__ import annotations
 
@@ -25,6 +25,7 @@ from soma.emergency import lockdown
 from soma.knowledge import ingest
 from soma.observability import context as log_context
 from soma.observability import metrics
+from soma.schedules import outcomes, scheduler, webhooks
 
 log = logging.getLogger(__name__)
 
@@ -52,7 +53,12 @@ class TurnRetry(procrastinate.BaseRetryStrategy):
 # gone mid-job) is worth a few more tries, seconds apart.
 INGEST_RETRY = procrastinate.RetryStrategy(max_attempts=3, wait=5)
 
-QUEUES = (queue.QUEUE, ingest.QUEUE)  # every queue every worker takes jobs from; see queues()
+# A webhook attempt that failed is tried again 2, 4, 8 and 16 s later (webhooks.deliver records each;
+# its last attempt ends the job without raising).
+WEBHOOK_RETRY = procrastinate.RetryStrategy(max_attempts=webhooks.ATTEMPTS, exponential_wait=webhooks.BACKOFF_BASE)
+
+# Every queue every worker takes jobs from; see queues().
+QUEUES = (queue.QUEUE, ingest.QUEUE, scheduler.QUEUE, outcomes.WEBHOOK_QUEUE)
 
 
 # Job bookkeeping commits without waiting for the disk: after a crash a job that loses its
@@ -61,13 +67,15 @@ JOB_CONNECTION = {"options": "-c synchronous_commit=off"}
 
 
 def build_app(database_url: str, backup_schedule: str | None = None) -> procrastinate.App:
-    """A procrastinate app on Soma's database with the turn and ingestion tasks, and the backup task when scheduled."""
+    """A procrastinate app on Soma's database: turns, ingestion, the scheduled tasks' tick and webhooks, and backups when scheduled."""
     connector = procrastinate.PsycopgConnector(
         conninfo=db_url.for_libpq(database_url), kwargs=JOB_CONNECTION, configure=_autocommit, pool_factory=_job_pool
     )
     app = procrastinate.App(connector=connector)
     app.task(name=queue.TASK_NAME, queue=queue.QUEUE, pass_context=True, retry=TurnRetry())(run_turn)
     app.task(name=ingest.TASK_NAME, queue=ingest.QUEUE, pass_context=True, retry=INGEST_RETRY)(run_ingest)
+    app.task(name=outcomes.WEBHOOK_TASK, queue=outcomes.WEBHOOK_QUEUE, pass_context=True, retry=WEBHOOK_RETRY)(run_webhook)
+    _schedule_ticks(app)
     if backup_schedule:
         _schedule_backups(app, backup_schedule)
     return app
@@ -96,6 +104,16 @@ def _job_pool(**kwargs: Any) -> psycopg_pool.AsyncConnectionPool:
 
     pool = psycopg_pool.AsyncConnectionPool(**(kwargs | {"check": check}))
     return pool
+
+
+def _schedule_ticks(app: procrastinate.App) -> None:
+    """Register the scheduled tasks' tick, every second on every worker (soma.schedules.scheduler says how one due time runs once).
+
+    Its queueing lock keeps one tick waiting at most, and its priority puts it before queued turns;
+    no retry: the next tick, a second later, is the retry.
+    """
+    task = app.task(name=scheduler.TASK_NAME, queue=scheduler.QUEUE, pass_context=True)(run_schedules_tick)
+    app.periodic(cron=scheduler.TICK_CRON, periodic_id="scheduled_tasks", priority=scheduler.PRIORITY, queueing_lock=scheduler.LOCK)(task)
 
 
 def _schedule_backups(app: procrastinate.App, cron: str) -> None:
@@ -128,13 +146,14 @@ OUTCOME_LABELS = {"answered": "completed", "stopped": "stopped", "failed": "fail
 
 
 async def run_turn(
-    context: JobContext, session_id: str, message_id: int, request_id: str | None = None, generation: int = 1
+    context: JobContext, session_id: str, message_id: int, request_id: str | None = None, generation: int = 1, run_id: int | None = None
 ) -> str:
     """Answer one user message; the engine and SLM client come from the worker's context.
 
     `request_id` is the id of the HTTP request that posted the message; jobs queued before it was
     added lack it. `generation` > 1 answers it again (regenerate, edit); the job's id lets a stop
-    request reach the turn.
+    request reach the turn. `run_id`: the scheduled task's run this turn is, ended when the turn
+    ends (as answered or failed, from what the database holds: schedules/outcomes.py).
     """
     extra = context.additional_context
     flag: lockdown.Watch | None = extra.get("lockdown")
@@ -153,9 +172,15 @@ async def run_turn(
             )
             result = await _unless_lockdown(answering, flag, extra["engine"], message_id, generation)
             outcome = OUTCOME_LABELS[result]
+            if run_id is not None:
+                await outcomes.finish(extra["engine"], run_id)
             return result
         except asyncio.CancelledError:
             outcome = "cancelled"
+            raise
+        except Exception as exc:
+            if run_id is not None and TurnRetry().get_retry_decision(exception=exc, job=context.job) is None:
+                await outcomes.finish(extra["engine"], run_id)  # no retry left: the run ends failed
             raise
         finally:
             _record_turn(message_id, outcome, time.monotonic() - started)
@@ -196,6 +221,16 @@ async def run_ingest(context: JobContext, document_id: str) -> str:
     """Index one knowledge document, its bytes read from the database."""
     extra = context.additional_context
     return await ingest.run(extra["engine"], extra["embedder"], uuid.UUID(document_id))
+
+
+async def run_schedules_tick(context: JobContext, timestamp: int) -> int:
+    """Start the runs of the scheduled tasks that are due; `timestamp` is the second procrastinate deferred it for."""
+    return await scheduler.tick(context.additional_context["engine"])
+
+
+async def run_webhook(context: JobContext, run_id: int) -> str:
+    """Post a finished run to its task's webhook: one attempt; a failed one raises to be retried (WEBHOOK_RETRY)."""
+    return await webhooks.deliver(context.additional_context["engine"], run_id, context.job.attempts + 1)
 
 
 async def run_backup(context: JobContext, timestamp: int) -> str:
