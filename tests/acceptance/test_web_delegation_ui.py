@@ -30,8 +30,9 @@ def delegate_step(scope: sync_api.Page | sync_api.Locator, title: str) -> sync_a
 
 
 def own_messages(step: sync_api.Locator) -> sync_api.Locator:
-    """The messages of the step's child chat, not those of the chats nested below it."""
-    return step.locator(':scope > [data-testid="step-body"] > [data-testid="delegate-child"] > [data-testid="delegate-messages"] > li [data-testid="message"]')
+    """The texts of the messages of the step's child chat, not those of the chats nested below it."""
+    messages = ':scope > [data-testid="step-body"] > [data-testid="delegate-child"] > [data-testid="delegate-messages"] > li > [data-testid="message"]'
+    return step.locator(f'{messages} > [data-testid="message-content"]')
 
 
 def open_step(step: sync_api.Locator) -> None:
@@ -55,7 +56,7 @@ def expect_children(page: sync_api.Page) -> None:
 
 def test_a_delegated_step_shows_its_child_chat_nested_live_and_from_the_log_and_the_child_links_back(stack, page) -> None:
     assert stack.client.post(stack.url + "/v1/profiles", json=MANAGER).status_code == 201
-    worker = stack.launch_worker()
+    worker = stack.launch_worker(slm_read_timeout=60)  # the held answer must not time out and be asked again
     stack.slm.script(
         delegate("manager", "Plan the trip"),
         delegate("researcher", "Find the capital of France"),

@@ -76,8 +76,7 @@ def test_an_admin_creates_edits_and_deletes_a_profile_and_sees_the_servers_refus
     page.get_by_test_id("profile-form-system-prompt").fill(TRANSLATOR["system_prompt"])
     page.get_by_test_id("profile-form-max-tool-steps").fill("3")
     page.get_by_test_id("profile-form-all-tools").uncheck()
-    tools = page.get_by_test_id("profile-tool")
-    expect(tools.filter(has_text="delegate")).to_have_count(1)  # offered with the tools GET /v1/tools lists
+    expect(page.locator('[data-testid="profile-tool"][data-tool="delegate"]')).to_have_count(1)  # with the tools GET /v1/tools lists
     page.locator('[data-testid="profile-tool"][data-tool="search_memory"]').check()
     page.locator('[data-testid="profile-tool"][data-tool="delegate"]').check()
     response = save_form(page, "POST")

@@ -41,20 +41,20 @@ def test_a_task_made_on_the_page_runs_now_links_its_chat_then_is_marked_read_pau
     expect(page.get_by_test_id("tasks-empty")).to_be_visible()
 
     page.get_by_test_id("task-new").click()
-    page.get_by_test_id("task-name").fill("Morning digest")
-    page.get_by_test_id("task-prompt").fill("Say hello.")
-    expect(page.get_by_test_id("task-profile")).to_have_value("assistant")
-    expect(page.get_by_test_id("task-kind")).to_have_value("cron")
-    page.get_by_test_id("task-cron").fill("61 * * * *")
-    page.get_by_test_id("task-timezone").fill("Europe/Paris")
+    page.get_by_test_id("task-form-name").fill("Morning digest")
+    page.get_by_test_id("task-form-prompt").fill("Say hello.")
+    expect(page.get_by_test_id("task-form-profile")).to_have_value("assistant")
+    expect(page.get_by_test_id("task-form-kind")).to_have_value("cron")
+    page.get_by_test_id("task-form-cron").fill("61 * * * *")
+    page.get_by_test_id("task-form-timezone").fill("Europe/Paris")
     refused = save(page, "POST")
     assert refused.status == 422
     expect(page.get_by_test_id("task-form-error-message")).to_have_text(refused.json()["error"]["message"])
     expect(page.get_by_test_id("task-form-error-code")).to_have_text("invalid_task")
     assert tasks(stack) == []
 
-    page.get_by_test_id("task-cron").fill("0 9 * * *")
-    page.get_by_test_id("task-webhook_url").fill(HOOK)
+    page.get_by_test_id("task-form-cron").fill("0 9 * * *")
+    page.get_by_test_id("task-form-webhook_url").fill(HOOK)
     made = save(page, "POST")
     assert made.status == 201, made.text
     assert made.request.post_data_json == {
@@ -109,6 +109,9 @@ def test_a_task_made_on_the_page_runs_now_links_its_chat_then_is_marked_read_pau
     expect(row.get_by_test_id("task-unread")).to_have_count(0)
     expect(row.get_by_test_id("task-run")).to_have_count(2)
     assert tasks(stack)[0]["unread"] == 0
+    page.set_viewport_size(PHONE)
+    assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")  # the list and history fit a phone
+    row.screenshot(path="/tmp/soma-tasks-runs-phone.png")
 
     with page.expect_response(lambda r: r.request.method == "PATCH") as paused:
         row.get_by_test_id("task-pause").click()
@@ -118,10 +121,9 @@ def test_a_task_made_on_the_page_runs_now_links_its_chat_then_is_marked_read_pau
     expect(row.get_by_test_id("task-resume")).to_be_visible()
     assert tasks(stack)[0]["paused"] is True
 
-    page.set_viewport_size(PHONE)
     row.get_by_test_id("task-edit").click()
-    expect(page.get_by_test_id("task-name")).to_have_value("Morning digest")
-    assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")  # form and history fit a phone
+    expect(page.get_by_test_id("task-form-name")).to_have_value("Morning digest")
+    assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")  # and the form
     page.screenshot(path="/tmp/soma-tasks-phone.png", full_page=True)
     page.get_by_test_id("task-cancel").click()
 
@@ -136,13 +138,13 @@ def test_the_form_sends_an_interval_and_dates_and_shows_a_past_date_refused(stac
     console.allow_http_errors(422)
     open_page(page, stack.url, "tasks")
     page.get_by_test_id("task-new").click()
-    page.get_by_test_id("task-name").fill("Stretch")
-    page.get_by_test_id("task-prompt").fill("Remind me to stretch.")
-    page.get_by_test_id("task-kind").select_option("every")
-    expect(page.get_by_test_id("task-cron")).to_be_hidden()
-    page.get_by_test_id("task-every_seconds").fill("300")
-    page.get_by_test_id("task-target").select_option("same_chat")
-    page.get_by_test_id("task-missed").select_option("run_once")
+    page.get_by_test_id("task-form-name").fill("Stretch")
+    page.get_by_test_id("task-form-prompt").fill("Remind me to stretch.")
+    page.get_by_test_id("task-form-kind").select_option("every")
+    expect(page.get_by_test_id("task-form-cron")).to_be_hidden()
+    page.get_by_test_id("task-form-every_seconds").fill("300")
+    page.get_by_test_id("task-form-target").select_option("same_chat")
+    page.get_by_test_id("task-form-missed").select_option("run_once")
     made = save(page, "POST")
     assert made.status == 201, made.text
     sent = made.request.post_data_json
@@ -153,7 +155,7 @@ def test_the_form_sends_an_interval_and_dates_and_shows_a_past_date_refused(stac
 
     # Edit into dates: one in the past is refused with the server's reason, one ahead is kept.
     row.get_by_test_id("task-edit").click()
-    page.get_by_test_id("task-kind").select_option("at")
+    page.get_by_test_id("task-form-kind").select_option("at")
     page.get_by_test_id("task-date").fill("2020-01-02T03:04:05")
     refused = save(page, "PATCH")
     assert refused.status == 422

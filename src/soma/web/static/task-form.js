@@ -35,11 +35,11 @@ export class TaskForm {
     this.onSaved = onSaved;
     this.onClose = onClose;
     this.task = null; // the task being edited; null for a new one
-    const input = (key, props = {}) => h("input", { id: `task-${key}`, class: "input", autocomplete: "off", dataset: { testid: `task-${key}` }, ...props });
-    const select = (key, options) => h("select", { id: `task-${key}`, class: "input input-select", dataset: { testid: `task-${key}` } }, ...options.map(({ value, label }) => h("option", { value }, label)));
+    const input = (key, props = {}) => h("input", { id: `task-${key}`, class: "input", autocomplete: "off", dataset: { testid: `task-form-${key}` }, ...props });
+    const select = (key, options) => h("select", { id: `task-${key}`, class: "input input-select", dataset: { testid: `task-form-${key}` } }, ...options.map(({ value, label }) => h("option", { value }, label)));
     this.inputs = {
       name: input("name", { type: "text", placeholder: "e.g. Morning news digest" }),
-      prompt: h("textarea", { id: "task-prompt", class: "input textarea", rows: 4, dataset: { testid: "task-prompt" } }),
+      prompt: h("textarea", { id: "task-prompt", class: "input textarea", rows: 4, dataset: { testid: "task-form-prompt" } }),
       profile: select("profile", []),
       kind: select("kind", KINDS),
       cron: input("cron", { type: "text", spellcheck: "false", placeholder: "0 9 * * 1-5" }),

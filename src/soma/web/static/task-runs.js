@@ -86,21 +86,15 @@ function moment(label, iso, testid) {
   return h("div", { class: "run-time" }, h("dt", {}, label), h("dd", { dataset: { testid } }, iso ? timeElement(iso) : "—"));
 }
 
-/** How the run's webhook delivery went: delivered, failed (with why and how often it was tried), or still trying. */
+/** How the run's webhook delivery went: delivered, failed for good, or to be tried again (with why, and how often it was tried). */
 function webhookLine({ attempts, status, error, delivered_at: deliveredAt }) {
   const tries = Number.isInteger(attempts) ? ` after ${attempts} ${attempts === 1 ? "attempt" : "attempts"}` : "";
-  const code = Number.isInteger(status) ? ` (HTTP ${status})` : "";
+  const why = error ? `: ${error}` : "";
   let text;
-  let state;
-  if (deliveredAt) {
-    state = "delivered";
-    text = [`Webhook delivered${code} `, timeElement(deliveredAt)];
-  } else if (error || status === "failed") {
-    state = "failed";
-    text = [`Webhook failed${tries}${code}${error ? `: ${error}` : ""}`];
-  } else {
-    state = typeof status === "string" ? status : "pending";
-    text = [`Webhook ${typeof status === "string" ? status : "pending"}${tries}`];
-  }
+  if (deliveredAt) text = ["Webhook delivered ", timeElement(deliveredAt)];
+  else if (status === "failed") text = [`Webhook failed${tries}${why}`];
+  else if (status === "retrying") text = [`Webhook not delivered yet${tries}${why}; it will be tried again`];
+  else text = ["Webhook waiting to be sent"];
+  const state = deliveredAt ? "delivered" : status === "failed" || status === "retrying" ? status : "pending";
   return h("p", { class: "run-webhook", dataset: { testid: "task-run-webhook", state } }, ...text);
 }

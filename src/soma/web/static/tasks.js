@@ -3,7 +3,8 @@
 // and a badge counting the runs that finished since its history was last opened. Its actions:
 // Pause or Resume, Run now, Edit (task-form.js, which also creates tasks), Runs (its history,
 // task-runs.js, which marks them read), and Delete, which asks first. Members see their own tasks;
-// an admin's list is the server's choice, and a task of someone else's names its owner.
+// admins see every task, and one of someone else's names its owner (by username, from GET
+// /v1/users; an API key's task as "API key <id>").
 //
 // The page reads the list again every few seconds while a run is going, and now and then
 // otherwise, so next runs, outcomes and badges stay current without a reload.
@@ -31,6 +32,7 @@ class TasksPage {
     this.loading = null; // the refresh on its way
     this.again = false; // another was asked for meanwhile
     this.rows = new Map(); // task id → TaskRow, kept across refreshes (an open history stays open)
+    this.owners = new Map(); // "user:<id>" → username, for admins: whose each task is
     const { root, body } = pageFrame({
       id: "tasks",
       title: "Tasks",
@@ -66,7 +68,7 @@ class TasksPage {
     );
     outlet.append(root);
     this.loadProfiles();
-    this.refresh();
+    this.refresh(api.isAdmin() ? this.loadOwners() : null);
   }
 
   // ---- page interface (router.js) ----
@@ -89,12 +91,12 @@ class TasksPage {
   }
 
   /** Read the list (and the open histories) again; a call while one is on its way makes one more after it. */
-  refresh() {
+  refresh(owners = null) {
     if (this.loading) {
       this.again = true;
       return this.loading;
     }
-    this.loading = this.load().finally(() => {
+    this.loading = this.load(owners).finally(() => {
       this.loading = null;
       if (this.again && !this.destroyed) {
         this.again = false;
@@ -104,7 +106,25 @@ class TasksPage {
     return this.loading;
   }
 
-  async load() {
+  async loadOwners() {
+    try {
+      for (const user of await api.listUsers()) this.owners.set(`user:${user.id}`, user.username);
+    } catch {
+      // the tasks then name their owners as the server records them
+    }
+  }
+
+  /** Who owns `task` in words, or null when it is the reader's own (or a member's list, all their own). */
+  ownerOf(task) {
+    if (!task.owner || !api.isAdmin()) return null;
+    const name = this.owners.get(task.owner);
+    if (name) return name === api.me.username ? null : name;
+    const key = /^key:(.+)$/.exec(task.owner);
+    return key ? `API key ${key[1]}` : task.owner;
+  }
+
+  async load(owners = null) {
+    await owners; // the first time, for admins: the usernames, read alongside the tasks
     clearTimeout(this.timer);
     let tasks;
     try {
@@ -179,7 +199,8 @@ class TaskRow {
     this.task = task;
     Object.assign(this.el.dataset, { testid: "task-row", taskId: String(task.id), paused: String(task.paused) });
     const last = task.last_run;
-    const owner = task.owner && api.me && task.owner !== api.me.username ? h("span", { dataset: { testid: "task-owner" } }, `Owner: ${task.owner}`) : null;
+    const ownerName = this.page.ownerOf(task);
+    const owner = ownerName ? h("span", { dataset: { testid: "task-owner" } }, `Owner: ${ownerName}`) : null;
     this.summary.replaceChildren(
       h(
         "p",
