@@ -78,8 +78,8 @@ export class ProfilesCard {
         h(
           "p",
           { class: "item-meta muted", dataset: { testid: "profile-meta" } },
-          h("span", {}, `Model: ${profile.model || "the settings'"}`),
-          h("span", {}, `Steps: ${profile.max_tool_steps ?? "the settings'"}`),
+          h("span", {}, `Model: ${profile.model || "from the settings"}`),
+          h("span", {}, `Steps: ${profile.max_tool_steps ?? "from the settings"}`),
           h("span", { class: "profile-tools", dataset: { testid: "profile-tools" } }, `Tools: ${tools}`),
         ),
       ),
