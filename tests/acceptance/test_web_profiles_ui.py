@@ -2,7 +2,7 @@
 
 An admin creates, edits and deletes a profile on the Profiles tab; what the page sent is read back
 through the API, and the server's refusals (a bad name, a profile a task still uses) show on the
-page in its own words. A member sees the same list without the controls. A chat made with the
+page in its own words; a member then sees the same list without the controls. A chat made with the
 researcher profile names it in its header, and says "(deleted)" once that profile is gone.
 """
 
@@ -56,7 +56,7 @@ def save_form(page: sync_api.Page, method: str) -> sync_api.Response:
     return response.value
 
 
-def test_an_admin_creates_edits_and_deletes_a_profile_and_sees_the_servers_refusals(stack, page, console) -> None:
+def test_an_admin_creates_edits_and_deletes_a_profile_seeing_the_servers_refusals_and_a_member_only_reads_them(stack, page, new_page, console) -> None:
     console.allow_http_errors(422, 409)
     open_profiles(page, stack.url)
     expect(page.get_by_test_id("profile-name")).to_have_text(profile_names(stack))  # the three shipped, by name
@@ -123,16 +123,14 @@ def test_an_admin_creates_edits_and_deletes_a_profile_and_sees_the_servers_refus
     assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
     page.screenshot(path="/tmp/soma-profiles-phone.png", full_page=True)
 
-
-def test_a_member_reads_the_profiles_without_the_controls(stack, new_page) -> None:
     create_user(stack, "max", ADMIN_PASSWORD, "member")
-    page = new_page()
-    log_in(page, stack.url, "max", ADMIN_PASSWORD)
-    open_profiles(page, stack.url)
-    expect(page.get_by_test_id("profile-name")).to_have_text(["assistant", "coder", "researcher"])
-    expect(page.get_by_test_id("profiles-read-only")).to_have_text("Only admins can change profiles.")
+    member = new_page()
+    log_in(member, stack.url, "max", ADMIN_PASSWORD)
+    open_profiles(member, stack.url)
+    expect(member.get_by_test_id("profile-name")).to_have_text(["assistant", "coder", "researcher"])
+    expect(member.get_by_test_id("profiles-read-only")).to_have_text("Only admins can change profiles.")
     for testid in ("profile-new", "profile-edit", "profile-delete", "profile-form"):
-        expect(page.get_by_test_id(testid)).to_have_count(0)
+        expect(member.get_by_test_id(testid)).to_have_count(0)
 
 
 def test_a_chat_made_with_the_researcher_profile_names_it_in_its_header_and_once_deleted_says_so(stack, page) -> None:

@@ -5,9 +5,10 @@
 // follows new events. See events.js for resuming without duplicates, transcript.js for how
 // events become messages, and steps.js for the tool calls shown inside an answer. The sidebar
 // is chat-list.js, the header and its menu chat-header.js, the keyboard shortcuts shortcuts.js,
-// the message box and the files waiting to go with it composer.js, the chat's Files panel
-// files-panel.js, the profile new chats start with profile-picker.js, and the child chats a
-// `delegate` call makes, nested in its step, delegation.js; this module wires them to the API.
+// the message box and the files waiting to go with it composer.js, the thread's scrolling
+// thread-scroll.js, the chat's Files panel files-panel.js, the profile new chats start with
+// profile-picker.js, and the child chats a `delegate` call makes, nested in its step,
+// delegation.js; this module wires them to the API.
 // A child chat opened by itself links back to its parent and takes no messages: its parent's
 // call drives it.
 
@@ -23,6 +24,7 @@ import { SessionStream } from "./events.js";
 import { FilesPanel } from "./files-panel.js";
 import { ProfilePicker } from "./profile-picker.js";
 import { listenForShortcuts, ShortcutsDialog } from "./shortcuts.js";
+import { ThreadScroll } from "./thread-scroll.js";
 import { Transcript } from "./transcript.js";
 import { ErrorBanner } from "./widgets.js";
 
@@ -34,7 +36,6 @@ const STATUS_TEXT = {
 };
 const DEFAULT_TITLE = "New chat";
 const CHILD_NOTE = "This chat answers the chat that delegated to it."; // why its composer is off
-const NEAR_BOTTOM_PX = 80;
 
 export function createChatsPage(outlet, ctx) {
   return new ChatsPage(outlet, ctx);
@@ -94,13 +95,7 @@ class ChatsPage {
     this.error = new ErrorBanner("chat-error");
     this.messages = h("ol", { class: "messages", "aria-live": "polite", "aria-label": "Messages", dataset: { testid: "message-list" } });
     this.empty = h("div", { class: "empty", dataset: { testid: "chat-empty" } });
-    this.scroller = h("div", { class: "scroller" }, h("div", { class: "thread" }, this.empty, this.messages));
-    this.scroller.addEventListener("scroll", () => this.updateScrollButton());
-    this.scrollButton = h(
-      "button",
-      { type: "button", class: "scroll-bottom", "aria-label": "Scroll to the latest message", hidden: true, dataset: { testid: "scroll-to-bottom" }, onclick: () => this.scrollToBottom() },
-      "\u2193",
-    );
+    this.scroll = new ThreadScroll(h("div", { class: "thread" }, this.empty, this.messages));
 
     this.composer = new Composer({ onSend: () => this.send(), onStop: () => this.stop(), onShortcuts: () => this.shortcuts.open() });
 
@@ -109,8 +104,8 @@ class ChatsPage {
       { class: "chat", "aria-labelledby": "chat-title", dataset: { testid: "chat" } },
       this.header.el,
       this.header.lineage,
-      this.scroller,
-      h("div", { class: "chat-footer" }, this.scrollButton, this.error.el, this.composer.el),
+      this.scroll.el,
+      h("div", { class: "chat-footer" }, this.scroll.button, this.error.el, this.composer.el),
       this.filesPanel.el,
       h("div", { class: "drop-hint", "aria-hidden": "true" }, h("p", {}, "Drop files to send them with your message")),
     );
@@ -177,7 +172,7 @@ class ChatsPage {
       onEdit: (message, content) => this.edit(message, content),
       onDecide: (callId, allow) => api.decideApproval(chatId, callId, allow), // refusals show on the call itself
       files: this.files,
-      nest: () => new Delegation(),
+      nest: () => new Delegation({ onChange: (apply) => this.scroll.keeping(apply) }),
     });
     this.renderChatList();
     this.setStatus(null);
@@ -221,18 +216,13 @@ class ChatsPage {
   }
 
   onEvent(event) {
-    // A finished answer is re-rendered as Markdown and changes height: at the bottom, stay there;
-    // scrolled up, keep the view exactly where the reader left it.
-    const stick = this.nearBottom();
-    const top = this.scroller.scrollTop;
     const wroteFiles = event.type === "tool.finished" && event.data.name === RUN_CODE; // its code may have written files
     if (wroteFiles) this.files?.changed(); // before its step draws them
-    this.transcript.apply(event);
-    this.showEmpty(null);
-    if (stick) this.scrollToBottom();
-    else this.scroller.scrollTop = top;
+    this.scroll.keeping(() => {
+      this.transcript.apply(event);
+      this.showEmpty(null);
+    });
     this.updateAnswering();
-    this.updateScrollButton();
     if (event.type === "session.updated" && event.data.session) this.setTitle(event.data.session.title);
     if (["message.created", "assistant.message", "session.updated"].includes(event.type)) this.refreshSessionsSoon();
     if (wroteFiles) this.filesPanel.refreshSoon();
@@ -279,7 +269,7 @@ class ChatsPage {
         if (draft.files.length) this.files.changed();
         this.transcript.addMessage(message); // its message.created event will then be a no-op
         this.showEmpty(null);
-        this.scrollToBottom();
+        this.scroll.toBottom();
         if (draft.files.length) this.filesPanel.refreshSoon();
       }
       this.refreshSessionsSoon();
@@ -382,11 +372,6 @@ class ChatsPage {
     this.composer.setAnswering(Boolean(this.transcript && this.transcript.isAnswering()));
   }
 
-  /** The ↓ button shows when the reader has scrolled up from the latest message. */
-  updateScrollButton() {
-    this.scrollButton.hidden = this.nearBottom();
-  }
-
   showEmpty(heading, text) {
     if (!heading || (this.transcript && !this.transcript.isEmpty())) {
       this.empty.hidden = true;
@@ -402,15 +387,5 @@ class ChatsPage {
 
   hideError() {
     this.error.hide();
-  }
-
-  nearBottom() {
-    const s = this.scroller;
-    return s.scrollHeight - s.scrollTop - s.clientHeight < NEAR_BOTTOM_PX;
-  }
-
-  scrollToBottom() {
-    this.scroller.scrollTop = this.scroller.scrollHeight;
-    this.scrollButton.hidden = true;
   }
 }

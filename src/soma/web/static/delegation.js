@@ -18,7 +18,13 @@ import { Transcript } from "./transcript.js";
 
 /** A delegate step's child chat: `title` goes on the step's line, `el` in its body. */
 export class Delegation {
-  constructor() {
+  /**
+   * @param {{onChange?: (apply: () => void) => void}} options
+   *   onChange: runs `apply`, which draws a change in the child chat, so the page can keep its scroll
+   *   position around it (the chats nested below get the same)
+   */
+  constructor({ onChange = (apply) => apply() } = {}) {
+    this.onChange = onChange;
     this.title = h("span", { class: "delegate-title", dataset: { testid: "step-delegate" } }, "Delegated");
     this.profile = "";
     this.task = "";
@@ -79,7 +85,7 @@ export class Delegation {
     this.link.hidden = false;
     this.transcript = new Transcript(this.list, {
       onDecide: (callId, allow) => api.decideApproval(sessionId, callId, allow),
-      nest: () => new Delegation(),
+      nest: () => new Delegation({ onChange: this.onChange }),
     });
     this.sync();
   }
@@ -117,8 +123,10 @@ export class Delegation {
     const childId = this.childId;
     this.stream = new SessionStream((after) => api.eventsUrl(childId, after), {
       onEvent: (event) => {
-        this.transcript.apply(event);
-        this.waiting.hidden = true;
+        this.onChange(() => {
+          this.transcript.apply(event);
+          this.waiting.hidden = true;
+        });
         if (this.over) this.sync(); // its answer may be the last thing to come
       },
       onRefused: () => api.checkSession(),

@@ -234,6 +234,7 @@ class Step {
   settle() {
     this.closeApproval();
     if (!this.finished && this.el.dataset.state !== "denied") this.show("interrupted");
+    if (!this.finished) this.delegation?.finished({}); // the turn is over: its child's stream may close once it settles
   }
 
   approvalCard(timeoutSeconds) {
