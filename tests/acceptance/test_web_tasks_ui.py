@@ -91,6 +91,7 @@ def test_a_task_made_on_the_page_runs_now_links_its_chat_then_is_marked_read_pau
     expect(run.get_by_test_id("task-run-webhook")).to_be_visible()
     [stored] = stack.client.get(f"{stack.url}/v1/tasks/{task['id']}/runs").json()["runs"]
     expect(run.get_by_test_id("task-run-chat")).to_have_attribute("href", f"#/chats/{stored['session_id']}")
+    page.screenshot(path="/tmp/soma-tasks.png")
 
     run.get_by_test_id("task-run-chat").click()
     expect(page).to_have_url(re.compile(f"#/chats/{stored['session_id']}$"))

@@ -60,7 +60,7 @@ class TasksPage {
       h(
         "section",
         { class: "card", "aria-labelledby": "tasks-list-title" },
-        h("div", { class: "list-toolbar" }, h("h2", { id: "tasks-list-title", class: "card-title" }, "Your tasks"), this.status, this.newButton),
+        h("div", { class: "list-toolbar" }, h("h2", { id: "tasks-list-title", class: "card-title" }, api.isAdmin() ? "Every task" : "Your tasks"), this.status, this.newButton),
         this.error.el,
         this.list,
         this.empty,
