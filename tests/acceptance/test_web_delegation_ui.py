@@ -99,6 +99,7 @@ def test_a_delegated_step_shows_its_child_chat_nested_live_and_from_the_log_and_
     expect(page.get_by_test_id("chat-profile")).to_have_text("manager")
     expect(page.get_by_test_id("chat-parent")).to_be_visible()
     expect(page.get_by_test_id("composer-input")).to_be_disabled()
+    expect(page.locator('[data-testid="regenerate"]:visible, [data-testid="edit-message"]:visible')).to_have_count(0)  # its parent's turn drives it
     expect(delegate_step(page, FIND)).to_have_attribute("data-state", "ok")  # its own delegation, nested the same way
     page.get_by_test_id("chat-parent-link").click()
     expect(page).to_have_url(re.compile(f"#/chats/{chat_id}$"))

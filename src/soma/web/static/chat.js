@@ -205,6 +205,7 @@ class ChatsPage {
     this.showProfile();
     this.header.setParent(session.parent_session_id || null);
     this.composer.setEnabled(!session.parent_session_id, CHILD_NOTE);
+    if (session.parent_session_id) this.transcript.onRegenerate = this.transcript.onEdit = null; // refused (409 subordinate_chat): not offered
     if (session.last_event_id === 0) this.showEmpty("No messages yet", "Say hello to start.");
     this.stream = new SessionStream((after) => api.eventsUrl(chatId, after), {
       onEvent: (event) => this.onEvent(event),
