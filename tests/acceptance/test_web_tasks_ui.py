@@ -18,6 +18,18 @@ from tests.procs import wait_until
 PHONE = {"width": 390, "height": 844}
 ANSWER = "Hello from the scripted SLM."  # the scripted SLM's answer when nothing is scripted
 HOOK = "http://127.0.0.1:9/soma-hook"  # nothing listens there: deliveries fail, which the history shows
+# Schedules and the words the page gives them (schedule-words.js); an unusual cron expression is shown as it is.
+WORDS = [
+    ({"cron": "*/15 * * * *", "timezone": "UTC"}, "Every 15 minutes (UTC)"),
+    ({"cron": "30 7 * * 1-5", "timezone": "Europe/Paris"}, "Every Monday to Friday at 07:30 (Europe/Paris)"),
+    ({"cron": "0 9,17 * * sat,sun", "timezone": "UTC"}, "Every Saturday and Sunday at 09:00 and 17:00 (UTC)"),
+    ({"cron": "0 8 1 * *", "timezone": "UTC"}, "Every month on day 1 at 08:00 (UTC)"),
+    ({"cron": "* * * * * */2", "timezone": "UTC"}, "Every 2 seconds (UTC)"),
+    ({"cron": "5 * * * *", "timezone": "UTC"}, "Every hour at 5 minutes past (UTC)"),
+    ({"cron": "0 0 29 2 *", "timezone": "UTC"}, 'Cron "0 0 29 2 *" (UTC)'),
+    ({"every_seconds": 3600}, "Every hour"),
+    ({"every_seconds": 90}, "Every 90 seconds"),
+]
 
 
 def save(page: sync_api.Page, method: str) -> sync_api.Response:
@@ -135,7 +147,7 @@ def test_a_task_made_on_the_page_runs_now_links_its_chat_then_is_marked_read_pau
     assert tasks(stack) == []
 
 
-def test_the_form_sends_an_interval_and_dates_and_shows_a_past_date_refused(stack, page, console) -> None:
+def test_the_form_sends_an_interval_and_dates_shows_a_past_date_refused_and_schedules_read_as_words(stack, page, console) -> None:
     console.allow_http_errors(422)
     open_page(page, stack.url, "tasks")
     page.get_by_test_id("task-new").click()
@@ -169,3 +181,12 @@ def test_the_form_sends_an_interval_and_dates_and_shows_a_past_date_refused(stac
     assert datetime.fromisoformat(at) == ahead.astimezone()  # the reader's local time, sent with its offset
     expect(row.get_by_test_id("task-schedule")).to_contain_text("Once, on ")
     assert datetime.fromisoformat(tasks(stack)[0]["schedule"]["at"][0]) == ahead.astimezone()
+
+    described = page.evaluate(
+        """async (schedules) => {
+            const { describeSchedule } = await import("/static/schedule-words.js");
+            return schedules.map((schedule) => describeSchedule(schedule));
+        }""",
+        [schedule for schedule, _ in WORDS],
+    )
+    assert described == [words for _, words in WORDS]
