@@ -29,7 +29,8 @@ from tests.conftest import ADMIN, client_of
 from tests.conversations import harness
 from tests.procs import run_soma, soma_env
 
-COUNTS = {"sessions": 2, "messages": 7, "events": 7, "memories": 3, "documents": 2, "chunks": 0, "files": 0, "blobs": 2, "file_blobs": 0}
+COUNTS = {"sessions": 2, "messages": 7, "events": 7, "memories": 3, "documents": 2, "chunks": 0, "files": 0, "tasks": 0, "task_runs": 0,
+          "blobs": 2, "file_blobs": 0}
 SECRETS = ("sk-secret-openai", "hunter2", "ghp_x")
 
 
@@ -179,7 +180,7 @@ def test_the_cli_restores_a_0_9_7_backup_and_inspects_one_from_standard_input(da
     assert json.loads(inspected.stdout)["layout"] == "0.9.4-0.9.7"
     done = run_soma(env, "backup", "restore", str(path), "--mode", "overwrite", "--yes")
     assert done.returncode == 0, done.stderr
-    assert done.stdout == f"restored {path} (overwrite): 2 sessions, 7 messages, 7 events, 3 memories, 2 documents, 0 chunks, 0 files, 2 blobs, 0 file_blobs\n"
+    assert done.stdout == f"restored {path} (overwrite): 2 sessions, 7 messages, 7 events, 3 memories, 2 documents, 0 chunks, 0 files, 0 tasks, 0 task_runs, 2 blobs, 0 file_blobs\n"
     assert "not imported:    .env holds API_KEY_OPENAI, AUTH_LOGIN, AUTH_PASSWORD (values not shown)" in done.stderr
     assert rows(database_url, "SELECT title FROM chat_sessions ORDER BY title") == [("Capitals",), ("Notes",)]
     assert settings_of(database_url)["slm_model"] == "gpt-4.1"

@@ -12,6 +12,7 @@ import uuid
 from dataclasses import dataclass
 
 import pytest
+import sqlalchemy as sa
 
 from soma.auth import admin
 from soma.backup import create
@@ -19,6 +20,7 @@ from soma.conversations import messages, sessions
 from soma.db import engine as db_engine
 from soma.db import tables
 from soma.knowledge import blobs, store
+from soma.profiles import store as profiles
 from soma.settings import store as settings_store
 from soma.tools import choices, servers
 from soma.tools import store as tool_store
@@ -91,6 +93,50 @@ async def populate(database_url: str, file_bytes: bytes = FILE_BYTES, workspace:
     finally:
         await engine.dispose()
     return Installed(database_url, api_key, owner, chat["id"], document["id"], document["sha256"], dict(workspace))
+
+
+# What populate_agents adds: a profile, a child chat delegated from the lighthouse chat, a task run with that profile in that chat.
+KEEPER = profiles.Profile(
+    name="keeper", description="Keeps the lighthouse log.", system_prompt="Log every ship.", tools=["search_knowledge"], max_tool_steps=3
+)
+TASK = {
+    "name": "Nightly log", "prompt": "Sum up the day's ships.", "profile": "keeper", "schedule": {"cron": "0 21 * * *", "timezone": "Europe/Lisbon"},
+    "target": "same_chat", "missed": "run_once", "paused": False, "webhook_url": "https://example.org/ships", "webhook_secret": "whsec-keeper-5d1f",
+}  # fmt: skip
+RUN = {
+    "manual": False, "late": True, "outcome": "answered", "reason": None,
+    "webhook": {"attempts": 2, "status": 200, "error": None, "delivered_at": "2026-11-02T21:00:09+00:00"},
+}  # fmt: skip
+
+
+@dataclass
+class Agents:
+    """What populate_agents added."""
+
+    child_id: str
+    task_id: str
+    run_id: int
+
+
+async def populate_agents(database_url: str, installed: Installed) -> Agents:
+    """Add to a populated database the state of agent profiles, delegation and scheduled tasks (migration 0014): a profile
+    `keeper`, a child chat of the lighthouse chat (depth 1, made by its call m1g1s1c0), and a task in that chat with one run."""
+    engine = db_engine.create(database_url, pool_size=1)
+    chats, tasks, runs = tables.chat_sessions, tables.scheduled_tasks, tables.task_runs
+    try:
+        async with engine.begin() as conn:
+            await profiles.create(conn, KEEPER)
+            child = {"title": "Ship count", "owner": installed.owner, "profile": "researcher", "parent_session_id": installed.session_id,
+                     "parent_call_id": "m1g1s1c0", "depth": 1}  # fmt: skip
+            child_id = (await conn.execute(chats.insert().values(child).returning(chats.c.id))).scalar_one()
+            task = {**TASK, "owner": installed.owner, "session_id": installed.session_id, "next_run_at": sa.text("now() + interval '1 day'")}
+            task_id = (await conn.execute(tasks.insert().values(task).returning(tasks.c.id))).scalar_one()
+            run = {**RUN, "task_id": task_id, "session_id": installed.session_id, "due_at": sa.text("now() - interval '1 hour'"),
+                   "started_at": sa.text("now() - interval '59 minutes'"), "finished_at": sa.text("now() - interval '58 minutes'")}  # fmt: skip
+            run_id = (await conn.execute(runs.insert().values(run).returning(runs.c.id))).scalar_one()
+    finally:
+        await engine.dispose()
+    return Agents(str(child_id), str(task_id), run_id)
 
 
 async def make_archive(database_url: str) -> bytes:

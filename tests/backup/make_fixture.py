@@ -15,13 +15,14 @@ import tempfile
 from pathlib import Path
 
 from soma.db import embedded, migrate, schema
-from tests.backup.conftest import make_archive, populate
+from tests.backup.conftest import make_archive, populate, populate_agents
 
 FIXTURES = Path(__file__).parent / "fixtures"
 FILE_BYTES = b"The keeper lights the lamp at dusk and logs every ship that passes.\n" * 40
 # The chat's files, from schema 0013 on: one content twice (kept once), one binary.
 WORKSPACE = {"log.csv": b"day,ships\nmonday,3\n", "copies/log.csv": b"day,ships\nmonday,3\n", "lamp.bin": bytes(range(256))}
 WORKSPACES_FROM = "0013"  # the schema revision chats first had files at
+AGENTS_FROM = "0014"  # the first with agent profiles, child chats and scheduled tasks (populate_agents)
 
 
 def main() -> None:
@@ -30,7 +31,8 @@ def main() -> None:
     server = embedded.ensure(data_dir)
     try:
         migrate.upgrade(server.url)
-        asyncio.run(populate(server.url, FILE_BYTES, WORKSPACE))
+        installed = asyncio.run(populate(server.url, FILE_BYTES, WORKSPACE))
+        asyncio.run(populate_agents(server.url, installed))
         archive = asyncio.run(make_archive(server.url))
     finally:
         server.stop()

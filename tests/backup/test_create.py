@@ -16,7 +16,8 @@ from tests.backup.conftest import FILE_BYTES, PASSWORD, USERNAME, Installed, ent
 from tests.conftest import client_of
 from tests.procs import run_soma, soma_env
 
-COUNTS = {"sessions": 1, "messages": 2, "events": 2, "memories": 2, "documents": 1, "chunks": 2, "files": 3, "blobs": 1, "file_blobs": 2}
+COUNTS = {"sessions": 1, "messages": 2, "events": 2, "memories": 2, "documents": 1, "chunks": 2, "files": 3, "tasks": 0, "task_runs": 0,
+          "blobs": 1, "file_blobs": 2}
 
 
 async def _assert_archive(archive: bytes, installed: Installed) -> None:
@@ -68,7 +69,7 @@ async def test_soma_backup_create_writes_the_whole_state_but_no_secret_and_audit
     done = run_soma(soma_env(installed.database_url), "backup", "create", "--out", str(out))
     assert done.returncode == 0, done.stderr
     archive = out.read_bytes()
-    counts = "1 sessions, 2 messages, 2 events, 2 memories, 1 documents, 2 chunks, 3 files, 1 blobs, 2 file_blobs"
+    counts = "1 sessions, 2 messages, 2 events, 2 memories, 1 documents, 2 chunks, 3 files, 0 tasks, 0 task_runs, 1 blobs, 2 file_blobs"
     assert done.stdout == f"backup written to {out}: {len(archive)} bytes; {counts}\n"
     assert list(tmp_path.iterdir()) == [out]  # the .partial file was renamed
     await _assert_archive(archive, installed)

@@ -84,7 +84,8 @@ async def test_a_restore_is_previewed_then_brings_everything_back_keeping_or_tak
     preview = staged.json()
     assert (preview["state"], preview["filename"], preview["size_bytes"], preview["owners_unmatched"]) == ("staged", "nightly.tar", len(archive), 0)
     assert preview["counts"] == {
-        "sessions": 1, "messages": 2, "events": 2, "memories": 2, "documents": 1, "chunks": 2, "files": 3, "blobs": 1, "file_blobs": 2,
+        "sessions": 1, "messages": 2, "events": 2, "memories": 2, "documents": 1, "chunks": 2, "files": 3, "tasks": 0, "task_runs": 0,
+        "blobs": 1, "file_blobs": 2,
     }  # fmt: skip
     assert preview["settings_diff"] == [{"key": "temperature", "current": 1.5, "backup": 0.25}]
     assert {**state(url), "blobs": []} == changed  # staging changes nothing Soma serves (the file's bytes wait aside)

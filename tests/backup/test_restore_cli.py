@@ -27,7 +27,7 @@ async def test_restore_previews_then_applies_keeping_the_settings(installed: Ins
     changed_settings = settings_of(url)
     done = run_soma(soma_env(url), "backup", "restore", str(archive), "--mode", "preserve-settings", "--yes")
     assert done.returncode == 0, done.stderr
-    counts = "1 sessions, 2 messages, 2 events, 2 memories, 1 documents, 2 chunks, 3 files, 1 blobs, 2 file_blobs"
+    counts = "1 sessions, 2 messages, 2 events, 2 memories, 1 documents, 2 chunks, 3 files, 0 tasks, 0 task_runs, 1 blobs, 2 file_blobs"
     assert done.stdout == f"restored {archive} (preserve_settings): {counts}\n"
     assert "settings are kept (1 differ in the backup)" in done.stderr
     assert state(url) == before and settings_of(url) == changed_settings

@@ -23,7 +23,8 @@ from soma.worker import tasks
 from tests.backup.conftest import Installed
 from tests.procs import soma_env
 
-COUNTS = {"sessions": 1, "messages": 2, "events": 2, "memories": 2, "documents": 1, "chunks": 2, "files": 3, "blobs": 1, "file_blobs": 2}
+COUNTS = {"sessions": 1, "messages": 2, "events": 2, "memories": 2, "documents": 1, "chunks": 2, "files": 3, "tasks": 0, "task_runs": 0,
+          "blobs": 1, "file_blobs": 2}
 CRON = "0 3 * * *"
 TICK = 1_767_236_400  # 2026-01-01T03:00:00Z, a tick of CRON
 HELP = "Fix the value in the environment or in .env, then start again; `soma COMMAND --help` names each command's settings."

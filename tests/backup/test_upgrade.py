@@ -13,7 +13,8 @@ from soma.auth import admin
 from soma.backup import apply, staging, streams, upgrade
 from soma.db import engine as db_engine
 from soma.db import migrate, schema
-from tests.backup.make_fixture import FILE_BYTES, FIXTURES, WORKSPACE, WORKSPACES_FROM
+from tests.backup.conftest import TASK
+from tests.backup.make_fixture import AGENTS_FROM, FILE_BYTES, FIXTURES, WORKSPACE, WORKSPACES_FROM
 
 KEPT = sorted(FIXTURES.glob("backup-*.tar"))
 
@@ -36,8 +37,15 @@ async def test_a_kept_backup_restores_into_todays_schema(kept: Path, database_ur
         await apply.apply(engine, uuid.UUID(staged["id"]), "overwrite", admin.Actor("cli:test"))
     finally:
         await engine.dispose()
+    revision = kept.stem.removeprefix("backup-")
     with psycopg.connect(database_url) as conn:
-        assert conn.execute("SELECT title, owner FROM chat_sessions").fetchall() == [("Lighthouse", None)]
+        chats = conn.execute("SELECT title, owner, profile, parent_session_id IS NOT NULL, parent_call_id, depth FROM chat_sessions ORDER BY depth")
+        top = ("Lighthouse", None, "assistant" if revision >= AGENTS_FROM else None, False, None, 0)
+        assert chats.fetchall() == ([top, ("Ship count", None, "researcher", True, "m1g1s1c0", 1)] if revision >= AGENTS_FROM else [top])
+        profiles = [row[0] for row in conn.execute("SELECT name FROM agent_profiles ORDER BY name")]
+        assert profiles == (["assistant", "coder", "keeper", "researcher"] if revision >= AGENTS_FROM else ["assistant", "coder", "researcher"])
+        tasks = conn.execute("SELECT name, profile, paused, webhook_secret, (SELECT count(*) FROM task_runs) FROM scheduled_tasks").fetchall()
+        assert tasks == ([("Nightly log", "keeper", True, TASK["webhook_secret"], 1)] if revision >= AGENTS_FROM else [])  # its owner is not here
         messages = conn.execute("SELECT role, content FROM messages ORDER BY id").fetchall()
         assert messages == [("user", "What does the keeper log?"), ("assistant", "Every ship that passes.")]
         memories = conn.execute("SELECT content FROM memories ORDER BY id").fetchall()
@@ -49,4 +57,4 @@ async def test_a_kept_backup_restores_into_todays_schema(kept: Path, database_ur
         settings = conn.execute("SELECT data->>'system_prompt' FROM agent_settings").fetchone()[0]
         assert settings == "You keep the lighthouse log."
         files = dict(conn.execute("SELECT path, data FROM workspace_files").fetchall())
-        assert files == (WORKSPACE if kept.stem.removeprefix("backup-") >= WORKSPACES_FROM else {})
+        assert files == (WORKSPACE if revision >= WORKSPACES_FROM else {})

@@ -30,7 +30,7 @@ async def test_verify_and_inspect_accept_a_backup_with_exact_output(installed: I
     manifest = json.loads(dict(entries_of(archive))[MANIFEST])
     env = soma_env(installed.database_url)
     done = _verify(env, archive, tmp_path)
-    counts = "1 sessions, 2 messages, 2 events, 2 memories, 1 documents, 2 chunks, 3 files, 1 blobs, 2 file_blobs"
+    counts = "1 sessions, 2 messages, 2 events, 2 memories, 1 documents, 2 chunks, 3 files, 0 tasks, 0 task_runs, 1 blobs, 2 file_blobs"
     line = f"ok: {len(archive)} bytes, made {manifest['created_at']} by Soma 0.1.0 (format 1, schema {schema.head()}); {counts}\n"
     assert (done.returncode, done.stdout, done.stderr) == (0, line, "")
     from_stdin = soma_bytes(env, "backup", "verify", "-", stdin=archive)

@@ -343,12 +343,13 @@ async def test_a_chat_takes_the_profile_named_or_assistant_and_shows_its_place_i
     assert (await api.get(f"/v1/sessions/{coder.json()['id']}")).json() == coder.json()
 
 
-async def test_an_unknown_profile_is_422_naming_it_and_makes_no_chat(api) -> None:
-    response = await api.post("/v1/sessions", json={"title": "Ghostly", "profile": "ghost"})
+@pytest.mark.parametrize("name", ["ghost", ""])
+async def test_an_unknown_profile_is_422_naming_it_and_makes_no_chat(api, name) -> None:
+    response = await api.post("/v1/sessions", json={"title": "Ghostly", "profile": name})
 
     assert (response.status_code, response.json()["error"]) == (422, {
         "code": "unknown_profile",
-        "message": "'profile': no agent profile is named 'ghost'. No agent profile has this name, so nothing was made. "
+        "message": f"'profile': no agent profile is named {name!r}. No agent profile has this name, so nothing was made. "
         "Name one that `GET /v1/profiles` lists, or leave `profile` out for the default.",
     })  # fmt: skip
     assert (await api.get("/v1/sessions")).json() == {"sessions": []}

@@ -125,7 +125,8 @@ class _Records:
             self._add("events", {"session_id": session_id, "id": event_id, "type": kind, "data": {"message": shown}, "created_at": message["created_at"]})
         title = _clean(chat.name).strip()[:TITLE_CHARS] or f"Agent Zero chat {chat.id}"
         session = {"id": session_id, "title": title, "created_at": at.isoformat(), "updated_at": at.isoformat(),
-                   "last_event_id": len(chat.messages), "owner": self.owner}  # fmt: skip
+                   "last_event_id": len(chat.messages), "owner": self.owner,
+                   "profile": None, "parent_session_id": None, "parent_call_id": None, "depth": 0}  # fmt: skip
         self._add("sessions", session)
 
     def _message(self, session_id: str, role: str, text: str, question: int | None, at: datetime.datetime) -> dict[str, Any]:

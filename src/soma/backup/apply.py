@@ -1,4 +1,4 @@
-"""Applying a staged restore: chats (with their files), memories and knowledge replaced by the backup's, in one transaction.
+"""Applying a staged restore: chats (with their files), scheduled tasks, memories and knowledge replaced by the backup's, in one transaction.
 
 It begins by taking the restore lock (soma.db.restore_lock): from then on new writes get 503
 restore_in_progress on every replica and a second restore is told that this one is being
@@ -27,6 +27,7 @@ from soma.conversations import events
 from soma.conversations import queue as turn_queue
 from soma.db import restore_lock, tables
 from soma.knowledge import blobs, ingest
+from soma.profiles import saved as saved_profiles
 from soma.tools import saved as saved_tools
 
 log = logging.getLogger(__name__)
@@ -38,13 +39,25 @@ DRAIN_POLL_SECONDS = 0.2
 
 # Every backup snapshot takes ACCESS SHARE locks on these in this order too (snapshot.begin), so a
 # backup being made and a restore wait for each other instead of deadlocking or seeing a half.
-REPLACED = ("chat_sessions", "messages", "session_events", "memories", "knowledge_documents", "knowledge_chunks", "workspace_files")
+REPLACED = (
+    "chat_sessions", "messages", "session_events", "memories", "knowledge_documents", "knowledge_chunks", "workspace_files",
+    "scheduled_tasks", "task_runs",
+)  # fmt: skip
 
+INTERRUPTED = "The backup was made while this run was under way; the restore ended it."
 # How a staged column is written where it is not copied as it is.
 _COLUMN_RULES = {
     ("sessions", "owner"): f"CASE WHEN r.owner IN ({staged.KNOWN_OWNERS}) THEN r.owner END",
     # A document backed up while it was being indexed has no chunks: it is indexed again.
     ("documents", "state"): "CASE WHEN r.state IN ('ready', 'failed') THEN r.state ELSE 'pending' END",
+    # A task keeps its owner (the column allows no NULL) but never runs for one this installation does not know.
+    ("tasks", "paused"): f"r.paused OR r.owner NOT IN ({staged.KNOWN_OWNERS})",
+    # A profile that is not here (a preserve_settings restore keeps this installation's): the task runs on the settings alone.
+    ("tasks", "profile"): "CASE WHEN r.profile IN (SELECT name FROM agent_profiles) THEN r.profile END",
+    # A run under way when the backup was made has no turn left to finish it.
+    ("task_runs", "outcome"): "CASE WHEN r.outcome = 'running' THEN 'failed' ELSE r.outcome END",
+    ("task_runs", "reason"): f"CASE WHEN r.outcome = 'running' THEN '{INTERRUPTED}' ELSE r.reason END",
+    ("task_runs", "finished_at"): "CASE WHEN r.outcome = 'running' THEN now() ELSE r.finished_at END",
 }
 # Columns a kind's records lack, and what fills them: a chat file's bytes are its staged pieces, joined.
 _ADDED_COLUMNS = {
@@ -53,7 +66,7 @@ _ADDED_COLUMNS = {
         " WHERE p.restore_id = :restore_id AND p.sha256 = r.sha256), ''::bytea)",
     },
 }
-_IDENTITIES = ("messages", "memories", "knowledge_chunks")  # tables whose ids come from a sequence
+_IDENTITIES = ("messages", "memories", "knowledge_chunks", "task_runs")  # tables whose ids come from a sequence
 
 # Vector indexes are dropped before the insert and built again after it: pgvector inserting rows
 # one at a time into HNSW took 365 s for 100k memories, building the index afterwards 55 s
@@ -66,7 +79,7 @@ HNSW_MEMORY = (64 * 1024 * 1024, 1024 * 1024 * 1024)  # at least PostgreSQL's de
 async def apply(
     engine: AsyncEngine, restore_id: uuid.UUID, mode: str, actor: admin.Actor, lock_wait: float = restore_lock.WAIT_SECONDS
 ) -> dict[str, Any]:
-    """Replace chats, memories and knowledge (and the settings and tool servers when mode is `overwrite`) with the staged backup's.
+    """Replace chats, tasks, memories and knowledge (and the settings, tool servers and profiles when mode is `overwrite`) with the staged backup's.
 
     `lock_wait` is how many seconds writes in flight may keep it waiting before RestoreBusy.
     """
@@ -79,14 +92,17 @@ async def apply(
             row = await _staged(conn, restore_id)
             await _drain(conn)
             await conn.execute(sa.text(f"LOCK TABLE {', '.join(REPLACED)} IN ACCESS EXCLUSIVE MODE"))
-            try:
-                await _replace(conn, restore_id, row.manifest["counts"])
-            except (sa.exc.IntegrityError, sa.exc.DataError) as exc:  # the reader's checks should make this unreachable
-                raise errors.BackupDataInvalid(f"The backup's data does not fit this database ({_first_line(exc)}).") from None
+            await _empty(conn)
             if mode == "overwrite":
                 await _overwrite_settings(conn, row.settings["data"])
                 if row.settings.get("tools") is not None:  # None: made before tool servers, or another program's backup
                     await saved_tools.restore(conn, row.settings["tools"])
+                if row.settings.get("profiles") is not None:  # None: made before profiles; before the tasks that name them
+                    await saved_profiles.restore(conn, row.settings["profiles"])
+            try:
+                await _fill(conn, restore_id, row.manifest["counts"])
+            except (sa.exc.IntegrityError, sa.exc.DataError) as exc:  # the reader's checks should make this unreachable
+                raise errors.BackupDataInvalid(f"The backup's data does not fit this database ({_first_line(exc)}).") from None
             await staged.finish(conn, restore_id, "applied", actor.name, mode)
             await blobs.remove_all_unreferenced(conn)  # the replaced documents' bytes
             details = {"mode": mode, "counts": row.manifest["counts"], "backup_created_at": row.manifest["created_at"], "filename": row.filename}
@@ -118,11 +134,15 @@ async def _drain(conn: AsyncConnection) -> None:
         await asyncio.sleep(DRAIN_POLL_SECONDS)
 
 
-async def _replace(conn: AsyncConnection, restore_id: uuid.UUID, counts: dict[str, int]) -> None:
-    """Empty the replaced tables and fill them from the staged segments; queued work for the old rows goes."""
+async def _empty(conn: AsyncConnection) -> None:
+    """Empty the replaced tables; queued work for the old rows goes."""
     stale_jobs = sa.text("DELETE FROM procrastinate_jobs WHERE status = 'todo' AND queue_name IN (:turns, :knowledge)")
     await conn.execute(stale_jobs, {"turns": turn_queue.QUEUE, "knowledge": ingest.QUEUE})
     await conn.execute(sa.text(f"TRUNCATE {', '.join(REPLACED)}"))
+
+
+async def _fill(conn: AsyncConnection, restore_id: uuid.UUID, counts: dict[str, int]) -> None:
+    """Fill the emptied tables from the staged segments, and build again what the insert left out."""
     indexes = await _drop_vector_indexes(conn)
     for kind in format.TABLES:
         await conn.execute(_insert(kind), {"restore_id": restore_id, "kind": kind})

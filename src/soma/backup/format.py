@@ -27,7 +27,7 @@ MANIFEST = ROOT + "manifest.json"
 SETTINGS = ROOT + "settings.json"
 CHECKSUMS = ROOT + "checksums.json"
 # Table data, in archive order: each as JSON Lines in numbered segments, `<kind>/000001.jsonl`, ….
-TABLES = ("sessions", "messages", "events", "memories", "documents", "chunks", "files")
+TABLES = ("sessions", "messages", "events", "memories", "documents", "chunks", "files", "tasks", "task_runs")
 BLOBS = "blobs"  # `blobs/<sha256>`: the bytes of one knowledge file, in ascending sha256 order
 FILE_BLOBS = "file_blobs"  # `file_blobs/<sha256>`: the bytes of chats' files (workspaces), each content once, in ascending sha256 order
 COUNTS = (*TABLES, BLOBS, FILE_BLOBS)  # what the manifest counts
@@ -42,7 +42,7 @@ MAX_DOCUMENT_BYTES = 1 * MiB  # manifest.json, settings.json
 MAX_CHECKSUMS_BYTES = 64 * MiB  # about 450,000 entries
 MAX_ARCHIVE_BYTES = 256 * 1024 * MiB  # 256 GiB in all: a reader stops before staging more
 
-_SEGMENT = re.compile(r"(?P<kind>[a-z]+)/(?P<number>\d{6})\.jsonl")
+_SEGMENT = re.compile(r"(?P<kind>[a-z_]+)/(?P<number>\d{6})\.jsonl")
 _BLOB = re.compile(r"(?P<kind>blobs|file_blobs)/(?P<sha256>[0-9a-f]{64})")
 
 

@@ -72,6 +72,8 @@ class _Seen:
     last: format.Name | None = None
     counts: dict[str, int] = field(default_factory=lambda: dict.fromkeys(format.COUNTS, 0))
     session_ids: set[str] = field(default_factory=set)
+    parents: dict[str, str] = field(default_factory=dict)  # a child chat's parent -> where the first child naming it is
+    task_ids: set[str] = field(default_factory=set)
     document_ids: set[str] = field(default_factory=set)
     keys: set[tuple[Any, ...]] = field(default_factory=set)  # every other row's unique keys, by kind
     documents: dict[str, tuple[str, int]] = field(default_factory=dict)  # sha256 -> (filename, size)
@@ -209,6 +211,8 @@ def _check_reference(kind: str, record: dict[str, Any], where: str, seen: _Seen)
         seen.keys.add(value)
     if kind == "sessions":
         seen.session_ids.add(record["id"])
+        if record["parent_session_id"] is not None:  # sessions come in id order: a parent may follow its child (checked at the end)
+            seen.parents.setdefault(record["parent_session_id"], where)
     elif kind in ("messages", "events", "files") and record["session_id"] not in seen.session_ids:
         raise errors.BackupDataInvalid(f"{where} belongs to session {record['session_id']}, which the backup lacks.")
     if kind == "messages" and record["reply_to"] is not None and (kind, ("id",), record["reply_to"]) not in seen.keys:
@@ -220,6 +224,10 @@ def _check_reference(kind: str, record: dict[str, Any], where: str, seen: _Seen)
         seen.documents[record["sha256"]] = (record["filename"], record["size_bytes"])
     elif kind == "chunks" and record["document_id"] not in seen.document_ids:
         raise errors.BackupDataInvalid(f"{where} belongs to document {record['document_id']}, which the backup lacks.")
+    elif kind == "tasks":
+        seen.task_ids.add(record["id"])
+    elif kind == "task_runs" and record["task_id"] not in seen.task_ids:
+        raise errors.BackupDataInvalid(f"{where} is a run of task {record['task_id']}, which the backup lacks.")
     if kind == "files":
         known = seen.files.setdefault(record["sha256"], (record["path"], record["size"]))
         if known[1] != record["size"]:
@@ -228,13 +236,15 @@ def _check_reference(kind: str, record: dict[str, Any], where: str, seen: _Seen)
 
 # The unique keys of each kind's table (its primary key and unique constraints).
 _UNIQUE: dict[str, tuple[tuple[str, ...], ...]] = {
-    "sessions": (("id",),),
+    "sessions": (("id",), ("parent_session_id", "parent_call_id")),
     "messages": (("id",), ("reply_to",)),
     "events": (("session_id", "id"),),
     "memories": (("id",),),
     "documents": (("id",),),
     "chunks": (("id",), ("document_id", "ordinal")),
     "files": (("session_id", "path"),),
+    "tasks": (("id",),),
+    "task_runs": (("id",), ("task_id", "due_at")),
 }
 
 
@@ -290,7 +300,7 @@ def _checksum_list(data: bytes) -> list[dict[str, Any]]:
 
 
 def _check_whole(seen: _Seen) -> None:
-    """Once all is read: every document and every chat's file has its blob, and the manifest counts what the archive holds."""
+    """Once all is read: every child chat has its parent, every document and chat's file its blob, and the manifest counts what the archive holds."""
     names = {entry["name"] for entry in seen.entries}
     for sha256, (filename, _size) in seen.documents.items():
         if format.blob_name(sha256) not in names:
@@ -298,6 +308,9 @@ def _check_whole(seen: _Seen) -> None:
     for sha256, (path, _size) in seen.files.items():
         if format.blob_name(sha256, format.FILE_BLOBS) not in names:
             raise errors.BackupBlobsMismatch(f"The chat's file {path!r} has no {format.blob_name(sha256, format.FILE_BLOBS)} entry.")
+    for parent, where in seen.parents.items():
+        if parent not in seen.session_ids:
+            raise errors.BackupDataInvalid(f"{where} is a child of session {parent}, which the backup lacks.")
     for kind in format.COUNTS:
         said, found = seen.manifest["counts"][kind], seen.counts[kind]
         if said != found:

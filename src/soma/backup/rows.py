@@ -20,6 +20,7 @@ import sqlalchemy as sa
 from soma import errors
 from soma.backup import format
 from soma.db import tables
+from soma.profiles import saved as saved_profiles
 from soma.tools import saved as saved_tools
 from soma.workspaces import paths
 from soma.workspaces import store as workspace_store
@@ -94,6 +95,10 @@ def _workspace_path(value: Any) -> bool:
         return False
 
 
+def _bool(value: Any) -> bool:
+    return type(value) is bool
+
+
 def _optional(check: Check) -> Check:
     return lambda value: value is None or check(value)
 
@@ -104,12 +109,16 @@ def _one_of(*allowed: str) -> Check:
 
 _s, _m, _e = tables.chat_sessions, tables.messages, tables.session_events
 _mem, _d, _c, _f = tables.memories, tables.knowledge_documents, tables.knowledge_chunks, tables.workspace_files
+_tasks, _runs = tables.scheduled_tasks, tables.task_runs
 
 # Per kind: the table, its columns in the order written, what each value must be, and the sort key.
 SCHEMAS: dict[str, tuple[sa.Table, dict[str, Check], tuple[str, ...]]] = {
     "sessions": (
         _s,
-        {"id": _uuid, "title": text, "created_at": _time, "updated_at": _time, "last_event_id": integer, "owner": _optional(text)},
+        {
+            "id": _uuid, "title": text, "created_at": _time, "updated_at": _time, "last_event_id": integer, "owner": _optional(text),
+            "profile": _optional(text), "parent_session_id": _optional(_uuid), "parent_call_id": _optional(text), "depth": _int32,
+        },  # fmt: skip
         ("id",),
     ),
     "messages": (
@@ -149,9 +158,34 @@ SCHEMAS: dict[str, tuple[sa.Table, dict[str, Check], tuple[str, ...]]] = {
         {"session_id": _uuid, "path": _workspace_path, "size": _size, "sha256": _sha256, "modified_at": _time},
         ("session_id", "path"),
     ),
+    # Scheduled tasks and their runs: chat-like, so always restored. The webhook's secret is kept
+    # (docs/backup-format.md says why); `session_id` names a chat of the backup, or one gone since.
+    "tasks": (
+        _tasks,
+        {
+            "id": _uuid, "owner": text, "name": text, "prompt": text, "profile": _optional(text), "schedule": _object,
+            "target": _one_of("new_chat", "same_chat"), "session_id": _optional(_uuid), "missed": _one_of("skip", "run_once"),
+            "paused": _bool, "webhook_url": _optional(text), "webhook_secret": _optional(text), "next_run_at": _optional(_time),
+            "created_at": _time, "updated_at": _time,
+        },  # fmt: skip
+        ("id",),
+    ),
+    "task_runs": (
+        _runs,
+        {
+            "id": integer, "task_id": _uuid, "due_at": _time, "manual": _bool, "late": _bool,
+            "outcome": _one_of("running", "answered", "failed", "skipped"), "reason": _optional(text), "started_at": _optional(_time),
+            "finished_at": _optional(_time), "session_id": _optional(_uuid), "message_id": _optional(integer),
+            "webhook": _optional(_object), "read_at": _optional(_time),
+        },  # fmt: skip
+        ("id",),
+    ),
 }
-# `tools` is None in a backup made before tool servers existed: the restore leaves them as they are.
-SETTINGS_SCHEMA: dict[str, Check] = {"data": _object, "version": _int32, "updated_at": _time, "tools": _optional(saved_tools.fits)}
+# `tools` is None in a backup made before tool servers existed, `profiles` in one made before agent
+# profiles: the restore leaves them as they are.
+SETTINGS_SCHEMA: dict[str, Check] = {
+    "data": _object, "version": _int32, "updated_at": _time, "tools": _optional(saved_tools.fits), "profiles": _optional(saved_profiles.fits),
+}  # fmt: skip
 
 
 VECTOR = "embedding"  # the one pgvector column a table may have, read as its text form

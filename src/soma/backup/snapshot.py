@@ -14,6 +14,7 @@ from soma.backup import apply, format, rows
 from soma.backup.writer import Entry
 from soma.db import tables
 from soma.knowledge import blobs
+from soma.profiles import saved as saved_profiles
 from soma.tools import saved as saved_tools
 from soma.workspaces import store as workspace_store
 
@@ -49,7 +50,8 @@ class Snapshot:
         yield Entry.of(format.MANIFEST, format.dumps(self.manifest))
         settings = (await conn.execute(sa.select(tables.agent_settings.c["data", "version", "updated_at"]))).one()
         tools = await saved_tools.read(conn)  # the tool servers as references: no secret value is in the database
-        yield Entry.of(format.SETTINGS, format.dumps({**rows.encode(settings._mapping), "tools": tools}))
+        profiles = await saved_profiles.read(conn)
+        yield Entry.of(format.SETTINGS, format.dumps({**rows.encode(settings._mapping), "tools": tools, "profiles": profiles}))
         for kind in format.TABLES:
             async for entry in _segments(conn, kind):
                 yield entry

@@ -11,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from soma import errors
 from soma.db import tables
 from soma.knowledge import blobs, store
+from soma.profiles import saved as saved_profiles
 from soma.settings import store as settings_store
 from soma.tools import saved as saved_tools
 
@@ -55,7 +56,9 @@ async def describe(conn: AsyncConnection, restore_id: uuid.UUID) -> dict[str, An
         "created_by": row.created_by,
         "manifest": row.manifest,
         "counts": row.manifest["counts"],
-        "settings_diff": await settings_diff(conn, row.settings["data"], row.settings.get("tools")) if staged else [],
+        "settings_diff": (
+            await settings_diff(conn, row.settings["data"], row.settings.get("tools"), row.settings.get("profiles")) if staged else []
+        ),
         "owners_unmatched": (await conn.execute(_UNMATCHED, {"restore_id": row.id})).scalar_one() if staged else 0,
         "mode": row.mode,
         "finished_at": row.finished_at.isoformat() if row.finished_at else None,
@@ -63,11 +66,13 @@ async def describe(conn: AsyncConnection, restore_id: uuid.UUID) -> dict[str, An
     }
 
 
-async def settings_diff(conn: AsyncConnection, backup: dict[str, Any], tools: dict[str, Any] | None = None) -> list[dict[str, Any]]:
+async def settings_diff(
+    conn: AsyncConnection, backup: dict[str, Any], tools: dict[str, Any] | None = None, profiles: list[dict[str, Any]] | None = None
+) -> list[dict[str, Any]]:
     """Each setting whose value in the backup differs from the current one: key, current, backup.
 
-    The tool servers (when the backup has them) count as one more, `tool_servers`, shown by name: an
-    `overwrite` restore makes the workers run the backup's.
+    The tool servers and the agent profiles (when the backup has them) count as two more,
+    `tool_servers` and `agent_profiles`, shown by name: an `overwrite` restore makes them the backup's.
     """
     current = (await settings_store.load(conn)).model_dump()
     restored = settings_store.AgentSettings.model_validate(backup).model_dump()
@@ -77,6 +82,10 @@ async def settings_diff(conn: AsyncConnection, backup: dict[str, Any], tools: di
         if saved_tools.differs(now, tools):
             names = [[server["name"] for server in side["servers"]] for side in (now, tools)]
             found.append({"key": "tool_servers", "current": names[0], "backup": names[1]})
+    if profiles is not None:
+        now_profiles = await saved_profiles.read(conn)
+        if saved_profiles.differs(now_profiles, profiles):
+            found.append({"key": "agent_profiles", "current": [p["name"] for p in now_profiles], "backup": [p["name"] for p in profiles]})
     return found
 
 

@@ -27,6 +27,7 @@ from soma.backup import format, reader, staged, streams
 from soma.db import tables
 from soma.knowledge import blobs, store
 from soma.settings import store as settings_store
+from soma.profiles import saved as saved_profiles
 from soma.tools import saved as saved_tools
 
 _INSERT_SEGMENT = sa.text(
@@ -134,6 +135,11 @@ async def _begin(conn: AsyncConnection, staging: _Staging, settings: dict[str, A
             saved_tools.check(settings["tools"])
         except errors.InvalidToolServer as exc:
             raise errors.BackupDataInvalid(f"{format.SETTINGS} holds tool servers this Soma refuses: {exc.detail}") from None
+    if settings.get("profiles") is not None:
+        try:
+            saved_profiles.check(settings["profiles"])
+        except errors.InvalidProfile as exc:
+            raise errors.BackupDataInvalid(f"{format.SETTINGS} holds agent profiles this Soma refuses: {exc.detail}") from None
     revision = (await conn.execute(sa.text("SELECT version_num FROM alembic_version"))).scalar_one()
     values = {
         "id": staging.restore_id,

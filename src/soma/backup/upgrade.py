@@ -19,7 +19,7 @@ Record = dict[str, Any]
 Change = Callable[[str, Record], Record]
 
 FIRST_REVISION = "0005"  # the schema the first backups were made at
-UNCHANGED = frozenset({"0006", "0007", "0009", "0010", "0011", "0014"})  # restore staging (0006), tunnel and lockdown state (0007): no backup holds them; an index (0009); deltas of stored answers deleted, no record reshaped (0010); vector indexes rebuilt denser (0011)
+UNCHANGED = frozenset({"0006", "0007", "0009", "0010", "0011"})  # restore staging (0006), tunnel and lockdown state (0007): no backup holds them; an index (0009); deltas of stored answers deleted, no record reshaped (0010); vector indexes rebuilt denser (0011)
 
 
 def _messages_have_versions(kind: str, value: Record) -> Record:
@@ -39,7 +39,25 @@ def _manifest_counts_files(kind: str, value: Record) -> Record:
     return {**value, "counts": {**value["counts"], "files": 0, "file_blobs": 0}}
 
 
-CHANGES: dict[str, Change] = {"0008": _messages_have_versions, "0012": _settings_predate_tools, "0013": _manifest_counts_files}
+def _before_profiles_and_tasks(kind: str, value: Record) -> Record:
+    """0014: chats gained a profile and a place in a tree of delegated chats; settings.json the agent profiles; the manifest
+    counts scheduled tasks and their runs.
+
+    An older chat has no profile (its turns run on the settings alone) and is a top chat; `"profiles": None` keeps this
+    installation's profiles, as `"tools": None` keeps its tool servers; an older backup holds no tasks.
+    """
+    if kind == "sessions":
+        return {**value, "profile": None, "parent_session_id": None, "parent_call_id": None, "depth": 0}
+    if kind == "settings":
+        return {**value, "profiles": None}
+    if kind == "manifest" and isinstance(value.get("counts"), dict):
+        return {**value, "counts": {**value["counts"], "tasks": 0, "task_runs": 0}}
+    return value
+
+
+CHANGES: dict[str, Change] = {
+    "0008": _messages_have_versions, "0012": _settings_predate_tools, "0013": _manifest_counts_files, "0014": _before_profiles_and_tasks,
+}  # fmt: skip
 
 
 @functools.cache

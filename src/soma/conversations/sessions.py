@@ -42,9 +42,9 @@ async def create(conn: AsyncConnection, title: str | None, owner: str | None = N
     """A new, empty top chat belonging to `owner`, run with `profile`; UnknownProfile when no profile has that name.
 
     Without `profile` it gets profiles.DEFAULT while that exists, else none (the settings alone). The
-    profile is looked up inside the INSERT: one round trip, and no gap for a delete to slip into.
+    profile is looked up inside the INSERT: one round trip.
     """
-    wanted = profile or profiles.DEFAULT
+    wanted = profiles.DEFAULT if profile is None else profile
     existing = sa.select(_p.c.name).where(_p.c.name == wanted).scalar_subquery()
     inserted = sa.insert(_t).values(title=title or DEFAULT_TITLE, owner=owner, profile=existing).returning(*COLUMNS)
     row = (await conn.execute(inserted)).one()
