@@ -118,8 +118,7 @@ def test_a_worker_killed_while_a_subordinate_runs_leaves_each_finished_delegatio
     stack.send(top, "Do the three tasks.")
     second = _child(stack, top, 2)
     wait_until(lambda: len(stack.slm.requests()) == 6, 60, "the second child's held last step")
-    successor = stack.launch_worker(**FAST_RECOVERY)
-    stack.events(second, has_event("assistant.delta"))
+    successor = stack.launch_worker(**FAST_RECOVERY)  # starts while the turn runs; the turn is the doomed one's
     doomed.signal(signal.SIGKILL)
     stack.wait_ready(successor)
 

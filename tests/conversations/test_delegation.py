@@ -5,11 +5,13 @@ Processes (a worker killed mid-delegation, a stop from the API) are in tests/acc
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 
 import sqlalchemy as sa
 
 from soma.conversations import sessions
+from tests import procs
 from tests.conversations.harness import DEFAULT_TEXT, condensed
 
 
@@ -119,3 +121,54 @@ async def test_a_parent_at_its_last_tool_step_cannot_delegate_and_makes_no_child
     assert (refused["ok"], refused["error"]) == (False, "no_steps_left")
     assert await _children(turns, turn.session_id) == []
     assert len(slm.requests()) == 2 and turn.messages[-1]["content"] == "On my own."
+
+
+async def test_a_stop_posted_to_a_subordinate_chat_stops_the_whole_tree_and_each_keeps_its_partial_answer(api, turns, slm) -> None:
+    slm.script(_delegating("researcher", "Look it up.", "Asking."), {"chunks": ["Looking", " further"], "hold_after": 1})
+    top = (await api.post("/v1/sessions", json={})).json()["id"]
+    await api.post(f"/v1/sessions/{top}/messages", json={"content": "Find out."})
+    working = asyncio.create_task(turns.work())
+    await procs.eventually(lambda: len(slm.requests()) == 2, 10, "the subordinate's request")
+    [child] = await _children(turns, uuid.UUID(top))
+    child_question = (await turns.messages(uuid.UUID(child["id"])))[0]["id"]
+
+    stop = await api.post(f"/v1/sessions/{child['id']}/stop")
+
+    assert (stop.status_code, stop.json()) == (202, {"stopping": child_question, "removed": [], "detail": f"Stopping the answer to message {child_question}."})
+    assert await working == "stopped"
+    child_answer = (await turns.messages(uuid.UUID(child["id"])))[-1]
+    top_answer = (await turns.messages(uuid.UUID(top)))[-1]
+    assert (child_answer["content"], child_answer["stopped"], top_answer["content"], top_answer["stopped"]) == ("Looking", True, "Asking.", True)
+    idle = await api.post(f"/v1/sessions/{child['id']}/stop")
+    assert (idle.status_code, idle.json()["stopping"]) == (200, None)
+    async with turns.engine.connect() as conn:
+        assert (await conn.execute(sa.text("SELECT count(*) FROM turn_stops"))).scalar_one() == 0  # the top turn cleared it
+
+
+async def test_a_subordinate_chat_takes_no_message_regeneration_or_edit_of_its_own(api, turns, slm) -> None:
+    slm.script(_delegating("assistant", "Say hi."), {"chunks": ["Hi."]}, {"chunks": ["Done."]})
+    top = (await api.post("/v1/sessions", json={})).json()["id"]
+    await api.post(f"/v1/sessions/{top}/messages", json={"content": "Greet."})
+    assert await turns.work() == "answered"
+    [child] = await _children(turns, uuid.UUID(top))
+    question = (await turns.messages(uuid.UUID(child["id"])))[0]["id"]
+
+    refused = [
+        await api.post(f"/v1/sessions/{child['id']}/messages", json={"content": "Me too."}),
+        await api.post(f"/v1/sessions/{child['id']}/regenerate"),
+        await api.patch(f"/v1/sessions/{child['id']}/messages/{question}", json={"content": "Say bye."}),
+    ]
+
+    message = (
+        f"Chat '{child['id']}' was made by a `delegate` call of chat '{top}'. A subordinate agent's chat gets its one question "
+        "from its parent's turn, which answers it: it takes no messages, regenerations or edits. Write in its top chat instead."
+    )
+    assert [(r.status_code, r.json()) for r in refused] == [(409, {"error": {"code": "subordinate_chat", "message": message}})] * 3
+    assert len(await turns.messages(uuid.UUID(child["id"]))) == 2
+    assert [(lock, status) for _queue, _task, lock, _args, status in await turns.queued_jobs()] == [(f"session:{top}", "succeeded")]
+    shown = (await api.get(f"/v1/sessions/{child['id']}")).json()
+    assert (shown["parent_session_id"], shown["depth"], shown["profile"]) == (top, 1, "assistant")
+    async with turns.engine.connect() as conn:
+        owners = (await conn.execute(sa.text("SELECT DISTINCT owner FROM chat_sessions"))).scalars().all()
+    assert len(owners) == 1 and owners[0] is not None  # the child's is its parent's
+    assert [s["id"] for s in (await api.get("/v1/sessions")).json()["sessions"]] == [top]

@@ -24,6 +24,7 @@ DEFAULTS = {
     "sandbox_timeout_seconds": 60,
     "sandbox_memory_mb": 512,
     "workspace_max_mb": 100,
+    "delegation_max_depth": 3,
 }
 
 

@@ -19,8 +19,8 @@ WITH_CURRENT_VERSION = "versions || jsonb_build_array(jsonb_build_object('conten
 # What a write returns: the message as it is shown, and its session (for the caller's checks).
 RETURNING = f"RETURNING session_id, {message_shape.json_of()} AS message"
 
-# Nothing is written while a restore applies (restore_lock.OPEN false), or when the session does not exist
-# or, with :owner, is someone else's (no message). A default title becomes the start of the
+# Nothing is written while a restore applies (restore_lock.OPEN false), or when the session does not exist,
+# is a subordinate chat (its one question came with it) or, with :owner, is someone else's (no message). A default title becomes the start of the
 # first message.
 POST = sa.text(
     f"""
@@ -31,7 +31,7 @@ POST = sa.text(
            SET last_event_id = last_event_id + 1, updated_at = now(),
                title = CASE WHEN last_event_id = 0 AND title = :default_title THEN :title ELSE title END
          WHERE id = :session_id AND (CAST(:owner AS text) IS NULL OR owner = CAST(:owner AS text))
-           AND (SELECT open FROM gate)
+           AND parent_session_id IS NULL AND (SELECT open FROM gate)
      RETURNING id, last_event_id
     ), message AS (
         INSERT INTO messages (session_id, role, content, meta) SELECT id, 'user', :content, CAST(:meta AS jsonb) FROM chat

@@ -38,6 +38,7 @@ async def post_user_message(
     if not row.gate_open:
         raise errors.RestoreInProgress()
     if row.message is None:
+        sessions.writable(await sessions.get(conn, session_id, owner=owner))  # SubordinateChat, else SessionNotFound below
         raise sessions.not_found(session_id)
     return row.message
 

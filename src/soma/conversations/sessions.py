@@ -75,6 +75,13 @@ async def get(conn: AsyncConnection, session_id: uuid.UUID, *, lock: bool = Fals
     return as_dict(row)
 
 
+def writable(session: dict[str, Any]) -> dict[str, Any]:
+    """The session, when its turns are its own; SubordinateChat for a `delegate` call's chat, whose one turn runs inside its parent's."""
+    if session["parent_session_id"] is not None:
+        raise errors.SubordinateChat(f"Chat '{session['id']}' was made by a `delegate` call of chat '{session['parent_session_id']}'.")
+    return session
+
+
 def not_found(session_id: uuid.UUID) -> errors.SessionNotFound:
     """The error for a session that does not exist, or is someone else's (so ids cannot be probed)."""
     return errors.SessionNotFound(f"Session '{session_id}' does not exist.")

@@ -19,7 +19,7 @@ from soma.conversations import messages, queue, sessions
 
 async def regenerate(conn: AsyncConnection, session_id: uuid.UUID, owner: str | None = None) -> dict[str, Any]:
     """Queue a new answer to the chat's last user message; returns {"reply_to", "generation"}."""
-    await sessions.get(conn, session_id, lock=True, owner=owner)
+    sessions.writable(await sessions.get(conn, session_id, lock=True, owner=owner))
     last = await messages.last_user_message(conn, session_id)
     if last is None:
         raise errors.NothingToRegenerate(f"Chat '{session_id}' has no message yet.")
@@ -29,7 +29,7 @@ async def regenerate(conn: AsyncConnection, session_id: uuid.UUID, owner: str | 
 
 async def edit(conn: AsyncConnection, session_id: uuid.UUID, message_id: int, content: str, owner: str | None = None) -> dict[str, Any]:
     """Change the chat's last user message and queue a new answer to it; returns the message as changed."""
-    await sessions.get(conn, session_id, lock=True, owner=owner)
+    sessions.writable(await sessions.get(conn, session_id, lock=True, owner=owner))
     message = await messages.get(conn, message_id)
     if message is None or message["session_id"] != str(session_id):
         raise errors.MessageNotFound(f"Chat '{session_id}' has no message {message_id}.")

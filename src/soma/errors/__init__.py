@@ -39,7 +39,7 @@ from soma.errors.tools import (  # noqa: F401
     InvalidToolChoice, InvalidToolServer, ToolNotFound, ToolServerNotFound,
 )
 from soma.errors.agents import (  # noqa: F401
-    InvalidProfile, InvalidTask, ProfileExists, ProfileInUse, ProfileNotFound, TaskNotFound, UnknownProfile,
+    InvalidProfile, InvalidTask, ProfileExists, ProfileInUse, ProfileNotFound, SubordinateChat, TaskNotFound, UnknownProfile,
 )
 from soma.errors.memory import (  # noqa: F401
     InvalidMemory, MemoryNotFound, MemoryTooLarge,

@@ -39,6 +39,13 @@ class ProfileInUse(SomaError):
     code = "profile_in_use"
 
 
+class SubordinateChat(SomaError):
+    """A subordinate agent's chat gets its one question from its parent's turn, which answers it: it takes no messages, regenerations or edits. Write in its top chat instead."""
+
+    status_code = 409
+    code = "subordinate_chat"
+
+
 class TaskNotFound(NotFound):
     """No scheduled task has this id, or it is someone else's. `GET /v1/tasks` (or `soma tasks list`) lists yours."""
 

@@ -89,7 +89,7 @@ async def post(conn: AsyncConnection, said: list[Said], owner: str, session_id: 
 
 
 async def find(conn: AsyncConnection, earlier: list[Said], owner: str) -> uuid.UUID | None:
-    """The caller's most recently active chat whose messages are exactly `earlier`, or None (always None for no history)."""
+    """The caller's most recently active top chat whose messages are exactly `earlier`, or None (always None for no history)."""
     if not earlier:
         return None  # a first message starts a chat, even when an earlier chat began with the same words
     last = earlier[-1]
@@ -97,6 +97,7 @@ async def find(conn: AsyncConnection, earlier: list[Said], owner: str) -> uuid.U
         sa.select(_m.c.session_id)
         .join(_s, _s.c.id == _m.c.session_id)
         .where(_m.c.content == last.content, _m.c.role == last.role, _s.c.owner == owner)  # messages_content_hash
+        .where(_s.c.parent_session_id.is_(None))  # a subordinate chat takes no message of its own
         .group_by(_m.c.session_id, _s.c.updated_at)
         .order_by(_s.c.updated_at.desc())
         .limit(CANDIDATES)
