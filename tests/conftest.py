@@ -33,7 +33,10 @@ _numbers = itertools.count(1)
 
 # The longest modules (a minute, or many processes each), run first: pytest-xdist's worksteal
 # then fills the other process with short tests instead of ending on one long test.
-SLOW_FIRST = ("acceptance/test_up_heals.py", "acceptance/test_api_fuzz.py", "acceptance/test_up.py", "cli/test_database_errors.py")
+SLOW_FIRST = (
+    "acceptance/test_up_heals.py", "acceptance/test_api_fuzz.py", "acceptance/test_up.py", "acceptance/test_scheduled_tasks.py",
+    "cli/test_database_errors.py",
+)
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

@@ -11,6 +11,7 @@ from soma.schedules import outcomes, scheduler
 from tests.conftest import client_of
 
 EVERY_MINUTE = {"every_seconds": 60}
+PASSWORD = "a long enough password 1"
 
 
 async def _task(api, **fields) -> dict:
@@ -104,6 +105,8 @@ async def test_a_task_whose_owner_key_is_revoked_records_why_once_and_pauses(api
     assert (run["outcome"], run["session_id"]) == ("skipped", None)
     assert run["reason"] == "Not run: its owner's API key is revoked. The task is paused; resume it when its owner may run it again."
     assert (await api.get(f"/v1/tasks/{task['id']}")).json()["paused"] is True
+    by_hand = (await api.post(f"/v1/tasks/{task['id']}/run")).json()["run"]  # an admin's run now: refused the same way
+    assert (by_hand["outcome"], by_hand["manual"], by_hand["reason"]) == ("skipped", True, "Not run: its owner's API key is revoked.")
 
 
 async def test_a_run_ends_answered_or_failed_from_what_the_database_holds(api, gateway, database_url) -> None:
@@ -136,3 +139,39 @@ async def test_a_run_whose_turn_was_removed_ends_failed_when_its_task_comes_due(
 
     runs = (await api.get(f"/v1/tasks/{task['id']}/runs")).json()["runs"]
     assert [(r["manual"], r["outcome"]) for r in runs] == [(False, "running"), (True, "failed")]
+
+
+async def test_a_task_whose_stored_schedule_is_broken_stops_alone_and_says_why(api, gateway, database_url) -> None:
+    broken, sound = await _task(api, name="Broken"), await _task(api, name="Sound")
+    with psycopg.connect(database_url) as conn:  # as a restore from elsewhere, or a hand edit, could leave it
+        conn.execute("UPDATE scheduled_tasks SET schedule = '{\"cron\": \"99 * * * *\"}' WHERE id = %s", (broken["id"],))
+    _due_ago(database_url, 1)
+
+    assert await scheduler.claim_due(gateway.state.engine) == 2
+
+    [run] = (await api.get(f"/v1/tasks/{broken['id']}/runs")).json()["runs"]
+    assert (run["outcome"], (await api.get(f"/v1/tasks/{broken['id']}")).json()["paused"]) == ("skipped", True)
+    assert run["reason"].startswith("Not run: The stored schedule is not valid: 'schedule.cron': '99 * * * *' is not a cron expression")
+    assert [r["outcome"] for r in (await api.get(f"/v1/tasks/{sound['id']}/runs")).json()["runs"]] == ["running"]
+    resumed = await api.patch(f"/v1/tasks/{broken['id']}", json={"paused": False})
+    assert (resumed.status_code, resumed.json()["error"]["code"]) == (422, "invalid_task")
+    fixed = await api.patch(f"/v1/tasks/{broken['id']}", json={"paused": False, "schedule": EVERY_MINUTE})
+    assert fixed.status_code == 200 and fixed.json()["next_run_at"] is not None
+
+
+async def test_a_disabled_users_task_stops_running(api, gateway, database_url) -> None:
+    user = (await api.post("/v1/users", json={"username": "ann", "password": PASSWORD, "role": "member"})).json()
+    async with client_of(gateway) as ann:
+        login = await ann.post("/v1/auth/login", json={"username": "ann", "password": PASSWORD})
+        ann.headers["X-CSRF-Token"] = login.json()["csrf_token"]
+        task = await _task(ann)
+    assert (await api.patch(f"/v1/users/{user['id']}", json={"disabled": True})).status_code == 200
+    _due_ago(database_url, 1)
+
+    await scheduler.claim_due(gateway.state.engine)
+
+    [run] = (await api.get(f"/v1/tasks/{task['id']}/runs")).json()["runs"]
+    assert (run["outcome"], run["session_id"]) == ("skipped", None)
+    assert run["reason"] == "Not run: its owner's account is disabled. The task is paused; resume it when its owner may run it again."
+    assert (await api.get(f"/v1/tasks/{task['id']}")).json()["paused"] is True
+    assert _rows(database_url, "SELECT count(*) FROM chat_sessions") == [(0,)]

@@ -48,7 +48,7 @@ async def create_task(request: Request, body: dict[str, Any] = Body()) -> dict[s
     """Schedule a prompt: cron with a time zone, an interval, or dates. With a `webhook_url`, the answer holds `webhook_secret`, shown this once."""
     task = store.parse(store.NewTask, body)
     async with request.app.state.engine.begin() as conn:
-        return await store.create(conn, task, access.principal(request).owner)  # type: ignore[arg-type]
+        return await store.create(conn, task, access.principal(request).owner)
 
 
 @router.get("/{task_id}")
@@ -66,7 +66,7 @@ async def change_task(request: Request, task_id: uuid.UUID, body: dict[str, Any]
     """
     change = store.parse(store.Change, body)
     async with request.app.state.engine.begin() as conn:
-        return await store.change(conn, task_id, change, access.chat_owner_filter(request))  # type: ignore[arg-type]
+        return await store.change(conn, task_id, change, access.chat_owner_filter(request))
 
 
 @router.delete("/{task_id}", status_code=204)

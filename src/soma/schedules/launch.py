@@ -74,7 +74,7 @@ _RECORD = sa.text(
            CASE WHEN outcome = 'skipped' THEN clock_timestamp() END, CASE WHEN outcome = 'running' THEN session_id END
       FROM input
         ON CONFLICT (task_id, due_at) DO NOTHING
-    RETURNING id, task_id, outcome
+    RETURNING id, task_id
     """
 )
 
@@ -109,6 +109,7 @@ _START = sa.text(
     ), linked AS (
         UPDATE task_runs AS r
            SET message_id = message.id,
+               started_at = clock_timestamp(),  -- its turn is queued: the scheduler's part is done
                outcome = CASE WHEN message.id IS NULL THEN 'failed' ELSE r.outcome END,
                reason = CASE WHEN message.id IS NULL THEN :chat_gone ELSE r.reason END,
                finished_at = CASE WHEN message.id IS NULL THEN clock_timestamp() END
@@ -140,7 +141,7 @@ class Run:
 
 
 async def record(conn: AsyncConnection, planned: list[Run]) -> dict[uuid.UUID, int]:
-    """Advance the tasks and insert their runs; the id of each run inserted, by task (a due time run already is left out)."""
+    """Advance the tasks and insert their runs; the id of each run inserted (running or skipped), by task (a due time run already is left out)."""
     rows = [
         {"task_id": str(p.task_id), "due_at": p.due_at.isoformat(), "manual": p.manual, "late": p.late, "outcome": p.outcome,
          "reason": p.reason, "session_id": str(p.session_id) if p.session_id else None, "advance": p.advance,
@@ -148,11 +149,11 @@ async def record(conn: AsyncConnection, planned: list[Run]) -> dict[uuid.UUID, i
         for p in planned
     ]  # fmt: skip
     inserted = await conn.execute(_RECORD, {"rows": json.dumps(rows)})
-    return {row.task_id: row.id for row in inserted if row.outcome == "running"}
+    return {row.task_id: row.id for row in inserted}
 
 
 async def start(conn: AsyncConnection, planned: list[Run], run_ids: dict[uuid.UUID, int], tasks: dict[uuid.UUID, Any]) -> int:
-    """Make the chats, messages and turn jobs of the running runs in `run_ids`; how many turns were queued."""
+    """Make the chats, messages and turn jobs of the running runs (those with a session) in `run_ids`; how many turns were queued."""
     rows = []
     for p in planned:
         if (run_id := run_ids.get(p.task_id)) is None or p.session_id is None:

@@ -39,8 +39,8 @@ QUEUE = "schedules"
 TASK_NAME = "soma.schedules_tick"
 LOCK = "soma.schedules_tick"  # queueing lock: one tick waits in the queue at most, however busy the workers
 PRIORITY = 10  # a tick is taken before queued turns (priority 0) when a worker slot frees
-BATCH = 500  # tasks claimed per transaction
-GRACE_SECONDS = 10.0  # a due time claimed later than this was missed: the task's `missed` policy applies
+BATCH = 1000  # tasks claimed per transaction
+GRACE_SECONDS = 5.0  # a due time claimed later than this was missed (Soma was down): the task's `missed` policy applies
 LOOKAHEAD_SECONDS = 1.0  # a tick waits this long at most for due times before the next tick
 IDLE_SECONDS = 0.02  # between looks at due tasks that another tick is claiming
 _NEXT_DUE = sa.text(
@@ -103,7 +103,10 @@ def _plan(task: Any, manual: bool = False) -> launch.Run:
         return launch.Run(task.id, task.next_run_at, "skipped", reason, pause=True)
     if manual:
         return _running(task, due_at=now, manual=True, advance=False)
-    schedule = store.parse_stored(task.schedule)
+    try:
+        schedule = store.parse_stored(task.schedule)
+    except errors.InvalidTask as exc:  # a restore or a hand edit brought it: this task stops, the others go on
+        return launch.Run(task.id, task.next_run_at, "skipped", f"Not run: {exc.detail} Give it a new schedule.", pause=True)
     due = task.next_run_at
     if (now - due).total_seconds() <= GRACE_SECONDS:
         return _running(task, due_at=due, next_run_at=timing.next_after(schedule, due))

@@ -11,10 +11,10 @@ import datetime
 import re
 import secrets
 import uuid
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 import sqlalchemy as sa
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from soma import errors
@@ -27,7 +27,6 @@ MAX_PROMPT_CHARS = 20000
 MAX_URL_CHARS = 2000
 _URL = re.compile(r"https?://[^\s/?#@]+(?:[/?#]\S*)?", re.IGNORECASE)  # no user:password@ (it would go to the logs)
 _t = tables.scheduled_tasks
-_SCHEDULE: TypeAdapter[Any] = TypeAdapter(timing.Schedule)
 
 
 def _text(value: str | None, what: str) -> str | None:
@@ -56,10 +55,17 @@ class Fields(BaseModel):
     def _texts(cls, value: str | None, info: Any) -> str | None:
         return _text(value, info.field_name)
 
+    @field_validator("profile")
+    @classmethod
+    def _profile(cls, value: str | None) -> str | None:
+        if value is not None and "\x00" in value:
+            raise ValueError("text must not contain NUL (\\u0000) characters")
+        return value
+
     @field_validator("webhook_url")
     @classmethod
     def _url(cls, value: str | None) -> str | None:
-        if value is not None and not _URL.fullmatch(value):
+        if value is not None and (not _URL.fullmatch(value) or not value.isprintable()):
             raise ValueError(f"{value!r} is not an http:// or https:// URL (without user:password@)")
         return value
 
@@ -81,12 +87,15 @@ class Change(Fields):
     rotate_webhook_secret: bool = False
 
 
-def parse(model: type[Fields], data: Any) -> Fields:
+F = TypeVar("F", bound=Fields)
+
+
+def parse(model: type[F], data: Any) -> F:
     """A body as `model`, or InvalidTask naming each bad field and why."""
     try:
         return model.model_validate(data)
     except ValidationError as exc:
-        raise errors.InvalidTask(problems(exc)) from exc
+        raise errors.InvalidTask(problems(exc)) from None  # the message names every problem already
 
 
 def problems(exc: ValidationError) -> str:
@@ -179,9 +188,16 @@ async def change(conn: AsyncConnection, task_id: uuid.UUID, change: Change, owne
     return shown | {"webhook_secret": secret} if secret else shown
 
 
-def parse_stored(schedule: dict[str, Any]) -> timing.Cron | timing.Every | timing.At:
-    """A schedule as the table holds it (checked when it was stored)."""
-    return _SCHEDULE.validate_python(schedule)
+def parse_stored(schedule: Any) -> timing.Cron | timing.Every | timing.At:
+    """A schedule as the table holds it: checked when it was stored, but a restore or a hand edit may bring one
+    that is not (InvalidTask naming what is wrong, so the task can be given a new one)."""
+    try:
+        stored = Fields.model_validate({"schedule": schedule}).schedule
+    except ValidationError as exc:
+        raise errors.InvalidTask(f"The stored schedule is not valid: {problems(exc)}") from None
+    if stored is None:
+        raise errors.InvalidTask("The stored schedule is empty.")
+    return stored
 
 
 async def delete(conn: AsyncConnection, task_id: uuid.UUID, owner: str | None = None) -> None:

@@ -60,7 +60,7 @@ class Every(BaseModel):
     """`{"every_seconds": 3600}`: the first due time one interval after it is set, then every interval."""
 
     model_config = ConfigDict(extra="forbid")
-    every_seconds: int = Field(ge=1, le=MAX_EVERY_SECONDS, description="Seconds between due times, 1 to a year and a day.")
+    every_seconds: int = Field(ge=1, le=MAX_EVERY_SECONDS, strict=True, description="Seconds between due times, 1 to a year and a day.")
 
 
 class At(BaseModel):
@@ -82,7 +82,10 @@ class At(BaseModel):
         for moment in value:
             if moment.tzinfo is None:
                 raise ValueError(f"{moment.isoformat()} has no offset: add one, such as +01:00 or Z")
-        return sorted({moment.astimezone(UTC) for moment in value})
+        try:
+            return sorted({moment.astimezone(UTC) for moment in value})
+        except OverflowError:  # 0001-01-01T00:00+05:00 is before year 1 in UTC
+            raise ValueError("a date is outside the years 1 to 9999 once in UTC") from None
 
 
 def _kind(value: Any) -> str | None:
@@ -152,7 +155,7 @@ def _cron_next(schedule: Cron, after: datetime.datetime) -> datetime.datetime | 
             due = times.get_next(datetime.datetime)
             if hourly or not _second_of_a_repeated_hour(due, zone):
                 return due.astimezone(UTC)
-    except croniter.CroniterBadDateError:  # no date matches (30 February)
+    except croniter.CroniterError:  # no date matches (30 February), or none before croniter gives up looking
         return None
     return None
 
