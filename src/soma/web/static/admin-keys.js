@@ -5,7 +5,7 @@
 
 import * as api from "./api.js";
 import { h } from "./dom.js";
-import { ErrorBanner, confirmButton, labelled, timeElement } from "./widgets.js";
+import { ErrorBanner, confirmButton, labelled, showSecret, timeElement } from "./widgets.js";
 
 /** Whether the form starts with this scope ticked; the scopes, and what each allows, come from GET /v1/meta too. */
 const startsChecked = (name) => api.meta.api_keys.default_scopes.includes(name);
@@ -154,31 +154,7 @@ export class KeysSection {
 
   /** The new key, once: Copy puts it on the clipboard, Done removes it from the page for good. */
   showSecret({ key, name }) {
-    const value = h("code", { class: "secret-value", dataset: { testid: "admin-new-key-value" } }, key);
-    const copied = h("span", { class: "muted", role: "status", dataset: { testid: "admin-new-key-copied" } });
-    const copy = h("button", { type: "button", class: "button secondary small", dataset: { testid: "admin-new-key-copy" } }, "Copy");
-    copy.addEventListener("click", async () => {
-      try {
-        await navigator.clipboard.writeText(key);
-        copied.textContent = "Copied.";
-      } catch {
-        getSelection().selectAllChildren(value); // no clipboard access: leave it selected for Ctrl+C
-        copied.textContent = "Selected: press Ctrl+C (⌘C) to copy.";
-      }
-    });
-    const done = h("button", { type: "button", class: "button subtle small", dataset: { testid: "admin-new-key-done" } }, "Done");
-    done.addEventListener("click", () => {
-      this.secret.replaceChildren();
-      this.secret.hidden = true;
-    });
-    this.secret.replaceChildren(
-      h("p", { class: "secret-title" }, `The key “${name}” — copy it now: it will not be shown again.`),
-      h("div", { class: "secret-row" }, value, copy),
-      h("div", { class: "form-actions-row" }, copied, done),
-    );
-    this.secret.hidden = false;
-    this.secret.scrollIntoView({ block: "nearest" });
-    copy.focus();
+    showSecret(this.secret, { title: `The key “${name}” — copy it now: it will not be shown again.`, value: key, testid: "admin-new-key" });
   }
 
   row(key) {

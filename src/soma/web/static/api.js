@@ -106,7 +106,13 @@ export async function listSessions({ query = "" } = {}) {
   const path = query ? `/v1/sessions?${new URLSearchParams({ query })}` : "/v1/sessions";
   return (await request("GET", path)).sessions;
 }
-export const createSession = (title) => request("POST", "/v1/sessions", title ? { title } : {});
+/** A new chat, with agent profile `profile` when given (the server's default profile otherwise). */
+export function createSession({ title = null, profile = null } = {}) {
+  const body = {};
+  if (title) body.title = title;
+  if (profile) body.profile = profile;
+  return request("POST", "/v1/sessions", body);
+}
 export const getSession = (id) => request("GET", sessionPath(id));
 export const renameSession = (id, title) => request("PATCH", sessionPath(id), { title });
 export const deleteSession = (id) => request("DELETE", sessionPath(id));
@@ -166,6 +172,36 @@ export const exportToolServers = () => request("GET", "/v1/tools/servers");
 /** Replace every tool server with those of an {"mcpServers": …} document, sent as the admin typed it; answers as listTools. */
 export const importToolServers = (text) => request("PUT", "/v1/tools/servers", text, { raw: true });
 export const removeToolServer = (name) => request("DELETE", toolServerPath(name));
+
+// ---- agent profiles ----
+
+const profilePath = (name) => `/v1/profiles/${encodeURIComponent(name)}`;
+
+/** Every agent profile, by name: [{name, description, system_prompt, model, tools, max_tool_steps}]. */
+export const listProfiles = async () => (await request("GET", "/v1/profiles")).profiles;
+export const createProfile = (profile) => request("POST", "/v1/profiles", profile);
+/** Replace profile `name` whole (admins); answers the profile as stored. */
+export const replaceProfile = (name, profile) => request("PUT", profilePath(name), profile);
+/** Delete a profile (admins); refused (409 profile_in_use) while a task uses it. */
+export const deleteProfile = (name) => request("DELETE", profilePath(name));
+
+// ---- scheduled tasks ----
+
+const taskPath = (id) => `/v1/tasks/${encodeURIComponent(id)}`;
+
+/** The tasks the caller may see (their own; an admin's list as the server decides), with their unread counts and last runs. */
+export const listTasks = async () => (await request("GET", "/v1/tasks")).tasks;
+/** A new task; when it has a webhook_url, the answer holds `webhook_secret`, which no later answer repeats. */
+export const createTask = (task) => request("POST", "/v1/tasks", task);
+/** Change some of a task's fields (or `{rotate_webhook_secret: true}`, answered with the new secret once). */
+export const updateTask = (id, changes) => request("PATCH", taskPath(id), changes);
+export const deleteTask = (id) => request("DELETE", taskPath(id));
+/** Run the task now, outside its schedule: answers {run}. */
+export const runTask = (id) => request("POST", `${taskPath(id)}/run`);
+/** The task's runs, newest first. */
+export const listTaskRuns = async (id) => (await request("GET", `${taskPath(id)}/runs`)).runs;
+/** Mark the task's finished runs read (its unread badge goes). */
+export const markTaskRead = (id) => request("POST", `${taskPath(id)}/read`);
 
 // ---- memories ----
 

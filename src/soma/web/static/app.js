@@ -16,6 +16,7 @@ import { createMemoryPage } from "./memory.js";
 import { showNotices } from "./notices.js";
 import { Router } from "./router.js";
 import { createSettingsPage } from "./settings.js";
+import { createTasksPage } from "./tasks.js";
 
 const UUID = "[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}";
 
@@ -30,11 +31,12 @@ export const routes = [
   },
   { id: "memory", label: "Memory", href: "#/memory", pattern: /^\/memory\/?$/, create: createMemoryPage },
   { id: "knowledge", label: "Knowledge", href: "#/knowledge", pattern: /^\/knowledge\/?$/, create: createKnowledgePage },
+  { id: "tasks", label: "Tasks", href: "#/tasks", pattern: /^\/tasks\/?$/, create: createTasksPage },
   {
     id: "settings",
     label: "Settings",
     href: "#/settings",
-    pattern: /^\/settings(?:\/(tools))?\/?$/,
+    pattern: /^\/settings(?:\/(tools|profiles))?\/?$/,
     params: (match) => ({ tab: match[1] || "general" }),
     create: createSettingsPage,
   },

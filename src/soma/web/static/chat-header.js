@@ -1,6 +1,9 @@
-// The open chat's header: its title (renamed in place), the connection status, the button that
-// opens the chat's Files panel (files-panel.js), and a menu to rename, export (Markdown or JSON,
-// downloaded from the server) or delete the chat. The page does the requests; this module draws and asks.
+// The open chat's header: its title (renamed in place), its agent profile ("(deleted)" once that
+// profile is gone), the connection status, the button that opens the chat's Files panel
+// (files-panel.js), and a menu to rename, export (Markdown or JSON, downloaded from the server) or
+// delete the chat. A chat made by another chat's `delegate` call gets a line under the header
+// linking back to that chat (`lineage`, placed by the page). The page does the requests; this
+// module draws and asks.
 
 import * as api from "./api.js";
 import { h } from "./dom.js";
@@ -26,6 +29,14 @@ export class ChatHeader {
     });
     this.titleInput.addEventListener("blur", () => this.saveTitle());
     this.status = h("span", { class: "status", role: "status", dataset: { testid: "connection-status" }, hidden: true });
+    this.profile = h("span", { class: "badge chat-profile", hidden: true, dataset: { testid: "chat-profile" } });
+    this.parentLink = h("a", { class: "link", dataset: { testid: "chat-parent-link" } }, "Open the chat that delegated it");
+    this.lineage = h(
+      "p",
+      { class: "chat-lineage muted", hidden: true, dataset: { testid: "chat-parent" } },
+      "This chat does a task another chat delegated to it. ",
+      this.parentLink,
+    );
     this.exportMarkdown = h("a", { class: "menu-item", role: "menuitem", download: "", dataset: { testid: "export-markdown" } }, "Export as Markdown");
     this.exportJson = h("a", { class: "menu-item", role: "menuitem", download: "", dataset: { testid: "export-json" } }, "Export as JSON");
     this.menu = h(
@@ -52,6 +63,7 @@ export class ChatHeader {
       { class: "chat-header" },
       this.title,
       this.titleInput,
+      this.profile,
       this.status,
       this.filesButton,
       h("div", { class: "menu-anchor" }, this.menuButton, this.menu),
@@ -78,12 +90,28 @@ export class ChatHeader {
     this.chatId = chatId;
     this.setTitle(title);
     this.menuButton.hidden = this.filesButton.hidden = !chatId;
+    this.setProfile(null);
+    this.setParent(null);
     this.toggleMenu(false);
     this.endRename();
     if (chatId) {
       this.exportMarkdown.href = api.exportUrl(chatId, "markdown");
       this.exportJson.href = api.exportUrl(chatId, "json");
     }
+  }
+
+  /** Show the chat's profile (null: none); `exists` false marks it "(deleted)", undefined while unknown. */
+  setProfile(name, exists) {
+    this.profile.hidden = !name;
+    this.profile.textContent = name ? (exists === false ? `${name} (deleted)` : name) : "";
+    this.profile.title = name ? (exists === false ? "This profile was deleted: the chat runs on the settings alone." : "The chat's agent profile") : "";
+    this.profile.dataset.deleted = String(exists === false);
+  }
+
+  /** Link a child chat to the chat that delegated it (null: a chat of its own). */
+  setParent(parentId) {
+    this.lineage.hidden = !parentId;
+    if (parentId) this.parentLink.href = `#/chats/${parentId}`;
   }
 
   /** Whether the Files panel is open, for the button's aria-expanded. */

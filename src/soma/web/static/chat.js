@@ -5,8 +5,12 @@
 // follows new events. See events.js for resuming without duplicates, transcript.js for how
 // events become messages, and steps.js for the tool calls shown inside an answer. The sidebar
 // is chat-list.js, the header and its menu chat-header.js, the keyboard shortcuts shortcuts.js,
-// the message box and the files waiting to go with it composer.js, the chat's Files panel
-// files-panel.js; this module wires them to the API.
+// the message box and the files waiting to go with it composer.js, the thread's scrolling
+// thread-scroll.js, the chat's Files panel files-panel.js, the profile new chats start with
+// profile-picker.js, and the child chats a `delegate` call makes, nested in its step,
+// delegation.js; this module wires them to the API.
+// A child chat opened by itself links back to its parent and takes no messages: its parent's
+// call drives it.
 
 import * as api from "./api.js";
 import { ChatFiles } from "./chat-files.js";
@@ -14,11 +18,15 @@ import { ChatHeader } from "./chat-header.js";
 import { ChatList } from "./chat-list.js";
 import { RUN_CODE } from "./code-run.js";
 import { Composer } from "./composer.js";
+import { Delegation } from "./delegation.js";
 import { h } from "./dom.js";
 import { SessionStream } from "./events.js";
 import { FilesPanel } from "./files-panel.js";
+import { ProfilePicker } from "./profile-picker.js";
 import { listenForShortcuts, ShortcutsDialog } from "./shortcuts.js";
+import { ThreadScroll } from "./thread-scroll.js";
 import { Transcript } from "./transcript.js";
+import { ErrorBanner } from "./widgets.js";
 
 const STATUS_TEXT = {
   connecting: "Connecting…",
@@ -27,7 +35,7 @@ const STATUS_TEXT = {
   offline: "Offline, retrying…",
 };
 const DEFAULT_TITLE = "New chat";
-const NEAR_BOTTOM_PX = 80;
+const CHILD_NOTE = "This chat answers the chat that delegated to it."; // why its composer is off
 
 export function createChatsPage(outlet, ctx) {
   return new ChatsPage(outlet, ctx);
@@ -65,6 +73,7 @@ class ChatsPage {
     this.stopListening();
     this.chatList.destroy();
     this.header.destroy();
+    this.transcript?.close();
     if (this.stream) this.stream.close();
     this.stream = null;
   }
@@ -74,6 +83,7 @@ class ChatsPage {
   build(outlet) {
     this.newChatButton = h("button", { type: "button", class: "button primary new-chat", dataset: { testid: "new-chat" }, onclick: () => this.newChat() }, "New chat");
     this.chatList = new ChatList({ defaultTitle: DEFAULT_TITLE, onSearch: () => this.refreshSessions() });
+    this.profiles = new ProfilePicker({ onLoad: () => this.showProfile() });
     this.header = new ChatHeader({ onRename: (title) => this.rename(title), onDelete: () => this.deleteChat(), onFiles: () => this.toggleFiles() });
     this.filesPanel = new FilesPanel({
       onClose: (refocus) => {
@@ -82,23 +92,10 @@ class ChatsPage {
       },
     });
     this.shortcuts = new ShortcutsDialog();
-    this.errorText = h("p", { class: "alert-text", dataset: { testid: "chat-error-message" } });
-    this.errorCode = h("code", { class: "alert-code", dataset: { testid: "chat-error-code" } });
-    this.error = h(
-      "div",
-      { class: "alert", role: "alert", dataset: { testid: "chat-error" }, hidden: true },
-      h("div", { class: "alert-body" }, this.errorText, this.errorCode),
-      h("button", { type: "button", class: "button ghost", onclick: () => this.hideError() }, "Dismiss"),
-    );
+    this.error = new ErrorBanner("chat-error");
     this.messages = h("ol", { class: "messages", "aria-live": "polite", "aria-label": "Messages", dataset: { testid: "message-list" } });
     this.empty = h("div", { class: "empty", dataset: { testid: "chat-empty" } });
-    this.scroller = h("div", { class: "scroller" }, h("div", { class: "thread" }, this.empty, this.messages));
-    this.scroller.addEventListener("scroll", () => this.updateScrollButton());
-    this.scrollButton = h(
-      "button",
-      { type: "button", class: "scroll-bottom", "aria-label": "Scroll to the latest message", hidden: true, dataset: { testid: "scroll-to-bottom" }, onclick: () => this.scrollToBottom() },
-      "\u2193",
-    );
+    this.scroll = new ThreadScroll(h("div", { class: "thread" }, this.empty, this.messages));
 
     this.composer = new Composer({ onSend: () => this.send(), onStop: () => this.stop(), onShortcuts: () => this.shortcuts.open() });
 
@@ -106,8 +103,9 @@ class ChatsPage {
       "section",
       { class: "chat", "aria-labelledby": "chat-title", dataset: { testid: "chat" } },
       this.header.el,
-      this.scroller,
-      h("div", { class: "chat-footer" }, this.scrollButton, this.error, this.composer.el),
+      this.header.lineage,
+      this.scroll.el,
+      h("div", { class: "chat-footer" }, this.scroll.button, this.error.el, this.composer.el),
       this.filesPanel.el,
       h("div", { class: "drop-hint", "aria-hidden": "true" }, h("p", {}, "Drop files to send them with your message")),
     );
@@ -119,7 +117,7 @@ class ChatsPage {
         h(
           "aside",
           { class: "sidebar", "aria-label": "Chats" },
-          this.newChatButton,
+          h("div", { class: "new-chat-row" }, this.newChatButton, this.profiles.el),
           this.chatList.search,
           this.chatList.el,
         ),
@@ -163,6 +161,7 @@ class ChatsPage {
     const generation = ++this.generation;
     if (this.stream) this.stream.close();
     this.stream = null;
+    this.transcript?.close();
     this.chatId = chatId;
     this.session = null;
     this.hideError();
@@ -173,6 +172,7 @@ class ChatsPage {
       onEdit: (message, content) => this.edit(message, content),
       onDecide: (callId, allow) => api.decideApproval(chatId, callId, allow), // refusals show on the call itself
       files: this.files,
+      nest: () => new Delegation({ onChange: (apply) => this.scroll.keeping(apply) }),
     });
     this.renderChatList();
     this.setStatus(null);
@@ -182,13 +182,13 @@ class ChatsPage {
     if (!chatId) {
       this.setTitle(DEFAULT_TITLE);
       this.showEmpty("Start a conversation", "Type a message below, or pick a chat on the left.");
-      this.setComposerEnabled(true);
+      this.composer.setEnabled(true);
       return;
     }
     const known = this.sessions.find((s) => s.id === chatId);
     this.setTitle(known ? known.title : "…");
     this.showEmpty(null);
-    this.setComposerEnabled(false);
+    this.composer.setEnabled(false);
     let session;
     try {
       session = await api.getSession(chatId);
@@ -202,7 +202,10 @@ class ChatsPage {
     if (generation !== this.generation) return;
     this.session = session;
     this.setTitle(session.title);
-    this.setComposerEnabled(true);
+    this.showProfile();
+    this.header.setParent(session.parent_session_id || null);
+    this.composer.setEnabled(!session.parent_session_id, CHILD_NOTE);
+    if (session.parent_session_id) this.transcript.onRegenerate = this.transcript.onEdit = null; // refused (409 subordinate_chat): not offered
     if (session.last_event_id === 0) this.showEmpty("No messages yet", "Say hello to start.");
     this.stream = new SessionStream((after) => api.eventsUrl(chatId, after), {
       onEvent: (event) => this.onEvent(event),
@@ -214,32 +217,29 @@ class ChatsPage {
   }
 
   onEvent(event) {
-    // A finished answer is re-rendered as Markdown and changes height: at the bottom, stay there;
-    // scrolled up, keep the view exactly where the reader left it.
-    const stick = this.nearBottom();
-    const top = this.scroller.scrollTop;
     const wroteFiles = event.type === "tool.finished" && event.data.name === RUN_CODE; // its code may have written files
     if (wroteFiles) this.files?.changed(); // before its step draws them
-    this.transcript.apply(event);
-    this.showEmpty(null);
-    if (stick) this.scrollToBottom();
-    else this.scroller.scrollTop = top;
+    this.scroll.keeping(() => {
+      this.transcript.apply(event);
+      this.showEmpty(null);
+    });
     this.updateAnswering();
-    this.updateScrollButton();
     if (event.type === "session.updated" && event.data.session) this.setTitle(event.data.session.title);
     if (["message.created", "assistant.message", "session.updated"].includes(event.type)) this.refreshSessionsSoon();
     if (wroteFiles) this.filesPanel.refreshSoon();
   }
 
   async newChat() {
-    // An untouched chat is already a new chat: don't pile up empty ones.
-    if (this.chatId && this.session && this.session.last_event_id === 0 && this.transcript.isEmpty()) {
+    // An untouched chat of the chosen profile is already a new chat: don't pile up empty ones.
+    const wanted = this.profiles.value; // null: the server's default
+    const untouched = this.chatId && this.session && this.session.last_event_id === 0 && this.transcript.isEmpty();
+    if (untouched && !this.session.parent_session_id && (wanted === null || this.session.profile === wanted)) {
       this.composer.focus();
       return;
     }
     this.newChatButton.disabled = true;
     try {
-      const session = await api.createSession();
+      const session = await api.createSession({ profile: wanted });
       this.sessions = [session, ...this.sessions.filter((s) => s.id !== session.id)];
       this.navigate(`#/chats/${session.id}`);
       this.refreshSessionsSoon();
@@ -259,7 +259,7 @@ class ChatsPage {
       let chatId = this.chatId;
       if (!chatId) {
         // Sending from the empty page starts a chat.
-        const session = await api.createSession();
+        const session = await api.createSession({ profile: this.profiles.value });
         chatId = session.id;
         this.sessions = [session, ...this.sessions];
         this.navigate(`#/chats/${chatId}`);
@@ -270,7 +270,7 @@ class ChatsPage {
         if (draft.files.length) this.files.changed();
         this.transcript.addMessage(message); // its message.created event will then be a no-op
         this.showEmpty(null);
-        this.scrollToBottom();
+        this.scroll.toBottom();
         if (draft.files.length) this.filesPanel.refreshSoon();
       }
       this.refreshSessionsSoon();
@@ -356,6 +356,11 @@ class ChatsPage {
     document.title = `${title || DEFAULT_TITLE} · Soma`;
   }
 
+  /** The open chat's profile in its header, "(deleted)" once the profiles are known and it is not among them. */
+  showProfile() {
+    if (this.session) this.header.setProfile(this.session.profile ?? null, this.profiles.knows(this.session.profile));
+  }
+
   setStatus(status) {
     const el = this.header.status;
     el.hidden = !status;
@@ -368,11 +373,6 @@ class ChatsPage {
     this.composer.setAnswering(Boolean(this.transcript && this.transcript.isAnswering()));
   }
 
-  /** The ↓ button shows when the reader has scrolled up from the latest message. */
-  updateScrollButton() {
-    this.scrollButton.hidden = this.nearBottom();
-  }
-
   showEmpty(heading, text) {
     if (!heading || (this.transcript && !this.transcript.isEmpty())) {
       this.empty.hidden = true;
@@ -383,27 +383,10 @@ class ChatsPage {
   }
 
   showError(err) {
-    this.errorText.textContent = err.message || String(err);
-    this.errorCode.textContent = err.code || "";
-    this.errorCode.hidden = !err.code;
-    this.error.hidden = false;
+    this.error.show(err);
   }
 
   hideError() {
-    this.error.hidden = true;
-  }
-
-  setComposerEnabled(enabled) {
-    this.composer.setEnabled(enabled);
-  }
-
-  nearBottom() {
-    const s = this.scroller;
-    return s.scrollHeight - s.scrollTop - s.clientHeight < NEAR_BOTTOM_PX;
-  }
-
-  scrollToBottom() {
-    this.scroller.scrollTop = this.scroller.scrollHeight;
-    this.scrollButton.hidden = true;
+    this.error.hide();
   }
 }

@@ -6,7 +6,7 @@
 // nodes (dom.js), never parsed as HTML.
 
 import { h } from "./dom.js";
-import { formatList } from "./format.js";
+import { formatList, parseObject } from "./format.js";
 import { codeBlock } from "./markdown.js";
 
 export const RUN_CODE = "run_code"; // the built-in tool whose steps this draws
@@ -71,7 +71,7 @@ export class CodeRun {
 
   /** Show the call's arguments, {language, code}; anything else is shown as it came. */
   describe(args) {
-    const parsed = typeof args === "string" ? parse(args) : args;
+    const parsed = typeof args === "string" ? parseObject(args) : args;
     const code = parsed && typeof parsed.code === "string" ? parsed.code : typeof args === "string" ? args : JSON.stringify(args ?? null, null, 2);
     const language = parsed && typeof parsed.language === "string" ? parsed.language : "";
     this.source = { code, language: LANGUAGES[language] || language };
@@ -108,14 +108,5 @@ export class CodeRun {
     if (this.files) item.append(...[this.files.picture(file), this.files.link(file, { checked: true })].filter(Boolean));
     else item.append(file.path);
     return item;
-  }
-}
-
-function parse(text) {
-  try {
-    const value = JSON.parse(text);
-    return value && typeof value === "object" ? value : null;
-  } catch {
-    return null;
   }
 }

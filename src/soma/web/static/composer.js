@@ -9,6 +9,7 @@ import { h } from "./dom.js";
 import { ProgressBar } from "./widgets.js";
 
 const MAX_INPUT_PX = 220;
+const PLACEHOLDER = "Message Soma…";
 
 export class Composer {
   /** @param {{onSend: () => void, onStop: () => void, onShortcuts: () => void}} actions */
@@ -18,7 +19,7 @@ export class Composer {
       id: "composer-input",
       class: "composer-input",
       rows: 1,
-      placeholder: "Message Soma…",
+      placeholder: PLACEHOLDER,
       "aria-describedby": "composer-hint",
       dataset: { testid: "composer-input" },
     });
@@ -96,8 +97,10 @@ export class Composer {
     this.attachments.clear();
   }
 
-  setEnabled(enabled) {
+  /** Take messages or not; `why` (when not) replaces the box's placeholder. */
+  setEnabled(enabled, why = null) {
     this.input.disabled = !enabled;
+    this.input.placeholder = (!enabled && why) || PLACEHOLDER;
     this.update();
   }
 

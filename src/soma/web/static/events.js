@@ -18,6 +18,8 @@ export const EVENT_TYPES = Object.freeze([
   "tool.started",
   "tool.finished",
   "tool.output",
+  "delegate.started",
+  "delegate.finished",
 ]);
 
 const REOPEN_MS = 3000; // after the server refused the stream (e.g. 503), try again this late

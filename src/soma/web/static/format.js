@@ -1,4 +1,4 @@
-// Short, readable text for sizes, durations, timestamps and counts.
+// Short, readable text for sizes, durations, timestamps and counts, and the JSON objects tool calls take.
 
 const BYTE_UNITS = ["KiB", "MiB", "GiB"];
 
@@ -50,4 +50,14 @@ export function formatCount(count, one, many = `${one}s`) {
 /** ["a", "b", "c"] → "a, b and c". */
 export function formatList(items) {
   return items.length < 2 ? items.join("") : `${items.slice(0, -1).join(", ")} and ${items[items.length - 1]}`;
+}
+
+/** A JSON object from text (a tool call's arguments, as the SLM wrote them); null when it is not one. */
+export function parseObject(text) {
+  try {
+    const value = JSON.parse(text);
+    return value && typeof value === "object" ? value : null;
+  } catch {
+    return null;
+  }
 }

@@ -1,6 +1,7 @@
-// The Settings page, in two tabs. General: one field per agent setting, saved with PUT /v1/settings.
-// Tools (#/settings/tools): the tools and MCP servers the agent may call (tools.js), read only when
-// the tab is first opened.
+// The Settings page, in three tabs. General: one field per agent setting, saved with PUT /v1/settings.
+// Tools (#/settings/tools): the tools and MCP servers the agent may call (tools.js). Profiles
+// (#/settings/profiles): the agent profiles chats, tasks and delegations name (profiles.js). Those
+// two are read only when their tab is first opened.
 //
 // Only the keys that changed are sent. The server is the judge of what is valid (the form is
 // `novalidate`): its 422 message names every bad key and value, is shown as is, and changes
@@ -16,6 +17,7 @@ import { BackupCard } from "./backup.js";
 import { EmergencyCard } from "./emergency.js";
 import { h } from "./dom.js";
 import { formatBytes, formatDuration } from "./format.js";
+import { ProfilesCard } from "./profiles.js";
 import { ToolsCard } from "./tools.js";
 import { TunnelCard } from "./tunnel.js";
 import { ErrorBanner, pageFrame, timeElement } from "./widgets.js";
@@ -105,6 +107,7 @@ const READ_ONLY = "Only admins can change the settings.";
 const TABS = [
   { id: "general", label: "General", href: "#/settings" },
   { id: "tools", label: "Tools", href: "#/settings/tools" },
+  { id: "profiles", label: "Profiles", href: "#/settings/profiles" },
 ];
 
 /** " (1 to 50)" from a setting's bounds, or "" when it has none. */
@@ -131,6 +134,7 @@ class SettingsPage {
     this.sections = SECTIONS.map((section) => ({ ...section, fields: section.fields.filter((field) => field.key in api.meta.settings) }));
     this.fields = this.sections.flatMap((section) => section.fields);
     this.tools = null; // the Tools tab's card, built when the tab is first opened
+    this.profiles = null; // the Profiles tab's card, likewise
     this.build(outlet);
     this.load();
   }
@@ -147,6 +151,10 @@ class SettingsPage {
       this.tools = new ToolsCard();
       this.panels.tools.append(this.tools.el);
     }
+    if (tab === "profiles" && !this.profiles) {
+      this.profiles = new ProfilesCard();
+      this.panels.profiles.append(this.profiles.el);
+    }
   }
 
   destroy() {
@@ -154,6 +162,7 @@ class SettingsPage {
     this.backup.destroy();
     this.tunnel.destroy();
     if (this.tools) this.tools.destroy();
+    if (this.profiles) this.profiles.destroy();
   }
 
   // ---- layout ----
@@ -197,10 +206,11 @@ class SettingsPage {
     this.panels = {
       general: h("div", { class: "tab-panel", dataset: { testid: "settings-general" } }, this.form, this.backup.el, this.tunnel.el),
       tools: h("div", { class: "tab-panel", hidden: true, dataset: { testid: "settings-tools-tab" } }),
+      profiles: h("div", { class: "tab-panel", hidden: true, dataset: { testid: "settings-profiles-tab" } }),
     };
     if (!this.readOnly) this.panels.general.append(new EmergencyCard().el); // admins only: runbook 5 from the browser
     const tabs = h("nav", { class: "tabs", "aria-label": "Settings sections" }, h("ul", {}, ...TABS.map(({ id }) => h("li", {}, this.tabLinks[id]))));
-    body.append(tabs, this.panels.general, this.panels.tools);
+    body.append(tabs, this.panels.general, this.panels.tools, this.panels.profiles);
     outlet.append(root);
   }
 

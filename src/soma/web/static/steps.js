@@ -12,6 +12,10 @@
 // (code-run.js) shows its code instead of its arguments, opened from the start, then how it
 // ended, and under its line the files it changed; its result, which repeats its output for the
 // model, shows only when no output came (a log that no longer holds it).
+//
+// A `delegate` call (delegation.js, given as `nest`) is titled "Delegated to <profile>: <task>" and
+// holds the child chat's own messages and steps, opened while it runs and closed once it is over;
+// `delegate.started` names the child chat and `delegate.finished` says how it ended.
 
 import { CodeRun, OutputPane, RUN_CODE } from "./code-run.js";
 import { h } from "./dom.js";
@@ -19,6 +23,7 @@ import { formatDuration } from "./format.js";
 import { ErrorBanner } from "./widgets.js";
 
 const BUILT_IN = "soma"; // the server of Soma's own tools, not named on their lines
+export const DELEGATE = "delegate"; // the built-in tool whose steps hold a child chat
 const STATUS = {
   asking: "Waiting for your approval",
   allowed: "Allowed",
@@ -34,23 +39,31 @@ let lastId = 0; // for the ids aria-controls and aria-labelledby need: call ids 
 /** A turn's tool calls: `el` goes in the answer, `apply()` takes the turn's tool.* events. */
 export class StepList {
   /**
-   * @param {{onDecide?: (callId: string, allow: boolean) => Promise<void>, files?: import("./chat-files.js").ChatFiles}} options
-   *   without onDecide, approvals offer no buttons; without files, a run's files are named, not linked
+   * @param {{onDecide?: (callId: string, allow: boolean) => Promise<void>, files?: import("./chat-files.js").ChatFiles,
+   *          nest?: () => import("./delegation.js").Delegation}} options
+   *   without onDecide, approvals offer no buttons; without files, a run's files are named, not linked;
+   *   without nest, a delegate call is drawn like any other
    */
-  constructor({ onDecide = null, files = null } = {}) {
+  constructor({ onDecide = null, files = null, nest = null } = {}) {
     this.onDecide = onDecide;
     this.files = files;
+    this.nest = nest;
     this.steps = new Map(); // call_id → Step, in the order the calls were first seen
     this.el = h("div", { class: "steps", role: "list", "aria-label": "Tool calls", hidden: true, dataset: { testid: "steps" } });
   }
 
-  /** Apply a `tool.started`, `tool.finished`, `tool.approval` or `tool.output` event. */
+  /** Whether call `callId` is one of these. */
+  has(callId) {
+    return this.steps.has(String(callId));
+  }
+
+  /** Apply a `tool.started`, `tool.finished`, `tool.approval`, `tool.output`, `delegate.started` or `delegate.finished` event. */
   apply(type, data) {
     if (data.call_id === undefined || data.call_id === null) return;
     const callId = String(data.call_id);
     let step = this.steps.get(callId);
     if (!step) {
-      step = new Step(callId, this.onDecide, this.files);
+      step = new Step(callId, this.onDecide, this.files, this.nest);
       this.steps.set(callId, step);
       this.el.append(step.el);
       this.el.hidden = false;
@@ -59,6 +72,7 @@ export class StepList {
     else if (type === "tool.finished") step.finish(data);
     else if (type === "tool.approval") step.ask(data);
     else if (type === "tool.output") step.output(data);
+    else if (type.startsWith("delegate.")) step.delegated(type, data);
   }
 
   /** Whether a call waits for the reader's decision. */
@@ -70,14 +84,22 @@ export class StepList {
   settle() {
     for (const step of this.steps.values()) step.settle();
   }
+
+  /** The chat is no longer shown: child chats stop streaming. */
+  close() {
+    for (const step of this.steps.values()) step.delegation?.close();
+  }
 }
 
 class Step {
-  constructor(callId, onDecide, files) {
+  constructor(callId, onDecide, files, nest) {
     this.callId = callId;
     this.onDecide = onDecide;
     this.files = files;
+    this.nest = nest;
     this.run = null; // a run_code call's CodeRun
+    this.delegation = null; // a delegate call's Delegation
+    this.touched = false; // the reader opened or closed it: it stays as they left it
     this.started = false;
     this.finished = false;
     this.asking = false;
@@ -85,13 +107,18 @@ class Step {
     const bodyId = `step-body-${++lastId}`;
     this.name = h("span", { class: "step-name", dataset: { testid: "step-name" } }, "tool");
     this.server = h("span", { class: "step-server", hidden: true, dataset: { testid: "step-server" } });
+    this.title = h("span", { class: "step-title" }, this.name, this.server);
     this.status = h("span", { class: "step-status", dataset: { testid: "step-status" } });
     this.duration = h("span", { class: "step-duration", dataset: { testid: "step-duration" } });
+    const toggle = () => {
+      this.touched = true;
+      this.expand(this.body.hidden);
+    };
     this.toggle = h(
       "button",
-      { type: "button", class: "step-toggle", "aria-expanded": "false", "aria-controls": bodyId, dataset: { testid: "step-toggle" }, onclick: () => this.expand(this.body.hidden) },
+      { type: "button", class: "step-toggle", "aria-expanded": "false", "aria-controls": bodyId, dataset: { testid: "step-toggle" }, onclick: toggle },
       h("span", { class: "step-icon", "aria-hidden": "true" }),
-      h("span", { class: "step-title" }, this.name, this.server),
+      this.title,
       this.status,
       this.duration,
     );
@@ -109,6 +136,7 @@ class Step {
   expand(open) {
     this.body.hidden = !open;
     this.toggle.setAttribute("aria-expanded", String(open));
+    this.delegation?.show(open);
   }
 
   show(state) {
@@ -124,10 +152,29 @@ class Step {
       this.server.hidden = !data.server || data.server === BUILT_IN;
     }
     if (!this.run && data.name === RUN_CODE && data.server === BUILT_IN) this.becomeCodeRun();
+    if (!this.delegation && this.nest && data.name === DELEGATE && data.server === BUILT_IN) this.becomeDelegation();
     if (data.arguments !== undefined) {
       this.args.textContent = prettyJson(data.arguments);
       if (this.run) this.run.describe(data.arguments);
+      if (this.delegation) this.delegation.describe(data.arguments);
     }
+  }
+
+  /** A delegate call: its title says to whom and what, the child chat replaces the arguments; open while it runs. */
+  becomeDelegation() {
+    this.delegation = this.nest();
+    this.name.hidden = true;
+    this.title.prepend(this.delegation.title);
+    this.argsPart.replaceWith(this.delegation.el);
+    this.el.dataset.kind = "delegate";
+    if (!this.finished) this.expand(true);
+  }
+
+  /** `delegate.started` names the child chat; `delegate.finished` says it is over. */
+  delegated(type, data) {
+    if (!this.delegation) return; // drawn without nesting: the call's own line says enough
+    if (type === "delegate.started") this.delegation.started(data);
+    else this.delegation.finished(data);
   }
 
   /** A run_code call: its code replaces the arguments, its ending follows the output, its files go under the line; opened. */
@@ -167,6 +214,12 @@ class Step {
     this.result.hidden = !result || result === error || Boolean(this.run && this.out.hasOutput);
     this.resultPart.hidden = this.error.hidden && this.result.hidden;
     if (this.run) this.run.finish(data.details);
+    if (this.delegation) {
+      this.delegation.finished(data.details || {});
+      this.result.hidden = this.result.hidden || data.ok; // the child's answer shows in its chat, above
+      this.resultPart.hidden = this.error.hidden && this.result.hidden;
+      if (!this.touched) this.expand(false); // over: collapsed unless the reader chose otherwise
+    }
   }
 
   ask(data) {
@@ -181,6 +234,7 @@ class Step {
   settle() {
     this.closeApproval();
     if (!this.finished && this.el.dataset.state !== "denied") this.show("interrupted");
+    if (!this.finished) this.delegation?.finished({}); // the turn is over: its child's stream may close once it settles
   }
 
   approvalCard(timeoutSeconds) {

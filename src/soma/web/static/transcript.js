@@ -18,7 +18,9 @@
 // turn stay together: a turn started again after it failed, or answered again, starts a new list,
 // while one restarted mid-run (a retried SLM request, a worker that died) keeps its list, whose
 // lines are keyed by call_id. Each stored version of an answer keeps the steps of the run that
-// wrote it, so flipping to an earlier version shows its own.
+// wrote it, so flipping to an earlier version shows its own. `delegate.*` events go to the step
+// of their call, whichever turn holds it; a delegate step holds a child chat's own Transcript
+// (delegation.js, given as `nest`), so children nest as deep as they delegate.
 
 import { h } from "./dom.js";
 import { messageBubble, streamingBubble } from "./message.js";
@@ -28,11 +30,13 @@ export class Transcript {
   /**
    * @param {HTMLElement} list the <ol> the messages go in (emptied here)
    * @param {{onRegenerate?: () => void, onEdit?: (message: object, content: string) => Promise<void>,
-   *          onDecide?: (callId: string, allow: boolean) => Promise<void>, files?: import("./chat-files.js").ChatFiles}} actions
+   *          onDecide?: (callId: string, allow: boolean) => Promise<void>, files?: import("./chat-files.js").ChatFiles,
+   *          nest?: () => import("./delegation.js").Delegation}} actions
    *   without them, no message offers to be regenerated or edited, and no tool call to be allowed or denied;
-   *   without `files`, files a message carried or a run wrote are named, not linked
+   *   without `files`, files a message carried or a run wrote are named, not linked; without `nest`,
+   *   a delegate call shows no child chat
    */
-  constructor(list, { onRegenerate = null, onEdit = null, onDecide = null, files = null } = {}) {
+  constructor(list, { onRegenerate = null, onEdit = null, onDecide = null, files = null, nest = null } = {}) {
     this.list = list;
     this.list.replaceChildren();
     this.list.removeAttribute("aria-busy");
@@ -40,6 +44,7 @@ export class Transcript {
     this.onEdit = onEdit;
     this.onDecide = onDecide;
     this.files = files;
+    this.nest = nest;
     this.messages = new Map(); // id → the message as last drawn
     this.questions = new Map(); // user message id → its <li>
     this.turns = new Map(); // user message id → Turn
@@ -82,6 +87,10 @@ export class Transcript {
       case "tool.output": // like a delta: it changes nothing but a call's output
         if (data.reply_to !== undefined && data.reply_to !== null) this.turns.get(data.reply_to)?.steps.apply(type, data);
         return;
+      case "delegate.started":
+      case "delegate.finished": // in the log between its call's tool.started and tool.finished
+        [...this.turns.values()].find((turn) => turn.steps.has(data.call_id))?.steps.apply(type, data);
+        return;
       default:
         return;
     }
@@ -113,11 +122,16 @@ export class Transcript {
   turn(replyTo) {
     let turn = this.turns.get(replyTo);
     if (!turn) {
-      turn = new Turn(replyTo, this.onRegenerate, this.onDecide, this.files);
+      turn = new Turn(replyTo, this.onRegenerate, this.onDecide, this.files, this.nest);
       this.turns.set(replyTo, turn);
       this.list.append(turn.el);
     }
     return turn;
+  }
+
+  /** The chat is no longer shown: the child chats of its delegate calls stop streaming. */
+  close() {
+    for (const turn of this.turns.values()) turn.close();
   }
 
   /** Whether an answer is waiting in the queue or being written. */
@@ -146,11 +160,12 @@ function sameVersion(shown, message) {
 }
 
 class Turn {
-  constructor(replyTo, onRegenerate, onDecide, files) {
+  constructor(replyTo, onRegenerate, onDecide, files, nest) {
     this.replyTo = replyTo;
     this.onRegenerate = onRegenerate;
     this.onDecide = onDecide;
     this.files = files;
+    this.nest = nest;
     this.state = "queued";
     this.message = null; // the stored answer, kept while a new version is written
     this.text = null; // the Text node the deltas grow
@@ -169,7 +184,11 @@ class Turn {
   }
 
   stepList() {
-    return new StepList({ onDecide: this.onDecide, files: this.files });
+    return new StepList({ onDecide: this.onDecide, files: this.files, nest: this.nest });
+  }
+
+  close() {
+    for (const steps of new Set([this.steps, ...this.versionSteps.values()])) steps.close();
   }
 
   append(text) {

@@ -1,6 +1,6 @@
 // Small pieces the pages share: the page frame, an error banner that shows the server's own
 // message, a delete button that asks first, a timestamp, a labelled form field, an upload's
-// progress bar, whether a drag carries files, and a copy-to-clipboard button.
+// progress bar, whether a drag carries files, a copy-to-clipboard button, and a secret shown once.
 
 import { h } from "./dom.js";
 import { formatDateTime, formatFullDateTime } from "./format.js";
@@ -182,4 +182,34 @@ async function copyText(value) {
     area.remove();
     return copied;
   }
+}
+
+/**
+ * Show a secret once in `box` (an element with class "secret-box", hidden until now): `title`, the
+ * value with a Copy button, and Done, which removes it from the page for good. Used where the
+ * server keeps only a digest or answers with the secret once (a new API key, a task's webhook secret).
+ * Test ids: `testid`-value, -copy, -copied, -done.
+ */
+export function showSecret(box, { title, value, testid }) {
+  const shown = h("code", { class: "secret-value", dataset: { testid: `${testid}-value` } }, value);
+  const copied = h("span", { class: "muted", role: "status", dataset: { testid: `${testid}-copied` } });
+  const copy = h("button", { type: "button", class: "button secondary small", dataset: { testid: `${testid}-copy` } }, "Copy");
+  copy.addEventListener("click", async () => {
+    try {
+      await navigator.clipboard.writeText(value);
+      copied.textContent = "Copied.";
+    } catch {
+      getSelection().selectAllChildren(shown); // no clipboard access: leave it selected for Ctrl+C
+      copied.textContent = "Selected: press Ctrl+C (⌘C) to copy.";
+    }
+  });
+  const done = h("button", { type: "button", class: "button subtle small", dataset: { testid: `${testid}-done` } }, "Done");
+  done.addEventListener("click", () => {
+    box.replaceChildren();
+    box.hidden = true;
+  });
+  box.replaceChildren(h("p", { class: "secret-title" }, title), h("div", { class: "secret-row" }, shown, copy), h("div", { class: "form-actions-row" }, copied, done));
+  box.hidden = false;
+  box.scrollIntoView({ block: "nearest" });
+  copy.focus();
 }
