@@ -99,6 +99,20 @@ async def test_regenerate_replaces_the_last_answer_keeps_it_as_a_version_and_run
     assert await _resumed_after(turns, session_id, second_start + 1) == [("assistant.message", "Second try")]
 
 
+async def test_an_answer_stored_while_its_job_is_still_running_can_be_regenerated_at_once(api, turns, slm, database_url) -> None:
+    session_id, [user] = await _chat(api, "Hi")
+    with psycopg.connect(database_url, autocommit=True) as conn:  # the worker takes the job, as turns.work() does
+        [(job_id,)] = conn.execute("UPDATE procrastinate_jobs SET status = 'doing' RETURNING id").fetchall()
+    assert await turn.run(turns.engine, turns.model, harness.EMBEDDER, user["id"], turns.limits, 1, job_id) == "answered"
+    # The answer is stored and shown; the worker has not yet marked the job finished.
+
+    again = await api.post(f"/v1/sessions/{session_id}/regenerate")
+    busy = await api.post(f"/v1/sessions/{session_id}/regenerate")
+
+    assert (again.status_code, again.json()) == (202, {"reply_to": user["id"], "generation": 2})
+    assert (busy.status_code, busy.json()["error"]["code"]) == (409, "turn_in_progress")  # the new one is queued
+
+
 async def test_only_the_last_user_message_is_edited_and_its_answer_follows(api, turns, slm) -> None:
     session_id, [first] = await _chat(api, "Hi")
     assert await turns.work() == "answered"

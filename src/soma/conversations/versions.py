@@ -51,5 +51,12 @@ async def _answer_again(conn: AsyncConnection, session_id: uuid.UUID, message_id
 
 
 async def _no_turn_in_progress(conn: AsyncConnection, session_id: uuid.UUID) -> None:
-    if busy := await queue.unfinished(conn, session_id):
-        raise errors.TurnInProgress(f"The answer to message {busy[0].message_id} is still queued or being written.")
+    """TurnInProgress while a turn of the chat is queued or still writing its answer.
+
+    A running job whose answer is stored is done but for the queue's bookkeeping (the worker marks
+    it finished a moment later): the user has the answer on screen, so a new turn may queue behind
+    it, and the session lock runs it after.
+    """
+    for job in await queue.unfinished(conn, session_id):
+        if not (job.running and await messages.answered(conn, job.message_id, job.generation)):
+            raise errors.TurnInProgress(f"The answer to message {job.message_id} is still queued or being written.")
