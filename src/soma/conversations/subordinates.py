@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from soma.conversations import events, message_shape, sessions, stops, tool_loop
 from soma.db import engine as db_engine
@@ -149,3 +149,28 @@ _MAKE = sa.text(
     SELECT session_id, 1, '{events.MESSAGE_CREATED}', jsonb_build_object('message', message) FROM asked
     """
 )
+
+
+_UNFINISHED_BELOW = sa.text(
+    f"""
+    WITH RECURSIVE below AS (
+        SELECT id FROM chat_sessions WHERE parent_session_id = :session_id
+        UNION ALL
+        SELECT c.id FROM chat_sessions AS c JOIN below ON c.parent_session_id = below.id
+    )
+    SELECT m.id, m.session_id FROM messages AS m JOIN below ON m.session_id = below.id
+     WHERE m.role = 'user'
+       AND NOT EXISTS (SELECT FROM messages AS a WHERE a.reply_to = m.id)
+       AND NOT EXISTS (SELECT FROM session_events AS e
+                        WHERE e.session_id = m.session_id AND e.type = '{events.TURN_FAILED}' AND e.data->'reply_to' = to_jsonb(m.id))
+     ORDER BY m.id
+    """
+)
+
+
+async def unfinished_below(conn: AsyncConnection, session_id: uuid.UUID) -> list[tuple[int, uuid.UUID]]:
+    """(question id, chat id) of each subordinate turn below the chat, at any depth, with neither an answer nor a turn.failed.
+
+    Those are the turns still running when their top turn was cut off from outside (the lockdown).
+    """
+    return [(row.id, row.session_id) for row in await conn.execute(_UNFINISHED_BELOW, {"session_id": session_id})]

@@ -9,7 +9,6 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
-import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from soma import errors
@@ -173,26 +172,7 @@ async def record_cancelled(engine: AsyncEngine, message_id: int, reason: str, me
         session_id = uuid.UUID(user_message["session_id"])
         await events.append(conn, session_id, events.TURN_FAILED, data)
         # A subordinate's turn runs inside this one, so it ended too: its chat must not show it running forever.
-        for child in await conn.execute(_UNFINISHED_BELOW, {"session_id": session_id}):
-            await events.append(conn, child.session_id, events.TURN_FAILED, {**data, "reply_to": child.id})
+        for question_id, child_session in await subordinates.unfinished_below(conn, session_id):
+            await events.append(conn, child_session, events.TURN_FAILED, {**data, "reply_to": question_id})
     log.warning("turn for message %s failed: %s", message_id, reason)
     return True
-
-
-# The questions of the chats below a chat (delegate calls' child chats, at any depth) that have neither
-# an answer nor a turn.failed: the subordinate turns running when their top turn was cut off.
-_UNFINISHED_BELOW = sa.text(
-    f"""
-    WITH RECURSIVE below AS (
-        SELECT id FROM chat_sessions WHERE parent_session_id = :session_id
-        UNION ALL
-        SELECT c.id FROM chat_sessions AS c JOIN below ON c.parent_session_id = below.id
-    )
-    SELECT m.id, m.session_id FROM messages AS m JOIN below ON m.session_id = below.id
-     WHERE m.role = 'user'
-       AND NOT EXISTS (SELECT FROM messages AS a WHERE a.reply_to = m.id)
-       AND NOT EXISTS (SELECT FROM session_events AS e
-                        WHERE e.session_id = m.session_id AND e.type = '{events.TURN_FAILED}' AND e.data->'reply_to' = to_jsonb(m.id))
-     ORDER BY m.id
-    """
-)
