@@ -57,7 +57,7 @@ async def serve(settings: config.Settings, database_url: str) -> None:
         async with app.open_async():
             stalled = _stalled_threshold(settings)
             interval = settings.worker_heartbeat_seconds
-            recovering = asyncio.create_task(recovery.run(app, stalled, interval))
+            recovering = asyncio.create_task(recovery.run(engine, stalled, interval))
             reloading = asyncio.create_task(keys.run())
             scrapes = await _serve_metrics(settings, engine, queues)
             worker = procrastinate.worker.Worker(
