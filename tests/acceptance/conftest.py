@@ -17,13 +17,23 @@ from tests.conftest import ADMIN, ADMIN_KEY
 
 @dataclass
 class Stack:
-    """A gateway process's URL and the means to start more processes against the same database."""
+    """A gateway process's URL and the means to start more processes against the same database.
 
-    url: str
+    The gateway starts when a test first asks for `url`: many tests only need the database and the
+    environment (CLI commands, workers), and each gateway costs about a second of CPU to start.
+    """
+
     database_url: str
     slm: procs.ScriptedSLM
     launcher: procs.Launcher
     client: httpx.Client
+    _url: str | None = None
+
+    @property
+    def url(self) -> str:
+        if self._url is None:
+            self._url, _ = self.gateway()
+        return self._url
 
     def env(self, **overrides: object) -> dict[str, str]:
         defaults = {
@@ -112,13 +122,11 @@ class Stack:
 
 @pytest.fixture
 def stack(database_url: str, slm: procs.ScriptedSLM, launcher: procs.Launcher) -> Stack:
-    """A gateway process on this test's database (start workers with stack.worker())."""
+    """A gateway process on this test's database, started on first use of `url` (start workers with stack.worker())."""
     # No kept-alive connections: a request sent just as uvicorn closes an idle one (after 5 s) fails
     # with "Server disconnected", and httpx does not retry it (browsers do).
     with httpx.Client(timeout=30, headers=ADMIN, limits=httpx.Limits(max_keepalive_connections=0)) as client:
-        s = Stack("", database_url, slm, launcher, client)
-        s.url, _ = s.gateway()
-        yield s
+        yield Stack(database_url, slm, launcher, client)
 
 
 @pytest.fixture
