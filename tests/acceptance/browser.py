@@ -138,8 +138,9 @@ def _pages(browser: sync_api.Browser, console: Console) -> Iterator[Callable[[],
     and then fails on any uncaught script error or console error in any of them."""
     contexts: list[sync_api.BrowserContext] = []
 
-    def open_in_new_context() -> sync_api.Page:
-        context = browser.new_context(viewport=VIEWPORT, accept_downloads=True)
+    def open_in_new_context(**options: object) -> sync_api.Page:
+        """`options` go to new_context, e.g. viewport=PHONE, has_touch=True."""
+        context = browser.new_context(**{"viewport": VIEWPORT, "accept_downloads": True, **options})
         contexts.append(context)
         context.add_init_script(REPORT_CSP_VIOLATIONS)
         page = context.new_page()
@@ -164,7 +165,7 @@ def browser(chromium: Chromium) -> Iterator[sync_api.Browser]:
 
 @pytest.fixture
 def new_page(browser: sync_api.Browser, console: Console) -> Iterator[Callable[[], sync_api.Page]]:
-    """new_page() opens a page in a fresh browser context: not logged in (e.g. a second person)."""
+    """new_page() opens a page in a fresh browser context: not logged in (e.g. a second person); new_page(viewport=…) another size."""
     with _pages(browser, console) as open_in_new_context:
         yield open_in_new_context
 
