@@ -60,6 +60,7 @@ def test_on_a_phone_every_page_opens_from_the_menu_fits_the_screen_and_passes_ax
     expect(page.get_by_role("button", name="Chat list")).to_have_attribute("aria-expanded", "false")
     _answered(page)
     _check(page, "a chat", problems, touch=True)
+    _keyboard(page, "a chat", problems)
 
     login = new_page(viewport=PHONE, is_mobile=True, has_touch=True, bypass_csp=True)
     login.goto(stack.url + "/login")
@@ -87,6 +88,10 @@ def test_on_a_desktop_every_page_fits_the_screen_and_passes_axe(stack, new_page)
     page.locator(f'[data-testid="chat-item"][data-chat-id="{chat_id}"]').click()
     _answered(page)
     _check(page, "a chat", problems)
+    _keyboard(page, "a chat", problems)
+    page.get_by_role("link", name="Admin").click()
+    _arrived(page, "admin")
+    _keyboard(page, "admin", problems)
 
     login = new_page(viewport=DESKTOP, bypass_csp=True)
     login.goto(stack.url + "/login")
@@ -130,6 +135,62 @@ def _check(page: sync_api.Page, where: str, problems: dict[str, object], touch: 
         problems[f"{where}: axe"] = found
     if touch and (small := page.evaluate(SMALL_CONTROLS)):
         problems[f"{where}: controls under {TOUCH_TARGET} px"] = small
+
+
+# What names a control across re-renders (a list drawn again holds new elements): its kind, test id,
+# chat, label and text, and its place among the controls named alike.
+CONTROLS = "a[href], button, input, select, textarea, [tabindex]:not([tabindex='-1'])"
+KEY = f"""
+const controls = "{CONTROLS}";
+const base = (el) => [el.tagName, el.dataset.testid, el.dataset.chatId, el.getAttribute("aria-label"), el.textContent.trim().slice(0, 40)].join("|");
+const key = (el) => base(el) + "#" + [...document.querySelectorAll(controls)].filter((other) => base(other) === base(el)).indexOf(el);
+const named = (el) => el.dataset.testid || el.getAttribute("aria-label") || el.textContent.trim().slice(0, 30) || el.outerHTML.slice(0, 60);
+"""
+
+# After a Tab: "again" once the focus is back on a control it had (a full round), else whether the
+# focus shows. The composer's text box shows it on its box (:focus-within).
+FOCUSED = f"""
+() => {{
+  {KEY}
+  const el = document.activeElement;
+  window.tabbed = window.tabbed || new Set();
+  if (!el || el === document.body) return null;
+  if (window.tabbed.has(key(el))) return "again";
+  window.tabbed.add(key(el));
+  const shown = (node) => node && (getComputedStyle(node).outlineStyle !== "none" || getComputedStyle(node).boxShadow !== "none");
+  return shown(el) || (el.matches(".composer-input") && shown(el.closest(".composer-box"))) ? "shown" : "hidden: " + named(el);
+}}
+"""
+
+# The controls on screen that Tab never reached.
+UNREACHED = f"""
+() => {{
+  {KEY}
+  return [...document.querySelectorAll(controls)]
+    .filter((el) => !el.disabled && el.getClientRects().length && getComputedStyle(el).visibility !== "hidden")
+    .filter((el) => el.tabIndex >= 0 && !(el.type === "radio" && !el.checked))
+    .filter((el) => !window.tabbed.has(key(el)))
+    .map(named);
+}}
+"""
+TABS_AT_MOST = 120  # a page's controls, with room to spare
+
+
+def _keyboard(page: sync_api.Page, where: str, problems: dict[str, object]) -> None:
+    """Tab through the whole page: note controls Tab never reaches and focus that does not show."""
+    page.evaluate("() => { document.activeElement.blur(); window.tabbed = new Set(); }")  # from the top of the page
+    unseen = []
+    for _ in range(TABS_AT_MOST):
+        page.keyboard.press("Tab")
+        seen = page.evaluate(FOCUSED)
+        if seen == "again":
+            break
+        if seen and seen != "shown":
+            unseen.append(seen)
+    if unseen:
+        problems[f"{where}: focus not shown"] = unseen
+    if unreached := page.evaluate(UNREACHED):
+        problems[f"{where}: not reached by Tab"] = unreached
 
 
 # The elements that reach past the screen's right edge, to name in a failure.
