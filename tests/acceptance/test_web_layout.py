@@ -23,7 +23,7 @@ OVERFLOW = "() => document.documentElement.scrollWidth - window.innerWidth"
 
 # The visible controls less than TOUCH_TARGET px tall, named by test id or text.
 SMALL_CONTROLS = f"""
-() => [...document.querySelectorAll("button, select, .main-nav a, .tabs a, .chat-link, input:not([type=checkbox]):not([type=radio]):not([type=file])")]
+() => [...document.querySelectorAll("button, select, summary, a.button, .main-nav a, .tabs a, .chat-link, input:not([type=checkbox]):not([type=radio]):not([type=file])")]
   .filter((el) => el.getClientRects().length && getComputedStyle(el).visibility !== "hidden")
   .filter((el) => el.getBoundingClientRect().height < {TOUCH_TARGET})
   .map((el) => `${{el.dataset.testid || el.textContent.trim() || el.outerHTML.slice(0, 60)}}: ${{Math.round(el.getBoundingClientRect().height)}} px`)
@@ -31,8 +31,9 @@ SMALL_CONTROLS = f"""
 
 
 def test_on_a_phone_every_page_opens_from_the_menu_fits_the_screen_and_passes_axe(stack, new_page) -> None:
-    worker = stack.launch_worker()
-    chat_id = _chat_with_an_answer(stack, worker)
+    worker = stack.launch_worker()  # it starts while the other pages are checked
+    chat_id = stack.new_session()
+    stack.send(chat_id, "Hello")
     page = _admin(stack, new_page, viewport=PHONE, is_mobile=True, has_touch=True)
     problems: dict[str, object] = {}
 
@@ -53,6 +54,7 @@ def test_on_a_phone_every_page_opens_from_the_menu_fits_the_screen_and_passes_ax
     expect(page.get_by_test_id("logout")).to_be_in_viewport()  # the account's buttons are in the menu too
     _check(page, "the menu", problems, touch=True)
     page.get_by_role("link", name="Chats").click()
+    _answered_by(stack, worker, chat_id)
     page.get_by_role("button", name="Chat list").click()
     expect(page.get_by_test_id("new-chat")).to_be_in_viewport(ratio=1)  # the drawer has slid in
     _check(page, "chats with the drawer open", problems, touch=True)
@@ -69,8 +71,9 @@ def test_on_a_phone_every_page_opens_from_the_menu_fits_the_screen_and_passes_ax
 
 
 def test_on_a_desktop_every_page_fits_the_screen_and_passes_axe(stack, new_page) -> None:
-    worker = stack.launch_worker()
-    chat_id = _chat_with_an_answer(stack, worker)
+    worker = stack.launch_worker()  # it starts while the other pages are checked
+    chat_id = stack.new_session()
+    stack.send(chat_id, "Hello")
     page = _admin(stack, new_page, viewport=DESKTOP)
     problems: dict[str, object] = {}
 
@@ -85,6 +88,7 @@ def test_on_a_desktop_every_page_fits_the_screen_and_passes_axe(stack, new_page)
         expect(page.get_by_test_id(f"settings-tab-{tab}")).to_have_attribute("aria-current", "page")
         _check(page, f"settings/{tab}", problems)
     page.get_by_role("link", name="Chats").click()
+    _answered_by(stack, worker, chat_id)
     page.locator(f'[data-testid="chat-item"][data-chat-id="{chat_id}"]').click()
     _answered(page)
     _check(page, "a chat", problems)
@@ -107,13 +111,10 @@ def _admin(stack, new_page, **options: object) -> sync_api.Page:
     return page
 
 
-def _chat_with_an_answer(stack, worker: procs.Proc) -> str:
-    """A chat whose question the scripted SLM has answered, so its messages show their actions."""
-    chat_id = stack.new_session()
-    stack.send(chat_id, "Hello")
+def _answered_by(stack, worker: procs.Proc, chat_id: str) -> None:
+    """Until the scripted SLM has answered the chat's question, so its messages show their actions."""
     stack.wait_ready(worker)
     procs.wait_until(lambda: len(stack.messages(chat_id)) == 2, 30, "the answer")
-    return chat_id
 
 
 def _arrived(page: sync_api.Page, route: str) -> None:
