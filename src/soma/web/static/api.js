@@ -95,7 +95,7 @@ async function request(method, path, body, { raw = false } = {}) {
 }
 
 /** What every request fails with while the lockdown is on, without reaching the server. */
-const lockedError = () => new ApiError(503, lockdown.CODE, lockdown.message() || "Soma is in emergency lockdown.");
+const lockedError = () => new ApiError(503, lockdown.CODE, lockdown.message());
 
 /** Whether `err` is the lockdown's refusal: a poll stops on it (the page reloads when the lockdown lifts). */
 export const isLockdown = (err) => err instanceof ApiError && err.code === lockdown.CODE;

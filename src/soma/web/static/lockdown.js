@@ -24,7 +24,7 @@ let timer = null;
 export const isActive = () => state.active;
 
 /** The server's sentence for the lockdown (what it means, who can end it). */
-export const message = () => state.message;
+export const message = () => state.message || FALLBACK;
 
 /** Call `listener(state)` on every change; returns a function that stops it. */
 export function onChange(listener) {
@@ -78,7 +78,7 @@ function banner() {
     "div",
     { class: "alert lockdown-banner", role: "alert", dataset: { testid: "lockdown-banner" } },
     h("div", { class: "alert-body" },
-      h("p", { class: "alert-text" }, state.message || FALLBACK),
+      h("p", { class: "alert-text" }, message()),
       h("code", { class: "alert-code" }, CODE),
     ),
   ); // prettier-ignore
