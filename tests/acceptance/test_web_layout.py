@@ -1,5 +1,6 @@
 """Every page of the web UI on a phone (390×844, touch) and a desktop (1280×800) in a real headless Chromium:
-reachable (on the phone through the Menu button), no wider than the screen, and clean for axe-core.
+reachable (on the phone through the Menu button), no wider than the screen, clean for axe-core, its
+controls 44 px on a touch screen and reached by Tab with their focus shown.
 
 One gateway per size serves every page; the pages are visited in one test, as a person would click through.
 """
@@ -21,16 +22,17 @@ TOUCH_TARGET = 44  # px, the least height of a control on a touch screen
 # How far the page reaches past the right edge of the screen (0 when it fits).
 OVERFLOW = "() => document.documentElement.scrollWidth - window.innerWidth"
 
-# The visible controls less than TOUCH_TARGET px tall, named by test id or text.
+# The visible controls less than TOUCH_TARGET px tall or wide, named by test id or text.
 SMALL_CONTROLS = f"""
 () => [...document.querySelectorAll("button, select, summary, a.button, .main-nav a, .tabs a, .chat-link, input:not([type=checkbox]):not([type=radio]):not([type=file])")]
   .filter((el) => el.getClientRects().length && getComputedStyle(el).visibility !== "hidden")
-  .filter((el) => el.getBoundingClientRect().height < {TOUCH_TARGET})
-  .map((el) => `${{el.dataset.testid || el.textContent.trim() || el.outerHTML.slice(0, 60)}}: ${{Math.round(el.getBoundingClientRect().height)}} px`)
+  .map((el) => [el, el.getBoundingClientRect()])
+  .filter(([el, box]) => Math.min(box.width, box.height) < {TOUCH_TARGET})
+  .map(([el, box]) => `${{el.dataset.testid || el.textContent.trim() || el.outerHTML.slice(0, 60)}}: ${{Math.round(box.width)}}×${{Math.round(box.height)}} px`)
 """
 
 
-def test_on_a_phone_every_page_opens_from_the_menu_fits_the_screen_and_passes_axe(stack, new_page) -> None:
+def test_on_a_phone_every_page_opens_from_the_menu_fits_the_screen_has_44_px_targets_and_passes_axe(stack, new_page) -> None:
     worker = stack.launch_worker()  # it starts while the other pages are checked
     chat_id = stack.new_session()
     stack.send(chat_id, "Hello")
@@ -70,7 +72,7 @@ def test_on_a_phone_every_page_opens_from_the_menu_fits_the_screen_and_passes_ax
     assert problems == {}, json.dumps(problems, indent=1)
 
 
-def test_on_a_desktop_every_page_fits_the_screen_and_passes_axe(stack, new_page) -> None:
+def test_on_a_desktop_every_page_fits_the_screen_passes_axe_and_tab_reaches_every_control_with_visible_focus(stack, new_page) -> None:
     worker = stack.launch_worker()  # it starts while the other pages are checked
     chat_id = stack.new_session()
     stack.send(chat_id, "Hello")
