@@ -57,11 +57,16 @@ def test_on_a_phone_every_page_opens_from_the_menu_fits_the_screen_has_44_px_tar
     _check(page, "the menu", problems, touch=True)
     page.get_by_role("link", name="Chats").click()
     _answered_by(stack, worker, chat_id)
-    page.get_by_role("button", name="Chat list").click()
-    expect(page.get_by_test_id("new-chat")).to_be_in_viewport(ratio=1)  # the drawer has slid in
+    expect(page.get_by_test_id("new-chat")).to_be_in_viewport(ratio=1)  # with no chat open, the list is shown first
     _check(page, "chats with the drawer open", problems, touch=True)
     page.locator(f'[data-testid="chat-item"][data-chat-id="{chat_id}"]').click()
-    expect(page.get_by_role("button", name="Chat list")).to_have_attribute("aria-expanded", "false")
+    drawer_button = page.get_by_role("button", name="Chat list")
+    expect(drawer_button).to_have_attribute("aria-expanded", "false")
+    expect(page.get_by_test_id("new-chat")).to_be_hidden()
+    drawer_button.click()
+    expect(page.get_by_test_id("new-chat")).to_be_focused()  # the drawer is open, the focus in it
+    page.keyboard.press("Escape")
+    expect(drawer_button).to_be_focused()
     _answered(page)
     _check(page, "a chat", problems, touch=True)
     _keyboard(page, "a chat", problems)

@@ -1,10 +1,12 @@
 // The chat list as a drawer on narrow screens: the "Chat list" button at the head of the open chat
 // slides the list over the chat; choosing a chat, Escape (focus back on the button) or a tap beside
-// it closes it. On wide screens the CSS keeps the list beside the chat and hides the button.
+// it closes it. With no chat open it is open, so a phone shows the list first. On wide screens the
+// CSS keeps the list beside the chat and hides the button.
 
 import { h } from "./dom.js";
 
 const ID = "chat-drawer";
+const NARROW = window.matchMedia("(max-width: 720px)"); // where style.css makes the list a drawer
 
 export class ChatDrawer {
   /**
@@ -34,10 +36,15 @@ export class ChatDrawer {
     return this.page.classList.contains("drawer-open");
   }
 
-  /** Open or close the drawer; opened, the focus goes into it (its search box). */
-  toggle(open = !this.isOpen()) {
+  /** Open or close the drawer; opened by the button, the focus goes into it (its first control). */
+  toggle(open = !this.isOpen(), { focus = true } = {}) {
     this.page.classList.toggle("drawer-open", open);
     this.button.setAttribute("aria-expanded", String(open));
-    if (open) this.sidebar.querySelector("input, a, button")?.focus();
+    if (open && focus) this.sidebar.querySelector("input, a, button")?.focus();
+  }
+
+  /** A chat was opened (shut the drawer) or none is (open it on a narrow screen: the list is what there is to see). */
+  follow(chatId) {
+    this.toggle(!chatId && NARROW.matches, { focus: false });
   }
 }

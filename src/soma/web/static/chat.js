@@ -161,7 +161,7 @@ class ChatsPage {
     this.transcript?.close();
     this.chatId = chatId;
     this.session = null;
-    this.drawer.toggle(false); // on a phone, a chat chosen in the drawer takes the screen
+    this.drawer.follow(chatId); // on a phone, a chat chosen in the drawer takes the screen
     this.hideError();
     this.files = chatId ? new ChatFiles(chatId) : null;
     this.filesPanel.show(this.files);
