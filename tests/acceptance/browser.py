@@ -138,8 +138,9 @@ def _pages(browser: sync_api.Browser, console: Console) -> Iterator[Callable[[],
     and then fails on any uncaught script error or console error in any of them."""
     contexts: list[sync_api.BrowserContext] = []
 
-    def open_in_new_context() -> sync_api.Page:
-        context = browser.new_context(viewport=VIEWPORT, accept_downloads=True)
+    def open_in_new_context(**options: object) -> sync_api.Page:
+        """`options` go to new_context, e.g. viewport=PHONE, has_touch=True."""
+        context = browser.new_context(**{"viewport": VIEWPORT, "accept_downloads": True, **options})
         contexts.append(context)
         context.add_init_script(REPORT_CSP_VIOLATIONS)
         page = context.new_page()
@@ -164,7 +165,7 @@ def browser(chromium: Chromium) -> Iterator[sync_api.Browser]:
 
 @pytest.fixture
 def new_page(browser: sync_api.Browser, console: Console) -> Iterator[Callable[[], sync_api.Page]]:
-    """new_page() opens a page in a fresh browser context: not logged in (e.g. a second person)."""
+    """new_page() opens a page in a fresh browser context: not logged in (e.g. a second person); new_page(viewport=…) another size."""
     with _pages(browser, console) as open_in_new_context:
         yield open_in_new_context
 
@@ -196,8 +197,11 @@ def log_in(page: sync_api.Page, url: str, username: str, password: str) -> None:
 
 
 def open_page(page: sync_api.Page, url: str, route: str) -> None:
-    """Open the UI at #/<route> through its nav link, as a user would."""
+    """Open the UI at #/<route> through its nav link, as a user would (on a narrow screen, from the Menu button)."""
     page.goto(url)
+    menu = page.get_by_role("button", name="Menu")
+    if menu.is_visible():
+        menu.click()
     page.get_by_test_id(f"nav-{route}").click()
     expect(page.get_by_test_id(f"nav-{route}")).to_have_attribute("aria-current", "page")
     expect(page.get_by_test_id(f"{route}-page")).to_be_visible()

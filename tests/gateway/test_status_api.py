@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pydantic import SecretStr
 
+from soma import errors
 from soma.gateway import app as gateway_app
 from tests import openbao
 from tests.conftest import ADMIN, client_of
@@ -48,3 +49,16 @@ async def test_a_key_missing_from_vault_names_the_command_that_stores_one(settin
     assert notice["message"].startswith("Every answer fails until an admin stores an SLM key: nothing is stored at kv/slm/api-key in Vault. ")
     assert "`soma slm rotate-key < key.txt` (runbook 3, docs/runbooks/rotate-slm-key.md)" in notice["message"]
     assert after == {"notices": []}
+
+
+async def test_anyone_reads_whether_soma_is_locked_down_even_under_the_lockdown(gateway, api) -> None:
+    async with client_of(gateway) as stranger:
+        before = await stranger.get("/v1/status/lockdown")
+        stopped = await api.post("/v1/emergency-stop", json={"reason": "drill", "confirm": "STOP"})
+        during = await stranger.get("/v1/status/lockdown")
+        refused = await stranger.get("/v1/status")
+
+    assert (before.status_code, before.json()) == (200, {"active": False, "message": None})
+    assert stopped.status_code == 200, stopped.text
+    assert (during.status_code, during.json()) == (200, {"active": True, "message": errors.Lockdown().message})
+    assert (refused.status_code, refused.json()["error"]["code"]) == (503, "lockdown")  # the rest of /v1/status stays shut

@@ -19,7 +19,7 @@ from soma import errors
 from soma.auth import keys, logins, tokens
 from soma.auth.key_cache import KeyCache
 from soma.auth.principal import CHAT, METRICS, Principal, user_scopes
-from soma.gateway import tunnel_door
+from soma.gateway import status_api, tunnel_door
 
 log = logging.getLogger(__name__)
 
@@ -27,9 +27,9 @@ COOKIE = "__Host-soma_session"  # __Host-: only this origin, path /, Secure
 PLAIN_HTTP_COOKIE = "soma_session"  # browsers refuse Secure cookies from plain-HTTP, non-loopback origins
 CSRF_HEADER = "x-csrf-token"
 SAFE_METHODS = {"GET", "HEAD", "OPTIONS"}
-# What a stranger may reach: probes, the login and setup pages with their assets, and the two
-# endpoints that turn a password or a setup link into a session.
-PUBLIC_PATHS = {"/health", "/ready", "/login", "/setup", "/v1/auth/login", "/v1/auth/setup", "/favicon.ico"}
+# What a stranger may reach: probes, the login and setup pages with their assets, the two
+# endpoints that turn a password or a setup link into a session, and whether Soma is locked down.
+PUBLIC_PATHS = {"/health", "/ready", "/login", "/setup", "/v1/auth/login", "/v1/auth/setup", "/favicon.ico", status_api.LOCKDOWN_PATH}
 PUBLIC_PREFIXES = ("/static/",)
 METRICS_PATH = "/metrics"
 

@@ -7,8 +7,10 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from soma import errors
 from soma.emergency import lockdown
+from soma.gateway import status_api
 
-OPEN_PATHS = frozenset({"/health", "/ready", "/metrics", "/", "/login", "/setup"})  # probes, and pages that only load files
+# Probes, pages that only load files, and the flag itself, which the UI polls to show the lockdown.
+OPEN_PATHS = frozenset({"/health", "/ready", "/metrics", "/", "/login", "/setup", status_api.LOCKDOWN_PATH})
 OPEN_PREFIX = "/static/"
 
 
@@ -40,5 +42,5 @@ def _locked(scope: Scope) -> bool:
 
 
 def is_open(path: str) -> bool:
-    """True for the probes and the UI's files, which are served even under lockdown."""
+    """True for the probes, the UI's files and the lockdown flag, which are served even under lockdown."""
     return path in OPEN_PATHS or path.startswith(OPEN_PREFIX)

@@ -3,7 +3,7 @@
 
 import * as api from "./api.js";
 import { h } from "./dom.js";
-import { ErrorBanner, timeElement } from "./widgets.js";
+import { ErrorBanner, scrollRegion, timeElement } from "./widgets.js";
 
 const LIMIT = 100; // entries per page
 // The actions docs/security.md lists, in its order.
@@ -56,7 +56,7 @@ export class AuditSection {
       this.summary,
       h(
         "div",
-        { class: "table-scroll" },
+        scrollRegion("admin-audit-title"),
         h(
           "table",
           { class: "data-table audit", "aria-labelledby": "admin-audit-title" },

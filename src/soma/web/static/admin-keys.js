@@ -5,7 +5,7 @@
 
 import * as api from "./api.js";
 import { h } from "./dom.js";
-import { ErrorBanner, confirmButton, labelled, showSecret, timeElement } from "./widgets.js";
+import { confirmButton, ErrorBanner, labelled, scrollRegion, showSecret, timeElement } from "./widgets.js";
 
 /** Whether the form starts with this scope ticked; the scopes, and what each allows, come from GET /v1/meta too. */
 const startsChecked = (name) => api.meta.api_keys.default_scopes.includes(name);
@@ -29,7 +29,7 @@ export class KeysSection {
       this.secret,
       h(
         "div",
-        { class: "table-scroll" },
+        scrollRegion("admin-keys-title"),
         h(
           "table",
           { class: "data-table", "aria-labelledby": "admin-keys-title" },

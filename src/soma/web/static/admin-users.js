@@ -4,7 +4,7 @@
 
 import * as api from "./api.js";
 import { h } from "./dom.js";
-import { ErrorBanner, confirmButton, labelled, timeElement } from "./widgets.js";
+import { confirmButton, ErrorBanner, labelled, scrollRegion, timeElement } from "./widgets.js";
 
 
 export class UsersSection {
@@ -23,7 +23,7 @@ export class UsersSection {
       this.error.el,
       h(
         "div",
-        { class: "table-scroll" },
+        scrollRegion("admin-users-title"),
         h(
           "table",
           { class: "data-table", "aria-labelledby": "admin-users-title" },

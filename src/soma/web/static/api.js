@@ -7,6 +7,12 @@
 //
 // The server's limits and names (memory length, password length, roles, key scopes, file types,
 // the settings' bounds) come from GET /v1/meta, read once by loadMeta(): the page never copies them.
+//
+// Under the emergency lockdown every request but the probes is refused (503 "lockdown"): the first
+// such answer tells lockdown.js, and from then on no request is sent until the lockdown lifts; each
+// fails at once with the same error, so no card keeps polling the server.
+
+import * as lockdown from "./lockdown.js";
 
 export class ApiError extends Error {
   constructor(status, code, message) {
@@ -65,6 +71,7 @@ function toLogin() {
 
 /** `body` is sent as JSON; with `raw`, it is a string of JSON sent as it is (the server judges it). */
 async function request(method, path, body, { raw = false } = {}) {
+  if (lockdown.isActive()) throw lockedError();
   const init = { method, headers: { Accept: "application/json", ...authHeaders(method) } };
   if (body !== undefined) {
     init.headers["Content-Type"] = "application/json";
@@ -87,11 +94,18 @@ async function request(method, path, body, { raw = false } = {}) {
   return payload;
 }
 
+/** What every request fails with while the lockdown is on, without reaching the server. */
+const lockedError = () => new ApiError(503, lockdown.CODE, lockdown.message());
+
+/** Whether `err` is the lockdown's refusal: a poll stops on it (the page reloads when the lockdown lifts). */
+export const isLockdown = (err) => err instanceof ApiError && err.code === lockdown.CODE;
+
 const NETWORK_ERROR = "The Soma gateway could not be reached. Check that it is running, then try again.";
 
 /** The ApiError for a failed response, in the server's words when it sent {"error": …}. */
 function apiError(status, statusText, payload) {
   const error = payload && payload.error;
+  if (error && error.code === lockdown.CODE) lockdown.noticed(error.message);
   return new ApiError(
     status,
     (error && error.code) || "http_error",
@@ -273,6 +287,7 @@ function uploadFile(path, file, onProgress) {
  * "upload_cancelled" after abort()).
  */
 function send(method, path, form, onProgress) {
+  if (lockdown.isActive()) return { done: Promise.reject(lockedError()), abort: () => {} };
   const xhr = new XMLHttpRequest();
   const done = new Promise((resolve, reject) => {
     xhr.upload.addEventListener("progress", (event) => {

@@ -5,6 +5,9 @@
 // CSRF token, and the nav depends on the role) and GET /v1/meta has given the server's limits and
 // names, which the pages read as they are built. Without a session these requests send the browser
 // to /login (the gateway already redirects a page load of / there).
+//
+// The emergency lockdown shows as a banner over every page (lockdown.js), watched from the start;
+// when it lifts the page reloads, and the login the stop ended sends it to the login page.
 
 import { renderAccount } from "./account.js";
 import { createAdminPage } from "./admin.js";
@@ -12,7 +15,9 @@ import * as api from "./api.js";
 import { createChatsPage } from "./chat.js";
 import { h } from "./dom.js";
 import { createKnowledgePage } from "./knowledge.js";
+import * as lockdown from "./lockdown.js";
 import { createMemoryPage } from "./memory.js";
+import { wireNavMenu } from "./nav-menu.js";
 import { showNotices } from "./notices.js";
 import { Router } from "./router.js";
 import { createSettingsPage } from "./settings.js";
@@ -45,10 +50,15 @@ export const routes = [
 
 async function start() {
   const outlet = document.getElementById("page");
+  lockdown.showBanner(document.getElementById("lockdown"));
+  lockdown.onChange((state) => {
+    if (!state.active) location.reload(); // lifted: every page starts afresh (at /login: the stop ended the login)
+  });
+  lockdown.watch();
   try {
     await Promise.all([api.loadMe(), api.loadMeta()]);
   } catch (err) {
-    if (err.status === 401) return; // on the way to /login
+    if (err.status === 401 || api.isLockdown(err)) return; // on the way to /login, or the banner says it
     outlet.replaceChildren(
       h("div", { class: "start-error alert", role: "alert", dataset: { testid: "start-error" } }, h("p", { class: "alert-text" }, err.message)),
     );
@@ -62,6 +72,7 @@ async function start() {
     outlet,
     nav: document.getElementById("nav"),
   });
+  wireNavMenu(document.querySelector(".nav-toggle"), document.getElementById("main-menu"));
   router.start();
 }
 

@@ -7,7 +7,7 @@
 import * as api from "./api.js";
 import { h } from "./dom.js";
 import { formatBytes, formatCount, formatList } from "./format.js";
-import { ErrorBanner, ProgressBar, timeElement } from "./widgets.js";
+import { ErrorBanner, ProgressBar, scrollRegion, timeElement } from "./widgets.js";
 
 const READ_ONLY = "Only admins can download or restore backups.";
 
@@ -257,7 +257,7 @@ export class BackupCard {
       h("p", { id: "restore-diff-title", class: "field-label" }, formatCount(diff.length, "setting differs", "settings differ")),
       h(
         "div",
-        { class: "table-scroll" },
+        scrollRegion("restore-diff-title"),
         h(
           "table",
           { class: "data-table", "aria-labelledby": "restore-diff-title" },

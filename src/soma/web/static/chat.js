@@ -4,17 +4,18 @@
 // whole conversation (including failed turns, which GET /messages does not return), then
 // follows new events. See events.js for resuming without duplicates, transcript.js for how
 // events become messages, and steps.js for the tool calls shown inside an answer. The sidebar
-// is chat-list.js, the header and its menu chat-header.js, the keyboard shortcuts shortcuts.js,
-// the message box and the files waiting to go with it composer.js, the thread's scrolling
-// thread-scroll.js, the chat's Files panel files-panel.js, the profile new chats start with
-// profile-picker.js, and the child chats a `delegate` call makes, nested in its step,
-// delegation.js; this module wires them to the API.
+// is chat-list.js (a drawer on narrow screens: chat-drawer.js), the header and its menu
+// chat-header.js, the keyboard shortcuts shortcuts.js, the message box and the files waiting to
+// go with it composer.js, the thread's scrolling thread-scroll.js, the chat's Files panel
+// files-panel.js, the profile new chats start with profile-picker.js, and the child chats a
+// `delegate` call makes, nested in its step, delegation.js; this module wires them to the API.
 // A child chat opened by itself links back to its parent and takes no messages: its parent's
 // call drives it.
 
 import * as api from "./api.js";
 import { ChatFiles } from "./chat-files.js";
 import { ChatHeader } from "./chat-header.js";
+import { ChatDrawer } from "./chat-drawer.js";
 import { ChatList } from "./chat-list.js";
 import { RUN_CODE } from "./code-run.js";
 import { Composer } from "./composer.js";
@@ -110,21 +111,17 @@ class ChatsPage {
       h("div", { class: "drop-hint", "aria-hidden": "true" }, h("p", {}, "Drop files to send them with your message")),
     );
     this.composer.acceptDrops(this.chatSection);
-    outlet.append(
-      h(
-        "div",
-        { class: "chats-page" },
-        h(
-          "aside",
-          { class: "sidebar", "aria-label": "Chats" },
-          h("div", { class: "new-chat-row" }, this.newChatButton, this.profiles.el),
-          this.chatList.search,
-          this.chatList.el,
-        ),
-        this.chatSection,
-        this.shortcuts.el,
-      ),
+    const sidebar = h(
+      "aside",
+      { class: "sidebar", "aria-label": "Chats" },
+      h("div", { class: "new-chat-row" }, this.newChatButton, this.profiles.el),
+      this.chatList.search,
+      this.chatList.el,
     );
+    const page = h("div", { class: "chats-page", dataset: { testid: "chats-page" } }, sidebar, this.chatSection, this.shortcuts.el);
+    this.drawer = new ChatDrawer(page, sidebar);
+    this.header.el.prepend(this.drawer.button);
+    outlet.append(page);
   }
 
   // ---- the chat list ----
@@ -164,6 +161,7 @@ class ChatsPage {
     this.transcript?.close();
     this.chatId = chatId;
     this.session = null;
+    this.drawer.follow(chatId); // on a phone, a chat chosen in the drawer takes the screen
     this.hideError();
     this.files = chatId ? new ChatFiles(chatId) : null;
     this.filesPanel.show(this.files);

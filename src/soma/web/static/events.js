@@ -4,6 +4,11 @@
 // whole state needed to resume: the stream opens with ?after=<that id>, the browser sends
 // Last-Event-ID when it reconnects by itself, and any event at or below the last applied id
 // is dropped here, so nothing is ever applied twice.
+//
+// Under the emergency lockdown the stream stays shut (the server would refuse it): it looks again
+// every REOPEN_MS without asking the server, and the page reloads when the lockdown lifts.
+
+import * as lockdown from "./lockdown.js";
 
 export const EVENT_TYPES = Object.freeze([
   "message.created",
@@ -59,6 +64,11 @@ export class SessionStream {
 
   connect() {
     if (this.closed) return;
+    if (lockdown.isActive()) {
+      this.onStatus("offline");
+      this.timer = setTimeout(() => this.connect(), REOPEN_MS);
+      return;
+    }
     this.onStatus("connecting");
     const source = new EventSource(this.urlFor(this.lastId));
     this.source = source;

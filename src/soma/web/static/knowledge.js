@@ -9,7 +9,7 @@
 import * as api from "./api.js";
 import { h } from "./dom.js";
 import { formatBytes } from "./format.js";
-import { ErrorBanner, ProgressBar, confirmButton, holdsFiles, pageFrame, timeElement } from "./widgets.js";
+import { confirmButton, ErrorBanner, holdsFiles, pageFrame, ProgressBar, scrollRegion, timeElement } from "./widgets.js";
 
 const POLL_MS = 2000; // list refresh while documents are being indexed
 const UPLOADED_LINGER_MS = 1500; // a finished upload's row stays this long, then the table has it
@@ -136,7 +136,7 @@ class KnowledgePage {
         "section",
         { class: "card list-card", "aria-labelledby": "knowledge-list-title" },
         h("div", { class: "list-toolbar" }, h("h2", { id: "knowledge-list-title", class: "card-title" }, "Files")),
-        h("div", { class: "table-scroll" }, this.table),
+        h("div", scrollRegion("knowledge-list-title"), this.table),
         this.empty,
       ),
     );
@@ -179,7 +179,7 @@ class KnowledgePage {
     try {
       documents = await api.listDocuments();
     } catch (err) {
-      if (this.destroyed) return;
+      if (this.destroyed || api.isLockdown(err)) return; // locked down: the banner says it, and polling stops
       this.error.show(err);
       this.listFailed = true;
       this.pollTimer = setTimeout(() => this.refresh(), POLL_MS * 2);

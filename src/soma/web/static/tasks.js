@@ -130,7 +130,7 @@ class TasksPage {
     try {
       tasks = await api.listTasks();
     } catch (err) {
-      if (this.destroyed) return;
+      if (this.destroyed || api.isLockdown(err)) return; // locked down: the banner says it, and polling stops
       this.error.show(err);
       this.later(IDLE_REFRESH_MS);
       return;

@@ -77,6 +77,7 @@ export class TunnelCard {
     try {
       this.show(await api.getTunnel());
     } catch (err) {
+      if (api.isLockdown(err)) return; // the banner says it; polling stops (the page reloads when it lifts)
       this.error.show(err);
     }
     if (!this.destroyed) this.timer = setTimeout(() => this.refresh(), POLL_MS);

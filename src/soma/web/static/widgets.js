@@ -103,6 +103,13 @@ export function timeElement(iso, props = {}) {
   return h("time", { datetime: iso, title: formatFullDateTime(iso), ...props }, formatDateTime(iso));
 }
 
+/**
+ * The props of the box a wide table scrolls in, inside its card: a named region that takes the
+ * keyboard focus, so that its hidden columns can be scrolled to without a mouse (axe: scrollable-region-focusable).
+ * @param {string} labelledBy  the id of the table's heading
+ */
+export const scrollRegion = (labelledBy) => ({ class: "table-scroll", tabindex: "0", role: "region", "aria-labelledby": labelledBy });
+
 /** A form field: its label above the control `id`, and an optional hint below. */
 export function labelled(id, label, control, hint = null) {
   return h(
