@@ -1,4 +1,4 @@
-"""The places a secret (the SLM key, the tunnel token) can come from. Each read says where the value came from, never the value itself."""
+"""The places a secret (the SLM key, the tunnel token, the OIDC client secret) can come from. Each read says where the value came from, never the value itself."""
 
 from __future__ import annotations
 
@@ -139,6 +139,16 @@ def for_tunnel_token(settings: config.Settings) -> list[Source]:
         "vault": lambda: VaultSource(settings, vault.tunnel_token_location(settings)),
         "file": lambda: FileSource(settings.tunnel_token_file, "SOMA_TUNNEL_TOKEN_FILE"),
         "env": lambda: EnvSource("SOMA_TUNNEL_TOKEN", settings.tunnel_token),
+    }
+    return _in_order(settings, known)
+
+
+def for_oidc_client_secret(settings: config.Settings) -> list[Source]:
+    """The OpenID Connect client secret's sources, in the same SOMA_SECRET_SOURCES order and Vault mount as the SLM key."""
+    known = {
+        "vault": lambda: VaultSource(settings, vault.oidc_client_secret_location(settings)),
+        "file": lambda: FileSource(settings.oidc_client_secret_file, "SOMA_OIDC_CLIENT_SECRET_FILE"),
+        "env": lambda: EnvSource("SOMA_OIDC_CLIENT_SECRET", settings.oidc_client_secret),
     }
     return _in_order(settings, known)
 

@@ -8,6 +8,7 @@ import { ErrorBanner, timeElement } from "./widgets.js";
 const LIMIT = 100; // entries per page
 // The actions docs/security.md lists, in its order.
 const ACTIONS = [
+  "auth.login",
   "auth.login.succeeded",
   "auth.login.failed",
   "auth.logout",
