@@ -10,6 +10,7 @@ import sqlalchemy as sa
 
 from soma import config
 from soma.db import tables
+from soma.oidc import pending
 from tests.conftest import client_of
 from tests.oidc.conftest import come_back, reconfigure, sign_in, sso_settings, start_login
 
@@ -228,3 +229,13 @@ async def test_an_sso_admin_counts_as_protected_for_the_tunnel(gateway, api, moc
         await sign_in(browser, mock_idp, "ann-1")
     opened = await api.put("/v1/tunnel", json={"enabled": True, "mode": "token"})
     assert opened.status_code == 200, opened.text
+
+
+async def test_one_address_cannot_fill_the_database_with_unfinished_sign_ins(gateway, mock_idp) -> None:
+    async with client_of(gateway, address="203.0.113.7") as stranger, client_of(gateway, address="198.51.100.1") as someone:
+        for _ in range(pending.MAX_PER_ADDRESS):
+            assert (await stranger.get("/v1/auth/oidc/login")).status_code == 303
+        refused = await stranger.get("/v1/auth/oidc/login", headers={"Accept": "application/json"})
+        assert (refused.status_code, refused.headers["retry-after"], refused.json()["error"]["code"]) == (429, "600", "too_many_logins")
+        assert refused.json()["error"]["message"].startswith("30 sign-ins started from your address in the last 10 minutes are unfinished.")
+        assert (await someone.get("/v1/auth/oidc/login")).status_code == 303  # another address is not held up

@@ -228,9 +228,11 @@ oidc_logins = sa.Table(
     sa.Column("nonce", sa.Text, nullable=False),
     sa.Column("code_verifier", sa.Text, nullable=False),
     sa.Column("next_path", sa.Text, nullable=False),
+    sa.Column("client_address", sa.Text),
     sa.Column("created_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()),
     sa.Column("expires_at", sa.DateTime(timezone=True), nullable=False),
     sa.Index("oidc_logins_expires", "expires_at"),
+    sa.Index("oidc_logins_client", "client_address"),
 )
 
 api_keys = sa.Table(

@@ -32,12 +32,15 @@ async def providers(request: Request) -> dict[str, Any]:
     return {"local": settings.local_login, "oidc": {"name": settings.oidc_name} if settings.oidc_issuer else None}
 
 
-@router.get("/oidc/login", status_code=303, responses=openapi.raises(errors.OIDCNotConfigured, errors.OIDCProviderUnreachable))
-async def oidc_login(request: Request, next: str | None = Query(None, max_length=pending.MAX_NEXT_CHARS, description="A path on this site to return to.")) -> RedirectResponse:
+@router.get("/oidc/login", status_code=303, responses=openapi.raises(errors.OIDCNotConfigured, errors.OIDCProviderUnreachable, errors.TooManyLoginAttempts))
+async def oidc_login(
+    request: Request,
+    next_path: str | None = Query(None, alias="next", max_length=pending.MAX_NEXT_CHARS, description="A path on this site to return to."),
+) -> RedirectResponse:
     """Send the browser to the identity provider to sign in; it comes back to /v1/auth/oidc/callback."""
     idp = _provider(request.app)
     async with request.app.state.engine.begin() as conn:
-        started = await pending.begin(conn, pending.safe_next(next))
+        started = await pending.begin(conn, pending.safe_next(next_path), access.client_address(request))
     url = await idp.authorization_url(origin(request) + CALLBACK_PATH, started.state, started.nonce, started.code_verifier)
     response = RedirectResponse(url, status_code=303)
     name, secure = authn.cookie_name_and_secure(request.scope, request.headers, BINDING_COOKIE)

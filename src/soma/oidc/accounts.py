@@ -101,9 +101,17 @@ async def _bind_invited(conn: AsyncConnection, actor: admin.Actor, identity: Ide
 
 
 async def _create(conn: AsyncConnection, actor: admin.Actor, identity: Identity, role: str) -> dict[str, Any]:
+    """A new member (or admin) bound to the identity; the account another gateway made a moment ago for the same first sign-in."""
     username = await _free_username(conn, identity.names)
     values = dict(username=username, password_hash="", role=role, oidc_issuer=identity.issuer, oidc_subject=identity.subject)
-    row = (await conn.execute(sa.insert(_u).values(values).returning(_u))).one()
+    try:
+        async with conn.begin_nested():
+            row = (await conn.execute(sa.insert(_u).values(values).returning(_u))).one()
+    except sa.exc.IntegrityError:  # two first sign-ins at once (two tabs, two gateways): one account, whoever won
+        bound = await _bound(conn, identity)
+        if bound is None:
+            raise
+        return bound
     await actor.record(conn, "user.created", username, {"role": role, "method": "oidc", "subject": identity.subject})
     return dict(row._mapping)
 

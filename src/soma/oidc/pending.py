@@ -16,11 +16,15 @@ from dataclasses import dataclass
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from soma import errors
 from soma.auth import tokens
 from soma.db import tables
 
 LIFETIME = datetime.timedelta(minutes=10)  # from leaving Soma to coming back from the provider
 MAX_NEXT_CHARS = 2000
+# Unfinished logins one client address may hold: a person needs a few (tabs, retries); a stranger looping on
+# GET /v1/auth/oidc/login gets 429 instead of filling the table.
+MAX_PER_ADDRESS = 30
 _l = tables.oidc_logins
 
 
@@ -43,13 +47,21 @@ class Pending:
     next_path: str
 
 
-async def begin(conn: AsyncConnection, next_path: str) -> Started:
-    """A new started login returning to `next_path` (already made safe); forgets the logins left unfinished."""
+async def begin(conn: AsyncConnection, next_path: str, client_address: str | None) -> Started:
+    """A new started login returning to `next_path` (already made safe); forgets the logins left unfinished.
+
+    TooManyLoginAttempts when this address holds MAX_PER_ADDRESS unfinished ones.
+    """
     await conn.execute(sa.delete(_l).where(_l.c.expires_at < sa.func.now()))
+    same = _l.c.client_address == client_address if client_address else _l.c.client_address.is_(None)
+    held = (await conn.execute(sa.select(sa.func.count()).select_from(_l).where(same))).scalar_one()
+    if held >= MAX_PER_ADDRESS:
+        minutes = int(LIFETIME.total_seconds() // 60)
+        raise errors.TooManyLoginAttempts(f"{held} sign-ins started from your address in the last {minutes} minutes are unfinished.", int(LIFETIME.total_seconds()))
     started = Started(tokens.new_token(), tokens.new_token(), secrets.token_urlsafe(64), tokens.new_token())
     await conn.execute(sa.insert(_l).values(
         state_hash=tokens.digest(started.state), browser_hash=tokens.digest(started.browser), nonce=started.nonce,
-        code_verifier=started.code_verifier, next_path=next_path, expires_at=sa.func.now() + LIFETIME,
+        code_verifier=started.code_verifier, next_path=next_path, client_address=client_address, expires_at=sa.func.now() + LIFETIME,
     ))  # fmt: skip
     return started
 

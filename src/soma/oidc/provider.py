@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import httpx
+from authlib.common.errors import AuthlibBaseError
 from authlib.integrations.httpx_client import AsyncOAuth2Client
 from authlib.oidc.core import CodeIDToken
 from joserfc import jwt
@@ -85,11 +86,10 @@ class Provider:
         async with self._client(secret, redirect_uri) as client:
             try:
                 answer = await client.fetch_token(endpoint, code=code, code_verifier=code_verifier)
-            except httpx.HTTPError as exc:
+            except (httpx.HTTPError, ValueError) as exc:  # unreachable, or an answer that is not JSON
                 raise errors.OIDCProviderUnreachable(f"The token endpoint could not be reached ({type(exc).__name__}).") from exc
-            except Exception as exc:  # Authlib's OAuthError: the provider said no (invalid_grant for a code used twice)
-                error = getattr(exc, "error", None) or type(exc).__name__
-                raise errors.OIDCProviderRefused(f"The identity provider refused the sign-in code ({error}).") from exc
+            except AuthlibBaseError as exc:  # the provider said no: invalid_grant for a code used twice, invalid_client
+                raise errors.OIDCProviderRefused(f"The identity provider refused the sign-in code ({exc.error or type(exc).__name__}).") from exc
         if not isinstance(answer.get("id_token"), str):
             raise errors.OIDCTokenInvalid("The token endpoint answered without an ID token (is `openid` among SOMA_OIDC_SCOPES?).")
         return Tokens(answer["id_token"], answer.get("access_token"))

@@ -6,7 +6,7 @@ what an admin invited (invite mode binds the account on the first login with tha
 provider said at the last login. `users.break_glass` marks the local admins created by `soma users create --break-glass`,
 whose password works even with SOMA_LOCAL_LOGIN=false. `login_sessions.method` is `password`, `break_glass` or `oidc`.
 `oidc_logins` holds a started login for 10 minutes: the digests of its `state` and of the browser's binding cookie,
-the nonce, the PKCE verifier and the path to return to; the callback deletes the row it uses.
+the nonce, the PKCE verifier, the path to return to and the client's address; the callback deletes the row it uses.
 
 Revision ID: 0015
 Revises: 0014
@@ -39,10 +39,12 @@ def upgrade() -> None:
         sa.Column("nonce", sa.Text, nullable=False),
         sa.Column("code_verifier", sa.Text, nullable=False),
         sa.Column("next_path", sa.Text, nullable=False),
+        sa.Column("client_address", sa.Text),  # who started it: a stranger may hold only so many at once
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.text("now()")),
         sa.Column("expires_at", sa.DateTime(timezone=True), nullable=False),
     )
     op.create_index("oidc_logins_expires", "oidc_logins", ["expires_at"])
+    op.create_index("oidc_logins_client", "oidc_logins", ["client_address"])
 
 
 def downgrade() -> None:
