@@ -147,7 +147,7 @@ async def test_invite_mode_refuses_an_unverified_email_and_binds_a_verified_one(
     assert [(u["username"], u["oidc_subject"]) for u in await _users(gateway)] == [("bea", "bea-1")]
 
 
-async def test_a_user_outside_the_allowed_groups_is_refused(gateway, mock_idp) -> None:
+async def test_a_user_outside_the_allowed_groups_is_refused(gateway, api, mock_idp) -> None:
     reconfigure(gateway, oidc_allowed_groups="staff, contractors")
     mock_idp.person("visitor", {"email": "v@example.org", "groups": ["visitors"]})
     async with client_of(gateway) as browser:
@@ -158,6 +158,8 @@ async def test_a_user_outside_the_allowed_groups_is_refused(gateway, mock_idp) -
         )}})  # fmt: skip
         assert (await _me(browser))[0] == 401
     assert await _users(gateway) == []
+    entries = (await api.get("/v1/audit", params={"action": "auth.login.refused"})).json()["entries"]
+    assert [(e["actor"], e["target"], e["details"]["reason"]) for e in entries] == [(f"oidc:{mock_idp.issuer}", "visitor", "oidc_not_allowed")]
 
 
 async def test_a_user_removed_from_the_admin_group_loses_admin_at_the_next_login(gateway, api, mock_idp) -> None:

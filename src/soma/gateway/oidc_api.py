@@ -52,7 +52,7 @@ async def oidc_login(
 @router.get(
     "/oidc/callback",
     status_code=303,
-    responses=openapi.raises(errors.OIDCStateInvalid, errors.OIDCProviderRefused, errors.OIDCTokenInvalid, errors.OIDCNotAllowed,
+    responses=openapi.raises(errors.OIDCNotConfigured, errors.OIDCStateInvalid, errors.OIDCProviderRefused, errors.OIDCTokenInvalid, errors.OIDCNotAllowed,
                              errors.OIDCNotInvited, errors.OIDCEmailUnverified, errors.OIDCProviderUnreachable),  # fmt: skip
 )
 async def oidc_callback(
@@ -78,12 +78,19 @@ async def oidc_callback(
     claims = await idp.verify(issued, started.nonce)
     identity = accounts.Identity.from_claims(claims, settings.oidc_groups_claim)
     response = RedirectResponse(started.next_path, status_code=303)
-    async with engine.begin() as conn:
-        user = await accounts.sign_in(conn, settings, identity)
-        max_age = min(settings.oidc_session_hours * 3600, settings.session_max_seconds)
-        await login_cookie.start_session(request, response, conn, user, max_age, "oidc")
-        details = {"method": "oidc", "issuer": identity.issuer, "subject": identity.subject, "role": user["role"]}
-        await audit.record(conn, "auth.login", f"user:{user['username']}", user["username"].lower(), details, access.client_address(request))
+    who = {"method": "oidc", "issuer": identity.issuer, "subject": identity.subject}
+    try:
+        async with engine.begin() as conn:
+            user = await accounts.sign_in(conn, settings, identity)
+            max_age = min(settings.oidc_session_hours * 3600, settings.session_max_seconds)
+            await login_cookie.start_session(request, response, conn, user, max_age, "oidc")
+            await audit.record(conn, "auth.login", f"user:{user['username']}", user["username"].lower(), {**who, "role": user["role"]},
+                               access.client_address(request))  # fmt: skip
+    except errors.SomaError as exc:  # the provider vouched for this person, and Soma refused them: admins see who and why
+        async with engine.begin() as conn:
+            await audit.record(conn, "auth.login.refused", f"oidc:{identity.issuer}", identity.subject, {**who, "reason": exc.code},
+                               access.client_address(request))  # fmt: skip
+        raise
     login_cookie.clear(request, response, BINDING_COOKIE)
     return response
 

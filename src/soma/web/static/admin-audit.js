@@ -11,6 +11,7 @@ const ACTIONS = [
   "auth.login",
   "auth.login.succeeded",
   "auth.login.failed",
+  "auth.login.refused",
   "auth.logout",
   "auth.password.changed",
   "auth.setup.completed",
