@@ -88,6 +88,14 @@ async def test_a_replayed_callback_is_refused_and_starts_no_session(gateway, moc
         assert (await _me(browser))[0] == 401
 
 
+async def test_sign_ins_started_in_two_tabs_of_one_browser_both_finish(gateway, mock_idp) -> None:
+    mock_idp.person("ann-1", ANN)
+    async with client_of(gateway) as browser:
+        first, second = await start_login(browser, "/#/chats"), await start_login(browser, "/#/memory")
+        assert (await come_back(browser, mock_idp.authorize(second, "ann-1"))).headers["location"] == "/#/memory"
+        assert (await come_back(browser, mock_idp.authorize(first, "ann-1"))).headers["location"] == "/#/chats"
+
+
 async def test_a_callback_finished_in_another_browser_is_refused(gateway, mock_idp) -> None:
     mock_idp.person("mallory", {"email": "mallory@example.org", "groups": []})
     async with client_of(gateway) as attacker, client_of(gateway) as victim:

@@ -21,7 +21,7 @@ async def start_session(
     return csrf
 
 
-def clear(request: Request, response: Response, plain: str = authn.PLAIN_HTTP_COOKIE) -> None:
-    """Tell the browser to drop the login cookie (or another of Soma's cookies, by its plain name)."""
-    name, secure = authn.cookie_name_and_secure(request.scope, request.headers, plain)
+def clear(request: Request, response: Response) -> None:
+    """Tell the browser to drop the login cookie."""
+    name, secure = authn.cookie_name_and_secure(request.scope, request.headers)
     response.delete_cookie(name, path="/", secure=secure, httponly=True, samesite="lax")

@@ -40,7 +40,8 @@ async def oidc_login(
     """Send the browser to the identity provider to sign in; it comes back to /v1/auth/oidc/callback."""
     idp = _provider(request.app)
     async with request.app.state.engine.begin() as conn:
-        started = await pending.begin(conn, pending.safe_next(next_path), access.client_address(request))
+        held = authn.session_cookie(request.scope, request.headers, BINDING_COOKIE)
+        started = await pending.begin(conn, pending.safe_next(next_path), access.client_address(request), held)
     url = await idp.authorization_url(origin(request) + CALLBACK_PATH, started.state, started.nonce, started.code_verifier)
     response = RedirectResponse(url, status_code=303)
     name, secure = authn.cookie_name_and_secure(request.scope, request.headers, BINDING_COOKIE)
@@ -91,8 +92,7 @@ async def oidc_callback(
             await audit.record(conn, "auth.login.refused", f"oidc:{identity.issuer}", identity.subject, {**who, "reason": exc.code},
                                access.client_address(request))  # fmt: skip
         raise
-    login_cookie.clear(request, response, BINDING_COOKIE)
-    return response
+    return response  # the binding cookie stays: another tab's sign-in may still come back with it (it expires in 10 minutes)
 
 
 def provider_of(app: FastAPI) -> provider.Provider | None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime
 import hmac
+import re
 import secrets
 from dataclasses import dataclass
 
@@ -25,6 +26,7 @@ MAX_NEXT_CHARS = 2000
 # Unfinished logins one client address may hold: a person needs a few (tabs, retries); a stranger looping on
 # GET /v1/auth/oidc/login gets 429 instead of filling the table.
 MAX_PER_ADDRESS = 30
+_TOKEN = re.compile(r"[A-Za-z0-9_-]{43}")  # what tokens.new_token() makes: 256 bits, URL-safe base64
 _l = tables.oidc_logins
 
 
@@ -47,10 +49,11 @@ class Pending:
     next_path: str
 
 
-async def begin(conn: AsyncConnection, next_path: str, client_address: str | None) -> Started:
+async def begin(conn: AsyncConnection, next_path: str, client_address: str | None, browser: str | None = None) -> Started:
     """A new started login returning to `next_path` (already made safe); forgets the logins left unfinished.
 
-    TooManyLoginAttempts when this address holds MAX_PER_ADDRESS unfinished ones.
+    `browser` is the binding cookie this browser already holds, kept so sign-ins started in two tabs both finish;
+    a new one is made when it has none. TooManyLoginAttempts when this address holds MAX_PER_ADDRESS unfinished ones.
     """
     await conn.execute(sa.delete(_l).where(_l.c.expires_at < sa.func.now()))
     same = _l.c.client_address == client_address if client_address else _l.c.client_address.is_(None)
@@ -58,7 +61,8 @@ async def begin(conn: AsyncConnection, next_path: str, client_address: str | Non
     if held >= MAX_PER_ADDRESS:
         minutes = int(LIFETIME.total_seconds() // 60)
         raise errors.TooManyLoginAttempts(f"{held} sign-ins started from your address in the last {minutes} minutes are unfinished.", int(LIFETIME.total_seconds()))
-    started = Started(tokens.new_token(), tokens.new_token(), secrets.token_urlsafe(64), tokens.new_token())
+    kept = browser if browser and _TOKEN.fullmatch(browser) else None
+    started = Started(tokens.new_token(), tokens.new_token(), secrets.token_urlsafe(64), kept or tokens.new_token())
     await conn.execute(sa.insert(_l).values(
         state_hash=tokens.digest(started.state), browser_hash=tokens.digest(started.browser), nonce=started.nonce,
         code_verifier=started.code_verifier, next_path=next_path, client_address=client_address, expires_at=sa.func.now() + LIFETIME,
