@@ -201,6 +201,33 @@ class Settings(BaseSettings):
 
     session_idle_seconds: float = Field(8 * 3600, gt=0, description="A login session unused this long ends.")
     session_max_seconds: float = Field(7 * 86400, gt=0, description="A login session ends this long after login, used or not.")
+    local_login: bool = Field(
+        True, description="Offer the password form; false refuses POST /v1/auth/login to all but break-glass admins (`soma users create --break-glass`)."
+    )
+    oidc_issuer: str | None = Field(
+        None, description="The OpenID Connect issuer, e.g. `https://id.example.org/realms/staff`; single sign-on is off without it."
+    )
+    oidc_client_id: str | None = Field(None, description="Soma's client id at the identity provider.")
+    oidc_client_secret: SecretStr | None = Field(
+        None, description="Soma's client secret at the identity provider, when neither Vault nor a secret file gives one."
+    )
+    oidc_client_secret_file: Path | None = Field(
+        None, description="File holding the client secret, e.g. a mounted Kubernetes Secret; read at each login."
+    )
+    oidc_client_secret_vault_path: str = Field(
+        "oidc/client-secret", description="Path of the client secret (field `value`) in the SLM key's KV v2 mount."
+    )
+    oidc_scopes: str = Field("openid email profile", description="Scopes asked of the provider; `openid` is always sent.")
+    oidc_name: str = Field("SSO", min_length=1, max_length=60, description="The provider's name on the login page's button: Sign in with NAME.")
+    oidc_groups_claim: str = Field("groups", min_length=1, description="The ID token claim listing the person's groups.")
+    oidc_admin_groups: str = Field("", description="Comma-separated groups whose members are admins; re-evaluated at every login.")
+    oidc_allowed_groups: str = Field(
+        "", description="Comma-separated groups, one of which a person must be in to sign in at all; empty allows everyone the provider signs in."
+    )
+    oidc_provisioning: Literal["auto", "invite"] = Field(
+        "auto", description="`auto` creates a member at the first login; `invite` only binds an account an admin created with the person's verified e-mail."
+    )
+    oidc_session_hours: float = Field(8.0, gt=0, description="An SSO login session ends this many hours after login, used or not.")
     bootstrap_admin_key: SecretStr | None = Field(
         None, description="An admin API key provisioned at gateway start, for automation (at least 32 characters)."
     )
@@ -239,6 +266,19 @@ class Settings(BaseSettings):
     def _sandbox_origin(cls, value: str | None) -> str | None:
         """An http(s) origin of the sandbox service, given without a trailing slash; blank is unset."""
         return _origin(value, ("http", "https"), "give the sandbox service's URL, like http://127.0.0.1:8790 (no path)")
+
+    @field_validator("oidc_issuer")
+    @classmethod
+    def _issuer(cls, value: str | None) -> str | None:
+        """An https URL (http only on loopback, for a provider on this machine); kept exactly, as ID tokens must name it."""
+        if value is None or not value.strip():
+            return None
+        issuer = value.strip()
+        scheme, _, rest = issuer.partition("://")
+        host = rest.split("/", 1)[0].rsplit(":", 1)[0].strip("[]")
+        if not rest or "?" in rest or "#" in rest or not (scheme == "https" or (scheme == "http" and host in ("127.0.0.1", "localhost", "::1"))):
+            raise PydanticCustomError("issuer", "give the provider's https issuer URL, like https://id.example.org/realms/staff")
+        return issuer
 
     @field_validator("trusted_proxies")
     @classmethod

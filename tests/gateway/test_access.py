@@ -19,8 +19,11 @@ from tests.conftest import ADMIN, client_of, database_clock_passes
 
 PASSWORD = "correct horse battery"
 # The only routes a stranger reaches: probes, login and setup (pages and endpoints), static assets, /metrics,
-# and whether the emergency lockdown is on (the login page shows it).
-ALLOWED_WITHOUT_CREDENTIALS = {"/health", "/ready", "/login", "/setup", "/v1/auth/login", "/v1/auth/setup", "/metrics", "/v1/status/lockdown"}
+# whether the emergency lockdown is on (the login page shows it), and what the login page offers with single sign-on's two ends.
+ALLOWED_WITHOUT_CREDENTIALS = {
+    "/health", "/ready", "/login", "/setup", "/v1/auth/login", "/v1/auth/setup", "/metrics", "/v1/status/lockdown",
+    "/v1/auth/providers", "/v1/auth/oidc/login", "/v1/auth/oidc/callback",
+}
 SAMPLE_PARAMS = {"session_id": str(uuid.uuid4()), "document_id": str(uuid.uuid4()), "memory_id": "1", "user_id": "1", "key_id": "1", "restore_id": str(uuid.uuid4()), "task_id": str(uuid.uuid4()), "message_id": "1", "call_id": "m1g1s1c0", "name": "github", "server": "github", "tool": "create_issue", "path": "data/sales.csv"}
 
 

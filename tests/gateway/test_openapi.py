@@ -29,7 +29,7 @@ async def test_the_shared_statuses_follow_the_layers_a_request_passes(api) -> No
         return sorted(paths[path][method]["responses"])
 
     assert statuses("/health", "get") == ["200"]
-    assert statuses("/v1/auth/login", "post") == ["200", "401", "413", "422", "429", "503"]
+    assert statuses("/v1/auth/login", "post") == ["200", "401", "403", "413", "422", "429", "503"]  # 403: local login off
     assert statuses("/v1/sessions", "get") == ["200", "401", "403", "422", "503"]  # 422: an overlong ?query
     assert statuses("/v1/memories/{memory_id}", "patch") == ["200", "401", "403", "404", "413", "422", "503"]
     assert statuses("/v1/users", "post") == ["201", "401", "403", "409", "413", "422", "503"]

@@ -26,9 +26,17 @@ class Actor:
         await audit.record(conn, action, self.name, target, details or {}, self.address)
 
 
-async def create_user(conn: AsyncConnection, actor: Actor, username: str, password: str, role: str) -> dict[str, Any]:
-    user = await users.create(conn, username, password, role)
-    await actor.record(conn, "user.created", user["username"], {"role": role})
+async def create_user(conn: AsyncConnection, actor: Actor, username: str, password: str, role: str, break_glass: bool = False) -> dict[str, Any]:
+    """A user with a password; `break_glass` (the CLI only) lets it log in with local login off."""
+    user = await users.create(conn, username, password, role, break_glass)
+    await actor.record(conn, "user.created", user["username"], {"role": role, **({"break_glass": True} if break_glass else {})})
+    return user
+
+
+async def invite_user(conn: AsyncConnection, actor: Actor, username: str, email: str, role: str) -> dict[str, Any]:
+    """An account the single sign-on of `email` binds (invite provisioning)."""
+    user = await users.invite(conn, username, email, role)
+    await actor.record(conn, "user.invited", user["username"], {"role": role, "email": email})
     return user
 
 

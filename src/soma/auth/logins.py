@@ -28,12 +28,14 @@ class Login:
     csrf_token: str
 
 
-async def start(conn: AsyncConnection, user_id: int, client_address: str | None, max_age: float) -> tuple[str, str]:
-    """A new session; returns (cookie value, CSRF token). Only the cookie's digest is stored."""
+async def start(
+    conn: AsyncConnection, user_id: int, client_address: str | None, max_age: float, method: str = "password"
+) -> tuple[str, str]:
+    """A new session begun by `method` (password, break_glass, oidc); returns (cookie value, CSRF token). Only the cookie's digest is stored."""
     cookie, csrf = tokens.new_token(), tokens.new_token()
     expires = sa.func.now() + datetime.timedelta(seconds=max_age)
     await conn.execute(sa.insert(_s).values(token_hash=tokens.digest(cookie), user_id=user_id, csrf_token=csrf,
-                                            client_address=client_address, expires_at=expires))  # fmt: skip
+                                            client_address=client_address, expires_at=expires, method=method))  # fmt: skip
     return cookie, csrf
 
 
@@ -55,10 +57,12 @@ async def resolve(conn: AsyncConnection, cookie: str, idle: float) -> Login | No
     return Login(row.id, row.user_id, row.username, row.role, row.csrf_token)
 
 
-async def end(conn: AsyncConnection, session_id: int) -> None:
-    """Log out: end one session, and its open streams."""
-    await conn.execute(sa.update(_s).where(_s.c.id == session_id, _s.c.ended_at.is_(None)).values(ended_at=sa.func.now()))
+async def end(conn: AsyncConnection, session_id: int) -> str | None:
+    """Log out: end one session, and its open streams; returns how it began (`oidc` logs out at the provider too)."""
+    query = sa.update(_s).where(_s.c.id == session_id, _s.c.ended_at.is_(None)).values(ended_at=sa.func.now()).returning(_s.c.method)
+    method = (await conn.execute(query)).scalar()
     await ending.announce(conn, ending.LOGGED_OUT, ending.login(session_id))
+    return method
 
 
 async def end_all(conn: AsyncConnection, user_id: int, reason: str) -> None:

@@ -19,7 +19,7 @@ Record = dict[str, Any]
 Change = Callable[[str, Record], Record]
 
 FIRST_REVISION = "0005"  # the schema the first backups were made at
-UNCHANGED = frozenset({"0006", "0007", "0009", "0010", "0011"})  # restore staging (0006), tunnel and lockdown state (0007): no backup holds them; an index (0009); deltas of stored answers deleted, no record reshaped (0010); vector indexes rebuilt denser (0011)
+UNCHANGED = frozenset({"0006", "0007", "0009", "0010", "0011", "0015"})  # restore staging (0006), tunnel and lockdown state (0007): no backup holds them; an index (0009); deltas of stored answers deleted, no record reshaped (0010); vector indexes rebuilt denser (0011); SSO identities, login methods, started logins (0015): users and sessions stay out of backups (backup/rows.py)
 
 
 def _messages_have_versions(kind: str, value: Record) -> Record:

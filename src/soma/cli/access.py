@@ -42,13 +42,20 @@ def _password(prompt: str) -> str:
 
 
 @users_app.command("create", help=f"Create a user; the password is read from standard input or asked. Reads {DB_VARS}.")
-def create_user(username: str, role: str = typer.Option("member", help="admin or member.")) -> None:
+def create_user(
+    username: str,
+    role: str = typer.Option("member", help="admin or member."),
+    break_glass: bool = typer.Option(
+        False, "--break-glass", help="An admin whose password works even with SOMA_LOCAL_LOGIN=false, for when the identity provider is down; each login is audited."
+    ),
+) -> None:
     from soma.auth import admin
 
     password = _password(f"Password for {username}")
 
-    user = _run(lambda conn, actor: admin.create_user(conn, actor, username, password, role))
-    typer.echo(f"created {user['role']} {user['username']} (id {user['id']})")
+    user = _run(lambda conn, actor: admin.create_user(conn, actor, username, password, role, break_glass))
+    kind = "break-glass admin" if user["break_glass"] else user["role"]
+    typer.echo(f"created {kind} {user['username']} (id {user['id']})")
 
 
 @users_app.command("list", help=f"List users. Reads {DB_VARS}.")
@@ -57,7 +64,8 @@ def list_users() -> None:
 
     for user in _run(lambda conn, _actor: users.list_all(conn)):
         state = f"disabled {user['disabled_at']:%Y-%m-%d %H:%M}" if user["disabled_at"] else "active"
-        typer.echo(f"{user['id']:>4}  {user['username']:<24} {user['role']:<7} {state}")
+        how = "break-glass" if user["break_glass"] else "sso" if user["sso"] else "invited" if user["email"] and not user["sso"] else "password"
+        typer.echo(f"{user['id']:>4}  {user['username']:<24} {user['role']:<7} {how:<11} {state}")
 
 
 @users_app.command("disable", help=f"Disable a user and end their sessions at once. Reads {DB_VARS}.")

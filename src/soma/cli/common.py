@@ -37,6 +37,11 @@ GATEWAY_VARS = env_names(
     "bootstrap_admin_key", "bootstrap_admin_key_file", "metrics_require_key", "trusted_proxies", "tunnel_origin_host",
     "tunnel_origin_port", "mcp_ask_timeout_seconds",
 )  # fmt: skip
+SSO_VARS = env_names(
+    "local_login", "oidc_issuer", "oidc_client_id", "oidc_client_secret", "oidc_client_secret_file", "oidc_client_secret_vault_path",
+    "oidc_scopes", "oidc_name", "oidc_groups_claim", "oidc_admin_groups", "oidc_allowed_groups", "oidc_provisioning",
+    "oidc_session_hours",
+)  # fmt: skip
 TUNNEL_VARS = env_names(
     "public_url", "cloudflared", "tunnel_token", "tunnel_token_file", "tunnel_token_vault_path", "tunnel_metrics_port",
     "tunnel_origin",

@@ -7,7 +7,7 @@ from typing import Optional
 import typer
 
 from soma import errors
-from soma.cli.common import DB_VARS, GATEWAY_VARS, KEY_VARS, SLM_VARS, WORKER_VARS, app, fail, serve, settings as _settings
+from soma.cli.common import DB_VARS, GATEWAY_VARS, KEY_VARS, SLM_VARS, SSO_VARS, WORKER_VARS, app, fail, serve, settings as _settings
 
 
 @app.command(help=f"Apply Soma's and procrastinate's schema migrations. Reads {DB_VARS}.")
@@ -27,7 +27,7 @@ def migrate() -> None:
     typer.echo("\n".join(f"applied: {step}" for step in applied) if applied else "schema is current")
 
 
-@app.command(help=f"Serve the HTTP API, event streams and web UI, and the tunnel's own door. Reads {DB_VARS}, {GATEWAY_VARS}, {KEY_VARS}.")
+@app.command(help=f"Serve the HTTP API, event streams and web UI, and the tunnel's own door. Reads {DB_VARS}, {GATEWAY_VARS}, {KEY_VARS}, {SSO_VARS}.")
 def gateway(
     host: Optional[str] = typer.Option(None, help="Listen address [default: SOMA_HOST or 127.0.0.1]."),
     port: Optional[int] = typer.Option(None, help="Listen port [default: SOMA_PORT or 8080]."),

@@ -191,8 +191,16 @@ users = sa.Table(
     sa.Column("created_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()),
     sa.Column("password_changed_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()),
     sa.Column("disabled_at", sa.DateTime(timezone=True)),
+    sa.Column("oidc_issuer", sa.Text),  # with oidc_subject: who the person is at the identity provider (0015)
+    sa.Column("oidc_subject", sa.Text),
+    sa.Column("email", sa.Text),  # invited by this e-mail, or as the provider last said
+    sa.Column("break_glass", sa.Boolean, nullable=False, server_default=sa.false()),  # a password that works with local login off
     sa.CheckConstraint("role IN ('admin', 'member')", name="users_role_check"),
+    sa.CheckConstraint("(oidc_issuer IS NULL) = (oidc_subject IS NULL)", name="users_oidc_pair_check"),
     sa.Index("users_username_key", sa.text("lower(username)"), unique=True),  # one account per name, whatever its case
+    sa.Index("users_oidc_identity", "oidc_issuer", "oidc_subject", unique=True),
+    sa.Index("users_invited_email", sa.text("lower(email)"), unique=True,
+             postgresql_where=sa.text("oidc_subject IS NULL AND email IS NOT NULL")),  # fmt: skip
 )
 
 login_sessions = sa.Table(
@@ -207,7 +215,24 @@ login_sessions = sa.Table(
     sa.Column("last_seen_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()),
     sa.Column("expires_at", sa.DateTime(timezone=True), nullable=False),
     sa.Column("ended_at", sa.DateTime(timezone=True)),
+    sa.Column("method", sa.Text, nullable=False, server_default="password"),  # password, break_glass or oidc
+    sa.CheckConstraint("method IN ('password', 'break_glass', 'oidc')", name="login_sessions_method_check"),
     sa.Index("login_sessions_user", "user_id"),
+)
+
+oidc_logins = sa.Table(
+    "oidc_logins",
+    metadata,
+    sa.Column("state_hash", sa.Text, primary_key=True),
+    sa.Column("browser_hash", sa.Text, nullable=False),
+    sa.Column("nonce", sa.Text, nullable=False),
+    sa.Column("code_verifier", sa.Text, nullable=False),
+    sa.Column("next_path", sa.Text, nullable=False),
+    sa.Column("client_address", sa.Text),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()),
+    sa.Column("expires_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Index("oidc_logins_expires", "expires_at"),
+    sa.Index("oidc_logins_client", "client_address"),
 )
 
 api_keys = sa.Table(

@@ -32,6 +32,10 @@ from soma.errors.auth import (  # noqa: F401
     SetupLinkInvalid, TooManyLoginAttempts, Unauthenticated, UserNotFound, UsernameTaken, WeakPassword,
     WrongPassword,
 )
+from soma.errors.oidc import (  # noqa: F401
+    LocalLoginOff, OIDCEmailUnverified, OIDCNotAllowed, OIDCNotConfigured, OIDCNotInvited, OIDCProviderRefused,
+    OIDCProviderUnreachable, OIDCSecretMissing, OIDCSettingsInvalid, OIDCStateInvalid, OIDCTokenInvalid,
+)
 from soma.errors.settings import (  # noqa: F401
     BadSetting, InvalidSettings,
 )

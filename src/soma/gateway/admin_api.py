@@ -28,7 +28,8 @@ NEW_PASSWORD = {"minLength": passwords.MIN_LENGTH}
 class NewUser(BaseModel):
     model_config = ConfigDict(extra="forbid")
     username: bodies.Text = Field(min_length=1, max_length=64, json_schema_extra={"pattern": users.USERNAME.pattern})
-    password: str = Field(min_length=1, max_length=passwords.MAX_LENGTH, json_schema_extra=NEW_PASSWORD)
+    password: str | None = Field(None, min_length=1, max_length=passwords.MAX_LENGTH, json_schema_extra=NEW_PASSWORD)
+    email: bodies.Text | None = Field(None, min_length=3, max_length=320, description="Instead of a password: invite this e-mail to sign in with SSO.")
     role: Role = "member"  # the web UI's form starts from this too (GET /v1/meta)
 
 
@@ -56,7 +57,12 @@ async def list_users(request: Request) -> dict[str, Any]:
 
 @router.post("/users", status_code=201, responses=openapi.raises(errors.UsernameTaken))
 async def create_user(request: Request, body: NewUser) -> dict[str, Any]:
+    """A user with a password, or (with `email` instead) an account awaiting that e-mail's single sign-on."""
+    if (body.password is None) == (body.email is None):
+        raise errors.InvalidUser("Give a password, or an e-mail to invite for single sign-on; not both, not neither.")
     async with request.app.state.engine.begin() as conn:
+        if body.email is not None:
+            return await admin.invite_user(conn, _actor(request), body.username, body.email, body.role)
         return await admin.create_user(conn, _actor(request), body.username, body.password, body.role)
 
 

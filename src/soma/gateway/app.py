@@ -17,7 +17,7 @@ from soma.embeddings import embedder
 from soma.auth import bootstrap
 from soma.gateway import (
     admin_api, auth_api, authn, backup_api, emergency_api, error_shape, events_api, files_api, headers, health_api, knowledge_api,
-    limits, lockdown_gate, mcp_endpoint, memories_api, meta_api, metrics_api, openai_api, openapi, profiles_api, restores_api,
+    limits, lockdown_gate, mcp_endpoint, memories_api, meta_api, metrics_api, oidc_api, openai_api, openapi, profiles_api, restores_api,
     sessions_api, settings_api, status_api, tasks_api, tools_api, tunnel_api, turns_api,
 )
 from soma.gateway.notifier import Notifier
@@ -29,7 +29,7 @@ from soma.workspaces import attachments
 
 # Every module named *_api is a router; the order is the OpenAPI document's.
 ROUTERS = (
-    health_api, metrics_api, auth_api, admin_api, meta_api, status_api, sessions_api, turns_api, files_api, events_api, settings_api,
+    health_api, metrics_api, auth_api, oidc_api, admin_api, meta_api, status_api, sessions_api, turns_api, files_api, events_api, settings_api,
     profiles_api, knowledge_api, memories_api, tools_api, tasks_api, backup_api, restores_api, tunnel_api, emergency_api, openai_api,
 )
 
@@ -73,6 +73,7 @@ def create(
 
     app = FastAPI(title="Soma", version=soma.__version__, lifespan=lifespan)
     app.state.settings = settings
+    oidc_api.provider_of(app)  # incomplete single sign-on settings stop the start, naming what to set
     app.state.embedder = embedding_model or embedder.MiniLM()  # loads its weights on first use
     error_shape.install(app)
     openapi.install(app)

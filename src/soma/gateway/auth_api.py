@@ -11,7 +11,7 @@ from soma import errors
 from soma.audit import log as audit
 from soma.auth import logins, passwords, ratelimit, setup_links, users
 from soma.auth.principal import user_scopes
-from soma.gateway import access, authn, bodies, openapi
+from soma.gateway import access, bodies, login_cookie, oidc_api, openapi
 
 router = APIRouter(prefix="/v1/auth", tags=["auth"])
 
@@ -32,9 +32,14 @@ class PasswordChange(BaseModel):
     new_password: str = Field(min_length=1, max_length=passwords.MAX_LENGTH)
 
 
-@router.post("/login", responses=openapi.raises(errors.LoginFailed, errors.TooManyLoginAttempts))
+@router.post("/login", responses=openapi.raises(errors.LoginFailed, errors.TooManyLoginAttempts, errors.LocalLoginOff))
 async def login(request: Request, response: Response, body: Credentials) -> dict[str, Any]:
-    """Check the password and start a session in a `__Host-` cookie; rate-limited per account and address."""
+    """Check the password and start a session in a `__Host-` cookie; rate-limited per account and address.
+
+    With SOMA_LOCAL_LOGIN=false only break-glass admins may (403 `local_login_off` for the others, once the password
+    is right, so the refusal tells nobody which accounts are break-glass); each such login is audited `auth.login`
+    with `method: break_glass`.
+    """
     address = access.client_address(request)
     engine = request.app.state.engine
     async with engine.begin() as conn:
@@ -45,22 +50,40 @@ async def login(request: Request, response: Response, body: Credentials) -> dict
         async with engine.begin() as conn:  # committed before refusing: the rate limit counts these
             await audit.record(conn, ratelimit.FAILED, f"user:{body.username}", body.username.lower(), {}, address)
         raise errors.LoginFailed()
+    settings = request.app.state.settings
+    break_glass = not settings.local_login
+    if break_glass and not user["break_glass"]:
+        raise errors.LocalLoginOff()
     async with engine.begin() as conn:
-        csrf = await _start_session(request, response, conn, user)
-        await audit.record(conn, "auth.login.succeeded", f"user:{user['username']}", user["username"].lower(), {}, address)
+        csrf = await login_cookie.start_session(
+            request, response, conn, user, settings.session_max_seconds, "break_glass" if break_glass else "password"
+        )
+        if break_glass:
+            await audit.record(conn, "auth.login", f"user:{user['username']}", user["username"].lower(), {"method": "break_glass"}, address)
+        else:
+            await audit.record(conn, "auth.login.succeeded", f"user:{user['username']}", user["username"].lower(), {}, address)
     return _me(user["username"], user["role"], csrf)
 
 
 @router.post("/logout")
 async def logout(request: Request, response: Response) -> dict[str, str]:
-    """End this login session (API keys have no session: revoke them instead)."""
+    """End this login session (API keys have no session: revoke them instead).
+
+    A session begun with single sign-on also gets `end_session_url`, the provider's end-session endpoint coming back
+    to /login, when the provider has one: the UI goes there, so the provider's own session ends too.
+    """
     caller = access.principal(request)
+    method = None
     if caller.session_id is not None:
         async with request.app.state.engine.begin() as conn:
-            await logins.end(conn, caller.session_id)
+            method = await logins.end(conn, caller.session_id)
             await audit.record(conn, "auth.logout", caller.actor, caller.name.lower(), {}, access.client_address(request))
-    _clear_cookie(request, response)
-    return {"status": "logged out"}
+    login_cookie.clear(request, response)
+    answer = {"status": "logged out"}
+    if method == "oidc" and (provider := oidc_api.provider_of(request.app)) is not None:
+        if url := await provider.end_session_url(oidc_api.origin(request) + "/login"):
+            answer["end_session_url"] = url
+    return answer
 
 
 @router.get("/me")
@@ -83,7 +106,7 @@ async def change_password(request: Request, response: Response, body: PasswordCh
             raise errors.WrongPassword()
         await users.set_password(conn, caller.id, body.new_password)
         await audit.record(conn, "auth.password.changed", caller.actor, caller.name.lower(), {}, access.client_address(request))
-    _clear_cookie(request, response)
+    login_cookie.clear(request, response)
     return {"status": "password changed; log in again"}
 
 
@@ -97,22 +120,9 @@ async def setup(request: Request, response: Response, body: Setup) -> dict[str, 
             raise errors.SetupDone()
         user = await users.create(conn, body.username, body.password, "admin")
         user = await users.find(conn, user["username"])
-        csrf = await _start_session(request, response, conn, user)
+        csrf = await login_cookie.start_session(request, response, conn, user, request.app.state.settings.session_max_seconds, "password")
         await audit.record(conn, "auth.setup.completed", f"user:{user['username']}", user["username"].lower(), {}, access.client_address(request))
     return _me(user["username"], "admin", csrf)
-
-
-async def _start_session(request: Request, response: Response, conn, user: dict[str, Any]) -> str:
-    settings = request.app.state.settings
-    cookie, csrf = await logins.start(conn, user["id"], access.client_address(request), settings.session_max_seconds)
-    name, secure = authn.cookie_name_and_secure(request.scope, request.headers)
-    response.set_cookie(name, cookie, max_age=int(settings.session_max_seconds), path="/", secure=secure, httponly=True, samesite="lax")
-    return csrf
-
-
-def _clear_cookie(request: Request, response: Response) -> None:
-    name, secure = authn.cookie_name_and_secure(request.scope, request.headers)
-    response.delete_cookie(name, path="/", secure=secure, httponly=True, samesite="lax")
 
 
 def _me(username: str, role: str, csrf: str | None) -> dict[str, Any]:

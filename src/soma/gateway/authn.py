@@ -28,8 +28,10 @@ PLAIN_HTTP_COOKIE = "soma_session"  # browsers refuse Secure cookies from plain-
 CSRF_HEADER = "x-csrf-token"
 SAFE_METHODS = {"GET", "HEAD", "OPTIONS"}
 # What a stranger may reach: probes, the login and setup pages with their assets, the two
-# endpoints that turn a password or a setup link into a session, and whether Soma is locked down.
-PUBLIC_PATHS = {"/health", "/ready", "/login", "/setup", "/v1/auth/login", "/v1/auth/setup", "/favicon.ico", status_api.LOCKDOWN_PATH}
+# endpoints that turn a password or a setup link into a session, what the login page offers,
+# the two ends of a single sign-on, and whether Soma is locked down.
+PUBLIC_PATHS = {"/health", "/ready", "/login", "/setup", "/v1/auth/login", "/v1/auth/setup", "/favicon.ico",
+                "/v1/auth/providers", "/v1/auth/oidc/login", "/v1/auth/oidc/callback", status_api.LOCKDOWN_PATH}  # fmt: skip
 PUBLIC_PREFIXES = ("/static/",)
 METRICS_PATH = "/metrics"
 
@@ -92,8 +94,8 @@ class Authenticate:
         return principal
 
 
-def session_cookie(scope: Scope, headers: Headers) -> str | None:
-    """The login cookie's value: on an HTTPS origin only the `__Host-` one, elsewhere under either name.
+def session_cookie(scope: Scope, headers: Headers, plain: str = PLAIN_HTTP_COOKIE) -> str | None:
+    """The login cookie's value (or another cookie of Soma's, by its `plain` name): on an HTTPS origin only the `__Host-` one, elsewhere under either name.
 
     A browser takes a `__Host-` cookie only from this very origin over HTTPS. The plain name could
     have been planted by a sibling subdomain or over plain HTTP, so an HTTPS origin ignores it.
@@ -103,16 +105,16 @@ def session_cookie(scope: Scope, headers: Headers) -> str | None:
         name, _, value = part.strip().partition("=")
         cookies[name] = value
     if https_origin(scope, headers):
-        return cookies.get(COOKIE) or None
-    return cookies.get(COOKIE) or cookies.get(PLAIN_HTTP_COOKIE) or None
+        return cookies.get("__Host-" + plain) or None
+    return cookies.get("__Host-" + plain) or cookies.get(plain) or None
 
 
-def cookie_name_and_secure(scope: Scope, headers: Headers) -> tuple[str, bool]:
+def cookie_name_and_secure(scope: Scope, headers: Headers, plain: str = PLAIN_HTTP_COOKIE) -> tuple[str, bool]:
     """`__Host-` with Secure on an HTTPS origin and on loopback (where browsers accept Secure over HTTP); a plain name otherwise."""
     if https_origin(scope, headers) or _loopback(headers.get("host", "")):
-        return COOKIE, True
-    log.warning("login over plain HTTP from a non-loopback address: the session cookie cannot be Secure; serve Soma over HTTPS")
-    return PLAIN_HTTP_COOKIE, False
+        return "__Host-" + plain, True
+    log.warning("login over plain HTTP from a non-loopback address: the %s cookie cannot be Secure; serve Soma over HTTPS", plain)
+    return plain, False
 
 
 def https_origin(scope: Scope, headers: Headers) -> bool:

@@ -10,13 +10,14 @@ the same from whichever layer it came.
 
 from __future__ import annotations
 
+import html
 import logging
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from starlette.datastructures import Headers
 from starlette.exceptions import HTTPException
-from starlette.responses import JSONResponse, RedirectResponse, Response
+from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from soma import errors
@@ -25,6 +26,7 @@ from soma.gateway import database_down, openai_errors
 log = logging.getLogger(__name__)
 
 LOGIN_PAGE = "/login"
+SIGN_IN_PATHS = ("/v1/auth/oidc/",)  # reached by a browser navigating, from Soma or back from the provider
 WWW_AUTHENTICATE = 'Bearer realm="soma"'
 
 
@@ -49,6 +51,8 @@ def render(scope: Scope, exc: errors.SomaError) -> Response:
     unauthenticated = isinstance(exc, errors.Unauthenticated)
     if unauthenticated and _wants_page(scope):
         return RedirectResponse(LOGIN_PAGE, status_code=303)
+    if scope["path"].startswith(SIGN_IN_PATHS) and "text/html" in Headers(scope=scope).get("accept", ""):
+        return refusal_page(exc)
     headers = {}
     retry_after = getattr(exc, "retry_after", None)
     if exc.status_code in (429, 503) and retry_after:
@@ -56,6 +60,18 @@ def render(scope: Scope, exc: errors.SomaError) -> Response:
     if unauthenticated:
         headers["WWW-Authenticate"] = WWW_AUTHENTICATE
     return respond(scope, exc.status_code, exc.code, exc.message, headers or None)
+
+
+def refusal_page(exc: errors.SomaError) -> HTMLResponse:
+    """A refused single sign-on as the browser that followed the provider's redirect sees it: the message, and the way back."""
+    page = (
+        '<!doctype html><html lang="en"><head><meta charset="utf-8"><title>Sign-in refused · Soma</title>'
+        '<meta name="viewport" content="width=device-width, initial-scale=1"><link rel="stylesheet" href="/static/style.css"></head>'
+        '<body class="auth-body"><main class="auth-card"><h1 class="auth-title">Sign-in refused</h1>'
+        f'<p class="auth-error" role="alert" data-testid="sso-error" data-code="{html.escape(exc.code)}">{html.escape(exc.message)}</p>'
+        '<p><a href="/login" data-testid="back-to-login">Back to the login page</a></p></main></body></html>'
+    )
+    return HTMLResponse(page, status_code=exc.status_code)
 
 
 def _wants_page(scope: Scope) -> bool:

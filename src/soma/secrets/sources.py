@@ -1,4 +1,4 @@
-"""The places a secret (the SLM key, the tunnel token) can come from. Each read says where the value came from, never the value itself."""
+"""The places a secret (the SLM key, the tunnel token, the OIDC client secret) can come from. Each read says where the value came from, never the value itself."""
 
 from __future__ import annotations
 
@@ -135,10 +135,22 @@ def for_slm_key(settings: config.Settings) -> list[Source]:
 
 def for_tunnel_token(settings: config.Settings) -> list[Source]:
     """The Cloudflare tunnel token's sources, in the same SOMA_SECRET_SOURCES order and Vault mount as the SLM key."""
+    return _beside_slm_key(settings, vault.tunnel_token_location(settings), settings.tunnel_token_file, "SOMA_TUNNEL_TOKEN", settings.tunnel_token)
+
+
+def for_oidc_client_secret(settings: config.Settings) -> list[Source]:
+    """The OpenID Connect client secret's sources, in the same SOMA_SECRET_SOURCES order and Vault mount as the SLM key."""
+    return _beside_slm_key(
+        settings, vault.oidc_client_secret_location(settings), settings.oidc_client_secret_file, "SOMA_OIDC_CLIENT_SECRET", settings.oidc_client_secret
+    )
+
+
+def _beside_slm_key(settings: config.Settings, where: vault.Location, path: Path | None, variable: str, given: SecretStr | None) -> list[Source]:
+    """A secret's sources: Vault at `where`, the file `path` (`<variable>_FILE`), the `variable` itself."""
     known = {
-        "vault": lambda: VaultSource(settings, vault.tunnel_token_location(settings)),
-        "file": lambda: FileSource(settings.tunnel_token_file, "SOMA_TUNNEL_TOKEN_FILE"),
-        "env": lambda: EnvSource("SOMA_TUNNEL_TOKEN", settings.tunnel_token),
+        "vault": lambda: VaultSource(settings, where),
+        "file": lambda: FileSource(path, variable + "_FILE"),
+        "env": lambda: EnvSource(variable, given),
     }
     return _in_order(settings, known)
 

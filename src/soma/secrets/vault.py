@@ -46,6 +46,11 @@ def tunnel_token_location(settings: config.Settings) -> Location:
     return Location(settings.slm_key_vault_mount, settings.tunnel_token_vault_path.strip("/"), "value")
 
 
+def oidc_client_secret_location(settings: config.Settings) -> Location:
+    """The OpenID Connect client secret's place in Vault: the SLM key's mount, `oidc/client-secret` field `value` by default."""
+    return Location(settings.slm_key_vault_mount, settings.oidc_client_secret_vault_path.strip("/"), "value")
+
+
 def connect(settings: config.Settings) -> hvac.Client:
     """A logged-in client; VaultUnreachable or VaultAuthFailed naming the setting to fix."""
     import hvac

@@ -21,10 +21,14 @@ STATES = ("off", "starting", "connected", "failed")
 _t = tables.tunnel_state
 PUBLIC = (_t.c.enabled, _t.c.mode, _t.c.state, _t.c.public_url, _t.c.last_error, _t.c.reported_at)
 
-# An admin who can log in: a live account (every account has a password hash; disabled ones cannot log in).
-_ADMIN_WITH_PASSWORD = sa.select(sa.literal(1)).where(
-    tables.users.c.role == "admin", tables.users.c.disabled_at.is_(None), tables.users.c.password_hash != ""
-).exists()
+
+def _protected_admin(settings: config.Settings) -> sa.Exists:
+    """A live admin who must prove who they are: with a password, or bound to the configured identity provider."""
+    u = tables.users
+    with_sso = sa.and_(u.c.oidc_issuer == settings.oidc_issuer, u.c.oidc_subject.is_not(None)) if settings.oidc_issuer else sa.false()
+    return sa.select(sa.literal(1)).where(u.c.role == "admin", u.c.disabled_at.is_(None), sa.or_(u.c.password_hash != "", with_sso)).exists()
+
+
 # A setup link anyone holding it could still use to become the first admin.
 _OPEN_SETUP_LINK = sa.select(sa.literal(1)).where(
     tables.setup_tokens.c.used_at.is_(None), tables.setup_tokens.c.expires_at > sa.func.now()
@@ -45,7 +49,7 @@ async def problems(conn: AsyncConnection, settings: config.Settings) -> list[str
             f"Soma is in lockdown ({locked.reason!r}): after the incident is dealt with, lift it with "
             "`soma emergency-stop --lift --reason TEXT` (docs/runbooks/emergency-shutdown.md)."
         )
-    if not (await conn.execute(sa.select(_ADMIN_WITH_PASSWORD))).scalar_one():
+    if not (await conn.execute(sa.select(_protected_admin(settings)))).scalar_one():
         found.append("No admin account with a password exists: create one with `soma users create NAME --role admin` or the setup link.")
     if (await conn.execute(sa.select(_OPEN_SETUP_LINK))).scalar_one():
         found.append("A setup link is still open: use it to set the admin password, or let it expire.")

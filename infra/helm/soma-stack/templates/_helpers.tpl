@@ -152,6 +152,11 @@ prometheus.io/path: /metrics
 {{- if or .Values.auth.bootstrapAdminKey.existingSecret .Values.auth.bootstrapAdminKey.value }}true{{ end -}}
 {{- end -}}
 
+{{/* The Secret holding the OIDC client secret, when SSO is on and one is given (an existing one, or soma-oidc-client-secret from a dev value). */}}
+{{- define "soma.oidcSecret" -}}
+{{- with .Values.auth.oidc }}{{ if .issuer }}{{ if .clientSecret.existingSecret }}{{ .clientSecret.existingSecret }}{{ else if .clientSecret.value }}soma-oidc-client-secret{{ end }}{{ end }}{{ end -}}
+{{- end -}}
+
 {{/* The Secret holding the tunnel token, when one is given (an existing one, or soma-tunnel-token from a dev value). */}}
 {{- define "soma.tunnelTokenSecret" -}}
 {{- if .Values.tunnel.token.existingSecret }}{{ .Values.tunnel.token.existingSecret }}{{ else if .Values.tunnel.token.value }}soma-tunnel-token{{ end -}}

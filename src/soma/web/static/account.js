@@ -16,12 +16,14 @@ export function renderAccount(container, me) {
   const logoutButton = h("button", { type: "button", class: "button subtle", dataset: { testid: "logout" } }, "Log out");
   logoutButton.addEventListener("click", async () => {
     logoutButton.disabled = true;
+    let next = LOGIN_PAGE;
     try {
-      await api.logout();
+      // A single sign-on session ends at the provider too, which then sends the browser back to the login page.
+      next = (await api.logout()).end_session_url || LOGIN_PAGE;
     } catch {
       // logged out already, or the gateway is away: the login page says which
     }
-    location.replace(LOGIN_PAGE);
+    location.replace(next);
   });
   container.replaceChildren(
     h(

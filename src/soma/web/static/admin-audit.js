@@ -8,8 +8,10 @@ import { ErrorBanner, scrollRegion, timeElement } from "./widgets.js";
 const LIMIT = 100; // entries per page
 // The actions docs/security.md lists, in its order.
 const ACTIONS = [
+  "auth.login",
   "auth.login.succeeded",
   "auth.login.failed",
+  "auth.login.refused",
   "auth.logout",
   "auth.password.changed",
   "auth.setup.completed",

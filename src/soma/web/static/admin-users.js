@@ -108,7 +108,7 @@ export class UsersSection {
       const disabled = u.disabled_at !== null;
       el.dataset.state = disabled ? "disabled" : "active";
       el.replaceChildren(
-        h("td", { class: "strong" }, h("span", { dataset: { testid: "admin-user-name" } }, u.username), u.username === api.me.username ? h("span", { class: "muted you" }, " (you)") : null),
+        h("td", { class: "strong" }, h("span", { dataset: { testid: "admin-user-name" } }, u.username), u.username === api.me.username ? h("span", { class: "muted you" }, " (you)") : null, signInBadge(u)),
         h("td", { dataset: { testid: "admin-user-role" } }, u.role),
         h("td", {}, h("span", { class: `badge ${disabled ? "badge-failed" : "badge-ready"}`, dataset: { testid: "admin-user-state" } }, disabled ? "Disabled" : "Active")),
         h("td", { class: "muted nowrap" }, timeElement(u.created_at)),
@@ -178,4 +178,10 @@ export class UsersSection {
     queueMicrotask(() => input.focus());
     return form;
   }
+}
+
+/** How an account signs in, when not with an ordinary password: a break-glass admin stands out (its logins are audited `auth.login`). */
+function signInBadge(user) {
+  const kind = user.break_glass ? "break-glass" : user.sso ? "SSO" : user.email ? "invited" : null;
+  return kind ? h("span", { class: "badge badge-sign-in", dataset: { testid: "admin-user-sign-in" }, title: `Signs in: ${kind}` }, kind) : null;
 }

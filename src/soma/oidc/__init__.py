@@ -1,0 +1,1 @@
+"""Single sign-on with an OpenID Connect provider: the provider's documents and keys, started logins, accounts bound to (issuer, subject)."""
