@@ -3,6 +3,7 @@
 
 import * as api from "./api.js";
 import { h } from "./dom.js";
+import { FieldErrors } from "./forms.js";
 
 const LOGIN_PAGE = "/login";
 
@@ -45,6 +46,10 @@ class PasswordDialog {
     this.again = h("input", { type: "password", class: "input", name: "again", autocomplete: "new-password", required: true, dataset: { testid: "password-again" } });
     this.error = h("p", { class: "dialog-error", role: "alert", hidden: true, dataset: { testid: "password-error" } });
     this.submit = h("button", { type: "submit", class: "button primary", dataset: { testid: "password-submit" } }, "Change password");
+    this.fieldErrors = new FieldErrors(
+      { current_password: this.current, new_password: this.next },
+      { wrong_password: "current_password", weak_password: "new_password", password_too_long: "new_password" },
+    );
     this.form = h(
       "form",
       { class: "dialog-form", novalidate: true },
@@ -71,6 +76,7 @@ class PasswordDialog {
   open() {
     this.form.reset();
     this.error.hidden = true;
+    this.fieldErrors.clear();
     this.submit.disabled = false;
     this.el.showModal();
     this.current.focus();
@@ -78,6 +84,7 @@ class PasswordDialog {
 
   async save() {
     this.error.hidden = true;
+    this.fieldErrors.clear();
     if (this.next.value !== this.again.value) {
       this.showError("The two new passwords differ.");
       this.again.focus();
@@ -88,7 +95,7 @@ class PasswordDialog {
       await api.changePassword(this.current.value, this.next.value);
     } catch (err) {
       this.submit.disabled = false;
-      this.showError(err.message);
+      if (!this.fieldErrors.show(err)) this.showError(err.message);
       return;
     }
     location.replace(LOGIN_PAGE);
