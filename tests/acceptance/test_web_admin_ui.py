@@ -108,10 +108,10 @@ def test_a_refused_key_shows_the_servers_message(stack, page, console) -> None:
     page.get_by_test_id("admin-key-scope-chat").uncheck()
     page.get_by_test_id("admin-key-create").click()
     # Said by the field it is about: under the scopes, whose first box is outlined and described by it.
-    expect(page.get_by_test_id("admin-key-scope-chat-error")).to_have_text(
+    expect(page.get_by_test_id("admin-key-scope-admin-error")).to_have_text(
         "The request is not valid: scopes: List should have at least 1 item after validation, not 0. Fix the request and send it again."
     )
-    expect(page.get_by_test_id("admin-key-scope-chat")).to_have_attribute("aria-invalid", "true")
+    expect(page.get_by_test_id("admin-key-scope-admin")).to_have_attribute("aria-invalid", "true")  # the first of them
     expect(page.get_by_test_id("admin-keys-error")).to_be_hidden()
     expect(page.get_by_test_id("admin-new-key")).to_be_hidden()
 

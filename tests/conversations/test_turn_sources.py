@@ -7,6 +7,7 @@ import uuid
 
 import sqlalchemy as sa
 
+from soma.conversations import sources
 from soma.knowledge import ingest
 from tests import procs
 from tests.conftest import EMBEDDER
@@ -73,3 +74,11 @@ async def test_a_turn_cut_off_mid_answer_and_run_again_records_the_sources_of_th
     assert await turns.run(user["id"]) == "answered"
     [answer] = [m for m in await turns.messages(session_id) if m["role"] == "assistant"]
     assert (answer["content"], answer["meta"]["sources"]) == ("Twice a week [1] in the morning.", _sources(guide, habit["id"], cited=True))
+
+
+def test_markers_are_read_alone_or_several_in_one_pair_of_brackets_and_a_long_memory_is_titled_by_its_first_words() -> None:
+    assert sources.markers("Twice a week [1]; see [2, 3] and [4;5], not [x] or [1](https://example.com) twice.") == {1, 2, 3, 4, 5}
+    assert sources.title("  Short   fact.\n") == "Short fact."
+    long = "The user keeps a vegetable garden with tomatoes, beans, courgettes and a row of sunflowers along the fence."
+    assert sources.title(long) == "The user keeps a vegetable garden with tomatoes, beans, courgettes and a row…"  # no word cut in half
+    assert len(sources.title(long)) <= sources.TITLE_CHARS

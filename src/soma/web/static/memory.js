@@ -151,7 +151,7 @@ class MemoryPage {
     let answer;
     let threshold = null;
     try {
-      [answer, threshold] = await Promise.all([api.listMemories({ query }), query ? api.getSettings().then((s) => s.memory_threshold) : null]);
+      [answer, threshold] = await Promise.all([api.listMemories({ query }), query ? api.getSettings().then((read) => read.settings.memory_threshold) : null]);
     } catch (err) {
       if (generation === this.generation) {
         this.list.removeAttribute("aria-busy");
@@ -165,7 +165,7 @@ class MemoryPage {
     this.rows.clear();
     this.list.replaceChildren();
     this.list.removeAttribute("aria-busy");
-    const close = query ? answer.memories.filter((m) => m.similarity >= threshold) : answer.memories;
+    const close = typeof threshold === "number" ? answer.memories.filter((m) => m.similarity >= threshold) : answer.memories;
     this.hidden = answer.memories.length - close.length;
     this.threshold = threshold;
     this.append(close);

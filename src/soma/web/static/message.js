@@ -97,7 +97,6 @@ export function messageBubble(message, { state = "done", onRegenerate = null, on
     sources.replaceChildren(...[sourceList(given, anchor)].filter(Boolean));
     if (steps) steps.replaceChildren(...[stepsFor(index)].filter(Boolean));
     label.textContent = `${at + 1}/${shown.length}`;
-    label.setAttribute("aria-label", `Version ${at + 1} of ${shown.length}`);
     prev.disabled = at === 0;
     next.disabled = at === shown.length - 1;
     stopped.hidden = index !== latest;

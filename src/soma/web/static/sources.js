@@ -15,8 +15,8 @@ export function sourceList(sources, anchor) {
   const valid = sources.filter((s) => s && typeof s.title === "string");
   if (!valid.length) return null;
   return h(
-    "section",
-    { class: "sources", "aria-label": "Sources", dataset: { testid: "sources" } },
+    "div",
+    { class: "sources", role: "group", "aria-label": "Sources", dataset: { testid: "sources" } },
     h("p", { class: "sources-title" }, "Sources"),
     h("ul", { class: "source-list" }, ...valid.map((source) => h("li", {}, sourceItem(source, anchor)))),
   );
