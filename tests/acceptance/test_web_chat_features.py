@@ -311,6 +311,7 @@ def _sources_show_under_an_answer(stack, page: sync_api.Page, chat_id: str, guid
     expect(file.locator("summary")).to_be_focused()
     memory.locator("summary").click()
     expect(memory.get_by_test_id("source-excerpt")).to_have_text(HABIT)
+    page.screenshot(path="/tmp/soma-sources.png")
 
     stored = [m for m in stack.messages(chat_id) if m["role"] == "assistant"][-1]
     memory_id = stack.client.get(f"{stack.url}/v1/memories").json()["memories"][0]["id"]

@@ -73,13 +73,17 @@ def test_a_bad_setting_shows_the_servers_message_and_changes_nothing(stack, page
     recall_k.fill("80")  # the limit is 50
     page.get_by_test_id("settings-save").click()
 
-    error = page.get_by_test_id("settings-error")
-    expect(error.get_by_test_id("settings-error-message")).to_have_text(
+    # Said under the field it names, which is outlined and described by it; no banner besides.
+    expect(page.get_by_test_id("setting-memory_recall_k-error")).to_have_text(
         "'memory_recall_k': Input should be less than or equal to 50 (got 80). "
         "The settings were not changed. Send only known keys with valid values; GET /v1/settings shows them all."
     )
-    expect(error.get_by_test_id("settings-error-code")).to_have_text("invalid_settings")
+    expect(page.get_by_test_id("settings-error")).to_be_hidden()
     expect(recall_k).to_have_attribute("aria-invalid", "true")
+    # A control that cannot work says why: without SOMA_PUBLIC_URL the tunnel cannot open.
+    expect(page.get_by_test_id("tunnel-switch")).to_be_disabled()
+    expect(page.get_by_test_id("tunnel-blocked")).to_contain_text("SOMA_PUBLIC_URL is unset")
+    expect(page.get_by_test_id("tunnel-switch")).to_have_accessible_description(re.compile("SOMA_PUBLIC_URL is unset"))
     expect(recall_k).to_be_focused()
     expect(recall_k).to_have_value("80")  # kept, to be corrected
     expect(page.get_by_test_id("settings-status")).to_have_text("2 unsaved changes")
@@ -125,7 +129,7 @@ def test_the_code_settings_are_explained_saved_and_refused_in_the_servers_words_
     expect(page.get_by_test_id("setting-sandbox_memory_mb-note")).to_have_text("= 2 GiB")
     workspace.fill("20000")  # the limit is 512
     page.get_by_test_id("settings-save").click()
-    expect(page.get_by_test_id("settings-error-message")).to_contain_text("'workspace_max_mb': Input should be less than or equal to 512 (got 20000).")
+    expect(page.get_by_test_id("setting-workspace_max_mb-error")).to_contain_text("'workspace_max_mb': Input should be less than or equal to 512 (got 20000).")
     expect(workspace).to_have_attribute("aria-invalid", "true")
     assert settings(stack) == before
 

@@ -21,11 +21,20 @@ export class FieldErrors {
 
   /** Show `err` by its field; false when it concerns no field of this form (show it elsewhere). */
   show(err) {
-    this.clear();
     const control = this.fields[this.fieldOf(err)];
-    if (!control) return false;
+    if (!control) {
+      this.clear();
+      return false;
+    }
+    this.place(control, err.message || String(err));
+    return true;
+  }
+
+  /** Show `message` under `control` (a form that finds the field itself: the settings name theirs in quotes). */
+  place(control, message) {
+    this.clear();
     const base = control.id || control.dataset.testid || "field";
-    const note = h("p", { class: "field-error", id: `${base}-error`, role: "alert", dataset: { testid: `${control.dataset.testid || base}-error` } }, err.message || String(err));
+    const note = h("p", { class: "field-error", id: `${base}-error`, role: "alert", dataset: { testid: `${control.dataset.testid || base}-error` } }, message);
     const field = control.closest(".field");
     if (field) field.append(note);
     else control.after(note);
@@ -34,7 +43,6 @@ export class FieldErrors {
     control.addEventListener("input", () => this.clear(), { once: true }); // fixing it takes the message away
     this.shown = [control, note];
     control.focus();
-    return true;
   }
 
   /** Take the error away (before a new attempt). */
