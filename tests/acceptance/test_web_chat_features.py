@@ -304,14 +304,13 @@ def _sources_show_under_an_answer(stack, page: sync_api.Page, chat_id: str, guid
     expect(memory).to_contain_text("memory")
     expect(file.get_by_test_id("source-excerpt")).to_be_hidden()  # the passage on demand
     marker = answer.get_by_test_id("source-link")
-    expect(marker).to_have_text("1")
+    expect(marker).to_have_text("[1]")
     expect(marker).to_have_accessible_name("Source 1: garden.md")
     marker.click()  # the [1] in the text opens its source
     expect(file.get_by_test_id("source-excerpt")).to_have_text(PASSAGE)
     expect(file.locator("summary")).to_be_focused()
     memory.locator("summary").click()
     expect(memory.get_by_test_id("source-excerpt")).to_have_text(HABIT)
-    page.screenshot(path="/tmp/soma-sources.png")
 
     stored = [m for m in stack.messages(chat_id) if m["role"] == "assistant"][-1]
     memory_id = stack.client.get(f"{stack.url}/v1/memories").json()["memories"][0]["id"]

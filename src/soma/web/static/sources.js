@@ -66,21 +66,26 @@ function split(text, known, anchor) {
   for (const match of text.matchAll(MARKERS)) {
     const numbers = match[1].split(/\s*[,;]\s*/).map(Number);
     if (!numbers.some((n) => known.has(n))) continue;
-    parts.push(text.slice(last, match.index), "[");
-    numbers.forEach((n, i) => {
-      if (i) parts.push(", ");
-      parts.push(known.has(n) ? markerLink(n, known.get(n), anchor) : String(n));
-    });
-    parts.push("]");
+    parts.push(text.slice(last, match.index));
+    if (numbers.length === 1) parts.push(markerLink(numbers[0], known.get(numbers[0]), anchor, `[${numbers[0]}]`));
+    else {
+      parts.push("[");
+      numbers.forEach((n, i) => {
+        if (i) parts.push(", ");
+        parts.push(known.has(n) ? markerLink(n, known.get(n), anchor, String(n)) : String(n));
+      });
+      parts.push("]");
+    }
     last = match.index + match[0].length;
   }
   parts.push(text.slice(last));
   return parts.filter((part) => part !== "");
 }
 
-function markerLink(n, source, anchor) {
+/** A link to source `n`, showing `text` ("[2]" alone, "2" within "[1, 2]"). */
+function markerLink(n, source, anchor, text) {
   const id = `${anchor}-${n}`;
-  const link = h("a", { href: `#${id}`, class: "source-link", "aria-label": `Source ${n}: ${source.title}`, dataset: { testid: "source-link", marker: String(n) } }, String(n));
+  const link = h("a", { href: `#${id}`, class: "source-link", "aria-label": `Source ${n}: ${source.title}`, dataset: { testid: "source-link", marker: String(n) } }, text);
   link.addEventListener("click", (event) => {
     event.preventDefault(); // the page's address is the router's (#/chats/…): a source is opened here instead
     const target = document.getElementById(id);
