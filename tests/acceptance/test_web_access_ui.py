@@ -119,7 +119,7 @@ def test_a_changed_password_ends_the_session_and_only_the_new_one_works(stack, p
     page.get_by_test_id("password-new").fill(new_password)
     page.get_by_test_id("password-again").fill(new_password)
     page.get_by_test_id("password-submit").click()
-    expect(page.get_by_test_id("password-error")).to_contain_text("The current password is wrong, so nothing changed.")
+    expect(page.get_by_test_id("password-current-error")).to_contain_text("The current password is wrong, so nothing changed.")
     expect(page).to_have_url(re.compile(r"/#/chats$"))  # a wrong password is not a lost session
 
     page.get_by_test_id("password-current").fill(ADMIN_PASSWORD)

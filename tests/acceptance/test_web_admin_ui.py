@@ -107,10 +107,12 @@ def test_a_refused_key_shows_the_servers_message(stack, page, console) -> None:
     page.get_by_test_id("admin-key-new-name").fill("nothing allowed")
     page.get_by_test_id("admin-key-scope-chat").uncheck()
     page.get_by_test_id("admin-key-create").click()
-    expect(page.get_by_test_id("admin-keys-error-message")).to_have_text(
+    # Said by the field it is about: under the scopes, whose first box is outlined and described by it.
+    expect(page.get_by_test_id("admin-key-scope-admin-error")).to_have_text(
         "The request is not valid: scopes: List should have at least 1 item after validation, not 0. Fix the request and send it again."
     )
-    expect(page.get_by_test_id("admin-keys-error-code")).to_have_text("invalid_request")
+    expect(page.get_by_test_id("admin-key-scope-admin")).to_have_attribute("aria-invalid", "true")  # the first of them
+    expect(page.get_by_test_id("admin-keys-error")).to_be_hidden()
     expect(page.get_by_test_id("admin-new-key")).to_be_hidden()
 
 
@@ -126,10 +128,14 @@ def test_a_member_made_on_the_admin_page_sees_neither_the_admin_page_nor_the_adm
     page.get_by_test_id("admin-user-username").fill(MEMBER)
     page.get_by_test_id("admin-user-password").fill("short")
     page.get_by_test_id("admin-user-create").click()
-    expect(page.get_by_test_id("admin-users-error-message")).to_have_text(
-        "The password has 5 characters; at least 10 are needed. Choose a longer password."
+    password_error = page.get_by_test_id("admin-user-password-error")  # next to the password field, not in a banner
+    expect(password_error).to_have_text("The password has 5 characters; at least 10 are needed. Choose a longer password.")
+    expect(page.get_by_test_id("admin-user-password")).to_have_accessible_description(
+        "At least 10 characters; tell it to them yourself. The password has 5 characters; at least 10 are needed. Choose a longer password."
     )
+    expect(page.get_by_test_id("admin-user-password")).to_be_focused()
     page.get_by_test_id("admin-user-password").fill(MEMBER_PASSWORD)
+    expect(password_error).to_have_count(0)  # fixing it takes the message away
     page.get_by_test_id("admin-user-create").click()
     expect(page.get_by_test_id("admin-users-status")).to_have_text(f"Added {MEMBER} (member).")
     member_row = user_row(page, MEMBER)

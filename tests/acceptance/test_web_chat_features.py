@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 
+from tests import procs
 from tests.acceptance.browser import browser, console, expect, page, sync_api  # noqa: F401
 
 
@@ -15,6 +16,11 @@ HOSTILE_ANSWER = [
     '<img src=x onerror="window.pwned = 1"> <script>window.pwned = 2</script>\n',
     "[click](javascript:window.pwned=3) [site](https://example.com) ![pic](javascript:window.pwned=4)",
 ]
+
+# A knowledge file, the passage it is indexed as, and a memory: the sources of the chat's second answer.
+GUIDE = b"# Garden guide\n\nTomatoes need six hours of direct sun and deep watering twice a week.\n"
+PASSAGE = "# Garden guide\n\nTomatoes need six hours of direct sun and deep watering twice a week."
+HABIT = "I water my tomatoes in the morning."
 
 
 # Links a renderer must not make: each stays text. Rendered in the page by markdown.js directly.
@@ -67,14 +73,26 @@ def clipboard(page: sync_api.Page) -> str:
     return page.evaluate("navigator.clipboard.readText()")
 
 
-def test_markdown_renders_as_elements_hostile_html_stays_text_and_copy_buttons_copy(stack, page) -> None:
+def test_markdown_renders_while_it_streams_hostile_html_stays_text_copy_buttons_copy_and_sources_show(stack, page) -> None:
     page.context.grant_permissions(["clipboard-read", "clipboard-write"])
-    stack.slm.script({"chunks": HOSTILE_ANSWER})
+    stack.slm.script(
+        {"chunks": HOSTILE_ANSWER, "hold_after": 4},  # held before the hostile links, mid-answer
+        {"chunks": ["Water them **twice a week** [1]."]},
+    )
     stack.worker()
+    guide = stack.client.post(f"{stack.url}/v1/knowledge", files={"file": ("garden.md", GUIDE)}).json()  # indexed meanwhile
     chat_id = new_chat(page, stack.url)
     send(page, "Please **plan** <img src=x onerror=\"window.pwned = 5\">")
 
     answer = content(page, "assistant")
+    # Rendered while it streams, half-written HTML included, and still only elements the renderer makes.
+    expect(page.locator('[data-testid="message"][data-role="assistant"]')).to_have_attribute("data-state", "streaming")
+    expect(answer.locator("h1")).to_have_text("Plan")
+    expect(answer.locator("strong")).to_have_text("bold")
+    expect(answer.locator("table td")).to_have_text(["1", "2"])
+    expect(answer).to_contain_text('<img src=x onerror="window.pwned = 1">')
+    assert answer.locator("img, script").count() == 0
+    stack.slm.release()
     expect(page.locator('[data-testid="message"][data-role="assistant"]')).to_have_attribute("data-state", "done")
     expect(answer.locator("h1")).to_have_text("Plan")
     expect(answer.locator("strong")).to_have_text("bold")
@@ -121,6 +139,8 @@ def test_markdown_renders_as_elements_hostile_html_stays_text_and_copy_buttons_c
     assert rendered["elements"] == 0
     assert "[a](JaVaScRiPt:alert(1))" in rendered["text"] and "<svg onload=alert(1)> &lt;b&gt;" in rendered["text"]
 
+    _sources_show_under_an_answer(stack, page, chat_id, guide["id"])
+
 
 def bubble(page: sync_api.Page, role: str) -> sync_api.Locator:
     return page.locator(f'[data-testid="message"][data-role="{role}"]')
@@ -139,7 +159,7 @@ def test_an_answer_is_stopped_regenerated_and_edited_and_earlier_versions_stay_r
 
     answer = bubble(page, "assistant")
     expect(answer).to_have_attribute("data-state", "streaming")
-    expect(answer).to_contain_text("60. line")
+    expect(content(page, "assistant").locator("ol > li")).to_have_count(60)  # rendered as it streams
     stop = page.get_by_test_id("stop")
     expect(stop).to_be_visible()
     # Scrolled up while it streams: a button brings the latest text back.
@@ -175,11 +195,20 @@ def test_an_answer_is_stopped_regenerated_and_edited_and_earlier_versions_stay_r
     expect(content(page, "user").locator("em")).to_have_text("fast")
     expect(question.get_by_test_id("version-label")).to_have_text("2/2")
     expect(content(page, "assistant")).to_have_text("Third answer")
-    expect(answer.get_by_test_id("version-label")).to_have_text("3/3")
+    # Each counter counts its own message's versions in the branch shown: the edited question has
+    # two; the answer to its second version has one (no counter), and its first had two.
+    expect(answer.get_by_test_id("version-label")).to_have_count(0)
+    question.get_by_test_id("version-prev").click()
+    expect(question.get_by_test_id("version-label")).to_have_text("1/2")
+    expect(content(page, "assistant")).to_have_text("Second answer")
+    expect(answer.get_by_test_id("version-label")).to_have_text("2/2")
+    question.get_by_test_id("version-next").click()
+    expect(content(page, "assistant")).to_have_text("Third answer")
 
     page.reload()  # the versions come back from the event log
     expect(content(page, "user")).to_have_text("Count fast")
-    expect(bubble(page, "assistant").get_by_test_id("version-label")).to_have_text("3/3")
+    expect(bubble(page, "user").get_by_test_id("version-label")).to_have_text("2/2")
+    expect(bubble(page, "assistant").get_by_test_id("version-label")).to_have_count(0)
     user, assistant = stack.messages(chat_id)
     assert (user["content"], [v["content"] for v in user["versions"]]) == ("Count *fast*", ["Count slowly"])
     assert [v["content"] for v in assistant["versions"]][1:] == ["**Second** answer"]
@@ -252,3 +281,42 @@ def test_chats_are_grouped_searched_renamed_exported_and_deleted(stack, page) ->
     expect(dialog).to_contain_text("Stop the answer")
     page.get_by_test_id("shortcuts-close").click()
     expect(dialog).to_be_hidden()
+
+
+
+def _sources_show_under_an_answer(stack, page: sync_api.Page, chat_id: str, guide: str) -> None:
+    """An answer citing a knowledge file shows it, and the memory it was given, each passage on demand; the API has them too."""
+    assert stack.client.post(f"{stack.url}/v1/memories", json={"content": HABIT}, timeout=120).status_code == 201
+
+    def ready() -> bool:
+        return stack.client.get(f"{stack.url}/v1/knowledge/{guide}").json()["state"] == "ready"
+
+    procs.wait_until(ready, 120, "garden.md to be indexed", interval=0.2)
+    send(page, "How often should I water tomatoes?")
+
+    answer = bubble(page, "assistant").last
+    expect(answer).to_have_attribute("data-state", "done")
+    expect(answer.get_by_test_id("message-content")).to_have_text("Water them twice a week [1].")  # the marker is a link inside its brackets
+    file = answer.locator('[data-testid="source"][data-source-title="garden.md"]')
+    expect(file).to_be_visible()
+    expect(file).to_have_attribute("data-cited", "true")
+    memory = answer.locator(f'[data-testid="source"][data-source-title="{HABIT}"]')
+    expect(memory).to_contain_text("memory")
+    expect(file.get_by_test_id("source-excerpt")).to_be_hidden()  # the passage on demand
+    marker = answer.get_by_test_id("source-link")
+    expect(marker).to_have_text("[1]")
+    expect(marker).to_have_accessible_name("Source 1: garden.md")
+    marker.click()  # the [1] in the text opens its source
+    expect(file.get_by_test_id("source-excerpt")).to_have_text(PASSAGE)
+    expect(file.locator("summary")).to_be_focused()
+    memory.locator("summary").click()
+    expect(memory.get_by_test_id("source-excerpt")).to_have_text(HABIT)
+
+    stored = [m for m in stack.messages(chat_id) if m["role"] == "assistant"][-1]
+    memory_id = stack.client.get(f"{stack.url}/v1/memories").json()["memories"][0]["id"]
+    assert stored["meta"]["sources"] == [
+        {"kind": "knowledge", "id": guide, "title": "garden.md", "excerpt": PASSAGE, "marker": 1, "cited": True},
+        {"kind": "memory", "id": memory_id, "title": HABIT, "excerpt": HABIT, "marker": None, "cited": None},
+    ]
+    page.reload()  # drawn again from the event log
+    expect(bubble(page, "assistant").last.locator('[data-source-title="garden.md"]')).to_be_visible()

@@ -34,7 +34,8 @@ FACTS = [
 ]
 PAGE_SIZE = 20  # memory.js shows this many, then "Load more"
 EMBEDDER_LOAD_S = 120
-SIMILARITY = re.compile(r"^similarity 0\.\d\d$")
+RELEVANCE = re.compile(r"^(Very close|Close|Related)$")
+RECALL_THRESHOLD = 0.35  # the settings' memory_threshold, by default: the page hides matches below it
 
 
 def items(page: sync_api.Page) -> sync_api.Locator:
@@ -94,7 +95,13 @@ def test_memories_are_added_searched_edited_and_deleted_in_the_page(stack, page)
     assert searched.value.url.endswith("query=what+pet+does+the+user+have")  # debounced: one search, for the whole text
     expect(page.get_by_test_id("memory-summary")).to_contain_text("for “what pet does the user have”, best first")
     expect(contents(page).first).to_have_text("The user's cat is called Miso.")
-    expect(items(page).first.get_by_test_id("memory-similarity")).to_have_text(SIMILARITY)
+    expect(items(page).first.get_by_test_id("memory-relevance")).to_have_text(RELEVANCE)  # in words, never a raw score
+    found = stack.client.get(stack.url + "/v1/memories", params={"query": "what pet does the user have"}).json()["memories"]
+    close = [m["content"] for m in found if m["similarity"] >= RECALL_THRESHOLD]
+    assert 0 < len(close) < len(found)  # some unrelated memories are left out
+    expect(contents(page)).to_have_text(close)
+    hidden = len(found) - len(close)
+    expect(page.get_by_test_id("memory-summary")).to_contain_text(f"({hidden} less related {'memory' if hidden == 1 else 'memories'} not shown)")
     expect(page.get_by_test_id("memory-load-more")).to_be_hidden()
 
     cat = item(page, "The user's cat is called Miso.")

@@ -99,30 +99,34 @@ async () => {
   const list = document.createElement("ol");
   document.body.append(list);
   const transcript = new Transcript(list);
-  const snapshot = () => [...list.children].map((li) => li.innerText.replace(/\\s+/g, " ").trim());
+  // A streaming answer is drawn on the next animation frame: each snapshot waits for one.
+  const snapshot = async () => {
+    await new Promise(requestAnimationFrame);
+    return [...list.children].map((li) => li.innerText.replace(/\\s+/g, " ").trim());
+  };
   const user = (id, content) => ({ id, session_id: "s", role: "user", content, reply_to: null, meta: {}, created_at: "" });
   const steps = [];
   const apply = (type, data) => transcript.apply({ type, data });
   apply("message.created", { message: user(1, "<img src=x onerror=alert(1)>") });
-  steps.push(snapshot());
+  steps.push(await snapshot());
   apply("turn.started", { reply_to: 1, attempt: 1 });
   apply("assistant.delta", { reply_to: 1, text: "Hel" });
   apply("assistant.delta", { reply_to: 1, text: "lo" });
-  steps.push(snapshot());
+  steps.push(await snapshot());
   apply("turn.started", { reply_to: 1, attempt: 2 });
   apply("assistant.delta", { reply_to: 1, text: "Hi" });
-  steps.push(snapshot());
+  steps.push(await snapshot());
   apply("message.created", { message: user(1, "<img src=x onerror=alert(1)>") });
   apply("assistant.message", { message: { ...user(2, "Hi!"), role: "assistant", reply_to: 1 } });
   apply("assistant.delta", { reply_to: 1, text: " late" });
   apply("turn.started", { reply_to: 1, attempt: 3 });
-  steps.push(snapshot());
+  steps.push(await snapshot());
   apply("message.created", { message: user(3, "Again") });
   apply("turn.started", { reply_to: 3, attempt: 1 });
   apply("turn.failed", { reply_to: 3, reason: "slm_timeout", message: "Too slow." });
-  steps.push(snapshot());
+  steps.push(await snapshot());
   apply("turn.started", { reply_to: 3, attempt: 1 });
-  steps.push(snapshot());
+  steps.push(await snapshot());
   return { steps, images: list.querySelectorAll("img").length, busy: list.getAttribute("aria-busy") };
 }
 """
@@ -132,15 +136,15 @@ def test_the_transcript_drops_retried_text_duplicates_and_late_deltas(stack, pag
     page.goto(stack.url)
     result = page.evaluate(TRANSCRIPT_SCRIPT)
 
-    question = "You: <img src=x onerror=alert(1)>"
+    question = "You: <img src=x onerror=alert(1)> Copy"  # a stored message has its Copy button
     waiting = "Waiting for an answer"
     assert result["steps"] == [
         [question, waiting],
         [question, "Soma: Hello"],
         [question, "Soma: Hi"],  # the retry dropped "Hello"
-        [question, "Soma: Hi!"],  # the stored answer replaced the stream; nothing after it counts
-        [question, "Soma: Hi!", "You: Again", "No answer: the turn failed slm_timeout Too slow."],
-        [question, "Soma: Hi!", "You: Again", "Soma:"],  # a turn run again after failing streams anew
+        [question, "Soma: Hi! Copy"],  # the stored answer replaced the stream; nothing after it counts
+        [question, "Soma: Hi! Copy", "You: Again Copy", "No answer: the turn failed slm_timeout Too slow."],
+        [question, "Soma: Hi! Copy", "You: Again Copy", "Soma:"],  # a turn run again after failing streams anew
     ]
     assert result["images"] == 0  # text is text, never HTML
     assert result["busy"] == "true"  # the last turn is streaming

@@ -250,7 +250,7 @@ def assistant_message(user: dict[str, Any], id: int, content: str, **meta: Any) 
     """The assistant message answering `user`, as stored: `meta` changes a plain turn's (model `scripted`, nothing recalled or stored)."""
     plain = {
         "model": "scripted", "first_token_ms": MILLISECONDS, "total_ms": MILLISECONDS,
-        "memories": [], "remembered": [], "forgotten": [], "citations": [], "timeline": STAGES,
+        "memories": [], "remembered": [], "forgotten": [], "citations": [], "sources": [], "timeline": STAGES,
     }
     merged = {**plain, **meta}
     return {

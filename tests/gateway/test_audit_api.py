@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
+import pytest
+
+from soma.audit import actions
 from soma.audit import log as audit
 
 
@@ -44,3 +49,14 @@ async def test_a_cursor_out_of_range_is_a_clear_422(api) -> None:
     for before in ("0", str(2**63), "soon"):
         answer = await api.get("/v1/audit", params={"before": before})
         assert answer.status_code == 422 and answer.json()["error"]["code"] == "invalid_request", answer.text
+
+
+SECURITY_DOC = Path(__file__).parent.parent.parent / "docs" / "security.md"
+
+
+async def test_only_a_catalogued_action_is_recorded_and_every_one_is_documented(gateway) -> None:
+    async with gateway.state.engine.begin() as conn:
+        with pytest.raises(ValueError, match="'settings.renamed' is not in soma.audit.actions.ACTIONS"):
+            await audit.record(conn, "settings.renamed", "cli:ann@host")
+    table = SECURITY_DOC.read_text().split("## The audit log", 1)[1].split("\n## ", 1)[0]
+    assert [action for action in actions.ACTIONS if f"`{action}`" not in table] == []

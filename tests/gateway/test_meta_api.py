@@ -8,6 +8,7 @@ import pydantic
 import pytest
 
 from soma.auth import passwords, principal
+from soma.audit import actions
 from soma.gateway import admin_api, meta_api
 from soma.knowledge import parsers
 from soma.memory import store as memory_store
@@ -41,6 +42,7 @@ EXPECTED = {
     },
     "knowledge": {"file_types": {kind: list(suffixes) for kind, suffixes in parsers.EXTENSIONS.items()}},
     "settings": _setting_bounds(),
+    "audit": {"actions": list(actions.ACTIONS)},
 }
 
 

@@ -61,6 +61,7 @@ async def test_the_tunnel_starts_off_and_reports_nothing_yet(public) -> None:
     assert response.json() == {
         "enabled": False, "mode": "token", "state": "off", "public_url": None, "last_error": None, "reported_at": None,
         "origin": "http://127.0.0.1:8081",  # the gateways' tunnel door, by default on this machine
+        "blocked_by": [NO_ADMIN],
     }  # fmt: skip
 
 
@@ -71,7 +72,8 @@ async def test_opening_is_refused_without_an_admin_password_and_without_a_public
         await _admin_user(api)
         response = await api.put("/v1/tunnel", json={"enabled": True, "mode": "quick"})
         assert (response.status_code, response.json()) == (409, _refusal(NO_URL))
-        assert (await api.get("/v1/tunnel")).json()["enabled"] is False
+        shown = (await api.get("/v1/tunnel")).json()
+        assert (shown["enabled"], shown["blocked_by"]) == (False, [NO_URL])  # the web UI disables its switch with this reason
 
 
 async def test_opening_is_refused_while_a_setup_link_is_open(public) -> None:
@@ -99,7 +101,7 @@ async def test_an_admin_opens_and_closes_it_and_each_change_is_audited(public) -
         assert opened.status_code == 200
         assert opened.json() == {
             "enabled": True, "mode": "quick", "state": "off", "public_url": None, "last_error": None, "reported_at": None,
-            "origin": "http://127.0.0.1:8081",
+            "origin": "http://127.0.0.1:8081", "blocked_by": [],
         }  # fmt: skip
         closed = await api.put("/v1/tunnel", json={"enabled": False})
         assert (closed.json()["enabled"], closed.json()["mode"]) == (False, "quick")

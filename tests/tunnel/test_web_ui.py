@@ -22,17 +22,16 @@ def test_the_tunnel_card_shows_a_refusal_then_opens_a_quick_tunnel_and_closes_it
         "tunnel", [sys.executable, "-m", "soma", "tunnel", "run"],
         stack.env(cloudflared=FAKE, public_url=PUBLIC_URL, tunnel_metrics_port=0, tunnel_origin_port=door),
     )  # fmt: skip
-    console.allow_http_errors(409)
     open_page(page, stack.url, "settings")  # this gateway has no SOMA_PUBLIC_URL
     switch = page.get_by_test_id("tunnel-switch")
     expect(page.get_by_test_id("tunnel-state")).to_have_text("Off")
     expect(switch).not_to_be_checked()
-    switch.check()
-    expect(page.get_by_test_id("tunnel-refused-message")).to_contain_text(
-        "SOMA_PUBLIC_URL is unset: set it to the https origin the tunnel serves"
-    )
-    expect(page.get_by_test_id("tunnel-refused-code")).to_have_text("tunnel_refused")
-    expect(switch).not_to_be_checked()
+    # It cannot open here, and says why before anyone tries: disabled, described by the server's reason.
+    expect(switch).to_be_disabled()
+    expect(page.get_by_test_id("tunnel-mode")).to_be_disabled()
+    reason = "SOMA_PUBLIC_URL is unset: set it to the https origin the tunnel serves, e.g. https://soma.example.org."
+    expect(page.get_by_test_id("tunnel-blocked")).to_have_text(reason)
+    expect(switch).to_have_accessible_description(reason)
 
     public_gateway, _ = stack.gateway(public_url=PUBLIC_URL, tunnel_origin_port=door)
     open_page(page, public_gateway, "settings")

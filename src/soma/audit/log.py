@@ -10,6 +10,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from soma.audit import actions
 from soma.db import tables
 
 
@@ -21,7 +22,12 @@ async def record(
     details: dict[str, Any] | None = None,
     client_address: str | None = None,
 ) -> int:
-    """Append one entry in the caller's transaction, so the act and its record commit together; returns its id."""
+    """Append one entry in the caller's transaction, so the act and its record commit together; returns its id.
+
+    `action` must be in actions.ACTIONS (a ValueError otherwise): the catalogue the Admin page filters by never misses one.
+    """
+    if action not in actions.ACTIONS:
+        raise ValueError(f"audit action {action!r} is not in soma.audit.actions.ACTIONS: add it there (and to docs/security.md)")
     row = {"action": action, "actor": actor, "target": target, "details": details or {}, "client_address": client_address}
     return (await conn.execute(sa.insert(tables.audit_log).values(row).returning(tables.audit_log.c.id))).scalar_one()
 

@@ -12,7 +12,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from soma import errors
-from soma.conversations import context, events, messages, prompt, question, steps, stops, subordinates, tool_calls, tool_loop, turn_tools
+from soma.conversations import context, events, messages, prompt, question, sources, steps, stops, subordinates, tool_calls, tool_loop, turn_tools
 from soma.conversations.reply import Answer, Reply
 from soma.conversations.timeline import Timeline
 from soma.conversations.writer import EventWriter
@@ -128,7 +128,7 @@ def _meta(
     model_name: str, answer: Answer, started: float, known: context.TurnContext, intended: ToolResult | None,
     calls: list[steps.Call], stopped: bool,
 ) -> dict[str, Any]:  # fmt: skip
-    """What the answer's `meta` records: model, timings, memories used and changed, citations, the tool steps, and `stopped` when cut short."""
+    """What the answer's `meta` records: model, timings, memories used and changed, citations and sources, the tool steps, and `stopped` when cut short."""
     results = [intended, *(c.result for c in calls)]
     meta: dict[str, Any] = {
         "model": model_name,
@@ -138,6 +138,7 @@ def _meta(
         "remembered": steps.changed_memories(results, "remembered"),
         "forgotten": steps.changed_memories(results, "forgotten"),
         "citations": prompt.citations(known.excerpts),
+        "sources": sources.listed(known.excerpts, known.memories, answer.text),
     }
     if calls:
         meta["steps"] = steps.summary(calls)  # the chat's export shows them

@@ -8,6 +8,7 @@ from typing import Any, Literal
 from fastapi import APIRouter
 from pydantic.fields import FieldInfo
 
+from soma.audit import actions as audit_actions
 from soma.auth import passwords, principal
 from soma.gateway import admin_api
 from soma.knowledge import parsers
@@ -40,6 +41,7 @@ async def get_meta() -> dict[str, Any]:
         },
         "knowledge": {"file_types": {kind: list(suffixes) for kind, suffixes in parsers.EXTENSIONS.items()}},
         "settings": {name: bounds(field) for name, field in settings_store.AgentSettings.model_fields.items()},
+        "audit": {"actions": list(audit_actions.ACTIONS)},
     }
 
 

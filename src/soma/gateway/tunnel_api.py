@@ -23,9 +23,14 @@ class TunnelChange(BaseModel):
 
 @router.get("/tunnel")
 async def show(request: Request) -> dict[str, Any]:
-    """The tunnel as wanted and as last reported, with the origin cloudflared is pointed at (the gateways' tunnel door)."""
+    """The tunnel as wanted and as last reported, with the origin cloudflared is pointed at (the gateways' tunnel door).
+
+    `blocked_by` is what keeps it from opening now, each naming its fix (empty: it may open), so the
+    web UI disables its switch and says why before anyone tries.
+    """
+    settings = request.app.state.settings
     async with request.app.state.engine.connect() as conn:
-        return state.shown(await state.read(conn), request.app.state.settings)
+        return {**state.shown(await state.read(conn), settings), "blocked_by": await state.problems(conn, settings)}
 
 
 @router.put("/tunnel", responses=openapi.raises(errors.TunnelRefused))
@@ -34,4 +39,5 @@ async def change(request: Request, body: TunnelChange) -> dict[str, Any]:
     actor = admin.Actor(access.principal(request).actor, access.client_address(request))
     settings = request.app.state.settings
     async with request.app.state.engine.begin() as conn:
-        return state.shown(await state.switch(conn, actor, settings, body.enabled, body.mode), settings)
+        row = await state.switch(conn, actor, settings, body.enabled, body.mode)
+        return {**state.shown(row, settings), "blocked_by": await state.problems(conn, settings)}

@@ -3,6 +3,7 @@
 
 import * as api from "./api.js";
 import { h } from "./dom.js";
+import { FieldErrors } from "./forms.js";
 
 const LOGIN_PAGE = "/login";
 
@@ -47,6 +48,10 @@ class PasswordDialog {
     this.again = h("input", { type: "password", class: "input", name: "again", autocomplete: "new-password", required: true, dataset: { testid: "password-again" } });
     this.error = h("p", { class: "dialog-error", role: "alert", hidden: true, dataset: { testid: "password-error" } });
     this.submit = h("button", { type: "submit", class: "button primary", dataset: { testid: "password-submit" } }, "Change password");
+    this.fieldErrors = new FieldErrors(
+      { current_password: this.current, new_password: this.next },
+      { wrong_password: "current_password", weak_password: "new_password", password_too_long: "new_password" },
+    );
     this.form = h(
       "form",
       { class: "dialog-form", novalidate: true },
@@ -73,6 +78,7 @@ class PasswordDialog {
   open() {
     this.form.reset();
     this.error.hidden = true;
+    this.fieldErrors.clear();
     this.submit.disabled = false;
     this.el.showModal();
     this.current.focus();
@@ -80,6 +86,7 @@ class PasswordDialog {
 
   async save() {
     this.error.hidden = true;
+    this.fieldErrors.clear();
     if (this.next.value !== this.again.value) {
       this.showError("The two new passwords differ.");
       this.again.focus();
@@ -90,7 +97,7 @@ class PasswordDialog {
       await api.changePassword(this.current.value, this.next.value);
     } catch (err) {
       this.submit.disabled = false;
-      this.showError(err.message);
+      if (!this.fieldErrors.show(err)) this.showError(err.message);
       return;
     }
     location.replace(LOGIN_PAGE);

@@ -6,26 +6,6 @@ import { h } from "./dom.js";
 import { ErrorBanner, scrollRegion, timeElement } from "./widgets.js";
 
 const LIMIT = 100; // entries per page
-// The actions docs/security.md lists, in its order.
-const ACTIONS = [
-  "auth.login",
-  "auth.login.succeeded",
-  "auth.login.failed",
-  "auth.login.refused",
-  "auth.logout",
-  "auth.password.changed",
-  "auth.setup.completed",
-  "user.created",
-  "user.disabled",
-  "user.enabled",
-  "user.role.changed",
-  "user.password.reset",
-  "key.created",
-  "key.revoked",
-  "key.revoked_all",
-  "settings.updated",
-  "slm.key.rotated",
-];
 
 export class AuditSection {
   constructor() {
@@ -38,7 +18,8 @@ export class AuditSection {
       "select",
       { id: "admin-audit-filter", class: "input input-select", dataset: { testid: "admin-audit-filter" }, onchange: () => this.refresh() },
       h("option", { value: "" }, "All actions"),
-      ...ACTIONS.map((action) => h("option", { value: action }, action)),
+      // Every action the server records (soma/audit/actions.py, through /v1/meta): no copy here to drift.
+      ...api.meta.audit.actions.map((action) => h("option", { value: action }, action)),
     );
     this.summary = h("p", { class: "muted list-summary", role: "status", dataset: { testid: "admin-audit-summary" } });
     this.tbody = h("tbody", { dataset: { testid: "admin-audit-list" } });

@@ -5,7 +5,8 @@
 
 import * as api from "./api.js";
 import { h } from "./dom.js";
-import { confirmButton, ErrorBanner, labelled, scrollRegion, showSecret, timeElement } from "./widgets.js";
+import { FieldErrors } from "./forms.js";
+import { ErrorBanner, confirmButton, labelled, scrollRegion, showSecret, timeElement } from "./widgets.js";
 
 /** Whether the form starts with this scope ticked; the scopes, and what each allows, come from GET /v1/meta too. */
 const startsChecked = (name) => api.meta.api_keys.default_scopes.includes(name);
@@ -64,6 +65,8 @@ export class KeysSection {
     );
     this.expires = h("input", { type: "number", id: "admin-key-expires", class: "input input-number", min: 1, step: 1, inputmode: "numeric", placeholder: "Never", dataset: { testid: "admin-key-expires" } });
     this.createButton = h("button", { type: "submit", class: "button primary", dataset: { testid: "admin-key-create" } }, "Create key");
+    // A refusal shows by its field: the scopes' (under the first box, within their fieldset), the name's, the expiry's.
+    this.fieldErrors = new FieldErrors({ name: this.name, scopes: [...this.scopes.values()][0], expires_days: this.expires });
     const scopes = h(
       "fieldset",
       { class: "field scope-choices" },
@@ -133,6 +136,7 @@ export class KeysSection {
 
   async create() {
     this.error.hide();
+    this.fieldErrors.clear();
     this.status.textContent = "";
     const scopes = [...this.scopes].filter(([, box]) => box.checked).map(([name]) => name);
     const days = this.expires.value.trim();
@@ -146,7 +150,7 @@ export class KeysSection {
       this.load();
       this.onChange();
     } catch (err) {
-      if (!this.destroyed) this.error.show(err);
+      if (!this.destroyed && !this.fieldErrors.show(err)) this.error.show(err);
     } finally {
       this.createButton.disabled = false;
     }

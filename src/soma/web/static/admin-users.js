@@ -4,7 +4,8 @@
 
 import * as api from "./api.js";
 import { h } from "./dom.js";
-import { confirmButton, ErrorBanner, labelled, scrollRegion, timeElement } from "./widgets.js";
+import { FieldErrors } from "./forms.js";
+import { ErrorBanner, confirmButton, labelled, scrollRegion, timeElement } from "./widgets.js";
 
 
 export class UsersSection {
@@ -50,6 +51,10 @@ export class UsersSection {
     this.role = h("select", { id: "admin-user-role", class: "input", dataset: { testid: "admin-user-role-select" } }, ...api.meta.users.roles.map((role) => h("option", { value: role }, role)));
     this.role.value = api.meta.users.default_role;
     this.createButton = h("button", { type: "submit", class: "button primary", dataset: { testid: "admin-user-create" } }, "Add user");
+    this.fieldErrors = new FieldErrors(
+      { username: this.username, password: this.password, role: this.role },
+      { weak_password: "password", password_too_long: "password", invalid_user: "username", username_taken: "username" },
+    );
     const form = h(
       "form",
       { class: "inline-form", novalidate: true, "aria-labelledby": "admin-user-form-title", dataset: { testid: "admin-user-form" } },
@@ -84,6 +89,7 @@ export class UsersSection {
 
   async create() {
     this.error.hide();
+    this.fieldErrors.clear();
     this.status.textContent = "";
     this.createButton.disabled = true;
     try {
@@ -95,7 +101,7 @@ export class UsersSection {
       this.tbody.append(this.row(user));
       this.onChange();
     } catch (err) {
-      if (!this.destroyed) this.error.show(err);
+      if (!this.destroyed && !this.fieldErrors.show(err)) this.error.show(err);
     } finally {
       this.createButton.disabled = false;
     }
@@ -165,14 +171,16 @@ export class UsersSection {
       save,
       h("button", { type: "button", class: "button subtle small", dataset: { testid: "admin-user-reset-cancel" }, onclick: cancel }, "Cancel"),
     );
+    const fieldErrors = new FieldErrors({ password: input }, { weak_password: "password", password_too_long: "password" });
     form.addEventListener("submit", async (event) => {
       event.preventDefault();
       save.disabled = true;
+      fieldErrors.clear();
       try {
         await change({ password: input.value }, (u) => `${u.username}'s password is reset; their sessions ended.`);
       } catch (err) {
         save.disabled = false;
-        this.error.show(err);
+        if (!fieldErrors.show(err)) this.error.show(err);
       }
     });
     queueMicrotask(() => input.focus());

@@ -171,6 +171,7 @@ class ChatsPage {
       onDecide: (callId, allow) => api.decideApproval(chatId, callId, allow), // refusals show on the call itself
       files: this.files,
       nest: () => new Delegation({ onChange: (apply) => this.scroll.keeping(apply) }),
+      keep: (draw) => this.scroll.keeping(draw), // a streaming answer redraws between events
     });
     this.renderChatList();
     this.setStatus(null);

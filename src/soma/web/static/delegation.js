@@ -86,6 +86,7 @@ export class Delegation {
     this.transcript = new Transcript(this.list, {
       onDecide: (callId, allow) => api.decideApproval(sessionId, callId, allow),
       nest: () => new Delegation({ onChange: this.onChange }),
+      keep: this.onChange,
     });
     this.sync();
   }

@@ -2,7 +2,12 @@
 // edit one in place, delete one (after a confirm step), and page back with "Load more".
 //
 // The list is newest first, a page at a time: each answer's `next` cursor is sent back as
-// `before` for the page after it. A search asks for the closest memories instead, best first.
+// `before` for the page after it. A search asks for the closest memories instead, best first, and
+// shows only those at or above the agent's recall threshold (the setting `memory_threshold`, read
+// with each search): a memory below it is one a turn asking those words would not recall, so calling
+// it a match would mislead; how many were hidden is said. How close each match is shows in words and
+// as a bar measured from that threshold (0) to identical (1), never as a raw cosine, which can be
+// negative and means little to a reader.
 // Members may read and search the memories; adding, editing and deleting are for admins.
 
 import * as api from "./api.js";
@@ -11,6 +16,12 @@ import { ErrorBanner, confirmButton, pageFrame, timeElement } from "./widgets.js
 
 const SEARCH_DELAY_MS = 300; // typing pause before a search is sent
 const SOURCE_TEXT = { user: "Added by you", agent: "Remembered by Soma" };
+// How close a match is, by where its similarity falls between the threshold (0) and identical (1).
+const RELEVANCE = [
+  [0.5, "Very close"],
+  [0.2, "Close"],
+  [0, "Related"],
+];
 
 export function createMemoryPage(outlet) {
   return new MemoryPage(outlet);
@@ -22,6 +33,7 @@ class MemoryPage {
     this.next = null; // cursor of the next page, null at the end
     this.query = ""; // the search shown ("" for the newest-first list)
     this.generation = 0; // bumped per list or search request: older answers are dropped
+    this.hidden = 0; // matches of the search shown that fell below the recall threshold
     this.searchTimer = null;
     this.adding = false;
     this.destroyed = false;
@@ -137,8 +149,9 @@ class MemoryPage {
     const generation = ++this.generation;
     this.list.setAttribute("aria-busy", "true");
     let answer;
+    let threshold = null;
     try {
-      answer = await api.listMemories({ query });
+      [answer, threshold] = await Promise.all([api.listMemories({ query }), query ? api.getSettings().then((read) => read.settings.memory_threshold) : null]);
     } catch (err) {
       if (generation === this.generation) {
         this.list.removeAttribute("aria-busy");
@@ -152,7 +165,10 @@ class MemoryPage {
     this.rows.clear();
     this.list.replaceChildren();
     this.list.removeAttribute("aria-busy");
-    this.append(answer.memories);
+    const close = typeof threshold === "number" ? answer.memories.filter((m) => m.similarity >= threshold) : answer.memories;
+    this.hidden = answer.memories.length - close.length;
+    this.threshold = threshold;
+    this.append(close);
   }
 
   async loadMore() {
@@ -185,6 +201,7 @@ class MemoryPage {
   row(memory) {
     const row = new MemoryRow(memory, {
       readOnly: this.readOnly,
+      threshold: this.threshold,
       onError: (err) => this.error.show(err),
       onDeleted: () => {
         this.rows.delete(row.memory.id);
@@ -200,7 +217,8 @@ class MemoryPage {
   refresh() {
     const count = this.rows.size;
     if (this.query) {
-      this.summary.textContent = count ? `${count} closest ${count === 1 ? "match" : "matches"} for “${this.query}”, best first` : "";
+      const hidden = this.hidden ? ` (${this.hidden} less related ${this.hidden === 1 ? "memory" : "memories"} not shown)` : "";
+      this.summary.textContent = count ? `${count} ${count === 1 ? "match" : "matches"} for “${this.query}”, best first${hidden}` : "";
     } else {
       this.summary.textContent = count ? `${count} shown, newest first` : "";
     }
@@ -258,8 +276,9 @@ class MemoryPage {
 
 /** One memory in the list: its text and details, or (while editing) a text box. */
 class MemoryRow {
-  constructor(memory, { readOnly, onError, onDeleted }) {
+  constructor(memory, { readOnly, threshold, onError, onDeleted }) {
     this.memory = memory;
+    this.threshold = threshold ?? 0;
     this.readOnly = readOnly;
     this.onError = onError;
     this.onDeleted = onDeleted;
@@ -285,9 +304,7 @@ class MemoryRow {
     const meta = [h("span", { class: `badge badge-${m.source === "agent" ? "agent" : "user"}`, dataset: { testid: "memory-source" } }, SOURCE_TEXT[m.source] ?? m.source)];
     if (m.created_at) meta.push(h("span", {}, "Added ", timeElement(m.created_at)));
     if (m.updated_at && m.updated_at !== m.created_at) meta.push(h("span", {}, "edited ", timeElement(m.updated_at)));
-    if (typeof m.similarity === "number") {
-      meta.push(h("span", { class: "badge badge-score", title: "Cosine similarity to the search", dataset: { testid: "memory-similarity" } }, `similarity ${m.similarity.toFixed(2)}`));
-    }
+    if (typeof m.similarity === "number") meta.push(relevance(m.similarity, this.threshold));
     this.el.dataset.state = "view";
     this.el.replaceChildren(
       h(
@@ -352,4 +369,18 @@ class MemoryRow {
       this.onError(err);
     }
   }
+}
+
+/** How close a match is to the search: a word, and a bar from the recall threshold (empty) to identical (full). */
+function relevance(similarity, threshold) {
+  const share = threshold < 1 ? Math.min(1, Math.max(0, (similarity - threshold) / (1 - threshold))) : 1;
+  const word = RELEVANCE.find(([least]) => share >= least)[1];
+  const fill = h("span", { class: "relevance-fill" });
+  fill.style.width = `${Math.max(8, Math.round(share * 100))}%`; // a sliver even at the threshold: it is a match
+  return h(
+    "span",
+    { class: "relevance", dataset: { testid: "memory-relevance", relevance: word } },
+    h("span", { class: "relevance-bar", "aria-hidden": "true" }, fill),
+    h("span", { class: "relevance-word" }, word),
+  );
 }

@@ -1,12 +1,20 @@
-// One message's bubble: rendered Markdown when complete (plain text while it streams), the tool
-// calls behind an answer above its text (steps.js), the files a question carried below its text
-// (each a download link, chat-files.js), and its actions: copy, flip between versions
-// (what a regenerated answer or an edited question said before), regenerate an answer, edit a
-// question in place. Which bubble may regenerate or be edited is decided by the transcript; here
-// the buttons only exist, hidden.
+// One message's bubble: rendered Markdown (re-rendered in place, once per animation frame, while
+// an answer streams), the tool calls behind an answer above its text (steps.js), the files a
+// question carried below its text (each a download link, chat-files.js), the sources an answer drew
+// on under it (sources.js: each passage on demand, its `[n]` markers in the text linked to it), and
+// its actions: copy, flip between versions (what a regenerated answer or an edited question said
+// before), regenerate an answer, edit a question in place. Which bubble may regenerate or be edited
+// is decided by the transcript; here the buttons only exist, hidden.
+//
+// Version counters mean the same thing on both sides of an exchange: the versions of this message
+// in the branch shown. A question counts its edits; an answer counts the answers to the version of
+// its question shown (the transcript passes `branchOf` and `branch`), so after an edit the question
+// says 2/2 and its answer has one version until it is regenerated, and flipping the question back to
+// 1/2 shows the answers that version had.
 
 import { h } from "./dom.js";
 import { renderMarkdown } from "./markdown.js";
+import { linkMarkers, sourceList } from "./sources.js";
 import { copyButton } from "./widgets.js";
 
 const ROLE_LABEL = { user: "You", assistant: "Soma", system: "System" };
@@ -21,13 +29,27 @@ function article(role, dataset, ...children) {
 }
 
 /**
- * An answer being written: returns {el, text}, `text` being the Text node the deltas grow.
- * `steps` (steps.js), the tool calls made so far, go above the text.
+ * An answer being written: returns {el, append(text)}. The text is Markdown, re-rendered whole (the
+ * renderer builds nodes, never HTML, so a half-written tag or link stays text) at most once per
+ * animation frame however many pieces arrive in it. `keep(draw)` runs each redraw, so the page can
+ * keep its scroll position. `steps` (steps.js), the tool calls made so far, go above the text.
  */
-export function streamingBubble(steps = null) {
-  const text = document.createTextNode("");
-  const el = article("assistant", { state: "streaming" }, steps, h("div", { class: "content", dataset: { testid: "message-content" } }, text));
-  return { el, text };
+export function streamingBubble(steps = null, keep = (draw) => draw()) {
+  const content = h("div", { class: "content markdown", dataset: { testid: "message-content" } });
+  const el = article("assistant", { state: "streaming" }, steps, content);
+  let source = "";
+  let frame = 0;
+  const draw = () => {
+    frame = 0;
+    if (el.isConnected) keep(() => content.replaceChildren(renderMarkdown(source)));
+  };
+  return {
+    el,
+    append(text) {
+      source += text;
+      if (!frame) frame = requestAnimationFrame(draw);
+    },
+  };
 }
 
 /**
@@ -35,38 +57,53 @@ export function streamingBubble(steps = null) {
  * Regenerate button, with `onEdit(message, content)` an Edit button (both hidden until shown).
  * `stepsFor(index)` gives the tool calls behind version `index` (0: the earliest), shown above its text.
  * The files it carried (`meta.attachments`) link to the chat's files through `files` (a ChatFiles).
+ * `branchOf(version)` gives the branch a version belongs to (an answer's: the version of its question it
+ * answers) and `branch` the one to show (null: the latest version's); `onVersion(index, last)` hears
+ * which version the reader flipped to.
  */
-export function messageBubble(message, { state = "done", onRegenerate = null, onEdit = null, stepsFor = null, files = null } = {}) {
-  const versions = [...(message.versions || []).map((v) => v.content), message.content ?? ""];
-  let shown = versions.length - 1;
+export function messageBubble(message, { state = "done", onRegenerate = null, onEdit = null, stepsFor = null, files = null, branchOf = null, branch = null, onVersion = null } = {}) {
+  const versions = [...(message.versions || []), message].map((v) => ({ content: v.content ?? "", meta: v.meta || {}, created_at: v.created_at }));
+  const latest = versions.length - 1;
+  const wanted = branchOf ? branch ?? branchOf(latest) : null;
+  let shown = versions.map((_, index) => index).filter((index) => !branchOf || branchOf(index) === wanted);
+  if (!shown.length) shown = versions.map((_, index) => index).filter((index) => branchOf(index) === branchOf(latest)); // nothing answers that version yet
+  let at = shown.length - 1; // position in `shown`
   const steps = stepsFor ? h("div", { class: "step-slot" }) : null;
   const content = h("div", { class: "content markdown", dataset: { testid: "message-content" } });
+  const sources = h("div", { class: "source-slot" });
   const label = h("span", { class: "version-label", dataset: { testid: "version-label" } });
-  const prev = h("button", { type: "button", class: "icon-button", "aria-label": "Earlier version", dataset: { testid: "version-prev", icon: "\u2039" }, onclick: () => show(shown - 1) });
-  const next = h("button", { type: "button", class: "icon-button", "aria-label": "Later version", dataset: { testid: "version-next", icon: "\u203a" }, onclick: () => show(shown + 1) });
+  const prev = h("button", { type: "button", class: "icon-button", "aria-label": "Earlier version", title: "Earlier version", dataset: { testid: "version-prev", icon: "\u2039" }, onclick: () => show(at - 1, true) });
+  const next = h("button", { type: "button", class: "icon-button", "aria-label": "Later version", title: "Later version", dataset: { testid: "version-next", icon: "\u203a" }, onclick: () => show(at + 1, true) });
   const stopped = h("span", { class: "stopped-note", dataset: { testid: "message-stopped" } }, "Stopped");
   const actions = h(
     "div",
     { class: "message-actions" },
-    copyButton({ text: () => versions[shown], label: "Copy message", testid: "copy-message" }),
-    versions.length > 1 ? h("span", { class: "versions", role: "group", "aria-label": "Versions" }, prev, label, next) : null,
-    onRegenerate ? actionButton("Regenerate the answer", "regenerate", "\u21bb", onRegenerate) : null,
+    copyButton({ text: () => versions[shown[at]].content, label: "Copy message", testid: "copy-message", withText: true }),
+    shown.length > 1 ? h("span", { class: "versions", role: "group", "aria-label": "Versions" }, prev, label, next) : null,
+    onRegenerate ? actionButton("Regenerate", "the answer", "regenerate", "\u21bb", onRegenerate) : null,
     message.stopped ? stopped : null,
   );
-  const el = article(role(message), { ...(state ? { state } : {}), messageId: String(message.id) }, steps, content, attachments(message, files), actions);
-  if (onEdit) actions.append(actionButton("Edit and send again", "edit-message", "\u270e", () => editInPlace(el, content, actions, versions[versions.length - 1], (text) => onEdit(message, text))));
+  const el = article(role(message), { ...(state ? { state } : {}), messageId: String(message.id) }, steps, content, attachments(message, files), sources, actions);
+  if (onEdit) actions.append(actionButton("Edit", "and send again", "edit-message", "\u270e", () => editInPlace(el, content, actions, versions[latest].content, (text) => onEdit(message, text))));
 
-  function show(index) {
-    shown = Math.max(0, Math.min(versions.length - 1, index));
-    content.replaceChildren(renderMarkdown(versions[shown]));
-    if (steps) steps.replaceChildren(...[stepsFor(shown)].filter(Boolean));
-    label.textContent = `${shown + 1}/${versions.length}`;
-    prev.disabled = shown === 0;
-    next.disabled = shown === versions.length - 1;
-    stopped.hidden = shown !== versions.length - 1;
-    el.dataset.version = String(shown + 1);
+  function show(position, flipped = false) {
+    at = Math.max(0, Math.min(shown.length - 1, position));
+    const index = shown[at];
+    const anchor = `source-${message.id}-${index}`;
+    const given = Array.isArray(versions[index].meta.sources) ? versions[index].meta.sources : [];
+    const rendered = renderMarkdown(versions[index].content);
+    linkMarkers(rendered, given, anchor);
+    content.replaceChildren(rendered);
+    sources.replaceChildren(...[sourceList(given, anchor)].filter(Boolean));
+    if (steps) steps.replaceChildren(...[stepsFor(index)].filter(Boolean));
+    label.textContent = `${at + 1}/${shown.length}`;
+    prev.disabled = at === 0;
+    next.disabled = at === shown.length - 1;
+    stopped.hidden = index !== latest;
+    el.dataset.version = String(at + 1);
+    if (flipped && onVersion) onVersion(index, index === latest);
   }
-  show(shown);
+  show(at);
   return el;
 }
 
@@ -85,8 +122,10 @@ function role(message) {
   return message.role || "assistant";
 }
 
-function actionButton(label, testid, icon, onclick) {
-  return h("button", { type: "button", class: "icon-button", title: label, "aria-label": label, hidden: true, dataset: { testid, icon }, onclick });
+/** A message action: its icon and a short visible word; its accessible name starts with that word and says more. */
+function actionButton(word, more, testid, icon, onclick) {
+  const name = `${word} ${more}`;
+  return h("button", { type: "button", class: "icon-button with-text", title: name, "aria-label": name, hidden: true, dataset: { testid, icon }, onclick }, h("span", { class: "action-text" }, word));
 }
 
 /** Swap the bubble's text for a textarea with Save and Cancel; `save(text)` rejects to keep the form open. */

@@ -17,6 +17,7 @@ import { BackupCard } from "./backup.js";
 import { EmergencyCard } from "./emergency.js";
 import { h } from "./dom.js";
 import { formatBytes, formatDuration } from "./format.js";
+import { FieldErrors } from "./forms.js";
 import { ProfilesCard } from "./profiles.js";
 import { ToolsCard } from "./tools.js";
 import { TunnelCard } from "./tunnel.js";
@@ -179,6 +180,7 @@ class SettingsPage {
     });
 
     this.error = new ErrorBanner("settings-error");
+    this.fieldErrors = new FieldErrors({}); // a refusal shows under the first field it names (markInvalid)
     this.status = h("span", { class: "form-status muted", role: "status", dataset: { testid: "settings-status" } });
     this.saveButton = h("button", { type: "submit", class: "button primary", disabled: true, dataset: { testid: "settings-save" } }, "Save");
     this.discardButton = h("button", { type: "button", class: "button secondary", disabled: true, dataset: { testid: "settings-discard" }, onclick: () => this.discard() }, "Discard changes");
@@ -349,6 +351,7 @@ class SettingsPage {
     if (this.saving || Object.keys(changes).length === 0) return;
     this.saving = true;
     this.error.hide();
+    this.fieldErrors.clear();
     for (const input of this.inputs.values()) input.removeAttribute("aria-invalid");
     this.onEdit();
     let doc;
@@ -357,8 +360,9 @@ class SettingsPage {
     } catch (err) {
       if (this.destroyed) return;
       this.saving = false;
-      this.error.show(err);
-      this.markInvalid(err.message || "", Object.keys(changes));
+      const named = this.markInvalid(err.message || "", Object.keys(changes));
+      if (named.length) this.fieldErrors.place(this.inputs.get(named[0]), err.message); // by the first field it names
+      else this.error.show(err);
       this.onEdit();
       return;
     }
@@ -368,14 +372,11 @@ class SettingsPage {
     this.show(doc);
   }
 
-  /** Outline the fields the server's message names (it quotes them: "'temperature': …"). */
+  /** Outline the fields the server's message names (it quotes them: "'temperature': …"); returns their keys. */
   markInvalid(message, sent) {
     const named = sent.filter((key) => message.includes(`'${key}'`));
     for (const key of named) this.inputs.get(key).setAttribute("aria-invalid", "true");
-    if (named.length) {
-      const first = this.inputs.get(named[0]);
-      first.focus({ preventScroll: true });
-      first.scrollIntoView({ block: "center" }); // clear of the sticky Save bar
-    }
+    if (named.length) this.inputs.get(named[0]).scrollIntoView({ block: "center" }); // clear of the sticky Save bar
+    return named;
   }
 }

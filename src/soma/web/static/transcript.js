@@ -13,6 +13,11 @@
 // question. Only the last question can be edited and only the last answer regenerated, and
 // neither while an answer is being written. Bubbles themselves are drawn by message.js.
 //
+// An answer's versions are grouped by the version of its question they answer (a version of the
+// answer answers the question's latest version written before it: an edit queues its answer after
+// it is stored), so both counters count versions of their own message in the branch shown, and
+// flipping the question to an earlier version shows the answers that version had.
+//
 // A turn's `tool.*` events become the steps of its answer (steps.js), `tool.output` growing a running
 // call's output; a run's files link to the chat's (chat-files.js). The steps of one run of the
 // turn stay together: a turn started again after it failed, or answered again, starts a new list,
@@ -31,12 +36,13 @@ export class Transcript {
    * @param {HTMLElement} list the <ol> the messages go in (emptied here)
    * @param {{onRegenerate?: () => void, onEdit?: (message: object, content: string) => Promise<void>,
    *          onDecide?: (callId: string, allow: boolean) => Promise<void>, files?: import("./chat-files.js").ChatFiles,
-   *          nest?: () => import("./delegation.js").Delegation}} actions
+   *          nest?: () => import("./delegation.js").Delegation, keep?: (draw: () => void) => void}} actions
    *   without them, no message offers to be regenerated or edited, and no tool call to be allowed or denied;
    *   without `files`, files a message carried or a run wrote are named, not linked; without `nest`,
-   *   a delegate call shows no child chat
+   *   a delegate call shows no child chat; `keep(draw)` runs each redraw of a streaming answer (between
+   *   events), so the page can keep its scroll position
    */
-  constructor(list, { onRegenerate = null, onEdit = null, onDecide = null, files = null, nest = null } = {}) {
+  constructor(list, { onRegenerate = null, onEdit = null, onDecide = null, files = null, nest = null, keep = (draw) => draw() } = {}) {
     this.list = list;
     this.list.replaceChildren();
     this.list.removeAttribute("aria-busy");
@@ -45,6 +51,7 @@ export class Transcript {
     this.onDecide = onDecide;
     this.files = files;
     this.nest = nest;
+    this.keep = keep;
     this.messages = new Map(); // id → the message as last drawn
     this.questions = new Map(); // user message id → its <li>
     this.turns = new Map(); // user message id → Turn
@@ -102,27 +109,38 @@ export class Transcript {
     if (!message || sameVersion(this.messages.get(message.id), message)) return;
     this.messages.set(message.id, message);
     if (message.role === "assistant" && message.reply_to != null) {
-      this.turn(message.reply_to).finish(message);
+      const flipped = this.turn(message.reply_to).finish(message);
+      const question = this.messages.get(message.reply_to);
+      if (flipped && question) this.drawQuestion(question); // the new answer is to its latest version: show that one
     } else {
-      const bubble = messageBubble(message, { state: null, onEdit: message.role === "user" ? this.onEdit : null, files: this.files });
-      const entry = this.questions.get(message.id);
-      if (entry) entry.replaceChildren(bubble);
-      else {
-        const li = h("li", { class: "entry" }, bubble);
-        this.list.append(li);
-        if (message.role === "user") {
-          this.questions.set(message.id, li);
-          this.turn(message.id); // its answer goes right after it
-        }
-      }
+      this.drawQuestion(message);
     }
     this.updated();
+  }
+
+  /** Draw a message that is not an answer: a question (then its turn follows it), or a system note. */
+  drawQuestion(message) {
+    const asks = message.role === "user";
+    const onVersion = asks ? (index, last) => this.turns.get(message.id)?.showBranch(last ? null : index) : null;
+    const bubble = messageBubble(message, { state: null, onEdit: asks ? this.onEdit : null, files: this.files, onVersion });
+    const entry = this.questions.get(message.id);
+    if (entry) {
+      this.turns.get(message.id)?.showBranch(null); // its latest version is shown, with its answers
+      entry.replaceChildren(bubble);
+      return;
+    }
+    const li = h("li", { class: "entry" }, bubble);
+    this.list.append(li);
+    if (asks) {
+      this.questions.set(message.id, li);
+      this.turn(message.id); // its answer goes right after it
+    }
   }
 
   turn(replyTo) {
     let turn = this.turns.get(replyTo);
     if (!turn) {
-      turn = new Turn(replyTo, this.onRegenerate, this.onDecide, this.files, this.nest);
+      turn = new Turn(replyTo, this, () => this.messages.get(replyTo));
       this.turns.set(replyTo, turn);
       this.list.append(turn.el);
     }
@@ -160,15 +178,19 @@ function sameVersion(shown, message) {
 }
 
 class Turn {
-  constructor(replyTo, onRegenerate, onDecide, files, nest) {
+  /** @param {Transcript} transcript  its handlers; `question()` is the question as last drawn */
+  constructor(replyTo, { onRegenerate, onDecide, files, nest, keep }, question) {
     this.replyTo = replyTo;
     this.onRegenerate = onRegenerate;
     this.onDecide = onDecide;
     this.files = files;
     this.nest = nest;
+    this.keep = keep;
+    this.question = question;
+    this.branch = null; // the version of the question whose answers are shown; null: its latest
     this.state = "queued";
     this.message = null; // the stored answer, kept while a new version is written
-    this.text = null; // the Text node the deltas grow
+    this.stream = null; // the streaming bubble the deltas grow
     this.steps = this.stepList(); // the tool calls of the run in progress (or the last one)
     this.versionSteps = new Map(); // version index of the stored answer → the StepList of the run that wrote it
     this.el = h("li", { class: "entry turn", dataset: { testid: "turn", replyTo: String(replyTo) } });
@@ -197,7 +219,7 @@ class Turn {
       this.state = "streaming";
       this.render();
     }
-    this.text.appendData(text);
+    this.stream.append(text);
     this.el.querySelector(".thinking")?.remove();
   }
 
@@ -210,12 +232,16 @@ class Turn {
     }
   }
 
+  /** The stored answer, or its new version; true when the reader had flipped to an earlier question's answers (now the latest show). */
   finish(message) {
+    const flipped = this.branch !== null;
+    this.branch = null;
     this.state = "done";
     this.message = message;
     this.versionSteps.set((message.versions || []).length, this.steps);
     this.steps.settle();
     this.render();
+    return flipped;
   }
 
   fail(reason, message) {
@@ -233,18 +259,40 @@ class Turn {
     this.render();
   }
 
+  /** Show the answers to version `branch` of the question (null: its latest), as the question was flipped. */
+  showBranch(branch) {
+    if (branch === this.branch) return;
+    this.branch = branch;
+    if (this.message && (this.state === "done" || this.state === "failed")) this.render(this.failure);
+  }
+
+  /** Which version of the question version `index` of the stored answer answers. */
+  branchOf(index) {
+    const question = this.question();
+    const answer = [...(this.message.versions || []), this.message][index];
+    const asked = [...(question?.versions || []), question || {}].map((v) => Date.parse(v.created_at));
+    const at = Date.parse(answer.created_at);
+    let branch = 0;
+    asked.forEach((time, n) => {
+      if (time <= at) branch = n;
+    });
+    return branch;
+  }
+
   render(failure = null) {
     this.el.dataset.state = this.state;
-    this.text = null;
+    this.failure = failure;
+    this.stream = null;
     const stepsFor = (index) => this.versionSteps.get(index)?.el;
-    const stored = this.message ? messageBubble(this.message, { state: "done", onRegenerate: this.onRegenerate, stepsFor }) : null;
+    const branchOf = (index) => this.branchOf(index);
+    const stored = this.message ? messageBubble(this.message, { state: "done", onRegenerate: this.onRegenerate, stepsFor, branchOf, branch: this.branch }) : null;
     if (this.state === "queued") {
       this.el.replaceChildren(
         h("div", { class: "pending", dataset: { testid: "turn-pending" } }, dots(), h("span", { class: "visually-hidden" }, "Waiting for an answer")),
       );
     } else if (this.state === "streaming") {
-      const { el, text } = streamingBubble(this.steps.el);
-      this.text = text;
+      this.stream = streamingBubble(this.steps.el, this.keep);
+      const { el } = this.stream;
       el.append(h("div", { class: "thinking", "aria-hidden": "true" }, dots()));
       this.el.replaceChildren(el);
     } else if (this.state === "done") {

@@ -1,8 +1,10 @@
 // The Settings page's Tunnel card: public access through Cloudflare. It shows the tunnel as the
 // supervisor (`soma tunnel run`) last reported it — state, public URL, last error — with the origin
 // cloudflared is pointed at (the gateways' tunnel door, where a named tunnel's hostname must point), and switches
-// it with PUT /v1/tunnel. The server decides whether Soma may be exposed: its refusal (409
-// tunnel_refused) names what to fix and is shown as is. Only admins see the tunnel or switch it.
+// it with PUT /v1/tunnel. The server decides whether Soma may be exposed: while it would refuse (no
+// SOMA_PUBLIC_URL, no admin password, an open setup link, the lockdown: GET's `blocked_by`), the switch
+// is disabled with the server's reasons under it; a refusal anyway (409 tunnel_refused) names what to
+// fix and is shown as is. Only admins see the tunnel or switch it.
 
 import * as api from "./api.js";
 import { h } from "./dom.js";
@@ -45,11 +47,12 @@ export class TunnelCard {
 
   build() {
     this.error = new ErrorBanner("tunnel-refused");
-    this.switch = h("input", { type: "checkbox", class: "checkbox", role: "switch", id: "tunnel-switch", disabled: true, dataset: { testid: "tunnel-switch" } });
+    this.switch = h("input", { type: "checkbox", class: "checkbox switch", role: "switch", id: "tunnel-switch", disabled: true, "aria-describedby": "tunnel-blocked", dataset: { testid: "tunnel-switch" } });
+    this.blocked = h("ul", { id: "tunnel-blocked", class: "control-reason", hidden: true, dataset: { testid: "tunnel-blocked" } });
     this.switch.addEventListener("change", () => this.toggle());
     this.mode = h(
       "select",
-      { id: "tunnel-mode", disabled: true, dataset: { testid: "tunnel-mode" } },
+      { id: "tunnel-mode", class: "input input-select", disabled: true, dataset: { testid: "tunnel-mode" } },
       ...MODES.map(({ value, label }) => h("option", { value }, label)),
     );
     this.state = h("span", { dataset: { testid: "tunnel-state" } }, "…");
@@ -59,7 +62,7 @@ export class TunnelCard {
     this.reported = h("span", { class: "muted", dataset: { testid: "tunnel-reported" } });
     return [
       h("div", { class: "fields" },
-        h("div", { class: "field" }, h("label", { for: "tunnel-switch", class: "field-label" }, this.switch, " Open Soma to the internet")),
+        h("div", { class: "field" }, h("label", { for: "tunnel-switch", class: "field-label switch-label" }, this.switch, "Open Soma to the internet"), this.blocked),
         h("div", { class: "field" }, h("label", { for: "tunnel-mode", class: "field-label" }, "Kind"), this.mode),
       ),
       h("dl", { class: "tunnel-status" },
@@ -84,11 +87,16 @@ export class TunnelCard {
   }
 
   show(tunnel) {
+    // What keeps it shut, as the server would say on a refusal: the switch cannot open it until fixed.
+    const blocked = !tunnel.enabled && Array.isArray(tunnel.blocked_by) ? tunnel.blocked_by : [];
+    this.blocked.replaceChildren(...blocked.map((reason) => h("li", {}, reason)));
+    this.blocked.hidden = blocked.length === 0;
+    this.blockedNow = blocked.length > 0;
     if (!this.busy) {
       this.switch.checked = tunnel.enabled;
       this.mode.value = tunnel.mode;
-      this.switch.disabled = false;
-      this.mode.disabled = tunnel.enabled; // the kind changes while the tunnel is off
+      this.switch.disabled = this.blockedNow;
+      this.mode.disabled = tunnel.enabled || this.blockedNow; // the kind changes while the tunnel is off
     }
     this.state.textContent = STATES[tunnel.state] || tunnel.state;
     this.state.dataset.state = tunnel.state;
@@ -110,8 +118,8 @@ export class TunnelCard {
       this.error.show(err);
     } finally {
       this.busy = false;
-      this.switch.disabled = false;
-      this.mode.disabled = this.switch.checked;
+      this.switch.disabled = !this.switch.checked && this.blockedNow;
+      this.mode.disabled = this.switch.checked || this.blockedNow;
     }
   }
 }

@@ -110,14 +110,15 @@ export function timeElement(iso, props = {}) {
  */
 export const scrollRegion = (labelledBy) => ({ class: "table-scroll", tabindex: "0", role: "region", "aria-labelledby": labelledBy });
 
-/** A form field: its label above the control `id`, and an optional hint below. */
+/** A form field: its label above the control `id`, and an optional hint below that describes the control. */
 export function labelled(id, label, control, hint = null) {
+  if (hint) control.setAttribute("aria-describedby", [control.getAttribute("aria-describedby"), `${id}-help`].filter(Boolean).join(" "));
   return h(
     "div",
     { class: "field" },
     h("label", { for: id, class: "field-label" }, label),
     control,
-    hint ? h("p", { class: "field-help muted" }, hint) : null,
+    hint ? h("p", { id: `${id}-help`, class: "field-help muted" }, hint) : null,
   );
 }
 
