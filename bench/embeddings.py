@@ -114,7 +114,7 @@ def child(name: str, spawned: float, workdir: Path) -> None:
     """Measure one embedder and write its figures and vectors into workdir."""
     import numpy as np
 
-    queries, passages = texts()
+    queries, passages = json.loads((workdir / "texts.json").read_text())  # the parent's: docs/ may change meanwhile
     encode = LOADERS[name]()
     encode(["The first text this process embeds."], 1)
     first = time.monotonic() - spawned
@@ -213,6 +213,7 @@ def main() -> None:
     base = installed_mb(soma_base())
     results: dict[str, dict[str, float]] = {}
     with tempfile.TemporaryDirectory(prefix="soma-bench-embed-") as tmp:
+        (Path(tmp) / "texts.json").write_text(json.dumps([queries, passages]))
         for name in args.only.split(","):
             figures = run(name, Path(tmp))
             if isinstance(figures, str):

@@ -45,6 +45,17 @@ def tokenizer() -> Tokenizer:
     return made._tokenizer  # the Rust tokenizer itself: encode_batch without the wrapper's per-call checks
 
 
+def padded(sequences: list[list[int]]) -> tuple[np.ndarray, np.ndarray]:
+    """Token ids padded with 0 to the longest sequence, and the attention mask (1 for a token, 0 for padding), both int64."""
+    batch, length = len(sequences), max(len(s) for s in sequences)
+    ids = np.zeros((batch, length), dtype=np.int64)
+    mask = np.zeros((batch, length), dtype=np.int64)
+    for row, sequence in enumerate(sequences):
+        ids[row, : len(sequence)] = sequence
+        mask[row, : len(sequence)] = 1
+    return ids, mask
+
+
 class Encoder:
     """A BERT sentence encoder in an ONNX file, with mean pooling and L2 normalisation, on the CPU."""
 
@@ -83,12 +94,7 @@ class Encoder:
             vectors[i] = vector
 
     def _forward(self, sequences: list[list[int]]) -> np.ndarray:
-        batch, length = len(sequences), max(len(s) for s in sequences)
-        ids = np.zeros((batch, length), dtype=np.int64)
-        mask = np.zeros((batch, length), dtype=np.int64)
-        for row, sequence in enumerate(sequences):
-            ids[row, : len(sequence)] = sequence
-            mask[row, : len(sequence)] = 1
+        ids, mask = padded(sequences)
         feed = {"input_ids": ids, "attention_mask": mask, "token_type_ids": np.zeros_like(ids)}
         [hidden] = self._session.run(["last_hidden_state"], feed)
         kept = mask[:, :, None].astype(np.float32)
