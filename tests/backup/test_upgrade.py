@@ -13,9 +13,11 @@ from soma.auth import admin
 from soma.backup import apply, staging, streams, upgrade
 from soma.db import engine as db_engine
 from soma.db import migrate, schema
+from soma.embeddings import reembed
 from tests.backup.conftest import TASK
 from tests.backup.make_fixture import AGENTS_FROM, FILE_BYTES, FIXTURES, WORKSPACE, WORKSPACES_FROM
 
+EMBEDDER_FROM = "0016"  # the first revision whose rows name their embedder's runtime
 KEPT = sorted(FIXTURES.glob("backup-*.tar"))
 
 
@@ -58,3 +60,9 @@ async def test_a_kept_backup_restores_into_todays_schema(kept: Path, database_ur
         assert settings == "You keep the lighthouse log."
         files = dict(conn.execute("SELECT path, data FROM workspace_files").fetchall())
         assert files == (WORKSPACE if revision >= WORKSPACES_FROM else {})
+        # Every vector it brought was made by another embedder (fp32 before 0016; the fixture's test model since): re-embedded.
+        made_by = conn.execute("SELECT DISTINCT embedding_model, embedding_runtime FROM memories UNION SELECT DISTINCT embedding_model, embedding_runtime FROM knowledge_chunks")
+        assert made_by.fetchall() == [("test-model", "fp32" if revision < EMBEDDER_FROM else "test-runtime")]
+        assert conn.execute("SELECT done, total, finished_at FROM reembedding").fetchall() == [(0, 4, None)]
+        jobs = conn.execute("SELECT task_name, status::text FROM procrastinate_jobs WHERE queue_name = %s", (reembed.QUEUE_NAME,))
+        assert jobs.fetchall() == [(reembed.TASK_NAME, "todo")]

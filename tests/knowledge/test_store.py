@@ -40,7 +40,8 @@ async def _store_chunks(engine: AsyncEngine, vectors: np.ndarray) -> None:
             inserted = sa.insert(tables.knowledge_documents).values(document).returning(tables.knowledge_documents.c.id)
             document_id = (await conn.execute(inserted)).scalar_one()
             chunks = [
-                {"document_id": document_id, "ordinal": n, "content": f"{state} {n}", "embedding": vector.tolist(), "embedding_model": "test"}
+                {"document_id": document_id, "ordinal": n, "content": f"{state} {n}", "embedding": vector.tolist(), "embedding_model": "test",
+                 "embedding_runtime": "test"}
                 for n, vector in enumerate(vectors)
             ]
             await conn.execute(sa.insert(tables.knowledge_chunks), chunks)

@@ -52,7 +52,7 @@ def insert(database_url: str, contents: list[str], vectors: Sequence[Sequence[fl
     if vectors is None:
         vectors = _vectors(tuple(contents))
     with psycopg.connect(database_url) as conn, conn.cursor().copy(
-        "COPY memories (content, embedding, embedding_model, source) FROM STDIN"
+        "COPY memories (content, embedding, embedding_model, embedding_runtime, source) FROM STDIN"
     ) as copy:
         for content, vector in zip(contents, vectors, strict=True):
-            copy.write_row((content, str(list(vector)), embedder.MODEL_ID, "user"))
+            copy.write_row((content, str(list(vector)), embedder.MODEL_ID, embedder.RUNTIME, "user"))

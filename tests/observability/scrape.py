@@ -28,6 +28,8 @@ SOMA_SAMPLES = {
         "soma_slm_time_to_first_token_seconds_count",
     ),
     "soma_slm_tokens": ("soma_slm_tokens_total",),
+    "soma_reembedding_done": ("soma_reembedding_done",),
+    "soma_reembedding_total": ("soma_reembedding_total",),
     "soma_build_info": ("soma_build_info",),
 }
 

@@ -42,7 +42,7 @@ class Import:
     arc: archive.Archive
     found: contents.Contents
     vectors: list[list[float]]
-    model_id: str
+    embedder: dict[str, str]  # the identity of the embedder that made them: {"model", "runtime"}
 
 
 @dataclass(frozen=True)
@@ -65,7 +65,7 @@ async def prepare(file: BinaryIO, embedder: Embedder, upload_limit: int) -> Impo
     arc = await asyncio.to_thread(archive.open_archive, file)
     found = await asyncio.to_thread(contents.read, arc, upload_limit)
     vectors = await embedder.embed([m.text for m in found.memories])
-    return Import(arc, found, vectors, embedder.model_id)
+    return Import(arc, found, vectors, {"model": embedder.model_id, "runtime": embedder.runtime})
 
 
 async def items(plan: Import, current: settings_store.AgentSettings, owner: str | None) -> AsyncIterator[reader.Item]:
@@ -74,10 +74,10 @@ async def items(plan: Import, current: settings_store.AgentSettings, owner: str 
     records = _Records(owner, made)
     for chat in plan.found.chats:
         records.chat(chat)
-    memories = [_memory(n, m, v, plan.model_id, made) for n, (m, v) in enumerate(zip(plan.found.memories, plan.vectors, strict=True), 1)]
+    memories = [_memory(n, m, v, plan.embedder, made) for n, (m, v) in enumerate(zip(plan.found.memories, plan.vectors, strict=True), 1)]
     documents = [_document(k, made) for k in plan.found.knowledge]
     tables = {"sessions": records.sessions, "messages": records.messages, "events": records.events, "memories": memories, "documents": documents}
-    yield reader.Document("manifest", _manifest(plan.found, made, tables, plan.model_id))
+    yield reader.Document("manifest", _manifest(plan.found, made, tables, plan.embedder))
     settings = current.model_dump() | {s["key"]: s["value"] for s in plan.found.settings}
     yield reader.Document("settings", {"data": settings})
     for kind, kind_records in tables.items():
@@ -87,7 +87,7 @@ async def items(plan: Import, current: settings_store.AgentSettings, owner: str 
         yield reader.Blob(knowledge.sha256, knowledge.size, _chunks(plan.arc, knowledge))
 
 
-def _manifest(found: contents.Contents, made: datetime.datetime, tables: dict[str, list[dict[str, Any]]], embedding_model: str) -> dict[str, Any]:
+def _manifest(found: contents.Contents, made: datetime.datetime, tables: dict[str, list[dict[str, Any]]], embedder_identity: dict[str, str]) -> dict[str, Any]:
     """What the staged restore shows: Soma's counts of what it brings, and the Agent Zero preview."""
     counts = {kind: len(tables.get(kind, [])) for kind in format.TABLES} | {format.BLOBS: len(found.knowledge), format.FILE_BLOBS: 0}
     shown = preview.describe(found)
@@ -98,7 +98,7 @@ def _manifest(found: contents.Contents, made: datetime.datetime, tables: dict[st
         "soma_version": soma.__version__,
         "schema_revision": schema.head(),
         "created_at": made.isoformat().replace("+00:00", "Z"),
-        "embedding_model": embedding_model,
+        "embedder": embedder_identity,
         "counts": counts,
         "agent_zero": shown,
     }
@@ -149,10 +149,11 @@ class _Records:
         getattr(self, kind).append(record)
 
 
-def _memory(n: int, memory: contents.Memory, vector: list[float], model_id: str, made: datetime.datetime) -> dict[str, Any]:
+def _memory(n: int, memory: contents.Memory, vector: list[float], made_by: dict[str, str], made: datetime.datetime) -> dict[str, Any]:
     at = (memory.created_at or made).isoformat()
     source = "user" if memory.area == "main" else "agent"  # fragments and solutions are what Agent Zero memorised itself
-    record = {"id": n, "content": _clean(memory.text), "embedding": vector, "embedding_model": model_id, "source": source,
+    record = {"id": n, "content": _clean(memory.text), "embedding": vector, "embedding_model": made_by["model"],
+              "embedding_runtime": made_by["runtime"], "source": source,
               "created_at": at, "updated_at": at}  # fmt: skip
     rows.check(record, "an imported memory", rows.SCHEMAS["memories"][1])
     return record

@@ -26,6 +26,7 @@ from soma.backup import format, rows, staged
 from soma.conversations import events
 from soma.conversations import queue as turn_queue
 from soma.db import restore_lock, tables
+from soma.embeddings import reembed
 from soma.knowledge import blobs, ingest
 from soma.profiles import saved as saved_profiles
 from soma.tools import saved as saved_tools
@@ -103,6 +104,10 @@ async def apply(
                 await _fill(conn, restore_id, row.manifest["counts"])
             except (sa.exc.IntegrityError, sa.exc.DataError) as exc:  # the reader's checks should make this unreachable
                 raise errors.BackupDataInvalid(f"The backup's data does not fit this database ({_first_line(exc)}).") from None
+            # Vectors another embedder made (an older backup's, or another installation's) are made again
+            # in the background; the job commits with the rows it re-embeds.
+            if outdated := await reembed.queue(conn):
+                log.info("restore %s brought %d vectors of another embedder: re-embedding them", restore_id, outdated)
             await staged.finish(conn, restore_id, "applied", actor.name, mode)
             await blobs.remove_all_unreferenced(conn)  # the replaced documents' bytes
             details = {"mode": mode, "counts": row.manifest["counts"], "backup_created_at": row.manifest["created_at"], "filename": row.filename}

@@ -104,7 +104,7 @@ def manifest(schema_revision: str, created_at: datetime.datetime, counts: dict[s
         "soma_version": soma.__version__,
         "schema_revision": schema_revision,
         "created_at": created_at.astimezone(datetime.UTC).isoformat().replace("+00:00", "Z"),
-        "embedding_model": embedder.MODEL_ID,
+        "embedder": {"model": embedder.MODEL_ID, "runtime": embedder.RUNTIME},  # which embedder made its vectors
         "counts": {kind: counts[kind] for kind in COUNTS},
     }
 
@@ -147,12 +147,15 @@ def parse_manifest(data: bytes, revisions: Collection[str]) -> dict[str, Any]:
 
 
 def _check_manifest_shape(found: dict[str, Any]) -> None:
-    expected = {"format", "format_version", "soma_version", "schema_revision", "created_at", "embedding_model", "counts"}
+    expected = {"format", "format_version", "soma_version", "schema_revision", "created_at", "embedder", "counts"}
     if set(found) != expected:
         raise errors.BackupDataInvalid(f"{MANIFEST} has the keys {sorted(found)}, not {sorted(expected)}.")
-    for key in ("soma_version", "created_at", "embedding_model"):
+    for key in ("soma_version", "created_at"):
         if not isinstance(found[key], str):
             raise errors.BackupDataInvalid(f"{MANIFEST} has {key}={found[key]!r}, not a string.")
+    made_by = found["embedder"]
+    if not isinstance(made_by, dict) or set(made_by) != {"model", "runtime"} or not all(isinstance(v, str) for v in made_by.values()):
+        raise errors.BackupDataInvalid(f"{MANIFEST} has embedder={made_by!r}, not {{\"model\": …, \"runtime\": …}} strings.")
     try:
         datetime.datetime.fromisoformat(found["created_at"])
     except ValueError:

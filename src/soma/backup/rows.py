@@ -133,7 +133,7 @@ SCHEMAS: dict[str, tuple[sa.Table, dict[str, Check], tuple[str, ...]]] = {
     "memories": (
         _mem,
         {
-            "id": integer, "content": text, "embedding": _vector, "embedding_model": text,
+            "id": integer, "content": text, "embedding": _vector, "embedding_model": text, "embedding_runtime": text,
             "source": _one_of("user", "agent"), "created_at": _time, "updated_at": _time,
         },  # fmt: skip
         ("id",),
@@ -149,7 +149,10 @@ SCHEMAS: dict[str, tuple[sa.Table, dict[str, Check], tuple[str, ...]]] = {
     ),
     "chunks": (
         _c,
-        {"id": integer, "document_id": _uuid, "ordinal": _int32, "content": text, "embedding": _vector, "embedding_model": text},
+        {
+            "id": integer, "document_id": _uuid, "ordinal": _int32, "content": text, "embedding": _vector, "embedding_model": text,
+            "embedding_runtime": text,
+        },  # fmt: skip
         ("id",),
     ),
     # A chat's files without their bytes, which follow as `file_blobs/<sha256>` entries (one per content).

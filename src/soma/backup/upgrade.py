@@ -55,8 +55,26 @@ def _before_profiles_and_tasks(kind: str, value: Record) -> Record:
     return value
 
 
+EARLIER_RUNTIME = "fp32"  # what made every vector before 0016: sentence-transformers on torch, then numpy (the same vectors)
+
+
+def _vectors_name_their_embedder(kind: str, value: Record) -> Record:
+    """0016: a vector's row names the runtime beside the model, and the manifest names the embedder (`embedder`: model and runtime).
+
+    Every vector made before was the full-precision model's (EARLIER_RUNTIME), so a restore of such a backup
+    re-embeds what it brings (soma.embeddings.reembed): the identity differs from this Soma's embedder's.
+    """
+    if kind in ("memories", "chunks"):
+        return {**value, "embedding_runtime": EARLIER_RUNTIME}
+    if kind == "manifest" and "embedding_model" in value:
+        rest = {k: v for k, v in value.items() if k != "embedding_model"}
+        return {**rest, "embedder": {"model": value["embedding_model"], "runtime": EARLIER_RUNTIME}}
+    return value
+
+
 CHANGES: dict[str, Change] = {
     "0008": _messages_have_versions, "0012": _settings_predate_tools, "0013": _manifest_counts_files, "0014": _before_profiles_and_tasks,
+    "0016": _vectors_name_their_embedder,
 }  # fmt: skip
 
 

@@ -32,7 +32,7 @@ class Summary:
             f"created at:      {m['created_at']}",
             f"soma version:    {m['soma_version']}",
             f"schema revision: {m['schema_revision']}",
-            f"embedding model: {m['embedding_model']}",
+            f"embedder:        {m['embedder']['model']} on {m['embedder']['runtime']}",
             f"size:            {self.size_bytes} bytes",
         ]
         lines += [f"{kind + ':':<17}{m['counts'][kind]}" for kind in format.COUNTS]

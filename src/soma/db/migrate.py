@@ -15,6 +15,7 @@ from sqlalchemy.engine import Connection
 
 from soma.db import engine as db_engine
 from soma.db import procrastinate_schema, schema
+from soma.embeddings import reembed
 
 _LOCK_KEY = 0x50AA_0001  # pg_advisory_lock id: one migrator at a time (Helm hook and `soma up` may race)
 
@@ -55,4 +56,8 @@ def _upgrade_locked(conn: Connection) -> list[str]:
     applied = [] if before == schema.head() else [f"soma {before or 'empty'} -> {schema.head()}"]
     with conn.begin():
         applied += [f"procrastinate {name}" for name in procrastinate_schema.upgrade(conn)]
+    with conn.begin():  # needs procrastinate's schema: it queues a job
+        outdated = conn.execute(reembed.QUEUE).one()
+    if outdated.queued:
+        applied.append(reembed.queued_line(outdated.outdated))
     return applied

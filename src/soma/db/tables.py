@@ -109,6 +109,7 @@ memories = sa.Table(
     sa.Column("content", sa.Text, nullable=False),
     sa.Column("embedding", Vector(EMBEDDING_DIMENSIONS), nullable=False),
     sa.Column("embedding_model", sa.Text, nullable=False),
+    sa.Column("embedding_runtime", sa.Text, nullable=False),  # with embedding_model: the embedder that made the vector (0016)
     sa.Column("source", sa.Text, nullable=False),  # 'user' (API/UI) or 'agent' (remember tool, "remember that …")
     sa.Column("created_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()),
     sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()),
@@ -161,9 +162,25 @@ knowledge_chunks = sa.Table(
     sa.Column("content", sa.Text, nullable=False),
     sa.Column("embedding", Vector(EMBEDDING_DIMENSIONS), nullable=False),
     sa.Column("embedding_model", sa.Text, nullable=False),
+    sa.Column("embedding_runtime", sa.Text, nullable=False),
     sa.UniqueConstraint("document_id", "ordinal", name="knowledge_chunks_document_ordinal"),
     sa.Index("knowledge_chunks_document", "document_id"),
     sa.Index("knowledge_chunks_embedding_hnsw", "embedding", postgresql_using="hnsw", postgresql_ops={"embedding": "vector_cosine_ops"}, postgresql_with=HNSW_GRAPH),
+)
+
+# The re-embedding under way or last done (soma.embeddings.reembed); one row.
+reembedding = sa.Table(
+    "reembedding",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("model", sa.Text, nullable=False),
+    sa.Column("runtime", sa.Text, nullable=False),
+    sa.Column("done", sa.BigInteger, nullable=False, server_default="0"),
+    sa.Column("total", sa.BigInteger, nullable=False, server_default="0"),
+    sa.Column("after", JSONB, nullable=False, server_default=sa.text("'{}'::jsonb")),  # per table, the last id passed
+    sa.Column("started_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()),
+    sa.Column("finished_at", sa.DateTime(timezone=True)),
+    sa.CheckConstraint("id = 1", name="reembedding_single_row"),
 )
 
 audit_log = sa.Table(

@@ -19,6 +19,7 @@ from fastapi.responses import JSONResponse
 
 from soma import errors, supervise
 from soma.db import schema
+from soma.embeddings import reembed
 from soma.gateway import database_down
 
 router = APIRouter()
@@ -51,7 +52,16 @@ async def ready(request: Request) -> JSONResponse:
         return _unready(request, "database", errors.DatabaseUnavailable(database_down.describe(exc)).message)
     checks = {"database": "ok", "schema": "ok", "slm_key": _slm_key(request), **_siblings(request)}
     status = "ready" if all(v == "ok" for v in checks.values()) else "degraded"
-    return JSONResponse({"status": status, "checks": checks})
+    body: dict[str, object] = {"status": status, "checks": checks}
+    if reembedding := await _reembedding(request):  # search works meanwhile: it does not make Soma less ready
+        body["reembedding"] = reembedding
+    return JSONResponse(body)
+
+
+async def _reembedding(request: Request) -> dict[str, int] | None:
+    """{"done", "total"} while vectors of another embedder are being re-embedded (soma.embeddings.reembed)."""
+    async with request.app.state.engine.connect() as conn:
+        return await asyncio.wait_for(reembed.progress(conn), READY_TIMEOUT)
 
 
 def _siblings(request: Request) -> dict[str, str]:

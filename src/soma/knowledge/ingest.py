@@ -43,7 +43,7 @@ async def run(engine: AsyncEngine, embedder: Embedder, document_id: uuid.UUID) -
         for start in range(0, len(chunks), EMBED_BATCH):
             vectors += await embedder.embed(chunks[start : start + EMBED_BATCH])
         async with engine.begin() as conn:
-            indexed = await store.finish_indexing(conn, document_id, chunks, vectors, embedder.model_id)
+            indexed = await store.finish_indexing(conn, document_id, chunks, vectors, embedder.model_id, embedder.runtime)
     except errors.ParseError as exc:
         log.info("document %s (%s) failed: %s", document_id, document["filename"], exc.message)
         await _fail(engine, document_id, exc.message)

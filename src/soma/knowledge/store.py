@@ -104,9 +104,9 @@ async def start_indexing(conn: AsyncConnection, document_id: uuid.UUID) -> dict[
 
 
 async def finish_indexing(
-    conn: AsyncConnection, document_id: uuid.UUID, chunks: list[str], vectors: list[list[float]], model_id: str
+    conn: AsyncConnection, document_id: uuid.UUID, chunks: list[str], vectors: list[list[float]], model_id: str, runtime: str
 ) -> bool:
-    """Store a document's chunks and mark it `ready`, in the caller's transaction; False when it was deleted meanwhile."""
+    """Store a document's chunks, made by the embedder (model_id, runtime), and mark it `ready`, in the caller's transaction; False when it was deleted meanwhile."""
     query = (
         sa.update(_d)
         .where(_d.c.id == document_id, _d.c.state == "indexing")
@@ -116,7 +116,8 @@ async def finish_indexing(
     if (await conn.execute(query)).one_or_none() is None:  # the update row-locks it: no delete runs in between
         return False
     rows = [
-        {"document_id": document_id, "ordinal": n, "content": text, "embedding": vector, "embedding_model": model_id}
+        {"document_id": document_id, "ordinal": n, "content": text, "embedding": vector,
+         "embedding_model": model_id, "embedding_runtime": runtime}
         for n, (text, vector) in enumerate(zip(chunks, vectors, strict=True))
     ]
     await conn.execute(sa.insert(_c), rows)

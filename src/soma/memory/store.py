@@ -56,7 +56,7 @@ async def create(conn: AsyncConnection, embedder: Embedder, content: str, source
     await conn.execute(sa.select(sa.func.pg_advisory_xact_lock(_WRITES_LOCK)))
     found = await hnsw.nearest(conn, _restated(), {"question": vector})
     nearest = found[0] if found else None
-    values = {"content": content, "embedding": vector, "embedding_model": embedder.model_id}
+    values = {"content": content, "embedding": vector, "embedding_model": embedder.model_id, "embedding_runtime": embedder.runtime}
     merged = nearest is not None and nearest.similarity >= MERGE_SIMILARITY
     if merged:
         query = sa.update(_m).where(_m.c.id == nearest.id).values(**values, updated_at=sa.func.now())
@@ -101,7 +101,7 @@ async def update(conn: AsyncConnection, embedder: Embedder, memory_id: int, cont
         await conn.execute(
             sa.update(_m)
             .where(_m.c.id == memory_id)
-            .values(content=content, embedding=vector, embedding_model=embedder.model_id, updated_at=sa.func.now())
+            .values(content=content, embedding=vector, embedding_model=embedder.model_id, embedding_runtime=embedder.runtime, updated_at=sa.func.now())
             .returning(*_COLUMNS)
         )
     ).one_or_none()

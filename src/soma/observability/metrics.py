@@ -114,6 +114,9 @@ class SLMCall:
 
 
 TUNNEL_STATES = ("off", "starting", "connected", "failed")
+REEMBEDDING_DONE = Gauge("soma_reembedding_done", "Vectors of another embedder re-embedded so far by the running re-embedding (soma.embeddings.reembed).")
+REEMBEDDING_TOTAL = Gauge("soma_reembedding_total", "Vectors of another embedder the running re-embedding has to re-embed; equal to done when it finished.")
+
 TUNNEL_STATE = Gauge(
     "soma_tunnel_state",
     "1 for the state of cloudflared as this `soma tunnel run` last reported it, 0 for the others; all 0 while it only waits to lead.",

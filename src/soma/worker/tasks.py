@@ -1,4 +1,4 @@
-"""The procrastinate app and the tasks it runs: turns, knowledge ingestion, scheduled tasks and their webhooks, scheduled backups."""
+"""The procrastinate app and the tasks it runs: turns, knowledge ingestion, scheduled tasks and their webhooks, scheduled backups, re-embedding."""
 
 from __future__ import annotations
 
@@ -21,6 +21,7 @@ from soma.backup import schedule
 from soma.conversations import queue, turn
 from soma.db import engine as db_engine
 from soma.db import url as db_url
+from soma.embeddings import reembed
 from soma.emergency import lockdown
 from soma.knowledge import ingest
 from soma.observability import context as log_context
@@ -57,8 +58,11 @@ INGEST_RETRY = procrastinate.RetryStrategy(max_attempts=3, wait=5)
 # its last attempt ends the job without raising).
 WEBHOOK_RETRY = procrastinate.RetryStrategy(max_attempts=webhooks.ATTEMPTS, exponential_wait=webhooks.BACKOFF_BASE)
 
+# A re-embedding that failed (the database gone midway) goes on from its last batch, a little later.
+REEMBED_RETRY = procrastinate.RetryStrategy(max_attempts=5, wait=10)
+
 # Every queue every worker takes jobs from; see queues().
-QUEUES = (queue.QUEUE, ingest.QUEUE, scheduler.QUEUE, outcomes.WEBHOOK_QUEUE)
+QUEUES = (queue.QUEUE, ingest.QUEUE, scheduler.QUEUE, outcomes.WEBHOOK_QUEUE, reembed.QUEUE_NAME)
 
 
 # Job bookkeeping commits without waiting for the disk: after a crash a job that loses its
@@ -74,6 +78,7 @@ def build_app(database_url: str, backup_schedule: str | None = None) -> procrast
     app = procrastinate.App(connector=connector)
     app.task(name=queue.TASK_NAME, queue=queue.QUEUE, pass_context=True, retry=TurnRetry())(run_turn)
     app.task(name=ingest.TASK_NAME, queue=ingest.QUEUE, pass_context=True, retry=INGEST_RETRY)(run_ingest)
+    app.task(name=reembed.TASK_NAME, queue=reembed.QUEUE_NAME, pass_context=True, lock=reembed.LOCK, retry=REEMBED_RETRY)(run_reembed)
     app.task(name=outcomes.WEBHOOK_TASK, queue=outcomes.WEBHOOK_QUEUE, pass_context=True, retry=WEBHOOK_RETRY)(run_webhook)
     _schedule_ticks(app)
     if backup_schedule:
@@ -221,6 +226,12 @@ async def run_ingest(context: JobContext, document_id: str) -> str:
     """Index one knowledge document, its bytes read from the database."""
     extra = context.additional_context
     return await ingest.run(extra["engine"], extra["embedder"], uuid.UUID(document_id))
+
+
+async def run_reembed(context: JobContext) -> int:
+    """Re-embed the vectors another embedder made (soma.embeddings.reembed), from where the last run stopped."""
+    extra = context.additional_context
+    return await reembed.run(extra["engine"], extra["embedder"])
 
 
 async def run_schedules_tick(context: JobContext, timestamp: int) -> int:

@@ -1,5 +1,7 @@
 """The forward pass of a BERT sentence encoder (all-MiniLM-L6-v2) in numpy: tokens in, mean-pooled unit vectors out.
 
+Soma ran this (as src/soma/embeddings/bert.py) before ONNX Runtime; bench/embeddings.py keeps it as a baseline.
+
 Why numpy, not torch or sentence-transformers: the model is six layers of 384 wide, a few matrix
 products that numpy's BLAS runs as fast as torch does on a CPU. Importing torch cost 1.3 s of CPU in
 every process that embeds (sentence-transformers with transformers 6–11 s), and PyPI's default torch
@@ -19,6 +21,8 @@ from pathlib import Path
 import numpy as np
 from safetensors.numpy import load_file
 from tokenizers import Tokenizer
+
+from soma.embeddings import encoder
 
 MAX_TOKENS = 256  # sentence-transformers' max_seq_length for this model; longer texts are truncated
 _NO_ATTENTION = np.float32(-1e30)  # added to the scores of padding positions, so softmax gives them 0
@@ -59,12 +63,9 @@ class Encoder:
 
     def _forward(self, sequences: list[list[int]]) -> np.ndarray:
         w = self._weights
-        batch, length = len(sequences), max(len(s) for s in sequences)
-        ids = np.zeros((batch, length), dtype=np.int64)
-        mask = np.zeros((batch, length), dtype=np.float32)
-        for row, sequence in enumerate(sequences):
-            ids[row, : len(sequence)] = sequence
-            mask[row, : len(sequence)] = 1
+        ids, mask = encoder.padded(sequences)
+        mask = mask.astype(np.float32)
+        batch, length = ids.shape
         x = (
             w["embeddings.word_embeddings.weight"][ids]
             + w["embeddings.position_embeddings.weight"][:length]
