@@ -35,6 +35,11 @@ class Stack:
             self._url, _ = self.gateway()
         return self._url
 
+    @url.setter
+    def url(self, url: str) -> None:
+        """The gateway the stack's helpers talk to: one the test started with its own settings."""
+        self._url = url
+
     def env(self, **overrides: object) -> dict[str, str]:
         defaults = {
             "slm_base_url": self.slm.base_url,

