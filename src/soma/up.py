@@ -17,6 +17,7 @@ import httpx
 from soma import config, supervise
 from soma.auth import setup_links
 from soma.db import embedded, location, migrate
+from soma.embeddings import reembed
 from soma.slm import local
 
 HEALTH_TIMEOUT = 60.0  # seconds for the gateway to answer /ready with 200
@@ -41,7 +42,7 @@ def run(settings: config.Settings, echo) -> int:
             slm_child = _LocalSLM(settings.data_dir)
             children.start(slm_child)
         database = location.open_database(settings)
-        for step in migrate.upgrade(database.url):
+        for step in migrate.upgrade(database.url, after=reembed.after_migration):
             echo(f"migrated: {step}")
         postgres = _Postgres(database, settings.data_dir) if database.owner else None
         if postgres:

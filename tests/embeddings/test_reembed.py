@@ -44,7 +44,7 @@ def _jobs(database_url: str) -> list[tuple]:
 def test_migrate_queues_one_reembedding_for_rows_another_embedder_made_however_often_it_runs(database_url: str) -> None:
     _rows_of(database_url, embedder.MODEL_ID, "fp32")
 
-    first, second = migrate.upgrade(database_url), migrate.upgrade(database_url)
+    first, second = (migrate.upgrade(database_url, after=reembed.after_migration) for _ in range(2))
 
     line = "re-embedding 4 vectors made by another embedder, in the background on the worker (GET /ready shows progress)"
     assert (first, second) == ([line], [])
@@ -54,13 +54,13 @@ def test_migrate_queues_one_reembedding_for_rows_another_embedder_made_however_o
 def test_migrate_queues_nothing_when_every_vector_is_this_embedders(database_url: str) -> None:
     _rows_of(database_url, embedder.MODEL_ID, embedder.RUNTIME)
 
-    assert migrate.upgrade(database_url) == []
+    assert migrate.upgrade(database_url, after=reembed.after_migration) == []
     assert _jobs(database_url) == []
 
 
 async def test_the_job_reembeds_memories_and_chunks_while_ready_and_the_metrics_show_its_progress(database_url: str, api) -> None:
     _rows_of(database_url, "another/model", embedder.RUNTIME)  # the same runtime, another model: still another embedder
-    migrate.upgrade(database_url)
+    migrate.upgrade(database_url, after=reembed.after_migration)
     before = (await api.get("/ready")).json()
 
     engine = db_engine.create(database_url, pool_size=1)

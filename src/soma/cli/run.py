@@ -14,12 +14,13 @@ from soma.cli.common import DB_VARS, GATEWAY_VARS, KEY_VARS, SLM_VARS, SSO_VARS,
 def migrate() -> None:
     from soma.db import location
     from soma.db import migrate as db_migrate
+    from soma.embeddings import reembed
 
     settings = _settings()
     try:
         database = location.open_database(settings)
         try:
-            applied = db_migrate.upgrade(database.url)
+            applied = db_migrate.upgrade(database.url, after=reembed.after_migration)
         finally:
             database.stop()
     except errors.SomaError as exc:

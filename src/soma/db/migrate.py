@@ -5,6 +5,7 @@ Only the commands that migrate import this (and Alembic); the others check the s
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import sqlalchemy as sa
@@ -15,7 +16,6 @@ from sqlalchemy.engine import Connection
 
 from soma.db import engine as db_engine
 from soma.db import procrastinate_schema, schema
-from soma.embeddings import reembed
 
 _LOCK_KEY = 0x50AA_0001  # pg_advisory_lock id: one migrator at a time (Helm hook and `soma up` may race)
 
@@ -28,15 +28,23 @@ def alembic_config(conn: Connection | None = None) -> Config:
     return cfg
 
 
-def upgrade(database_url: str) -> list[str]:
-    """Apply every pending migration; returns what was applied (empty when already current)."""
+# A step after the schema, in the same lock: it may queue jobs (procrastinate's schema is there by then).
+AfterStep = Callable[[Connection], list[str]]
+
+
+def upgrade(database_url: str, after: AfterStep | None = None) -> list[str]:
+    """Apply every pending migration, then `after` under the same lock; returns what was done (empty when nothing).
+
+    `soma migrate` and `soma up` pass soma.embeddings.reembed.after_migration (the layer above: it
+    queues the re-embedding of vectors of another embedder); the tests' template database needs none.
+    """
     engine = db_engine.create_once(database_url)
     try:
         with engine.connect() as conn:
             conn.execute(sa.text("SELECT pg_advisory_lock(:k)"), {"k": _LOCK_KEY})
             conn.commit()
             try:
-                return _upgrade_locked(conn)
+                return _upgrade_locked(conn, after)
             except BaseException:
                 conn.rollback()  # a migration that fails leaves nothing of itself, not even its new tables
                 raise
@@ -49,15 +57,14 @@ def upgrade(database_url: str) -> list[str]:
         engine.dispose()
 
 
-def _upgrade_locked(conn: Connection) -> list[str]:
+def _upgrade_locked(conn: Connection, after: AfterStep | None) -> list[str]:
     before = MigrationContext.configure(conn).get_current_revision()
     command.upgrade(alembic_config(conn), "head")
     conn.commit()
     applied = [] if before == schema.head() else [f"soma {before or 'empty'} -> {schema.head()}"]
     with conn.begin():
         applied += [f"procrastinate {name}" for name in procrastinate_schema.upgrade(conn)]
-    with conn.begin():  # needs procrastinate's schema: it queues a job
-        outdated = conn.execute(reembed.QUEUE).one()
-    if outdated.queued:
-        applied.append(reembed.queued_line(outdated.outdated))
+    if after is not None:
+        with conn.begin():
+            applied += after(conn)
     return applied

@@ -3,7 +3,7 @@
 The identity decides, never the vectors: a row whose (embedding_model, embedding_runtime) is not this
 Soma's embedder's (soma.embeddings.embedder) is re-embedded, however near the two embedders' vectors are.
 
-`soma migrate` and `soma up` (soma.db.migrate) and an applied restore run QUEUE: when such rows exist it
+`soma migrate` and `soma up` (after_migration, the step they give soma.db.migrate) and an applied restore run QUEUE: when such rows exist it
 records the work in `reembedding` (total, done) and queues one job (TASK_NAME) unless one is queued or
 running. The worker's job (`run`) reads BATCH rows at a time in id order, embeds them outside any
 transaction, and writes each vector back only where the row still has the content and the identity it
@@ -19,6 +19,7 @@ import logging
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from soma.db import jobs, tables
@@ -72,6 +73,12 @@ _ADVANCE = sa.text(
 )
 _RESTART = sa.text("UPDATE reembedding SET after = '{}'::jsonb WHERE id = 1")
 _FINISH = sa.text("UPDATE reembedding SET done = total, finished_at = now() WHERE id = 1 AND finished_at IS NULL RETURNING total")
+
+
+def after_migration(conn: Connection) -> list[str]:
+    """`soma migrate`'s and `soma up`'s step after the schema (db.migrate.upgrade's `after`): queue a re-embedding when needed."""
+    outdated = conn.execute(QUEUE).one()
+    return [queued_line(outdated.outdated)] if outdated.queued else []
 
 
 def queued_line(outdated: int) -> str:
