@@ -104,7 +104,7 @@ def manifest(schema_revision: str, created_at: datetime.datetime, counts: dict[s
         "soma_version": soma.__version__,
         "schema_revision": schema_revision,
         "created_at": created_at.astimezone(datetime.UTC).isoformat().replace("+00:00", "Z"),
-        "embedder": {"model": embedder.MODEL_ID, "runtime": embedder.RUNTIME},  # which embedder made its vectors
+        "embedder": dict(embedder.IDENTITY),  # which embedder made its vectors
         "counts": {kind: counts[kind] for kind in COUNTS},
     }
 

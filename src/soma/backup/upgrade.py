@@ -14,6 +14,7 @@ from collections.abc import Callable
 from typing import Any
 
 from soma.db import schema
+from soma.embeddings.embedder import EARLIER_RUNTIME
 
 Record = dict[str, Any]
 Change = Callable[[str, Record], Record]
@@ -53,9 +54,6 @@ def _before_profiles_and_tasks(kind: str, value: Record) -> Record:
     if kind == "manifest" and isinstance(value.get("counts"), dict):
         return {**value, "counts": {**value["counts"], "tasks": 0, "task_runs": 0}}
     return value
-
-
-EARLIER_RUNTIME = "fp32"  # what made every vector before 0016: sentence-transformers on torch, then numpy (the same vectors)
 
 
 def _vectors_name_their_embedder(kind: str, value: Record) -> Record:

@@ -21,6 +21,7 @@ if TYPE_CHECKING:  # ONNX Runtime and the model load with the model, not with ev
 
 MODEL_ID = "sentence-transformers/all-MiniLM-L6-v2"
 RUNTIME = "onnxruntime-int8"  # the model's int8 ONNX export on ONNX Runtime
+IDENTITY = {"model": MODEL_ID, "runtime": RUNTIME}  # as backup manifests name it
 # What made the vectors before: sentence-transformers on torch, then Soma's numpy forward pass (the same
 # vectors within 2.2e-7). Rows and backups from before revision 0016 carry it.
 EARLIER_RUNTIME = "fp32"

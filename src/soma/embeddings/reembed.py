@@ -34,7 +34,6 @@ QUEUE_NAME = "maintenance"
 LOCK = "reembed"  # one job runs at a time, across every worker
 BATCH = 64  # rows per embedding call and per commit: one forward pass of embedder.BATCH_SIZE texts
 TABLES = (tables.memories, tables.knowledge_chunks)  # every table with a vector column
-IDENTITY = {"model": embedders.MODEL_ID, "runtime": embedders.RUNTIME}
 
 _OTHER = "(embedding_model, embedding_runtime) IS DISTINCT FROM (:model, :runtime)"
 _COUNT = " + ".join(f"(SELECT count(*) FROM {t.name} WHERE {_OTHER})" for t in TABLES)
@@ -63,7 +62,7 @@ QUEUE = sa.text(
     )
     SELECT (SELECT n FROM outdated) AS outdated, (SELECT count(*) FROM queued) AS queued
     """
-).bindparams(queue=QUEUE_NAME, task=TASK_NAME, lock=LOCK, **IDENTITY)
+).bindparams(queue=QUEUE_NAME, task=TASK_NAME, lock=LOCK, **embedders.IDENTITY)
 
 _PROGRESS = sa.text("SELECT done, total FROM reembedding WHERE finished_at IS NULL")
 _AFTER = sa.text("SELECT after FROM reembedding WHERE id = 1")
