@@ -22,7 +22,7 @@ export class AuditSection {
       ...api.meta.audit.actions.map((action) => h("option", { value: action }, action)),
     );
     this.summary = h("p", { class: "muted list-summary", role: "status", dataset: { testid: "admin-audit-summary" } });
-    this.tbody = h("tbody", { dataset: { testid: "admin-audit-list" } });
+    this.tbody = h("tbody", { "aria-busy": "true", dataset: { testid: "admin-audit-list" } }); // until the first answer
     this.moreButton = h("button", { type: "button", class: "button secondary", hidden: true, dataset: { testid: "admin-audit-more" }, onclick: () => this.loadOlder() }, "Load older");
     this.el = h(
       "section",
@@ -60,6 +60,7 @@ export class AuditSection {
   async refresh() {
     const generation = ++this.generation;
     const answer = await this.fetch(generation, null);
+    if (generation === this.generation) this.tbody.removeAttribute("aria-busy");
     if (!answer) return;
     this.tbody.replaceChildren(...answer.entries.map(row));
     this.shown = answer.entries.length;

@@ -19,7 +19,7 @@ export class KeysSection {
     this.error = new ErrorBanner("admin-keys-error");
     this.status = h("span", { class: "form-status muted", role: "status", dataset: { testid: "admin-keys-status" } });
     this.secret = h("div", { class: "secret-box", hidden: true, dataset: { testid: "admin-new-key" } });
-    this.tbody = h("tbody", { dataset: { testid: "admin-keys-list" } });
+    this.tbody = h("tbody", { "aria-busy": "true", dataset: { testid: "admin-keys-list" } }); // until the first answer
     this.empty = h("p", { class: "muted list-empty", hidden: true, dataset: { testid: "admin-keys-empty" } }, "No API keys yet.");
     this.el = h(
       "section",
@@ -128,6 +128,8 @@ export class KeysSection {
     } catch (err) {
       if (!this.destroyed) this.error.show(err);
       return;
+    } finally {
+      this.tbody.removeAttribute("aria-busy");
     }
     if (this.destroyed) return;
     this.tbody.replaceChildren(...keys.reverse().map((key) => this.row(key)));

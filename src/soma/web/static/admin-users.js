@@ -15,7 +15,7 @@ export class UsersSection {
     this.destroyed = false;
     this.error = new ErrorBanner("admin-users-error");
     this.status = h("span", { class: "form-status muted", role: "status", dataset: { testid: "admin-users-status" } });
-    this.tbody = h("tbody", { dataset: { testid: "admin-users-list" } });
+    this.tbody = h("tbody", { "aria-busy": "true", dataset: { testid: "admin-users-list" } }); // until the first answer
     this.el = h(
       "section",
       { class: "card", "aria-labelledby": "admin-users-title", dataset: { testid: "admin-users" } },
@@ -82,6 +82,8 @@ export class UsersSection {
     } catch (err) {
       if (!this.destroyed) this.error.show(err);
       return;
+    } finally {
+      this.tbody.removeAttribute("aria-busy");
     }
     if (this.destroyed) return;
     this.tbody.replaceChildren(...users.map((user) => this.row(user)));
