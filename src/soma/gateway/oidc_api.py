@@ -9,7 +9,7 @@ is a SomaError that starts no session; a browser sees it as a page (gateway/erro
 from __future__ import annotations
 
 import asyncio
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from fastapi import APIRouter, FastAPI, Query, Request
 from fastapi.responses import RedirectResponse
@@ -17,8 +17,11 @@ from fastapi.responses import RedirectResponse
 from soma import config, errors
 from soma.audit import log as audit
 from soma.gateway import access, authn, login_cookie, openapi
-from soma.oidc import accounts, pending, provider
+from soma.oidc import accounts, pending
 from soma.secrets import sources
+
+if TYPE_CHECKING:  # imported when single sign-on is configured: Authlib and joserfc are 230 modules, a third of a second at every start
+    from soma.oidc import provider
 
 router = APIRouter(prefix="/v1/auth", tags=["auth"])
 BINDING_COOKIE = "soma_oidc"  # __Host-soma_oidc on HTTPS: ties a started login to the browser that started it
@@ -103,6 +106,8 @@ def provider_of(app: FastAPI) -> provider.Provider | None:
     if getattr(app.state, "oidc", None) is None:
         if not settings.oidc_client_id:
             raise errors.OIDCSettingsInvalid("SOMA_OIDC_ISSUER is set but SOMA_OIDC_CLIENT_ID is not.")
+        from soma.oidc import provider
+
         app.state.oidc = provider.Provider(settings)
     return app.state.oidc
 
