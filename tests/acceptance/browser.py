@@ -199,9 +199,10 @@ def log_in(page: sync_api.Page, url: str, username: str, password: str) -> None:
 def open_page(page: sync_api.Page, url: str, route: str) -> None:
     """Open the UI at #/<route> through its nav link, as a user would (on a narrow screen, from the Menu button)."""
     page.goto(url)
-    menu = page.get_by_role("button", name="Menu")
+    menu, link = page.get_by_role("button", name="Menu"), page.get_by_test_id(f"nav-{route}")
+    expect(menu.or_(link).first).to_be_visible()  # the app has drawn its nav: is_visible() does not wait
     if menu.is_visible():
         menu.click()
-    page.get_by_test_id(f"nav-{route}").click()
+    link.click()
     expect(page.get_by_test_id(f"nav-{route}")).to_have_attribute("aria-current", "page")
     expect(page.get_by_test_id(f"{route}-page")).to_be_visible()
