@@ -74,19 +74,24 @@ def postgres(tmp_path_factory: pytest.TempPathFactory) -> Iterator[embedded.Embe
     shutil.rmtree(data_dir, ignore_errors=True)
 
 
+@pytest.fixture(scope="session")
+def _admin_connection(postgres: embedded.EmbeddedServer) -> Iterator[psycopg.Connection]:
+    """One connection per test process that makes and drops the tests' databases: a new connection
+    for each was two server processes started per test, a few thousand in a run."""
+    with psycopg.connect(_database_url(postgres.url, "postgres"), autocommit=True) as conn:
+        yield conn
+
+
 @pytest.fixture
-def database_url(postgres: embedded.EmbeddedServer) -> Iterator[str]:
+def database_url(postgres: embedded.EmbeddedServer, _admin_connection: psycopg.Connection) -> Iterator[str]:
     """A fresh, migrated database of this test's own, dropped after it."""
     name = f"test_{next(_numbers)}"
-    admin = _database_url(postgres.url, "postgres")
-    with psycopg.connect(admin, autocommit=True) as conn:
-        # FILE_COPY: with fsync off its checkpoint is cheap, and it copies 8 MB twice as fast as WAL_LOG.
-        conn.execute(f'CREATE DATABASE "{name}" TEMPLATE "{TEMPLATE}" STRATEGY FILE_COPY')
+    # FILE_COPY: with fsync off its checkpoint is cheap, and it copies 8 MB twice as fast as WAL_LOG.
+    _admin_connection.execute(f'CREATE DATABASE "{name}" TEMPLATE "{TEMPLATE}" STRATEGY FILE_COPY')
     yield _database_url(postgres.url, name)
     # Now (20 ms), not with the server's directory at the end: deleting a few hundred copies at once
     # was the last minute of the run. FORCE: a process the test left connected is cut off.
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
+    _admin_connection.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
 
 
 async def database_clock_passes(database_url: str, moment: str, timeout: float = 30) -> None:

@@ -114,11 +114,9 @@ class Stack:
     def wait_no_job_left(self, timeout: float = 60) -> None:
         """Until no job is queued or running: from then on no answer can be stored, a late duplicate included."""
 
-        def none_left() -> bool:
-            with psycopg.connect(self.database_url) as conn:
-                return conn.execute("SELECT NOT EXISTS (SELECT FROM procrastinate_jobs WHERE status IN ('todo', 'doing'))").fetchone()[0]
-
-        procs.wait_until(none_left, timeout, "no job left queued or running", interval=0.2)
+        with psycopg.connect(self.database_url, autocommit=True) as conn:  # one connection for every look
+            none_left = lambda: conn.execute("SELECT NOT EXISTS (SELECT FROM procrastinate_jobs WHERE status IN ('todo', 'doing'))").fetchone()[0]  # noqa: E731
+            procs.wait_until(none_left, timeout, "no job left queued or running", interval=0.2)
 
     def events(self, session_id: str, until, after: int = 0, timeout: float = 30) -> list[dict]:
         url = f"{self.url}/v1/sessions/{session_id}/events?after={after}"
