@@ -9,7 +9,7 @@ from typing import Any, NoReturn, TypeVar
 import pydantic
 import typer
 
-from soma import config, errors, logs
+from soma import config, errors, logs, startup
 from soma.config import env_names
 
 T = TypeVar("T")
@@ -122,6 +122,7 @@ def serve(run: Callable[[config.Settings, str], Awaitable[None]]) -> None:
     try:
         database = location.open_migrated(current)
         try:
+            startup.done()
             asyncio.run(run(current, database.url))
         finally:
             database.stop()

@@ -6,7 +6,7 @@ from typing import Optional
 
 import typer
 
-from soma import errors
+from soma import errors, startup
 from soma.cli.common import DB_VARS, GATEWAY_VARS, KEY_VARS, SLM_VARS, SSO_VARS, WORKER_VARS, app, fail, serve, settings as _settings
 
 
@@ -47,6 +47,7 @@ def gateway(
             keys = watch.SecretWatcher(settings)
             keys.load()  # the gateway reports the SLM key on /ready; an unreachable Vault stops it here
             app = gateway_app.create(settings, database.url, keys)
+            startup.done()
             server.run(app, settings, host or settings.host, settings.port if port is None else port)
         finally:
             database.stop()
@@ -68,6 +69,7 @@ def up() -> None:
     from soma import up as all_in_one
 
     settings = _settings()
+    startup.done()
     try:
         code = all_in_one.run(settings, typer.echo)
     except errors.SomaError as exc:

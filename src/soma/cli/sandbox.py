@@ -6,7 +6,7 @@ from typing import Optional
 
 import typer
 
-from soma import errors
+from soma import errors, startup
 from soma.cli.common import SANDBOX_VARS, app, fail, settings as _settings
 
 KEY_MIN_CHARS = 32
@@ -26,6 +26,7 @@ def sandbox(
     key = settings.sandbox_key.get_secret_value().strip() if settings.sandbox_key else ""
     if len(key) < KEY_MIN_CHARS:
         fail(errors.SandboxKeyUnusable("SOMA_SANDBOX_KEY is not set." if not key else f"SOMA_SANDBOX_KEY has {len(key)} characters."))
+    startup.done()
     service.serve(
         key, settings.sandbox_python, settings.sandbox_max_runs, host or settings.sandbox_host,
         settings.sandbox_port if port is None else port, settings.log_level,

@@ -10,7 +10,7 @@ from typing import Optional
 
 import typer
 
-from soma import errors
+from soma import errors, startup
 from soma.cli.common import KEY_VARS, SLM_VARS, app, fail, settings as _settings
 
 slm_app = typer.Typer(help="The SLM and its API key.", no_args_is_help=True)
@@ -92,6 +92,7 @@ def serve(
     except errors.SomaError as exc:
         fail(exc)
     ready = lambda address: typer.echo(f"local SLM ready at {address}/v1, key from {reading.label}", err=True)  # noqa: E731
+    startup.done()
     try:
         llama_server.run(model, host, port, reading.value, on_ready=ready)
     except errors.SomaError as exc:
