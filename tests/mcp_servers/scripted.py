@@ -24,6 +24,10 @@ Tools: `append` writes a line to the file named by SCRIPTED_APPEND_FILE (not saf
 
 from __future__ import annotations
 
+import gc
+
+gc.disable()  # while the SDK imports, as soma/startup.py does for soma: the suite starts this server a hundred times
+
 import argparse
 import asyncio
 import hashlib
@@ -36,6 +40,9 @@ from pathlib import Path
 from mcp.server import MCPServer
 from mcp.server.mcpserver.exceptions import ToolError
 from mcp_types import ToolAnnotations
+
+gc.freeze()
+gc.enable()
 
 server = MCPServer("scripted", instructions="Tools with effects the Soma tests can count.")
 
