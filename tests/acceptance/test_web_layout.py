@@ -186,6 +186,7 @@ TABS_AT_MOST = 120  # a page's controls, with room to spare
 
 def _keyboard(page: sync_api.Page, where: str, problems: dict[str, object]) -> None:
     """Tab through the whole page: note controls Tab never reaches and focus that does not show."""
+    expect(page.locator('[aria-busy="true"]')).to_have_count(0)  # every list drawn: a row drawn mid-walk would be "not reached"
     page.evaluate("() => { document.activeElement.blur(); window.tabbed = new Set(); }")  # from the top of the page
     unseen = []
     for _ in range(TABS_AT_MOST):
