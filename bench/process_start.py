@@ -29,6 +29,7 @@ from tests import procs
 # The baseline: the same `soma` command, with the collector left on through the imports.
 GC_ON = "import gc, sys; gc.disable = lambda: None; sys.argv[0] = 'soma'; from soma import cli; cli.main()"
 TICKS = os.sysconf("SC_CLK_TCK")
+ADMIN_KEY = "soma_bench-admin-key-0123456789abcdefghijklmnopqrstuvwxyz"
 
 
 def argv(command: list[str], collector_on: bool) -> list[str]:
@@ -71,7 +72,6 @@ def cli(stack: Stack, collector_on: bool) -> float:
     return after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime
 
 
-ADMIN_KEY = "soma_bench-admin-key-0123456789abcdefghijklmnopqrstuvwxyz"
 KINDS = {"gateway to /health": gateway, "worker to ready": worker, "soma keys list": cli}
 
 
